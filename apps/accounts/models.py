@@ -1,0 +1,44 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class Role(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    SUPPORT_AGENT = "support_agent", "Support agent"
+    DELIVERY_AGENT = "delivery_agent", "Delivery agent"
+    COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
+    PRIVACY_ADMIN = "privacy_admin", "Privacy admin"
+
+
+STAFF_ROLES = frozenset(
+    {
+        Role.SUPPORT_AGENT,
+        Role.DELIVERY_AGENT,
+        Role.COMPLIANCE_OFFICER,
+        Role.PRIVACY_ADMIN,
+    }
+)
+GOVERNANCE_ROLES = frozenset({Role.COMPLIANCE_OFFICER, Role.PRIVACY_ADMIN})
+
+
+class User(AbstractUser):
+    """A person who signs in: a staff member with a role, or a customer.
+
+    Customers' contact details live encrypted on their customer record, never here.
+    """
+
+    role = models.CharField(max_length=32, choices=Role.choices, default=Role.CUSTOMER)
+
+    class Meta:
+        indexes = [models.Index(fields=["role"], name="accounts_user_role_idx")]
+
+    def __str__(self) -> str:
+        return self.username
+
+    @property
+    def is_staff_role(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_governance(self) -> bool:
+        return self.role in GOVERNANCE_ROLES

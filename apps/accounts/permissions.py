@@ -1,0 +1,37 @@
+"""Role checks for pages (a mixin) and for the API (a DRF permission)."""
+
+from collections.abc import Iterable
+
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+
+def has_role(user, roles: Iterable[str]) -> bool:
+    return bool(user and user.is_authenticated and user.role in set(roles))
+
+
+class RoleRequiredMixin(LoginRequiredMixin):
+    """A page for the listed roles only: others who are signed in get 403."""
+
+    allowed_roles: Iterable[str] = ()
+
+    def dispatch(self, request, *args, **kwargs):
+        if request.user.is_authenticated and not has_role(
+            request.user, self.allowed_roles
+        ):
+            raise PermissionDenied
+        return super().dispatch(request, *args, **kwargs)
+
+
+def role_permission(*roles: str) -> type[BasePermission]:
+    """A DRF permission class admitting signed-in users with one of `roles`."""
+
+    class HasRole(BasePermission):
+        message = "Your role may not use this endpoint."
+
+        def has_permission(self, request, view) -> bool:
+            return has_role(request.user, roles)
+
+    HasRole.__name__ = "HasRole_" + "_".join(roles)
+    return HasRole

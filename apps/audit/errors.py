@@ -1,0 +1,5 @@
+from apps.core.errors import DomainError
+
+
+class AuditError(DomainError):
+    code = "audit_invalid"

@@ -1,0 +1,146 @@
+"""Reads of the audit trail, and verification of its hash chain."""
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from apps.audit.chain import GENESIS_HASH, event_hash
+from apps.audit.errors import AuditError
+from apps.audit.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    count: int
+    head_seq: int
+    head_hash: str
+    bad_seq: int | None = None
+    bad_id: int | None = None
+    reason: str = ""
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            return f"Audit chain intact: {self.count} events, head #{self.head_seq}."
+        where = f"row #{self.bad_seq} (id {self.bad_id})" if self.bad_id else "the tail"
+        return f"Audit chain broken at {where}: {self.reason}"
+
+
+def audit_event_list(
+    *,
+    action: str = "",
+    actor_username: str = "",
+    target_type: str = "",
+    target_id: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """Events newest first, narrowed by any of the given filters."""
+    events = AuditEvent.objects.select_related("actor").order_by("-seq")
+    if action:
+        events = events.filter(action=action)
+    if actor_username:
+        events = events.filter(actor__username=actor_username)
+    if target_type:
+        events = events.filter(target_type=target_type)
+    if target_id:
+        events = events.filter(target_id=target_id)
+    tz = timezone.get_current_timezone()
+    if since:
+        events = events.filter(created_at__gte=datetime.combine(since, time.min, tz))
+    if until:
+        events = events.filter(created_at__lte=datetime.combine(until, time.max, tz))
+    return events
+
+
+def audit_action_list() -> list[str]:
+    """Every action name that occurs in the trail, for filter menus."""
+    return list(
+        AuditEvent.objects.order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )
+
+
+def audit_checkpoint_get() -> dict[str, Any]:
+    """The chain's head (row count and hash), to be kept outside the database."""
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    seq, head_hash = head if head else (0, GENESIS_HASH)
+    return {
+        "seq": seq,
+        "count": AuditEvent.objects.count(),
+        "hash": head_hash,
+        "taken_at": timezone.now().isoformat(),
+    }
+
+
+def audit_checkpoint_load(path: Path) -> dict[str, Any]:
+    """Read a checkpoint file written by `audit_checkpoint`. Raises AuditError."""
+    try:
+        data = json.loads(path.read_text())
+        return {"seq": int(data["seq"]), "hash": str(data["hash"])}
+    except FileNotFoundError as exc:
+        raise AuditError(
+            f"Checkpoint file not found: {path}", field="checkpoint"
+        ) from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AuditError(
+            "Checkpoint file is not a checkpoint (needs 'seq' and 'hash').",
+            field="checkpoint",
+        ) from exc
+
+
+def audit_chain_verify(*, checkpoint: dict[str, Any] | None = None) -> ChainReport:
+    """Walk the chain in order; report the first row edited, deleted or moved."""
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=5000):
+        reason = ""
+        if event.seq != expected_seq:
+            reason = (
+                f"expected sequence #{expected_seq}: a row before it was deleted"
+                if event.seq > expected_seq
+                else f"expected sequence #{expected_seq}: rows were reordered"
+            )
+        elif event.prev_hash != prev_hash:
+            reason = "it does not link to the row before it (reordered or inserted)"
+        elif event_hash(event) != event.hash:
+            reason = "its content does not match its hash (edited)"
+        if reason:
+            return ChainReport(
+                False, count, expected_seq - 1, prev_hash, event.seq, event.pk, reason
+            )
+        expected_seq, prev_hash, count = expected_seq + 1, event.hash, count + 1
+
+    head_seq = expected_seq - 1
+    if checkpoint is not None:
+        if checkpoint["seq"] > head_seq:
+            return ChainReport(
+                False,
+                count,
+                head_seq,
+                prev_hash,
+                reason=f"the chain ends at #{head_seq} but the checkpoint names "
+                f"#{checkpoint['seq']}: rows were cut from its tail",
+            )
+        at = (
+            AuditEvent.objects.filter(seq=checkpoint["seq"])
+            .values_list("pk", "hash")
+            .first()
+        )
+        if checkpoint["seq"] > 0 and (at is None or at[1] != checkpoint["hash"]):
+            return ChainReport(
+                False,
+                count,
+                head_seq,
+                prev_hash,
+                checkpoint["seq"],
+                at[0] if at else None,
+                reason="its hash differs from the checkpoint: the chain was rewritten",
+            )
+    return ChainReport(True, count, head_seq, prev_hash)

@@ -1,0 +1,110 @@
+"""Writes to the audit trail. `record` is the only way in."""
+
+import logging
+import re
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from apps.audit.chain import GENESIS_HASH, canonical_content, link_hash
+from apps.audit.errors import AuditError
+from apps.audit.models import AuditEvent
+
+logger = logging.getLogger(__name__)
+
+# Any constant that no other advisory lock in the database uses ("amanah" in ASCII).
+AUDIT_CHAIN_LOCK = 0x616D616E6168
+
+# Defence in depth: detail keys that name PII, and values that look like an email
+# address, are refused. Callers put ids, codes and counts in details, never the data.
+_PII_KEYS = frozenset(
+    {
+        "email",
+        "phone",
+        "full_name",
+        "name",
+        "address",
+        "address_line",
+        "city",
+        "postal_code",
+        "date_of_birth",
+        "national_id",
+        "notes",
+        "password",
+        "token",
+    }
+)
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _check_details(value: Any, path: str = "details") -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if str(key).lower() in _PII_KEYS:
+                raise AuditError(f"Audit details may not carry '{key}'.", field=path)
+            _check_details(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_details(item, path)
+    elif isinstance(value, str) and _EMAIL_RE.search(value):
+        raise AuditError("Audit details may not carry an email address.", field=path)
+    elif value is not None and not isinstance(value, str | int | float | bool):
+        raise AuditError("Audit details must be plain JSON values.", field=path)
+
+
+def _lock_chain_head() -> None:
+    """Serialise appends until the caller's transaction ends: the chain never forks."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
+    # SQLite serialises writers itself.
+
+
+@transaction.atomic
+def record(
+    *,
+    actor: Any | None,
+    action: str,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: str = "",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an event to the trail in the caller's transaction. Raises AuditError."""
+    details = dict(details or {})
+    _check_details(details)
+    if target is not None:
+        target_type = target._meta.label_lower
+        target_id = str(target.pk)
+    actor_id = getattr(actor, "pk", None)
+    actor_role = getattr(actor, "role", "") if actor is not None else "system"
+
+    _lock_chain_head()
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+    created_at = timezone.now()
+    content = canonical_content(
+        seq=seq,
+        created_at=created_at,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+    )
+    event = AuditEvent.objects.create(
+        seq=seq,
+        created_at=created_at,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+        prev_hash=prev_hash,
+        hash=link_hash(prev_hash, content),
+    )
+    logger.info("audit.recorded", extra={"action": action, "seq": seq})
+    return event

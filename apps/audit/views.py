@@ -1,0 +1,47 @@
+from django.core.paginator import Paginator
+from django.views.generic import TemplateView
+
+from apps.accounts.models import GOVERNANCE_ROLES
+from apps.accounts.permissions import RoleRequiredMixin
+from apps.audit.forms import AuditFilterForm
+from apps.audit.selectors import audit_action_list, audit_chain_verify, audit_event_list
+
+
+class AuditEventListView(RoleRequiredMixin, TemplateView):
+    allowed_roles = GOVERNANCE_ROLES
+    template_name = "audit/event_list.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        form = AuditFilterForm(self.request.GET or None, actions=audit_action_list())
+        filters = {}
+        if form.is_bound and form.is_valid():
+            data = form.cleaned_data
+            filters = {
+                "action": data["action"],
+                "actor_username": data["actor"],
+                "target_type": data["target_type"],
+                "target_id": data["target_id"],
+                "since": data["since"],
+                "until": data["until"],
+            }
+        events = (
+            audit_event_list(**filters)
+            if not form.errors
+            else audit_event_list().none()
+        )
+        page = Paginator(events, 50).get_page(self.request.GET.get("page"))
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(form=form, page=page, query=query.urlencode())
+        return context
+
+
+class AuditChainVerifyView(RoleRequiredMixin, TemplateView):
+    allowed_roles = GOVERNANCE_ROLES
+    template_name = "audit/verify.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["report"] = audit_chain_verify()
+        return context

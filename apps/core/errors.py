@@ -1,0 +1,24 @@
+"""Domain errors: raised by services; rendered by the API, forms and commands."""
+
+
+class DomainError(Exception):
+    status = 400
+    code = "invalid"
+
+    def __init__(self, msg: str, *, field: str | None = None, code: str = ""):
+        super().__init__(msg)
+        self.message = msg
+        self.field = field
+        self.code = code or self.code
+
+
+class NotFound(DomainError):
+    status, code = 404, "not_found"
+
+
+class Forbidden(DomainError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(DomainError):
+    status, code = 409, "conflict"

@@ -1,0 +1,25 @@
+"""The navigation bar per role: (label, url name, roles that see it)."""
+
+from django.urls import NoReverseMatch, reverse
+
+from apps.accounts.models import Role
+
+_GOV = (Role.COMPLIANCE_OFFICER, Role.PRIVACY_ADMIN)
+
+NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Home", "home", tuple(Role.values)),
+    ("Audit trail", "audit:event-list", _GOV),
+    ("API docs", "api-docs", (Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, *_GOV)),
+)
+
+
+def nav_for(role: str) -> list[dict[str, str]]:
+    items = []
+    for label, url_name, roles in NAV_ITEMS:
+        if role not in roles:
+            continue
+        try:
+            items.append({"label": label, "url": reverse(url_name)})
+        except NoReverseMatch:
+            continue
+    return items

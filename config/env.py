@@ -1,0 +1,5 @@
+"""Environment for settings: any variable `X` may also come from a file `X_FILE`."""
+
+import environ
+
+env = environ.FileAwareEnv()

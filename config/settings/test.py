@@ -1,0 +1,53 @@
+"""Test settings: base settings made fast and deterministic, nothing else.
+
+The database is PostgreSQL when DATABASE_URL points at it or one answers on
+127.0.0.1:5432 (user postgres), SQLite otherwise. Each run makes its own test database.
+"""
+
+import os
+import socket
+
+
+def _postgres_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+os.environ.setdefault("DJANGO_DEBUG", "1")
+if not os.environ.get("DATABASE_URL"):
+    os.environ["DATABASE_URL"] = (
+        "postgres://postgres@127.0.0.1:5432/amanah"
+        if _postgres_answers()
+        else "sqlite:///:memory:"
+    )
+# Fixed test keys: tests never touch the developer's own secrets file.
+os.environ.setdefault(
+    "DJANGO_SECRET_KEY", "test-secret-key-not-for-production-" + "x" * 20
+)
+os.environ.setdefault(
+    "AMANAH_MASTER_KEYS", "1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+)
+os.environ.setdefault(
+    "AMANAH_BLIND_INDEX_KEY", "H4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4c="
+)
+
+from config.settings.base import *  # noqa: E402
+
+# A database of this run's own, so parallel runs never share or drop each other's.
+_run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:12]
+DATABASES["default"]["TEST"] = {"NAME": f"test_amanah_{_run_id}"}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+AXES_ENABLED = True
+STORAGES["staticfiles"]["BACKEND"] = (
+    "django.contrib.staticfiles.storage.StaticFilesStorage"
+)
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"token": "1000/minute"}
+LOGGING["root"]["level"] = "WARNING"

@@ -1,0 +1,79 @@
+import pytest
+from django.urls import reverse
+from django.utils.html import escape
+
+from apps.accounts.models import Role
+from apps.accounts.roles import ROLE_CAPABILITIES
+from tests.accounts.factories import PASSWORD, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_redirects_anonymous_visitors_to_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_each_role_sees_its_own_home_page(client, role):
+    user = UserFactory(username=f"u-{role}", role=role)
+    client.force_login(user)
+    response = client.get("/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert role.label in html
+    for capability in ROLE_CAPABILITIES[role]:
+        assert escape(capability) in html
+    others = [c for r, caps in ROLE_CAPABILITIES.items() if r != role for c in caps]
+    assert not any(escape(c) in html for c in others)
+
+
+def test_governance_roles_have_the_audit_trail_in_their_navigation(
+    client, compliance_officer, support_agent
+):
+    client.force_login(compliance_officer)
+    assert reverse("audit:event-list") in client.get("/").content.decode()
+    client.force_login(support_agent)
+    assert reverse("audit:event-list") not in client.get("/").content.decode()
+
+
+def test_staff_sign_in_and_sign_out(client, support_agent):
+    response = client.post(
+        reverse("accounts:login"), {"username": "support", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+
+    response = client.post(reverse("accounts:logout"))
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_sign_in_failure_does_not_say_whether_the_user_exists(client, support_agent):
+    wrong = client.post(
+        reverse("accounts:login"), {"username": "support", "password": "x"}
+    )
+    unknown = client.post(
+        reverse("accounts:login"), {"username": "ghost", "password": "x"}
+    )
+    assert wrong.status_code == unknown.status_code == 200
+    message = "The username or password is not right."
+    assert message in wrong.content.decode()
+    assert message in unknown.content.decode()
+
+
+def test_repeated_failures_lock_the_username_out(client, support_agent, settings):
+    url = reverse("accounts:login")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(url, {"username": "support", "password": "wrong"})
+    response = client.post(url, {"username": "support", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many sign-in attempts" in response.content.decode()
+    assert client.get("/").status_code == 302
+
+
+def test_passwords_are_hashed_with_argon2_outside_tests(settings):
+    from config.settings import base
+
+    assert base.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher")

@@ -1,0 +1,76 @@
+"""Production settings need their secrets; development makes its own."""
+
+import base64
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config.dev_secrets import load_dev_secrets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _key() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+PRODUCTION_ENV = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "AMANAH_MASTER_KEYS": f"1:{_key()}",
+    "AMANAH_BLIND_INDEX_KEY": _key(),
+    "DJANGO_ALLOWED_HOSTS": "amanah.example",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/amanah",
+}
+
+
+def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ENV}
+    clean["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
+    return subprocess.run(  # noqa: S603 - our own interpreter and manage.py
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("missing", sorted(set(PRODUCTION_ENV) - {"DJANGO_DEBUG"}))
+def test_production_refuses_to_start_without(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"Configuration error: {missing} is required when DJANGO_DEBUG=0"]
+
+
+def test_production_settings_pass_the_deploy_checklist():
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_secrets_are_created_once_with_a_warning(tmp_path, capsys):
+    path = tmp_path / ".dev-secrets.env"
+    first = load_dev_secrets(path)
+    assert "WARNING" in capsys.readouterr().err
+    assert set(first) == {
+        "DJANGO_SECRET_KEY",
+        "AMANAH_MASTER_KEYS",
+        "AMANAH_BLIND_INDEX_KEY",
+    }
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+    assert load_dev_secrets(path) == first
+    assert capsys.readouterr().err == ""
+
+
+def test_gitignore_keeps_development_secrets_out_of_the_repository():
+    assert ".dev-secrets.env" in (ROOT / ".gitignore").read_text().splitlines()
