@@ -14,6 +14,13 @@ def user_ensure_staff(
     user, created = User.objects.select_for_update().get_or_create(
         username=username, defaults={"role": role}
     )
+    if (
+        not created
+        and user.role == role
+        and user.is_active
+        and user.check_password(password)
+    ):
+        return user
     user.role = role
     user.is_active = True
     user.set_password(password)

@@ -106,5 +106,5 @@ def record(
         prev_hash=prev_hash,
         hash=link_hash(prev_hash, content),
     )
-    logger.info("audit.recorded", extra={"action": action, "seq": seq})
+    logger.debug("audit.recorded", extra={"action": action, "seq": seq})
     return event

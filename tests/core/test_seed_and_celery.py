@@ -1,0 +1,48 @@
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from apps.accounts.models import Role, User
+from apps.audit.tasks import audit_chain_verify_task
+from config.celery import app
+
+pytestmark = pytest.mark.django_db
+
+
+def test_seed_demo_creates_each_staff_role_idempotently(capsys, settings):
+    settings.DEBUG = True
+    call_command("seed_demo")
+    call_command("seed_demo")
+    roles = dict(User.objects.values_list("username", "role"))
+    assert roles == {
+        "support": Role.SUPPORT_AGENT,
+        "delivery": Role.DELIVERY_AGENT,
+        "compliance": Role.COMPLIANCE_OFFICER,
+        "privacy_admin": Role.PRIVACY_ADMIN,
+    }
+    out = capsys.readouterr().out
+    assert "/accounts/login/" in out
+    assert "privacy_admin" in out
+
+
+def test_seed_demo_refuses_a_short_password():
+    with pytest.raises(CommandError, match="at least 12"):
+        call_command("seed_demo", password="short")
+    assert not User.objects.exists()
+
+
+def test_seed_demo_needs_an_explicit_password_in_production(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="--password is required"):
+        call_command("seed_demo")
+
+
+def test_every_beat_job_names_a_registered_task():
+    app.loader.import_default_modules()
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks
+
+
+def test_nightly_chain_verification_runs_as_a_task():
+    assert audit_chain_verify_task.delay().get() is True
