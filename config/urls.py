@@ -6,6 +6,7 @@ from apps.accounts.views import HomeView
 
 api_v1 = [
     path("auth/", include("apps.accounts.api_urls")),
+    path("customers/", include("apps.customers.api_urls")),
 ]
 
 urlpatterns = [

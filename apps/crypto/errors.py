@@ -1,0 +1,17 @@
+from apps.core.errors import DomainError
+
+
+class CryptoError(DomainError):
+    code = "crypto_error"
+
+
+class KeyRingError(CryptoError):
+    """The key ring is malformed, or lacks a master key version that data names."""
+
+    status, code = 500, "key_ring"
+
+
+class IntegrityFailure(CryptoError):
+    """A stored value failed authentication: tampered with, moved, or corrupted."""
+
+    status, code = 409, "integrity_error"

@@ -1,0 +1,31 @@
+import uuid
+
+from django.db import models
+
+
+class DataKey(models.Model):
+    """A 256-bit data key (DEK), stored only wrapped by a master key of the key ring.
+
+    Destroying it (crypto-shredding) leaves `wrapped_key` empty: every value sealed under it
+    is then unreadable everywhere, backups included.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    wrapped_key = models.BinaryField(null=True, editable=False)
+    kek_version = models.PositiveIntegerField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    destroyed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["kek_version", "id"], name="crypto_dk_version_idx")]
+
+    def __str__(self) -> str:
+        return f"DataKey {self.pk} (v{self.kek_version})"
+
+    def __repr__(self) -> str:
+        return f"<DataKey {self.pk} v{self.kek_version}>"
+
+    @property
+    def is_destroyed(self) -> bool:
+        return self.destroyed_at is not None

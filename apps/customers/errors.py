@@ -1,0 +1,9 @@
+from apps.core.errors import Conflict, DomainError
+
+
+class CustomerError(DomainError):
+    code = "customer_invalid"
+
+
+class CustomerConflict(Conflict):
+    code = "customer_conflict"

@@ -1,0 +1,70 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from apps.crypto.blind import normalize_email, normalize_phone
+from apps.crypto.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
+from apps.crypto.models import DataKey
+
+
+class CustomerStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    CLOSED = "closed", "Closed"
+
+
+class Customer(models.Model):
+    """A customer record. PII columns are sealed under the customer's own data key
+    (see apps.customers.registry for their categories); plain columns are what
+    jurisdiction and reporting need, and nothing more."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    data_key = models.OneToOneField(DataKey, on_delete=models.PROTECT, related_name="+")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customer",
+    )
+    status = models.CharField(
+        max_length=16, choices=CustomerStatus.choices, default=CustomerStatus.ACTIVE
+    )
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    region = models.CharField(max_length=6, blank=True, help_text="ISO 3166-2")
+    created_at = models.DateTimeField(db_index=True)
+    last_activity_at = models.DateTimeField(db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+
+    full_name = EncryptedTextField()
+    email = EncryptedTextField()
+    phone = EncryptedTextField()
+    address_line = EncryptedTextField()
+    city = EncryptedTextField()
+    postal_code = EncryptedTextField()
+    date_of_birth = EncryptedDateField()
+    national_id = EncryptedTextField()
+    notes = EncryptedTextField()
+    payment_token = EncryptedTextField()
+    card_last4 = EncryptedTextField()
+
+    # One customer per email address: it is how a customer signs in.
+    email_index = BlindIndexField(source="email", normalizer=normalize_email, unique=True)
+    phone_index = BlindIndexField(source="phone", normalizer=normalize_phone)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["country", "region"], name="customers_country_idx"),
+            models.Index(fields=["status", "closed_at"], name="customers_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Customer {self.pk}"
+
+    def __repr__(self) -> str:
+        return f"<Customer {self.pk}>"
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None

@@ -1,0 +1,66 @@
+"""Every PII field of a customer, tagged with its data category and kind of value.
+
+One registry that masking, access policy and retention read: add a field here and it is
+masked, policed and disposed of with the rest.
+"""
+
+from dataclasses import dataclass
+
+from django.db import models
+
+
+class DataCategory(models.TextChoices):
+    IDENTITY = "identity", "Identity"
+    CONTACT = "contact", "Contact details"
+    ADDRESS = "address", "Address"
+    FINANCIAL = "financial", "Financial"
+    SENSITIVE = "sensitive", "Sensitive"
+    FREE_TEXT = "free_text", "Free text"
+
+
+class ValueKind(models.TextChoices):
+    NAME = "name"
+    EMAIL = "email"
+    PHONE = "phone"
+    ADDRESS_LINE = "address_line"
+    CITY = "city"
+    POSTAL_CODE = "postal_code"
+    DATE_OF_BIRTH = "date_of_birth"
+    NATIONAL_ID = "national_id"
+    FREE_TEXT = "free_text"
+    TOKEN = "token"
+    CARD_LAST4 = "card_last4"
+
+
+@dataclass(frozen=True)
+class PiiField:
+    name: str
+    category: DataCategory
+    kind: ValueKind
+    label: str
+
+
+PII_FIELDS: tuple[PiiField, ...] = (
+    PiiField("full_name", DataCategory.IDENTITY, ValueKind.NAME, "Full name"),
+    PiiField("email", DataCategory.CONTACT, ValueKind.EMAIL, "Email"),
+    PiiField("phone", DataCategory.CONTACT, ValueKind.PHONE, "Phone"),
+    PiiField("address_line", DataCategory.ADDRESS, ValueKind.ADDRESS_LINE, "Address"),
+    PiiField("city", DataCategory.ADDRESS, ValueKind.CITY, "City"),
+    PiiField("postal_code", DataCategory.ADDRESS, ValueKind.POSTAL_CODE, "Postal code"),
+    PiiField(
+        "date_of_birth", DataCategory.SENSITIVE, ValueKind.DATE_OF_BIRTH, "Date of birth"
+    ),
+    PiiField("national_id", DataCategory.SENSITIVE, ValueKind.NATIONAL_ID, "National id"),
+    PiiField("notes", DataCategory.FREE_TEXT, ValueKind.FREE_TEXT, "Notes"),
+    PiiField("payment_token", DataCategory.FINANCIAL, ValueKind.TOKEN, "Payment token"),
+    PiiField("card_last4", DataCategory.FINANCIAL, ValueKind.CARD_LAST4, "Card (last 4)"),
+)
+PII_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in PII_FIELDS)
+PII_BY_NAME: dict[str, PiiField] = {f.name: f for f in PII_FIELDS}
+TEXT_FIELD_NAMES: tuple[str, ...] = tuple(
+    f.name for f in PII_FIELDS if f.kind != ValueKind.DATE_OF_BIRTH
+)
+
+
+def fields_in_category(category: str) -> tuple[str, ...]:
+    return tuple(f.name for f in PII_FIELDS if f.category == category)

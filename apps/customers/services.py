@@ -1,0 +1,222 @@
+"""Writes on customer records. PII is validated here and sealed by the model fields."""
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.audit import services as audit
+from apps.crypto.keys import key_scope
+from apps.crypto.services import data_key_create, data_key_destroy, data_keys_create_bulk
+from apps.customers.errors import CustomerConflict, CustomerError
+from apps.customers.masking import show_full
+from apps.customers.models import Customer, CustomerStatus
+from apps.customers.registry import PII_FIELD_NAMES
+from apps.customers.validation import (
+    clean_card_last4,
+    clean_country,
+    clean_date_of_birth,
+    clean_email,
+    clean_phone,
+    clean_region,
+    contains_card_number,
+    refuse_card_numbers,
+)
+
+EDITABLE_FIELDS = frozenset({"country", "region", *PII_FIELD_NAMES})
+REVEAL_REASON_MIN = 10
+
+
+def _clean(data: dict[str, Any], *, country: str) -> dict[str, Any]:
+    """Validate and normalise PII input. Raises CustomerError naming the field."""
+    unknown = set(data) - EDITABLE_FIELDS
+    if unknown:
+        raise CustomerError("This field cannot be set.", field=sorted(unknown)[0])
+    clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+    # Phones are validated as phones; every other text must not hold a card number.
+    refuse_card_numbers({k: v for k, v in clean.items() if k != "phone"})
+    if "country" in clean:
+        clean["country"] = clean_country(clean["country"])
+    if "region" in clean:
+        clean["region"] = clean_region(clean["region"], country=country)
+    for name, cleaner in (("email", clean_email), ("card_last4", clean_card_last4)):
+        if clean.get(name):
+            clean[name] = cleaner(clean[name])
+    if clean.get("phone"):
+        clean["phone"] = clean_phone(clean["phone"], country=country)
+    if clean.get("date_of_birth"):
+        clean["date_of_birth"] = clean_date_of_birth(clean["date_of_birth"])
+    return {k: (None if v == "" else v) for k, v in clean.items()}
+
+
+def _save_unique(customer: Customer, **kwargs: Any) -> None:
+    try:
+        with transaction.atomic():
+            customer.save(**kwargs)
+    except IntegrityError as exc:
+        if "email_index" in str(exc):
+            raise CustomerConflict(
+                "Another customer already has this email address.", field="email"
+            ) from None
+        raise
+
+
+@transaction.atomic
+def customer_create(*, actor: Any, data: dict[str, Any]) -> Customer:
+    """Create a customer with a data key of their own. Raises CustomerError."""
+    if not data.get("country"):
+        raise CustomerError("This field is required.", field="country")
+    country = clean_country(data["country"])
+    clean = _clean(data, country=country)
+    now = timezone.now()
+    customer = Customer(data_key=data_key_create(), created_at=now, last_activity_at=now)
+    for name, value in clean.items():
+        setattr(customer, name, value)
+    _save_unique(customer, force_insert=True)
+    audit.record(
+        actor=actor,
+        action="customer.created",
+        target=customer,
+        details={"country": customer.country, "fields": sorted(clean)},
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_update(*, actor: Any, customer: Customer, data: dict[str, Any]) -> Customer:
+    """Change some fields of a customer. Raises CustomerError, CustomerConflict."""
+    customer = _locked(customer)
+    if customer.is_erased:
+        raise CustomerConflict("This customer was erased; the record holds no data.")
+    country = clean_country(data["country"]) if data.get("country") else customer.country
+    clean = _clean(data, country=country)
+    for name, value in clean.items():
+        setattr(customer, name, value)
+    customer.last_activity_at = timezone.now()
+    _save_unique(customer)
+    audit.record(
+        actor=actor,
+        action="customer.updated",
+        target=customer,
+        details={"fields": sorted(clean)},
+    )
+    return customer
+
+
+@transaction.atomic
+def customer_close(*, actor: Any, customer: Customer) -> Customer:
+    """Close a customer's account (retention clocks for closed accounts start)."""
+    customer = _locked(customer)
+    if customer.status == CustomerStatus.CLOSED:
+        raise CustomerConflict("This account is already closed.")
+    customer.status = CustomerStatus.CLOSED
+    customer.closed_at = timezone.now()
+    customer.save(update_fields=["status", "closed_at"])
+    audit.record(actor=actor, action="customer.closed", target=customer)
+    return customer
+
+
+@transaction.atomic
+def customer_erase(*, actor: Any, customer: Customer, cause: str = "request") -> Customer:
+    """Crypto-shred a customer: destroy their data key, clear PII and blind indexes."""
+    customer = _locked(customer)
+    if customer.is_erased:
+        raise CustomerConflict("This customer was already erased.")
+    data_key_destroy(data_key=customer.data_key)
+    now = timezone.now()
+    update = {name: None for name in PII_FIELD_NAMES}
+    update.update(
+        email_index=None,
+        phone_index=None,
+        erased_at=now,
+        status=CustomerStatus.CLOSED,
+        closed_at=customer.closed_at or now,
+    )
+    Customer.objects.filter(pk=customer.pk).update(**update)
+    customer.refresh_from_db()
+    audit.record(
+        actor=actor,
+        action="customer.erased",
+        target=customer,
+        details={"data_key": str(customer.data_key_id), "cause": cause},
+    )
+    return customer
+
+
+def customer_reveal(
+    *, actor: Any, customer: Customer, fields: Iterable[str], reason: str
+) -> dict[str, Any]:
+    """Full values of the named fields, audited with the reason. Raises CustomerError."""
+    fields = list(dict.fromkeys(fields))
+    if not fields:
+        raise CustomerError("Name at least one field.", field="fields")
+    unknown = [f for f in fields if f not in PII_FIELD_NAMES]
+    if unknown:
+        raise CustomerError(
+            f"Unknown field; choose from: {', '.join(PII_FIELD_NAMES)}.", field="fields"
+        )
+    reason = (reason or "").strip()
+    if len(reason) < REVEAL_REASON_MIN:
+        raise CustomerError(
+            f"Give a reason of at least {REVEAL_REASON_MIN} characters.", field="reason"
+        )
+    if contains_card_number(reason) or "@" in reason:
+        raise CustomerError("The reason must not contain personal data.", field="reason")
+    if customer.is_erased:
+        raise CustomerConflict("This customer was erased; there is nothing to reveal.")
+    values = {name: show_full(getattr(customer, name)) for name in fields}
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action="customer.revealed",
+            target=customer,
+            details={"fields": fields, "reason": reason},
+        )
+    return values
+
+
+def _locked(customer: Customer) -> Customer:
+    return Customer.objects.select_for_update().select_related("data_key").get(pk=customer.pk)
+
+
+def customers_bulk_create(*, rows: Iterable[dict[str, Any]], batch_size: int = 2000) -> int:
+    """Insert many customers (demo data, imports), one data key each, in batches.
+
+    Each row holds PII and plain columns (`status`, `created_at`, ...); PII is validated as
+    in `customer_create`. One audit event per batch. Raises CustomerError on a bad row.
+    """
+    created = 0
+    batch: list[Customer] = []
+
+    def flush() -> None:
+        nonlocal created
+        with transaction.atomic(), key_scope():
+            keys = data_keys_create_bulk(count=len(batch))
+            for customer, key in zip(batch, keys, strict=True):
+                customer.data_key = key
+            Customer.objects.bulk_create(batch)
+            audit.record(
+                actor=None, action="customer.bulk_created", details={"count": len(batch)}
+            )
+        created += len(batch)
+        batch.clear()
+
+    now = timezone.now()
+    for row in rows:
+        pii = {k: v for k, v in row.items() if k in EDITABLE_FIELDS}
+        plain = {k: v for k, v in row.items() if k not in EDITABLE_FIELDS}
+        country = clean_country(pii.get("country", ""))
+        customer = Customer(
+            created_at=plain.pop("created_at", now),
+            last_activity_at=plain.pop("last_activity_at", now),
+            **plain,
+        )
+        for name, value in _clean(pii, country=country).items():
+            setattr(customer, name, value)
+        batch.append(customer)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return created
