@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -15,6 +17,57 @@ def pytest_report_header(config):
     return (
         "database: SQLite (no PostgreSQL answered on 127.0.0.1:5432; set DATABASE_URL)"
     )
+
+
+_STANDARD_RECORD_KEYS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class LeakScanHandler(logging.Handler):
+    """Keeps every log line of the run, with its extras, for the canary scan."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        extras = {
+            k: v for k, v in record.__dict__.items() if k not in _STANDARD_RECORD_KEYS
+        }
+        self.lines.append(f"{self.format(record)} {extras!r}")
+
+
+LEAK_SCAN = LeakScanHandler()
+
+
+def pytest_configure(config):
+    logging.getLogger().addHandler(LEAK_SCAN)
+
+
+@pytest.fixture(autouse=True)
+def _leak_scan_attached():
+    """Re-attach the scan after a logging re-setup (Celery calls django.setup)."""
+    root = logging.getLogger()
+    if LEAK_SCAN not in root.handlers:
+        root.addHandler(LEAK_SCAN)
+        root.setLevel(logging.DEBUG)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A canary customer's values must appear in no log line of the whole run."""
+    from tests.customers.factories import CANARY
+
+    leaks = [
+        line
+        for line in LEAK_SCAN.lines
+        if any(value in line for value in CANARY.values())
+    ]
+    if leaks:
+        session.config.get_terminal_writer().line(
+            f"LEAK: canary PII in {len(leaks)} log line(s), first: {leaks[0][:200]}",
+            red=True,
+        )
+        session.exitstatus = 1
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,5 +1,7 @@
 """OpenAPI schema generation (drf-spectacular) tuned to our API style."""
 
+import re
+
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
 
@@ -16,3 +18,9 @@ class AutoSchema(SpectacularAutoSchema):
         if len(parts) > 1:
             return "".join(part.removesuffix("Api") for part in parts)
         return super().get_serializer_name(serializer, direction)
+
+    def get_operation_id(self) -> str:
+        # One API view class per operation (STYLE.md): its name is a unique, stable id.
+        name = type(self.view).__name__.removesuffix("Api")
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+        return f"{snake}_{self.method.lower()}"

@@ -1,7 +1,7 @@
 """Blind indexes: keyed HMAC-SHA256 of a normalised value, for exact-match search.
 
-The key is AMANAH_BLIND_INDEX_KEY, separate from the master keys. Hashing happens here, in
-Python, so neither key nor plaintext ever reaches SQL (or PostgreSQL's logs).
+The key is AMANAH_BLIND_INDEX_KEY, separate from the master keys. Hashing happens
+here, in Python, so neither key nor plaintext ever reaches SQL (or PostgreSQL's logs).
 """
 
 import hashlib
@@ -31,6 +31,6 @@ def normalize_phone(value: str, region: str | None = None) -> str:
 
 
 def blind_index(scope: str, normalized: str) -> str:
-    """Hex HMAC of `normalized`, separated per `scope` so two indexes never correlate."""
+    """Hex HMAC of `normalized`, per `scope`, so two indexes never correlate."""
     message = f"{scope}\x00{normalized}".encode()
     return hmac.new(blind_index_key(), message, hashlib.sha256).hexdigest()

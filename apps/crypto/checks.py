@@ -15,6 +15,9 @@ def check_keys(app_configs, **kwargs):
             errors.append(Error(str(exc), id=ident))
     if not errors and blind_index_key() in key_ring().keys.values():
         errors.append(
-            Error("AMANAH_BLIND_INDEX_KEY must differ from every master key.", id="crypto.E003")
+            Error(
+                "AMANAH_BLIND_INDEX_KEY must differ from every master key.",
+                id="crypto.E003",
+            )
         )
     return errors

@@ -1,8 +1,9 @@
 """Encrypted model fields and blind-index fields.
 
-An encrypted field stores `aead.seal(...)` bytes under the row's data key (the model names
-the foreign key to its DataKey with `key_field`). Values decrypt lazily on first access and
-are cached on the instance; the data key is unwrapped once per scope (see keys.key_scope).
+An encrypted field stores `aead.seal(...)` bytes under the row's data key (the model
+names the foreign key to its DataKey with `key_field`). Values decrypt lazily on first
+access and are cached on the instance; the data key is unwrapped once per scope (see
+keys.key_scope).
 Encrypted fields cannot be used in filters or `update()`: search through a blind index.
 """
 
@@ -60,6 +61,8 @@ class _EncryptedDescriptor:
         if isinstance(value, Sealed):
             value = self.field.open(instance, value)
             instance.__dict__[name] = value
+        elif value is None and self.field.key_destroyed(instance):
+            return ERASED
         return value
 
     def __set__(self, instance: Any, value: Any) -> None:
@@ -67,7 +70,9 @@ class _EncryptedDescriptor:
             value = Sealed(value)
         if isinstance(value, Sealed):
             # Keep the ciphertext so an unchanged value is not re-encrypted on save.
-            instance.__dict__.setdefault("_amanah_sealed", {}).pop(self.field.attname, None)
+            instance.__dict__.setdefault("_amanah_sealed", {}).pop(
+                self.field.attname, None
+            )
         instance.__dict__[self.field.attname] = value
 
 
@@ -100,16 +105,29 @@ class EncryptedTextField(models.BinaryField):
 
     def _aad(self, instance: Any) -> bytes:
         if instance.pk is None:
-            raise ValueError("Encrypted fields need the row's primary key before saving.")
-        return f"amanah:v1:{instance._meta.db_table}.{self.column}:{instance.pk}".encode()
+            raise ValueError(
+                "Encrypted fields need the row's primary key before saving."
+            )
+        return (
+            f"amanah:v1:{instance._meta.db_table}.{self.column}:{instance.pk}".encode()
+        )
 
     def _where(self, instance: Any) -> str:
         return f"{instance._meta.db_table}.{self.column}:{instance.pk}"
 
+    def key_destroyed(self, instance: Any) -> bool:
+        if getattr(instance, f"{self.key_field}_id", None) is None:
+            return False
+        return getattr(instance, self.key_field).is_destroyed
+
     def _aead(self, instance: Any):
         data_key = getattr(instance, self.key_field)
         cached = instance.__dict__.get("_amanah_aead")
-        if cached is not None and cached[0] == data_key.pk and not data_key.is_destroyed:
+        if (
+            cached is not None
+            and cached[0] == data_key.pk
+            and not data_key.is_destroyed
+        ):
             return cached[1]
         aead = aead_for(data_key)
         instance.__dict__["_amanah_aead"] = (data_key.pk, aead)
@@ -119,7 +137,9 @@ class EncryptedTextField(models.BinaryField):
         aead = self._aead(instance)
         if aead is None:
             return ERASED
-        value = self.decode(unseal(aead, blob, self._aad(instance), where=self._where(instance)))
+        value = self.decode(
+            unseal(aead, blob, self._aad(instance), where=self._where(instance))
+        )
         instance.__dict__.setdefault("_amanah_sealed", {})[self.attname] = (value, blob)
         return value
 
@@ -134,7 +154,9 @@ class EncryptedTextField(models.BinaryField):
             return bytes(previous[1])
         aead = self._aead(model_instance)
         if aead is None:
-            raise ValueError("This record's data key was destroyed; it cannot hold data.")
+            raise ValueError(
+                "This record's data key was destroyed; it cannot hold data."
+            )
         blob = seal(aead, self.encode(value), self._aad(model_instance))
         model_instance.__dict__.setdefault("_amanah_sealed", {})[self.attname] = (
             value,
@@ -152,7 +174,9 @@ class EncryptedTextField(models.BinaryField):
             )
         return connection.Database.Binary(bytes(value))
 
-    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Sealed | None:
+    def from_db_value(
+        self, value: Any, expression: Any, connection: Any
+    ) -> Sealed | None:
         return None if value is None else Sealed(value)
 
     def to_python(self, value: Any) -> Any:
@@ -182,11 +206,13 @@ class Digest(str):
 class BlindIndexField(models.CharField):
     """HMAC of another field's normalised value, maintained on save.
 
-    Filter with the plain value: `Customer.objects.filter(email_index="Jane@X.org")`; the
-    field normalises and hashes it in Python.
+    Filter with the plain value: `Customer.objects.filter(email_index="Jane@X.org")`;
+    the field normalises and hashes it in Python.
     """
 
-    def __init__(self, *args: Any, source: str = "", normalizer: Any = None, **kwargs: Any):
+    def __init__(
+        self, *args: Any, source: str = "", normalizer: Any = None, **kwargs: Any
+    ):
         self.source = source
         self.normalizer = normalizer
         # A unique index serves lookups too; otherwise a plain one.
@@ -195,8 +221,12 @@ class BlindIndexField(models.CharField):
         super().__init__(*args, **kwargs)
 
     def db_type(self, connection: Any) -> str | None:
-        # Fixed-width hex: no `varchar_pattern_ops` index for LIKE, which hashes never need.
-        return "char(64)" if connection.vendor == "postgresql" else super().db_type(connection)
+        # Fixed-width hex: no `varchar_pattern_ops` LIKE index, which hashes never need.
+        return (
+            "char(64)"
+            if connection.vendor == "postgresql"
+            else super().db_type(connection)
+        )
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
@@ -218,7 +248,11 @@ class BlindIndexField(models.CharField):
             # The source was not touched since it was loaded: its index stands.
             return model_instance.__dict__.get(self.attname)
         plain = getattr(model_instance, self.source)
-        value = None if plain is None or plain is ERASED or plain == "" else self.digest(plain)
+        value = (
+            None
+            if plain is None or plain is ERASED or plain == ""
+            else self.digest(plain)
+        )
         setattr(model_instance, self.attname, value)
         return value
 
@@ -227,5 +261,7 @@ class BlindIndexField(models.CharField):
             return value
         return self.digest(str(value))
 
-    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Digest | None:
+    def from_db_value(
+        self, value: Any, expression: Any, connection: Any
+    ) -> Digest | None:
         return None if value is None else Digest(value)

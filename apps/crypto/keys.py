@@ -1,5 +1,8 @@
-"""Data keys: generation, wrapping under the key ring, and a per-scope cache of unwrapped
-keys, so a request or a job batch unwraps each customer's key once, never once per field."""
+"""Data keys: generation, wrapping under the key ring, and a per-scope cache.
+
+The cache makes a request or a job batch unwrap each customer's key once, never once per
+field.
+"""
 
 import os
 from collections.abc import Iterator

@@ -6,8 +6,8 @@ from django.db import models
 class DataKey(models.Model):
     """A 256-bit data key (DEK), stored only wrapped by a master key of the key ring.
 
-    Destroying it (crypto-shredding) leaves `wrapped_key` empty: every value sealed under it
-    is then unreadable everywhere, backups included.
+    Destroying it (crypto-shredding) leaves `wrapped_key` empty: every value sealed
+    under it is then unreadable everywhere, backups included.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -18,7 +18,9 @@ class DataKey(models.Model):
     destroyed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        indexes = [models.Index(fields=["kek_version", "id"], name="crypto_dk_version_idx")]
+        indexes = [
+            models.Index(fields=["kek_version", "id"], name="crypto_dk_version_idx")
+        ]
 
     def __str__(self) -> str:
         return f"DataKey {self.pk} (v{self.kek_version})"

@@ -1,4 +1,4 @@
-"""Writes on data keys: create, destroy (crypto-shred), rotate under the active master key."""
+"""Writes on data keys: create, destroy (crypto-shred), rotate (rewrap)."""
 
 import logging
 from collections.abc import Callable
@@ -45,7 +45,7 @@ class RotationResult:
 
 
 def _rewrap_batch(batch_size: int, to_version: int, kek: bytes) -> int:
-    """Rewrap one batch in its own short transaction; rows other workers hold are skipped."""
+    """Rewrap one batch in a short transaction of its own, skipping locked rows."""
     with transaction.atomic():
         rows = list(
             DataKey.objects.select_for_update(skip_locked=True)
@@ -62,15 +62,18 @@ def _rewrap_batch(batch_size: int, to_version: int, kek: bytes) -> int:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "UPDATE crypto_datakey AS d SET wrapped_key = v.w, kek_version = %s, "
-                    "rotated_at = %s FROM unnest(%s::uuid[], %s::bytea[]) AS v(id, w) "
+                    "UPDATE crypto_datakey AS d "
+                    "SET wrapped_key = v.w, kek_version = %s, rotated_at = %s "
+                    "FROM unnest(%s::uuid[], %s::bytea[]) AS v(id, w) "
                     "WHERE d.id = v.id",
                     [to_version, now, ids, blobs],
                 )
         else:
             for row, blob in zip(rows, blobs, strict=True):
                 row.wrapped_key, row.kek_version, row.rotated_at = blob, to_version, now
-            DataKey.objects.bulk_update(rows, ["wrapped_key", "kek_version", "rotated_at"])
+            DataKey.objects.bulk_update(
+                rows, ["wrapped_key", "kek_version", "rotated_at"]
+            )
         return len(rows)
 
 
@@ -95,13 +98,19 @@ def data_keys_rotate(
         done += count
         if on_progress:
             on_progress(count)
-        logger.info("crypto.rotate_batch", extra={"count": count, "to_version": to_version})
+        logger.info(
+            "crypto.rotate_batch", extra={"count": count, "to_version": to_version}
+        )
     remaining = data_keys_pending_rotation()
     with transaction.atomic():
         audit.record(
             actor=actor,
             action="keys.rotated",
-            details={"to_version": to_version, "rewrapped": done, "remaining": remaining},
+            details={
+                "to_version": to_version,
+                "rewrapped": done,
+                "remaining": remaining,
+            },
         )
     return RotationResult(to_version=to_version, rewrapped=done, remaining=remaining)
 

@@ -28,13 +28,17 @@ class CustomerInputSerializer(serializers.Serializer):
     full_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
-    address_line = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    address_line = serializers.CharField(
+        max_length=300, required=False, allow_blank=True
+    )
     city = serializers.CharField(max_length=100, required=False, allow_blank=True)
     postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
     date_of_birth = serializers.DateField(required=False, allow_null=True)
     national_id = serializers.CharField(max_length=50, required=False, allow_blank=True)
     notes = serializers.CharField(max_length=5000, required=False, allow_blank=True)
-    payment_token = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    payment_token = serializers.CharField(
+        max_length=200, required=False, allow_blank=True
+    )
     card_last4 = serializers.CharField(max_length=4, required=False, allow_blank=True)
 
 
@@ -96,7 +100,9 @@ class CustomerListCreateApi(APIView):
             serialize=lambda page: [customer_masked(c) for c in page],
         )
 
-    @extend_schema(request=CustomerInputSerializer, responses={201: CustomerOutputSerializer})
+    @extend_schema(
+        request=CustomerInputSerializer, responses={201: CustomerOutputSerializer}
+    )
     def post(self, request: Request) -> Response:
         data = CustomerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -111,12 +117,16 @@ class CustomerDetailApi(APIView):
     def get(self, request: Request, customer_id: UUID) -> Response:
         return Response(_masked(customer_get(customer_id=customer_id)))
 
-    @extend_schema(request=CustomerInputSerializer, responses={200: CustomerOutputSerializer})
+    @extend_schema(
+        request=CustomerInputSerializer, responses={200: CustomerOutputSerializer}
+    )
     def patch(self, request: Request, customer_id: UUID) -> Response:
         customer = customer_get(customer_id=customer_id)
         data = CustomerInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        customer = customer_update(actor=request.user, customer=customer, data=data.validated_data)
+        customer = customer_update(
+            actor=request.user, customer=customer, data=data.validated_data
+        )
         return Response(_masked(customer))
 
 
@@ -139,7 +149,9 @@ class CustomerRevealApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = customer_get(customer_id=customer_id)
-        values = customer_reveal(actor=request.user, customer=customer, **data.validated_data)
+        values = customer_reveal(
+            actor=request.user, customer=customer, **data.validated_data
+        )
         return Response({"values": values})
 
 

@@ -4,8 +4,22 @@ from apps.customers import api
 
 urlpatterns = [
     path("", api.CustomerListCreateApi.as_view(), name="customer-list"),
-    path("<uuid:customer_id>/", api.CustomerDetailApi.as_view(), name="customer-detail"),
-    path("<uuid:customer_id>/reveal/", api.CustomerRevealApi.as_view(), name="customer-reveal"),
-    path("<uuid:customer_id>/close/", api.CustomerCloseApi.as_view(), name="customer-close"),
-    path("<uuid:customer_id>/erase/", api.CustomerEraseApi.as_view(), name="customer-erase"),
+    path(
+        "<uuid:customer_id>/", api.CustomerDetailApi.as_view(), name="customer-detail"
+    ),
+    path(
+        "<uuid:customer_id>/reveal/",
+        api.CustomerRevealApi.as_view(),
+        name="customer-reveal",
+    ),
+    path(
+        "<uuid:customer_id>/close/",
+        api.CustomerCloseApi.as_view(),
+        name="customer-close",
+    ),
+    path(
+        "<uuid:customer_id>/erase/",
+        api.CustomerEraseApi.as_view(),
+        name="customer-erase",
+    ),
 ]

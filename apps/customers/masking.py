@@ -1,7 +1,7 @@
 """One masking function per kind of value. Used by the API, the pages and the admin.
 
-Each returns a string safe to show to someone without the right to the full value, or None
-when the kind is hidden entirely. An erased value reads as "[erased]".
+Each returns a string safe to show to someone without the right to the full value, or
+None when the kind is hidden entirely. An erased value reads as "[erased]".
 """
 
 import re
@@ -70,10 +70,10 @@ MASKERS: dict[str, Callable[[Any], str | None]] = {
 
 
 def mask_value(kind: str, value: Any) -> str | None:
-    if value is None or value == "":
-        return None
     if value is ERASED:
         return str(ERASED)
+    if value is None or value == "":
+        return None
     return MASKERS[kind](value)
 
 

@@ -50,7 +50,9 @@ class Customer(models.Model):
     card_last4 = EncryptedTextField()
 
     # One customer per email address: it is how a customer signs in.
-    email_index = BlindIndexField(source="email", normalizer=normalize_email, unique=True)
+    email_index = BlindIndexField(
+        source="email", normalizer=normalize_email, unique=True
+    )
     phone_index = BlindIndexField(source="phone", normalizer=normalize_phone)
 
     class Meta:

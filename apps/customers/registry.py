@@ -28,7 +28,7 @@ class ValueKind(models.TextChoices):
     DATE_OF_BIRTH = "date_of_birth"
     NATIONAL_ID = "national_id"
     FREE_TEXT = "free_text"
-    TOKEN = "token"
+    TOKEN = "token"  # noqa: S105 - a kind of value, not a secret
     CARD_LAST4 = "card_last4"
 
 
@@ -48,12 +48,19 @@ PII_FIELDS: tuple[PiiField, ...] = (
     PiiField("city", DataCategory.ADDRESS, ValueKind.CITY, "City"),
     PiiField("postal_code", DataCategory.ADDRESS, ValueKind.POSTAL_CODE, "Postal code"),
     PiiField(
-        "date_of_birth", DataCategory.SENSITIVE, ValueKind.DATE_OF_BIRTH, "Date of birth"
+        "date_of_birth",
+        DataCategory.SENSITIVE,
+        ValueKind.DATE_OF_BIRTH,
+        "Date of birth",
     ),
-    PiiField("national_id", DataCategory.SENSITIVE, ValueKind.NATIONAL_ID, "National id"),
+    PiiField(
+        "national_id", DataCategory.SENSITIVE, ValueKind.NATIONAL_ID, "National id"
+    ),
     PiiField("notes", DataCategory.FREE_TEXT, ValueKind.FREE_TEXT, "Notes"),
     PiiField("payment_token", DataCategory.FINANCIAL, ValueKind.TOKEN, "Payment token"),
-    PiiField("card_last4", DataCategory.FINANCIAL, ValueKind.CARD_LAST4, "Card (last 4)"),
+    PiiField(
+        "card_last4", DataCategory.FINANCIAL, ValueKind.CARD_LAST4, "Card (last 4)"
+    ),
 )
 PII_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in PII_FIELDS)
 PII_BY_NAME: dict[str, PiiField] = {f.name: f for f in PII_FIELDS}

@@ -8,7 +8,11 @@ from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.crypto.keys import key_scope
-from apps.crypto.services import data_key_create, data_key_destroy, data_keys_create_bulk
+from apps.crypto.services import (
+    data_key_create,
+    data_key_destroy,
+    data_keys_create_bulk,
+)
 from apps.customers.errors import CustomerConflict, CustomerError
 from apps.customers.masking import show_full
 from apps.customers.models import Customer, CustomerStatus
@@ -70,7 +74,9 @@ def customer_create(*, actor: Any, data: dict[str, Any]) -> Customer:
     country = clean_country(data["country"])
     clean = _clean(data, country=country)
     now = timezone.now()
-    customer = Customer(data_key=data_key_create(), created_at=now, last_activity_at=now)
+    customer = Customer(
+        data_key=data_key_create(), created_at=now, last_activity_at=now
+    )
     for name, value in clean.items():
         setattr(customer, name, value)
     _save_unique(customer, force_insert=True)
@@ -84,12 +90,16 @@ def customer_create(*, actor: Any, data: dict[str, Any]) -> Customer:
 
 
 @transaction.atomic
-def customer_update(*, actor: Any, customer: Customer, data: dict[str, Any]) -> Customer:
+def customer_update(
+    *, actor: Any, customer: Customer, data: dict[str, Any]
+) -> Customer:
     """Change some fields of a customer. Raises CustomerError, CustomerConflict."""
     customer = _locked(customer)
     if customer.is_erased:
         raise CustomerConflict("This customer was erased; the record holds no data.")
-    country = clean_country(data["country"]) if data.get("country") else customer.country
+    country = (
+        clean_country(data["country"]) if data.get("country") else customer.country
+    )
     clean = _clean(data, country=country)
     for name, value in clean.items():
         setattr(customer, name, value)
@@ -118,7 +128,9 @@ def customer_close(*, actor: Any, customer: Customer) -> Customer:
 
 
 @transaction.atomic
-def customer_erase(*, actor: Any, customer: Customer, cause: str = "request") -> Customer:
+def customer_erase(
+    *, actor: Any, customer: Customer, cause: str = "request"
+) -> Customer:
     """Crypto-shred a customer: destroy their data key, clear PII and blind indexes."""
     customer = _locked(customer)
     if customer.is_erased:
@@ -147,7 +159,7 @@ def customer_erase(*, actor: Any, customer: Customer, cause: str = "request") ->
 def customer_reveal(
     *, actor: Any, customer: Customer, fields: Iterable[str], reason: str
 ) -> dict[str, Any]:
-    """Full values of the named fields, audited with the reason. Raises CustomerError."""
+    """Full values of the named fields, audited with a reason. Raises CustomerError."""
     fields = list(dict.fromkeys(fields))
     if not fields:
         raise CustomerError("Name at least one field.", field="fields")
@@ -162,7 +174,9 @@ def customer_reveal(
             f"Give a reason of at least {REVEAL_REASON_MIN} characters.", field="reason"
         )
     if contains_card_number(reason) or "@" in reason:
-        raise CustomerError("The reason must not contain personal data.", field="reason")
+        raise CustomerError(
+            "The reason must not contain personal data.", field="reason"
+        )
     if customer.is_erased:
         raise CustomerConflict("This customer was erased; there is nothing to reveal.")
     values = {name: show_full(getattr(customer, name)) for name in fields}
@@ -177,14 +191,20 @@ def customer_reveal(
 
 
 def _locked(customer: Customer) -> Customer:
-    return Customer.objects.select_for_update().select_related("data_key").get(pk=customer.pk)
+    return (
+        Customer.objects.select_for_update()
+        .select_related("data_key")
+        .get(pk=customer.pk)
+    )
 
 
-def customers_bulk_create(*, rows: Iterable[dict[str, Any]], batch_size: int = 2000) -> int:
+def customers_bulk_create(
+    *, rows: Iterable[dict[str, Any]], batch_size: int = 2000
+) -> int:
     """Insert many customers (demo data, imports), one data key each, in batches.
 
-    Each row holds PII and plain columns (`status`, `created_at`, ...); PII is validated as
-    in `customer_create`. One audit event per batch. Raises CustomerError on a bad row.
+    Each row holds PII and plain columns (`status`, `created_at`, ...); PII is validated
+    as in `customer_create`. One audit event per batch. Raises CustomerError.
     """
     created = 0
     batch: list[Customer] = []
@@ -197,7 +217,9 @@ def customers_bulk_create(*, rows: Iterable[dict[str, Any]], batch_size: int = 2
                 customer.data_key = key
             Customer.objects.bulk_create(batch)
             audit.record(
-                actor=None, action="customer.bulk_created", details={"count": len(batch)}
+                actor=None,
+                action="customer.bulk_created",
+                details={"count": len(batch)},
             )
         created += len(batch)
         batch.clear()

@@ -57,7 +57,8 @@ def clean_country(value: str) -> str:
     code = (value or "").strip().upper()
     if len(code) != 2 or pycountry.countries.get(alpha_2=code) is None:
         raise CustomerError(
-            "Enter an ISO 3166-1 alpha-2 country code, such as ID or DE.", field="country"
+            "Enter an ISO 3166-1 alpha-2 country code, such as ID or DE.",
+            field="country",
         )
     return code
 
@@ -94,7 +95,9 @@ def clean_phone(value: str, *, country: str) -> str:
 
 def clean_date_of_birth(value: date) -> date:
     if value > date.today():  # noqa: DTZ011 - a calendar date, not an instant
-        raise CustomerError("The date of birth is in the future.", field="date_of_birth")
+        raise CustomerError(
+            "The date of birth is in the future.", field="date_of_birth"
+        )
     if value.year < 1900:
         raise CustomerError("The date of birth is before 1900.", field="date_of_birth")
     return value
@@ -102,5 +105,7 @@ def clean_date_of_birth(value: date) -> date:
 
 def clean_card_last4(value: str) -> str:
     if not re.fullmatch(r"\d{4}", value or ""):
-        raise CustomerError("Give exactly the last 4 digits of the card.", field="card_last4")
+        raise CustomerError(
+            "Give exactly the last 4 digits of the card.", field="card_last4"
+        )
     return value

@@ -50,4 +50,8 @@ STORAGES["staticfiles"]["BACKEND"] = (
     "django.contrib.staticfiles.storage.StaticFilesStorage"
 )
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"token": "1000/minute"}
-LOGGING["root"]["level"] = "WARNING"
+
+# Every record reaches the leak scan (tests/conftest.py); the console shows warnings.
+LOGGING["root"]["level"] = "DEBUG"
+LOGGING["handlers"]["console"]["level"] = "WARNING"
+LOGGING["loggers"]["faker"] = {"level": "WARNING"}

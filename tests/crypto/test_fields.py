@@ -16,7 +16,10 @@ pytestmark = pytest.mark.django_db
 
 def raw_column(customer_id, column: str) -> bytes:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column} FROM customers_customer WHERE id = %s", [customer_id])  # noqa: S608
+        cursor.execute(
+            f"SELECT {column} FROM customers_customer WHERE id = %s",  # noqa: S608
+            [customer_id],
+        )
         return bytes(cursor.fetchone()[0])
 
 
@@ -68,7 +71,9 @@ def test_a_flipped_bit_fails_authentication_and_is_logged_without_the_value(capl
     set_raw_column(customer.pk, "email", bytes(blob))
     with pytest.raises(IntegrityFailure):
         _ = customer_get(customer_id=customer.pk).email
-    record = next(r for r in caplog.records if r.getMessage() == "crypto.integrity_failure")
+    record = next(
+        r for r in caplog.records if r.getMessage() == "crypto.integrity_failure"
+    )
     assert record.where == f"customers_customer.email:{customer.pk}"
     assert "flip" not in caplog.text
 

@@ -21,7 +21,9 @@ def test_highest_version_is_active(settings):
 
 def test_missing_version_is_named(settings):
     settings.AMANAH_MASTER_KEYS = f"2:{b64(2)}"
-    with pytest.raises(KeyRingError, match="Master key version 1 is not in AMANAH_MASTER_KEYS"):
+    with pytest.raises(
+        KeyRingError, match="Master key version 1 is not in AMANAH_MASTER_KEYS"
+    ):
         key_ring().get(1)
 
 

@@ -39,4 +39,6 @@ class Command(BaseCommand):
             )
         )
         if result.remaining == 0:
-            self.stdout.write("Older master keys can now be removed from AMANAH_MASTER_KEYS.")
+            self.stdout.write(
+                "Older master keys can now be removed from AMANAH_MASTER_KEYS."
+            )

@@ -1,0 +1,190 @@
+import pytest
+from rest_framework.test import APIClient
+
+from apps.accounts.models import Role
+from apps.audit.models import AuditEvent
+from apps.customers.models import Customer
+from tests.accounts.factories import UserFactory
+from tests.customers.factories import customer_data, make_customer
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/customers/"
+
+
+@pytest.fixture
+def api(privacy_admin) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(privacy_admin)
+    return client
+
+
+def payload(**overrides):
+    data = customer_data(**overrides)
+    if hasattr(data["date_of_birth"], "isoformat"):
+        data["date_of_birth"] = data["date_of_birth"].isoformat()
+    return data
+
+
+def test_create_returns_masked_values_and_a_uuid(api):
+    response = api.post(URL, payload(email="jane@example.com"), format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["email"] == "j•••@example.com"
+    assert body["phone"] == "•••• 7890"
+    assert body["notes"] is None
+    assert Customer.objects.filter(pk=body["id"]).exists()
+    assert "jane@example.com" not in response.content.decode()
+
+
+def test_list_filters_by_exact_email_and_phone(api):
+    jane = make_customer(email="jane@example.com", phone="+62 812-1111-2222")
+    make_customer(email="john@example.com", phone="+62 812-3333-4444")
+
+    ids = [
+        c["id"] for c in api.get(URL, {"email": "JANE@example.com"}).json()["results"]
+    ]
+    assert ids == [str(jane.pk)]
+    ids = [c["id"] for c in api.get(URL, {"phone": "081211112222"}).json()["results"]]
+    assert ids == [str(jane.pk)]
+    assert api.get(URL, {"email": "nobody@example.com"}).json()["count"] == 0
+    assert api.get(URL).json()["count"] == 2
+
+
+def test_detail_and_patch(api):
+    customer = make_customer(city="Jakarta")
+    detail = api.get(f"{URL}{customer.pk}/")
+    assert detail.status_code == 200
+    assert detail.json()["city"] == "Jakarta"
+
+    response = api.patch(f"{URL}{customer.pk}/", {"city": "Bandung"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["city"] == "Bandung"
+
+
+def test_unknown_customer_id_is_404(api):
+    response = api.get(f"{URL}00000000-0000-0000-0000-000000000000/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "not-an-email@"),
+        ("phone", "555-not-a-phone"),
+        ("date_of_birth", "31/02/1990"),
+        ("country", "ZZ"),
+        ("region", "US-CA"),
+        ("notes", "card 4111 1111 1111 1111"),
+        ("national_id", "4111-1111-1111-1111"),
+    ],
+)
+def test_invalid_fields_get_400_naming_the_field_without_echoing(api, field, value):
+    response = api.post(URL, payload(**{field: value}), format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert field in body
+    assert value not in response.content.decode()
+    assert not Customer.objects.exists()
+
+
+def test_card_numbers_get_the_card_message(api):
+    response = api.post(URL, payload(notes="4111111111111111"), format="json")
+    assert response.status_code == 400
+    assert "Card numbers must not be stored here" in response.json()["notes"][0]
+
+
+def test_duplicate_email_is_409(api):
+    make_customer(email="dup@example.com")
+    response = api.post(URL, payload(email="dup@example.com"), format="json")
+    assert response.status_code == 409
+    assert "email" in response.json()
+
+
+def test_reveal_returns_full_values_with_a_reason(api):
+    customer = make_customer(email="jane@example.com")
+    response = api.post(
+        f"{URL}{customer.pk}/reveal/",
+        {"fields": ["email"], "reason": "Customer asked for a callback"},
+        format="json",
+    )
+    assert response.status_code == 200
+    assert response.json() == {"values": {"email": "jane@example.com"}}
+    assert AuditEvent.objects.filter(action="customer.revealed").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"fields": ["email"], "reason": "too short"}, "reason"),
+        ({"fields": ["email"]}, "reason"),
+        ({"fields": ["secret"], "reason": "a long enough reason"}, "fields"),
+        ({"fields": [], "reason": "a long enough reason"}, "fields"),
+    ],
+)
+def test_reveal_refusals_are_400_naming_the_field(api, body, field):
+    customer = make_customer()
+    response = api.post(f"{URL}{customer.pk}/reveal/", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not AuditEvent.objects.filter(action="customer.revealed").exists()
+
+
+def test_close_and_erase(api):
+    customer = make_customer(email="gone@example.com")
+    closed = api.post(f"{URL}{customer.pk}/close/")
+    assert closed.status_code == 200
+    assert closed.json()["status"] == "closed"
+
+    erased = api.post(f"{URL}{customer.pk}/erase/")
+    assert erased.status_code == 200
+    assert erased.json()["erased"] is True
+    assert erased.json()["email"] == "[erased]"
+    assert api.get(URL, {"email": "gone@example.com"}).json()["count"] == 0
+    assert api.post(f"{URL}{customer.pk}/erase/").status_code == 409
+
+
+def test_tampered_ciphertext_is_a_clear_error_not_a_500(api):
+    from django.db import connection
+
+    customer = make_customer()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE customers_customer SET email = full_name WHERE id = %s",
+            [customer.pk],
+        )
+    response = api.get(f"{URL}{customer.pk}/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "integrity_error"
+
+
+@pytest.mark.parametrize(
+    "role",
+    [Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, Role.COMPLIANCE_OFFICER, Role.CUSTOMER],
+)
+def test_other_roles_get_403_everywhere(role):
+    customer = make_customer()
+    client = APIClient()
+    client.force_authenticate(UserFactory(username=f"x-{role}", role=role))
+    calls = [
+        ("get", URL, None),
+        ("post", URL, payload()),
+        ("get", f"{URL}{customer.pk}/", None),
+        ("patch", f"{URL}{customer.pk}/", {"city": "X"}),
+        (
+            "post",
+            f"{URL}{customer.pk}/reveal/",
+            {"fields": ["email"], "reason": "x" * 12},
+        ),
+        ("post", f"{URL}{customer.pk}/close/", None),
+        ("post", f"{URL}{customer.pk}/erase/", None),
+    ]
+    for method, url, body in calls:
+        response = getattr(client, method)(url, body, format="json")
+        assert response.status_code == 403, (method, url)
+    assert Customer.objects.get(pk=customer.pk).status == "active"
+
+
+def test_anonymous_gets_401():
+    assert APIClient().get(URL).status_code == 401

@@ -1,0 +1,90 @@
+"""The canary customer's PII leaks into no dump, log, audit detail or error."""
+
+import shutil
+import subprocess
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from apps.audit.models import AuditEvent
+from tests.conftest import LEAK_SCAN
+from tests.customers.factories import CANARY, make_canary
+
+pytestmark = pytest.mark.django_db
+
+
+def _canary_values() -> list[str]:
+    return list(CANARY.values())
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_pg_dump_holds_no_plaintext_pii():
+    if shutil.which("pg_dump") is None:
+        pytest.skip("pg_dump is not installed")
+    customer = make_canary()
+    db = connection.settings_dict
+    dump = subprocess.run(  # noqa: S603 - fixed arguments, our own test database
+        [
+            shutil.which("pg_dump"),
+            "--data-only",
+            "--table=customers_customer",
+            "--table=crypto_datakey",
+            "--table=audit_auditevent",
+            "-h",
+            db["HOST"] or "127.0.0.1",
+            "-p",
+            str(db["PORT"] or 5432),
+            "-U",
+            db["USER"] or "postgres",
+            db["NAME"],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert str(customer.pk) in dump  # the row is in the dump...
+    for value in _canary_values():  # ...but none of its PII in plain text
+        assert value not in dump
+        assert value.lower() not in dump.lower()
+
+
+def test_a_full_lifecycle_leaves_no_canary_in_logs_audit_or_errors(privacy_admin):
+    api = APIClient()
+    api.force_authenticate(privacy_admin)
+    customer = make_canary(actor=privacy_admin)
+    url = f"/api/v1/customers/{customer.pk}/"
+
+    # Bad input that carries PII-like values: the errors must not echo them.
+    bad = api.patch(
+        url, {"email": CANARY["email"] + "@@", "phone": "x" + CANARY["phone"]}
+    )
+    assert bad.status_code == 400
+    bad = api.patch(url, {"notes": f"{CANARY['full_name']} 4111 1111 1111 1111"})
+    assert bad.status_code == 400
+    dup = api.post(
+        "/api/v1/customers/", {"country": "ID", "email": CANARY["email"]}, format="json"
+    )
+    assert dup.status_code == 409
+    for response in (bad, dup):
+        assert not any(v in response.content.decode() for v in _canary_values())
+
+    api.get("/api/v1/customers/", {"email": CANARY["email"]})
+    api.post(
+        f"{url}reveal/", {"fields": ["email", "phone"], "reason": "Canary reveal test"}
+    )
+    with connection.cursor() as cursor:  # tamper, so the integrity failure gets logged
+        cursor.execute(
+            "UPDATE customers_customer SET phone = email WHERE id = %s", [customer.pk]
+        )
+    assert api.get(url).status_code == 409
+    api.post(f"{url}erase/")
+
+    details = " ".join(str(e.details) for e in AuditEvent.objects.all())
+    logs = "\n".join(LEAK_SCAN.lines)
+    assert "crypto.integrity_failure" in logs
+    for value in _canary_values():
+        assert value not in details
+        assert value not in logs

@@ -1,0 +1,202 @@
+from datetime import date
+
+import pytest
+
+from apps.audit.models import AuditEvent
+from apps.audit.selectors import audit_chain_verify
+from apps.crypto.fields import ERASED
+from apps.customers.errors import CustomerConflict, CustomerError
+from apps.customers.models import Customer, CustomerStatus
+from apps.customers.registry import TEXT_FIELD_NAMES
+from apps.customers.selectors import customer_get, customer_list, customer_masked
+from apps.customers.services import (
+    customer_close,
+    customer_erase,
+    customer_reveal,
+    customer_update,
+    customers_bulk_create,
+)
+from tests.customers.factories import customer_data, make_customer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_seals_pii_and_audits_without_values(privacy_admin):
+    customer = make_customer(actor=privacy_admin, email="jane@example.com")
+    event = AuditEvent.objects.get(action="customer.created")
+    assert event.target_id == str(customer.pk)
+    assert "jane" not in str(event.details)
+    assert event.details["country"] == "ID"
+
+
+@pytest.mark.parametrize("field", TEXT_FIELD_NAMES)
+def test_card_numbers_are_refused_in_every_text_field(field):
+    if field in {"phone", "card_last4"}:
+        pytest.skip("validated as a phone / as 4 digits")
+    with pytest.raises(CustomerError, match="Card numbers must not be stored") as exc:
+        make_customer(**{field: "my card 4111 1111 1111 1111"})
+    assert exc.value.field == field
+    assert not Customer.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("email", "not-an-email"),
+        ("phone", "12"),
+        ("country", "XX"),
+        ("region", "DE-BE"),  # a region of another country
+        ("date_of_birth", date(2999, 1, 1)),
+        ("card_last4", "42a2"),
+    ],
+)
+def test_invalid_fields_are_refused_by_name_without_echoing(field, value):
+    with pytest.raises(CustomerError) as exc:
+        make_customer(**{field: value})
+    assert exc.value.field == field
+    assert str(value) not in str(exc.value)
+    assert not Customer.objects.exists()
+
+
+def test_a_second_customer_with_the_same_email_is_a_conflict():
+    make_customer(email="dup@example.com")
+    with pytest.raises(CustomerConflict, match="already has this email") as exc:
+        make_customer(email="DUP@example.com")
+    assert exc.value.field == "email"
+    assert Customer.objects.count() == 1
+
+
+def test_update_changes_only_named_fields_and_audits_their_names(privacy_admin):
+    customer = make_customer(city="Jakarta")
+    customer_update(actor=privacy_admin, customer=customer, data={"city": "Bandung"})
+    fresh = customer_get(customer_id=customer.pk)
+    assert fresh.city == "Bandung"
+    assert fresh.full_name == "Jane Doe"
+    event = AuditEvent.objects.get(action="customer.updated")
+    assert event.details == {"fields": ["city"]}
+
+
+def test_masked_view_follows_the_rules():
+    customer = make_customer(
+        email="jane@example.com", phone="+62 812-3456-7890", full_name="Jane Doe"
+    )
+    masked = customer_masked(customer_get(customer_id=customer.pk))
+    assert masked["email"] == "j•••@example.com"
+    assert masked["phone"] == "•••• 7890"
+    assert masked["full_name"] == "J••• D•••"
+    assert masked["address_line"] == "•••"
+    assert masked["city"] == "Jakarta"
+    assert masked["date_of_birth"] == "1987"
+    assert masked["national_id"] == "•••01"
+    assert masked["notes"] is None
+    assert masked["card_last4"] == "•••• 4242"
+
+
+def test_reveal_returns_full_values_and_audits_the_reason(privacy_admin):
+    customer = make_customer(email="jane@example.com")
+    values = customer_reveal(
+        actor=privacy_admin,
+        customer=customer,
+        fields=["email", "date_of_birth"],
+        reason="Customer called about a delivery",
+    )
+    assert values == {"email": "jane@example.com", "date_of_birth": "1987-06-05"}
+    event = AuditEvent.objects.get(action="customer.revealed")
+    assert event.details["fields"] == ["email", "date_of_birth"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason", "field"),
+    [
+        ([], "a good long reason", "fields"),
+        (["password"], "a good long reason", "fields"),
+        (["email"], "short", "reason"),
+        (["email"], "write to jane@example.com", "reason"),
+    ],
+)
+def test_reveal_refusals_write_nothing(privacy_admin, fields, reason, field):
+    customer = make_customer()
+    before = AuditEvent.objects.count()
+    with pytest.raises(CustomerError) as exc:
+        customer_reveal(
+            actor=privacy_admin, customer=customer, fields=fields, reason=reason
+        )
+    assert exc.value.field == field
+    assert AuditEvent.objects.count() == before
+
+
+def test_close_then_close_again_is_a_conflict(privacy_admin):
+    customer = make_customer()
+    customer_close(actor=privacy_admin, customer=customer)
+    fresh = customer_get(customer_id=customer.pk)
+    assert fresh.status == CustomerStatus.CLOSED
+    assert fresh.closed_at is not None
+    with pytest.raises(CustomerConflict):
+        customer_close(actor=privacy_admin, customer=fresh)
+
+
+def test_erasure_shreds_the_key_clears_indexes_and_reads_as_erased(privacy_admin):
+    customer = make_customer(email="gone@example.com", phone="+62 812-1111-2222")
+    erased = customer_erase(actor=privacy_admin, customer=customer)
+    assert erased.is_erased
+    assert erased.data_key.is_destroyed
+    assert erased.data_key.wrapped_key is None
+
+    fresh = customer_get(customer_id=customer.pk)
+    assert fresh.email is ERASED
+    assert fresh.date_of_birth is ERASED
+    assert list(customer_list(email="gone@example.com")) == []
+    assert list(customer_list(phone="+62 812-1111-2222")) == []
+    assert fresh.email_index is None
+    assert fresh.phone_index is None
+    masked = customer_masked(fresh)
+    assert masked["erased"] is True
+    assert masked["email"] == masked["notes"] == "[erased]"
+    assert AuditEvent.objects.filter(action="customer.erased").count() == 1
+    assert audit_chain_verify().ok
+
+
+def test_a_copy_of_the_row_taken_before_erasure_reads_as_erased_after():
+    customer = make_customer(email="backup@example.com")
+    copy = customer_get(
+        customer_id=customer.pk
+    )  # as a backup would hold the ciphertext
+    sealed_email = copy.__dict__["email"]
+    customer_erase(actor=None, customer=customer)
+    stale = Customer(
+        pk=customer.pk, data_key=customer_get(customer_id=customer.pk).data_key
+    )
+    stale.__dict__["email"] = sealed_email
+    assert stale.email is ERASED
+
+
+def test_erased_customers_cannot_be_updated_or_revealed(privacy_admin):
+    customer = customer_erase(actor=privacy_admin, customer=make_customer())
+    with pytest.raises(CustomerConflict):
+        customer_update(actor=privacy_admin, customer=customer, data={"city": "X"})
+    with pytest.raises(CustomerConflict):
+        customer_reveal(
+            actor=privacy_admin,
+            customer=customer,
+            fields=["email"],
+            reason="long enough reason",
+        )
+    with pytest.raises(CustomerConflict):
+        customer_erase(actor=privacy_admin, customer=customer)
+
+
+def test_bulk_create_gives_each_customer_a_key_of_their_own():
+    rows = [customer_data(email=f"bulk{i}@example.com") for i in range(5)]
+    assert customers_bulk_create(rows=rows, batch_size=2) == 5
+    customers = list(customer_list())
+    assert len({c.data_key_id for c in customers}) == 5
+    assert {c.email for c in customers} == {f"bulk{i}@example.com" for i in range(5)}
+    assert AuditEvent.objects.filter(action="customer.bulk_created").count() == 3
+
+
+def test_bulk_create_refuses_a_card_number():
+    rows = [customer_data(notes="4111111111111111")]
+    with pytest.raises(CustomerError, match="Card numbers"):
+        customers_bulk_create(rows=rows)
+    assert not Customer.objects.exists()
