@@ -19,7 +19,7 @@ migrate: setup
 	$(PY) manage.py migrate --noinput
 
 run: migrate
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --min-customers 300
 	@echo "Amanah is at http://127.0.0.1:8000 (Ctrl-C to stop)."
 	$(PY) manage.py runserver 127.0.0.1:8000
 
@@ -35,7 +35,7 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 
 bench: setup
-	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[!_]*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) $$b || exit 1; done
 
 worker: setup
 	$(VENV)/bin/celery -A config worker --loglevel=INFO

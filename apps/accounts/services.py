@@ -1,9 +1,13 @@
 """Writes on user accounts."""
 
+from django.contrib.auth.models import Permission
 from django.db import transaction
 
 from apps.accounts.models import Role, User
 from apps.audit import services as audit
+
+# What privacy admins may see in the Django admin (where PII is shown masked only).
+ADMIN_VIEW_PERMS = ("view_customer", "view_datakey", "view_auditevent", "view_user")
 
 
 @transaction.atomic
@@ -14,17 +18,19 @@ def user_ensure_staff(
     user, created = User.objects.select_for_update().get_or_create(
         username=username, defaults={"role": role}
     )
-    if (
-        not created
-        and user.role == role
-        and user.is_active
-        and user.check_password(password)
-    ):
+    admin_site = role == Role.PRIVACY_ADMIN
+    unchanged = (user.role, user.is_active, user.is_staff) == (role, True, admin_site)
+    if not created and unchanged and user.check_password(password):
         return user
     user.role = role
     user.is_active = True
+    user.is_staff = admin_site
     user.set_password(password)
     user.save()
+    if admin_site:
+        user.user_permissions.set(
+            Permission.objects.filter(codename__in=ADMIN_VIEW_PERMS)
+        )
     audit.record(
         actor=actor,
         action="user.created" if created else "user.reset",

@@ -61,3 +61,7 @@ def customer_plain(customer: Customer) -> dict[str, Any]:
         "closed_at": customer.closed_at,
         "erased": customer.is_erased,
     }
+
+
+def customer_count() -> int:
+    return Customer.objects.count()

@@ -1,6 +1,6 @@
 """Writes on customer records. PII is validated here and sealed by the model fields."""
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -51,7 +51,10 @@ def _clean(data: dict[str, Any], *, country: str) -> dict[str, Any]:
         clean["phone"] = clean_phone(clean["phone"], country=country)
     if clean.get("date_of_birth"):
         clean["date_of_birth"] = clean_date_of_birth(clean["date_of_birth"])
-    return {k: (None if v == "" else v) for k, v in clean.items()}
+    # An empty PII value is stored as no value at all.
+    return {
+        k: (None if v == "" and k in PII_FIELD_NAMES else v) for k, v in clean.items()
+    }
 
 
 def _save_unique(customer: Customer, **kwargs: Any) -> None:
@@ -199,7 +202,10 @@ def _locked(customer: Customer) -> Customer:
 
 
 def customers_bulk_create(
-    *, rows: Iterable[dict[str, Any]], batch_size: int = 2000
+    *,
+    rows: Iterable[dict[str, Any]],
+    batch_size: int = 2000,
+    on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Insert many customers (demo data, imports), one data key each, in batches.
 
@@ -222,6 +228,8 @@ def customers_bulk_create(
                 details={"count": len(batch)},
             )
         created += len(batch)
+        if on_batch:
+            on_batch(len(batch))
         batch.clear()
 
     now = timezone.now()

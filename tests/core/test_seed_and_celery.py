@@ -46,3 +46,20 @@ def test_every_beat_job_names_a_registered_task():
 
 def test_nightly_chain_verification_runs_as_a_task():
     assert audit_chain_verify_task.delay().get() is True
+
+
+def test_seed_demo_adds_valid_synthetic_customers_in_several_countries(settings):
+    from apps.customers.models import Customer, CustomerStatus
+    from apps.customers.selectors import customer_list
+
+    settings.DEBUG = True
+    call_command("seed_demo", customers=30, seed=3, verbosity=0)
+    assert Customer.objects.count() == 30
+    assert Customer.objects.values("country").distinct().count() >= 3
+    assert Customer.objects.filter(status=CustomerStatus.CLOSED).count() < 30
+    customer = customer_list().first()
+    assert "@" in customer.email
+    assert list(customer_list(email=customer.email)) == [customer]
+
+    call_command("seed_demo", min_customers=20, verbosity=0)  # already enough
+    assert Customer.objects.count() == 30

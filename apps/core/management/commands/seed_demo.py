@@ -1,8 +1,15 @@
+import time
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
 
 from apps.accounts.models import Role
 from apps.accounts.services import user_ensure_staff
+from apps.core.errors import DomainError
+from apps.customers.demo import DemoCustomers
+from apps.customers.selectors import customer_count
+from apps.customers.services import customers_bulk_create
 
 DEMO_STAFF = (
     ("support", Role.SUPPORT_AGENT),
@@ -11,16 +18,32 @@ DEMO_STAFF = (
     ("privacy_admin", Role.PRIVACY_ADMIN),
 )
 DEV_PASSWORD = "amanah-demo-2026"  # noqa: S105 - documented demo password
+BATCH = 2000
 
 
 class Command(BaseCommand):
-    help = "Create demo users (idempotent) and print how to sign in."
+    help = (
+        "Create demo users (idempotent) and synthetic customers; print how to sign in."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--password",
             help=f"Password for every demo user (development default: {DEV_PASSWORD}).",
         )
+        parser.add_argument(
+            "--customers",
+            type=int,
+            default=0,
+            help="Add this many synthetic customers.",
+        )
+        parser.add_argument(
+            "--min-customers",
+            type=int,
+            default=0,
+            help="Add synthetic customers until at least this many exist.",
+        )
+        parser.add_argument("--seed", type=int, help="Random seed for repeatable data.")
 
     def handle(self, *args, password: str | None, **options):
         if password is None:
@@ -29,14 +52,44 @@ class Command(BaseCommand):
             password = DEV_PASSWORD
         if len(password) < 12:
             raise CommandError("--password must be at least 12 characters.")
+        if options["customers"] < 0 or options["min_customers"] < 0:
+            raise CommandError("--customers and --min-customers cannot be negative.")
         for username, role in DEMO_STAFF:
             user_ensure_staff(
                 actor=None, username=username, role=role, password=password
             )
 
+        wanted = max(options["customers"], options["min_customers"] - customer_count())
+        if wanted > 0:
+            self._add_customers(
+                wanted, seed=options["seed"], quiet=options["verbosity"] == 0
+            )
+
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
+        self.stdout.write(f"Customers on record: {customer_count()}.")
         self.stdout.write(
             "Staff sign in at http://127.0.0.1:8000/accounts/login/ with:"
         )
         for username, role in DEMO_STAFF:
             self.stdout.write(f"  {username:<14} {role.label:<20} password: {password}")
+        self.stdout.write(
+            "The privacy admin also reaches the Django admin at /admin/ "
+            "(customers shown masked)."
+        )
+
+    def _add_customers(self, count: int, *, seed: int | None, quiet: bool) -> None:
+        started = time.monotonic()
+        rows = DemoCustomers(seed=seed).rows(count)
+        with tqdm(
+            total=count, unit="customer", desc="Synthetic customers", disable=quiet
+        ) as bar:
+            try:
+                created = customers_bulk_create(
+                    rows=rows, batch_size=BATCH, on_batch=bar.update
+                )
+            except DomainError as exc:
+                raise CommandError(f"Demo data refused: {exc}") from exc
+        self.stdout.write(
+            f"Added {created} synthetic customers "
+            f"in {time.monotonic() - started:.1f} s."
+        )
