@@ -1,0 +1,227 @@
+"""Shared scaffolding for `bench/*.py`: Django on a throwaway PostgreSQL database,
+timing helpers and the comparison table.
+
+A benchmark calls `configure_django()` before importing any model, then runs inside
+`with bench_database(name):`, which creates that database, migrates it and drops it (and
+only it) at the end. Fixed bench keys keep the developer's `.dev-secrets.env` and
+database out of it. Running this file directly does nothing.
+"""
+
+import base64
+import os
+import platform
+import signal
+import statistics
+import sys
+import time
+import timeit
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_URL = "postgres://postgres@127.0.0.1:5432"
+
+# `python bench/x.py` puts bench/ on sys.path, not the project root that holds apps/.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def _fixed_key(label: bytes) -> str:
+    """A base64 256-bit key, the same in every run: bench data is not secret."""
+    return base64.b64encode(label.ljust(32, b".")[:32]).decode()
+
+
+def configure_django() -> str:
+    """Point Django at a per-process bench database and set it up. Returns its name.
+
+    Must run before any model is imported. Nothing connects until the database exists.
+    """
+    name = f"amanah_bench_{os.getpid()}"
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings.base",
+        DJANGO_DEBUG="1",
+        # "testserver": the host of Django's and DRF's test clients and factories.
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        DATABASE_URL=f"{SERVER_URL}/{name}",
+        DJANGO_SECRET_KEY=_fixed_key(b"amanah-bench-django-secret-key"),
+        AMANAH_MASTER_KEYS="1:" + _fixed_key(b"amanah-bench-master-key-v1"),
+        AMANAH_BLIND_INDEX_KEY=_fixed_key(b"amanah-bench-blind-index-key"),
+        # Services log one INFO line per batch; the table is the output.
+        DJANGO_LOG_LEVEL="WARNING",
+    )
+    import django
+
+    django.setup()
+    return name
+
+
+def _server_connection() -> psycopg.Connection:
+    return psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True, connect_timeout=5)
+
+
+@contextmanager
+def bench_database(name: str) -> Iterator[None]:
+    """Create database `name`, migrate it, and drop it when the block ends, however
+    it ends. Exits with status 1 and one line when PostgreSQL does not answer."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    try:
+        with _server_connection() as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+        print(f"PostgreSQL at {SERVER_URL} does not answer: {reason}", file=sys.stderr)
+        sys.exit(1)
+    # SIGTERM (a killed `make`) would skip `finally`; turn it into SystemExit.
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        call_command("migrate", verbosity=0, interactive=False)
+        yield
+    finally:
+        connections.close_all()
+        with _server_connection() as conn:
+            # FORCE: a connection left open by a crash must not keep the database alive.
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(name)
+                )
+            )
+        signal.signal(signal.SIGTERM, previous)
+
+
+def vacuum_analyze(*tables: str) -> None:
+    """Fresh statistics and visibility maps: plans must not hang on autovacuum."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f'VACUUM ANALYZE "{table}"')
+
+
+def machine_context() -> str:
+    """Cores, CPU (with AES-NI, which AES-GCM speed hinges on), Python, PostgreSQL."""
+    import cryptography
+    import django
+    from django.db import connection
+
+    cpu, aes = platform.processor() or platform.machine(), "?"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        text = cpuinfo.read_text()
+        for line in text.splitlines():
+            if line.startswith("model name"):
+                cpu = line.partition(":")[2].strip()
+                break
+        aes = "yes" if " aes" in text else "no"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg_version = cursor.fetchone()[0]
+    return (
+        f"machine: {os.cpu_count()} cores, {cpu}, AES-NI {aes}; "
+        f"Python {platform.python_version()}, Django {django.get_version()}, "
+        f"cryptography {cryptography.__version__}, PostgreSQL {pg_version}"
+    )
+
+
+# Timing
+
+
+def best_of(func: Callable[[], object], *, number: int, repeat: int = 3) -> float:
+    """Seconds per call, best of `repeat` loops of `number` calls (timeit's rule: the
+    minimum is the run least disturbed by the rest of the machine)."""
+    return min(timeit.repeat(func, number=number, repeat=repeat)) / number
+
+
+def time_once(func: Callable[[], object]) -> float:
+    """Seconds one call takes."""
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def median_interleaved(
+    funcs: Sequence[Callable[[], object]], *, runs: int, warmup: int = 1
+) -> list[float]:
+    """Median seconds per call of each function, calling them in turn on every round so
+    drift (autovacuum, CPU frequency, caches) lands on all of them alike."""
+    for _ in range(warmup):
+        for func in funcs:
+            func()
+    samples: list[list[float]] = [[] for _ in funcs]
+    for _ in range(runs):
+        for func, sample in zip(funcs, samples, strict=True):
+            sample.append(time_once(func))
+    return [statistics.median(sample) for sample in samples]
+
+
+# The table
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measurement: our path, the naive way and the raw limit, in one unit.
+
+    `higher_is_better` marks throughputs (keys/s); ratios are then inverted so that in
+    every row a ratio above 1 means ours costs that many times more.
+    """
+
+    measurement: str
+    ours: float
+    naive: float | None
+    raw: float | None
+    goal: str
+    ok: bool
+    naive_label: str = ""
+    raw_label: str = ""
+    fmt: str = "{:.1f}"
+    higher_is_better: bool = False
+
+    def cost_ratio(self, other: float | None) -> str:
+        if not other or not self.ours:
+            return "-"
+        ratio = other / self.ours if self.higher_is_better else self.ours / other
+        return f"{ratio:.2f}"
+
+    def cells(self) -> list[str]:
+        def value(label: str, number: float | None) -> str:
+            if number is None:
+                return "-"
+            return f"{label} {self.fmt.format(number)}".strip()
+
+        return [
+            self.measurement,
+            self.fmt.format(self.ours),
+            value(self.naive_label, self.naive),
+            value(self.raw_label, self.raw),
+            self.cost_ratio(self.naive),
+            self.cost_ratio(self.raw),
+            self.goal,
+            "yes" if self.ok else "NO",
+        ]
+
+
+HEADER = [
+    "measurement",
+    "ours",
+    "naive/plain",
+    "raw limit",
+    "ours/naive",
+    "ours/raw",
+    "goal",
+    "ok",
+]
+
+
+def print_table(rows: Sequence[Row]) -> None:
+    table = [HEADER, *(row.cells() for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+    for line in table:
+        cells = (cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        print("  ".join(cells).rstrip())
+    print("Ratios compare cost per operation: above 1, ours is that many times slower.")
