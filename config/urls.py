@@ -2,11 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from apps.access.api_urls import contact_urls, interaction_urls
 from apps.accounts.views import HomeView
 
 api_v1 = [
     path("auth/", include("apps.accounts.api_urls")),
     path("customers/", include("apps.customers.api_urls")),
+    path("interactions/", include(interaction_urls)),
+    path("contact/", include(contact_urls)),
 ]
 
 urlpatterns = [

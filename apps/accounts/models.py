@@ -28,6 +28,8 @@ class User(AbstractUser):
     """
 
     role = models.CharField(max_length=32, choices=Role.choices, default=Role.CUSTOMER)
+    # Staff only: where masked contact sessions connect customers to them.
+    work_phone = models.CharField(max_length=20, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["role"], name="accounts_user_role_idx")]

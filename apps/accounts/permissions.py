@@ -6,6 +6,8 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
+from apps.core.errors import Forbidden
+
 
 def has_role(user, roles: Iterable[str]) -> bool:
     return bool(user and user.is_authenticated and user.role in set(roles))
@@ -35,3 +37,9 @@ def role_permission(*roles: str) -> type[BasePermission]:
 
     HasRole.__name__ = "HasRole_" + "_".join(roles)
     return HasRole
+
+
+def ensure_role(user, *roles: str) -> None:
+    """Raise Forbidden (403) unless the user has one of `roles`."""
+    if not has_role(user, roles):
+        raise Forbidden("Your role may not do this.")

@@ -4,7 +4,6 @@ Format 1: one byte `0x01`, a random 96-bit nonce, then ciphertext and 128-bit ta
 Associated data binds each value to where it belongs (table, column, row).
 """
 
-import logging
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -12,11 +11,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from apps.crypto.errors import CryptoError, IntegrityFailure
 
-logger = logging.getLogger(__name__)
-
 FORMAT_V1 = 1
 _V1 = bytes([FORMAT_V1])
 NONCE_BYTES = 12
+_BODY = 1 + NONCE_BYTES
+INTEGRITY_MESSAGE = "Stored data failed its integrity check; the failure was logged."
 
 
 def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
@@ -24,17 +23,14 @@ def seal(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
     return _V1 + nonce + aead.encrypt(nonce, plaintext, aad)
 
 
-def unseal(aead: AESGCM, blob: bytes, aad: bytes, *, where: str) -> bytes:
-    """Decrypt a sealed value. Raises IntegrityFailure, never returns garbage."""
-    if not blob:
-        raise IntegrityFailure("A stored value is empty.", code="integrity_error")
-    if blob[0] != FORMAT_V1:
-        raise CryptoError(f"Unknown ciphertext format version {blob[0]}.")
+def unseal(aead: AESGCM, blob: bytes, aad: bytes) -> bytes:
+    """Decrypt a sealed value. Raises IntegrityFailure (the caller logs where), never
+    returns garbage; CryptoError for a format this code does not know."""
+    if not blob or blob[0] != FORMAT_V1:
+        if blob:
+            raise CryptoError(f"Unknown ciphertext format version {blob[0]}.")
+        raise IntegrityFailure(INTEGRITY_MESSAGE)
     try:
-        return aead.decrypt(blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :], aad)
+        return aead.decrypt(blob[1:_BODY], blob[_BODY:], aad)
     except InvalidTag:
-        # `where` names table, column and row id: never the value.
-        logger.error("crypto.integrity_failure", extra={"where": where})
-        raise IntegrityFailure(
-            "Stored data failed its integrity check; the failure was logged."
-        ) from None
+        raise IntegrityFailure(INTEGRITY_MESSAGE) from None

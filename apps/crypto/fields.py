@@ -1,12 +1,15 @@
 """Encrypted model fields and blind-index fields.
 
 An encrypted field stores `aead.seal(...)` bytes under the row's data key (the model
-names the foreign key to its DataKey with `key_field`). Values decrypt lazily on first
-access and are cached on the instance; the data key is unwrapped once per scope (see
-keys.key_scope).
-Encrypted fields cannot be used in filters or `update()`: search through a blind index.
+names the foreign key to its DataKey with `key_field`). A loaded row keeps the
+ciphertext; values decrypt lazily on first access into a per-instance cache, and the
+data key is unwrapped once per scope (see keys.key_scope). An unchanged value is saved
+back as the same ciphertext. Encrypted fields hold text or dates (never bytes: bytes on
+the instance are ciphertext), and cannot be filtered on or set with `update()`: search
+through a blind index.
 """
 
+import logging
 from datetime import date
 from typing import Any
 
@@ -14,11 +17,18 @@ from django.db import models
 
 from apps.crypto.aead import seal, unseal
 from apps.crypto.blind import blind_index
-from apps.crypto.keys import aead_for
+from apps.crypto.errors import IntegrityFailure
+from apps.crypto.keys import aead_for_id
+
+logger = logging.getLogger(__name__)
+
+_PLAIN = "_amanah_plain"  # instance cache: field name -> decrypted value
+_AEAD = "_amanah_aead"  # instance cache: (data key id, cipher)
+_PK = "_amanah_pk"  # instance cache: (pk, pk as bytes) for associated data
 
 
 class Sealed(bytes):
-    """Ciphertext read from the database, not decrypted yet. Never shows its bytes."""
+    """Ciphertext, marked as such where it travels outside a model instance."""
 
     def __repr__(self) -> str:
         return "<sealed>"
@@ -50,30 +60,40 @@ ERASED = _Erased()
 
 
 class _EncryptedDescriptor:
+    __slots__ = ("field", "name")
+
     def __init__(self, field: "EncryptedTextField"):
         self.field = field
+        self.name = field.attname
 
     def __get__(self, instance: Any, owner: type) -> Any:
         if instance is None:
             return self
-        name = self.field.attname
-        value = instance.__dict__.get(name)
-        if isinstance(value, Sealed):
-            value = self.field.open(instance, value)
-            instance.__dict__[name] = value
-        elif value is None and self.field.key_destroyed(instance):
+        data = instance.__dict__
+        name = self.name
+        if name not in data:  # deferred with only()/defer()
+            instance.refresh_from_db(fields=[name])
+        value = data[name]
+        if isinstance(value, bytes):
+            plain = data.get(_PLAIN)
+            if plain is None:
+                plain = data[_PLAIN] = {}
+            elif name in plain:
+                return plain[name]
+            result = plain[name] = self.field.open(instance, value)
+            return result
+        if value is None and self.field.key_destroyed(instance):
             return ERASED
         return value
 
     def __set__(self, instance: Any, value: Any) -> None:
-        if isinstance(value, memoryview | bytes) and not isinstance(value, Sealed):
-            value = Sealed(value)
-        if isinstance(value, Sealed):
-            # Keep the ciphertext so an unchanged value is not re-encrypted on save.
-            instance.__dict__.setdefault("_amanah_sealed", {}).pop(
-                self.field.attname, None
-            )
-        instance.__dict__[self.field.attname] = value
+        if isinstance(value, memoryview):
+            value = bytes(value)
+        data = instance.__dict__
+        data[self.name] = value
+        plain = data.get(_PLAIN)
+        if plain:
+            plain.pop(self.name, None)
 
 
 class EncryptedTextField(models.BinaryField):
@@ -104,64 +124,68 @@ class EncryptedTextField(models.BinaryField):
         return raw.decode()
 
     def _aad(self, instance: Any) -> bytes:
-        if instance.pk is None:
-            raise ValueError(
-                "Encrypted fields need the row's primary key before saving."
-            )
-        return (
-            f"amanah:v1:{instance._meta.db_table}.{self.column}:{instance.pk}".encode()
-        )
+        """`amanah:v1:<table>.<column>:<pk>`: a value opens only where it belongs."""
+        pk = instance.pk
+        cached = instance.__dict__.get(_PK)
+        if cached is None or cached[0] != pk:
+            if pk is None:
+                raise ValueError("Encrypted fields need the row's primary key first.")
+            cached = instance.__dict__[_PK] = (pk, str(pk).encode())
+        return self._aad_prefix + cached[1]
 
-    def _where(self, instance: Any) -> str:
-        return f"{instance._meta.db_table}.{self.column}:{instance.pk}"
+    @property
+    def _aad_prefix(self) -> bytes:
+        prefix = self.__dict__.get("_prefix")
+        if prefix is None:
+            table = self.model._meta.db_table
+            prefix = self.__dict__["_prefix"] = (
+                f"amanah:v1:{table}.{self.column}:".encode()
+            )
+        return prefix
 
     def key_destroyed(self, instance: Any) -> bool:
-        if getattr(instance, f"{self.key_field}_id", None) is None:
+        key_id = getattr(instance, f"{self.key_field}_id", None)
+        if key_id is None:
             return False
-        return getattr(instance, self.key_field).is_destroyed
+        return self._aead(instance, key_id) is None
 
-    def _aead(self, instance: Any):
-        data_key = getattr(instance, self.key_field)
-        cached = instance.__dict__.get("_amanah_aead")
-        if (
-            cached is not None
-            and cached[0] == data_key.pk
-            and not data_key.is_destroyed
-        ):
+    def _aead(self, instance: Any, key_id: Any = None):
+        key_id = key_id or instance.__dict__.get(f"{self.key_field}_id")
+        cached = instance.__dict__.get(_AEAD)
+        if cached is not None and cached[0] == key_id:
             return cached[1]
-        aead = aead_for(data_key)
-        instance.__dict__["_amanah_aead"] = (data_key.pk, aead)
+        aead = aead_for_id(key_id, lambda: getattr(instance, self.key_field))
+        instance.__dict__[_AEAD] = (key_id, aead)
         return aead
 
-    def open(self, instance: Any, blob: Sealed) -> Any:
+    def open(self, instance: Any, blob: bytes) -> Any:
+        """Decrypt this field's stored value. Raises IntegrityFailure (logged)."""
         aead = self._aead(instance)
         if aead is None:
             return ERASED
-        value = self.decode(
-            unseal(aead, blob, self._aad(instance), where=self._where(instance))
-        )
-        instance.__dict__.setdefault("_amanah_sealed", {})[self.attname] = (value, blob)
-        return value
+        try:
+            return self.decode(unseal(aead, blob, self._aad(instance)))
+        except IntegrityFailure:
+            where = f"{instance._meta.db_table}.{self.column}:{instance.pk}"
+            logger.error("crypto.integrity_failure", extra={"where": where})
+            raise
 
     def pre_save(self, model_instance: Any, add: bool) -> bytes | None:
-        value = model_instance.__dict__.get(self.attname)
+        data = model_instance.__dict__
+        value = data.get(self.attname)
         if value is None or value is ERASED:
             return None
-        if isinstance(value, Sealed):
-            return bytes(value)
-        previous = model_instance.__dict__.get("_amanah_sealed", {}).get(self.attname)
-        if previous is not None and previous[0] == value:
-            return bytes(previous[1])
+        if isinstance(value, bytes):
+            return value  # unchanged since loaded or last saved
         aead = self._aead(model_instance)
         if aead is None:
             raise ValueError(
                 "This record's data key was destroyed; it cannot hold data."
             )
         blob = seal(aead, self.encode(value), self._aad(model_instance))
-        model_instance.__dict__.setdefault("_amanah_sealed", {})[self.attname] = (
-            value,
-            blob,
-        )
+        # Keep the instance as if just loaded: the next save writes the same ciphertext.
+        data[self.attname] = blob
+        data.setdefault(_PLAIN, {})[self.attname] = value
         return blob
 
     def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False):
@@ -173,11 +197,6 @@ class EncryptedTextField(models.BinaryField):
                 "update(); search through its blind index and save through a service."
             )
         return connection.Database.Binary(bytes(value))
-
-    def from_db_value(
-        self, value: Any, expression: Any, connection: Any
-    ) -> Sealed | None:
-        return None if value is None else Sealed(value)
 
     def to_python(self, value: Any) -> Any:
         return value
@@ -222,11 +241,9 @@ class BlindIndexField(models.CharField):
 
     def db_type(self, connection: Any) -> str | None:
         # Fixed-width hex: no `varchar_pattern_ops` LIKE index, which hashes never need.
-        return (
-            "char(64)"
-            if connection.vendor == "postgresql"
-            else super().db_type(connection)
-        )
+        if connection.vendor == "postgresql":
+            return "char(64)"
+        return super().db_type(connection)
 
     def deconstruct(self):
         name, path, args, kwargs = super().deconstruct()
@@ -244,9 +261,11 @@ class BlindIndexField(models.CharField):
         return Digest(blind_index(self.scope, self.normalizer(plain)))
 
     def pre_save(self, model_instance: Any, add: bool) -> Digest | None:
-        if isinstance(model_instance.__dict__.get(self.source), Sealed):
-            # The source was not touched since it was loaded: its index stands.
-            return model_instance.__dict__.get(self.attname)
+        data = model_instance.__dict__
+        source = data.get(self.source)
+        if isinstance(source, bytes) and self.source not in data.get(_PLAIN, {}):
+            # Ciphertext never decrypted here: unchanged since loaded, the index stands.
+            return data.get(self.attname)
         plain = getattr(model_instance, self.source)
         value = (
             None

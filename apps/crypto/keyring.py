@@ -7,9 +7,10 @@ Settings are read at call time; the parsed ring is cached per distinct setting v
 
 import base64
 import binascii
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 from apps.crypto.errors import KeyRingError
@@ -29,7 +30,8 @@ def _decode_key(text: str, *, what: str) -> bytes:
 
 @dataclass(frozen=True)
 class KeyRing:
-    keys: dict[int, bytes]
+    keys: dict[int, bytes] = field(repr=False)  # never printed
+    _ciphers: dict[int, AESGCM] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def active_version(self) -> int:
@@ -46,6 +48,13 @@ class KeyRing:
             raise KeyRingError(
                 f"Master key version {version} is not in AMANAH_MASTER_KEYS."
             ) from None
+
+    def aead(self, version: int) -> AESGCM:
+        """The cipher for a master key version, built once. Raises KeyRingError."""
+        cipher = self._ciphers.get(version)
+        if cipher is None:
+            cipher = self._ciphers[version] = AESGCM(self.get(version))
+        return cipher
 
 
 @lru_cache(maxsize=8)

@@ -1,42 +1,57 @@
 """Data keys: generation, wrapping under the key ring, and a per-scope cache.
 
 The cache makes a request or a job batch unwrap each customer's key once, never once per
-field.
+field; `data_keys_preload` unwraps a whole page's keys with one query.
 """
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from apps.crypto.aead import seal, unseal
+from apps.crypto.errors import IntegrityFailure
 from apps.crypto.keyring import KEY_BYTES, key_ring
 from apps.crypto.models import DataKey
+
+logger = logging.getLogger(__name__)
 
 _scope: ContextVar[dict | None] = ContextVar("amanah_key_scope", default=None)
 _unwraps = 0
 
 
-def _wrap_aad(data_key_id: object) -> bytes:
-    return f"amanah:dek:{data_key_id}".encode()
+def _wrap_aad(data_key_id: Any) -> bytes:
+    return b"amanah:dek:" + str(data_key_id).encode()
 
 
-def wrap(dek: bytes, *, data_key_id: object, kek: bytes) -> bytes:
-    return seal(AESGCM(kek), dek, _wrap_aad(data_key_id))
+def wrap(dek: bytes, *, data_key_id: Any, kek: AESGCM) -> bytes:
+    return seal(kek, dek, _wrap_aad(data_key_id))
 
 
-def unwrap(data_key: DataKey) -> bytes:
+def unwrap_raw(*, data_key_id: Any, wrapped: bytes, kek_version: int) -> bytes:
     """The plain data key. Raises KeyRingError (unknown version) or IntegrityFailure."""
     global _unwraps
     _unwraps += 1
-    kek = key_ring().get(data_key.kek_version)
-    return unseal(
-        AESGCM(kek),
-        bytes(data_key.wrapped_key),
-        _wrap_aad(data_key.pk),
-        where=f"crypto_datakey:{data_key.pk}",
+    try:
+        return unseal(
+            key_ring().aead(kek_version), bytes(wrapped), _wrap_aad(data_key_id)
+        )
+    except IntegrityFailure:
+        logger.error(
+            "crypto.integrity_failure", extra={"where": f"datakey:{data_key_id}"}
+        )
+        raise
+
+
+def unwrap(data_key: DataKey) -> bytes:
+    return unwrap_raw(
+        data_key_id=data_key.pk,
+        wrapped=data_key.wrapped_key,
+        kek_version=data_key.kek_version,
     )
 
 
@@ -50,7 +65,9 @@ def data_key_new() -> DataKey:
     ring = key_ring()
     data_key = DataKey(kek_version=ring.active_version)
     data_key.wrapped_key = wrap(
-        os.urandom(KEY_BYTES), data_key_id=data_key.pk, kek=ring.active_key
+        os.urandom(KEY_BYTES),
+        data_key_id=data_key.pk,
+        kek=ring.aead(ring.active_version),
     )
     return data_key
 
@@ -68,15 +85,41 @@ def key_scope() -> Iterator[None]:
         _scope.reset(token)
 
 
-def aead_for(data_key: DataKey) -> AESGCM | None:
-    """The cipher for a data key, or None once the key was destroyed."""
+def aead_for_id(data_key_id: Any, load: Callable[[], DataKey]) -> AESGCM | None:
+    """The cipher for a data key (None once destroyed), from the scope cache if there;
+    `load` fetches the key row only on a miss."""
     cache = _scope.get()
-    if cache is not None and data_key.pk in cache:
-        return cache[data_key.pk]
+    if cache is not None:
+        try:
+            return cache[data_key_id]
+        except KeyError:
+            pass
+    data_key = load()
     aead = None if data_key.is_destroyed else AESGCM(unwrap(data_key))
     if cache is not None:
-        cache[data_key.pk] = aead
+        cache[data_key_id] = aead
     return aead
+
+
+def data_keys_preload(data_key_ids: Iterable[Any]) -> None:
+    """Unwrap many data keys into the current scope with one query (list pages)."""
+    cache = _scope.get()
+    if cache is None:
+        return
+    missing = {key_id for key_id in data_key_ids if key_id not in cache}
+    if not missing:
+        return
+    rows = DataKey.objects.filter(pk__in=missing).values_list(
+        "pk", "wrapped_key", "kek_version", "destroyed_at"
+    )
+    for key_id, wrapped, version, destroyed_at in rows:
+        cache[key_id] = (
+            None
+            if destroyed_at is not None
+            else AESGCM(
+                unwrap_raw(data_key_id=key_id, wrapped=wrapped, kek_version=version)
+            )
+        )
 
 
 def forget(data_key: DataKey) -> None:

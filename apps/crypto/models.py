@@ -17,10 +17,8 @@ class DataKey(models.Model):
     rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
     destroyed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    class Meta:
-        indexes = [
-            models.Index(fields=["kek_version", "id"], name="crypto_dk_version_idx")
-        ]
+    # No index on kek_version: rotation walks the primary key, and an unindexed version
+    # lets PostgreSQL rewrite rows in place (HOT updates; see migration 0002).
 
     def __str__(self) -> str:
         return f"DataKey {self.pk} (v{self.kek_version})"

@@ -1,15 +1,17 @@
 """Writes on data keys: create, destroy (crypto-shred), rotate (rewrap)."""
 
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.crypto.keyring import key_ring
-from apps.crypto.keys import data_key_new, forget, unwrap, wrap
+from apps.crypto.keys import data_key_new, forget, unwrap_raw, wrap
 from apps.crypto.models import DataKey
 
 logger = logging.getLogger(__name__)
@@ -44,22 +46,32 @@ class RotationResult:
     remaining: int
 
 
-def _rewrap_batch(batch_size: int, to_version: int, kek: bytes) -> int:
-    """Rewrap one batch in a short transaction of its own, skipping locked rows."""
+def _rewrap_batch(*, batch_size: int, to_version: int, after: Any) -> tuple[int, Any]:
+    """Rewrap the next batch (by primary key, after `after`) in a short transaction of
+    its own; rows another worker holds are skipped. Returns (count, last key seen)."""
+    kek = key_ring().aead(to_version)
     with transaction.atomic():
         rows = list(
             DataKey.objects.select_for_update(skip_locked=True)
-            .filter(destroyed_at__isnull=True)
+            .filter(destroyed_at__isnull=True, pk__gt=after)
             .exclude(kek_version=to_version)
-            .order_by("kek_version", "id")
-            .only("id", "wrapped_key", "kek_version")[:batch_size]
+            .order_by("pk")
+            .values_list("pk", "wrapped_key", "kek_version")[:batch_size]
         )
         if not rows:
-            return 0
-        ids = [row.pk for row in rows]
-        blobs = [wrap(unwrap(row), data_key_id=row.pk, kek=kek) for row in rows]
+            return 0, after
+        ids = [pk for pk, _, _ in rows]
+        blobs = [
+            wrap(
+                unwrap_raw(data_key_id=pk, wrapped=wrapped, kek_version=version),
+                data_key_id=pk,
+                kek=kek,
+            )
+            for pk, wrapped, version in rows
+        ]
         now = timezone.now()
         if connection.vendor == "postgresql":
+            # One statement per batch; no key material in the SQL text, only parameters.
             with connection.cursor() as cursor:
                 cursor.execute(
                     "UPDATE crypto_datakey AS d "
@@ -69,12 +81,11 @@ def _rewrap_batch(batch_size: int, to_version: int, kek: bytes) -> int:
                     [to_version, now, ids, blobs],
                 )
         else:
-            for row, blob in zip(rows, blobs, strict=True):
-                row.wrapped_key, row.kek_version, row.rotated_at = blob, to_version, now
-            DataKey.objects.bulk_update(
-                rows, ["wrapped_key", "kek_version", "rotated_at"]
-            )
-        return len(rows)
+            for pk, blob in zip(ids, blobs, strict=True):
+                DataKey.objects.filter(pk=pk).update(
+                    wrapped_key=blob, kek_version=to_version, rotated_at=now
+                )
+        return len(rows), ids[-1]
 
 
 def data_keys_rotate(
@@ -85,14 +96,16 @@ def data_keys_rotate(
 ) -> RotationResult:
     """Rewrap every live data key under the active master key, in batches.
 
-    Resumable: a key already under the active version is never touched again, so a run
-    interrupted at any point is finished by the next one.
+    Walks the table once in primary-key order. Resumable: a key already under the
+    active version is never touched again, so a run interrupted at any point is finished
+    by the next one; concurrent runs skip each other's locked rows.
     """
-    ring = key_ring()
-    to_version, kek = ring.active_version, ring.active_key
-    done = 0
+    to_version = key_ring().active_version
+    done, after = 0, uuid.UUID(int=0)
     while True:
-        count = _rewrap_batch(batch_size, to_version, kek)
+        count, after = _rewrap_batch(
+            batch_size=batch_size, to_version=to_version, after=after
+        )
         if not count:
             break
         done += count

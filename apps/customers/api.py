@@ -1,3 +1,6 @@
+"""The customers API. Who sees what is decided by apps.access: staff see a customer only
+while assigned (governance roles: everyone, masked), and each read is logged."""
+
 from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -6,20 +9,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.models import Role
-from apps.accounts.permissions import role_permission
+from apps.access.selectors import (
+    access_log_for_customer,
+    customer_get_for_staff,
+    customer_search_for_staff,
+)
+from apps.access.services import customers_read, reveal_open
+from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
+from apps.accounts.permissions import ensure_role, role_permission
 from apps.core.pagination import paginated_response
 from apps.customers.registry import PII_FIELD_NAMES
-from apps.customers.selectors import customer_get, customer_list, customer_masked
 from apps.customers.services import (
     customer_close,
     customer_create,
     customer_erase,
-    customer_reveal,
     customer_update,
 )
 
-CustomerAdminOnly = role_permission(Role.PRIVACY_ADMIN)
+StaffOnly = role_permission(*STAFF_ROLES)
 
 
 class CustomerInputSerializer(serializers.Serializer):
@@ -42,8 +49,14 @@ class CustomerInputSerializer(serializers.Serializer):
     card_last4 = serializers.CharField(max_length=4, required=False, allow_blank=True)
 
 
+def _pii(help_text: str = "") -> serializers.CharField:
+    return serializers.CharField(allow_null=True, required=False, help_text=help_text)
+
+
 class CustomerOutputSerializer(serializers.Serializer):
-    """A customer with every PII field masked (`j•••@example.com`, `•••• 1234`, ...)."""
+    """A customer as the caller may see them. A PII field is full, masked
+    (`j•••@example.com`, `•••• 1234`, ...) or absent (hidden by the access policy);
+    `shown` says which. `[erased]` marks a crypto-shredded value."""
 
     id = serializers.UUIDField()
     status = serializers.CharField()
@@ -53,31 +66,41 @@ class CustomerOutputSerializer(serializers.Serializer):
     last_activity_at = serializers.DateTimeField()
     closed_at = serializers.DateTimeField(allow_null=True)
     erased = serializers.BooleanField()
-    full_name = serializers.CharField(allow_null=True)
-    email = serializers.CharField(allow_null=True)
-    phone = serializers.CharField(allow_null=True)
-    address_line = serializers.CharField(allow_null=True)
-    city = serializers.CharField(allow_null=True)
-    postal_code = serializers.CharField(allow_null=True)
-    date_of_birth = serializers.CharField(allow_null=True)
-    national_id = serializers.CharField(allow_null=True)
-    notes = serializers.CharField(allow_null=True)
-    payment_token = serializers.CharField(allow_null=True)
-    card_last4 = serializers.CharField(allow_null=True)
+    full_name = _pii()
+    email = _pii()
+    phone = _pii()
+    address_line = _pii()
+    city = _pii()
+    postal_code = _pii()
+    date_of_birth = _pii("Full date, or the birth year when masked.")
+    national_id = _pii()
+    notes = _pii()
+    payment_token = _pii()
+    card_last4 = _pii()
+    shown = serializers.DictField(
+        child=serializers.ChoiceField(choices=["full", "masked"]),
+        help_text="For each field present: full or masked.",
+    )
+    reveal_expires_at = serializers.DateTimeField(required=False)
 
 
-def _masked(customer) -> dict:
-    return CustomerOutputSerializer(customer_masked(customer)).data
+class CustomerPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = CustomerOutputSerializer(many=True)
+
+
+def _read_one(request: Request, customer) -> dict:
+    return customers_read(actor=request.user, customers=[customer])[0]
 
 
 class CustomerListCreateApi(APIView):
-    permission_classes = [CustomerAdminOnly]
+    """List customers (governance roles: all; agents: their assigned ones; support
+    agents: search by exact email or phone to open a case), or create one (privacy
+    admins)."""
 
-    class PaginatedOutputSerializer(serializers.Serializer):
-        count = serializers.IntegerField()
-        next = serializers.URLField(allow_null=True)
-        previous = serializers.URLField(allow_null=True)
-        results = CustomerOutputSerializer(many=True)
+    permission_classes = [StaffOnly]
 
     @extend_schema(
         parameters=[
@@ -86,54 +109,61 @@ class CustomerListCreateApi(APIView):
             OpenApiParameter("page", int),
             OpenApiParameter("page_size", int),
         ],
-        responses={200: PaginatedOutputSerializer},
+        responses={200: CustomerPageSerializer},
     )
     def get(self, request: Request) -> Response:
-        customers = customer_list(
+        search = customer_search_for_staff(
+            actor=request.user,
             email=request.query_params.get("email", ""),
             phone=request.query_params.get("phone", ""),
         )
         return paginated_response(
             request=request,
             view=self,
-            items=customers,
-            serialize=lambda page: [customer_masked(c) for c in page],
+            items=search.customers,
+            serialize=lambda page: customers_read(
+                actor=request.user, customers=page, capped=search.capped
+            ),
         )
 
     @extend_schema(
         request=CustomerInputSerializer, responses={201: CustomerOutputSerializer}
     )
     def post(self, request: Request) -> Response:
+        ensure_role(request.user, Role.PRIVACY_ADMIN)
         data = CustomerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = customer_create(actor=request.user, data=data.validated_data)
-        return Response(_masked(customer), status=201)
+        return Response(_read_one(request, customer), status=201)
 
 
 class CustomerDetailApi(APIView):
-    permission_classes = [CustomerAdminOnly]
+    permission_classes = [StaffOnly]
 
     @extend_schema(responses={200: CustomerOutputSerializer})
     def get(self, request: Request, customer_id: UUID) -> Response:
-        return Response(_masked(customer_get(customer_id=customer_id)))
+        customer = customer_get_for_staff(actor=request.user, customer_id=customer_id)
+        return Response(_read_one(request, customer))
 
     @extend_schema(
         request=CustomerInputSerializer, responses={200: CustomerOutputSerializer}
     )
     def patch(self, request: Request, customer_id: UUID) -> Response:
-        customer = customer_get(customer_id=customer_id)
+        customer = customer_get_for_staff(actor=request.user, customer_id=customer_id)
+        ensure_role(request.user, Role.PRIVACY_ADMIN)
         data = CustomerInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         customer = customer_update(
             actor=request.user, customer=customer, data=data.validated_data
         )
-        return Response(_masked(customer))
+        return Response(_read_one(request, customer))
 
 
 class CustomerRevealApi(APIView):
-    """Full values of some fields, for a reason of at least 10 characters. Audited."""
+    """Full values of some fields for a few minutes, for a reason (10+ characters).
+    Audited; a role that may not reveal a field gets 403, audited as refused."""
 
-    permission_classes = [CustomerAdminOnly]
+    permission_classes = [StaffOnly]
 
     class InputSerializer(serializers.Serializer):
         fields = serializers.ListField(
@@ -143,37 +173,68 @@ class CustomerRevealApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         values = serializers.DictField(child=serializers.CharField(allow_null=True))
+        expires_at = serializers.DateTimeField()
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request: Request, customer_id: UUID) -> Response:
+        customer = customer_get_for_staff(actor=request.user, customer_id=customer_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        customer = customer_get(customer_id=customer_id)
-        values = customer_reveal(
+        reveal, values = reveal_open(
             actor=request.user, customer=customer, **data.validated_data
         )
-        return Response({"values": values})
+        return Response({"values": values, "expires_at": reveal.expires_at})
 
 
 class CustomerCloseApi(APIView):
-    permission_classes = [CustomerAdminOnly]
+    permission_classes = [StaffOnly]
 
     @extend_schema(request=None, responses={200: CustomerOutputSerializer})
     def post(self, request: Request, customer_id: UUID) -> Response:
-        customer = customer_close(
-            actor=request.user, customer=customer_get(customer_id=customer_id)
-        )
-        return Response(_masked(customer))
+        customer = customer_get_for_staff(actor=request.user, customer_id=customer_id)
+        ensure_role(request.user, Role.PRIVACY_ADMIN)
+        customer = customer_close(actor=request.user, customer=customer)
+        return Response(_read_one(request, customer))
 
 
 class CustomerEraseApi(APIView):
     """Crypto-shred: destroys the customer's data key; only non-PII columns remain."""
 
-    permission_classes = [CustomerAdminOnly]
+    permission_classes = [StaffOnly]
 
     @extend_schema(request=None, responses={200: CustomerOutputSerializer})
     def post(self, request: Request, customer_id: UUID) -> Response:
-        customer = customer_erase(
-            actor=request.user, customer=customer_get(customer_id=customer_id)
+        customer = customer_get_for_staff(actor=request.user, customer_id=customer_id)
+        ensure_role(request.user, Role.PRIVACY_ADMIN)
+        customer = customer_erase(actor=request.user, customer=customer)
+        return Response(_read_one(request, customer))
+
+
+class CustomerAccessLogApi(APIView):
+    """Who read this customer's data, which fields, shown how, and why
+    (privacy admins and compliance officers)."""
+
+    permission_classes = [StaffOnly]
+
+    class OutputSerializer(serializers.Serializer):
+        at = serializers.DateTimeField(source="created_at")
+        staff = serializers.CharField(source="staff.username")
+        staff_role = serializers.CharField()
+        fields = serializers.DictField(child=serializers.CharField())
+        purpose = serializers.CharField()
+        interaction = serializers.UUIDField(source="interaction_id", allow_null=True)
+        reveal = serializers.IntegerField(source="reveal_id", allow_null=True)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        responses={200: OutputSerializer(many=True)},
+    )
+    def get(self, request: Request, customer_id: UUID) -> Response:
+        customer = customer_get_for_staff(actor=request.user, customer_id=customer_id)
+        ensure_role(request.user, *GOVERNANCE_ROLES)
+        return paginated_response(
+            request=request,
+            view=self,
+            items=access_log_for_customer(customer=customer),
+            serialize=lambda page: self.OutputSerializer(page, many=True).data,
         )
-        return Response(_masked(customer))

@@ -22,4 +22,9 @@ urlpatterns = [
         api.CustomerEraseApi.as_view(),
         name="customer-erase",
     ),
+    path(
+        "<uuid:customer_id>/access-log/",
+        api.CustomerAccessLogApi.as_view(),
+        name="customer-access-log",
+    ),
 ]

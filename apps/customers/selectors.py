@@ -14,14 +14,15 @@ from apps.customers.validation import clean_email
 
 
 def customer_queryset() -> QuerySet[Customer]:
-    """Customers with their data key joined, so decryption needs no extra query."""
-    return Customer.objects.select_related("data_key")
+    """Customers without their data keys: list pages unwrap a whole page's keys with
+    one query (`apps.crypto.keys.data_keys_preload`) instead of joining."""
+    return Customer.objects.all()
 
 
 def customer_get(*, customer_id: UUID | str) -> Customer:
-    """One customer by public id. Raises NotFound."""
+    """One customer by public id, data key joined. Raises NotFound."""
     try:
-        return customer_queryset().get(pk=customer_id)
+        return Customer.objects.select_related("data_key").get(pk=customer_id)
     except (Customer.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such customer.") from None
 

@@ -14,7 +14,6 @@ from apps.crypto.services import (
     data_keys_create_bulk,
 )
 from apps.customers.errors import CustomerConflict, CustomerError
-from apps.customers.masking import show_full
 from apps.customers.models import Customer, CustomerStatus
 from apps.customers.registry import PII_FIELD_NAMES
 from apps.customers.validation import (
@@ -24,12 +23,10 @@ from apps.customers.validation import (
     clean_email,
     clean_phone,
     clean_region,
-    contains_card_number,
     refuse_card_numbers,
 )
 
 EDITABLE_FIELDS = frozenset({"country", "region", *PII_FIELD_NAMES})
-REVEAL_REASON_MIN = 10
 
 
 def _clean(data: dict[str, Any], *, country: str) -> dict[str, Any]:
@@ -157,40 +154,6 @@ def customer_erase(
         details={"data_key": str(customer.data_key_id), "cause": cause},
     )
     return customer
-
-
-def customer_reveal(
-    *, actor: Any, customer: Customer, fields: Iterable[str], reason: str
-) -> dict[str, Any]:
-    """Full values of the named fields, audited with a reason. Raises CustomerError."""
-    fields = list(dict.fromkeys(fields))
-    if not fields:
-        raise CustomerError("Name at least one field.", field="fields")
-    unknown = [f for f in fields if f not in PII_FIELD_NAMES]
-    if unknown:
-        raise CustomerError(
-            f"Unknown field; choose from: {', '.join(PII_FIELD_NAMES)}.", field="fields"
-        )
-    reason = (reason or "").strip()
-    if len(reason) < REVEAL_REASON_MIN:
-        raise CustomerError(
-            f"Give a reason of at least {REVEAL_REASON_MIN} characters.", field="reason"
-        )
-    if contains_card_number(reason) or "@" in reason:
-        raise CustomerError(
-            "The reason must not contain personal data.", field="reason"
-        )
-    if customer.is_erased:
-        raise CustomerConflict("This customer was erased; there is nothing to reveal.")
-    values = {name: show_full(getattr(customer, name)) for name in fields}
-    with transaction.atomic():
-        audit.record(
-            actor=actor,
-            action="customer.revealed",
-            target=customer,
-            details={"fields": fields, "reason": reason},
-        )
-    return values
 
 
 def _locked(customer: Customer) -> Customer:

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.crypto",
     "apps.customers",
+    "apps.access",
 ]
 
 MIDDLEWARE = [
@@ -216,6 +217,22 @@ STORAGES = {
     },
 }
 
+# Need-to-know access
+AMANAH_REVEAL_MINUTES = env.int("AMANAH_REVEAL_MINUTES", default=10)
+AMANAH_REVEALS_PER_HOUR = env.int("AMANAH_REVEALS_PER_HOUR", default=20)
+AMANAH_INTERACTION_HOURS = {
+    "support_case": env.int("AMANAH_SUPPORT_CASE_HOURS", default=8),
+    "delivery": env.int("AMANAH_DELIVERY_HOURS", default=24),
+}
+AMANAH_INTERACTION_MAX_DAYS = env.int("AMANAH_INTERACTION_MAX_DAYS", default=7)
+# Masked contact sessions: the provider adapter (like Django's email backends) and the
+# shared secret its webhook signs requests with.
+AMANAH_CONTACT_BACKEND = env.str(
+    "AMANAH_CONTACT_BACKEND", default="apps.access.contact.LoggingContactBackend"
+)
+AMANAH_RELAY_SECRET = _required("AMANAH_RELAY_SECRET", dev_default="dev-relay-secret")
+AMANAH_RELAY_MAX_SKEW_SECONDS = env.int("AMANAH_RELAY_MAX_SKEW_SECONDS", default=300)
+
 # Phone numbers without a country code are read as numbers of this region.
 AMANAH_DEFAULT_PHONE_REGION = env.str("AMANAH_DEFAULT_PHONE_REGION", default="ID")
 
@@ -272,6 +289,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "access-expire-interactions": {
+        "task": "access.expire_interactions",
+        "schedule": timedelta(minutes=1),
+    },
     "audit-verify-chain-nightly": {
         "task": "audit.verify_chain",
         "schedule": timedelta(hours=24),

@@ -25,6 +25,7 @@ PRODUCTION_ENV = {
     "AMANAH_BLIND_INDEX_KEY": _key(),
     "DJANGO_ALLOWED_HOSTS": "amanah.example",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/amanah",
+    "AMANAH_RELAY_SECRET": secrets.token_urlsafe(32),
 }
 
 

@@ -12,7 +12,6 @@ from apps.customers.selectors import customer_get, customer_list, customer_maske
 from apps.customers.services import (
     customer_close,
     customer_erase,
-    customer_reveal,
     customer_update,
     customers_bulk_create,
 )
@@ -93,39 +92,6 @@ def test_masked_view_follows_the_rules():
     assert masked["card_last4"] == "•••• 4242"
 
 
-def test_reveal_returns_full_values_and_audits_the_reason(privacy_admin):
-    customer = make_customer(email="jane@example.com")
-    values = customer_reveal(
-        actor=privacy_admin,
-        customer=customer,
-        fields=["email", "date_of_birth"],
-        reason="Customer called about a delivery",
-    )
-    assert values == {"email": "jane@example.com", "date_of_birth": "1987-06-05"}
-    event = AuditEvent.objects.get(action="customer.revealed")
-    assert event.details["fields"] == ["email", "date_of_birth"]
-
-
-@pytest.mark.parametrize(
-    ("fields", "reason", "field"),
-    [
-        ([], "a good long reason", "fields"),
-        (["password"], "a good long reason", "fields"),
-        (["email"], "short", "reason"),
-        (["email"], "write to jane@example.com", "reason"),
-    ],
-)
-def test_reveal_refusals_write_nothing(privacy_admin, fields, reason, field):
-    customer = make_customer()
-    before = AuditEvent.objects.count()
-    with pytest.raises(CustomerError) as exc:
-        customer_reveal(
-            actor=privacy_admin, customer=customer, fields=fields, reason=reason
-        )
-    assert exc.value.field == field
-    assert AuditEvent.objects.count() == before
-
-
 def test_close_then_close_again_is_a_conflict(privacy_admin):
     customer = make_customer()
     customer_close(actor=privacy_admin, customer=customer)
@@ -171,17 +137,10 @@ def test_a_copy_of_the_row_taken_before_erasure_reads_as_erased_after():
     assert stale.email is ERASED
 
 
-def test_erased_customers_cannot_be_updated_or_revealed(privacy_admin):
+def test_erased_customers_cannot_be_updated_or_erased_again(privacy_admin):
     customer = customer_erase(actor=privacy_admin, customer=make_customer())
     with pytest.raises(CustomerConflict):
         customer_update(actor=privacy_admin, customer=customer, data={"city": "X"})
-    with pytest.raises(CustomerConflict):
-        customer_reveal(
-            actor=privacy_admin,
-            customer=customer,
-            fields=["email"],
-            reason="long enough reason",
-        )
     with pytest.raises(CustomerConflict):
         customer_erase(actor=privacy_admin, customer=customer)
 

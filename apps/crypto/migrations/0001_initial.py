@@ -23,7 +23,6 @@ class Migration(migrations.Migration):
                 ('destroyed_at', models.DateTimeField(blank=True, editable=False, null=True)),
             ],
             options={
-                'indexes': [models.Index(fields=['kek_version', 'id'], name='crypto_dk_version_idx')],
             },
         ),
     ]

@@ -1,0 +1,208 @@
+"""Reads for need-to-know access: the policy matrix, who may see whom, the logs."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+from guardian.shortcuts import get_objects_for_user
+
+from apps.access.defaults import DEFAULT_POLICY
+from apps.access.models import (
+    AccessLogEntry,
+    FieldPolicy,
+    Interaction,
+    RelayEvent,
+    Reveal,
+    RevealStatus,
+    Visibility,
+)
+from apps.accounts.models import GOVERNANCE_ROLES, Role
+from apps.core.errors import NotFound
+from apps.customers.models import Customer
+from apps.customers.selectors import customer_list, customer_queryset
+
+VIEW_CUSTOMER = "customers.view_customer"
+AGENT_ROLES = frozenset({Role.SUPPORT_AGENT, Role.DELIVERY_AGENT})
+
+
+@dataclass(frozen=True)
+class Cell:
+    visibility: str
+    revealable: bool
+
+
+def policy_matrix() -> dict[tuple[str, str], Cell]:
+    """Every (role, category) cell; a cell missing from the table is hidden."""
+    cells = {
+        (role, category): Cell(visibility, revealable)
+        for role, per_role in DEFAULT_POLICY.items()
+        for category, (visibility, revealable) in per_role.items()
+    }
+    for row in FieldPolicy.objects.all():
+        cells[(row.role, row.category)] = Cell(row.visibility, row.revealable)
+    return cells
+
+
+def policy_cell(matrix: dict[tuple[str, str], Cell], role: str, category: str) -> Cell:
+    return matrix.get((role, category), Cell(Visibility.HIDDEN, False))
+
+
+def _open_interactions(*, at: datetime | None = None) -> QuerySet[Interaction]:
+    return Interaction.objects.filter(
+        closed_at__isnull=True, expires_at__gt=at or timezone.now()
+    )
+
+
+def customers_assigned_to(actor) -> QuerySet[Customer]:
+    """Customers the agent holds an object permission on (django-guardian, direct FK
+    table) and an open interaction with: both must hold, so a grant that outlived its
+    interaction by a beat-task interval shows nothing."""
+    granted = get_objects_for_user(
+        actor,
+        VIEW_CUSTOMER,
+        klass=customer_queryset(),
+        use_groups=False,
+        with_superuser=False,
+        accept_global_perms=False,
+    )
+    open_with_me = _open_interactions().filter(staff=actor, customer=OuterRef("pk"))
+    return granted.filter(Exists(open_with_me))
+
+
+def customer_get_for_staff(*, actor, customer_id: UUID | str) -> Customer:
+    """A customer the actor may see at all. Raises NotFound otherwise (never 403)."""
+    if actor.role in GOVERNANCE_ROLES:
+        candidates = customer_queryset()
+    elif actor.role in AGENT_ROLES:
+        candidates = customers_assigned_to(actor)
+    else:
+        raise NotFound("No such customer.")
+    try:
+        return candidates.get(pk=customer_id)
+    except (Customer.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such customer.") from None
+
+
+def customer_exists(*, customer_id: UUID | str) -> Customer:
+    """Any customer by id, for opening an interaction on it. Raises NotFound."""
+    try:
+        return customer_queryset().get(pk=customer_id)
+    except (Customer.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such customer.") from None
+
+
+@dataclass
+class StaffSearch:
+    customers: QuerySet[Customer]
+    capped: bool  # results beyond the actor's assignments: masked at most
+
+
+def customer_search_for_staff(
+    *, actor, email: str = "", phone: str = ""
+) -> StaffSearch:
+    """What a staff member's customer list shows.
+
+    Governance roles list everyone; support agents list their assigned customers, or
+    search everyone by exact email or phone (at most the match, masked); delivery agents
+    list their assigned customers only.
+    """
+    if actor.role in GOVERNANCE_ROLES:
+        return StaffSearch(customer_list(email=email, phone=phone), capped=False)
+    if actor.role == Role.SUPPORT_AGENT and (email or phone):
+        return StaffSearch(customer_list(email=email, phone=phone)[:1], capped=True)
+    if actor.role in AGENT_ROLES:
+        assigned = customers_assigned_to(actor).order_by("-created_at", "pk")
+        if email or phone:
+            matches = customer_list(email=email, phone=phone).values("pk")
+            assigned = assigned.filter(pk__in=matches)
+        return StaffSearch(assigned, capped=False)
+    return StaffSearch(Customer.objects.none(), capped=True)
+
+
+@dataclass
+class AccessContext:
+    """Per-customer reasons an actor has right now: open interaction, active reveals."""
+
+    interactions: dict[UUID, Interaction] = field(default_factory=dict)
+    reveals: dict[UUID, list[Reveal]] = field(default_factory=lambda: defaultdict(list))
+
+
+def access_context(*, actor, customer_ids: list[UUID]) -> AccessContext:
+    """Two queries for any number of customers: no N+1 on list pages."""
+    now = timezone.now()
+    context = AccessContext()
+    if not customer_ids:
+        return context
+    for interaction in (
+        _open_interactions(at=now)
+        .filter(staff=actor, customer_id__in=customer_ids)
+        .order_by("opened_at")
+    ):
+        context.interactions.setdefault(interaction.customer_id, interaction)
+    for reveal in Reveal.objects.filter(
+        staff=actor,
+        customer_id__in=customer_ids,
+        status=RevealStatus.GRANTED,
+        expires_at__gt=now,
+    ).order_by("created_at"):
+        context.reveals[reveal.customer_id].append(reveal)
+    return context
+
+
+def interaction_list_for(
+    *, actor, include_closed: bool = False
+) -> QuerySet[Interaction]:
+    """The actor's own interactions, open ones first by default."""
+    interactions = Interaction.objects.filter(staff=actor).select_related("customer")
+    if not include_closed:
+        interactions = interactions.filter(
+            closed_at__isnull=True, expires_at__gt=timezone.now()
+        )
+    return interactions.order_by("-opened_at")
+
+
+def interaction_get_for(*, actor, interaction_id: UUID | str) -> Interaction:
+    """One interaction the actor owns (privacy admins: any). Raises NotFound."""
+    interactions = Interaction.objects.select_related("customer", "staff")
+    if actor.role != Role.PRIVACY_ADMIN:
+        interactions = interactions.filter(staff=actor)
+    try:
+        return interactions.get(pk=interaction_id)
+    except (Interaction.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such interaction.") from None
+
+
+def reveal_count_since(*, actor, since: datetime) -> int:
+    return Reveal.objects.filter(
+        staff=actor, status=RevealStatus.GRANTED, created_at__gte=since
+    ).count()
+
+
+def access_log_for_customer(*, customer: Customer) -> QuerySet[AccessLogEntry]:
+    return (
+        AccessLogEntry.objects.filter(customer=customer)
+        .select_related("staff", "interaction")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def reveal_list_recent(*, limit: int = 100) -> QuerySet[Reveal]:
+    return Reveal.objects.select_related("staff").order_by("-created_at")[:limit]
+
+
+def relay_list_recent(*, limit: int = 100) -> QuerySet[RelayEvent]:
+    return RelayEvent.objects.select_related("interaction__staff").order_by(
+        "-created_at"
+    )[:limit]
+
+
+def interaction_by_alias(*, alias: str) -> Interaction:
+    try:
+        return Interaction.objects.select_related("customer__data_key", "staff").get(
+            contact_alias=alias
+        )
+    except Interaction.DoesNotExist:
+        raise NotFound("Unknown alias.") from None

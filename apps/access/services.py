@@ -1,0 +1,510 @@
+"""Writes for need-to-know access: policy edits, interactions (with guardian grants),
+reveals, the access log, and masked contact relays."""
+
+import hashlib
+import hmac
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from apps.access.contact import contact_backend
+from apps.access.errors import (
+    AccessError,
+    AccessForbidden,
+    RateLimited,
+    RelayGone,
+    RelayUnauthorized,
+)
+from apps.access.models import (
+    AccessLogEntry,
+    AccessPurpose,
+    FieldPolicy,
+    Interaction,
+    InteractionKind,
+    RelayEvent,
+    RelayOutcome,
+    Reveal,
+    RevealStatus,
+    Visibility,
+)
+from apps.access.selectors import (
+    VIEW_CUSTOMER,
+    AccessContext,
+    access_context,
+    interaction_by_alias,
+    policy_cell,
+    policy_matrix,
+    reveal_count_since,
+)
+from apps.accounts.models import GOVERNANCE_ROLES, Role, User
+from apps.audit import services as audit
+from apps.crypto.blind import normalize_phone
+from apps.crypto.keys import data_keys_preload
+from apps.customers.masking import mask_field, show_full
+from apps.customers.models import Customer
+from apps.customers.registry import PII_BY_NAME, PII_FIELDS, DataCategory
+from apps.customers.selectors import customer_plain
+from apps.customers.validation import contains_card_number
+
+logger = logging.getLogger(__name__)
+
+KIND_FOR_ROLE = {
+    Role.SUPPORT_AGENT: InteractionKind.SUPPORT_CASE,
+    Role.DELIVERY_AGENT: InteractionKind.DELIVERY,
+}
+REASON_MIN = 10
+
+
+# Policy
+
+
+@transaction.atomic
+def policy_set(
+    *, actor: User, role: str, category: str, visibility: str, revealable: bool
+) -> FieldPolicy:
+    """Change one cell of the matrix; audited with the old and new value."""
+    if actor.role != Role.PRIVACY_ADMIN:
+        raise AccessForbidden("Only privacy admins edit the access policy.")
+    if role not in {r for r in Role.values if r != Role.CUSTOMER}:
+        raise AccessError("Unknown staff role.", field="role")
+    if category not in DataCategory.values:
+        raise AccessError("Unknown data category.", field="category")
+    if visibility not in Visibility.values:
+        raise AccessError("Choose full, masked or hidden.", field="visibility")
+    if visibility == Visibility.FULL:
+        revealable = False  # nothing left to reveal
+    before = policy_cell(policy_matrix(), role, category)
+    cell, _ = FieldPolicy.objects.select_for_update().update_or_create(
+        role=role,
+        category=category,
+        defaults={"visibility": visibility, "revealable": revealable},
+    )
+    if (before.visibility, before.revealable) != (visibility, revealable):
+        audit.record(
+            actor=actor,
+            action="policy.changed",
+            target_type="access.fieldpolicy",
+            target_id=f"{role}:{category}",
+            details={
+                "from": before.visibility,
+                "to": visibility,
+                "revealable_from": before.revealable,
+                "revealable_to": revealable,
+            },
+        )
+    return cell
+
+
+# Interactions
+
+
+def _default_expiry(kind: str, now: datetime) -> datetime:
+    return now + timedelta(hours=settings.AMANAH_INTERACTION_HOURS[kind])
+
+
+@transaction.atomic
+def interaction_open(
+    *,
+    actor: User,
+    customer: Customer,
+    kind: str,
+    staff: User | None = None,
+    expires_at: datetime | None = None,
+) -> Interaction:
+    """Open a support case or delivery and grant the staff member view permission.
+
+    Support agents open cases for themselves; privacy admins may assign any agent.
+    Raises AccessError, AccessForbidden.
+    """
+    staff = staff or actor
+    if staff != actor and actor.role != Role.PRIVACY_ADMIN:
+        raise AccessForbidden("Only privacy admins open interactions for someone else.")
+    if actor.role not in {Role.SUPPORT_AGENT, Role.PRIVACY_ADMIN}:
+        raise AccessForbidden("Your role may not open interactions.")
+    if kind not in InteractionKind.values:
+        raise AccessError("Choose support_case or delivery.", field="kind")
+    if KIND_FOR_ROLE.get(staff.role) != kind:
+        raise AccessError(
+            "A support case goes to a support agent, a delivery to a delivery agent.",
+            field="staff" if staff != actor else "kind",
+        )
+    if not staff.is_active:
+        raise AccessError("That staff account is inactive.", field="staff")
+    if customer.is_erased or customer.status == "closed":
+        raise AccessError("This customer's account is closed.", field="customer")
+    now = timezone.now()
+    expires_at = expires_at or _default_expiry(kind, now)
+    if expires_at <= now:
+        raise AccessError("The expiry must be in the future.", field="expires_at")
+    max_days = settings.AMANAH_INTERACTION_MAX_DAYS
+    if expires_at > now + timedelta(days=max_days):
+        raise AccessError(
+            f"An interaction lasts at most {max_days} days.",
+            field="expires_at",
+        )
+    interaction = Interaction(
+        kind=kind,
+        staff=staff,
+        customer=customer,
+        opened_by=actor,
+        opened_at=now,
+        expires_at=expires_at,
+    )
+    interaction.contact_alias = _provision_alias(interaction)
+    interaction.save(force_insert=True)
+    assign_perm(VIEW_CUSTOMER, staff, customer)
+    audit.record(
+        actor=actor,
+        action="interaction.opened",
+        target=interaction,
+        details={
+            "kind": kind,
+            "customer": str(customer.pk),
+            "staff": staff.pk,
+            "expires_at": expires_at.isoformat(),
+        },
+    )
+    return interaction
+
+
+def _provision_alias(interaction: Interaction) -> str:
+    backend = contact_backend()
+    for _ in range(5):
+        alias = backend.provision(interaction_id=str(interaction.pk))
+        if not Interaction.objects.filter(contact_alias=alias).exists():
+            return alias
+    raise AccessError("No contact alias could be reserved; try again.")
+
+
+def _withdraw(interaction: Interaction, *, reason: str, now: datetime) -> None:
+    interaction.closed_at = now
+    interaction.close_reason = reason
+    interaction.save(update_fields=["closed_at", "close_reason"])
+    still_open = Interaction.objects.filter(
+        staff_id=interaction.staff_id,
+        customer_id=interaction.customer_id,
+        closed_at__isnull=True,
+        expires_at__gt=now,
+    ).exists()
+    if not still_open:
+        remove_perm(VIEW_CUSTOMER, interaction.staff, interaction.customer)
+    contact_backend().release(
+        alias=interaction.contact_alias, interaction_id=str(interaction.pk)
+    )
+
+
+@transaction.atomic
+def interaction_close(*, actor: User, interaction: Interaction) -> Interaction:
+    """Close an interaction: the staff member's view permission goes with it."""
+    interaction = Interaction.objects.select_for_update().get(pk=interaction.pk)
+    if interaction.closed_at is not None:
+        raise AccessError("This interaction is already closed.")
+    _withdraw(interaction, reason="closed", now=timezone.now())
+    audit.record(actor=actor, action="interaction.closed", target=interaction)
+    return interaction
+
+
+def interactions_expire(*, batch_size: int = 500) -> int:
+    """Close every interaction past its expiry (the beat task). Returns how many."""
+    done = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Interaction.objects.select_for_update(skip_locked=True)
+                .select_related("staff", "customer")
+                .filter(closed_at__isnull=True, expires_at__lte=timezone.now())
+                .order_by("expires_at")[:batch_size]
+            )
+            if not batch:
+                return done
+            now = timezone.now()
+            for interaction in batch:
+                _withdraw(interaction, reason="expired", now=now)
+                audit.record(
+                    actor=None, action="interaction.expired", target=interaction
+                )
+            done += len(batch)
+        logger.info("access.interactions_expired", extra={"count": len(batch)})
+
+
+# Reading customers
+
+
+def _purpose(actor: User, interaction: Interaction | None, capped: bool) -> str:
+    if interaction is not None:
+        return interaction.kind
+    if actor.role in GOVERNANCE_ROLES:
+        return AccessPurpose.GOVERNANCE
+    return AccessPurpose.SEARCH
+
+
+def _shape(
+    *,
+    actor: User,
+    customer: Customer,
+    matrix: dict,
+    revealed: set[str],
+    capped: bool,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    data = customer_plain(customer)
+    shown: dict[str, str] = {}
+    for spec in PII_FIELDS:
+        visibility = policy_cell(matrix, actor.role, spec.category).visibility
+        if spec.name in revealed:
+            visibility = Visibility.FULL
+        if capped and visibility == Visibility.FULL:
+            visibility = Visibility.MASKED
+        if visibility == Visibility.HIDDEN:
+            continue
+        value = getattr(customer, spec.name)
+        if visibility == Visibility.FULL:
+            data[spec.name] = show_full(value)
+        else:
+            data[spec.name] = mask_field(spec.name, value)
+        if value is not None:
+            shown[spec.name] = visibility
+    data["shown"] = shown
+    return data, shown
+
+
+def customers_read(
+    *, actor: User, customers: list[Customer], capped: bool = False
+) -> list[dict[str, Any]]:
+    """Each customer as the actor may see them, and one access-log row per customer,
+    written in one insert. `capped`: search results outside the actor's assignments,
+    shown masked at most."""
+    data_keys_preload(c.data_key_id for c in customers)
+    matrix = policy_matrix()
+    context: AccessContext = access_context(
+        actor=actor, customer_ids=[c.pk for c in customers]
+    )
+    now = timezone.now()
+    results, entries = [], []
+    for customer in customers:
+        interaction = context.interactions.get(customer.pk)
+        reveals = [] if capped else context.reveals.get(customer.pk, [])
+        revealed = {name for reveal in reveals for name in reveal.fields}
+        data, shown = _shape(
+            actor=actor,
+            customer=customer,
+            matrix=matrix,
+            revealed=revealed,
+            capped=capped,
+        )
+        if reveals:
+            data["reveal_expires_at"] = max(r.expires_at for r in reveals)
+        results.append(data)
+        if shown:
+            entries.append(
+                AccessLogEntry(
+                    staff=actor,
+                    staff_role=actor.role,
+                    customer=customer,
+                    fields=shown,
+                    purpose=_purpose(actor, interaction, capped),
+                    interaction=interaction,
+                    reveal=reveals[-1] if reveals else None,
+                    created_at=now,
+                )
+            )
+    AccessLogEntry.objects.bulk_create(entries)
+    return results
+
+
+# Reveals
+
+
+def _refuse_reveal(
+    *,
+    actor: User,
+    customer: Customer,
+    fields: list[str],
+    reason: str,
+    why: str,
+    interaction,
+) -> None:
+    with transaction.atomic():
+        reveal = Reveal.objects.create(
+            staff=actor,
+            customer=customer,
+            interaction=interaction,
+            fields=fields,
+            reason=reason,
+            status=RevealStatus.REFUSED,
+            refusal=why,
+            created_at=timezone.now(),
+        )
+        audit.record(
+            actor=actor,
+            action="reveal.refused",
+            target=customer,
+            details={"reveal": reveal.pk, "fields": fields, "why": why},
+        )
+
+
+def reveal_open(
+    *, actor: User, customer: Customer, fields: list[str], reason: str
+) -> tuple[Reveal, dict[str, Any]]:
+    """Show named fields in full for AMANAH_REVEAL_MINUTES, for a reason.
+
+    The customer must already be visible to the actor (an open interaction, or a
+    governance role). Raises AccessError (400), AccessForbidden (403, audited as a
+    refused reveal), RateLimited (429).
+    """
+    fields = list(dict.fromkeys(fields))
+    if not fields or any(name not in PII_BY_NAME for name in fields):
+        raise AccessError(
+            "Name fields from: " + ", ".join(PII_BY_NAME) + ".", field="fields"
+        )
+    reason = (reason or "").strip()
+    if len(reason) < REASON_MIN:
+        raise AccessError(
+            f"Give a reason of at least {REASON_MIN} characters.", field="reason"
+        )
+    if contains_card_number(reason) or "@" in reason:
+        raise AccessError("The reason must not contain personal data.", field="reason")
+    if customer.is_erased:
+        raise AccessError("This customer was erased; there is nothing to reveal.")
+
+    interaction = access_context(
+        actor=actor, customer_ids=[customer.pk]
+    ).interactions.get(customer.pk)
+    matrix = policy_matrix()
+    refused = [
+        name
+        for name in fields
+        if not policy_cell(matrix, actor.role, PII_BY_NAME[name].category).revealable
+        and policy_cell(matrix, actor.role, PII_BY_NAME[name].category).visibility
+        != Visibility.FULL
+    ]
+    if refused:
+        _refuse_reveal(
+            actor=actor,
+            customer=customer,
+            fields=fields,
+            reason=reason,
+            why="role may not reveal: " + ", ".join(refused),
+            interaction=interaction,
+        )
+        raise AccessForbidden(
+            "Your role may not reveal: " + ", ".join(refused) + ".", field="fields"
+        )
+
+    now = timezone.now()
+    with transaction.atomic():
+        # Lock the actor's row: concurrent reveals must not slip past the hourly limit.
+        User.objects.select_for_update().filter(pk=actor.pk).first()
+        if reveal_count_since(actor=actor, since=now - timedelta(hours=1)) >= (
+            settings.AMANAH_REVEALS_PER_HOUR
+        ):
+            raise RateLimited(
+                f"At most {settings.AMANAH_REVEALS_PER_HOUR} reveals an hour; "
+                "try again later."
+            )
+        reveal = Reveal.objects.create(
+            staff=actor,
+            customer=customer,
+            interaction=interaction,
+            fields=fields,
+            reason=reason,
+            status=RevealStatus.GRANTED,
+            created_at=now,
+            expires_at=now + timedelta(minutes=settings.AMANAH_REVEAL_MINUTES),
+        )
+        values = {name: show_full(getattr(customer, name)) for name in fields}
+        AccessLogEntry.objects.create(
+            staff=actor,
+            staff_role=actor.role,
+            customer=customer,
+            fields=dict.fromkeys(fields, Visibility.FULL),
+            purpose=_purpose(actor, interaction, capped=False),
+            interaction=interaction,
+            reveal=reveal,
+            created_at=now,
+        )
+        audit.record(
+            actor=actor,
+            action="reveal.opened",
+            target=customer,
+            details={
+                "reveal": reveal.pk,
+                "fields": fields,
+                "reason": reason,
+                "minutes": settings.AMANAH_REVEAL_MINUTES,
+            },
+        )
+    return reveal, values
+
+
+# Masked contact relay
+
+
+def relay_signature(*, timestamp: str, body: bytes) -> str:
+    """What the provider must send in X-Amanah-Signature (hex HMAC-SHA256)."""
+    key = settings.AMANAH_RELAY_SECRET.encode()
+    return hmac.new(key, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+
+
+def relay_verify(*, timestamp: str, signature: str, body: bytes) -> None:
+    """Refuse unsigned, wrongly signed or stale calls. Raises RelayUnauthorized."""
+    if not timestamp or not signature:
+        raise RelayUnauthorized("Signed requests only.")
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise RelayUnauthorized("Bad timestamp.") from None
+    if abs(time.time() - sent) > settings.AMANAH_RELAY_MAX_SKEW_SECONDS:
+        raise RelayUnauthorized("Stale request.")
+    expected = relay_signature(timestamp=timestamp, body=body)
+    if not hmac.compare_digest(expected, signature.removeprefix("sha256=")):
+        raise RelayUnauthorized("Bad signature.")
+
+
+def _same_phone(a: str, b: str) -> bool:
+    try:
+        return bool(a and b) and normalize_phone(a) == normalize_phone(b)
+    except ValueError:
+        return False
+
+
+def relay_route(*, alias: str, caller: str) -> dict[str, str]:
+    """Where a call or message to `alias` from `caller` goes, while the session is open.
+
+    Raises NotFound (unknown alias), RelayGone (closed or expired, 410), AccessForbidden
+    (caller is neither the staff member nor the customer).
+    """
+    interaction = interaction_by_alias(alias=alias)
+    now = timezone.now()
+    customer, staff = interaction.customer, interaction.staff
+    if not interaction.is_open_at(now):
+        RelayEvent.objects.create(
+            interaction=interaction, outcome=RelayOutcome.GONE, created_at=now
+        )
+        raise RelayGone("This contact session has ended.")
+    if _same_phone(caller, staff.work_phone):
+        party, destination = "staff", customer.phone
+    elif not customer.is_erased and _same_phone(caller, customer.phone or ""):
+        party, destination = "customer", staff.work_phone
+    else:
+        RelayEvent.objects.create(
+            interaction=interaction, outcome=RelayOutcome.REFUSED, created_at=now
+        )
+        raise AccessForbidden("The caller is not a party to this session.")
+    if not destination:
+        raise RelayGone("The other party has no number to connect to.")
+    RelayEvent.objects.create(
+        interaction=interaction,
+        caller_party=party,
+        outcome=RelayOutcome.CONNECTED,
+        created_at=now,
+    )
+    logger.info(
+        "contact.relayed", extra={"interaction": str(interaction.pk), "party": party}
+    )
+    return {"destination": destination, "caller_party": party}
