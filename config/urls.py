@@ -15,6 +15,7 @@ api_v1 = [
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("accounts/", include("apps.accounts.urls")),
+    path("staff/", include("apps.access.urls")),
     path("compliance/", include("apps.audit.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

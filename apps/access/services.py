@@ -210,6 +210,30 @@ def interaction_close(*, actor: User, interaction: Interaction) -> Interaction:
     return interaction
 
 
+def demo_interactions_ensure(
+    *, dispatcher: User, agents: list[User], each: int = 3
+) -> int:
+    """Give each demo agent a few open interactions, if they have none (seed_demo)."""
+    opened = 0
+    candidates = Customer.objects.filter(
+        status="active", erased_at__isnull=True
+    ).order_by("created_at")
+    for offset, agent in enumerate(agents):
+        if Interaction.objects.filter(
+            staff=agent, closed_at__isnull=True, expires_at__gt=timezone.now()
+        ).exists():
+            continue
+        for customer in candidates[offset * each : (offset + 1) * each]:
+            interaction_open(
+                actor=dispatcher,
+                staff=agent,
+                customer=customer,
+                kind=KIND_FOR_ROLE[agent.role],
+            )
+            opened += 1
+    return opened
+
+
 def interactions_expire(*, batch_size: int = 500) -> int:
     """Close every interaction past its expiry (the beat task). Returns how many."""
     done = 0

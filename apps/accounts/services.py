@@ -12,19 +12,30 @@ ADMIN_VIEW_PERMS = ("view_customer", "view_datakey", "view_auditevent", "view_us
 
 @transaction.atomic
 def user_ensure_staff(
-    *, actor: User | None, username: str, role: Role, password: str
+    *,
+    actor: User | None,
+    username: str,
+    role: Role,
+    password: str,
+    work_phone: str = "",
 ) -> User:
     """Create a staff user, or reset an existing one's role and password."""
     user, created = User.objects.select_for_update().get_or_create(
         username=username, defaults={"role": role}
     )
     admin_site = role == Role.PRIVACY_ADMIN
-    unchanged = (user.role, user.is_active, user.is_staff) == (role, True, admin_site)
+    unchanged = (user.role, user.is_active, user.is_staff, user.work_phone) == (
+        role,
+        True,
+        admin_site,
+        work_phone,
+    )
     if not created and unchanged and user.check_password(password):
         return user
     user.role = role
     user.is_active = True
     user.is_staff = admin_site
+    user.work_phone = work_phone
     user.set_password(password)
     user.save()
     if admin_site:

@@ -5,11 +5,15 @@ from django.urls import NoReverseMatch, reverse
 from apps.accounts.models import Role
 
 _GOV = (Role.COMPLIANCE_OFFICER, Role.PRIVACY_ADMIN)
+_STAFF = (Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, *_GOV)
 
 NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Home", "home", tuple(Role.values)),
+    ("Staff desk", "staff:desk", _STAFF),
+    ("Reveals & relays", "staff:oversight", _GOV),
+    ("Access policy", "staff:policy", (Role.PRIVACY_ADMIN,)),
     ("Audit trail", "audit:event-list", _GOV),
-    ("API docs", "api-docs", (Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, *_GOV)),
+    ("API docs", "api-docs", _STAFF),
 )
 
 

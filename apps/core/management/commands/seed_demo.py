@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from apps.access.services import demo_interactions_ensure
 from apps.accounts.models import Role
 from apps.accounts.services import user_ensure_staff
 from apps.core.errors import DomainError
@@ -12,10 +13,10 @@ from apps.customers.selectors import customer_count
 from apps.customers.services import customers_bulk_create
 
 DEMO_STAFF = (
-    ("support", Role.SUPPORT_AGENT),
-    ("delivery", Role.DELIVERY_AGENT),
-    ("compliance", Role.COMPLIANCE_OFFICER),
-    ("privacy_admin", Role.PRIVACY_ADMIN),
+    ("support", Role.SUPPORT_AGENT, "+622150910001"),
+    ("delivery", Role.DELIVERY_AGENT, "+622150910002"),
+    ("compliance", Role.COMPLIANCE_OFFICER, ""),
+    ("privacy_admin", Role.PRIVACY_ADMIN, ""),
 )
 DEV_PASSWORD = "amanah-demo-2026"  # noqa: S105 - documented demo password
 BATCH = 2000
@@ -54,23 +55,35 @@ class Command(BaseCommand):
             raise CommandError("--password must be at least 12 characters.")
         if options["customers"] < 0 or options["min_customers"] < 0:
             raise CommandError("--customers and --min-customers cannot be negative.")
-        for username, role in DEMO_STAFF:
-            user_ensure_staff(
-                actor=None, username=username, role=role, password=password
+        staff = {
+            username: user_ensure_staff(
+                actor=None,
+                username=username,
+                role=role,
+                password=password,
+                work_phone=phone,
             )
+            for username, role, phone in DEMO_STAFF
+        }
 
         wanted = max(options["customers"], options["min_customers"] - customer_count())
         if wanted > 0:
             self._add_customers(
                 wanted, seed=options["seed"], quiet=options["verbosity"] == 0
             )
+        opened = demo_interactions_ensure(
+            dispatcher=staff["privacy_admin"],
+            agents=[staff["support"], staff["delivery"]],
+        )
+        if opened:
+            self.stdout.write(f"Opened {opened} demo support cases and deliveries.")
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Customers on record: {customer_count()}.")
         self.stdout.write(
             "Staff sign in at http://127.0.0.1:8000/accounts/login/ with:"
         )
-        for username, role in DEMO_STAFF:
+        for username, role, _ in DEMO_STAFF:
             self.stdout.write(f"  {username:<14} {role.label:<20} password: {password}")
         self.stdout.write(
             "The privacy admin also reaches the Django admin at /admin/ "

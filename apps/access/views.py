@@ -1,0 +1,263 @@
+"""Staff pages: the desk (my interactions, search), a customer as my role may see them,
+reveals, the policy editor (privacy admins) and oversight of reveals and relays."""
+
+import math
+
+from django.contrib import messages
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+from django.views.generic import TemplateView
+
+from apps.access.forms import CustomerSearchForm, RevealForm
+from apps.access.models import InteractionKind, Visibility
+from apps.access.selectors import (
+    access_context,
+    access_log_for_customer,
+    customer_exists,
+    customer_get_for_staff,
+    customer_search_for_staff,
+    interaction_get_for,
+    interaction_list_for,
+    policy_cell,
+    policy_matrix,
+    relay_list_recent,
+    reveal_list_recent,
+)
+from apps.access.services import (
+    customers_read,
+    interaction_close,
+    interaction_open,
+    policy_set,
+    reveal_open,
+)
+from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
+from apps.accounts.permissions import RoleRequiredMixin
+from apps.core.errors import DomainError, NotFound
+from apps.customers.registry import PII_FIELDS, DataCategory
+
+
+def _minutes_left(moment) -> int:
+    """Whole minutes left, rounded up: "1 more minute" until the very end."""
+    seconds = (moment - timezone.now()).total_seconds()
+    return max(0, math.ceil(seconds / 60))
+
+
+class StaffDeskView(RoleRequiredMixin, TemplateView):
+    allowed_roles = STAFF_ROLES
+    template_name = "access/desk.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        interactions = list(interaction_list_for(actor=user)[:100])
+        for interaction in interactions:
+            interaction.minutes_left = _minutes_left(interaction.expires_at)
+        context["interactions"] = interactions
+        if user.role in (Role.SUPPORT_AGENT, *GOVERNANCE_ROLES):
+            form = CustomerSearchForm(self.request.GET or None)
+            context["search_form"] = form
+            if form.is_bound and form.is_valid():
+                search = customer_search_for_staff(
+                    actor=user,
+                    email=form.cleaned_data["email"],
+                    phone=form.cleaned_data["phone"],
+                )
+                found = list(search.customers[:20])
+                context["results"] = customers_read(
+                    actor=user, customers=found, capped=search.capped
+                )
+        return context
+
+
+class StaffCustomerView(RoleRequiredMixin, TemplateView):
+    allowed_roles = STAFF_ROLES
+    template_name = "access/customer.html"
+
+    def get_customer(self):
+        try:
+            return customer_get_for_staff(
+                actor=self.request.user, customer_id=self.kwargs["customer_id"]
+            )
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+
+    def reveal_choices(self, view: dict) -> list[tuple[str, str]]:
+        matrix = policy_matrix()
+        role = self.request.user.role
+        return [
+            (spec.name, spec.label)
+            for spec in PII_FIELDS
+            if policy_cell(matrix, role, spec.category).revealable
+            and view.get("shown", {}).get(spec.name) != Visibility.FULL
+            and view.get(spec.name) is not None
+        ]
+
+    def get_context_data(self, reveal_form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        customer = self.get_customer()
+        [view] = customers_read(actor=user, customers=[customer])
+        rows = []
+        for spec in PII_FIELDS:
+            if spec.name in view:
+                rows.append(
+                    {
+                        "label": spec.label,
+                        "category": DataCategory(spec.category).label,
+                        "value": view[spec.name],
+                        "shown": view["shown"].get(spec.name, ""),
+                    }
+                )
+        choices = self.reveal_choices(view)
+        interaction = access_context(
+            actor=user, customer_ids=[customer.pk]
+        ).interactions.get(customer.pk)
+        if interaction:
+            interaction.minutes_left = _minutes_left(interaction.expires_at)
+        context.update(
+            customer=customer,
+            view=view,
+            rows=rows,
+            interaction=interaction,
+            reveal_form=reveal_form
+            or (RevealForm(choices=choices) if choices else None),
+            reveal_minutes_left=_minutes_left(view["reveal_expires_at"])
+            if "reveal_expires_at" in view
+            else None,
+            recent_access=access_log_for_customer(customer=customer)[:20]
+            if user.role in GOVERNANCE_ROLES
+            else None,
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        """The reveal form."""
+        customer = self.get_customer()
+        [view] = customers_read(actor=request.user, customers=[customer])
+        form = RevealForm(request.POST, choices=self.reveal_choices(view))
+        if form.is_valid():
+            try:
+                reveal, _ = reveal_open(
+                    actor=request.user,
+                    customer=customer,
+                    fields=form.cleaned_data["fields"],
+                    reason=form.cleaned_data["reason"],
+                )
+            except DomainError as exc:
+                form.add_error(
+                    exc.field if exc.field in form.fields else None, exc.message
+                )
+            else:
+                minutes = _minutes_left(reveal.expires_at)
+                messages.success(
+                    request, f"Revealed for {minutes} minutes. This was recorded."
+                )
+                return redirect("staff:customer", customer_id=customer.pk)
+        return self.render_to_response(
+            self.get_context_data(reveal_form=form), status=400
+        )
+
+
+class InteractionOpenView(RoleRequiredMixin, View):
+    allowed_roles = (Role.SUPPORT_AGENT,)
+
+    def post(self, request):
+        try:
+            customer = customer_exists(customer_id=request.POST.get("customer", ""))
+            interaction_open(
+                actor=request.user, customer=customer, kind=InteractionKind.SUPPORT_CASE
+            )
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("staff:desk")
+        messages.success(request, "Support case opened.")
+        return redirect("staff:customer", customer_id=customer.pk)
+
+
+class InteractionCloseView(RoleRequiredMixin, View):
+    allowed_roles = STAFF_ROLES
+
+    def post(self, request, interaction_id):
+        try:
+            interaction = interaction_get_for(
+                actor=request.user, interaction_id=interaction_id
+            )
+            interaction_close(actor=request.user, interaction=interaction)
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Closed. Your access to this customer has ended.")
+        return HttpResponseRedirect(reverse("staff:desk"))
+
+
+class PolicyEditView(RoleRequiredMixin, TemplateView):
+    allowed_roles = (Role.PRIVACY_ADMIN,)
+    template_name = "access/policy.html"
+    roles = (
+        Role.SUPPORT_AGENT,
+        Role.DELIVERY_AGENT,
+        Role.COMPLIANCE_OFFICER,
+        Role.PRIVACY_ADMIN,
+    )
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        matrix = policy_matrix()
+        context["categories"] = list(DataCategory)
+        context["rows"] = [
+            {
+                "role": role,
+                "cells": [
+                    {"category": category, "cell": policy_cell(matrix, role, category)}
+                    for category in DataCategory
+                ],
+            }
+            for role in self.roles
+        ]
+        context["visibilities"] = list(Visibility)
+        return context
+
+    def post(self, request):
+        changed = 0
+        before = policy_matrix()
+        try:
+            for role in self.roles:
+                for category in DataCategory:
+                    key = f"{role}__{category}"
+                    visibility = request.POST.get(f"v__{key}", "")
+                    revealable = request.POST.get(f"r__{key}") == "on"
+                    old = policy_cell(before, role, category)
+                    if (old.visibility, old.revealable) == (visibility, revealable):
+                        continue
+                    policy_set(
+                        actor=request.user,
+                        role=role,
+                        category=category,
+                        visibility=visibility,
+                        revealable=revealable,
+                    )
+                    changed += 1
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return self.render_to_response(self.get_context_data(), status=400)
+        messages.success(
+            request, f"Saved: {changed} cell(s) changed, each one audited."
+        )
+        return redirect("staff:policy")
+
+
+class OversightView(RoleRequiredMixin, TemplateView):
+    allowed_roles = GOVERNANCE_ROLES
+    template_name = "access/oversight.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["reveals"] = reveal_list_recent()
+        context["relays"] = relay_list_recent()
+        context["now"] = timezone.now()
+        return context

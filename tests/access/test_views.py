@@ -1,0 +1,115 @@
+import pytest
+from django.urls import reverse
+
+from apps.access.models import FieldPolicy, Interaction, Reveal
+from apps.accounts.models import Role
+from apps.audit.models import AuditEvent
+from tests.access.factories import assign
+from tests.accounts.factories import UserFactory
+from tests.customers.factories import make_customer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_support_agent_searches_opens_a_case_and_sees_the_customer(client, support_agent):
+    customer = make_customer(email="jane@example.com", full_name="Jane Doe")
+    client.force_login(support_agent)
+    html = client.get(reverse("staff:desk"), {"email": "jane@example.com"}).content.decode()
+    assert "J••• D•••" in html
+    assert "Jane Doe" not in html
+
+    response = client.post(reverse("staff:interaction-open"), {"customer": str(customer.pk)})
+    assert response.status_code == 302
+    assert Interaction.objects.filter(staff=support_agent, customer=customer).exists()
+
+    page = client.get(reverse("staff:customer", args=[customer.pk])).content.decode()
+    assert "Jane Doe" in page  # name in full while assigned
+    assert "j•••@example.com" in page
+    assert "National id" not in page  # hidden fields are not listed
+    assert "Reveal for a few minutes" in page
+
+
+def test_reveal_form_shows_the_value_and_the_time_left(client, support_agent):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    client.force_login(support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    response = client.post(url, {"fields": ["email"], "reason": "Customer asked for a callback"})
+    assert response.status_code == 302
+    page = client.get(url).content.decode()
+    assert "jane@example.com" in page
+    assert "more minute" in page
+    assert Reveal.objects.count() == 1
+
+
+def test_reveal_form_errors_are_shown_and_nothing_is_revealed(client, support_agent):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    client.force_login(support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    response = client.post(url, {"fields": ["email"], "reason": "short"})
+    assert response.status_code == 400
+    assert "at least 10 characters" in response.content.decode()
+    assert "jane@example.com" not in response.content.decode()
+    assert not Reveal.objects.exists()
+
+
+def test_unassigned_customer_page_is_404(client, support_agent):
+    customer = make_customer()
+    client.force_login(support_agent)
+    assert client.get(reverse("staff:customer", args=[customer.pk])).status_code == 404
+
+
+def test_delivery_agent_sees_name_and_address_but_no_contact(client, delivery_agent):
+    customer = make_customer(address_line="Jl. Melati 7", email="jane@example.com")
+    assign(delivery_agent, customer)
+    client.force_login(delivery_agent)
+    page = client.get(reverse("staff:customer", args=[customer.pk])).content.decode()
+    assert "Jl. Melati 7" in page
+    assert "example.com" not in page
+    assert "Reveal for a few minutes" not in page
+
+
+def test_policy_editor_saves_changed_cells_with_an_audit_event(client, privacy_admin):
+    client.force_login(privacy_admin)
+    page = client.get(reverse("staff:policy"))
+    assert page.status_code == 200
+    data = {}
+    for cell in FieldPolicy.objects.all():
+        key = f"{cell.role}__{cell.category}"
+        data[f"v__{key}"] = cell.visibility
+        if cell.revealable:
+            data[f"r__{key}"] = "on"
+    data["v__support_agent__address"] = "hidden"
+    response = client.post(reverse("staff:policy"), data)
+    assert response.status_code == 302
+    assert FieldPolicy.objects.get(role="support_agent", category="address").visibility == (
+        "hidden"
+    )
+    assert AuditEvent.objects.filter(action="policy.changed").count() == 1
+
+
+@pytest.mark.parametrize("role", [Role.SUPPORT_AGENT, Role.COMPLIANCE_OFFICER])
+def test_policy_editor_is_for_privacy_admins(client, role):
+    client.force_login(UserFactory(username="u", role=role))
+    assert client.get(reverse("staff:policy")).status_code == 403
+
+
+def test_oversight_lists_reveals_for_compliance(client, support_agent, compliance_officer):
+    customer = make_customer()
+    assign(support_agent, customer)
+    client.force_login(support_agent)
+    client.post(
+        reverse("staff:customer", args=[customer.pk]),
+        {"fields": ["email"], "reason": "Customer asked for a callback"},
+    )
+    client.force_login(compliance_officer)
+    page = client.get(reverse("staff:oversight")).content.decode()
+    assert "Customer asked for a callback" in page
+    client.force_login(support_agent)
+    assert client.get(reverse("staff:oversight")).status_code == 403
+
+
+def test_customers_cannot_use_the_staff_desk(client, customer_user):
+    client.force_login(customer_user)
+    assert client.get(reverse("staff:desk")).status_code == 403
