@@ -4,18 +4,23 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from apps.access.api_urls import contact_urls, interaction_urls
 from apps.accounts.views import HomeView
+from apps.portal.views import UnsubscribeView
 
 api_v1 = [
     path("auth/", include("apps.accounts.api_urls")),
     path("customers/", include("apps.customers.api_urls")),
     path("interactions/", include(interaction_urls)),
     path("contact/", include(contact_urls)),
+    path("consent/", include("apps.consent.api_urls")),
 ]
 
 urlpatterns = [
     path("", HomeView.as_view(), name="home"),
     path("accounts/", include("apps.accounts.urls")),
     path("staff/", include("apps.access.urls")),
+    path("me/", include("apps.portal.urls")),
+    # Outside /me/: unsubscribe links work without signing in.
+    path("u/<str:token>/", UnsubscribeView.as_view(), name="unsubscribe"),
     path("compliance/", include("apps.audit.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),

@@ -8,7 +8,8 @@ _GOV = (Role.COMPLIANCE_OFFICER, Role.PRIVACY_ADMIN)
 _STAFF = (Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, *_GOV)
 
 NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Home", "home", tuple(Role.values)),
+    ("Home", "home", _STAFF),
+    ("My consents", "portal:consents", (Role.CUSTOMER,)),
     ("Staff desk", "staff:desk", _STAFF),
     ("Reveals & relays", "staff:oversight", _GOV),
     ("Access policy", "staff:policy", (Role.PRIVACY_ADMIN,)),

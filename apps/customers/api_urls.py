@@ -1,5 +1,6 @@
 from django.urls import path
 
+from apps.consent.api import CustomerConsentsApi
 from apps.customers import api
 
 urlpatterns = [
@@ -26,5 +27,10 @@ urlpatterns = [
         "<uuid:customer_id>/access-log/",
         api.CustomerAccessLogApi.as_view(),
         name="customer-access-log",
+    ),
+    path(
+        "<uuid:customer_id>/consents/",
+        CustomerConsentsApi.as_view(),
+        name="customer-consents",
     ),
 ]

@@ -66,3 +66,16 @@ def customer_plain(customer: Customer) -> dict[str, Any]:
 
 def customer_count() -> int:
     return Customer.objects.count()
+
+
+def customer_find_by_email(*, email: str) -> Customer | None:
+    """The (not erased) customer with this exact email, through the blind index."""
+    try:
+        address = clean_email(email)
+    except CustomerError:
+        return None
+    return (
+        Customer.objects.select_related("data_key", "user")
+        .filter(email_index=address, erased_at__isnull=True)
+        .first()
+    )

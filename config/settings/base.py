@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "apps.crypto",
     "apps.customers",
     "apps.access",
+    "apps.consent",
+    "apps.portal",
 ]
 
 MIDDLEWARE = [
@@ -126,6 +128,7 @@ AUTHENTICATION_BACKENDS = [
     # django-axes first: it refuses locked-out credentials before any password check.
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "apps.portal.auth.CustomerEmailBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [
@@ -159,6 +162,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
 AXES_VERBOSE = False
+# Customers sign in with an email address: axes keeps a keyed hash, never the address.
+AXES_USERNAME_CALLABLE = "apps.portal.auth.axes_username"
 
 # Sessions and CSRF
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
@@ -232,6 +237,10 @@ AMANAH_CONTACT_BACKEND = env.str(
 )
 AMANAH_RELAY_SECRET = _required("AMANAH_RELAY_SECRET", dev_default="dev-relay-secret")
 AMANAH_RELAY_MAX_SKEW_SECONDS = env.int("AMANAH_RELAY_MAX_SKEW_SECONDS", default=300)
+
+# Consent and the self-service pages
+AMANAH_PUBLIC_URL = env.str("AMANAH_PUBLIC_URL", default="http://127.0.0.1:8000")
+AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 
 # Phone numbers without a country code are read as numbers of this region.
 AMANAH_DEFAULT_PHONE_REGION = env.str("AMANAH_DEFAULT_PHONE_REGION", default="ID")

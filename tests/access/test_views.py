@@ -11,14 +11,20 @@ from tests.customers.factories import make_customer
 pytestmark = pytest.mark.django_db
 
 
-def test_support_agent_searches_opens_a_case_and_sees_the_customer(client, support_agent):
+def test_support_agent_searches_opens_a_case_and_sees_the_customer(
+    client, support_agent
+):
     customer = make_customer(email="jane@example.com", full_name="Jane Doe")
     client.force_login(support_agent)
-    html = client.get(reverse("staff:desk"), {"email": "jane@example.com"}).content.decode()
+    html = client.get(
+        reverse("staff:desk"), {"email": "jane@example.com"}
+    ).content.decode()
     assert "J••• D•••" in html
     assert "Jane Doe" not in html
 
-    response = client.post(reverse("staff:interaction-open"), {"customer": str(customer.pk)})
+    response = client.post(
+        reverse("staff:interaction-open"), {"customer": str(customer.pk)}
+    )
     assert response.status_code == 302
     assert Interaction.objects.filter(staff=support_agent, customer=customer).exists()
 
@@ -34,7 +40,9 @@ def test_reveal_form_shows_the_value_and_the_time_left(client, support_agent):
     assign(support_agent, customer)
     client.force_login(support_agent)
     url = reverse("staff:customer", args=[customer.pk])
-    response = client.post(url, {"fields": ["email"], "reason": "Customer asked for a callback"})
+    response = client.post(
+        url, {"fields": ["email"], "reason": "Customer asked for a callback"}
+    )
     assert response.status_code == 302
     page = client.get(url).content.decode()
     assert "jane@example.com" in page
@@ -83,9 +91,9 @@ def test_policy_editor_saves_changed_cells_with_an_audit_event(client, privacy_a
     data["v__support_agent__address"] = "hidden"
     response = client.post(reverse("staff:policy"), data)
     assert response.status_code == 302
-    assert FieldPolicy.objects.get(role="support_agent", category="address").visibility == (
-        "hidden"
-    )
+    assert FieldPolicy.objects.get(
+        role="support_agent", category="address"
+    ).visibility == ("hidden")
     assert AuditEvent.objects.filter(action="policy.changed").count() == 1
 
 
@@ -95,7 +103,9 @@ def test_policy_editor_is_for_privacy_admins(client, role):
     assert client.get(reverse("staff:policy")).status_code == 403
 
 
-def test_oversight_lists_reveals_for_compliance(client, support_agent, compliance_officer):
+def test_oversight_lists_reveals_for_compliance(
+    client, support_agent, compliance_officer
+):
     customer = make_customer()
     assign(support_agent, customer)
     client.force_login(support_agent)

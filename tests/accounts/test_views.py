@@ -15,8 +15,15 @@ def test_home_redirects_anonymous_visitors_to_sign_in(client):
     assert response["Location"].startswith(reverse("accounts:login"))
 
 
-@pytest.mark.parametrize("role", list(Role))
-def test_each_role_sees_its_own_home_page(client, role):
+def test_customers_are_sent_to_their_privacy_page(client, customer_user):
+    client.force_login(customer_user)
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:consents")
+
+
+@pytest.mark.parametrize("role", [r for r in Role if r != Role.CUSTOMER])
+def test_each_staff_role_sees_its_own_home_page(client, role):
     user = UserFactory(username=f"u-{role}", role=role)
     client.force_login(user)
     response = client.get("/")
@@ -25,7 +32,12 @@ def test_each_role_sees_its_own_home_page(client, role):
     assert role.label in html
     for capability in ROLE_CAPABILITIES[role]:
         assert escape(capability) in html
-    others = [c for r, caps in ROLE_CAPABILITIES.items() if r != role for c in caps]
+    others = [
+        c
+        for r, caps in ROLE_CAPABILITIES.items()
+        if r not in (role, Role.CUSTOMER)
+        for c in caps
+    ]
     assert not any(escape(c) in html for c in others)
 
 

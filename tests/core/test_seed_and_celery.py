@@ -14,7 +14,9 @@ def test_seed_demo_creates_each_staff_role_idempotently(capsys, settings):
     settings.DEBUG = True
     call_command("seed_demo")
     call_command("seed_demo")
-    roles = dict(User.objects.values_list("username", "role"))
+    roles = dict(
+        User.objects.exclude(role=Role.CUSTOMER).values_list("username", "role")
+    )
     assert roles == {
         "support": Role.SUPPORT_AGENT,
         "delivery": Role.DELIVERY_AGENT,
@@ -24,6 +26,8 @@ def test_seed_demo_creates_each_staff_role_idempotently(capsys, settings):
     out = capsys.readouterr().out
     assert "/accounts/login/" in out
     assert "privacy_admin" in out
+    assert "/me/login/" in out
+    assert User.objects.filter(role=Role.CUSTOMER).count() == 1  # the demo customer
 
 
 def test_seed_demo_refuses_a_short_password():
@@ -54,7 +58,7 @@ def test_seed_demo_adds_valid_synthetic_customers_in_several_countries(settings)
 
     settings.DEBUG = True
     call_command("seed_demo", customers=30, seed=3, verbosity=0)
-    assert Customer.objects.count() == 30
+    assert Customer.objects.count() == 31  # and the demo customer who signs in
     assert Customer.objects.values("country").distinct().count() >= 3
     assert Customer.objects.filter(status=CustomerStatus.CLOSED).count() < 30
     customer = customer_list().first()
@@ -62,4 +66,4 @@ def test_seed_demo_adds_valid_synthetic_customers_in_several_countries(settings)
     assert list(customer_list(email=customer.email)) == [customer]
 
     call_command("seed_demo", min_customers=20, verbosity=0)  # already enough
-    assert Customer.objects.count() == 30
+    assert Customer.objects.count() == 31

@@ -7,10 +7,13 @@ from tqdm import tqdm
 from apps.access.services import demo_interactions_ensure
 from apps.accounts.models import Role
 from apps.accounts.services import user_ensure_staff
+from apps.consent.models import ConsentSource
+from apps.consent.services import consent_record
 from apps.core.errors import DomainError
 from apps.customers.demo import DemoCustomers
-from apps.customers.selectors import customer_count
-from apps.customers.services import customers_bulk_create
+from apps.customers.selectors import customer_count, customer_find_by_email
+from apps.customers.services import customer_create, customers_bulk_create
+from apps.portal.services import customer_account_enable
 
 DEMO_STAFF = (
     ("support", Role.SUPPORT_AGENT, "+622150910001"),
@@ -20,6 +23,7 @@ DEMO_STAFF = (
 )
 DEV_PASSWORD = "amanah-demo-2026"  # noqa: S105 - documented demo password
 BATCH = 2000
+DEMO_CUSTOMER_EMAIL = "siti.rahma@example.com"
 
 
 class Command(BaseCommand):
@@ -71,6 +75,7 @@ class Command(BaseCommand):
             self._add_customers(
                 wanted, seed=options["seed"], quiet=options["verbosity"] == 0
             )
+        self._demo_customer(password)
         opened = demo_interactions_ensure(
             dispatcher=staff["privacy_admin"],
             agents=[staff["support"], staff["delivery"]],
@@ -89,6 +94,38 @@ class Command(BaseCommand):
             "The privacy admin also reaches the Django admin at /admin/ "
             "(customers shown masked)."
         )
+        self.stdout.write(
+            "Customers sign in at http://127.0.0.1:8000/me/login/ with:\n"
+            f"  {DEMO_CUSTOMER_EMAIL}   password: {password}"
+        )
+
+    def _demo_customer(self, password: str) -> None:
+        """A customer who can sign in, with a few choices already made."""
+        customer = customer_find_by_email(email=DEMO_CUSTOMER_EMAIL)
+        if customer is None:
+            customer = customer_create(
+                actor=None,
+                data={
+                    "country": "ID",
+                    "region": "ID-JK",
+                    "full_name": "Siti Rahma",
+                    "email": DEMO_CUSTOMER_EMAIL,
+                    "phone": "+62 812-7000-1234",
+                    "address_line": "Jl. Kebon Sirih 12",
+                    "city": "Jakarta",
+                    "postal_code": "10340",
+                },
+            )
+            for code in ("marketing_sms", "analytics", "partner_sharing"):
+                consent_record(
+                    actor=None,
+                    customer=customer,
+                    purpose_code=code,
+                    granted=True,
+                    source=ConsentSource.SELF_SERVICE,
+                )
+        if customer.user is None or not customer.user.check_password(password):
+            customer_account_enable(actor=None, customer=customer, password=password)
 
     def _add_customers(self, count: int, *, seed: int | None, quiet: bool) -> None:
         started = time.monotonic()

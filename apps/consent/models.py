@@ -1,0 +1,217 @@
+from django.conf import settings
+from django.db import models
+
+from apps.customers.models import Customer
+
+
+class LegalBasis(models.TextChoices):
+    CONSENT = "consent", "Consent"
+    CONTRACT = "contract", "Performance of a contract"
+    LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    PUSH = "push", "App notifications"
+    NONE = "none", "No channel"
+
+
+class Purpose(models.Model):
+    """Something personal data may be used for, only with the customer's agreement."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(help_text="Plain language, shown to customers.")
+    legal_basis = models.CharField(
+        max_length=24, choices=LegalBasis.choices, default=LegalBasis.CONSENT
+    )
+    channel = models.CharField(
+        max_length=8, choices=Channel.choices, default=Channel.NONE
+    )
+    double_opt_in = models.BooleanField(
+        default=False, help_text="A grant waits until a link sent by email is opened."
+    )
+    # Grants given under an older notice than this no longer count (material change).
+    min_notice_version = models.PositiveIntegerField(default=0)
+    active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["position", "code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PrivacyNotice(models.Model):
+    """A version of the privacy notice. Published versions are immutable."""
+
+    version = models.PositiveIntegerField(unique=True)
+    title = models.CharField(max_length=200)
+    summary = models.TextField(help_text="What changed, in plain language.")
+    body = models.TextField()
+    effective_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+
+    def __str__(self) -> str:
+        return f"Privacy notice v{self.version}"
+
+
+class NoticeChange(models.Model):
+    """How a notice version changes one purpose; material ones need fresh consent."""
+
+    notice = models.ForeignKey(
+        PrivacyNotice, on_delete=models.CASCADE, related_name="changes"
+    )
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    material = models.BooleanField(default=False)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notice", "purpose"], name="consent_change_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.notice_id}/{self.purpose_id}"
+
+
+class ConsentSource(models.TextChoices):
+    SELF_SERVICE = "self_service", "Self-service page"
+    UNSUBSCRIBE_LINK = "unsubscribe_link", "Unsubscribe link"
+    GPC = "gpc", "Global Privacy Control signal"
+    STAFF = "staff", "Staff, on the customer's behalf"
+    API = "api", "API"
+    DOUBLE_OPT_IN = "double_opt_in", "Confirmation link"
+
+
+class ConsentEvent(models.Model):
+    """One grant or withdrawal. Append-only (a PostgreSQL trigger refuses changes); the
+    proof, for any message sent, that the customer had agreed under the notice then in
+    force."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    granted = models.BooleanField()
+    notice_version = models.PositiveIntegerField()
+    source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField()
+    # SHA-256 of the request's evidence (keyed; no raw IP address or user agent kept).
+    evidence_hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["customer", "purpose", "id"], name="consent_event_cust"
+            ),
+            models.Index(fields=["created_at"], name="consent_event_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"ConsentEvent {self.pk}"
+
+
+class ConsentState(models.Model):
+    """The current answer per customer and purpose: always a replay of the events."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    granted = models.BooleanField()
+    notice_version = models.PositiveIntegerField()
+    source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    updated_at = models.DateTimeField()
+    last_event = models.ForeignKey(
+        ConsentEvent, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        permissions = [("query_audience", "Can ask who may be contacted for a purpose")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "purpose"], name="consent_state_unique"
+            )
+        ]
+        indexes = [
+            # The audience query: everyone granted for a purpose, by customer id.
+            models.Index(
+                fields=["purpose", "customer"],
+                name="consent_state_granted",
+                condition=models.Q(granted=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"ConsentState {self.customer_id}/{self.purpose_id}"
+
+
+class OptInRequest(models.Model):
+    """A grant awaiting the customer's confirmation link (double opt-in)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "purpose"], name="consent_optin_cust")
+        ]
+
+    def __str__(self) -> str:
+        return f"OptInRequest {self.pk}"
+
+
+class NoticeAcknowledgement(models.Model):
+    """The customer has seen a notice version (the review prompt stops)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    notice = models.ForeignKey(
+        PrivacyNotice, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "notice"], name="consent_ack_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Ack {self.customer_id}/v{self.notice_id}"
+
+
+class NoticeDelivery(models.Model):
+    """A notice summary emailed to one customer (a rerun never sends twice)."""
+
+    notice = models.ForeignKey(
+        PrivacyNotice, on_delete=models.CASCADE, related_name="+"
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notice", "customer"], name="consent_notice_sent_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"NoticeDelivery v{self.notice_id} {self.customer_id}"

@@ -1,0 +1,422 @@
+"""Writes on consent: the append-only ledger and the state kept beside it, double
+opt-in, Global Privacy Control, unsubscribe tokens, notices."""
+
+import hashlib
+import hmac
+import logging
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.audit import services as audit
+from apps.consent.errors import ConsentError, TokenExpired, TokenInvalid
+from apps.consent.models import (
+    ConsentEvent,
+    ConsentSource,
+    ConsentState,
+    NoticeAcknowledgement,
+    NoticeChange,
+    OptInRequest,
+    PrivacyNotice,
+    Purpose,
+)
+from apps.consent.selectors import notice_current_version, purpose_get_active
+from apps.customers.models import Customer
+from apps.customers.validation import contains_card_number
+
+logger = logging.getLogger(__name__)
+
+GPC_PURPOSE = "partner_sharing"
+OPT_IN_SALT = "amanah.consent.opt-in"
+UNSUBSCRIBE_SALT = "amanah.consent.unsubscribe"
+
+
+def evidence_hash(*, ip: str = "", user_agent: str = "") -> str:
+    """A keyed hash of the request's evidence: provable later, but no raw IP or UA."""
+    if not (ip or user_agent):
+        return ""
+    key = hashlib.sha256(
+        b"amanah.consent.evidence:" + settings.SECRET_KEY.encode()
+    ).digest()
+    return hmac.new(key, f"{ip}|{user_agent}".encode(), hashlib.sha256).hexdigest()
+
+
+def _purpose(code: str) -> Purpose:
+    purpose = purpose_get_active(code=code)
+    if purpose is None:
+        raise ConsentError("Unknown purpose.", field="purpose", code="unknown")
+    return purpose
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    actor: Any,
+    customer: Customer,
+    purpose_code: str,
+    granted: bool,
+    source: str,
+    evidence: str = "",
+    reason: str = "",
+) -> ConsentEvent:
+    """Append a grant or withdrawal and update the state in the same transaction.
+
+    Raises ConsentError. A change equal to the current state is still recorded: it is
+    the customer's word at that time, under the notice then in force.
+    """
+    purpose = _purpose(purpose_code)
+    if source not in ConsentSource.values:
+        raise ConsentError("Unknown source.", field="source")
+    if customer.is_erased:
+        raise ConsentError("This customer was erased.", field="customer")
+    if reason and (contains_card_number(reason) or "@" in reason):
+        raise ConsentError("The reason must not contain personal data.", field="reason")
+    # Lock the customer first: concurrent changes for one customer queue up, so the
+    # state always equals a replay of the events in id order.
+    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
+    now = timezone.now()
+    event = ConsentEvent.objects.create(
+        customer=customer,
+        purpose=purpose,
+        granted=granted,
+        notice_version=notice_current_version(),
+        source=source,
+        actor=actor if getattr(actor, "pk", None) else None,
+        created_at=now,
+        evidence_hash=evidence,
+    )
+    ConsentState.objects.update_or_create(
+        customer=customer,
+        purpose=purpose,
+        defaults={
+            "granted": granted,
+            "notice_version": event.notice_version,
+            "source": source,
+            "updated_at": now,
+            "last_event": event,
+        },
+    )
+    if granted:
+        OptInRequest.objects.filter(
+            customer=customer, purpose=purpose, confirmed_at__isnull=True
+        ).update(expires_at=now)
+    details = {
+        "purpose": purpose.code,
+        "source": source,
+        "notice": event.notice_version,
+    }
+    if reason:
+        details["reason"] = reason
+    audit.record(
+        actor=actor,
+        action="consent.granted" if granted else "consent.withdrawn",
+        target=customer,
+        details=details,
+    )
+    return event
+
+
+def consent_grant(
+    *,
+    actor: Any,
+    customer: Customer,
+    purpose_code: str,
+    source: str,
+    evidence: str = "",
+    reason: str = "",
+) -> ConsentEvent | OptInRequest:
+    """Grant a purpose; one that needs double opt-in returns a pending request instead
+    and emails the confirmation link. Raises ConsentError."""
+    purpose = _purpose(purpose_code)
+    if purpose.double_opt_in and source != ConsentSource.DOUBLE_OPT_IN:
+        return opt_in_request(customer=customer, purpose=purpose)
+    return consent_record(
+        actor=actor,
+        customer=customer,
+        purpose_code=purpose_code,
+        granted=True,
+        source=source,
+        evidence=evidence,
+        reason=reason,
+    )
+
+
+def consent_withdraw(
+    *,
+    actor: Any,
+    customer: Customer,
+    purpose_code: str,
+    source: str,
+    evidence: str = "",
+    reason: str = "",
+) -> ConsentEvent:
+    """Withdraw a purpose, as easily as it was given. Raises ConsentError."""
+    event = consent_record(
+        actor=actor,
+        customer=customer,
+        purpose_code=purpose_code,
+        granted=False,
+        source=source,
+        evidence=evidence,
+        reason=reason,
+    )
+    OptInRequest.objects.filter(
+        customer=customer, purpose=event.purpose, confirmed_at__isnull=True
+    ).update(expires_at=event.created_at)
+    return event
+
+
+# Double opt-in --------------------------------------------------------------------
+
+
+def _public_url(path: str) -> str:
+    return settings.AMANAH_PUBLIC_URL.rstrip("/") + path
+
+
+@transaction.atomic
+def opt_in_request(*, customer: Customer, purpose: Purpose) -> OptInRequest:
+    """Record a pending grant and email the customer a signed, expiring link."""
+    now = timezone.now()
+    request = OptInRequest.objects.create(
+        customer=customer,
+        purpose=purpose,
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.AMANAH_OPT_IN_HOURS),
+    )
+    token = signing.dumps(request.pk, salt=OPT_IN_SALT)
+    link = _public_url(reverse("portal:opt-in-confirm", args=[token]))
+    email = customer.email
+    audit.record(
+        actor=customer.user,
+        action="consent.opt_in_requested",
+        target=customer,
+        details={"purpose": purpose.code, "request": request.pk},
+    )
+    transaction.on_commit(
+        lambda: send_mail(
+            subject=f"Please confirm: {purpose.name}",
+            message=(
+                f"You asked to receive {purpose.name.lower()}.\n\n"
+                f"Confirm within {settings.AMANAH_OPT_IN_HOURS} hours by opening:\n"
+                f"{link}\n\nIf this was not you, ignore this message: nothing changes."
+            ),
+            from_email=None,
+            recipient_list=[email],
+        )
+    )
+    return request
+
+
+def opt_in_confirm(*, token: str, evidence: str = "") -> ConsentEvent:
+    """Confirm a pending grant from its link. Raises TokenInvalid, TokenExpired."""
+    try:
+        request_id = signing.loads(token, salt=OPT_IN_SALT)
+    except signing.BadSignature:
+        raise TokenInvalid("This confirmation link is not valid.") from None
+    request = (
+        OptInRequest.objects.select_related("customer", "purpose")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None:
+        raise TokenInvalid("This confirmation link is not valid.")
+    if request.confirmed_at is not None:
+        raise TokenExpired("This link was already used: your choice is recorded.")
+    if request.expires_at <= timezone.now():
+        raise TokenExpired("This confirmation link has expired. Ask for a new one.")
+    with transaction.atomic():
+        OptInRequest.objects.filter(pk=request.pk).update(confirmed_at=timezone.now())
+        return consent_record(
+            actor=request.customer.user,
+            customer=request.customer,
+            purpose_code=request.purpose.code,
+            granted=True,
+            source=ConsentSource.DOUBLE_OPT_IN,
+            evidence=evidence,
+        )
+
+
+# Global Privacy Control -----------------------------------------------------------
+
+
+def consent_apply_gpc(*, customer: Customer, evidence: str = "") -> bool:
+    """Honour a `Sec-GPC: 1` signal: withdraw partner sharing, once. A later explicit
+    grant by the customer stands. Returns True if it withdrew."""
+    purpose = purpose_get_active(code=GPC_PURPOSE)
+    if purpose is None:
+        return False
+    state = ConsentState.objects.filter(customer=customer, purpose=purpose).first()
+    already = ConsentEvent.objects.filter(
+        customer=customer, purpose=purpose, source=ConsentSource.GPC
+    ).exists()
+    if state is None or not state.granted or already:
+        return False
+    consent_withdraw(
+        actor=customer.user,
+        customer=customer,
+        purpose_code=GPC_PURPOSE,
+        source=ConsentSource.GPC,
+        evidence=evidence,
+    )
+    return True
+
+
+# Unsubscribe (RFC 8058) -------------------------------------------------------------
+
+
+def unsubscribe_token(*, customer_id: UUID | str, purpose_code: str) -> str:
+    """A signed, non-guessable token naming a customer id and a purpose (no PII)."""
+    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign(f"{customer_id}.{purpose_code}")
+
+
+def unsubscribe_url(*, customer_id: UUID | str, purpose_code: str) -> str:
+    token = unsubscribe_token(customer_id=customer_id, purpose_code=purpose_code)
+    return _public_url(reverse("unsubscribe", args=[token]))
+
+
+def unsubscribe_headers(
+    *, customer_id: UUID | str, purpose_code: str
+) -> dict[str, str]:
+    """The List-Unsubscribe headers (RFC 2369, RFC 8058) for a marketing email."""
+    url = unsubscribe_url(customer_id=customer_id, purpose_code=purpose_code)
+    return {
+        "List-Unsubscribe": f"<{url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def unsubscribe_resolve(*, token: str) -> tuple[Customer, Purpose]:
+    """The customer and purpose a token names. Raises TokenInvalid."""
+    try:
+        value = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign(token)
+        customer_id, purpose_code = value.split(".", 1)
+        customer = Customer.objects.get(pk=customer_id)
+    except (signing.BadSignature, ValueError, Customer.DoesNotExist):
+        raise TokenInvalid("This unsubscribe link is not valid.") from None
+    purpose = purpose_get_active(code=purpose_code)
+    if purpose is None:
+        raise TokenInvalid("This unsubscribe link is not valid.")
+    return customer, purpose
+
+
+def unsubscribe(*, token: str, evidence: str = "") -> tuple[Purpose, bool]:
+    """One-click unsubscribe. Idempotent: a repeat changes nothing. Returns the purpose
+    and whether anything changed. Raises TokenInvalid."""
+    customer, purpose = unsubscribe_resolve(token=token)
+    state = ConsentState.objects.filter(customer=customer, purpose=purpose).first()
+    if state is None or not state.granted:
+        return purpose, False
+    consent_withdraw(
+        actor=None,
+        customer=customer,
+        purpose_code=purpose.code,
+        source=ConsentSource.UNSUBSCRIBE_LINK,
+        evidence=evidence,
+    )
+    return purpose, True
+
+
+# Notices ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def notice_acknowledge(*, customer: Customer, notice: PrivacyNotice) -> None:
+    NoticeAcknowledgement.objects.get_or_create(
+        customer=customer, notice=notice, defaults={"acknowledged_at": timezone.now()}
+    )
+
+
+@transaction.atomic
+def notice_publish(*, actor: Any, notice: PrivacyNotice) -> PrivacyNotice:
+    """Publish a notice version: material changes make older grants need renewing,
+    and affected customers are emailed a summary in batches (Celery)."""
+    from apps.consent.tasks import notice_announce_task
+
+    notice = PrivacyNotice.objects.select_for_update().get(pk=notice.pk)
+    if notice.published_at is not None:
+        raise ConsentError("This notice is already published.")
+    notice.published_at = timezone.now()
+    notice.save(update_fields=["published_at"])
+    material = list(
+        NoticeChange.objects.filter(notice=notice, material=True).values_list(
+            "purpose_id", flat=True
+        )
+    )
+    Purpose.objects.filter(pk__in=material).update(min_notice_version=notice.version)
+    audit.record(
+        actor=actor,
+        action="notice.published",
+        target=notice,
+        details={"version": notice.version, "material_purposes": len(material)},
+    )
+    transaction.on_commit(lambda: notice_announce_task.delay(notice.pk))
+    return notice
+
+
+def notice_affected_customer_ids(*, notice: PrivacyNotice) -> list[UUID]:
+    """Customers holding a consent answer for a purpose the notice changes."""
+    purposes = NoticeChange.objects.filter(notice=notice).values("purpose")
+    return list(
+        ConsentState.objects.filter(
+            purpose__in=purposes, customer__erased_at__isnull=True
+        )
+        .order_by("customer_id")
+        .values_list("customer_id", flat=True)
+        .distinct()
+    )
+
+
+def notice_announce_batch(*, notice_id: int, customer_ids: list[UUID | str]) -> int:
+    """Email the notice summary to these customers, skipping those already told.
+    Returns how many were sent."""
+    from django.core.mail import EmailMessage, get_connection
+
+    from apps.consent.models import NoticeDelivery
+    from apps.crypto.keys import data_keys_preload, key_scope
+
+    notice = PrivacyNotice.objects.get(pk=notice_id)
+    done = set(
+        NoticeDelivery.objects.filter(
+            notice=notice, customer_id__in=customer_ids
+        ).values_list("customer_id", flat=True)
+    )
+    customers = [
+        c
+        for c in Customer.objects.filter(pk__in=customer_ids, erased_at__isnull=True)
+        if c.pk not in done
+    ]
+    changes = "\n".join(
+        f"- {change.purpose.name}: {change.description or 'updated'}"
+        + (" (we will ask for your agreement again)" if change.material else "")
+        for change in NoticeChange.objects.filter(notice=notice).select_related(
+            "purpose"
+        )
+    )
+    sent = 0
+    with key_scope(), get_connection() as connection:
+        data_keys_preload(c.data_key_id for c in customers)
+        for customer in customers:
+            if not customer.email:
+                continue
+            EmailMessage(
+                subject=f"We updated our privacy notice (version {notice.version})",
+                body=(
+                    f"{notice.summary}\n\nWhat changed:\n{changes}\n\n"
+                    f"Review your choices at {_public_url(reverse('portal:consents'))}"
+                ),
+                to=[customer.email],
+                connection=connection,
+            ).send()
+            NoticeDelivery.objects.create(
+                notice=notice, customer=customer, sent_at=timezone.now()
+            )
+            sent += 1
+    logger.info("consent.notice_batch_sent", extra={"notice": notice_id, "sent": sent})
+    return sent

@@ -1,0 +1,64 @@
+from django import forms
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from apps.customers.selectors import customer_find_by_email
+
+WRONG = "The email address or password is not right."
+
+
+class CustomerLoginForm(forms.Form):
+    email = forms.EmailField(label="Email address", max_length=254)
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+    def __init__(self, request=None, *args, **kwargs):
+        self.request = request
+        self.user = None
+        super().__init__(*args, **kwargs)
+        self.fields["email"].widget.attrs.update(autocomplete="email", autofocus=True)
+        self.fields["password"].widget.attrs.update(autocomplete="current-password")
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        self.user = authenticate(
+            self.request, email=data["email"], password=data["password"]
+        )
+        if self.user is None:
+            raise forms.ValidationError(WRONG, code="invalid_login")
+        return data
+
+
+class CustomerPasswordResetForm(PasswordResetForm):
+    """Django's reset form, finding the customer through the blind index and writing
+    to the address on their encrypted record."""
+
+    def save(self, request=None, **kwargs):
+        customer = customer_find_by_email(email=self.cleaned_data["email"])
+        if customer is None or customer.user is None or not customer.user.is_active:
+            return  # same page either way: nothing says whether the address is known
+        user = customer.user
+        path = reverse(
+            "portal:password-reset-confirm",
+            kwargs={
+                "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+                "token": default_token_generator.make_token(user),
+            },
+        )
+        link = request.build_absolute_uri(path) if request else path
+        send_mail(
+            subject="Reset your Amanah password",
+            message=(
+                "Someone asked to reset the password of your account.\n\n"
+                f"Choose a new one here (the link works once): {link}\n\n"
+                "If it was not you, ignore this message."
+            ),
+            from_email=None,
+            recipient_list=[customer.email],
+        )

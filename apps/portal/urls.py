@@ -1,0 +1,37 @@
+from django.urls import path
+
+from apps.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.ConsentsView.as_view(), name="consents"),
+    path("login/", views.CustomerLoginView.as_view(), name="login"),
+    path("logout/", views.CustomerLogoutView.as_view(), name="logout"),
+    path("consents/receipts.json", views.ReceiptsView.as_view(), name="receipts"),
+    path(
+        "consents/<slug:code>/",
+        views.ConsentToggleView.as_view(),
+        name="consent-toggle",
+    ),
+    path("notice/", views.NoticeReviewView.as_view(), name="notice"),
+    path(
+        "confirm/<str:token>/", views.OptInConfirmView.as_view(), name="opt-in-confirm"
+    ),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "password-reset/sent/",
+        views.PasswordResetDoneView.as_view(),
+        name="password-reset-done",
+    ),
+    path(
+        "reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "reset/done/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password-reset-complete",
+    ),
+]
