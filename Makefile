@@ -4,14 +4,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint format bench worker beat migrate clean
+.PHONY: setup run test lint format bench worker beat migrate clean chromium
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
+	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+chromium:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get install -y -qq chromium >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
+		&& echo "Installed Debian's chromium for the browser tests."; \
+	else echo "No chromium: browser tests will be skipped (apt-get install chromium)."; fi
 
 setup: $(STAMP)
 

@@ -135,9 +135,9 @@ class ConsentState(models.Model):
     notice_version = models.PositiveIntegerField()
     source = models.CharField(max_length=20, choices=ConsentSource.choices)
     updated_at = models.DateTimeField()
-    last_event = models.ForeignKey(
-        ConsentEvent, on_delete=models.PROTECT, related_name="+"
-    )
+    # The event this state replays to. A plain id, not a foreign key: disposal may
+    # delete old events while the answer they led to stands.
+    last_event_id = models.BigIntegerField()
 
     class Meta:
         permissions = [("query_audience", "Can ask who may be contacted for a purpose")]

@@ -74,13 +74,18 @@ def consent_record(
     purpose = _purpose(purpose_code)
     if source not in ConsentSource.values:
         raise ConsentError("Unknown source.", field="source")
-    if customer.is_erased:
-        raise ConsentError("This customer was erased.", field="customer")
     if reason and (contains_card_number(reason) or "@" in reason):
         raise ConsentError("The reason must not contain personal data.", field="reason")
     # Lock the customer first: concurrent changes for one customer queue up, so the
     # state always equals a replay of the events in id order.
-    Customer.objects.select_for_update().filter(pk=customer.pk).values_list("pk").get()
+    erased_at = (
+        Customer.objects.select_for_update()
+        .filter(pk=customer.pk)
+        .values_list("erased_at", flat=True)
+        .get()
+    )
+    if erased_at is not None:
+        raise ConsentError("This customer was erased.", field="customer")
     now = timezone.now()
     event = ConsentEvent.objects.create(
         customer=customer,
@@ -100,7 +105,7 @@ def consent_record(
             "notice_version": event.notice_version,
             "source": source,
             "updated_at": now,
-            "last_event": event,
+            "last_event_id": event.pk,
         },
     )
     if granted:
