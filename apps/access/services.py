@@ -532,3 +532,17 @@ def relay_route(*, alias: str, caller: str) -> dict[str, str]:
         "contact.relayed", extra={"interaction": str(interaction.pk), "party": party}
     )
     return {"destination": destination, "caller_party": party}
+
+
+# Disposal (retention) ---------------------------------------------------------------
+
+
+def access_log_delete_bulk(*, entry_ids: list[int]) -> int:
+    return AccessLogEntry.objects.filter(pk__in=entry_ids).delete()[0]
+
+
+def interactions_delete_bulk(*, interaction_ids: list[Any]) -> int:
+    """Delete closed interactions with their relay events (contact sessions)."""
+    from apps.core.fastdelete import delete_cascade
+
+    return delete_cascade(Interaction, interaction_ids)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.core.db import declare_disposal
 from apps.consent.errors import ConsentError, TokenExpired, TokenInvalid
 from apps.consent.models import (
     ConsentEvent,
@@ -425,3 +426,10 @@ def notice_announce_batch(*, notice_id: int, customer_ids: list[UUID | str]) -> 
             sent += 1
     logger.info("consent.notice_batch_sent", extra={"notice": notice_id, "sent": sent})
     return sent
+
+
+def consent_events_delete_bulk(*, event_ids: list[int]) -> int:
+    """Dispose of old ledger rows (retention). The ledger refuses deletes except in a
+    transaction that declared itself a disposal."""
+    declare_disposal()
+    return ConsentEvent.objects.filter(pk__in=event_ids).delete()[0]

@@ -7,11 +7,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
+from apps.core.fastdelete import delete_cascade
 from apps.crypto.keys import key_scope
 from apps.crypto.services import (
     data_key_create,
     data_key_destroy,
     data_keys_create_bulk,
+    data_keys_delete_bulk,
+    data_keys_destroy_bulk,
 )
 from apps.customers.errors import CustomerConflict, CustomerError
 from apps.customers.models import Customer, CustomerStatus
@@ -213,3 +216,67 @@ def customers_bulk_create(
     if batch:
         flush()
     return created
+
+
+# Bulk disposal (retention) ----------------------------------------------------------
+
+
+def _pii_cleared() -> dict[str, Any]:
+    return {name: None for name in PII_FIELD_NAMES} | {
+        "email_index": None,
+        "phone_index": None,
+    }
+
+
+def customers_shred_bulk(*, customer_ids: list[Any], anonymize: bool = False) -> int:
+    """Crypto-shred many customers in a few statements: destroy their data keys, clear
+    PII and blind indexes. `anonymize` also drops the region, so what remains (country,
+    dates, status) cannot single anyone out. Runs in the caller's transaction."""
+    rows = Customer.objects.filter(pk__in=customer_ids, erased_at__isnull=True)
+    key_ids = list(rows.values_list("data_key_id", flat=True))
+    data_keys_destroy_bulk(data_key_ids=key_ids)
+    now = timezone.now()
+    update = _pii_cleared() | {"erased_at": now}
+    if anonymize:
+        update["region"] = ""
+    count = rows.update(**update)
+    _deactivate_logins(customer_ids)
+    return count
+
+
+def customers_clear_fields_bulk(*, customer_ids: list[Any], fields: list[str]) -> int:
+    """Dispose of some PII fields of many customers (e.g. free-text notes)."""
+    unknown = set(fields) - set(PII_FIELD_NAMES)
+    if unknown:
+        raise CustomerError("Unknown field.", field=sorted(unknown)[0])
+    update: dict[str, Any] = dict.fromkeys(fields)
+    if "email" in fields:
+        update["email_index"] = None
+    if "phone" in fields:
+        update["phone_index"] = None
+    return Customer.objects.filter(pk__in=customer_ids).update(**update)
+
+
+def customers_delete_bulk(*, customer_ids: list[Any]) -> int:
+    """Delete many customers with everything that depends on them, set-based, then
+    their data keys. Runs in the caller's transaction."""
+    key_ids = list(
+        Customer.objects.filter(pk__in=customer_ids).values_list(
+            "data_key_id", flat=True
+        )
+    )
+    _deactivate_logins(customer_ids)
+    deleted = delete_cascade(Customer, customer_ids)
+    data_keys_delete_bulk(data_key_ids=key_ids)
+    return deleted
+
+
+def _deactivate_logins(customer_ids: list[Any]) -> None:
+    """A disposed customer can no longer sign in (the login row stays for the audit)."""
+    from django.contrib.auth.hashers import make_password
+
+    from apps.accounts.models import User
+
+    User.objects.filter(customer__pk__in=customer_ids).update(
+        is_active=False, password=make_password(None)
+    )

@@ -8,6 +8,7 @@ secure-transport settings are on.
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "apps.access",
     "apps.consent",
     "apps.portal",
+    "apps.retention",
 ]
 
 MIDDLEWARE = [
@@ -242,6 +244,9 @@ AMANAH_RELAY_MAX_SKEW_SECONDS = env.int("AMANAH_RELAY_MAX_SKEW_SECONDS", default
 AMANAH_PUBLIC_URL = env.str("AMANAH_PUBLIC_URL", default="http://127.0.0.1:8000")
 AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 
+# Retention: rows per disposal batch (one short transaction each).
+AMANAH_DISPOSAL_BATCH_SIZE = env.int("AMANAH_DISPOSAL_BATCH_SIZE", default=2000)
+
 # Phone numbers without a country code are read as numbers of this region.
 AMANAH_DEFAULT_PHONE_REGION = env.str("AMANAH_DEFAULT_PHONE_REGION", default="ID")
 
@@ -298,6 +303,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
+    "retention-purge-nightly": {
+        "task": "retention.purge_expired",
+        "schedule": crontab(hour=2, minute=30),
+    },
     "access-expire-interactions": {
         "task": "access.expire_interactions",
         "schedule": timedelta(minutes=1),

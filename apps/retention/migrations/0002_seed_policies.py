@@ -1,0 +1,108 @@
+"""Retention policies a real business would start from."""
+
+from django.db import migrations
+
+POLICIES = [
+    (
+        "closed-accounts",
+        "closed_accounts",
+        "",
+        730,
+        "closed",
+        "crypto_shred",
+        "Storage limitation (GDPR art. 5(1)(e), UU PDP art. 43); two years covers "
+        "disputes and chargebacks after an account closes.",
+        "When you close your account, we keep your details for two years in case of "
+        "disputes or refunds, then destroy the key that encrypts them, so they can never "
+        "be read again, in backups too.",
+    ),
+    (
+        "inactive-customers",
+        "inactive_customers",
+        "",
+        1095,
+        "last_activity",
+        "anonymize",
+        "Storage limitation (GDPR art. 5(1)(e)): no purpose remains after three years "
+        "without any activity.",
+        "If you do not use our services for three years, we erase your personal details "
+        "and keep only anonymous figures (country, dates).",
+    ),
+    (
+        "customer-notes",
+        "customer_pii",
+        "free_text",
+        730,
+        "created",
+        "delete",
+        "Data minimisation (GDPR art. 5(1)(c)): free-text notes are only useful while a "
+        "matter is current.",
+        "Notes our staff write about a request are deleted two years after they were "
+        "written.",
+    ),
+    (
+        "access-log",
+        "access_log",
+        "",
+        365,
+        "created",
+        "delete",
+        "Accountability (GDPR art. 5(2)); one year lets you see who looked at your data "
+        "and lets us investigate misuse.",
+        "The record of which staff member looked at your data, and why, is kept for one "
+        "year.",
+    ),
+    (
+        "consent-proof",
+        "consent_events",
+        "",
+        1825,
+        "consent_withdrawn",
+        "delete",
+        "Proof of consent (GDPR art. 7(1)); limitation periods for claims about "
+        "marketing run up to five years.",
+        "When you withdraw a consent, we keep the record of what you agreed to and when "
+        "for five years, as proof, and then delete it.",
+    ),
+    (
+        "interactions",
+        "interactions",
+        "",
+        365,
+        "interaction_closed",
+        "delete",
+        "Storage limitation; one year after a support case or delivery closes covers "
+        "complaints about it.",
+        "Records of support cases, deliveries and the masked calls made for them are "
+        "deleted one year after they close.",
+    ),
+]
+
+
+def seed(apps, schema_editor):
+    RetentionPolicy = apps.get_model("retention", "RetentionPolicy")
+    for code, covers, category, days, trigger, action, basis, text in POLICIES:
+        RetentionPolicy.objects.get_or_create(
+            code=code,
+            defaults={
+                "covers": covers,
+                "category": category,
+                "period_days": days,
+                "trigger": trigger,
+                "action": action,
+                "legal_basis": basis,
+                "description": text,
+            },
+        )
+
+
+def unseed(apps, schema_editor):
+    apps.get_model("retention", "RetentionPolicy").objects.filter(
+        code__in=[p[0] for p in POLICIES]
+    ).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("retention", "0001_initial")]
+
+    operations = [migrations.RunPython(seed, unseed)]

@@ -1,0 +1,187 @@
+from django.conf import settings
+from django.db import models
+
+from apps.customers.models import Customer
+from apps.customers.registry import DataCategory
+
+
+class Covers(models.TextChoices):
+    """What a policy disposes of: a record type, or a category of customer PII."""
+
+    CLOSED_ACCOUNTS = "closed_accounts", "Closed customer accounts"
+    INACTIVE_CUSTOMERS = "inactive_customers", "Inactive customers"
+    CUSTOMER_PII = "customer_pii", "Customer personal data of one category"
+    ACCESS_LOG = "access_log", "Access-log entries"
+    CONSENT_EVENTS = "consent_events", "Consent events of withdrawn consents"
+    INTERACTIONS = "interactions", "Interactions and contact sessions"
+
+
+class Trigger(models.TextChoices):
+    CREATED = "created", "Creation"
+    LAST_ACTIVITY = "last_activity", "Last activity"
+    CLOSED = "closed", "Account closed"
+    CONSENT_WITHDRAWN = "consent_withdrawn", "Consent withdrawn"
+    INTERACTION_CLOSED = "interaction_closed", "Interaction closed"
+
+
+class Action(models.TextChoices):
+    CRYPTO_SHRED = "crypto_shred", "Crypto-shred (destroy the data key)"
+    ANONYMIZE = "anonymize", "Anonymise (shred and coarsen what remains)"
+    DELETE = "delete", "Delete the records"
+
+
+# Which triggers and actions make sense for each kind of record.
+ALLOWED: dict[str, tuple[set[str], set[str]]] = {
+    Covers.CLOSED_ACCOUNTS: ({Trigger.CLOSED}, {Action.CRYPTO_SHRED, Action.DELETE}),
+    Covers.INACTIVE_CUSTOMERS: (
+        {Trigger.LAST_ACTIVITY},
+        {Action.ANONYMIZE, Action.CRYPTO_SHRED, Action.DELETE},
+    ),
+    Covers.CUSTOMER_PII: ({Trigger.CREATED, Trigger.LAST_ACTIVITY}, {Action.DELETE}),
+    Covers.ACCESS_LOG: ({Trigger.CREATED}, {Action.DELETE}),
+    Covers.CONSENT_EVENTS: ({Trigger.CONSENT_WITHDRAWN}, {Action.DELETE}),
+    Covers.INTERACTIONS: ({Trigger.INTERACTION_CLOSED}, {Action.DELETE}),
+}
+
+
+class RetentionPolicy(models.Model):
+    """How long one kind of data is kept, from when, and how it is disposed of."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    covers = models.CharField(max_length=24, choices=Covers.choices)
+    category = models.CharField(
+        max_length=16,
+        choices=DataCategory.choices,
+        blank=True,
+        help_text="For customer PII: the category whose fields are disposed of.",
+    )
+    period_days = models.PositiveIntegerField()
+    trigger = models.CharField(max_length=24, choices=Trigger.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    legal_basis = models.CharField(max_length=300)
+    description = models.TextField(
+        help_text="Plain language, for the public data policy."
+    )
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class LegalHold(models.Model):
+    """Nothing under a hold is disposed of, whatever a policy says: one customer's data,
+    or a whole kind of record."""
+
+    # A released hold outlives the customer it named (disposal clears the link).
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    covers = models.CharField(max_length=24, choices=Covers.choices, blank=True)
+    reason = models.CharField(max_length=300)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    placed_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(customer__isnull=False)
+                | ~models.Q(covers="")
+                | models.Q(released_at__isnull=False),
+                name="retention_hold_has_scope",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["customer", "released_at"], name="retention_hold_cust")
+        ]
+
+    def __str__(self) -> str:
+        return f"LegalHold {self.pk}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+
+
+class DisposalRun(models.Model):
+    """One execution of the disposal engine; the next run resumes an unfinished one."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    batch_size = models.PositiveIntegerField()
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"DisposalRun {self.pk} ({self.status})"
+
+
+class DisposalProgress(models.Model):
+    """A run's progress on one policy, committed with each batch."""
+
+    run = models.ForeignKey(
+        DisposalRun, on_delete=models.CASCADE, related_name="progress"
+    )
+    policy = models.ForeignKey(
+        RetentionPolicy, on_delete=models.PROTECT, related_name="+"
+    )
+    disposed = models.PositiveBigIntegerField(default=0)
+    batches = models.PositiveIntegerField(default=0)
+    finished = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "policy"], name="retention_progress_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}/{self.policy_id}: {self.disposed}"
+
+
+class DisposalLogEntry(models.Model):
+    """Proof of one disposal without PII: a keyed hash of the customer id."""
+
+    run = models.ForeignKey(DisposalRun, on_delete=models.PROTECT, related_name="+")
+    policy = models.ForeignKey(
+        RetentionPolicy, on_delete=models.PROTECT, related_name="+"
+    )
+    subject_ref = models.CharField(max_length=64)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    records = models.PositiveIntegerField(default=1)
+    disposed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["policy", "disposed_at"], name="retention_log_policy")
+        ]
+
+    def __str__(self) -> str:
+        return f"Disposal {self.pk}"

@@ -1,0 +1,129 @@
+"""Reads for retention: active holds, what is due, and the retention report."""
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+
+from apps.retention.models import (
+    DisposalLogEntry,
+    DisposalRun,
+    LegalHold,
+    RetentionPolicy,
+)
+from apps.retention.scopes import SCOPES
+
+
+def holds_active(*, at: datetime | None = None) -> QuerySet[LegalHold]:
+    at = at or timezone.now()
+    return LegalHold.objects.filter(released_at__isnull=True).filter(
+        Q(ends_at__isnull=True) | Q(ends_at__gt=at)
+    )
+
+
+def hold_list() -> QuerySet[LegalHold]:
+    return LegalHold.objects.select_related("placed_by", "released_by").order_by(
+        "released_at", "-placed_at"
+    )
+
+
+def policy_list(*, enabled_only: bool = False) -> QuerySet[RetentionPolicy]:
+    policies = RetentionPolicy.objects.all()
+    return policies.filter(enabled=True) if enabled_only else policies
+
+
+def policy_get(*, code: str) -> RetentionPolicy | None:
+    return RetentionPolicy.objects.filter(code=code).first()
+
+
+def _held_filter(policy: RetentionPolicy, at: datetime) -> Q:
+    """Rows under a legal hold: the whole kind, or their customer."""
+    holds = holds_active(at=at)
+    if holds.filter(covers=policy.covers).exists():
+        return Q(pk__isnull=False)  # everything
+    held_customers = holds.filter(customer__isnull=False).values("customer_id")
+    return Q(**{f"{SCOPES[policy.covers].customer_field}__in": held_customers})
+
+
+def disposable(policy: RetentionPolicy, *, at: datetime | None = None) -> QuerySet:
+    """Rows due now under the policy and not held: what a run disposes of."""
+    at = at or timezone.now()
+    return SCOPES[policy.covers].due(policy, at=at).exclude(_held_filter(policy, at))
+
+
+def _window_counts(policy: RetentionPolicy, at: datetime) -> dict[str, int]:
+    scope = SCOPES[policy.covers]
+    rows = scope.rows(policy)
+    period = timedelta(days=policy.period_days)
+    held = _held_filter(policy, at)
+
+    def clock(days: int) -> Q:
+        return scope.clock(policy, before=at + timedelta(days=days) - period)
+
+    counts = rows.aggregate(
+        held=Count("pk"),
+        due_30=Count("pk", filter=clock(30) & ~clock(0)),
+        due_60=Count("pk", filter=clock(60) & ~clock(0)),
+        due_90=Count("pk", filter=clock(90) & ~clock(0)),
+        overdue=Count("pk", filter=clock(0) & ~held),
+        on_hold=Count("pk", filter=clock(0) & held),
+    )
+    return counts
+
+
+def retention_report(*, at: datetime | None = None) -> dict[str, Any]:
+    """Per policy: records held, due within 30/60/90 days, overdue (should be zero),
+    on legal hold, disposed so far; disposals per month; the last runs."""
+    at = at or timezone.now()
+    disposed = dict(
+        DisposalLogEntry.objects.values("policy")
+        .annotate(total=Sum("records"))
+        .values_list("policy", "total")
+    )
+    policies = []
+    for policy in policy_list(enabled_only=True):
+        counts = _window_counts(policy, at)
+        policies.append(
+            {
+                "code": policy.code,
+                "covers": policy.covers,
+                "action": policy.action,
+                "period_days": policy.period_days,
+                **counts,
+                "disposed_total": disposed.get(policy.pk, 0),
+            }
+        )
+    return {"generated_at": at.isoformat(), "policies": policies}
+
+
+def disposed_per_month(*, months: int = 12, at: datetime | None = None) -> list[dict]:
+    """Records disposed per calendar month (UTC), oldest first, for the chart."""
+    at = at or timezone.now()
+    start = (
+        at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        - timedelta(days=31 * (months - 1))
+    ).replace(day=1)
+    totals: dict[str, int] = defaultdict(int)
+    rows = (
+        DisposalLogEntry.objects.filter(disposed_at__gte=start)
+        .annotate(month=TruncMonth("disposed_at"))
+        .values("month")
+        .annotate(total=Sum("records"))
+    )
+    for row in rows:
+        totals[row["month"].strftime("%Y-%m")] += row["total"]
+    result, month = [], start
+    for _ in range(months):
+        key = month.strftime("%Y-%m")
+        result.append({"month": key, "disposed": totals.get(key, 0)})
+        month = (month + timedelta(days=32)).replace(day=1)
+    return result
+
+
+def run_list_recent(*, limit: int = 10) -> QuerySet[DisposalRun]:
+    return DisposalRun.objects.prefetch_related("progress__policy").order_by(
+        "-started_at"
+    )[:limit]

@@ -1,0 +1,359 @@
+"""Writes for retention: policies, legal holds, and the disposal engine.
+
+The engine works in batches ordered by primary key, each its own short transaction,
+taking rows with SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers share a run
+without doing a row twice. What is due is decided by SQL; a disposed row stops matching,
+which makes every batch idempotent and a run resumable after a crash.
+"""
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.audit import services as audit
+from apps.core.db import declare_disposal
+from apps.crypto.blind import blind_index
+from apps.retention.errors import HoldConflict, RetentionError
+from apps.retention.models import (
+    ALLOWED,
+    Covers,
+    DisposalLogEntry,
+    DisposalProgress,
+    DisposalRun,
+    LegalHold,
+    RetentionPolicy,
+    RunStatus,
+)
+from apps.retention.scopes import SCOPES, dispose
+from apps.retention.selectors import disposable, holds_active, policy_list
+
+logger = logging.getLogger(__name__)
+
+POLICY_FIELDS = (
+    "covers",
+    "category",
+    "period_days",
+    "trigger",
+    "action",
+    "legal_basis",
+    "description",
+    "enabled",
+)
+
+
+def subject_ref(customer_id: Any) -> str:
+    """A keyed hash of a customer id: links disposal records to each other, never to a
+    person (the key is outside the database)."""
+    return blind_index("retention.subject", str(customer_id))
+
+
+# Policies ----------------------------------------------------------------------------
+
+
+def _validate_policy(data: dict[str, Any]) -> None:
+    covers, trigger, action = (
+        data.get("covers"),
+        data.get("trigger"),
+        data.get("action"),
+    )
+    if covers not in ALLOWED:
+        raise RetentionError("Choose what the policy covers.", field="covers")
+    triggers, actions = ALLOWED[covers]
+    if trigger not in triggers:
+        raise RetentionError(
+            "That clock does not apply to this kind of record; use "
+            + " or ".join(sorted(triggers))
+            + ".",
+            field="trigger",
+        )
+    if action not in actions:
+        raise RetentionError(
+            "That action does not apply; use " + " or ".join(sorted(actions)) + ".",
+            field="action",
+        )
+    if covers == Covers.CUSTOMER_PII and not data.get("category"):
+        raise RetentionError("Name the data category.", field="category")
+    if not data.get("period_days") or int(data["period_days"]) < 1:
+        raise RetentionError("The period is at least one day.", field="period_days")
+    if not (data.get("legal_basis") or "").strip():
+        raise RetentionError("State the legal basis.", field="legal_basis")
+
+
+@transaction.atomic
+def policy_save(*, actor, code: str, data: dict[str, Any]) -> RetentionPolicy:
+    """Create or change a retention policy; audited with what changed."""
+    _validate_policy(data)
+    policy = RetentionPolicy.objects.select_for_update().filter(code=code).first()
+    before = {f: getattr(policy, f) for f in POLICY_FIELDS} if policy else {}
+    policy = policy or RetentionPolicy(code=code)
+    for name in POLICY_FIELDS:
+        if name in data:
+            setattr(policy, name, data[name])
+    policy.save()
+    after = {f: getattr(policy, f) for f in POLICY_FIELDS}
+    changed = sorted(f for f in POLICY_FIELDS if before.get(f) != after[f])
+    if changed:
+        audit.record(
+            actor=actor,
+            action="retention.policy_changed" if before else "retention.policy_created",
+            target=policy,
+            details={
+                "code": code,
+                "changed": changed,
+                "period_days": policy.period_days,
+                "action": policy.action,
+                "enabled": policy.enabled,
+            },
+        )
+    return policy
+
+
+# Legal holds -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def hold_place(
+    *,
+    actor,
+    reason: str,
+    customer=None,
+    covers: str = "",
+    ends_at: datetime | None = None,
+) -> LegalHold:
+    """Hold one customer's data, or a whole kind of record. Raises RetentionError."""
+    reason = (reason or "").strip()
+    if len(reason) < 10:
+        raise RetentionError(
+            "Give the reason (at least 10 characters).", field="reason"
+        )
+    if "@" in reason:
+        raise RetentionError(
+            "The reason must not contain personal data.", field="reason"
+        )
+    if (customer is None) == (not covers):
+        raise RetentionError(
+            "Hold either one customer or one kind of record.", field="covers"
+        )
+    if covers and covers not in Covers.values:
+        raise RetentionError("Unknown kind of record.", field="covers")
+    if ends_at is not None and ends_at <= timezone.now():
+        raise RetentionError("The end must be in the future.", field="ends_at")
+    hold = LegalHold.objects.create(
+        customer=customer,
+        covers=covers,
+        reason=reason,
+        placed_by=actor,
+        placed_at=timezone.now(),
+        ends_at=ends_at,
+    )
+    audit.record(
+        actor=actor,
+        action="legal_hold.placed",
+        target=hold,
+        details={
+            "customer": str(customer.pk) if customer else "",
+            "covers": covers,
+            "reason": reason,
+            "ends_at": ends_at.isoformat() if ends_at else "",
+        },
+    )
+    return hold
+
+
+@transaction.atomic
+def hold_release(*, actor, hold: LegalHold) -> LegalHold:
+    hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+    if hold.released_at is not None:
+        raise RetentionError("This hold was already released.")
+    hold.released_at = timezone.now()
+    hold.released_by = actor
+    hold.save(update_fields=["released_at", "released_by"])
+    audit.record(actor=actor, action="legal_hold.released", target=hold)
+    return hold
+
+
+def hold_check(*, customer) -> None:
+    """Raise HoldConflict if a legal hold covers the customer's data (erasure etc.)."""
+    hold = holds_active().filter(customer=customer).first()
+    if hold is not None:
+        raise HoldConflict(f"A legal hold applies: {hold.reason}", field="customer")
+
+
+# The disposal engine -----------------------------------------------------------------
+
+
+@dataclass
+class DryRunLine:
+    policy: RetentionPolicy
+    due: int
+
+
+def purge_dry_run() -> list[DryRunLine]:
+    """What a run would dispose of now, per policy. Changes nothing."""
+    return [
+        DryRunLine(p, disposable(p).count()) for p in policy_list(enabled_only=True)
+    ]
+
+
+def disposal_batch_execute(*, run_id: int, policy_id: int, batch_size: int) -> int:
+    """Dispose of one batch for one policy in its own transaction; rows other workers
+    hold are skipped. Returns how many rows were disposed (0: nothing left)."""
+    policy = RetentionPolicy.objects.get(pk=policy_id)
+    scope = SCOPES[policy.covers]
+    with transaction.atomic():
+        declare_disposal()
+        rows = list(
+            disposable(policy)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .values_list("pk", scope.customer_field)[:batch_size]
+        )
+        if not rows:
+            return 0
+        pks = [pk for pk, _ in rows]
+        dispose(policy, pks)
+        now = timezone.now()
+        per_customer = Counter(customer_id for _, customer_id in rows)
+        DisposalLogEntry.objects.bulk_create(
+            [
+                DisposalLogEntry(
+                    run_id=run_id,
+                    policy=policy,
+                    subject_ref=subject_ref(customer_id),
+                    action=policy.action,
+                    records=count,
+                    disposed_at=now,
+                )
+                for customer_id, count in per_customer.items()
+            ]
+        )
+        DisposalProgress.objects.filter(run_id=run_id, policy=policy).update(
+            disposed=F("disposed") + len(rows), batches=F("batches") + 1
+        )
+    logger.info(
+        "retention.batch_done",
+        extra={"run_id": run_id, "policy": policy.code, "count": len(rows)},
+    )
+    return len(rows)
+
+
+@transaction.atomic
+def disposal_run_start(*, actor, batch_size: int) -> DisposalRun:
+    """Resume the unfinished run, or start one. Audited."""
+    run = (
+        DisposalRun.objects.select_for_update()
+        .filter(status__in=[RunStatus.RUNNING, RunStatus.FAILED])
+        .order_by("started_at")
+        .first()
+    )
+    resumed = run is not None
+    if run is None:
+        run = DisposalRun.objects.create(
+            started_at=timezone.now(),
+            status=RunStatus.RUNNING,
+            batch_size=batch_size,
+            triggered_by=actor,
+        )
+    else:
+        run.status, run.error, run.batch_size = RunStatus.RUNNING, "", batch_size
+        run.save(update_fields=["status", "error", "batch_size"])
+    for policy in policy_list(enabled_only=True):
+        DisposalProgress.objects.get_or_create(run=run, policy=policy)
+    DisposalProgress.objects.filter(run=run).update(finished=False)
+    audit.record(
+        actor=actor,
+        action="disposal.run_resumed" if resumed else "disposal.run_started",
+        target=run,
+        details={"batch_size": batch_size},
+    )
+    return run
+
+
+def disposal_policy_finished(*, run_id: int, policy_id: int) -> None:
+    DisposalProgress.objects.filter(run_id=run_id, policy_id=policy_id).update(
+        finished=True
+    )
+
+
+@transaction.atomic
+def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
+    """Close the run once every policy is finished (or record its failure). Audited.
+    Returns the run if this call closed it."""
+    run = DisposalRun.objects.select_for_update().get(pk=run_id)
+    if run.status == RunStatus.COMPLETED:
+        return None
+    if error:
+        run.status, run.error = RunStatus.FAILED, error[:300]
+        run.save(update_fields=["status", "error"])
+        audit.record(actor=None, action="disposal.run_failed", target=run)
+        return run
+    if run.progress.filter(finished=False).exists():
+        return None
+    run.status, run.finished_at = RunStatus.COMPLETED, timezone.now()
+    run.save(update_fields=["status", "finished_at"])
+    counts = {p.policy.code: p.disposed for p in run.progress.select_related("policy")}
+    audit.record(
+        actor=None,
+        action="disposal.run_completed",
+        target=run,
+        details={"disposed": counts, "total": sum(counts.values())},
+    )
+    return run
+
+
+@dataclass
+class RunResult:
+    run: DisposalRun
+    disposed: dict[str, int] = field(default_factory=dict)
+
+
+def purge_run(
+    *,
+    actor,
+    batch_size: int,
+    on_batch: Callable[[str, int], None] | None = None,
+) -> RunResult:
+    """Run (or resume) disposal here, batch after batch, policy after policy."""
+    if batch_size < 1:
+        raise RetentionError("The batch size is at least 1.", field="batch_size")
+    run = disposal_run_start(actor=actor, batch_size=batch_size)
+    try:
+        for progress in run.progress.select_related("policy").order_by("policy__code"):
+            while count := disposal_batch_execute(
+                run_id=run.pk, policy_id=progress.policy_id, batch_size=batch_size
+            ):
+                if on_batch:
+                    on_batch(progress.policy.code, count)
+            disposal_policy_finished(run_id=run.pk, policy_id=progress.policy_id)
+    except Exception as exc:
+        disposal_run_finish(run_id=run.pk, error=type(exc).__name__)
+        raise
+    disposal_run_finish(run_id=run.pk)
+    run.refresh_from_db()
+    return RunResult(
+        run=run,
+        disposed={
+            p.policy.code: p.disposed for p in run.progress.select_related("policy")
+        },
+    )
+
+
+def purge_fan_out(*, actor, batch_size: int, workers: int = 2) -> DisposalRun:
+    """Start (or resume) a run whose batches Celery workers take: `workers` chains per
+    policy, each batch task queueing the next until nothing is due."""
+    from apps.retention.tasks import purge_batch_task
+
+    run = disposal_run_start(actor=actor, batch_size=batch_size)
+    for progress in run.progress.all():
+        for _ in range(max(1, workers)):
+            transaction.on_commit(
+                lambda p=progress: purge_batch_task.delay(run.pk, p.policy_id)
+            )
+    return run

@@ -1,0 +1,42 @@
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+
+from apps.retention.models import DisposalRun
+from apps.retention.services import (
+    disposal_batch_execute,
+    disposal_policy_finished,
+    disposal_run_finish,
+    purge_fan_out,
+    purge_run,
+)
+
+
+@shared_task(
+    name="retention.purge_batch",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def purge_batch_task(run_id: int, policy_id: int) -> int:
+    """One batch; queue the next while anything is due, else close the run if done."""
+    run = DisposalRun.objects.get(pk=run_id)
+    count = disposal_batch_execute(
+        run_id=run_id, policy_id=policy_id, batch_size=run.batch_size
+    )
+    if count:
+        purge_batch_task.delay(run_id, policy_id)
+    else:
+        disposal_policy_finished(run_id=run_id, policy_id=policy_id)
+        disposal_run_finish(run_id=run_id)
+    return count
+
+
+@shared_task(name="retention.purge_expired")
+def purge_expired_task() -> int:
+    """The nightly run (beat): fans its batches out to the workers."""
+    batch_size = settings.AMANAH_DISPOSAL_BATCH_SIZE
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker: one process does it all
+        return purge_run(actor=None, batch_size=batch_size).run.pk
+    return purge_fan_out(actor=None, batch_size=batch_size).pk

@@ -1,0 +1,79 @@
+"""The purge through a real Celery worker on the Redis broker, not eagerly."""
+
+import socket
+import time
+import uuid
+
+import pytest
+
+from apps.customers.models import Customer
+from apps.retention.models import DisposalLogEntry, RunStatus
+from apps.retention.services import purge_fan_out
+from apps.retention.tasks import purge_batch_task
+from config.celery import app
+from tests.retention.factories import aged_customer
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+REDIS = ("127.0.0.1", 6379)
+
+
+def redis_answers() -> bool:
+    try:
+        with socket.create_connection(REDIS, timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_worker(settings):
+    if not redis_answers():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    from celery.contrib.testing.worker import start_worker
+
+    queue = f"amanah-test-{uuid.uuid4().hex[:8]}"  # parallel runs never share work
+    saved = {
+        key: app.conf[key]
+        for key in ("broker_url", "task_always_eager", "task_default_queue")
+    }
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.update(
+        broker_url="redis://127.0.0.1:6379/15",
+        task_always_eager=False,
+        task_default_queue=queue,
+    )
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        queues=[queue],
+        loglevel="WARNING",
+    ):
+        yield
+    app.conf.update(saved)
+
+
+def test_a_run_fans_its_batches_out_to_a_worker(redis_worker):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("apps.retention.migrations.0002_seed_policies").seed(apps, None)
+    assert purge_batch_task.acks_late is True
+    for _ in range(9):
+        aged_customer(closed_days_ago=800)
+
+    run = purge_fan_out(actor=None, batch_size=2)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status != RunStatus.RUNNING:
+            break
+        time.sleep(0.2)
+    assert run.status == RunStatus.COMPLETED
+    assert Customer.objects.filter(erased_at__isnull=False).count() == 9
+    assert DisposalLogEntry.objects.count() == 9
+    batches = sum(run.progress.values_list("batches", flat=True))
+    assert batches >= 5  # 9 customers in batches of 2, taken by the worker
