@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.access.api_urls import contact_urls, interaction_urls
 from apps.accounts.views import HomeView
 from apps.portal.views import UnsubscribeView
+from apps.retention.views import DataPolicyView
 
 api_v1 = [
     path("auth/", include("apps.accounts.api_urls")),
@@ -22,6 +23,8 @@ urlpatterns = [
     # Outside /me/: unsubscribe links work without signing in.
     path("u/<str:token>/", UnsubscribeView.as_view(), name="unsubscribe"),
     path("compliance/", include("apps.audit.urls")),
+    path("compliance/", include("apps.retention.urls")),
+    path("privacy/", DataPolicyView.as_view(), name="data-policy"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -16,7 +16,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit import services as audit
-from apps.core.db import declare_disposal
 from apps.consent.errors import ConsentError, TokenExpired, TokenInvalid
 from apps.consent.models import (
     ConsentEvent,
@@ -29,6 +28,7 @@ from apps.consent.models import (
     Purpose,
 )
 from apps.consent.selectors import notice_current_version, purpose_get_active
+from apps.core.db import declare_disposal
 from apps.customers.models import Customer
 from apps.customers.validation import contains_card_number
 

@@ -13,6 +13,7 @@ NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Staff desk", "staff:desk", _STAFF),
     ("Reveals & relays", "staff:oversight", _GOV),
     ("Access policy", "staff:policy", (Role.PRIVACY_ADMIN,)),
+    ("Compliance", "retention:home", _GOV),
     ("Audit trail", "audit:event-list", _GOV),
     ("API docs", "api-docs", _STAFF),
 )

@@ -357,3 +357,22 @@ def purge_fan_out(*, actor, batch_size: int, workers: int = 2) -> DisposalRun:
                 lambda p=progress: purge_batch_task.delay(run.pk, p.policy_id)
             )
     return run
+
+
+def demo_holds_ensure(*, actor, count: int = 3) -> int:
+    """Hold a few overdue closed accounts, if no hold exists yet (seed_demo)."""
+    if LegalHold.objects.exists():
+        return 0
+    policy = RetentionPolicy.objects.filter(
+        covers=Covers.CLOSED_ACCOUNTS, enabled=True
+    ).first()
+    if policy is None:
+        return 0
+    customers = list(disposable(policy).order_by("closed_at")[:count])
+    for customer in customers:
+        hold_place(
+            actor=actor,
+            customer=customer,
+            reason="Demo: chargeback dispute pending with the card network",
+        )
+    return len(customers)

@@ -3,8 +3,10 @@
 import socket
 import time
 import uuid
+from importlib import import_module
 
 import pytest
+from django.apps import apps
 
 from apps.customers.models import Customer
 from apps.retention.models import DisposalLogEntry, RunStatus
@@ -28,38 +30,40 @@ def redis_answers() -> bool:
 
 @pytest.fixture
 def redis_worker(settings):
+    """A Celery app of this test's own on the Redis broker, made current so the code's
+    `.delay()` calls go through it (the shared app caches routes from earlier, eager
+    tests), with a real worker thread consuming its own queue."""
     if not redis_answers():
         pytest.skip("no Redis on 127.0.0.1:6379")
+    from celery import Celery
     from celery.contrib.testing.worker import start_worker
 
     queue = f"amanah-test-{uuid.uuid4().hex[:8]}"  # parallel runs never share work
-    saved = {
-        key: app.conf[key]
-        for key in ("broker_url", "task_always_eager", "task_default_queue")
-    }
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    app.conf.update(
+    broker_app = Celery("amanah-test", set_as_current=False)
+    broker_app.config_from_object("django.conf:settings", namespace="CELERY")
+    broker_app.conf.update(
         broker_url="redis://127.0.0.1:6379/15",
         task_always_eager=False,
         task_default_queue=queue,
+        worker_hijack_root_logger=False,
     )
-    with start_worker(
-        app,
-        pool="threads",
-        concurrency=2,
-        perform_ping_check=False,
-        queues=[queue],
-        loglevel="WARNING",
-    ):
-        yield
-    app.conf.update(saved)
+    broker_app.set_current()
+    try:
+        with start_worker(
+            broker_app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            queues=[queue],
+            loglevel="WARNING",
+        ):
+            yield broker_app
+    finally:
+        app.set_current()
 
 
 def test_a_run_fans_its_batches_out_to_a_worker(redis_worker):
-    from importlib import import_module
-
-    from django.apps import apps
-
     import_module("apps.retention.migrations.0002_seed_policies").seed(apps, None)
     assert purge_batch_task.acks_late is True
     for _ in range(9):

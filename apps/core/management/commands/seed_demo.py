@@ -14,6 +14,7 @@ from apps.customers.demo import DemoCustomers
 from apps.customers.selectors import customer_count, customer_find_by_email
 from apps.customers.services import customer_create, customers_bulk_create
 from apps.portal.services import customer_account_enable
+from apps.retention.services import demo_holds_ensure
 
 DEMO_STAFF = (
     ("support", Role.SUPPORT_AGENT, "+622150910001"),
@@ -76,6 +77,9 @@ class Command(BaseCommand):
                 wanted, seed=options["seed"], quiet=options["verbosity"] == 0
             )
         self._demo_customer(password)
+        held = demo_holds_ensure(actor=staff["privacy_admin"])
+        if held:
+            self.stdout.write(f"Placed {held} demo legal holds on overdue customers.")
         opened = demo_interactions_ensure(
             dispatcher=staff["privacy_admin"],
             agents=[staff["support"], staff["delivery"]],

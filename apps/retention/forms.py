@@ -1,0 +1,39 @@
+from django import forms
+
+from apps.customers.registry import DataCategory
+from apps.retention.models import Action, Covers, Trigger
+
+
+class PolicyForm(forms.Form):
+    covers = forms.ChoiceField(choices=Covers.choices)
+    category = forms.ChoiceField(
+        choices=[("", "—"), *list(DataCategory.choices)],
+        required=False,
+        help_text="Only for customer personal data of one category.",
+    )
+    period_days = forms.IntegerField(
+        min_value=1, max_value=36500, label="Period (days)"
+    )
+    trigger = forms.ChoiceField(choices=Trigger.choices, label="Counted from")
+    action = forms.ChoiceField(choices=Action.choices)
+    legal_basis = forms.CharField(max_length=300)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Plain language: shown on the public data policy page.",
+    )
+    enabled = forms.BooleanField(required=False)
+
+
+class HoldForm(forms.Form):
+    customer = forms.UUIDField(required=False, label="Customer id")
+    covers = forms.ChoiceField(
+        choices=[("", "—"), *list(Covers.choices)],
+        required=False,
+        label="Or a whole kind",
+    )
+    reason = forms.CharField(max_length=300, min_length=10)
+    ends_at = forms.DateTimeField(
+        required=False,
+        label="Ends (optional, UTC)",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )

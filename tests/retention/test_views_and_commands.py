@@ -1,0 +1,158 @@
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from apps.accounts.models import Role
+from apps.audit.models import AuditEvent
+from apps.retention.models import LegalHold, RetentionPolicy
+from tests.accounts.factories import UserFactory
+from tests.retention.factories import aged_customer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_purge_expired_dry_run_then_run_print_a_summary_table():
+    aged_customer(closed_days_ago=800)
+    out = io.StringIO()
+    call_command("purge_expired", "--dry-run", stdout=out, stderr=io.StringIO())
+    assert "closed-accounts" in out.getvalue()
+    assert "Dry run: nothing was changed." in out.getvalue()
+    out = io.StringIO()
+    call_command("purge_expired", "--batch-size", "5", stdout=out, stderr=io.StringIO())
+    assert "completed, 1 rows disposed" in out.getvalue()
+
+
+def test_purge_expired_refuses_a_bad_batch_size():
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("purge_expired", "--batch-size", "0", stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_retention_report_command(tmp_path, fmt):
+    aged_customer(closed_days_ago=800)
+    path = tmp_path / f"report.{fmt}"
+    call_command(
+        "retention_report", "--format", fmt, "--output", str(path), stderr=io.StringIO()
+    )
+    body = path.read_text()
+    if fmt == "json":
+        report = json.loads(body)
+        closed = next(p for p in report["policies"] if p["code"] == "closed-accounts")
+        assert set(closed) == {
+            "code",
+            "covers",
+            "action",
+            "period_days",
+            "held",
+            "due_30",
+            "due_60",
+            "due_90",
+            "overdue",
+            "on_hold",
+            "disposed_total",
+        }
+        assert closed["overdue"] == 1
+    else:
+        assert body.splitlines()[0].startswith("code,covers,action,period_days,held")
+
+
+def test_report_page_has_the_chart_and_downloads(client, compliance_officer):
+    aged_customer(closed_days_ago=800)
+    client.force_login(compliance_officer)
+    page = client.get(reverse("retention:report"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<svg" in html
+    assert "overdue" in html
+    csv_response = client.get(reverse("retention:report"), {"format": "csv"})
+    assert csv_response["Content-Type"] == "text/csv"
+    json_response = client.get(reverse("retention:report"), {"format": "json"})
+    assert json.loads(json_response.content)["policies"]
+
+
+@pytest.mark.parametrize(
+    "role", [Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, Role.CUSTOMER]
+)
+def test_report_is_for_compliance_roles(client, role):
+    client.force_login(UserFactory(username="u", role=role))
+    assert client.get(reverse("retention:report")).status_code == 403
+
+
+def test_privacy_admin_edits_a_policy_with_an_audit_event(client, privacy_admin):
+    client.force_login(privacy_admin)
+    policy = RetentionPolicy.objects.get(code="access-log")
+    data = {
+        "covers": policy.covers,
+        "category": "",
+        "period_days": 400,
+        "trigger": policy.trigger,
+        "action": policy.action,
+        "legal_basis": policy.legal_basis,
+        "description": policy.description,
+        "enabled": "on",
+    }
+    response = client.post(reverse("retention:policy-edit", args=["access-log"]), data)
+    assert response.status_code == 302
+    assert RetentionPolicy.objects.get(code="access-log").period_days == 400
+    event = AuditEvent.objects.get(action="retention.policy_changed")
+    assert event.details["changed"] == ["period_days"]
+
+
+def test_a_policy_with_an_impossible_trigger_is_refused(client, privacy_admin):
+    client.force_login(privacy_admin)
+    data = {
+        "covers": "access_log",
+        "period_days": 30,
+        "trigger": "closed",
+        "action": "delete",
+        "legal_basis": "x",
+        "description": "y",
+    }
+    response = client.post(reverse("retention:policy-edit", args=["access-log"]), data)
+    assert response.status_code == 400
+    assert "does not apply" in response.content.decode()
+
+
+def test_compliance_officers_cannot_edit_policies(client, compliance_officer):
+    client.force_login(compliance_officer)
+    assert (
+        client.get(reverse("retention:policy-edit", args=["access-log"])).status_code
+        == 403
+    )
+
+
+def test_holds_are_placed_and_released_on_the_page(client, privacy_admin):
+    customer = aged_customer()
+    client.force_login(privacy_admin)
+    response = client.post(
+        reverse("retention:holds"),
+        {"customer": str(customer.pk), "reason": "Court order 12/2026 preserve"},
+    )
+    assert response.status_code == 302
+    hold = LegalHold.objects.get()
+    client.post(reverse("retention:hold-release", args=[hold.pk]))
+    hold.refresh_from_db()
+    assert hold.released_by == privacy_admin
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"legal_hold.placed", "legal_hold.released"} <= actions
+
+
+def test_a_hold_needs_exactly_one_scope(client, privacy_admin):
+    client.force_login(privacy_admin)
+    response = client.post(
+        reverse("retention:holds"), {"reason": "no scope given at all"}
+    )
+    assert response.status_code == 400
+    assert not LegalHold.objects.exists()
+
+
+def test_the_public_data_policy_lists_the_enabled_policies(client):
+    RetentionPolicy.objects.filter(code="interactions").update(enabled=False)
+    html = client.get(reverse("data-policy")).content.decode()
+    assert "destroy the key that encrypts them" in html
+    assert "deleted one year after they close" not in html
+    assert "Sharing with partners" in html
