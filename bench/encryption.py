@@ -1,8 +1,9 @@
 """What field encryption costs: our path beside the naive way and the raw limit.
 
 1. One field sealed and opened through EncryptedTextField, vs Fernet, vs bare AES-GCM.
-2. The customer list API, 1,000 rows of masked PII, vs the same API over plaintext
-   columns, vs a plain SQL SELECT of those rows.
+2. The customer list API as a privacy admin, 1,000 rows of masked PII with the access
+   policy and the access log, vs the same API, policy and log over plaintext columns,
+   vs a plain SQL SELECT of those rows.
 3. `data_keys_rotate` over every customer's data key vs a bare in-memory rewrap.
 4. Lookup by email through the blind index vs an indexed plaintext column vs plain SQL.
 
@@ -18,7 +19,7 @@ import random
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,22 +38,22 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
+from apps.access.models import AccessLogEntry
+from apps.access.selectors import access_context, policy_matrix
+from apps.access.services import _purpose, _shape
 from apps.accounts.models import Role, User
 from apps.core.pagination import paginated_response
-from apps.crypto.fields import EncryptedTextField, Sealed
+from apps.crypto.fields import EncryptedTextField
 from apps.crypto.keys import data_key_new, key_scope
 from apps.crypto.models import DataKey
 from apps.crypto.services import data_keys_rotate
 from apps.customers.api import CustomerListCreateApi
-from apps.customers.masking import mask_field
 from apps.customers.models import Customer
-from apps.customers.registry import PII_FIELD_NAMES
-from apps.customers.services import customers_bulk_create
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
 FIELD_LOOPS = 20_000
 PAGE_SIZE = 1_000
-API_RUNS = 7
+API_RUNS = 15
 LOOKUPS = 2_000
 LOOKUP_WARMUP = 200
 LOAD_BATCH = 5_000
@@ -65,18 +66,24 @@ FIELD_VALUES = (
 )
 
 PLAIN_TABLE = "bench_plain_customer"
-PLAIN_COLUMNS = (
+# The columns `_setup.customer_rows` fills, in COPY order.
+PLAIN_LOADED = (
     "id, status, country, region, created_at, last_activity_at, closed_at, "
     "erased_at, full_name, email, phone, address_line, city, national_id"
 )
+PLAIN_COLUMNS = (
+    PLAIN_LOADED + ", postal_code, date_of_birth, notes, payment_token, card_last4"
+)
+PLAIN_LOG_TABLE = "bench_plain_access_log"
 
 
 class PlainCustomer(models.Model):
     """Customer with its PII in plaintext columns: the baseline encryption is weighed
-    against. Same plain columns and indexes as Customer, plus one on email.
+    against. Same columns and indexes as Customer (less the data key and the user),
+    plus one on email.
 
     The schema editor skips the indexes of an unmanaged model, so all of them are in
-    Meta.indexes, which `plain_table_fill` adds one by one.
+    Meta.indexes, which `plain_tables_fill` adds one by one.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -94,6 +101,12 @@ class PlainCustomer(models.Model):
     address_line = models.TextField()
     city = models.TextField()
     national_id = models.TextField()
+    # Left NULL, like the encrypted fields the bench customers leave empty.
+    postal_code = models.TextField(null=True)  # noqa: DJ001
+    date_of_birth = models.DateField(null=True)
+    notes = models.TextField(null=True)  # noqa: DJ001
+    payment_token = models.TextField(null=True)  # noqa: DJ001
+    card_last4 = models.TextField(null=True)  # noqa: DJ001
 
     class Meta:
         app_label = "customers"
@@ -110,27 +123,88 @@ class PlainCustomer(models.Model):
     def __str__(self) -> str:
         return f"PlainCustomer {self.pk}"
 
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
 
-def plain_masked(customer: PlainCustomer) -> dict[str, Any]:
-    """Same shape and masking as `customer_masked`; fields the table lacks are None."""
-    data: dict[str, Any] = {
-        "id": customer.pk,
-        "status": customer.status,
-        "country": customer.country,
-        "region": customer.region,
-        "created_at": customer.created_at,
-        "last_activity_at": customer.last_activity_at,
-        "closed_at": customer.closed_at,
-        "erased": customer.erased_at is not None,
-    }
-    for name in PII_FIELD_NAMES:
-        data[name] = mask_field(name, getattr(customer, name, None))
-    return data
+
+class PlainAccessLogEntry(models.Model):
+    """access_accesslogentry's columns and indexes without its foreign keys: the
+    plaintext list writes its access log here, one row per customer shown. Their
+    checks at commit (customer, staff) are thus in our column only."""
+
+    staff_id = models.BigIntegerField()
+    staff_role = models.CharField(max_length=32)
+    customer_id = models.UUIDField()
+    fields = models.JSONField(default=dict)
+    purpose = models.CharField(max_length=16)
+    interaction_id = models.UUIDField(null=True)
+    reveal_id = models.BigIntegerField(null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        app_label = "access"
+        managed = False
+        db_table = PLAIN_LOG_TABLE
+        indexes = [
+            models.Index(fields=["created_at"], name="bench_plog_created_idx"),
+            models.Index(fields=["customer_id"], name="bench_plog_customer_idx"),
+            models.Index(fields=["staff_id"], name="bench_plog_staff_idx"),
+            models.Index(fields=["interaction_id"], name="bench_plog_inter_idx"),
+            models.Index(fields=["reveal_id"], name="bench_plog_reveal_idx"),
+            models.Index(
+                fields=["customer_id", "created_at"], name="bench_plog_cust_at_idx"
+            ),
+            models.Index(
+                fields=["staff_id", "created_at"], name="bench_plog_staff_at_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"PlainAccessLogEntry {self.pk}"
+
+
+def plain_read(*, actor: User, customers: list[PlainCustomer]) -> list[dict[str, Any]]:
+    """`customers_read` over plaintext: the same policy, access context, shaping and
+    one-insert access log, without the data-key preload."""
+    matrix = policy_matrix()
+    context = access_context(actor=actor, customer_ids=[c.pk for c in customers])
+    now = timezone.now()
+    results, entries = [], []
+    for customer in customers:
+        interaction = context.interactions.get(customer.pk)
+        reveals = context.reveals.get(customer.pk, [])
+        revealed = {name for reveal in reveals for name in reveal.fields}
+        data, shown = _shape(
+            actor=actor,
+            customer=customer,
+            matrix=matrix,
+            revealed=revealed,
+            capped=False,
+        )
+        if reveals:
+            data["reveal_expires_at"] = max(r.expires_at for r in reveals)
+        results.append(data)
+        if shown:
+            entries.append(
+                PlainAccessLogEntry(
+                    staff_id=actor.pk,
+                    staff_role=actor.role,
+                    customer_id=customer.pk,
+                    fields=shown,
+                    purpose=_purpose(actor, interaction, False),
+                    interaction_id=interaction.pk if interaction else None,
+                    reveal_id=reveals[-1].pk if reveals else None,
+                    created_at=now,
+                )
+            )
+    PlainAccessLogEntry.objects.bulk_create(entries)
+    return results
 
 
 class PlainCustomerListApi(APIView):
-    """CustomerListCreateApi.get over plaintext columns: same permission, order,
-    pagination and masking, no decryption."""
+    """CustomerListCreateApi.get for a governance role over plaintext columns: same
+    permission, order, pagination, policy, masking and access log, no decryption."""
 
     permission_classes = CustomerListCreateApi.permission_classes
 
@@ -140,39 +214,23 @@ class PlainCustomerListApi(APIView):
             request=request,
             view=self,
             items=customers,
-            serialize=lambda page: [plain_masked(c) for c in page],
+            serialize=lambda page: plain_read(actor=request.user, customers=page),
         )
 
 
 # Data
 
 
-def customer_rows(count: int, *, start: datetime) -> Iterator[dict[str, Any]]:
-    """Valid customers with 6 PII fields each, created one second apart from `start`."""
-    for i in range(count):
-        at = start + timedelta(seconds=i)
-        yield {
-            "country": "ID",
-            "full_name": f"Bench Customer {i:06d}",
-            "email": f"customer{i:06d}@bench.example",
-            "phone": f"+62812{i:07d}",  # Indonesian mobile numbers, valid E.164.
-            "address_line": f"Jl. Benchmark {i}",
-            "city": "Jakarta",
-            "national_id": f"NIK-{i:08d}",  # letters: never mistaken for a card number
-            "created_at": at,
-            "last_activity_at": at,
-        }
-
-
-def plain_table_fill(count: int, *, start: datetime) -> None:
-    """Create the plaintext table, COPY the same customers into it, then index it."""
+def plain_tables_fill(count: int, *, start: datetime) -> None:
+    """Create the plaintext tables, COPY the same customers in, then index them."""
     with connection.schema_editor() as editor:
         editor.create_model(PlainCustomer)
+        editor.create_model(PlainAccessLogEntry)
     with (
         connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {PLAIN_TABLE} ({PLAIN_COLUMNS}) FROM STDIN") as copy,
+        cursor.cursor.copy(f"COPY {PLAIN_TABLE} ({PLAIN_LOADED}) FROM STDIN") as copy,
     ):
-        for row in customer_rows(count, start=start):
+        for row in _setup.customer_rows(count, start=start):
             copy.write_row(
                 (
                     uuid.uuid4(),
@@ -192,8 +250,9 @@ def plain_table_fill(count: int, *, start: datetime) -> None:
                 )
             )
     with connection.schema_editor() as editor:
-        for index in PlainCustomer._meta.indexes:
-            editor.add_index(PlainCustomer, index)
+        for model in (PlainCustomer, PlainAccessLogEntry):
+            for index in model._meta.indexes:
+                editor.add_index(model, index)
 
 
 # Measurements
@@ -204,14 +263,20 @@ def bench_field() -> Row:
     customer = Customer(data_key=data_key_new())
     field = Customer._meta.get_field("email")
     assert isinstance(field, EncryptedTextField)
-    # Alternate two values: pre_save reuses the ciphertext of an unchanged value,
-    # which would measure a cache hit instead of an encryption.
+    # A new value on every call: pre_save passes an unchanged value's ciphertext
+    # through, and reading `customer.email` after it hits the plaintext cache; `open`
+    # decrypts the blob it is given, uncached. The data key's cipher and the AAD's pk
+    # bytes stay cached on the instance, as they do for every field of a loaded row.
     values = itertools.cycle(FIELD_VALUES)
 
     def ours() -> None:
         customer.email = next(values)
         blob = field.pre_save(customer, add=True)
-        field.open(customer, Sealed(blob))
+        assert isinstance(blob, bytes)
+        field.open(customer, blob)
+
+    customer.email = FIELD_VALUES[0]
+    assert field.open(customer, field.pre_save(customer, add=True)) == FIELD_VALUES[0]
 
     fernet = Fernet(Fernet.generate_key())
 
@@ -244,7 +309,8 @@ def bench_field() -> Row:
 
 
 def bench_api(admin: User) -> Row:
-    """2. GET 1,000 masked customers: our API vs the same API on plaintext vs SQL."""
+    """2. GET 1,000 masked customers as a privacy admin: our API (policy, masking, one
+    access-log insert) vs the same on plaintext columns vs SQL."""
     factory = APIRequestFactory()
 
     def call(view: Callable[..., Response]) -> Response:
@@ -264,6 +330,9 @@ def bench_api(admin: User) -> Row:
     plain_page = json.loads(call(plain_view).content)["results"]
     assert len(ours_page) == PAGE_SIZE
     assert [_without_id(r) for r in ours_page] == [_without_id(r) for r in plain_page]
+    assert all(set(r["shown"].values()) == {"masked"} for r in ours_page)
+    logged = (AccessLogEntry.objects.count(), PlainAccessLogEntry.objects.count())
+    assert logged == (PAGE_SIZE, PAGE_SIZE), logged
 
     def raw() -> None:
         with connection.cursor() as cursor:
@@ -392,16 +461,19 @@ def main() -> None:
 
         # One start for both tables: the API comparison needs identical rows.
         first_created = timezone.now() - timedelta(days=365)
-        load_ours = _setup.time_once(
-            lambda: customers_bulk_create(
-                rows=customer_rows(CUSTOMERS, start=first_created),
-                batch_size=LOAD_BATCH,
-            )
+        load_ours = _setup.customers_load(
+            CUSTOMERS, start=first_created, batch_size=LOAD_BATCH
         )
         load_plain = _setup.time_once(
-            lambda: plain_table_fill(CUSTOMERS, start=first_created)
+            lambda: plain_tables_fill(CUSTOMERS, start=first_created)
         )
-        _setup.vacuum_analyze("customers_customer", "crypto_datakey", PLAIN_TABLE)
+        _setup.vacuum_analyze(
+            "customers_customer",
+            "crypto_datakey",
+            "access_accesslogentry",
+            PLAIN_TABLE,
+            PLAIN_LOG_TABLE,
+        )
         print(
             f"data: {CUSTOMERS:,} customers with 6 PII fields, loaded in "
             f"{load_ours:.1f} s (customers_bulk_create); plaintext copy in "
