@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
-from guardian.shortcuts import get_objects_for_user
 
 from apps.access.defaults import DEFAULT_POLICY
 from apps.access.models import (
     AccessLogEntry,
+    CustomerUserObjectPermission,
     FieldPolicy,
     Interaction,
     RelayEvent,
@@ -57,19 +57,26 @@ def _open_interactions(*, at: datetime | None = None) -> QuerySet[Interaction]:
 
 
 def customers_assigned_to(actor) -> QuerySet[Customer]:
-    """Customers the agent holds an object permission on (django-guardian, direct FK
-    table) and an open interaction with: both must hold, so a grant that outlived its
-    interaction by a beat-task interval shows nothing."""
-    granted = get_objects_for_user(
-        actor,
-        VIEW_CUSTOMER,
-        klass=customer_queryset(),
-        use_groups=False,
-        with_superuser=False,
-        accept_global_perms=False,
-    )
+    """Customers the agent holds an object permission on (django-guardian's direct
+    foreign-key table, joined by key) and an open interaction with: both must hold, so
+    a grant that outlived its interaction by a beat-task interval shows nothing. Each
+    row carries its open interaction (`open_interaction_id`, the oldest if several)."""
+    granted = CustomerUserObjectPermission.objects.filter(
+        user=actor,
+        permission__codename="view_customer",
+        permission__content_type__app_label="customers",
+    ).values("content_object_id")
     open_with_me = _open_interactions().filter(staff=actor, customer=OuterRef("pk"))
-    return granted.filter(Exists(open_with_me))
+    return (
+        customer_queryset()
+        .filter(pk__in=granted)
+        .annotate(
+            open_interaction_id=Subquery(
+                open_with_me.order_by("opened_at").values("id")[:1]
+            )
+        )
+        .filter(open_interaction_id__isnull=False)
+    )
 
 
 def customer_get_for_staff(*, actor, customer_id: UUID | str) -> Customer:
@@ -96,7 +103,7 @@ def customer_exists(*, customer_id: UUID | str) -> Customer:
 
 @dataclass
 class StaffSearch:
-    customers: QuerySet[Customer]
+    customers: QuerySet[Customer] | list[Customer]
     capped: bool  # results beyond the actor's assignments: masked at most
 
 
@@ -118,7 +125,8 @@ def customer_search_for_staff(
         if email or phone:
             matches = customer_list(email=email, phone=phone).values("pk")
             assigned = assigned.filter(pk__in=matches)
-        return StaffSearch(assigned, capped=False)
+        # Bounded by the agent's open interactions: one query, no separate COUNT.
+        return StaffSearch(list(assigned), capped=False)
     return StaffSearch(Customer.objects.none(), capped=True)
 
 
@@ -130,17 +138,24 @@ class AccessContext:
     reveals: dict[UUID, list[Reveal]] = field(default_factory=lambda: defaultdict(list))
 
 
-def access_context(*, actor, customer_ids: list[UUID]) -> AccessContext:
-    """Two queries for any number of customers: no N+1 on list pages."""
+def access_context(
+    *, actor, customer_ids: list[UUID], interaction_ids: list[UUID] | None = None
+) -> AccessContext:
+    """Two queries for any number of customers: no N+1 on list pages. Agents' rows
+    already name their open interaction (`interaction_ids`), which narrows the lookup
+    to those keys."""
     now = timezone.now()
     context = AccessContext()
     if not customer_ids:
         return context
-    for interaction in (
-        _open_interactions(at=now)
-        .filter(staff=actor, customer_id__in=customer_ids)
-        .order_by("opened_at")
-    ):
+    interactions = (
+        Interaction.objects.filter(pk__in=interaction_ids)
+        if interaction_ids is not None
+        else _open_interactions(at=now).filter(
+            staff=actor, customer_id__in=customer_ids
+        )
+    )
+    for interaction in interactions.order_by("opened_at"):
         context.interactions.setdefault(interaction.customer_id, interaction)
     for reveal in Reveal.objects.filter(
         staff=actor,

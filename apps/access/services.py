@@ -305,8 +305,12 @@ def customers_read(
     shown masked at most."""
     data_keys_preload(c.data_key_id for c in customers)
     matrix = policy_matrix()
+    annotated = [getattr(c, "open_interaction_id", None) for c in customers]
     context: AccessContext = access_context(
-        actor=actor, customer_ids=[c.pk for c in customers]
+        actor=actor,
+        customer_ids=[c.pk for c in customers],
+        # Agents' rows name their open interaction already (customers_assigned_to).
+        interaction_ids=annotated if customers and all(annotated) else None,
     )
     now = timezone.now()
     results, entries = [], []

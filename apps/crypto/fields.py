@@ -114,6 +114,7 @@ class EncryptedTextField(models.BinaryField):
 
     def contribute_to_class(self, cls, name, private_only=False):
         super().contribute_to_class(cls, name, private_only=private_only)
+        self.key_attname = f"{self.key_field}_id"
         setattr(cls, self.attname, _EncryptedDescriptor(self))
 
     # Conversions between the Python value and the bytes that get sealed.
@@ -144,13 +145,12 @@ class EncryptedTextField(models.BinaryField):
         return prefix
 
     def key_destroyed(self, instance: Any) -> bool:
-        key_id = getattr(instance, f"{self.key_field}_id", None)
-        if key_id is None:
+        if instance.__dict__.get(self.key_attname) is None:
             return False
-        return self._aead(instance, key_id) is None
+        return self._aead(instance) is None
 
-    def _aead(self, instance: Any, key_id: Any = None):
-        key_id = key_id or instance.__dict__.get(f"{self.key_field}_id")
+    def _aead(self, instance: Any):
+        key_id = instance.__dict__.get(self.key_attname)
         cached = instance.__dict__.get(_AEAD)
         if cached is not None and cached[0] == key_id:
             return cached[1]
@@ -160,7 +160,11 @@ class EncryptedTextField(models.BinaryField):
 
     def open(self, instance: Any, blob: bytes) -> Any:
         """Decrypt this field's stored value. Raises IntegrityFailure (logged)."""
-        aead = self._aead(instance)
+        cached = instance.__dict__.get(_AEAD)
+        if cached is not None and cached[0] == instance.__dict__.get(self.key_attname):
+            aead = cached[1]
+        else:
+            aead = self._aead(instance)
         if aead is None:
             return ERASED
         try:

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.db import connection
 
 from apps.crypto.aead import seal, unseal
 from apps.crypto.errors import IntegrityFailure
@@ -45,6 +46,21 @@ def unwrap_raw(*, data_key_id: Any, wrapped: bytes, kek_version: int) -> bytes:
             "crypto.integrity_failure", extra={"where": f"datakey:{data_key_id}"}
         )
         raise
+
+
+def rewrap(*, data_key_id: Any, wrapped: bytes, kek_version: int, kek: AESGCM) -> bytes:
+    """A wrapped key, wrapped again under another master key (rotation)."""
+    global _unwraps
+    _unwraps += 1
+    aad = _wrap_aad(data_key_id)
+    try:
+        dek = unseal(key_ring().aead(kek_version), bytes(wrapped), aad)
+    except IntegrityFailure:
+        logger.error(
+            "crypto.integrity_failure", extra={"where": f"datakey:{data_key_id}"}
+        )
+        raise
+    return seal(kek, dek, aad)
 
 
 def unwrap(data_key: DataKey) -> bytes:
@@ -109,9 +125,19 @@ def data_keys_preload(data_key_ids: Iterable[Any]) -> None:
     missing = {key_id for key_id in data_key_ids if key_id not in cache}
     if not missing:
         return
-    rows = DataKey.objects.filter(pk__in=missing).values_list(
-        "pk", "wrapped_key", "kek_version", "destroyed_at"
-    )
+    if connection.vendor == "postgresql":
+        # One array parameter instead of a thousand placeholders.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, wrapped_key, kek_version, destroyed_at FROM crypto_datakey "
+                "WHERE id = ANY(%s)",
+                [list(missing)],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = DataKey.objects.filter(pk__in=missing).values_list(
+            "pk", "wrapped_key", "kek_version", "destroyed_at"
+        )
     for key_id, wrapped, version, destroyed_at in rows:
         cache[key_id] = (
             None

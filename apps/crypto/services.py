@@ -6,12 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.crypto.keyring import key_ring
-from apps.crypto.keys import data_key_new, forget, unwrap_raw, wrap
+from apps.crypto.keys import data_key_new, forget, rewrap
 from apps.crypto.models import DataKey
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def _rewrap_batch(*, batch_size: int, to_version: int, after: Any) -> tuple[int,
     its own; rows another worker holds are skipped. Returns (count, last key seen)."""
     kek = key_ring().aead(to_version)
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return _rewrap_batch_postgres(batch_size, to_version, after, kek)
         rows = list(
             DataKey.objects.select_for_update(skip_locked=True)
             .filter(destroyed_at__isnull=True, pk__gt=after)
@@ -58,34 +61,46 @@ def _rewrap_batch(*, batch_size: int, to_version: int, after: Any) -> tuple[int,
             .order_by("pk")
             .values_list("pk", "wrapped_key", "kek_version")[:batch_size]
         )
+        now = timezone.now()
+        for pk, wrapped, version in rows:
+            blob = rewrap(data_key_id=pk, wrapped=wrapped, kek_version=version, kek=kek)
+            DataKey.objects.filter(pk=pk).update(
+                wrapped_key=blob, kek_version=to_version, rotated_at=now
+            )
+        return len(rows), (rows[-1][0] if rows else after)
+
+
+def _rewrap_batch_postgres(
+    batch_size: int, to_version: int, after: Any, kek
+) -> tuple[int, Any]:
+    """The same on PostgreSQL with server-side binding and binary parameters: keys and
+    blobs travel as parameters (never in SQL text), without text quoting in Python,
+    and the UPDATE is bounded to the batch's key range so it never scans the table."""
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(
+            "SELECT id, wrapped_key, kek_version FROM crypto_datakey "
+            "WHERE destroyed_at IS NULL AND kek_version <> %s AND id > %s "
+            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [to_version, after, batch_size],
+            binary=True,
+        )
+        rows = cursor.fetchall()
         if not rows:
             return 0, after
         ids = [pk for pk, _, _ in rows]
         blobs = [
-            wrap(
-                unwrap_raw(data_key_id=pk, wrapped=wrapped, kek_version=version),
-                data_key_id=pk,
-                kek=kek,
-            )
+            rewrap(data_key_id=pk, wrapped=wrapped, kek_version=version, kek=kek)
             for pk, wrapped, version in rows
         ]
-        now = timezone.now()
-        if connection.vendor == "postgresql":
-            # One statement per batch; no key material in the SQL text, only parameters.
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "UPDATE crypto_datakey AS d "
-                    "SET wrapped_key = v.w, kek_version = %s, rotated_at = %s "
-                    "FROM unnest(%s::uuid[], %s::bytea[]) AS v(id, w) "
-                    "WHERE d.id = v.id",
-                    [to_version, now, ids, blobs],
-                )
-        else:
-            for pk, blob in zip(ids, blobs, strict=True):
-                DataKey.objects.filter(pk=pk).update(
-                    wrapped_key=blob, kek_version=to_version, rotated_at=now
-                )
-        return len(rows), ids[-1]
+        cursor.execute(
+            "UPDATE crypto_datakey AS d "
+            "SET wrapped_key = v.w, kek_version = %b, rotated_at = %b "
+            "FROM unnest(%b::uuid[], %b::bytea[]) AS v(id, w) "
+            "WHERE d.id = v.id AND d.id BETWEEN %b AND %b",
+            [to_version, timezone.now(), ids, blobs, ids[0], ids[-1]],
+        )
+    return len(rows), ids[-1]
 
 
 def data_keys_rotate(

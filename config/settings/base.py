@@ -59,6 +59,12 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Solid-state storage: random reads cost little more than sequential ones, so the
+    # planner should use the primary-key index for `id = ANY(...)` lookups.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", env.str("DATABASE_PG_OPTIONS", default="-c random_page_cost=1.1")
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [
