@@ -7,7 +7,26 @@ from apps.accounts.models import Role, User
 from apps.audit import services as audit
 
 # What privacy admins may see in the Django admin (where PII is shown masked only).
-ADMIN_VIEW_PERMS = ("view_customer", "view_datakey", "view_auditevent", "view_user")
+ADMIN_VIEW_PERMS = (
+    "view_customer",
+    "view_datakey",
+    "view_auditevent",
+    "view_user",
+    "view_purpose",
+    "add_purpose",
+    "change_purpose",
+    "view_privacynotice",
+    "add_privacynotice",
+    "change_privacynotice",
+    "add_noticechange",
+    "change_noticechange",
+    "view_noticechange",
+    "view_consentevent",
+    "view_consentstate",
+    "view_disposalrun",
+    "view_disposallogentry",
+    "query_audience",
+)
 
 
 @transaction.atomic
