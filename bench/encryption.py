@@ -129,9 +129,10 @@ class PlainCustomer(models.Model):
 
 
 class PlainAccessLogEntry(models.Model):
-    """access_accesslogentry's columns and indexes without its foreign keys: the
-    plaintext list writes its access log here, one row per customer shown. Their
-    checks at commit (customer, staff) are thus in our column only."""
+    """access_accesslogentry's columns, indexes and foreign keys (customer, staff;
+    deferred, as Django makes them), pointing at the plaintext table: the plaintext
+    list writes its access log here, one row per customer shown, paying the same
+    checks at commit as ours."""
 
     staff_id = models.BigIntegerField()
     staff_role = models.CharField(max_length=32)
@@ -166,10 +167,9 @@ class PlainAccessLogEntry(models.Model):
 
 def plain_read(*, actor: User, customers: list[PlainCustomer]) -> list[dict[str, Any]]:
     """`customers_read` over plaintext: the same policy, access context, shaping and
-    one-insert access log, without the data-key preload."""
+    one-statement access log (as `access_log_write`), without the data-key preload."""
     matrix = policy_matrix()
     context = access_context(actor=actor, customer_ids=[c.pk for c in customers])
-    now = timezone.now()
     results, entries = [], []
     for customer in customers:
         interaction = context.interactions.get(customer.pk)
@@ -187,18 +187,24 @@ def plain_read(*, actor: User, customers: list[PlainCustomer]) -> list[dict[str,
         results.append(data)
         if shown:
             entries.append(
-                PlainAccessLogEntry(
-                    staff_id=actor.pk,
-                    staff_role=actor.role,
-                    customer_id=customer.pk,
-                    fields=shown,
-                    purpose=_purpose(actor, interaction, False),
-                    interaction_id=interaction.pk if interaction else None,
-                    reveal_id=reveals[-1].pk if reveals else None,
-                    created_at=now,
+                (
+                    customer.pk,
+                    json.dumps(shown),
+                    _purpose(actor, interaction.kind if interaction else None, False),
+                    interaction.pk if interaction else None,
+                    reveals[-1].pk if reveals else None,
                 )
             )
-    PlainAccessLogEntry.objects.bulk_create(entries)
+    columns = list(zip(*entries, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {PLAIN_LOG_TABLE} (staff_id, staff_role, customer_id, "
+            "fields, purpose, interaction_id, reveal_id, created_at) "
+            "SELECT %s, %s, t.c, t.f::jsonb, t.p, t.i, t.r, %s "
+            "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::uuid[], %s::bigint[]) "
+            "AS t(c, f, p, i, r)",
+            [actor.pk, actor.role, timezone.now(), *(list(c) for c in columns)],
+        )
     return results
 
 
@@ -253,6 +259,15 @@ def plain_tables_fill(count: int, *, start: datetime) -> None:
         for model in (PlainCustomer, PlainAccessLogEntry):
             for index in model._meta.indexes:
                 editor.add_index(model, index)
+    with connection.cursor() as cursor:
+        for column, target in (
+            ("customer_id", PLAIN_TABLE),
+            ("staff_id", "accounts_user"),
+        ):
+            cursor.execute(
+                f"ALTER TABLE {PLAIN_LOG_TABLE} ADD FOREIGN KEY ({column}) "
+                f"REFERENCES {target} (id) DEFERRABLE INITIALLY DEFERRED"
+            )
 
 
 # Measurements

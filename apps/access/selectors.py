@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
@@ -62,21 +64,36 @@ def customers_assigned_to(actor) -> QuerySet[Customer]:
     a grant that outlived its interaction by a beat-task interval shows nothing. Each
     row carries its open interaction (`open_interaction_id`, the oldest if several)."""
     granted = CustomerUserObjectPermission.objects.filter(
-        user=actor,
-        permission__codename="view_customer",
-        permission__content_type__app_label="customers",
+        user=actor, permission_id=view_customer_permission_id()
     ).values("content_object_id")
-    open_with_me = _open_interactions().filter(staff=actor, customer=OuterRef("pk"))
+    oldest_open = (
+        _open_interactions()
+        .filter(staff=actor, customer=OuterRef("pk"))
+        .order_by("opened_at")
+    )
     return (
         customer_queryset()
         .filter(pk__in=granted)
         .annotate(
-            open_interaction_id=Subquery(
-                open_with_me.order_by("opened_at").values("id")[:1]
-            )
+            open_interaction_id=Subquery(oldest_open.values("id")[:1]),
+            open_interaction_kind=Subquery(oldest_open.values("kind")[:1]),
         )
         .filter(open_interaction_id__isnull=False)
     )
+
+
+_permission_ids: dict[int, int] = {}
+
+
+def view_customer_permission_id() -> int:
+    """The id of customers.view_customer, looked up once per content type row (the
+    content type cache is cleared whenever those tables are rebuilt)."""
+    content_type = ContentType.objects.get_for_model(Customer)
+    if content_type.pk not in _permission_ids:
+        _permission_ids[content_type.pk] = Permission.objects.get(
+            content_type=content_type, codename="view_customer"
+        ).pk
+    return _permission_ids[content_type.pk]
 
 
 def customer_get_for_staff(*, actor, customer_id: UUID | str) -> Customer:
@@ -139,24 +156,20 @@ class AccessContext:
 
 
 def access_context(
-    *, actor, customer_ids: list[UUID], interaction_ids: list[UUID] | None = None
+    *, actor, customer_ids: list[UUID], include_interactions: bool = True
 ) -> AccessContext:
-    """Two queries for any number of customers: no N+1 on list pages. Agents' rows
-    already name their open interaction (`interaction_ids`), which narrows the lookup
-    to those keys."""
+    """At most two queries for any number of customers: no N+1 on list pages."""
     now = timezone.now()
     context = AccessContext()
     if not customer_ids:
         return context
-    interactions = (
-        Interaction.objects.filter(pk__in=interaction_ids)
-        if interaction_ids is not None
-        else _open_interactions(at=now).filter(
-            staff=actor, customer_id__in=customer_ids
-        )
-    )
-    for interaction in interactions.order_by("opened_at"):
-        context.interactions.setdefault(interaction.customer_id, interaction)
+    if include_interactions:
+        for interaction in (
+            _open_interactions(at=now)
+            .filter(staff=actor, customer_id__in=customer_ids)
+            .order_by("opened_at")
+        ):
+            context.interactions.setdefault(interaction.customer_id, interaction)
     for reveal in Reveal.objects.filter(
         staff=actor,
         customer_id__in=customer_ids,

@@ -3,13 +3,14 @@ reveals, the access log, and masked contact relays."""
 
 import hashlib
 import hmac
+import json
 import logging
 import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
@@ -260,9 +261,9 @@ def interactions_expire(*, batch_size: int = 500) -> int:
 # Reading customers
 
 
-def _purpose(actor: User, interaction: Interaction | None, capped: bool) -> str:
-    if interaction is not None:
-        return interaction.kind
+def _purpose(actor: User, kind: str | None, capped: bool) -> str:
+    if kind is not None:
+        return kind
     if actor.role in GOVERNANCE_ROLES:
         return AccessPurpose.GOVERNANCE
     return AccessPurpose.SEARCH
@@ -303,19 +304,32 @@ def customers_read(
     """Each customer as the actor may see them, and one access-log row per customer,
     written in one insert. `capped`: search results outside the actor's assignments,
     shown masked at most."""
+    customers = list(customers)
     data_keys_preload(c.data_key_id for c in customers)
     matrix = policy_matrix()
-    annotated = [getattr(c, "open_interaction_id", None) for c in customers]
+    # Agents' rows name their open interaction already (customers_assigned_to).
+    annotated = {
+        c.pk: (c.open_interaction_id, c.open_interaction_kind)
+        for c in customers
+        if getattr(c, "open_interaction_id", None)
+    }
+    complete = bool(customers) and len(annotated) == len(customers)
     context: AccessContext = access_context(
         actor=actor,
         customer_ids=[c.pk for c in customers],
-        # Agents' rows name their open interaction already (customers_assigned_to).
-        interaction_ids=annotated if customers and all(annotated) else None,
+        include_interactions=not complete,
     )
-    now = timezone.now()
+    interactions = (
+        annotated
+        if complete
+        else {
+            customer_id: (i.pk, i.kind)
+            for customer_id, i in context.interactions.items()
+        }
+    )
     results, entries = [], []
     for customer in customers:
-        interaction = context.interactions.get(customer.pk)
+        interaction_id, kind = interactions.get(customer.pk, (None, None))
         reveals = [] if capped else context.reveals.get(customer.pk, [])
         revealed = {name for reveal in reveals for name in reveal.fields}
         data, shown = _shape(
@@ -330,19 +344,61 @@ def customers_read(
         results.append(data)
         if shown:
             entries.append(
-                AccessLogEntry(
-                    staff=actor,
-                    staff_role=actor.role,
-                    customer=customer,
-                    fields=shown,
-                    purpose=_purpose(actor, interaction, capped),
-                    interaction=interaction,
-                    reveal=reveals[-1] if reveals else None,
-                    created_at=now,
+                (
+                    customer.pk,
+                    shown,
+                    _purpose(actor, kind, capped),
+                    interaction_id,
+                    reveals[-1].pk if reveals else None,
                 )
             )
-    AccessLogEntry.objects.bulk_create(entries)
+    access_log_write(actor=actor, entries=entries)
     return results
+
+
+def access_log_write(
+    *, actor: User, entries: list[tuple[Any, dict[str, str], str, Any, int | None]]
+) -> None:
+    """One access-log row per (customer, fields shown, purpose, interaction, reveal), in
+    one statement: on PostgreSQL the rows travel as arrays, one round trip (no
+    transaction around it) whatever the page size."""
+    if not entries:
+        return
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        AccessLogEntry.objects.bulk_create(
+            AccessLogEntry(
+                staff=actor,
+                staff_role=actor.role,
+                customer_id=customer_id,
+                fields=fields,
+                purpose=purpose,
+                interaction_id=interaction_id,
+                reveal_id=reveal_id,
+                created_at=now,
+            )
+            for customer_id, fields, purpose, interaction_id, reveal_id in entries
+        )
+        return
+    columns = list(zip(*entries, strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO access_accesslogentry (staff_id, staff_role, customer_id, "
+            "fields, purpose, interaction_id, reveal_id, created_at) "
+            "SELECT %s, %s, t.c, t.f::jsonb, t.p, t.i, t.r, %s "
+            "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::uuid[], %s::bigint[]) "
+            "AS t(c, f, p, i, r)",
+            [
+                actor.pk,
+                actor.role,
+                now,
+                list(columns[0]),
+                [json.dumps(fields) for fields in columns[1]],
+                list(columns[2]),
+                list(columns[3]),
+                list(columns[4]),
+            ],
+        )
 
 
 # Reveals
@@ -451,7 +507,7 @@ def reveal_open(
             staff_role=actor.role,
             customer=customer,
             fields=dict.fromkeys(fields, Visibility.FULL),
-            purpose=_purpose(actor, interaction, capped=False),
+            purpose=_purpose(actor, interaction.kind if interaction else None, False),
             interaction=interaction,
             reveal=reveal,
             created_at=now,

@@ -145,8 +145,13 @@ class EncryptedTextField(models.BinaryField):
         return prefix
 
     def key_destroyed(self, instance: Any) -> bool:
-        if instance.__dict__.get(self.key_attname) is None:
+        data = instance.__dict__
+        key_id = data.get(self.key_attname)
+        if key_id is None:
             return False
+        cached = data.get(_AEAD)
+        if cached is not None and cached[0] == key_id:
+            return cached[1] is None
         return self._aead(instance) is None
 
     def _aead(self, instance: Any):
