@@ -1,0 +1,359 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class IncidentKind(models.TextChoices):
+    OUTAGE = "outage", "Outage"
+    BREACH = "breach", "Personal data breach"
+    SUSPECTED_BREACH = "suspected_breach", "Suspected breach"
+    VENDOR_BREACH = "vendor_breach", "Breach at a vendor"
+
+
+BREACH_KINDS = frozenset(
+    {IncidentKind.BREACH, IncidentKind.SUSPECTED_BREACH, IncidentKind.VENDOR_BREACH}
+)
+
+
+class Severity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class IncidentStatus(models.TextChoices):
+    INVESTIGATING = "investigating", "Investigating"
+    CONTAINED = "contained", "Contained"
+    NOTIFYING = "notifying", "Notifying"
+    MONITORING = "monitoring", "Monitoring"
+    RESOLVED = "resolved", "Resolved"
+
+
+STATUS_ORDER = list(IncidentStatus.values)
+
+
+class RiskLevel(models.TextChoices):
+    UNDETERMINED = "undetermined", "Not yet assessed"
+    LOW = "low", "Unlikely to result in a risk"
+    RISK = "risk", "A risk to people's rights"
+    HIGH = "high", "A high risk to people's rights"
+
+
+class Incident(models.Model):
+    """An entry of the incident register: every incident stays, notified or not."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=IncidentKind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    status = models.CharField(
+        max_length=16,
+        choices=IncidentStatus.choices,
+        default=IncidentStatus.INVESTIGATING,
+    )
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    detected_at = models.DateTimeField()
+    aware_at = models.DateTimeField(
+        help_text="Became aware: the legal clocks start here."
+    )
+    assessed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Assessment finished (some laws count from it).",
+    )
+    contained_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    data_categories = models.JSONField(default=list, blank=True)
+    systems = models.JSONField(default=list, blank=True)
+    risk_level = models.CharField(
+        max_length=16, choices=RiskLevel.choices, default=RiskLevel.UNDETERMINED
+    )
+    encrypted_keys_safe = models.BooleanField(
+        default=False,
+        help_text="Encrypted, and the keys were not taken (lowers the duty to notify).",
+    )
+    risk_reasoning = models.TextField(blank=True)
+    # What customers are told, in plain language (the notice's required elements).
+    what_happened = models.TextField(blank=True)
+    what_we_are_doing = models.TextField(blank=True)
+    what_you_can_do = models.TextField(blank=True)
+    contact = models.CharField(max_length=300, blank=True)
+    remedy_kind = models.CharField(
+        max_length=20,
+        blank=True,
+        choices=[
+            ("voucher", "Voucher"),
+            ("service_credit", "Service credit"),
+            ("monitoring", "Monitoring subscription"),
+        ],
+    )
+    remedy_description = models.CharField(max_length=300, blank=True)
+    selection = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-aware_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_breach(self) -> bool:
+        return self.kind in BREACH_KINDS
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == IncidentStatus.RESOLVED
+
+
+class TimelineEntry(models.Model):
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="timeline"
+    )
+    at = models.DateTimeField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class AffectedCustomer(models.Model):
+    """A snapshot of who an incident touches, kept even after the customer is gone."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="affected"
+    )
+    customer_id = models.UUIDField(db_index=True)
+    country = models.CharField(max_length=2)
+    region = models.CharField(max_length=6, blank=True)
+    mailbox_compromised = models.BooleanField(
+        default=False,
+        help_text="Their mailbox credentials were taken: never email them.",
+    )
+    remedy_code = models.CharField(max_length=32, blank=True)
+    remedy_redeemed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "customer_id"], name="incidents_affected_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["incident", "country", "region"], name="incidents_aff_geo"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}/{self.customer_id}"
+
+
+class Unit(models.TextChoices):
+    HOURS = "hours", "hours"
+    CALENDAR_DAYS = "calendar_days", "calendar days"
+    BUSINESS_DAYS = "business_days", "business days"
+
+
+class Audience(models.TextChoices):
+    AUTHORITY = "authority", "Supervisory authority"
+    INDIVIDUALS = "individuals", "Affected people"
+    ATTORNEY_GENERAL = "attorney_general", "Attorney general"
+
+
+class ClockStart(models.TextChoices):
+    AWARE = "aware", "Becoming aware"
+    ASSESSED = "assessed", "Finishing the assessment"
+
+
+class DeadlineRule(models.Model):
+    """A legal notification deadline as data, with its source and the day checked."""
+
+    code = models.SlugField(max_length=50, unique=True)
+    regime = models.CharField(max_length=100)
+    jurisdiction = models.CharField(
+        max_length=6,
+        help_text="ISO country (ID), US state (US-CA), or EU for the union.",
+    )
+    audience = models.CharField(max_length=20, choices=Audience.choices)
+    duration = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty: without undue delay, no fixed time."
+    )
+    unit = models.CharField(max_length=16, choices=Unit.choices, default=Unit.HOURS)
+    clock_start = models.CharField(
+        max_length=10, choices=ClockStart.choices, default=ClockStart.AWARE
+    )
+    min_affected = models.PositiveIntegerField(
+        default=1,
+        help_text="Applies when at least this many people there are affected.",
+    )
+    high_risk_only = models.BooleanField(default=False)
+    legal_source = models.CharField(max_length=300)
+    verified_on = models.DateField()
+    notes = models.CharField(max_length=300, blank=True)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["jurisdiction", "audience"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class PublicHoliday(models.Model):
+    """Days that do not count as business days, per country."""
+
+    country = models.CharField(max_length=2)
+    date = models.DateField()
+    name = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "date"], name="incidents_holiday_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.country} {self.date}"
+
+
+class RecordedDeadline(models.Model):
+    """A deadline as it stood when the incident closed: later edits to the rule never
+    move it."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="deadlines"
+    )
+    rule_code = models.CharField(max_length=50)
+    regime = models.CharField(max_length=100)
+    jurisdiction = models.CharField(max_length=6)
+    audience = models.CharField(max_length=20, choices=Audience.choices)
+    due_at = models.DateTimeField(null=True, blank=True)
+    affected = models.PositiveIntegerField()
+    legal_source = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["due_at"]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}: {self.rule_code}"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    IN_APP = "in_app", "In-app"
+
+
+class DeliveryStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    BOUNCED = "bounced", "Bounced"
+
+
+class IncidentNotice(models.Model):
+    """One notice to one affected customer on one channel, with its delivery status."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="notices"
+    )
+    customer_id = models.UUIDField()
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    language = models.CharField(max_length=5)
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(
+        max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
+    )
+    queued_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "customer_id", "channel"],
+                name="incidents_notice_once",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["incident", "status"], name="incidents_notice_status"),
+            models.Index(
+                fields=["customer_id", "sent_at"], name="incidents_notice_cust"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Notice {self.pk} ({self.status})"
+
+
+class ComponentState(models.TextChoices):
+    OPERATIONAL = "operational", "Operational"
+    DEGRADED = "degraded", "Degraded performance"
+    PARTIAL_OUTAGE = "partial_outage", "Partial outage"
+    MAJOR_OUTAGE = "major_outage", "Major outage"
+
+
+class StatusComponent(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    state = models.CharField(
+        max_length=16,
+        choices=ComponentState.choices,
+        default=ComponentState.OPERATIONAL,
+    )
+    position = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UpdatePhase(models.TextChoices):
+    INVESTIGATING = "investigating", "Investigating"
+    IDENTIFIED = "identified", "Identified"
+    MONITORING = "monitoring", "Monitoring"
+    RESOLVED = "resolved", "Resolved"
+
+
+class StatusUpdate(models.Model):
+    """A public plain-language update on the status page, published from an incident."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="status_updates"
+    )
+    phase = models.CharField(max_length=16, choices=UpdatePhase.choices)
+    message = models.TextField()
+    data_at_risk = models.CharField(
+        max_length=8,
+        choices=[
+            ("no", "Your data is not at risk"),
+            ("yes", "Some data may be at risk"),
+            ("unknown", "We are still checking"),
+        ],
+        default="unknown",
+    )
+    components = models.ManyToManyField(StatusComponent, blank=True, related_name="+")
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-published_at", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.phase}: {self.message[:40]}"
