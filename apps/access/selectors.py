@@ -84,28 +84,31 @@ def customers_assigned_to(actor) -> QuerySet[Customer]:
 
 def customers_assigned_list(actor, *, only: QuerySet | None = None) -> list[Customer]:
     """The same customers as `customers_assigned_to`, newest first, found from the
-    agent's open interactions (a short index range) joined to their customers: the
+    agent's open interactions (a short index range), then fetched by primary key: the
     fast path for list pages. Each carries its oldest open interaction."""
     granted = CustomerUserObjectPermission.objects.filter(
         user=actor, permission_id=view_customer_permission_id()
     ).values("content_object_id")
-    interactions = (
-        _open_interactions()
-        .filter(staff=actor, customer__in=granted)
-        .select_related("customer")
-        .order_by("opened_at")
-    )
+    interactions = _open_interactions().filter(staff=actor, customer__in=granted)
     if only is not None:
         interactions = interactions.filter(customer__in=only)
-    customers: dict[UUID, Customer] = {}
-    for interaction in interactions:
-        customer = customers.setdefault(interaction.customer_id, interaction.customer)
-        if not hasattr(customer, "open_interaction_id"):
-            customer.open_interaction_id = interaction.pk
-            customer.open_interaction_kind = interaction.kind
-    return sorted(
-        customers.values(), key=lambda c: (-c.created_at.timestamp(), str(c.pk))
+    oldest: dict[UUID, tuple[UUID, str]] = {}
+    for customer_id, interaction_id, kind in interactions.order_by(
+        "opened_at"
+    ).values_list("customer_id", "id", "kind"):
+        oldest.setdefault(customer_id, (interaction_id, kind))
+    # The same set again as a subquery: no list of ids travels back to the server.
+    customers = list(
+        customer_queryset()
+        .filter(pk__in=interactions.values("customer_id"))
+        .order_by("-created_at", "pk")
     )
+    customers = [c for c in customers if c.pk in oldest]
+    for customer in customers:
+        customer.open_interaction_id, customer.open_interaction_kind = oldest[
+            customer.pk
+        ]
+    return customers
 
 
 _permission_ids: dict[int, int] = {}
@@ -197,13 +200,14 @@ def access_context(
             .order_by("opened_at")
         ):
             context.interactions.setdefault(interaction.customer_id, interaction)
+    # An agent has few live reveals (minutes long, hourly limit): fetch them all and
+    # match in Python, rather than send the page's ids to the server.
+    wanted = set(customer_ids)
     for reveal in Reveal.objects.filter(
-        staff=actor,
-        customer_id__in=customer_ids,
-        status=RevealStatus.GRANTED,
-        expires_at__gt=now,
+        staff=actor, status=RevealStatus.GRANTED, expires_at__gt=now
     ).order_by("created_at"):
-        context.reveals[reveal.customer_id].append(reveal)
+        if reveal.customer_id in wanted:
+            context.reveals[reveal.customer_id].append(reveal)
     return context
 
 

@@ -9,6 +9,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -381,12 +382,14 @@ def access_log_write(
         )
         return
     columns = list(zip(*entries, strict=True))
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    # Server-side binding with binary arrays: no quoting of the rows in Python.
+    with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(
             "INSERT INTO access_accesslogentry (staff_id, staff_role, customer_id, "
             "fields, purpose, interaction_id, reveal_id, created_at) "
-            "SELECT %s, %s, t.c, t.f::jsonb, t.p, t.i, t.r, %s "
-            "FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::uuid[], %s::bigint[]) "
+            "SELECT %b, %b, t.c, t.f::jsonb, t.p, t.i, t.r, %b "
+            "FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::uuid[], %b::bigint[]) "
             "AS t(c, f, p, i, r)",
             [
                 actor.pk,

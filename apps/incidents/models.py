@@ -200,6 +200,10 @@ class DeadlineRule(models.Model):
         help_text="Applies when at least this many people there are affected.",
     )
     high_risk_only = models.BooleanField(default=False)
+    encryption_exempt = models.BooleanField(
+        default=False,
+        help_text="Not owed when the data was encrypted and the keys were not taken.",
+    )
     legal_source = models.CharField(max_length=300)
     verified_on = models.DateField()
     notes = models.CharField(max_length=300, blank=True)
