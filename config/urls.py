@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from apps.access.api_urls import contact_urls, interaction_urls
 from apps.accounts.views import HomeView
+from apps.incidents.views import StatusFeedView, StatusPageView
 from apps.portal.views import UnsubscribeView
 from apps.retention.views import DataPolicyView
 
@@ -13,6 +14,7 @@ api_v1 = [
     path("interactions/", include(interaction_urls)),
     path("contact/", include(contact_urls)),
     path("consent/", include("apps.consent.api_urls")),
+    path("incidents/", include("apps.incidents.api_urls")),
 ]
 
 urlpatterns = [
@@ -24,7 +26,10 @@ urlpatterns = [
     path("u/<str:token>/", UnsubscribeView.as_view(), name="unsubscribe"),
     path("compliance/", include("apps.audit.urls")),
     path("compliance/", include("apps.retention.urls")),
+    path("compliance/incidents/", include("apps.incidents.urls")),
     path("privacy/", DataPolicyView.as_view(), name="data-policy"),
+    path("status/", StatusPageView.as_view(), name="status"),
+    path("status.json", StatusFeedView.as_view(), name="status-feed"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -10,3 +10,13 @@ def navigation(request):
     for item in items:
         item["current"] = item["url"] == current
     return {"nav_items": items}
+
+
+def status_banner(request):
+    """While an incident is open, customers' pages say so (from the status page)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or user.role != "customer":
+        return {}
+    from apps.incidents.selectors import status_banner as banner
+
+    return {"status_banner": banner()}

@@ -6,7 +6,7 @@ time, and business days skip weekends and the jurisdiction's public holidays.
 """
 
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 EU = frozenset(
@@ -87,7 +87,9 @@ def add_calendar_days(start: datetime, days: int, zone: ZoneInfo) -> datetime:
 
 
 def add_hours(start: datetime, hours: int) -> datetime:
-    return start + timedelta(hours=hours)
+    # In UTC: Python adds wall-clock time to a zone-aware datetime, which would make
+    # "72 hours" across a daylight-saving change 71 or 73 real hours.
+    return start.astimezone(UTC) + timedelta(hours=hours)
 
 
 def due_at(

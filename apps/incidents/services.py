@@ -382,48 +382,62 @@ def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
 
 
 def notices_send_batch(*, incident_id: Any, batch_size: int = 500) -> int:
-    """Send the next batch of queued (or failed) notices; rows another worker holds are
-    skipped and a sent notice is never sent again. Returns how many were attempted."""
-    with transaction.atomic(), key_scope():
+    """Send the next batch of queued (or failed) notices. Each notice is claimed, sent
+    and marked in its own short transaction, so a crash can repeat at most the one in
+    flight, and a sent notice is never sent again; other workers skip locked rows.
+    Returns how many were attempted."""
+    pending = IncidentNotice.objects.filter(
+        incident_id=incident_id,
+        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED],
+        sent_at__isnull=True,
+    )
+    with transaction.atomic():
         batch = list(
-            IncidentNotice.objects.select_for_update(skip_locked=True)
-            .filter(
-                incident_id=incident_id,
-                status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED],
-                sent_at__isnull=True,
-            )
-            .order_by("pk")[:batch_size]
+            pending.select_for_update(skip_locked=True).order_by("pk")[:batch_size]
         )
-        if not batch:
-            return 0
+    if not batch:
+        return 0
+    attempted = 0
+    with key_scope():
         customers = {
             c.pk: c
             for c in Customer.objects.filter(pk__in={n.customer_id for n in batch})
         }
         data_keys_preload(c.data_key_id for c in customers.values())
-        for notice in batch:
-            customer = customers.get(notice.customer_id)
-            address = ""
-            if customer is not None and not customer.is_erased:
-                address = {"email": customer.email, "sms": customer.phone}.get(
-                    notice.channel, ""
-                ) or ""
-            try:
-                channel(notice.channel).send(notice=notice, address=address)
-            except DeliveryFailed as exc:
-                notice.status, notice.error = DeliveryStatus.FAILED, str(exc)[:200]
-            else:
-                notice.status, notice.sent_at, notice.error = (
-                    DeliveryStatus.SENT,
-                    timezone.now(),
-                    "",
+        for candidate in batch:
+            with transaction.atomic():
+                notice = (
+                    pending.select_for_update(skip_locked=True)
+                    .filter(pk=candidate.pk)
+                    .first()
                 )
-        IncidentNotice.objects.bulk_update(batch, ["status", "sent_at", "error"])
+                if notice is None:
+                    continue  # sent meanwhile, or another worker has it
+                _deliver(notice, customers.get(notice.customer_id))
+                notice.save(update_fields=["status", "sent_at", "error"])
+                attempted += 1
     logger.info(
-        "incidents.batch_sent",
-        extra={"incident": str(incident_id), "count": len(batch)},
+        "incidents.batch_sent", extra={"incident": str(incident_id), "count": attempted}
     )
-    return len(batch)
+    return attempted
+
+
+def _deliver(notice: IncidentNotice, customer: Customer | None) -> None:
+    address = ""
+    if customer is not None and not customer.is_erased:
+        address = {"email": customer.email, "sms": customer.phone}.get(
+            notice.channel
+        ) or ""
+    try:
+        channel(notice.channel).send(notice=notice, address=address)
+    except DeliveryFailed as exc:
+        notice.status, notice.error = DeliveryStatus.FAILED, str(exc)[:200]
+    else:
+        notice.status, notice.sent_at, notice.error = (
+            DeliveryStatus.SENT,
+            timezone.now(),
+            "",
+        )
 
 
 @transaction.atomic

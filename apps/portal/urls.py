@@ -1,5 +1,6 @@
 from django.urls import path
 
+from apps.incidents.views import MyNoticesView
 from apps.portal import views
 
 app_name = "portal"
@@ -15,6 +16,7 @@ urlpatterns = [
         name="consent-toggle",
     ),
     path("notice/", views.NoticeReviewView.as_view(), name="notice"),
+    path("notices/", MyNoticesView.as_view(), name="notices"),
     path(
         "confirm/<str:token>/", views.OptInConfirmView.as_view(), name="opt-in-confirm"
     ),

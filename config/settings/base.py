@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "apps.consent",
     "apps.portal",
     "apps.retention",
+    "apps.incidents",
 ]
 
 MIDDLEWARE = [
@@ -125,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.navigation",
+                "apps.core.context_processors.status_banner",
             ],
         },
     },

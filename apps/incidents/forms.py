@@ -1,0 +1,125 @@
+from django import forms
+
+from apps.customers.registry import DataCategory
+from apps.incidents.models import (
+    ComponentState,
+    Incident,
+    IncidentStatus,
+    UpdatePhase,
+)
+
+DATETIME = forms.DateTimeInput(
+    attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
+)
+
+
+class IncidentForm(forms.ModelForm):
+    data_categories = forms.MultipleChoiceField(
+        choices=DataCategory.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Data involved",
+    )
+    systems_text = forms.CharField(
+        required=False, label="Systems involved (comma-separated)", max_length=500
+    )
+
+    class Meta:
+        model = Incident
+        fields = [
+            "title",
+            "kind",
+            "severity",
+            "occurred_at",
+            "detected_at",
+            "aware_at",
+            "assessed_at",
+            "data_categories",
+            "risk_level",
+            "encrypted_keys_safe",
+            "risk_reasoning",
+            "what_happened",
+            "what_we_are_doing",
+            "what_you_can_do",
+            "contact",
+            "remedy_kind",
+            "remedy_description",
+        ]
+        widgets = {
+            "occurred_at": DATETIME,
+            "detected_at": DATETIME,
+            "aware_at": DATETIME,
+            "assessed_at": DATETIME,
+            "risk_reasoning": forms.Textarea(attrs={"rows": 3}),
+            "what_happened": forms.Textarea(attrs={"rows": 3}),
+            "what_we_are_doing": forms.Textarea(attrs={"rows": 3}),
+            "what_you_can_do": forms.Textarea(attrs={"rows": 3}),
+        }
+        labels = {"aware_at": "Became aware (UTC): the legal clocks start here"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance and self.instance.pk:
+            self.fields["systems_text"].initial = ", ".join(self.instance.systems)
+
+    def service_data(self) -> dict:
+        data = {k: v for k, v in self.cleaned_data.items() if k != "systems_text"}
+        data["systems"] = [
+            s.strip()
+            for s in self.cleaned_data.get("systems_text", "").split(",")
+            if s.strip()
+        ]
+        return data
+
+
+class TransitionForm(forms.Form):
+    status = forms.ChoiceField(choices=IncidentStatus.choices)
+    note = forms.CharField(required=False, max_length=500)
+
+
+class TimelineForm(forms.Form):
+    text = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), label="Action taken"
+    )
+
+
+class AffectedForm(forms.Form):
+    scope = forms.ChoiceField(
+        choices=[
+            ("all", "All customers"),
+            ("countries", "Customers in these countries or regions"),
+            ("window", "Customers created in a window"),
+            ("list", "A list of customer ids"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    countries = forms.CharField(required=False, help_text="ISO codes: ID, US, DE")
+    regions = forms.CharField(required=False, help_text="ISO 3166-2: US-CA, ID-JK")
+    created_from = forms.DateTimeField(required=False, widget=DATETIME)
+    created_to = forms.DateTimeField(required=False, widget=DATETIME)
+    customer_ids = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Customer ids"
+    )
+    ids_file = forms.FileField(required=False, label="Or upload a file of ids")
+    mailbox_compromised = forms.BooleanField(
+        required=False, label="Their mailbox credentials were taken (do not email them)"
+    )
+
+    @staticmethod
+    def codes(text: str) -> list[str]:
+        return [
+            c.strip().upper() for c in text.replace(";", ",").split(",") if c.strip()
+        ]
+
+
+class StatusUpdateForm(forms.Form):
+    phase = forms.ChoiceField(choices=UpdatePhase.choices)
+    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    data_at_risk = forms.ChoiceField(
+        choices=[
+            ("no", "Your data is not at risk"),
+            ("yes", "Some data may be at risk"),
+            ("unknown", "We are still checking"),
+        ]
+    )
+    component_state = forms.ChoiceField(choices=ComponentState.choices, required=False)

@@ -1,0 +1,279 @@
+"""Incident pages for compliance officers and privacy admins; the public status page
+and its JSON feed; the customer's "notices about your data"."""
+
+from django.contrib import messages
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect
+from django.views import View
+from django.views.generic import TemplateView
+
+from apps.accounts.models import GOVERNANCE_ROLES
+from apps.accounts.permissions import RoleRequiredMixin
+from apps.core.errors import DomainError, NotFound
+from apps.incidents.forms import (
+    AffectedForm,
+    IncidentForm,
+    StatusUpdateForm,
+    TimelineForm,
+    TransitionForm,
+)
+from apps.incidents.models import AffectedCustomer, Incident
+from apps.incidents.selectors import (
+    affected_counts,
+    deadlines_for,
+    incident_get,
+    incident_list,
+    notices_for_customer,
+    notification_progress,
+    status_components,
+    status_updates_published,
+)
+from apps.incidents.services import (
+    affected_select,
+    incident_create,
+    incident_notify,
+    incident_transition,
+    incident_update,
+    remedy_redeem,
+    status_publish,
+    timeline_add,
+)
+from apps.portal.views import CustomerPageMixin
+
+
+def _form_error(form, exc: DomainError) -> None:
+    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+
+
+class IncidentListView(RoleRequiredMixin, TemplateView):
+    allowed_roles = GOVERNANCE_ROLES
+    template_name = "incidents/list.html"
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(incidents=incident_list()[:200], form=form or IncidentForm())
+        return context
+
+    def post(self, request):
+        form = IncidentForm(request.POST)
+        if form.is_valid():
+            try:
+                incident = incident_create(actor=request.user, data=form.service_data())
+            except DomainError as exc:
+                _form_error(form, exc)
+            else:
+                messages.success(request, "Incident registered (audited).")
+                return redirect("incidents:detail", incident_id=incident.pk)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class IncidentDetailView(RoleRequiredMixin, TemplateView):
+    allowed_roles = GOVERNANCE_ROLES
+    template_name = "incidents/detail.html"
+
+    def incident(self) -> Incident:
+        try:
+            return incident_get(incident_id=self.kwargs["incident_id"])
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+
+    def get_context_data(self, forms=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        incident = self.incident()
+        counts = affected_counts(incident=incident)
+        forms = forms or {}
+        remedies = AffectedCustomer.objects.filter(incident=incident).exclude(
+            remedy_code=""
+        )
+        context.update(
+            incident=incident,
+            deadlines=deadlines_for(incident=incident),
+            counts=sorted(counts.items(), key=lambda kv: -kv[1]),
+            affected_total=sum(counts.values()),
+            progress=notification_progress(incident=incident),
+            timeline=incident.timeline.select_related("author"),
+            updates=incident.status_updates.order_by("-published_at"),
+            remedies_offered=remedies.count(),
+            remedies_redeemed=remedies.filter(remedy_redeemed_at__isnull=False).count(),
+            edit_form=forms.get("edit") or IncidentForm(instance=incident),
+            transition_form=forms.get("transition") or TransitionForm(),
+            timeline_form=forms.get("timeline") or TimelineForm(),
+            affected_form=forms.get("affected")
+            or AffectedForm(initial={"scope": "all"}),
+            status_form=forms.get("status") or StatusUpdateForm(),
+            components=status_components(),
+        )
+        return context
+
+    def post(self, request, incident_id):
+        incident = self.incident()
+        action = request.POST.get("action", "")
+        handler = getattr(self, f"_do_{action}", None)
+        if handler is None:
+            messages.error(request, "Unknown action.")
+            return redirect("incidents:detail", incident_id=incident.pk)
+        form_name, form = handler(request, incident)
+        if form is None:
+            return redirect("incidents:detail", incident_id=incident.pk)
+        return self.render_to_response(
+            self.get_context_data(forms={form_name: form}), status=400
+        )
+
+    def _run(self, request, form, call, done: str):
+        if form.is_valid():
+            try:
+                call(form)
+            except DomainError as exc:
+                _form_error(form, exc)
+                return form
+            messages.success(request, done)
+            return None
+        return form
+
+    def _do_edit(self, request, incident):
+        form = IncidentForm(request.POST, instance=Incident.objects.get(pk=incident.pk))
+        return "edit", self._run(
+            request,
+            form,
+            lambda f: incident_update(
+                actor=request.user, incident=incident, data=f.service_data()
+            ),
+            "Saved (audited).",
+        )
+
+    def _do_transition(self, request, incident):
+        return "transition", self._run(
+            request,
+            TransitionForm(request.POST),
+            lambda f: incident_transition(
+                actor=request.user, incident=incident, **f.cleaned_data
+            ),
+            "Status changed.",
+        )
+
+    def _do_timeline(self, request, incident):
+        return "timeline", self._run(
+            request,
+            TimelineForm(request.POST),
+            lambda f: timeline_add(
+                actor=request.user, incident=incident, **f.cleaned_data
+            ),
+            "Added to the timeline.",
+        )
+
+    def _do_affected(self, request, incident):
+        form = AffectedForm(request.POST, request.FILES)
+
+        def call(f):
+            data = f.cleaned_data
+            ids = data["customer_ids"]
+            if data.get("ids_file"):
+                ids += "\n" + data["ids_file"].read(5_000_000).decode(
+                    "utf-8", "replace"
+                )
+            count = affected_select(
+                actor=request.user,
+                incident=incident,
+                scope=data["scope"],
+                countries=AffectedForm.codes(data["countries"]),
+                regions=AffectedForm.codes(data["regions"]),
+                created_from=data["created_from"],
+                created_to=data["created_to"],
+                customer_ids=ids,
+                mailbox_compromised=data["mailbox_compromised"],
+            )
+            messages.info(request, f"{count} customers affected.")
+
+        return "affected", self._run(
+            request, form, call, "Affected customers recorded."
+        )
+
+    def _do_notify(self, request, incident):
+        try:
+            count = incident_notify(actor=request.user, incident=incident)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{count} notices queued; sending in batches.")
+        return "notify", None
+
+    def _do_status(self, request, incident):
+        form = StatusUpdateForm(request.POST)
+
+        def call(f):
+            data = f.cleaned_data
+            chosen = [int(c) for c in request.POST.getlist("components") if c.isdigit()]
+            status_publish(
+                actor=request.user,
+                incident=incident,
+                phase=data["phase"],
+                message=data["message"],
+                data_at_risk=data["data_at_risk"],
+                components=dict.fromkeys(
+                    chosen, data["component_state"] or "operational"
+                ),
+            )
+
+        return "status", self._run(request, form, call, "Published on the status page.")
+
+
+class StatusPageView(TemplateView):
+    """Public: components and plain-language incident updates."""
+
+    template_name = "incidents/status.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            components=status_components(), updates=status_updates_published()
+        )
+        return context
+
+
+class StatusFeedView(View):
+    def get(self, request):
+        return JsonResponse(
+            {
+                "components": [
+                    {"name": c.name, "state": c.state} for c in status_components()
+                ],
+                "updates": [
+                    {
+                        "incident": u.incident.title,
+                        "phase": u.phase,
+                        "message": u.message,
+                        "data_at_risk": u.data_at_risk,
+                        "components": [c.name for c in u.components.all()],
+                        "published_at": u.published_at.isoformat(),
+                    }
+                    for u in status_updates_published()
+                ],
+            }
+        )
+
+
+class MyNoticesView(CustomerPageMixin, TemplateView):
+    template_name = "incidents/my_notices.html"
+    review_exempt = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        notices = list(notices_for_customer(customer_id=self.customer.pk))
+        offers = {
+            a.incident_id: a
+            for a in AffectedCustomer.objects.filter(
+                customer_id=self.customer.pk
+            ).exclude(remedy_code="")
+        }
+        context.update(notices=notices, offers=offers)
+        return context
+
+    def post(self, request):
+        try:
+            incident = incident_get(incident_id=request.POST.get("incident", ""))
+            remedy_redeem(customer_id=self.customer.pk, incident=incident)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Marked as redeemed.")
+        return redirect("portal:notices")

@@ -1,0 +1,39 @@
+from datetime import timedelta
+
+from django.utils import timezone
+
+from apps.incidents.models import AffectedCustomer
+from apps.incidents.services import incident_create
+
+
+def make_incident(actor, **overrides):
+    now = timezone.now()
+    data = {
+        "title": "Support tool exposed contact details",
+        "kind": "breach",
+        "severity": "high",
+        "occurred_at": now - timedelta(days=2),
+        "detected_at": now - timedelta(days=1),
+        "aware_at": now - timedelta(hours=20),
+        "data_categories": ["contact", "identity"],
+        "risk_level": "high",
+        "what_happened": "A misconfigured export let a vendor see contact details.",
+        "what_we_are_doing": "We closed the export and are auditing every vendor.",
+        "what_you_can_do": "Be wary of messages asking for your password.",
+        "contact": "privacy@amanah.example, +62 21 5091 0000",
+    }
+    data.update(overrides)
+    return incident_create(actor=actor, data=data)
+
+
+def affect(incident, counts: dict[tuple[str, str], int]) -> None:
+    """Affected rows without customers behind them (counts only matter)."""
+    import uuid
+
+    AffectedCustomer.objects.bulk_create(
+        AffectedCustomer(
+            incident=incident, customer_id=uuid.uuid4(), country=country, region=region
+        )
+        for (country, region), n in counts.items()
+        for _ in range(n)
+    )

@@ -1,0 +1,234 @@
+import pytest
+from django.core import mail
+from rest_framework.test import APIClient
+
+from apps.audit.models import AuditEvent
+from apps.incidents import channels
+from apps.incidents.errors import NoticeIncomplete
+from apps.incidents.models import AffectedCustomer, IncidentNotice
+from apps.incidents.notices import render
+from apps.incidents.services import (
+    affected_select,
+    notices_queue,
+    notices_send_batch,
+    status_publish,
+)
+from apps.incidents.tasks import notices_send_task
+from tests.customers.factories import make_customer
+from tests.incidents.factories import make_incident
+from tests.portal.factories import PASSWORD, make_account
+
+pytestmark = pytest.mark.django_db
+
+ELEMENTS = {
+    "what_happened": "x",
+    "when": "2026-11-01",
+    "data_involved": "Contact details",
+    "what_we_are_doing": "y",
+    "what_you_can_do": "z",
+    "contact": "privacy@amanah.example",
+}
+
+
+@pytest.mark.parametrize("missing", list(ELEMENTS))
+def test_the_validator_refuses_a_notice_missing_an_element(missing):
+    with pytest.raises(NoticeIncomplete, match=missing):
+        render(
+            elements={**ELEMENTS, missing: " "}, country="ID", region="", remedy=None
+        )
+
+
+def test_california_notices_use_the_five_headings_in_order():
+    body = render(elements=ELEMENTS, country="US", region="US-CA", remedy=None).body
+    headings = [
+        "What Happened",
+        "What Information Was Involved",
+        "What We Are Doing",
+        "What You Can Do",
+        "For More Information",
+    ]
+    positions = [body.index(h) for h in headings]
+    assert positions == sorted(positions)
+
+
+def test_indonesian_customers_get_the_indonesian_notice():
+    rendered = render(
+        elements=ELEMENTS, country="ID", region="ID-JK", remedy=("Voucher", "AB12")
+    )
+    assert rendered.language == "id"
+    assert "Apa yang terjadi" in rendered.body
+    assert "AB12" in rendered.body
+
+
+def test_queueing_refuses_an_incident_without_the_required_text(privacy_admin):
+    incident = make_incident(privacy_admin, what_you_can_do="")
+    make_customer()
+    affected_select(actor=privacy_admin, incident=incident, scope="all")
+    with pytest.raises(NoticeIncomplete, match="what_you_can_do"):
+        notices_queue(actor=privacy_admin, incident=incident)
+    assert not IncidentNotice.objects.exists()
+
+
+def test_notices_go_by_email_and_in_app_but_never_email_to_a_compromised_mailbox(
+    privacy_admin,
+):
+    incident = make_incident(
+        privacy_admin, remedy_kind="voucher", remedy_description="A 20% voucher"
+    )
+    safe = make_customer(email="safe@example.com")
+    exposed = make_customer(email="exposed@example.com")
+    affected_select(
+        actor=privacy_admin, incident=incident, scope="list", customer_ids=str(safe.pk)
+    )
+    AffectedCustomer.objects.create(
+        incident=incident,
+        customer_id=exposed.pk,
+        country="ID",
+        region="ID-JK",
+        mailbox_compromised=True,
+    )
+    assert notices_queue(actor=privacy_admin, incident=incident) == 4
+    notices_send_task.delay(str(incident.pk))
+    assert [m.to for m in mail.outbox] == [["safe@example.com"]]
+    channels_of = dict(
+        IncidentNotice.objects.filter(customer_id=exposed.pk).values_list(
+            "channel", "status"
+        )
+    )
+    assert channels_of == {"sms": "sent", "in_app": "sent"}
+    offer = AffectedCustomer.objects.get(customer_id=safe.pk)
+    assert offer.remedy_code
+    assert offer.remedy_code in mail.outbox[0].body
+    assert "safe@example.com" not in IncidentNotice.objects.first().body
+
+
+def test_a_send_that_fails_halfway_and_is_rerun_sends_each_notice_once(
+    privacy_admin, monkeypatch
+):
+    incident = make_incident(privacy_admin)
+    for i in range(6):
+        make_customer(email=f"c{i}@example.com")
+    affected_select(actor=privacy_admin, incident=incident, scope="all")
+    notices_queue(actor=privacy_admin, incident=incident)
+
+    real_send = channels.EmailChannel.send
+    sent = {"n": 0}
+
+    def crash_on_fourth(self, *, notice, address):
+        sent["n"] += 1
+        if sent["n"] == 4:
+            raise RuntimeError("worker died")
+        return real_send(self, notice=notice, address=address)
+
+    monkeypatch.setattr(channels.EmailChannel, "send", crash_on_fourth)
+
+    def send_all() -> None:
+        while notices_send_batch(incident_id=incident.pk, batch_size=4):
+            pass
+
+    with pytest.raises(RuntimeError):
+        send_all()
+    delivered_before = len(mail.outbox)
+    monkeypatch.setattr(channels.EmailChannel, "send", real_send)
+    while notices_send_batch(incident_id=incident.pk, batch_size=4):
+        pass
+    recipients = sorted(m.to[0] for m in mail.outbox)
+    assert recipients == sorted(
+        f"c{i}@example.com" for i in range(6)
+    )  # each exactly once
+    assert delivered_before == 3
+    assert IncidentNotice.objects.filter(status="sent").count() == 12
+    while notices_send_batch(incident_id=incident.pk):
+        pass
+    assert len(mail.outbox) == 6
+
+
+def test_a_customer_sees_only_their_own_notices(client, privacy_admin):
+    incident = make_incident(privacy_admin)
+    mine = make_account(email="me@example.com")
+    other = make_customer(email="other@example.com")
+    affected_select(
+        actor=privacy_admin,
+        incident=incident,
+        scope="list",
+        customer_ids=f"{mine.pk} {other.pk}",
+    )
+    notices_queue(actor=privacy_admin, incident=incident)
+    notices_send_task.delay(str(incident.pk))
+    client.post("/me/login/", {"email": "me@example.com", "password": PASSWORD})
+    page = client.get("/me/notices/").content.decode()
+    assert page.count("A misconfigured export") == 1
+    assert IncidentNotice.objects.filter(customer_id=other.pk).exists()
+
+
+def test_the_status_page_shows_only_what_was_published(client, privacy_admin):
+    incident = make_incident(privacy_admin, kind="outage", title="Checkout is down")
+    assert "Checkout is down" not in client.get("/status/").content.decode()
+    status_publish(
+        actor=privacy_admin,
+        incident=incident,
+        phase="investigating",
+        message="Payments fail; your data is not at risk.",
+        data_at_risk="no",
+    )
+    html = client.get("/status/").content.decode()
+    assert "Checkout is down" in html
+    assert "Payments fail" in html
+    feed = client.get("/status.json").json()
+    assert feed["updates"][0]["phase"] == "investigating"
+    assert AuditEvent.objects.filter(action="status.published").exists()
+
+
+def test_customers_see_a_banner_while_an_incident_is_open(client, privacy_admin):
+    make_account(email="me@example.com")
+    incident = make_incident(privacy_admin, kind="outage", title="Slow pages")
+    status_publish(
+        actor=privacy_admin,
+        incident=incident,
+        phase="identified",
+        message="Pages are slow.",
+    )
+    client.post("/me/login/", {"email": "me@example.com", "password": PASSWORD})
+    assert "Pages are slow." in client.get("/me/").content.decode()
+
+
+@pytest.mark.parametrize(
+    "role_fixture", ["support_agent", "delivery_agent", "customer_user"]
+)
+def test_only_governance_roles_use_the_incident_api(
+    request, role_fixture, privacy_admin
+):
+    user = request.getfixturevalue(role_fixture)
+    incident = make_incident(privacy_admin)
+    api = APIClient()
+    api.force_authenticate(user)
+    assert api.get("/api/v1/incidents/").status_code == 403
+    assert api.get(f"/api/v1/incidents/{incident.pk}/deadlines/").status_code == 403
+
+
+def test_the_incident_api_for_compliance(compliance_officer, privacy_admin):
+    api = APIClient()
+    api.force_authenticate(compliance_officer)
+    created = api.post(
+        "/api/v1/incidents/",
+        {
+            "title": "Lost laptop",
+            "kind": "suspected_breach",
+            "severity": "medium",
+            "detected_at": "2026-11-20T10:00:00Z",
+            "aware_at": "2026-11-20T12:00:00Z",
+        },
+        format="json",
+    )
+    assert created.status_code == 201, created.json()
+    incident_id = created.json()["id"]
+    assert api.get(f"/api/v1/incidents/{incident_id}/deadlines/").json() == []
+    assert api.get(f"/api/v1/incidents/{incident_id}/affected/").json()["total"] == 0
+    assert (
+        api.get(f"/api/v1/incidents/{incident_id}/notifications/").json()["total"] == 0
+    )
+    bad = api.post(
+        f"/api/v1/incidents/{incident_id}/status/", {"status": "nope"}, format="json"
+    )
+    assert bad.status_code == 400
+    assert "status" in bad.json()
