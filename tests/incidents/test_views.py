@@ -28,7 +28,7 @@ def test_register_an_incident_on_the_page(client, compliance_officer):
 
 
 def test_the_detail_page_walks_through_affected_notify_and_status(
-    client, privacy_admin
+    client, privacy_admin, django_capture_on_commit_callbacks
 ):
     make_customer(country="ID", region="ID-JK")
     make_customer(country="US", region="US-CA", phone="+1 415 555 0100")
