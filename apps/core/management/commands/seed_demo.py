@@ -13,6 +13,7 @@ from apps.core.errors import DomainError
 from apps.customers.demo import DemoCustomers
 from apps.customers.selectors import customer_count, customer_find_by_email
 from apps.customers.services import customer_create, customers_bulk_create
+from apps.incidents.services import demo_incidents_ensure
 from apps.portal.services import customer_account_enable
 from apps.retention.services import demo_holds_ensure
 
@@ -77,6 +78,8 @@ class Command(BaseCommand):
                 wanted, seed=options["seed"], quiet=options["verbosity"] == 0
             )
         self._demo_customer(password)
+        if demo_incidents_ensure(actor=staff["privacy_admin"]):
+            self.stdout.write("Recorded two demo incidents (/compliance/incidents/).")
         held = demo_holds_ensure(actor=staff["privacy_admin"])
         if held:
             self.stdout.write(f"Placed {held} demo legal holds on overdue customers.")
