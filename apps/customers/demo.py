@@ -64,8 +64,16 @@ class DemoCustomers:
         country = rnd.choices(self.countries, self.weights)[0]
         fake = self.fakers[country]
         created = now - timedelta(days=rnd.uniform(1, 6 * 365))
-        last_activity = created + (now - created) * rnd.random() ** 0.3
         closed = rnd.random() < 0.12
+        dormant = rnd.random() < 0.10
+        if closed:
+            # Closed at any time since joining: about half of them long enough ago for
+            # the closed-accounts policy to be due.
+            last_activity = created + (now - created) * rnd.random()
+        elif dormant:
+            last_activity = created + timedelta(days=rnd.uniform(0, 60))
+        else:
+            last_activity = created + (now - created) * rnd.random() ** 0.3
         local = f"{fake.user_name()}.{secrets.token_hex(4)}"
         return {
             "country": country,
@@ -83,7 +91,7 @@ class DemoCustomers:
             "status": CustomerStatus.CLOSED if closed else CustomerStatus.ACTIVE,
             "created_at": created,
             "last_activity_at": last_activity,
-            "closed_at": last_activity if closed else None,
+            "closed_at": min(last_activity, now) if closed else None,
         }
 
     def rows(self, count: int) -> Iterator[dict[str, Any]]:
