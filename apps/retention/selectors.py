@@ -1,7 +1,6 @@
 """Reads for retention: active holds, what is due, and the retention report."""
 
-from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet, Sum
@@ -99,28 +98,31 @@ def retention_report(*, at: datetime | None = None) -> dict[str, Any]:
     return {"generated_at": at.isoformat(), "policies": policies}
 
 
+def _month_start(year: int, month: int) -> datetime:
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
 def disposed_per_month(*, months: int = 12, at: datetime | None = None) -> list[dict]:
-    """Records disposed per calendar month (UTC), oldest first, for the chart."""
-    at = at or timezone.now()
-    start = (
-        at.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        - timedelta(days=31 * (months - 1))
-    ).replace(day=1)
-    totals: dict[str, int] = defaultdict(int)
+    """Records disposed per calendar month (UTC), the current month last."""
+    at = (at or timezone.now()).astimezone(UTC)
+    firsts = [
+        _month_start(at.year, at.month - offset) for offset in range(months - 1, -1, -1)
+    ]
     rows = (
-        DisposalLogEntry.objects.filter(disposed_at__gte=start)
-        .annotate(month=TruncMonth("disposed_at"))
+        DisposalLogEntry.objects.filter(disposed_at__gte=firsts[0])
+        .annotate(month=TruncMonth("disposed_at", tzinfo=UTC))
         .values("month")
         .annotate(total=Sum("records"))
     )
-    for row in rows:
-        totals[row["month"].strftime("%Y-%m")] += row["total"]
-    result, month = [], start
-    for _ in range(months):
-        key = month.strftime("%Y-%m")
-        result.append({"month": key, "disposed": totals.get(key, 0)})
-        month = (month + timedelta(days=32)).replace(day=1)
-    return result
+    totals = {row["month"].strftime("%Y-%m"): row["total"] for row in rows}
+    return [
+        {
+            "month": first.strftime("%Y-%m"),
+            "disposed": totals.get(first.strftime("%Y-%m"), 0),
+        }
+        for first in firsts
+    ]
 
 
 def run_list_recent(*, limit: int = 10) -> QuerySet[DisposalRun]:

@@ -156,3 +156,14 @@ def test_the_public_data_policy_lists_the_enabled_policies(client):
     assert "destroy the key that encrypts them" in html
     assert "deleted one year after they close" not in html
     assert "Sharing with partners" in html
+
+
+def test_the_chart_ends_with_the_current_month():
+    from datetime import UTC, datetime
+
+    from apps.retention.selectors import disposed_per_month
+
+    months = disposed_per_month(at=datetime(2026, 11, 24, tzinfo=UTC))
+    assert [m["month"] for m in months][0] == "2025-12"
+    assert [m["month"] for m in months][-1] == "2026-11"
+    assert len(months) == 12
