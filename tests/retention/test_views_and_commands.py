@@ -164,6 +164,6 @@ def test_the_chart_ends_with_the_current_month():
     from apps.retention.selectors import disposed_per_month
 
     months = disposed_per_month(at=datetime(2026, 11, 24, tzinfo=UTC))
-    assert [m["month"] for m in months][0] == "2025-12"
-    assert [m["month"] for m in months][-1] == "2026-11"
+    assert months[0]["month"] == "2025-12"
+    assert months[-1]["month"] == "2026-11"
     assert len(months) == 12
