@@ -15,6 +15,8 @@ api_v1 = [
     path("contact/", include(contact_urls)),
     path("consent/", include("apps.consent.api_urls")),
     path("incidents/", include("apps.incidents.api_urls")),
+    path("requests/", include("apps.requests.api_urls")),
+    path("inventory/", include("apps.inventory.api_urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +29,8 @@ urlpatterns = [
     path("compliance/", include("apps.audit.urls")),
     path("compliance/", include("apps.retention.urls")),
     path("compliance/incidents/", include("apps.incidents.urls")),
+    path("compliance/requests/", include("apps.requests.urls")),
+    path("compliance/inventory/", include("apps.inventory.urls")),
     path("privacy/", DataPolicyView.as_view(), name="data-policy"),
     path("status/", StatusPageView.as_view(), name="status"),
     path("status.json", StatusFeedView.as_view(), name="status-feed"),

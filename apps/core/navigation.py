@@ -10,12 +10,14 @@ _STAFF = (Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, *_GOV)
 NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Home", "home", _STAFF),
     ("My consents", "portal:consents", (Role.CUSTOMER,)),
+    ("My data", "portal:data", (Role.CUSTOMER,)),
     ("Notices about my data", "portal:notices", (Role.CUSTOMER,)),
     ("Staff desk", "staff:desk", _STAFF),
     ("Reveals & relays", "staff:oversight", _GOV),
     ("Access policy", "staff:policy", (Role.PRIVACY_ADMIN,)),
     ("Compliance", "retention:home", _GOV),
     ("Incidents", "incidents:list", _GOV),
+    ("Requests", "requests:queue", _GOV),
     ("Audit trail", "audit:event-list", _GOV),
     ("API docs", "api-docs", _STAFF),
 )

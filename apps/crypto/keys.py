@@ -153,3 +153,18 @@ def forget(data_key: DataKey) -> None:
     cache = _scope.get()
     if cache is not None:
         cache.pop(data_key.pk, None)
+
+
+def seal_with(data_key: DataKey, plaintext: bytes, aad: bytes) -> bytes:
+    """Seal bytes under a customer's data key (exports, files). Raises ValueError if
+    the key was destroyed."""
+    aead = aead_for_id(data_key.pk, lambda: data_key)
+    if aead is None:
+        raise ValueError("The data key was destroyed.")
+    return seal(aead, plaintext, aad)
+
+
+def open_with(data_key: DataKey, blob: bytes, aad: bytes) -> bytes | None:
+    """Open bytes sealed by `seal_with`; None once the key was destroyed."""
+    aead = aead_for_id(data_key.pk, lambda: data_key)
+    return None if aead is None else unseal(aead, bytes(blob), aad)

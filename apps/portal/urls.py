@@ -2,6 +2,7 @@ from django.urls import path
 
 from apps.incidents.views import MyNoticesView
 from apps.portal import views
+from apps.requests.views import ExportDownloadView, MyDataView
 
 app_name = "portal"
 
@@ -17,6 +18,12 @@ urlpatterns = [
     ),
     path("notice/", views.NoticeReviewView.as_view(), name="notice"),
     path("notices/", MyNoticesView.as_view(), name="notices"),
+    path("data/", MyDataView.as_view(), name="data"),
+    path(
+        "data/download/<str:token>/",
+        ExportDownloadView.as_view(),
+        name="request-download",
+    ),
     path(
         "confirm/<str:token>/", views.OptInConfirmView.as_view(), name="opt-in-confirm"
     ),

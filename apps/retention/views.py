@@ -51,6 +51,13 @@ class ComplianceHomeView(RoleRequiredMixin, TemplateView):
     allowed_roles = GOVERNANCE_ROLES
     template_name = "retention/compliance_home.html"
 
+    def get_context_data(self, **kwargs):
+        from apps.requests.selectors import request_overdue_count
+
+        context = super().get_context_data(**kwargs)
+        context["overdue_requests"] = request_overdue_count()
+        return context
+
 
 class RetentionReportView(RoleRequiredMixin, TemplateView):
     allowed_roles = GOVERNANCE_ROLES

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
     "apps.portal",
     "apps.retention",
     "apps.incidents",
+    "apps.inventory",
+    "apps.requests",
 ]
 
 MIDDLEWARE = [

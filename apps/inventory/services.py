@@ -1,0 +1,177 @@
+"""Writes on the data inventory: systems, recipients, change notices, and sharing,
+which is refused without the customer's consent to the recipient's gating purpose."""
+
+import logging
+from typing import Any
+
+from django.core.mail import EmailMessage, get_connection
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit import services as audit
+from apps.consent.models import ConsentState
+from apps.consent.selectors import audience_granted_filter
+from apps.core.errors import DomainError, Forbidden
+from apps.crypto.keys import data_keys_preload, key_scope
+from apps.customers.models import Customer
+from apps.customers.registry import DataCategory
+from apps.inventory.models import (
+    ChangeNotice,
+    ChangeNoticeDelivery,
+    Recipient,
+    ShareRecord,
+    System,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class InventoryError(DomainError):
+    code = "inventory_invalid"
+
+
+class SharingRefused(Forbidden):
+    code = "sharing_refused"
+
+
+def _clean(data: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(data.get("data_categories") or []) - set(DataCategory.values)
+    if unknown:
+        raise InventoryError("Unknown data category.", field="data_categories")
+    country = (data.get("country") or "").upper()
+    if len(country) != 2:
+        raise InventoryError("Give an ISO country code.", field="country")
+    return {**data, "country": country}
+
+
+def _widens(before: Any, after: Any) -> list[str]:
+    """What makes a change one customers must hear about."""
+    if before is None:
+        return ["new"]
+    reasons = []
+    if before.country != after.country:
+        reasons.append("new country")
+    if set(after.data_categories) - set(before.data_categories):
+        reasons.append("more categories")
+    return reasons
+
+
+@transaction.atomic
+def inventory_save(*, actor, model: type, name: str, data: dict[str, Any]):
+    """Create or change a system or recipient; audited. A change that affects
+    customers (new, new country, more categories) creates a change notice and
+    emails the affected customers in batches."""
+    data = _clean(data)
+    item = model.objects.select_for_update().filter(name=name).first()
+    before = None
+    if item is not None:
+        before = model(country=item.country, data_categories=list(item.data_categories))
+    item = item or model(name=name)
+    for key, value in data.items():
+        setattr(item, key, value)
+    item.save()
+    reasons = _widens(before, item)
+    kind = model._meta.model_name
+    audit.record(
+        actor=actor,
+        action=f"inventory.{kind}_saved",
+        target=item,
+        details={"name": name, "widened": reasons},
+    )
+    if reasons and item.active:
+        where = f"{item.name} ({item.country})"
+        categories = ", ".join(
+            DataCategory(c).label.lower() for c in item.data_categories
+        )
+        summary = (
+            ("New recipient" if model is Recipient else "New place where data is kept")
+            if reasons == ["new"]
+            else f"Change to {item.name}: {', '.join(reasons)}"
+        ) + f": {where} now handles {categories or 'no personal data'}."
+        notice = ChangeNotice.objects.create(
+            summary=summary,
+            created_at=timezone.now(),
+            recipient=item if model is Recipient else None,
+            system=item if model is System else None,
+        )
+        from apps.inventory.tasks import change_notice_send_task
+
+        transaction.on_commit(lambda: change_notice_send_task.delay(notice.pk))
+    return item
+
+
+def change_notice_audience(notice: ChangeNotice):
+    """Who a change affects: for a recipient gated by consent, those who granted it;
+    otherwise every customer whose record holds data."""
+    customers = Customer.objects.filter(erased_at__isnull=True)
+    recipient = notice.recipient
+    if recipient is not None and recipient.gating_purpose_id:
+        granted = ConsentState.objects.filter(
+            audience_granted_filter(recipient.gating_purpose)
+        ).values("customer_id")
+        customers = customers.filter(pk__in=granted)
+    return customers
+
+
+def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
+    """Email the next batch of affected customers not yet told. Returns how many."""
+    notice = ChangeNotice.objects.get(pk=notice_id)
+    told = ChangeNoticeDelivery.objects.filter(notice=notice).values("customer_id")
+    customers = list(
+        change_notice_audience(notice).exclude(pk__in=told).order_by("pk")[:batch_size]
+    )
+    if not customers:
+        return 0
+    with key_scope(), get_connection() as connection:
+        data_keys_preload(c.data_key_id for c in customers)
+        for customer in customers:
+            with transaction.atomic():
+                _, created = ChangeNoticeDelivery.objects.get_or_create(
+                    notice=notice,
+                    customer_id=customer.pk,
+                    defaults={"sent_at": timezone.now()},
+                )
+                if created and customer.email:
+                    EmailMessage(
+                        subject="A change to where your data goes",
+                        body=f"{notice.summary}\n\nSee the details and your choices on "
+                        "your privacy page.",
+                        to=[customer.email],
+                        connection=connection,
+                    ).send()
+    ChangeNotice.objects.filter(pk=notice.pk).update(
+        sent_count=ChangeNoticeDelivery.objects.filter(notice=notice).count()
+    )
+    return len(customers)
+
+
+def data_share(*, actor, recipient: Recipient, customer: Customer) -> ShareRecord:
+    """Record a sharing of the customer's data with a recipient. Raises
+    SharingRefused (the refusal itself is recorded and audited) without the gating
+    consent."""
+    allowed = (
+        not recipient.gating_purpose_id
+        or ConsentState.objects.filter(
+            audience_granted_filter(recipient.gating_purpose), customer=customer
+        ).exists()
+    )
+    allowed = allowed and recipient.active and not customer.is_erased
+    with transaction.atomic():
+        record = ShareRecord.objects.create(
+            recipient=recipient,
+            customer_id=customer.pk,
+            allowed=allowed,
+            at=timezone.now(),
+        )
+        audit.record(
+            actor=actor,
+            action="data.shared" if allowed else "data.share_refused",
+            target=customer,
+            details={"recipient": recipient.name},
+        )
+    if not allowed:
+        raise SharingRefused(
+            "This customer has not agreed to sharing with this recipient.",
+            field="recipient",
+        )
+    return record

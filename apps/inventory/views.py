@@ -1,0 +1,51 @@
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.views.generic import TemplateView
+
+from apps.accounts.models import STAFF_ROLES, Role
+from apps.accounts.permissions import RoleRequiredMixin
+from apps.core.errors import DomainError
+from apps.inventory.forms import InventoryForm
+from apps.inventory.models import Recipient, System
+from apps.inventory.selectors import change_notice_list, recipient_list, system_list
+from apps.inventory.services import inventory_save
+
+
+class InventoryView(RoleRequiredMixin, TemplateView):
+    """Where personal data lives and who receives it; privacy admins edit it."""
+
+    allowed_roles = STAFF_ROLES
+    template_name = "inventory/inventory.html"
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            systems=system_list(active_only=False),
+            recipients=recipient_list(active_only=False),
+            changes=change_notice_list(),
+            form=form or InventoryForm(initial={"active": True}),
+        )
+        return context
+
+    def post(self, request):
+        if request.user.role != Role.PRIVACY_ADMIN:
+            messages.error(request, "Only privacy admins edit the inventory.")
+            return redirect("inventory:list")
+        form = InventoryForm(request.POST)
+        if form.is_valid():
+            kind, name, data = form.service_data()
+            try:
+                inventory_save(
+                    actor=request.user,
+                    model=System if kind == "system" else Recipient,
+                    name=name,
+                    data=data,
+                )
+            except DomainError as exc:
+                form.add_error(
+                    exc.field if exc.field in form.fields else None, exc.message
+                )
+            else:
+                messages.success(request, f"{name} saved (audited).")
+                return redirect("inventory:list")
+        return self.render_to_response(self.get_context_data(form=form), status=400)

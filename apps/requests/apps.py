@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RequestsConfig(AppConfig):
+    name = "apps.requests"
+    label = "dsr"
+    verbose_name = "Data subject requests"

@@ -1,0 +1,106 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from apps.crypto.fields import EncryptedTextField
+from apps.crypto.models import DataKey
+from apps.customers.models import Customer
+
+
+class RequestKind(models.TextChoices):
+    ACCESS = "access", "A copy of my data"
+    PORTABILITY = "portability", "My data in a machine-readable file"
+    RECTIFICATION = "rectification", "Correct my data"
+    ERASURE = "erasure", "Erase my data"
+    RESTRICTION = "restriction", "Restrict the use of my data"
+    OBJECTION = "objection", "Object to a use of my data"
+
+
+class RequestStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    VERIFYING = "verifying", "Verifying identity"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    REFUSED = "refused", "Refused"
+
+
+OPEN_STATUSES = (
+    RequestStatus.RECEIVED,
+    RequestStatus.VERIFYING,
+    RequestStatus.IN_PROGRESS,
+)
+
+
+class DataRequest(models.Model):
+    """A customer's request about their data, with its legal due date."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(
+        Customer, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The customer's data key, so a correction's new value is sealed like their PII.
+    data_key = models.ForeignKey(
+        DataKey, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=RequestKind.choices)
+    status = models.CharField(
+        max_length=12, choices=RequestStatus.choices, default=RequestStatus.RECEIVED
+    )
+    regime = models.CharField(max_length=40)
+    received_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    extended = models.BooleanField(default=False)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    verification = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="How staff verified the customer's identity.",
+    )
+    field = models.CharField(
+        max_length=40, blank=True, help_text="Rectification: which field."
+    )
+    new_value = EncryptedTextField()
+    details = models.CharField(max_length=500, blank=True)
+    outcome = models.TextField(blank=True, help_text="Refusal reason or what was done.")
+    certificate = models.JSONField(default=dict, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    field = models.CharField(
+        max_length=40, blank=True, help_text="Which field to correct."
+    )
+    export_blob = models.BinaryField(null=True, editable=False)
+    export_ready_at = models.DateTimeField(null=True, blank=True)
+    export_downloaded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "due_at"], name="dsr_queue")]
+        ordering = ["due_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class RequestEvent(models.Model):
+    """The request's history: each transition, with its reason."""
+
+    request = models.ForeignKey(
+        DataRequest, on_delete=models.CASCADE, related_name="events"
+    )
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=12, choices=RequestStatus.choices)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} → {self.status}"

@@ -1,0 +1,335 @@
+"""Writes for data subject requests: opening with a legal due date, transitions,
+exports (built by Celery, sealed, downloadable once within 24 hours), erasure with a
+certificate, corrections."""
+
+import io
+import json
+import logging
+import zipfile
+from datetime import datetime, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.core import signing
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.audit import services as audit
+from apps.core.errors import Conflict, DomainError, Forbidden
+from apps.crypto.keys import key_scope, open_with, seal_with
+from apps.customers.models import Customer
+from apps.customers.registry import PII_FIELD_NAMES, PII_FIELDS
+from apps.customers.services import customer_erase, customer_update
+from apps.incidents.deadlines import EU
+from apps.inventory.selectors import longest_backup_days
+from apps.requests.models import (
+    OPEN_STATUSES,
+    DataRequest,
+    RequestEvent,
+    RequestKind,
+    RequestStatus,
+)
+from apps.retention.selectors import holds_active
+
+logger = logging.getLogger(__name__)
+
+EXPORT_SALT = "amanah.dsr.export"
+EXPORT_HOURS = 24
+
+
+class RequestError(DomainError):
+    code = "request_invalid"
+
+
+def regime_and_due(
+    *, country: str, region: str, received: datetime
+) -> tuple[str, datetime]:
+    """The law that sets the answer time, and the due date it gives."""
+    if region == "US-CA":
+        return "CCPA", received + timedelta(days=45)
+    if country == "ID":
+        return "UU PDP", received + timedelta(hours=72)
+    if country in EU:
+        return "GDPR", received + relativedelta(months=1)
+    if country == "GB":
+        return "UK GDPR", received + relativedelta(months=1)
+    return "default", received + timedelta(days=30)
+
+
+def _event(request: DataRequest, actor, status: str, note: str = "") -> None:
+    RequestEvent.objects.create(
+        request=request, at=timezone.now(), actor=actor, status=status, note=note
+    )
+
+
+@transaction.atomic
+def request_open(
+    *,
+    actor,
+    customer: Customer,
+    kind: str,
+    verification: str = "",
+    field: str = "",
+    new_value: str = "",
+    details: str = "",
+) -> DataRequest:
+    """Open a request. Staff must say how they verified the customer's identity.
+    Raises RequestError, Conflict."""
+    if kind not in RequestKind.values:
+        raise RequestError("Choose what you are asking for.", field="kind")
+    if customer.is_erased:
+        raise RequestError("This customer was erased.", field="customer")
+    by_staff = getattr(actor, "role", "customer") != "customer"
+    if by_staff and len(verification.strip()) < 10:
+        raise RequestError(
+            "Say how you verified the customer's identity.", field="verification"
+        )
+    if kind == RequestKind.RECTIFICATION:
+        if field not in PII_FIELD_NAMES:
+            raise RequestError("Choose the field to correct.", field="field")
+        if not new_value.strip():
+            raise RequestError("Give the correct value.", field="new_value")
+    if DataRequest.objects.filter(
+        customer=customer, kind=kind, status__in=OPEN_STATUSES
+    ).exists():
+        raise Conflict("A request of this kind is already open.", field="kind")
+    now = timezone.now()
+    regime, due = regime_and_due(
+        country=customer.country, region=customer.region, received=now
+    )
+    request = DataRequest(
+        customer=customer,
+        data_key_id=customer.data_key_id,
+        kind=kind,
+        regime=regime,
+        received_at=now,
+        due_at=due,
+        opened_by=actor,
+        verification=verification.strip(),
+        field=field,
+        details=details.strip()[:500],
+    )
+    if new_value:
+        request.new_value = new_value.strip()
+    request.save(force_insert=True)
+    _event(
+        request, actor, RequestStatus.RECEIVED, "opened by staff" if by_staff else ""
+    )
+    audit.record(
+        actor=actor,
+        action="request.opened",
+        target=request,
+        details={"kind": kind, "regime": regime, "by_staff": by_staff},
+    )
+    if kind in (RequestKind.ACCESS, RequestKind.PORTABILITY, RequestKind.ERASURE):
+        from apps.requests.tasks import request_process_task
+
+        transaction.on_commit(lambda: request_process_task.delay(str(request.pk)))
+    return request
+
+
+@transaction.atomic
+def request_transition(
+    *, actor, request: DataRequest, status: str, note: str = ""
+) -> DataRequest:
+    """Move a request on (privacy admins). Refusing needs a reason; completing a
+    correction applies it. Raises RequestError, Forbidden."""
+    if getattr(actor, "role", "") != "privacy_admin":
+        raise Forbidden("Only privacy admins handle requests.")
+    request = DataRequest.objects.select_for_update().get(pk=request.pk)
+    if not request.is_open:
+        raise RequestError("This request is closed.", field="status")
+    if status not in RequestStatus.values or status == RequestStatus.RECEIVED:
+        raise RequestError("Choose the next status.", field="status")
+    if status == RequestStatus.REFUSED and len(note.strip()) < 10:
+        raise RequestError("Give the reason for refusing.", field="note")
+    if status == RequestStatus.COMPLETED and request.kind == RequestKind.RECTIFICATION:
+        customer = Customer.objects.get(pk=request.customer_id)
+        customer_update(
+            actor=actor, customer=customer, data={request.field: request.new_value}
+        )
+    request.status = status
+    if status in (RequestStatus.COMPLETED, RequestStatus.REFUSED):
+        request.completed_at = timezone.now()
+        request.outcome = note.strip()
+    request.save()
+    _event(request, actor, status, note.strip()[:500])
+    audit.record(
+        actor=actor,
+        action="request.status_changed",
+        target=request,
+        details={"status": status},
+    )
+    return request
+
+
+@transaction.atomic
+def request_extend(*, actor, request: DataRequest, reason: str) -> DataRequest:
+    """GDPR art. 12(3): two more months for complex or numerous requests, once."""
+    request = DataRequest.objects.select_for_update().get(pk=request.pk)
+    if request.regime not in ("GDPR", "UK GDPR"):
+        raise RequestError("Only the GDPR allows this extension.", field="regime")
+    if request.extended:
+        raise RequestError("The extension was already used.")
+    if len(reason.strip()) < 10:
+        raise RequestError("Give the reason for the extension.", field="note")
+    request.due_at = request.due_at + relativedelta(months=2)
+    request.extended = True
+    request.save(update_fields=["due_at", "extended"])
+    _event(request, actor, request.status, f"extended: {reason.strip()[:400]}")
+    audit.record(actor=actor, action="request.extended", target=request)
+    return request
+
+
+# Processing (Celery) -----------------------------------------------------------------
+
+
+def request_process(*, request_id: Any) -> None:
+    """Do what an access, portability or erasure request asks. Idempotent."""
+    request = DataRequest.objects.filter(pk=request_id).first()
+    if request is None or not request.is_open:
+        return
+    if request.kind == RequestKind.ERASURE:
+        erasure_execute(request=request)
+    else:
+        export_build(request=request)
+
+
+def _export_aad(request: DataRequest) -> bytes:
+    return f"amanah:dsr-export:{request.pk}".encode()
+
+
+def export_build(*, request: DataRequest) -> None:
+    """Build the customer's export (ZIP: JSON and a readable HTML page), seal it under
+    their data key, and email them a link that works once, within 24 hours."""
+    from apps.requests.export import export_contents
+
+    with key_scope():
+        customer = Customer.objects.select_related("data_key").get(
+            pk=request.customer_id
+        )
+        contents = export_contents(customer=customer)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(
+                "my-data.json", json.dumps(contents, indent=2, default=str)
+            )
+            archive.writestr(
+                "my-data.html",
+                render_to_string("requests/export.html", {"data": contents}),
+            )
+        blob = seal_with(customer.data_key, buffer.getvalue(), _export_aad(request))
+        email = customer.email
+    with transaction.atomic():
+        request = DataRequest.objects.select_for_update().get(pk=request.pk)
+        request.export_blob = blob
+        request.export_ready_at = timezone.now()
+        request.status = RequestStatus.COMPLETED
+        request.completed_at = request.export_ready_at
+        request.outcome = "Your data is ready to download (once, within 24 hours)."
+        request.save()
+        _event(request, None, RequestStatus.COMPLETED, "export ready")
+        audit.record(
+            actor=None,
+            action="request.export_ready",
+            target=request,
+            details={"bytes": len(blob)},
+        )
+        token = signing.TimestampSigner(salt=EXPORT_SALT).sign(str(request.pk))
+        link = reverse("portal:request-download", args=[token])
+        transaction.on_commit(
+            lambda: send_mail(
+                subject="Your data is ready",
+                message=(
+                    "The copy of your data you asked for is ready. Sign in and "
+                    "download "
+                    f"it within {EXPORT_HOURS} hours (it works once): {link}"
+                ),
+                from_email=None,
+                recipient_list=[email] if email else [],
+            )
+        )
+
+
+def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, bytes]:
+    """The export's bytes, once: the file is deleted as it is handed over. Raises
+    RequestError (tampered, expired, used, or someone else's)."""
+    try:
+        request_id = signing.TimestampSigner(salt=EXPORT_SALT).unsign(
+            token, max_age=timedelta(hours=EXPORT_HOURS)
+        )
+    except signing.SignatureExpired:
+        raise RequestError(
+            "This download link has expired; ask for a new copy."
+        ) from None
+    except signing.BadSignature:
+        raise RequestError("This download link is not valid.") from None
+    with transaction.atomic():
+        request = DataRequest.objects.select_for_update().filter(pk=request_id).first()
+        if request is None or request.customer_id != customer.pk:
+            raise RequestError("This download link is not valid.")
+        if request.export_blob is None:
+            raise RequestError("This file was already downloaded; ask for a new copy.")
+        with key_scope():
+            data = open_with(
+                customer.data_key, request.export_blob, _export_aad(request)
+            )
+        request.export_blob = None
+        request.export_downloaded_at = timezone.now()
+        request.save(update_fields=["export_blob", "export_downloaded_at"])
+        audit.record(
+            actor=customer.user, action="request.export_downloaded", target=request
+        )
+    if data is None:
+        raise RequestError("This data was erased.")
+    return request, data
+
+
+def erasure_execute(*, request: DataRequest) -> DataRequest:
+    """Crypto-shred the customer unless a legal hold applies: then the request is
+    completed as restricted, with the reason shown to the customer."""
+    with transaction.atomic():
+        request = DataRequest.objects.select_for_update().get(pk=request.pk)
+        customer = Customer.objects.select_related("data_key").get(
+            pk=request.customer_id
+        )
+        hold = holds_active().filter(customer=customer).first()
+        now = timezone.now()
+        if hold is not None:
+            request.outcome = (
+                "We cannot erase your data yet: we are legally required to keep it "
+                f"({hold.reason}). We have restricted its use to that purpose only."
+            )
+            request.certificate = {"restricted": True, "at": now.isoformat()}
+        else:
+            held = [
+                spec for spec in PII_FIELDS if getattr(customer, spec.name) is not None
+            ]
+            customer_erase(actor=None, customer=customer, cause="erasure_request")
+            backup_days = longest_backup_days()
+            request.certificate = {
+                "request": str(request.pk),
+                "erased_at": now.isoformat(),
+                "fields": [spec.label for spec in held],
+                "categories": sorted({str(spec.category.label) for spec in held}),
+                "method": "crypto-shredding: the key to your data was destroyed",
+                "backups_expire_by": (now + timedelta(days=backup_days))
+                .date()
+                .isoformat(),
+            }
+            request.outcome = "Your data was erased."
+        request.status = RequestStatus.COMPLETED
+        request.completed_at = now
+        request.save()
+        _event(
+            request, None, RequestStatus.COMPLETED, "restricted" if hold else "erased"
+        )
+        audit.record(
+            actor=None,
+            action="request.erasure_restricted" if hold else "request.erasure_done",
+            target=request,
+        )
+    return request

@@ -1,0 +1,177 @@
+"""The customer's "My data" page and requests; the privacy admins' request queue; the
+inventory pages."""
+
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.views import View
+from django.views.generic import TemplateView
+
+from apps.access.selectors import customer_exists
+from apps.accounts.models import GOVERNANCE_ROLES, Role
+from apps.accounts.permissions import RoleRequiredMixin
+from apps.consent.selectors import consent_overview_for_customer
+from apps.core.errors import DomainError, NotFound
+from apps.customers.registry import PII_BY_NAME
+from apps.customers.selectors import customer_masked
+from apps.inventory.selectors import change_notice_list, recipient_list, system_list
+from apps.portal.views import CustomerPageMixin
+from apps.requests.export import access_history
+from apps.requests.forms import CustomerRequestForm, StaffRequestForm, TransitionForm
+from apps.requests.selectors import request_get, request_queue, requests_for_customer
+from apps.requests.services import (
+    export_download,
+    request_extend,
+    request_open,
+    request_transition,
+)
+
+
+class MyDataView(CustomerPageMixin, TemplateView):
+    """What is held (masked), where, who receives it, who looked, my requests."""
+
+    template_name = "requests/my_data.html"
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        customer = self.customer
+        masked = customer_masked(customer)
+        held = [
+            (PII_BY_NAME[name].label, value)
+            for name, value in masked.items()
+            if name in PII_BY_NAME and value is not None
+        ]
+        categories = {
+            PII_BY_NAME[name].category
+            for name, value in masked.items()
+            if name in PII_BY_NAME and value is not None
+        }
+        granted = {
+            v.purpose.pk
+            for v in consent_overview_for_customer(customer=customer)
+            if v.granted
+        }
+        recipients = [
+            (r, not r.gating_purpose_id or r.gating_purpose_id in granted)
+            for r in recipient_list()
+            if categories & set(r.data_categories)
+        ]
+        context.update(
+            held=held,
+            systems=[s for s in system_list() if categories & set(s.data_categories)],
+            recipients=recipients,
+            looks=list(access_history(customer=customer))[:100],
+            requests=requests_for_customer(customer=customer),
+            changes=change_notice_list(limit=10),
+            form=form or CustomerRequestForm(),
+        )
+        return context
+
+    def post(self, request):
+        form = CustomerRequestForm(request.POST)
+        if form.is_valid():
+            try:
+                request_open(
+                    actor=request.user, customer=self.customer, **form.cleaned_data
+                )
+            except DomainError as exc:
+                form.add_error(
+                    exc.field if exc.field in form.fields else None, exc.message
+                )
+            else:
+                messages.success(
+                    request,
+                    "Your request is recorded. We will answer by the date shown.",
+                )
+                return redirect("portal:data")
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class ExportDownloadView(CustomerPageMixin, View):
+    review_exempt = True
+
+    def get(self, request, token):
+        try:
+            _, data = export_download(token=token, customer=self.customer)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("portal:data")
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = 'attachment; filename="my-data.zip"'
+        return response
+
+
+class RequestQueueView(RoleRequiredMixin, TemplateView):
+    allowed_roles = GOVERNANCE_ROLES
+    template_name = "requests/queue.html"
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            requests=request_queue(include_closed=self.request.GET.get("all") == "1")[
+                :300
+            ],
+            form=form or StaffRequestForm(),
+        )
+        return context
+
+    def post(self, request):
+        """Staff open a request on a customer's behalf, after verifying identity."""
+        if request.user.role != Role.PRIVACY_ADMIN:
+            raise Http404
+        form = StaffRequestForm(request.POST)
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            try:
+                customer = customer_exists(customer_id=data.pop("customer"))
+                request_open(actor=request.user, customer=customer, **data)
+            except DomainError as exc:
+                form.add_error(
+                    exc.field if exc.field in form.fields else None, exc.message
+                )
+            else:
+                messages.success(request, "Request opened.")
+                return redirect("requests:queue")
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+class RequestDetailView(RoleRequiredMixin, TemplateView):
+    allowed_roles = GOVERNANCE_ROLES
+    template_name = "requests/detail.html"
+
+    def get_object(self):
+        try:
+            return request_get(request_id=self.kwargs["request_id"])
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(item=self.get_object(), form=form or TransitionForm())
+        return context
+
+    def post(self, request, request_id):
+        item = self.get_object()
+        form = TransitionForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["extend"]:
+                    request_extend(
+                        actor=request.user, request=item, reason=data["note"]
+                    )
+                else:
+                    request_transition(
+                        actor=request.user,
+                        request=item,
+                        status=data["status"],
+                        note=data["note"],
+                    )
+            except DomainError as exc:
+                form.add_error(
+                    exc.field if exc.field in form.fields else None, exc.message
+                )
+            else:
+                messages.success(request, "Saved (audited).")
+                return redirect("requests:detail", request_id=item.pk)
+        return self.render_to_response(self.get_context_data(form=form), status=400)
