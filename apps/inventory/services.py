@@ -76,7 +76,7 @@ def inventory_save(*, actor, model: type, name: str, data: dict[str, Any]):
         actor=actor,
         action=f"inventory.{kind}_saved",
         target=item,
-        details={"name": name, "widened": reasons},
+        details={"item": name, "widened": reasons},
     )
     if reasons and item.active:
         where = f"{item.name} ({item.country})"

@@ -66,6 +66,7 @@ class CustomerPageMixin(LoginRequiredMixin):
         self.customer = request.user.customer
         if self.customer.is_erased:
             logout(request)
+            messages.info(request, "Your data was erased and your account is closed.")
             return redirect("portal:login")
         if sends_gpc(request) and consent_apply_gpc(
             customer=self.customer, evidence=request_evidence(request)

@@ -238,8 +238,7 @@ def export_build(*, request: DataRequest) -> None:
             target=request,
             details={"bytes": len(blob)},
         )
-        token = signing.TimestampSigner(salt=EXPORT_SALT).sign(str(request.pk))
-        link = reverse("portal:request-download", args=[token])
+        link = reverse("portal:request-download", args=[export_token(request)])
         transaction.on_commit(
             lambda: send_mail(
                 subject="Your data is ready",
@@ -252,6 +251,11 @@ def export_build(*, request: DataRequest) -> None:
                 recipient_list=[email] if email else [],
             )
         )
+
+
+def export_token(request: DataRequest) -> str:
+    """A signed token naming the request (no PII), for the download link."""
+    return signing.TimestampSigner(salt=EXPORT_SALT).sign(str(request.pk))
 
 
 def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, bytes]:
@@ -273,6 +277,10 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
             raise RequestError("This download link is not valid.")
         if request.export_blob is None:
             raise RequestError("This file was already downloaded; ask for a new copy.")
+        if request.export_ready_at + timedelta(hours=EXPORT_HOURS) <= timezone.now():
+            request.export_blob = None  # expired: the file goes
+            request.save(update_fields=["export_blob"])
+            raise RequestError("This download link has expired; ask for a new copy.")
         with key_scope():
             data = open_with(
                 customer.data_key, request.export_blob, _export_aad(request)

@@ -21,6 +21,7 @@ from apps.requests.forms import CustomerRequestForm, StaffRequestForm, Transitio
 from apps.requests.selectors import request_get, request_queue, requests_for_customer
 from apps.requests.services import (
     export_download,
+    export_token,
     request_extend,
     request_open,
     request_transition,
@@ -61,7 +62,10 @@ class MyDataView(CustomerPageMixin, TemplateView):
             systems=[s for s in system_list() if categories & set(s.data_categories)],
             recipients=recipients,
             looks=list(access_history(customer=customer))[:100],
-            requests=requests_for_customer(customer=customer),
+            requests=[
+                (r, export_token(r) if r.export_blob is not None else None)
+                for r in requests_for_customer(customer=customer)
+            ],
             changes=change_notice_list(limit=10),
             form=form or CustomerRequestForm(),
         )

@@ -1,0 +1,67 @@
+import pytest
+from django.core import mail
+
+from apps.audit.models import AuditEvent
+from apps.consent.services import consent_record
+from apps.inventory.models import Recipient, ShareRecord
+from apps.inventory.services import SharingRefused, data_share, inventory_save
+from apps.inventory.tasks import change_notice_send_task
+from tests.customers.factories import make_customer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sharing_without_the_gating_consent_is_refused_and_recorded(privacy_admin):
+    partner = Recipient.objects.get(name="Marketing partner")
+    customer = make_customer()
+    with pytest.raises(SharingRefused):
+        data_share(actor=privacy_admin, recipient=partner, customer=customer)
+    assert ShareRecord.objects.get().allowed is False
+    assert AuditEvent.objects.filter(action="data.share_refused").count() == 1
+
+    consent_record(
+        actor=None,
+        customer=customer,
+        purpose_code="partner_sharing",
+        granted=True,
+        source="api",
+    )
+    assert data_share(actor=privacy_admin, recipient=partner, customer=customer).allowed
+
+
+def test_a_recipient_change_notifies_exactly_the_affected_customers_once(
+    privacy_admin, django_capture_on_commit_callbacks
+):
+    agreed = make_customer(email="agreed@example.com")
+    make_customer(email="never@example.com")
+    consent_record(
+        actor=None,
+        customer=agreed,
+        purpose_code="partner_sharing",
+        granted=True,
+        source="api",
+    )
+    partner = Recipient.objects.get(name="Marketing partner")
+    with django_capture_on_commit_callbacks(execute=True):
+        inventory_save(
+            actor=privacy_admin,
+            model=Recipient,
+            name=partner.name,
+            data={
+                "country": "US",  # a new country: customers must hear of it
+                "data_categories": partner.data_categories,
+                "purpose": partner.purpose,
+                "gating_purpose": partner.gating_purpose,
+            },
+        )
+    assert [m.to for m in mail.outbox] == [["agreed@example.com"]]
+    change_notice_send_task.delay(1)  # a rerun tells nobody twice
+    assert len(mail.outbox) == 1
+    with django_capture_on_commit_callbacks(execute=True):  # no widening: no notice
+        inventory_save(
+            actor=privacy_admin,
+            model=Recipient,
+            name=partner.name,
+            data={"country": "US", "data_categories": partner.data_categories},
+        )
+    assert len(mail.outbox) == 1

@@ -1,0 +1,48 @@
+"""A customer in headless Chromium asks for their data, downloads it, then asks for
+erasure."""
+
+import io
+import zipfile
+
+import pytest
+
+from apps.requests.models import DataRequest
+from tests.consent.factories import reseed_purposes
+from tests.portal.factories import PASSWORD, make_account
+from tests.portal.test_browser import browser  # noqa: F401 - the shared fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_customer_downloads_their_data_and_asks_for_erasure(live_server, browser):  # noqa: F811
+    reseed_purposes()
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("apps.inventory.migrations.0002_seed_inventory").seed(apps, None)
+    customer = make_account(email="siti@example.com", full_name="Siti Rahma")
+    page = browser.new_page(accept_downloads=True)
+    page.goto(f"{live_server.url}/me/login/")
+    page.get_by_label("Email address").fill("siti@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+    page.goto(f"{live_server.url}/me/data/")
+    page.get_by_label("What would you like?").select_option("access")
+    page.get_by_role("button", name="Send my request").click()
+    page.get_by_text("Your request is recorded").wait_for()
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download my data").click()
+    archive = zipfile.ZipFile(io.BytesIO(download_info.value.path().read_bytes()))
+    assert "Siti Rahma" in archive.read("my-data.json").decode()
+    page.reload()
+    assert page.get_by_role("link", name="Download my data").count() == 0  # only once
+
+    page.get_by_label("What would you like?").select_option("erasure")
+    page.get_by_role("button", name="Send my request").click()
+    page.get_by_text("Your data was erased and your account is closed.").wait_for()
+    assert (
+        DataRequest.objects.get(customer=customer, kind="erasure").status == "completed"
+    )
+    page.close()
