@@ -24,7 +24,6 @@ import _setup
 from _setup import Row
 
 DB_NAME = _setup.configure_django()
-os.environ["DJANGO_EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
 
 from django.core import serializers
 from django.db import connection, connections
