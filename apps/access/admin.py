@@ -9,17 +9,7 @@ from apps.access.models import (
     RelayEvent,
     Reveal,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from apps.core.admin import ReadOnlyAdmin
 
 
 @admin.register(FieldPolicy)

@@ -12,6 +12,7 @@ from apps.consent.models import (
     Purpose,
 )
 from apps.consent.services import notice_publish
+from apps.core.admin import ReadOnlyAdmin
 
 
 @admin.register(Purpose)
@@ -56,17 +57,6 @@ class PrivacyNoticeAdmin(admin.ModelAdmin):
                 )
             else:
                 self.message_user(request, f"Published v{notice.version}.")
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ConsentEvent)
