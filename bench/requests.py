@@ -7,13 +7,6 @@ PostgreSQL (`json_agg`), no ZIP, no sealing.
 """
 # ruff: noqa: E402 - Django must be configured before the models are imported.
 
-import sys
-
-# This file shares its name with the `requests` library, which DRF tries to import (and
-# which the project does not install): make that import fail as it would without this
-# file, instead of importing this benchmark a second time.
-sys.modules.setdefault("requests", None)
-
 import multiprocessing
 import os
 import resource
