@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -17,6 +18,7 @@ from apps.consent.models import (
     PrivacyNotice,
     Purpose,
 )
+from apps.core.fastdelete import server_cursor
 from apps.customers.models import Customer
 
 
@@ -146,6 +148,11 @@ def notice_pending_review(*, customer: Customer) -> PrivacyNotice | None:
     return material.notice if material else None
 
 
+# The audience SQL below leaves out erased customers with `NOT IN (SELECT id ... WHERE
+# erased_at IS NOT NULL)`: they are few and indexed apart (customers_erased_idx), so a
+# hashed NOT IN is far cheaper than joining every customer row.
+
+
 def audience_granted_filter(purpose: Purpose) -> Q:
     return Q(
         purpose=purpose, granted=True, notice_version__gte=purpose.min_notice_version
@@ -154,6 +161,17 @@ def audience_granted_filter(purpose: Purpose) -> Q:
 
 def audience_allowed_ids(*, purpose: Purpose, customer_ids: list[UUID]) -> list[UUID]:
     """Which of these customers may be contacted for the purpose right now."""
+    if connection.vendor == "postgresql":
+        # Up to 100,000 ids: one binary array parameter, not 100,000 quoted literals.
+        with server_cursor() as cursor:
+            cursor.execute(
+                "SELECT customer_id FROM consent_consentstate WHERE purpose_id = %b "
+                "AND granted AND notice_version >= %b AND customer_id = ANY(%b) "
+                "AND customer_id NOT IN "
+                "(SELECT id FROM customers_customer WHERE erased_at IS NOT NULL)",
+                [purpose.pk, purpose.min_notice_version, list(customer_ids)],
+            )
+            return [row[0] for row in cursor.fetchall()]
     return list(
         ConsentState.objects.filter(audience_granted_filter(purpose))
         .filter(customer_id__in=customer_ids, customer__erased_at__isnull=True)
@@ -173,9 +191,10 @@ def audience_queryset(*, purpose: Purpose) -> QuerySet[ConsentState]:
 def audience_copy_sql(*, purpose: Purpose) -> tuple[str, list[Any]]:
     """The same audience as a COPY statement (streamed as CSV on PostgreSQL)."""
     return (
-        "COPY (SELECT s.customer_id FROM consent_consentstate s "
-        "JOIN customers_customer c ON c.id = s.customer_id "
-        "WHERE s.purpose_id = %s AND s.granted AND s.notice_version >= %s "
-        "AND c.erased_at IS NULL) TO STDOUT WITH (FORMAT csv)",
+        "COPY (SELECT customer_id FROM consent_consentstate WHERE purpose_id = %s "
+        "AND granted AND notice_version >= %s "
+        "AND customer_id NOT IN "
+        "(SELECT id FROM customers_customer WHERE erased_at IS NOT NULL)) "
+        "TO STDOUT WITH (FORMAT csv)",
         [purpose.pk, purpose.min_notice_version],
     )

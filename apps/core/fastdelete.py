@@ -11,6 +11,7 @@ added, and memory stays flat.
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 from django.db import connection, models
 from django.db.models.deletion import get_candidate_relations_to_delete
 
@@ -23,11 +24,22 @@ def _quoted(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def _in(column: str, pks: list[Any]) -> tuple[str, list[Any]]:
-    """`column = ANY(array)` on PostgreSQL (one parameter), `IN (...)` elsewhere."""
+def ids_in(column: str, pks: list[Any]) -> tuple[str, list[Any]]:
+    """`column = ANY(array)` on PostgreSQL (one binary parameter), `IN (...)`
+    elsewhere."""
     if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [pks]
+        return f"{column} = ANY(%b)", [pks]
     return f"{column} IN ({', '.join(['%s'] * len(pks))})", list(pks)
+
+
+def server_cursor():
+    """On PostgreSQL a server-side-binding cursor on Django's connection (same
+    transaction): a batch's keys travel as one binary array instead of being quoted
+    into the SQL text one by one in Python, which dominated large disposals."""
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        return psycopg.Cursor(connection.connection)
+    return connection.cursor()
 
 
 def _relations(model: type[models.Model]) -> list[Any]:
@@ -48,7 +60,7 @@ def delete_cascade(model: type[models.Model], pks: Sequence[Any]) -> int:
     if not pks:
         return 0
     pks = list(pks)
-    with connection.cursor() as cursor:
+    with server_cursor() as cursor:
         for rel in _relations(model):
             child = rel.related_model
             column = _quoted(rel.field.column)
@@ -56,7 +68,7 @@ def delete_cascade(model: type[models.Model], pks: Sequence[Any]) -> int:
             handler = rel.on_delete
             if handler is models.DO_NOTHING:
                 continue
-            where, params = _in(column, pks)
+            where, params = ids_in(column, pks)
             if handler is models.CASCADE:
                 if any(True for _ in _children(child)):
                     pk_column = _quoted(child._meta.pk.column)
@@ -72,7 +84,7 @@ def delete_cascade(model: type[models.Model], pks: Sequence[Any]) -> int:
                 cursor.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params)
                 if cursor.fetchone():
                     raise ProtectedRows(f"{child._meta.label} still refers to them.")
-        where, params = _in(_quoted(model._meta.pk.column), pks)
+        where, params = ids_in(_quoted(model._meta.pk.column), pks)
         table = _quoted(model._meta.db_table)
         cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
         return cursor.rowcount

@@ -157,8 +157,3 @@ def data_keys_destroy_bulk(*, data_key_ids: list[Any]) -> int:
     return DataKey.objects.filter(
         pk__in=data_key_ids, destroyed_at__isnull=True
     ).update(wrapped_key=None, destroyed_at=timezone.now())
-
-
-def data_keys_delete_bulk(*, data_key_ids: list[Any]) -> int:
-    """Delete many data keys (after their customers were deleted)."""
-    return DataKey.objects.filter(pk__in=data_key_ids).delete()[0]

@@ -59,6 +59,11 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["country", "region"], name="customers_country_idx"),
             models.Index(fields=["status", "closed_at"], name="customers_status_idx"),
+            models.Index(
+                fields=["id"],
+                name="customers_erased_idx",
+                condition=models.Q(erased_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,13 +7,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
-from apps.core.fastdelete import delete_cascade
+from apps.core.fastdelete import delete_cascade, ids_in, server_cursor
 from apps.crypto.keys import key_scope
+from apps.crypto.models import DataKey
 from apps.crypto.services import (
     data_key_create,
     data_key_destroy,
     data_keys_create_bulk,
-    data_keys_delete_bulk,
     data_keys_destroy_bulk,
 )
 from apps.customers.errors import CustomerConflict, CustomerError
@@ -260,14 +260,15 @@ def customers_clear_fields_bulk(*, customer_ids: list[Any], fields: list[str]) -
 def customers_delete_bulk(*, customer_ids: list[Any]) -> int:
     """Delete many customers with everything that depends on them, set-based, then
     their data keys. Runs in the caller's transaction."""
-    key_ids = list(
-        Customer.objects.filter(pk__in=customer_ids).values_list(
-            "data_key_id", flat=True
-        )
-    )
+    customer_ids = list(customer_ids)
+    with server_cursor() as cursor:
+        where, params = ids_in("id", customer_ids)
+        sql = f"SELECT data_key_id FROM customers_customer WHERE {where}"  # noqa: S608
+        cursor.execute(sql, params)
+        key_ids = [row[0] for row in cursor.fetchall()]
     _deactivate_logins(customer_ids)
     deleted = delete_cascade(Customer, customer_ids)
-    data_keys_delete_bulk(data_key_ids=key_ids)
+    delete_cascade(DataKey, key_ids)
     return deleted
 
 
@@ -275,8 +276,10 @@ def _deactivate_logins(customer_ids: list[Any]) -> None:
     """A disposed customer can no longer sign in (the login row stays for the audit)."""
     from django.contrib.auth.hashers import make_password
 
-    from apps.accounts.models import User
-
-    User.objects.filter(customer__pk__in=customer_ids).update(
-        is_active=False, password=make_password(None)
-    )
+    with server_cursor() as cursor:
+        where, params = ids_in("id", list(customer_ids))
+        cursor.execute(
+            "UPDATE accounts_user SET is_active = FALSE, password = %s WHERE id IN "  # noqa: S608
+            f"(SELECT user_id FROM customers_customer WHERE {where})",
+            [make_password(None), *params],
+        )
