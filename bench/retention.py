@@ -130,25 +130,45 @@ def retention_fill(count: int, *, staff: User) -> float:
 # The retention report
 
 
+WINDOWS = (0, 30, 60, 90)  # days ahead: overdue now, due within 30, 60, 90 days
+
+
+def _boundary(code: str, days: int) -> str:
+    """The name of the parameter holding the policy's clock limit `days` ahead."""
+    return f"{code.replace('-', '_')}_{days}"
+
+
+def _report_params(
+    policies: dict[str, RetentionPolicy], at: datetime
+) -> dict[str, datetime]:
+    """The clock limits as parameters: `timestamptz + interval` in SQL is worked out
+    again for every row (it depends on the time zone)."""
+    params: dict[str, datetime] = {"at": at}
+    for code, policy in policies.items():
+        for days in WINDOWS:
+            params[_boundary(code, days)] = (
+                at + timedelta(days=days) - timedelta(days=policy.period_days)
+            )
+    return params
+
+
 def _report_sql(policies: dict[str, RetentionPolicy]) -> dict[str, str]:
     """Per policy, one statement counting what `retention_report` counts for it: only
-    its rows, every window in one pass."""
+    its rows, every window in one pass (parameters from `_report_params`)."""
     held = (
         "IN (SELECT customer_id FROM retention_legalhold WHERE customer_id IS NOT NULL "
         "AND released_at IS NULL AND (ends_at IS NULL OR ends_at > %(at)s))"
     )
 
     def windows(code: str, clock: str, customer: str, total: str = "count(*)") -> str:
-        days = policies[code].period_days
-
         def due(d: int) -> str:
-            return f"{clock} <= %(at)s + interval '{d - days} days'"
+            return f"{clock} <= %({_boundary(code, d)})s"
 
         return (
             f"SELECT {total}, "
             + "".join(
                 f"count(*) FILTER (WHERE {due(d)} AND NOT {due(0)}), "
-                for d in (30, 60, 90)
+                for d in WINDOWS[1:]
             )
             + f"count(*) FILTER (WHERE {due(0)} AND {customer} NOT {held}), "
             f"count(*) FILTER (WHERE {due(0)} AND {customer} {held})"
@@ -174,8 +194,7 @@ def _report_sql(policies: dict[str, RetentionPolicy]) -> dict[str, str]:
         )
         + " FROM consent_consentstate s JOIN consent_consentevent e "
         "ON e.customer_id = s.customer_id AND e.purpose_id = s.purpose_id "
-        "WHERE NOT s.granted AND s.updated_at <= %(at)s "
-        f"+ interval '{90 - policies['consent-proof'].period_days} days'",
+        f"WHERE NOT s.granted AND s.updated_at <= %({_boundary('consent-proof', 90)})s",
         "interactions": windows("interactions", "closed_at", "customer_id")
         + " FROM access_interaction WHERE closed_at IS NOT NULL",
     }
@@ -192,12 +211,13 @@ def bench_report() -> Row:
         code: query for code, query in _report_sql(policies).items() if code in enabled
     }
     at = timezone.now()
+    params = _report_params(policies, at)
 
     def raw() -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
         with connection.cursor() as cursor:
             for code, query in statements.items():
-                cursor.execute(query, {"at": at})
+                cursor.execute(query, params)
                 counts[code] = dict(zip(COUNTS, cursor.fetchone(), strict=True))
             cursor.execute(
                 "SELECT policy_id, sum(records) FROM retention_disposallogentry "
