@@ -8,7 +8,14 @@ from apps.accounts.models import Role
 from tests.accounts.factories import UserFactory
 
 
-def pytest_report_header(config):
+def pytest_sessionstart(session):
+    """Say which database the run uses, even under `-q` (which hides report headers)."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(_database_line())
+
+
+def _database_line() -> str:
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     if engine == "postgresql":
         db = settings.DATABASES["default"]

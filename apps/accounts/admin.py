@@ -1,7 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from apps.accounts.models import User
+from apps.accounts.services import otp_disable
+from apps.core.errors import DomainError
 
 
 @admin.register(User)
@@ -12,3 +14,21 @@ class UserAdmin(DjangoUserAdmin):
         *DjangoUserAdmin.fieldsets,
         ("Amanah", {"fields": ("role",)}),
     )
+    actions = ["reset_second_factor"]
+
+    @admin.action(description="Reset two-step sign-in (lost phone)")
+    def reset_second_factor(self, request, queryset):
+        done = 0
+        for user in queryset:
+            try:
+                otp_disable(actor=request.user, user=user)
+            except DomainError as error:
+                self.message_user(request, f"{user}: {error}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                f"Reset two-step sign-in for {done} account(s); "
+                "they set it up again at their next sign-in.",
+            )

@@ -1,6 +1,5 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -8,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.roles import capabilities_for
+from apps.accounts.services import token_expires_at, token_issue
 
 
 class TokenCreateApi(APIView):
@@ -19,13 +19,16 @@ class TokenCreateApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         token = serializers.CharField()
+        expires_at = serializers.DateTimeField()
 
     @extend_schema(request=AuthTokenSerializer, responses={200: OutputSerializer})
     def post(self, request: Request) -> Response:
         data = AuthTokenSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=data.validated_data["user"])
-        return Response({"token": token.key})
+        token = token_issue(user=data.validated_data["user"])
+        return Response(
+            {"token": token.key, "expires_at": token_expires_at(token=token)}
+        )
 
 
 class MeApi(APIView):

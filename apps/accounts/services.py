@@ -1,10 +1,24 @@
 """Writes on user accounts."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django_otp import match_token
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
 
+from apps.accounts.errors import AccountError
 from apps.accounts.models import Role, User
 from apps.audit import services as audit
+from apps.core.errors import Forbidden
+
+_WRONG_CODE = "That code is not right. Check the time on your phone and try again."
 
 # What privacy admins may see in the Django admin (where PII is shown masked only).
 ADMIN_VIEW_PERMS = (
@@ -68,3 +82,137 @@ def user_ensure_staff(
         details={"role": role},
     )
     return user
+
+
+# Second factor (django-otp): a TOTP authenticator plus one-time recovery codes.
+
+RECOVERY_CODE_COUNT = 10
+
+
+def otp_setup_begin(*, user: User) -> TOTPDevice:
+    """Start (or restart) setting up an authenticator; it counts once confirmed."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(
+        user=user, name="Authenticator app", confirmed=False
+    )
+
+
+@transaction.atomic
+def otp_setup_confirm(*, user: User, device_id: int, token: str) -> list[str]:
+    """Confirm the authenticator with its first code; returns new recovery codes.
+
+    Raises AccountError if there is no setup in progress or the code is wrong.
+    """
+    device = (
+        TOTPDevice.objects.select_for_update()
+        .filter(user=user, pk=device_id, confirmed=False)
+        .first()
+    )
+    if device is None:
+        raise AccountError("Start the setup again.", field="otp_token", code="expired")
+    if not device.verify_token(_digits(token)):
+        raise AccountError(_WRONG_CODE, field="otp_token", code="wrong_code")
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    # One authenticator at a time: setting up a new one retires the old.
+    TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+    codes = _recovery_codes_replace(user=user)
+    audit.record(actor=user, action="otp.device_confirmed", target=user, details={})
+    return codes
+
+
+@transaction.atomic
+def otp_recovery_codes_regenerate(*, user: User) -> list[str]:
+    """Replace a user's recovery codes, cancelling the old. Raises AccountError."""
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise AccountError("Set up an authenticator first.", code="no_device")
+    codes = _recovery_codes_replace(user=user)
+    audit.record(
+        actor=user, action="otp.recovery_codes_regenerated", target=user, details={}
+    )
+    return codes
+
+
+def otp_verify(*, user: User, token: str) -> Device:
+    """The device that accepts `token` (an authenticator or recovery code).
+
+    Raises AccountError when none does; devices throttle repeated failures themselves.
+    """
+    token = token.strip().replace(" ", "")
+    device = match_token(user, token.lower())
+    if device is None:
+        raise AccountError(_WRONG_CODE, field="otp_token", code="wrong_code")
+    if isinstance(device, StaticDevice):
+        left = StaticToken.objects.filter(device=device).count()
+        audit.record(
+            actor=user,
+            action="otp.recovery_code_used",
+            target=user,
+            details={"codes_left": left},
+        )
+    return device
+
+
+@transaction.atomic
+def otp_disable(*, actor: User, user: User) -> None:
+    """Remove a user's second factor. Staff cannot go without one. Raises Forbidden."""
+    if user.is_staff_role and actor.pk == user.pk:
+        raise Forbidden("Staff accounts must keep a second factor.")
+    if actor.pk != user.pk and actor.role != Role.PRIVACY_ADMIN:
+        raise Forbidden("Only privacy admins may reset another person's second factor.")
+    TOTPDevice.objects.filter(user=user).delete()
+    StaticDevice.objects.filter(user=user).delete()
+    _sessions_end(user=user)
+    audit.record(actor=actor, action="otp.reset", target=user, details={})
+
+
+def _recovery_codes_replace(*, user: User) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    device = StaticDevice.objects.create(user=user, name="Recovery codes")
+    codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    return codes
+
+
+def _digits(token: str) -> str:
+    return "".join(ch for ch in token if ch.isdigit())
+
+
+# Sessions and API tokens
+
+
+@transaction.atomic
+def user_sign_out_everywhere(*, user: User) -> None:
+    """End every session and API token of `user`, on every device."""
+    _sessions_end(user=user)
+    audit.record(
+        actor=user, action="user.signed_out_everywhere", target=user, details={}
+    )
+
+
+def _sessions_end(*, user: User) -> None:
+    # Sessions carry a hash bound to the epoch (User._get_session_auth_hash), so
+    # raising it invalidates all of them without scanning the session table.
+    User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
+    user.refresh_from_db(fields=["session_epoch"])
+    Token.objects.filter(user=user).delete()
+
+
+def token_expires_at(*, token: Token) -> datetime:
+    return token.created + timedelta(hours=settings.AMANAH_TOKEN_HOURS)
+
+
+def token_is_expired(*, token: Token) -> bool:
+    """Whether an API token is older than `AMANAH_TOKEN_HOURS`."""
+    return token_expires_at(token=token) <= timezone.now()
+
+
+@transaction.atomic
+def token_issue(*, user: User) -> Token:
+    """The user's API token: the current one, or a fresh one if it has expired."""
+    token = Token.objects.select_for_update().filter(user=user).first()
+    if token is not None and not token_is_expired(token=token):
+        return token
+    if token is not None:
+        token.delete()
+    return Token.objects.create(user=user)

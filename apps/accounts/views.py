@@ -1,11 +1,29 @@
+from base64 import b32encode
+
+import segno
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
+from django.views import View
 from django.views.generic import TemplateView
+from django_otp import login as otp_login
+from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.accounts.forms import StaffLoginForm
+from apps.accounts import services
+from apps.accounts.forms import OtpTokenForm, StaffLoginForm
 from apps.accounts.models import Role
 from apps.accounts.roles import capabilities_for
+from apps.core.errors import DomainError
+
+_SETUP_DEVICE = "amanah_otp_setup_device"
 
 
 class StaffLoginView(auth_views.LoginView):
@@ -32,3 +50,153 @@ class HomeView(LoginRequiredMixin, TemplateView):
         context["role_label"] = user.get_role_display()
         context["capabilities"] = capabilities_for(user.role)
         return context
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("home")
+
+
+def _render_codes(request: HttpRequest, codes: list[str], next_url: str):
+    return render(
+        request,
+        "accounts/recovery_codes.html",
+        {"codes": codes, "next": next_url},
+    )
+
+
+class OtpSetupView(LoginRequiredMixin, View):
+    """Set up an authenticator app: scan, type the first code, keep recovery codes."""
+
+    template_name = "accounts/otp_setup.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        device = self._device(request) or services.otp_setup_begin(user=request.user)
+        request.session[_SETUP_DEVICE] = device.pk
+        return self._page(request, device, OtpTokenForm())
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        device = self._device(request)
+        if device is None:
+            return redirect(request.get_full_path())
+        form = OtpTokenForm(request.POST)
+        if form.is_valid():
+            try:
+                codes = services.otp_setup_confirm(
+                    user=request.user,
+                    device_id=device.pk,
+                    token=form.cleaned_data["otp_token"],
+                )
+            except DomainError as error:
+                form.add_error(error.field, error.message)
+            else:
+                del request.session[_SETUP_DEVICE]
+                device.refresh_from_db()
+                otp_login(request, device)
+                return _render_codes(request, codes, _next_url(request))
+        return self._page(request, device, form)
+
+    def _device(self, request: HttpRequest) -> TOTPDevice | None:
+        device_id = request.session.get(_SETUP_DEVICE)
+        if device_id is None:
+            return None
+        return TOTPDevice.objects.filter(
+            user=request.user, pk=device_id, confirmed=False
+        ).first()
+
+    def _page(self, request, device: TOTPDevice, form: OtpTokenForm) -> HttpResponse:
+        # segno builds the SVG itself (the URL is escaped, there is no script), so it
+        # is safe to embed, and the CSP holds.
+        qr_svg = segno.make(device.config_url, error="m").svg_inline(
+            scale=5, title="Authenticator QR code"
+        )
+        return render(
+            request,
+            self.template_name,
+            {
+                "form": form,
+                "qr_svg": mark_safe(qr_svg),  # noqa: S308
+                "secret": _grouped(b32encode(device.bin_key).decode()),
+                "replacing": user_has_device(request.user, confirmed=True),
+                "next": _next_url(request),
+            },
+        )
+
+
+def _grouped(secret: str) -> str:
+    """A base32 secret in groups of four, for typing into an authenticator."""
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+class OtpVerifyView(LoginRequiredMixin, View):
+    """The second step of signing in: an authenticator code or a recovery code."""
+
+    template_name = "accounts/otp_verify.html"
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_verified():
+            return redirect(_next_url(request))
+        return render(
+            request,
+            self.template_name,
+            {"form": OtpTokenForm(), "next": _next_url(request)},
+        )
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = OtpTokenForm(request.POST)
+        if form.is_valid():
+            try:
+                device = services.otp_verify(
+                    user=request.user, token=form.cleaned_data["otp_token"]
+                )
+            except DomainError as error:
+                form.add_error(error.field, error.message)
+            else:
+                otp_login(request, device)
+                return redirect(_next_url(request))
+        return render(
+            request, self.template_name, {"form": form, "next": _next_url(request)}
+        )
+
+
+class SecurityView(LoginRequiredMixin, TemplateView):
+    """The second factor, recovery codes, and signing out everywhere."""
+
+    template_name = "accounts/security.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        context["has_device"] = user_has_device(user, confirmed=True)
+        context["must_keep"] = user.is_staff_role
+        context["idle_minutes"] = settings.AMANAH_SESSION_IDLE_MINUTES
+        return context
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        action = request.POST.get("action")
+        user = request.user
+        try:
+            if action == "recovery_codes":
+                codes = services.otp_recovery_codes_regenerate(user=user)
+                return _render_codes(request, codes, reverse("accounts:security"))
+            if action == "disable":
+                services.otp_disable(actor=user, user=user)
+                logout(request)
+                messages.info(request, "Two-step sign-in is off. Sign in again.")
+                return redirect(_login_for(user))
+            if action == "sign_out_everywhere":
+                services.user_sign_out_everywhere(user=user)
+                logout(request)
+                messages.info(request, "You are signed out on every device.")
+                return redirect(_login_for(user))
+        except DomainError as error:
+            messages.error(request, error.message)
+        return redirect("accounts:security")
+
+
+def _login_for(user) -> str:
+    return "portal:login" if user.role == Role.CUSTOMER else "accounts:login"

@@ -80,6 +80,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "csp",
     "apps.core",
     "apps.accounts",
@@ -101,8 +104,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "apps.crypto.middleware.KeyScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "apps.accounts.middleware.SessionIdleTimeoutMiddleware",
+    "apps.accounts.middleware.TwoFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it turns lockouts into the lockout response.
@@ -166,8 +172,9 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Login throttling (django-axes): per username and per address, with a cool-off so
-# that a stranger cannot lock a colleague out for good.
-AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# that a stranger cannot lock a colleague out for good: the 6th failure within the
+# cool-off locks for 15 minutes (failures older than that are forgotten).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=6)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
 AXES_RESET_ON_SUCCESS = True
@@ -177,8 +184,14 @@ AXES_VERBOSE = False
 # Customers sign in with an email address: axes keeps a keyed hash, never the address.
 AXES_USERNAME_CALLABLE = "apps.portal.auth.axes_username"
 
-# Sessions and CSRF
-SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
+# Sessions and CSRF: signed out after `AMANAH_SESSION_IDLE_MINUTES` without a request,
+# and after `SESSION_COOKIE_AGE` whatever happens.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
+AMANAH_SESSION_IDLE_MINUTES = env.int("AMANAH_SESSION_IDLE_MINUTES", default=30)
+# API tokens stop working this many hours after they were issued.
+AMANAH_TOKEN_HOURS = env.int("AMANAH_TOKEN_HOURS", default=8)
+# The issuer name authenticator apps show next to the code.
+OTP_TOTP_ISSUER = env.str("AMANAH_OTP_ISSUER", default="Amanah")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
@@ -276,8 +289,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int(
 # REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "apps.accounts.authentication.ExpiringTokenAuthentication",
+        "apps.accounts.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]

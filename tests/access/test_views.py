@@ -6,6 +6,7 @@ from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
 from tests.access.factories import assign
 from tests.accounts.factories import UserFactory
+from tests.accounts.helpers import sign_in
 from tests.customers.factories import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +16,7 @@ def test_support_agent_searches_opens_a_case_and_sees_the_customer(
     client, support_agent
 ):
     customer = make_customer(email="jane@example.com", full_name="Jane Doe")
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     html = client.get(
         reverse("staff:desk"), {"email": "jane@example.com"}
     ).content.decode()
@@ -38,7 +39,7 @@ def test_support_agent_searches_opens_a_case_and_sees_the_customer(
 def test_reveal_form_shows_the_value_and_the_time_left(client, support_agent):
     customer = make_customer(email="jane@example.com")
     assign(support_agent, customer)
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     url = reverse("staff:customer", args=[customer.pk])
     response = client.post(
         url, {"fields": ["email"], "reason": "Customer asked for a callback"}
@@ -53,7 +54,7 @@ def test_reveal_form_shows_the_value_and_the_time_left(client, support_agent):
 def test_reveal_form_errors_are_shown_and_nothing_is_revealed(client, support_agent):
     customer = make_customer(email="jane@example.com")
     assign(support_agent, customer)
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     url = reverse("staff:customer", args=[customer.pk])
     response = client.post(url, {"fields": ["email"], "reason": "short"})
     assert response.status_code == 400
@@ -64,14 +65,14 @@ def test_reveal_form_errors_are_shown_and_nothing_is_revealed(client, support_ag
 
 def test_unassigned_customer_page_is_404(client, support_agent):
     customer = make_customer()
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     assert client.get(reverse("staff:customer", args=[customer.pk])).status_code == 404
 
 
 def test_delivery_agent_sees_name_and_address_but_no_contact(client, delivery_agent):
     customer = make_customer(address_line="Jl. Melati 7", email="jane@example.com")
     assign(delivery_agent, customer)
-    client.force_login(delivery_agent)
+    sign_in(client, delivery_agent)
     page = client.get(reverse("staff:customer", args=[customer.pk])).content.decode()
     assert "Jl. Melati 7" in page
     assert "example.com" not in page
@@ -79,7 +80,7 @@ def test_delivery_agent_sees_name_and_address_but_no_contact(client, delivery_ag
 
 
 def test_policy_editor_saves_changed_cells_with_an_audit_event(client, privacy_admin):
-    client.force_login(privacy_admin)
+    sign_in(client, privacy_admin)
     page = client.get(reverse("staff:policy"))
     assert page.status_code == 200
     data = {}
@@ -99,7 +100,7 @@ def test_policy_editor_saves_changed_cells_with_an_audit_event(client, privacy_a
 
 @pytest.mark.parametrize("role", [Role.SUPPORT_AGENT, Role.COMPLIANCE_OFFICER])
 def test_policy_editor_is_for_privacy_admins(client, role):
-    client.force_login(UserFactory(username="u", role=role))
+    sign_in(client, UserFactory(username="u", role=role))
     assert client.get(reverse("staff:policy")).status_code == 403
 
 
@@ -108,18 +109,18 @@ def test_oversight_lists_reveals_for_compliance(
 ):
     customer = make_customer()
     assign(support_agent, customer)
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     client.post(
         reverse("staff:customer", args=[customer.pk]),
         {"fields": ["email"], "reason": "Customer asked for a callback"},
     )
-    client.force_login(compliance_officer)
+    sign_in(client, compliance_officer)
     page = client.get(reverse("staff:oversight")).content.decode()
     assert "Customer asked for a callback" in page
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     assert client.get(reverse("staff:oversight")).status_code == 403
 
 
 def test_customers_cannot_use_the_staff_desk(client, customer_user):
-    client.force_login(customer_user)
+    sign_in(client, customer_user)
     assert client.get(reverse("staff:desk")).status_code == 403

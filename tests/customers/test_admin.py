@@ -4,6 +4,7 @@ from django.urls import reverse
 from apps.accounts.models import Role
 from apps.accounts.services import user_ensure_staff
 from apps.customers.selectors import customer_get
+from tests.accounts.helpers import sign_in
 from tests.customers.factories import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +15,7 @@ def admin_client(client):
     user = user_ensure_staff(
         actor=None, username="pa", role=Role.PRIVACY_ADMIN, password="long-password-1"
     )
-    client.force_login(user)
+    sign_in(client, user)
     return client
 
 

@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from apps.incidents.models import Incident, IncidentNotice
+from tests.accounts.helpers import sign_in
 from tests.customers.factories import make_customer
 from tests.incidents.factories import make_incident
 
@@ -9,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_register_an_incident_on_the_page(client, compliance_officer):
-    client.force_login(compliance_officer)
+    sign_in(client, compliance_officer)
     response = client.post(
         reverse("incidents:list"),
         {
@@ -33,7 +34,7 @@ def test_the_detail_page_walks_through_affected_notify_and_status(
     make_customer(country="ID", region="ID-JK")
     make_customer(country="US", region="US-CA", phone="+1 415 555 0100")
     incident = make_incident(privacy_admin)
-    client.force_login(privacy_admin)
+    sign_in(client, privacy_admin)
     url = reverse("incidents:detail", args=[incident.pk])
     client.post(
         url, {"action": "affected", "scope": "countries", "countries": "ID, US"}
@@ -54,5 +55,5 @@ def test_the_detail_page_walks_through_affected_notify_and_status(
 
 
 def test_support_agents_cannot_see_incidents(client, support_agent):
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     assert client.get(reverse("incidents:list")).status_code == 403

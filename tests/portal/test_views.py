@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apps.consent.models import ConsentEvent, NoticeChange, PrivacyNotice, Purpose
 from apps.consent.services import consent_record, notice_publish, unsubscribe_token
+from tests.accounts.helpers import sign_in
 from tests.portal.factories import PASSWORD, make_account
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +60,7 @@ def test_axes_never_stores_the_email_address(client, customer):
 
 
 def test_staff_cannot_use_the_customer_pages(client, support_agent):
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     assert client.get(reverse("portal:consents")).status_code == 403
 
 

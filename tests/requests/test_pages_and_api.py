@@ -3,6 +3,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from apps.requests.models import DataRequest
+from tests.accounts.helpers import sign_in
 from tests.portal.factories import PASSWORD, make_account
 
 pytestmark = pytest.mark.django_db
@@ -38,9 +39,9 @@ def test_a_bad_request_form_names_the_field(client, me):
 
 def test_the_queue_is_for_governance_roles(client, support_agent, privacy_admin, me):
     DataRequest.objects.all().delete()
-    client.force_login(support_agent)
+    sign_in(client, support_agent)
     assert client.get(reverse("requests:queue")).status_code == 403
-    client.force_login(privacy_admin)
+    sign_in(client, privacy_admin)
     response = client.post(
         reverse("requests:queue"),
         {

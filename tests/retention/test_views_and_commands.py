@@ -10,6 +10,7 @@ from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
 from apps.retention.models import LegalHold, RetentionPolicy
 from tests.accounts.factories import UserFactory
+from tests.accounts.helpers import sign_in
 from tests.retention.factories import aged_customer
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +63,7 @@ def test_retention_report_command(tmp_path, fmt):
 
 def test_report_page_has_the_chart_and_downloads(client, compliance_officer):
     aged_customer(closed_days_ago=800)
-    client.force_login(compliance_officer)
+    sign_in(client, compliance_officer)
     page = client.get(reverse("retention:report"))
     html = page.content.decode()
     assert page.status_code == 200
@@ -78,12 +79,12 @@ def test_report_page_has_the_chart_and_downloads(client, compliance_officer):
     "role", [Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, Role.CUSTOMER]
 )
 def test_report_is_for_compliance_roles(client, role):
-    client.force_login(UserFactory(username="u", role=role))
+    sign_in(client, UserFactory(username="u", role=role))
     assert client.get(reverse("retention:report")).status_code == 403
 
 
 def test_privacy_admin_edits_a_policy_with_an_audit_event(client, privacy_admin):
-    client.force_login(privacy_admin)
+    sign_in(client, privacy_admin)
     policy = RetentionPolicy.objects.get(code="access-log")
     data = {
         "covers": policy.covers,
@@ -103,7 +104,7 @@ def test_privacy_admin_edits_a_policy_with_an_audit_event(client, privacy_admin)
 
 
 def test_a_policy_with_an_impossible_trigger_is_refused(client, privacy_admin):
-    client.force_login(privacy_admin)
+    sign_in(client, privacy_admin)
     data = {
         "covers": "access_log",
         "period_days": 30,
@@ -118,7 +119,7 @@ def test_a_policy_with_an_impossible_trigger_is_refused(client, privacy_admin):
 
 
 def test_compliance_officers_cannot_edit_policies(client, compliance_officer):
-    client.force_login(compliance_officer)
+    sign_in(client, compliance_officer)
     assert (
         client.get(reverse("retention:policy-edit", args=["access-log"])).status_code
         == 403
@@ -127,7 +128,7 @@ def test_compliance_officers_cannot_edit_policies(client, compliance_officer):
 
 def test_holds_are_placed_and_released_on_the_page(client, privacy_admin):
     customer = aged_customer()
-    client.force_login(privacy_admin)
+    sign_in(client, privacy_admin)
     response = client.post(
         reverse("retention:holds"),
         {"customer": str(customer.pk), "reason": "Court order 12/2026 preserve"},
@@ -142,7 +143,7 @@ def test_holds_are_placed_and_released_on_the_page(client, privacy_admin):
 
 
 def test_a_hold_needs_exactly_one_scope(client, privacy_admin):
-    client.force_login(privacy_admin)
+    sign_in(client, privacy_admin)
     response = client.post(
         reverse("retention:holds"), {"reason": "no scope given at all"}
     )

@@ -98,6 +98,11 @@ class Command(BaseCommand):
         for username, role, _ in DEMO_STAFF:
             self.stdout.write(f"  {username:<14} {role.label:<20} password: {password}")
         self.stdout.write(
+            "At the first sign-in staff set up two-step sign-in: scan the QR code with "
+            "an authenticator app, or in development print the code with "
+            "`manage.py totp_code <username>`."
+        )
+        self.stdout.write(
             "The privacy admin also reaches the Django admin at /admin/ "
             "(customers shown masked)."
         )

@@ -1,0 +1,34 @@
+"""API authentication: tokens that expire, and sessions only once fully signed in."""
+
+from drf_spectacular.authentication import SessionScheme
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+
+from apps.accounts.selectors import user_needs_second_factor
+from apps.accounts.services import token_is_expired
+
+
+class ExpiringTokenAuthentication(TokenAuthentication):
+    """DRF's token, refused once older than `AMANAH_TOKEN_HOURS`."""
+
+    def authenticate_credentials(self, key):
+        user, token = super().authenticate_credentials(key)
+        if token_is_expired(token=token):
+            raise AuthenticationFailed("The token has expired; sign in again.")
+        return user, token
+
+
+class VerifiedSessionAuthentication(SessionAuthentication):
+    """A browser session counts for the API only after its second factor."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None and user_needs_second_factor(user=result[0]):
+            return None
+        return result
+
+
+class VerifiedSessionScheme(SessionScheme):
+    """The OpenAPI description of `VerifiedSessionAuthentication`: a session cookie."""
+
+    target_class = "apps.accounts.authentication.VerifiedSessionAuthentication"

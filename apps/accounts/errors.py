@@ -1,0 +1,5 @@
+from apps.core.errors import DomainError
+
+
+class AccountError(DomainError):
+    """A sign-in or account rule refused the change."""

@@ -1,0 +1,288 @@
+"""Two-step sign-in, session expiry, signing out everywhere and API token expiry."""
+
+import re
+import time
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from apps.audit.models import AuditEvent
+from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.helpers import current_code, sign_in
+
+pytestmark = pytest.mark.django_db
+
+SETUP = reverse("accounts:otp-setup")
+VERIFY = reverse("accounts:otp-verify")
+
+
+def _password_sign_in(client, username: str) -> None:
+    response = client.post(
+        reverse("accounts:login"), {"username": username, "password": PASSWORD}
+    )
+    assert response.status_code == 302
+
+
+def _actions(user) -> list[str]:
+    return list(
+        AuditEvent.objects.filter(target_id=str(user.pk))
+        .order_by("id")
+        .values_list("action", flat=True)
+    )
+
+
+def test_staff_without_a_device_are_sent_to_set_one_up_first(client, support_agent):
+    _password_sign_in(client, "support")
+    for path in ("/", "/staff/", "/admin/"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith(SETUP)
+
+
+def test_a_session_without_its_second_factor_does_not_count_for_the_api(
+    client, support_agent
+):
+    _password_sign_in(client, "support")
+    assert client.get("/api/v1/auth/me/").status_code in (401, 403)
+
+
+def test_setting_up_an_authenticator(client, support_agent):
+    _password_sign_in(client, "support")
+    page = client.get(SETUP + "?next=/staff/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "<svg" in html
+    device = TOTPDevice.objects.get(user=support_agent, confirmed=False)
+
+    wrong = client.post(SETUP, {"otp_token": "000000", "next": "/staff/"})
+    assert "That code is not right" in wrong.content.decode()
+    device.refresh_from_db()
+    assert not device.confirmed
+    assert "otp.device_confirmed" not in _actions(support_agent)
+
+    done = client.post(SETUP, {"otp_token": current_code(device), "next": "/staff/"})
+    codes = re.findall(r"<li><code>(\w+)</code></li>", done.content.decode())
+    assert len(codes) == 10
+    device.refresh_from_db()
+    assert device.confirmed
+    assert StaticToken.objects.filter(device__user=support_agent).count() == 10
+    assert "otp.device_confirmed" in _actions(support_agent)
+    assert client.get("/staff/").status_code == 200
+
+
+def test_setup_cannot_be_confirmed_without_starting_it(client, support_agent):
+    _password_sign_in(client, "support")
+    response = client.post(SETUP, {"otp_token": "123456"})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=support_agent, confirmed=True).exists()
+
+
+def test_staff_with_a_device_give_a_code_at_every_sign_in(client, support_agent):
+    device = TOTPDevice.objects.create(user=support_agent, name="phone")
+    _password_sign_in(client, "support")
+    assert client.get("/staff/")["Location"].startswith(VERIFY)
+
+    wrong = client.post(VERIFY, {"otp_token": "12345x", "next": "/staff/"})
+    assert wrong.status_code == 200
+    assert "That code is not right" in wrong.content.decode()
+    device.refresh_from_db()
+    device.throttle_reset()
+
+    code = current_code(device)
+    response = client.post(VERIFY, {"otp_token": code, "next": "/staff/"})
+    assert response["Location"] == "/staff/"
+    assert client.get("/staff/").status_code == 200
+
+    # The same code cannot be replayed in another session.
+    other = type(client)()
+    _password_sign_in(other, "support")
+    replay = other.post(VERIFY, {"otp_token": code})
+    assert "That code is not right" in replay.content.decode()
+
+
+def test_a_recovery_code_works_once(client, support_agent):
+    sign_in(client, support_agent)
+    page = client.post(reverse("accounts:security"), {"action": "recovery_codes"})
+    code = re.findall(r"<li><code>(\w+)</code></li>", page.content.decode())[0]
+    client.post(reverse("accounts:logout"))
+
+    _password_sign_in(client, "support")
+    assert client.post(VERIFY, {"otp_token": code})["Location"] == "/"
+    assert "otp.recovery_code_used" in _actions(support_agent)
+    client.post(reverse("accounts:logout"))
+
+    _password_sign_in(client, "support")
+    again = client.post(VERIFY, {"otp_token": code})
+    assert again.status_code == 200
+    assert "That code is not right" in again.content.decode()
+
+
+def test_the_next_address_never_leaves_the_site(client, support_agent):
+    device = TOTPDevice.objects.create(user=support_agent, name="phone")
+    _password_sign_in(client, "support")
+    response = client.post(
+        VERIFY, {"otp_token": current_code(device), "next": "https://evil.example/"}
+    )
+    assert response["Location"] == "/"
+
+
+def test_customers_may_choose_two_step_sign_in(client, customer_user):
+    client.force_login(customer_user)
+    assert client.get(reverse("accounts:security")).status_code == 200
+    client.get(SETUP)
+    device = TOTPDevice.objects.get(user=customer_user)
+    client.post(SETUP, {"otp_token": current_code(device)})
+    device.refresh_from_db()
+    assert device.confirmed
+
+    other = type(client)()
+    other.force_login(customer_user)
+    assert other.get(reverse("portal:consents"))["Location"].startswith(VERIFY)
+
+    response = client.post(reverse("accounts:security"), {"action": "disable"})
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=customer_user).exists()
+    assert "otp.reset" in _actions(customer_user)
+
+
+def test_staff_cannot_turn_their_second_factor_off(client, support_agent):
+    sign_in(client, support_agent)
+    response = client.post(reverse("accounts:security"), {"action": "disable"})
+    assert response.status_code == 302
+    assert TOTPDevice.objects.filter(user=support_agent, confirmed=True).exists()
+    assert "otp.reset" not in _actions(support_agent)
+
+
+def test_sign_out_everywhere_ends_every_session_and_token(client, support_agent):
+    laptop, phone = client, type(client)()
+    sign_in(laptop, support_agent)
+    sign_in(phone, support_agent)
+    Token.objects.create(user=support_agent)
+
+    response = phone.post(
+        reverse("accounts:security"), {"action": "sign_out_everywhere"}
+    )
+    assert response["Location"] == reverse("accounts:login")
+    assert laptop.get("/staff/").status_code == 302
+    assert phone.get("/staff/").status_code == 302
+    assert not Token.objects.filter(user=support_agent).exists()
+    assert "user.signed_out_everywhere" in _actions(support_agent)
+
+    # Signing in afresh works.
+    support_agent.refresh_from_db()
+    sign_in(laptop, support_agent)
+    assert laptop.get("/staff/").status_code == 200
+
+
+def test_an_idle_session_is_signed_out(client, support_agent, settings):
+    sign_in(client, support_agent)
+    assert client.get("/staff/").status_code == 200
+    session = client.session
+    session["amanah_last_seen"] = int(time.time()) - (
+        settings.AMANAH_SESSION_IDLE_MINUTES * 60 + 5
+    )
+    session.save()
+    response = client.get("/staff/")
+    assert response["Location"] == reverse("accounts:login")
+    assert client.get("/staff/").status_code == 302
+
+
+def test_an_active_session_stays_signed_in(client, support_agent, settings):
+    sign_in(client, support_agent)
+    session = client.session
+    session["amanah_last_seen"] = int(time.time()) - (
+        settings.AMANAH_SESSION_IDLE_MINUTES * 60 - 60
+    )
+    session.save()
+    assert client.get("/staff/").status_code == 200
+    assert client.session["amanah_last_seen"] >= int(time.time()) - 5
+
+
+def test_api_tokens_expire(support_agent, settings):
+    api = APIClient()
+    first = api.post(
+        "/api/v1/auth/token/", {"username": "support", "password": PASSWORD}
+    ).json()
+    assert first["expires_at"]
+    Token.objects.filter(key=first["token"]).update(
+        created=timezone.now() - timedelta(hours=settings.AMANAH_TOKEN_HOURS, seconds=1)
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Token {first['token']}")
+    expired = api.get("/api/v1/auth/me/")
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["detail"]
+
+    api.credentials()
+    second = api.post(
+        "/api/v1/auth/token/", {"username": "support", "password": PASSWORD}
+    ).json()
+    assert second["token"] != first["token"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {second['token']}")
+    assert api.get("/api/v1/auth/me/").status_code == 200
+
+
+def test_a_fresh_token_is_reused_until_it_expires(support_agent):
+    api = APIClient()
+    body = {"username": "support", "password": PASSWORD}
+    one = api.post("/api/v1/auth/token/", body).json()["token"]
+    two = api.post("/api/v1/auth/token/", body).json()["token"]
+    assert one == two
+
+
+def test_a_privacy_admin_resets_a_colleagues_second_factor(privacy_admin):
+    from apps.accounts.services import otp_disable
+    from apps.core.errors import Forbidden
+
+    agent = UserFactory(username="lost-phone")
+    TOTPDevice.objects.create(user=agent, name="phone")
+    with pytest.raises(Forbidden):
+        otp_disable(actor=UserFactory(username="peer"), user=agent)
+    assert TOTPDevice.objects.filter(user=agent).exists()
+
+    otp_disable(actor=privacy_admin, user=agent)
+    assert not TOTPDevice.objects.filter(user=agent).exists()
+    assert "otp.reset" in _actions(agent)
+
+
+def test_the_admin_resets_a_lost_second_factor(client, privacy_admin):
+    privacy_admin.is_staff = True
+    privacy_admin.save()
+    privacy_admin.user_permissions.add(
+        Permission.objects.get(codename="view_user", content_type__app_label="accounts")
+    )
+    agent = UserFactory(username="lost-phone-2")
+    TOTPDevice.objects.create(user=agent, name="phone")
+    sign_in(client, privacy_admin)
+    response = client.post(
+        "/admin/accounts/user/",
+        {"action": "reset_second_factor", "_selected_action": [agent.pk]},
+    )
+    assert response.status_code == 302
+    assert not TOTPDevice.objects.filter(user=agent).exists()
+
+
+def test_totp_code_prints_the_current_code_in_development(support_agent, settings):
+    settings.DEBUG = True
+    device = TOTPDevice.objects.create(user=support_agent, name="phone")
+    out = StringIO()
+    call_command("totp_code", "support", stdout=out)
+    assert out.getvalue().strip() == current_code(device)
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="only when DJANGO_DEBUG is on"):
+        call_command("totp_code", "support")
+
+
+def test_totp_code_names_a_user_without_an_authenticator(support_agent, settings):
+    settings.DEBUG = True
+    with pytest.raises(CommandError, match="no authenticator yet"):
+        call_command("totp_code", "support")
