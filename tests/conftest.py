@@ -1,4 +1,6 @@
 import logging
+import os
+import shutil
 
 import pytest
 from django.conf import settings
@@ -114,3 +116,26 @@ def privacy_admin(db):
 @pytest.fixture
 def customer_user(db):
     return UserFactory(username="c-demo", role=Role.CUSTOMER)
+
+
+CHROMIUM = os.environ.get("AMANAH_CHROMIUM", "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright; the test skips without one."""
+    if not shutil.which(CHROMIUM):
+        pytest.skip(
+            f"no Chromium at {CHROMIUM} (make setup installs Debian's chromium)"
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    # Playwright runs an event loop in this thread; the ORM calls here are synchronous.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

@@ -1,7 +1,5 @@
 """A customer in a real headless Chromium (Debian's chromium, driven by Playwright)."""
 
-import os
-import shutil
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,28 +9,7 @@ from apps.consent.services import consent_record, unsubscribe_url
 from tests.consent.factories import reseed_purposes
 from tests.portal.factories import PASSWORD, make_account
 
-CHROMIUM = os.environ.get("AMANAH_CHROMIUM", "/usr/bin/chromium")
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not shutil.which(CHROMIUM):
-        pytest.skip(
-            f"no Chromium at {CHROMIUM} (make setup installs Debian's chromium)"
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright runs an event loop in this thread; the ORM calls here are synchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 def test_customer_switches_sms_off_then_unsubscribes_by_link(live_server, browser):

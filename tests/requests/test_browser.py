@@ -9,12 +9,11 @@ import pytest
 from apps.requests.models import DataRequest
 from tests.consent.factories import reseed_purposes
 from tests.portal.factories import PASSWORD, make_account
-from tests.portal.test_browser import browser  # noqa: F401 - the shared fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_customer_downloads_their_data_and_asks_for_erasure(live_server, browser):  # noqa: F811
+def test_customer_downloads_their_data_and_asks_for_erasure(live_server, browser):
     reseed_purposes()
     from importlib import import_module
 
