@@ -20,7 +20,6 @@ NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Requests", "requests:queue", _GOV),
     ("Audit trail", "audit:event-list", _GOV),
     ("API docs", "api-docs", _STAFF),
-    ("Sign-in & security", "accounts:security", (*_STAFF, Role.CUSTOMER)),
 )
 
 
