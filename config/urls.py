@@ -17,6 +17,7 @@ api_v1 = [
     path("incidents/", include("apps.incidents.api_urls")),
     path("requests/", include("apps.requests.api_urls")),
     path("inventory/", include("apps.inventory.api_urls")),
+    path("alerts/", include("apps.monitoring.api_urls")),
 ]
 
 urlpatterns = [
@@ -31,6 +32,7 @@ urlpatterns = [
     path("compliance/incidents/", include("apps.incidents.urls")),
     path("compliance/requests/", include("apps.requests.urls")),
     path("compliance/inventory/", include("apps.inventory.urls")),
+    path("compliance/alerts/", include("apps.monitoring.urls")),
     path("privacy/", DataPolicyView.as_view(), name="data-policy"),
     path("status/", StatusPageView.as_view(), name="status"),
     path("status.json", StatusFeedView.as_view(), name="status-feed"),

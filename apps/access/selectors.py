@@ -235,8 +235,12 @@ def interaction_get_for(*, actor, interaction_id: UUID | str) -> Interaction:
 
 
 def reveal_count_since(*, actor, since: datetime) -> int:
+    """Reveals granted since then, including those suspended since: suspending them
+    gives no fresh allowance."""
     return Reveal.objects.filter(
-        staff=actor, status=RevealStatus.GRANTED, created_at__gte=since
+        staff=actor,
+        status__in=[RevealStatus.GRANTED, RevealStatus.SUSPENDED],
+        created_at__gte=since,
     ).count()
 
 

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -526,7 +527,40 @@ def reveal_open(
                 "minutes": settings.AMANAH_REVEAL_MINUTES,
             },
         )
+        # Suspicious-access rules for this agent, once the reveal is committed.
+        from apps.monitoring.services import reveal_rules_schedule
+
+        transaction.on_commit(
+            partial(reveal_rules_schedule, staff_id=actor.pk), robust=True
+        )
     return reveal, values
+
+
+@transaction.atomic
+def reveals_suspend(*, actor: User | None, staff: User, cause: str = "") -> int:
+    """End the staff member's live reveals now (a monitoring alert). Audited; returns
+    how many."""
+    now = timezone.now()
+    ids = list(
+        Reveal.objects.select_for_update()
+        .filter(staff=staff, status=RevealStatus.GRANTED, expires_at__gt=now)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if ids:
+        Reveal.objects.filter(pk__in=ids).update(
+            status=RevealStatus.SUSPENDED, expires_at=now
+        )
+    audit.record(
+        actor=actor,
+        action="reveal.suspended",
+        target=staff,
+        details={"count": len(ids), "reveals": ids, "cause": cause},
+    )
+    logger.info(
+        "access.reveals_suspended", extra={"staff": staff.pk, "count": len(ids)}
+    )
+    return len(ids)
 
 
 # Masked contact relay

@@ -17,6 +17,7 @@ NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Access policy", "staff:policy", (Role.PRIVACY_ADMIN,)),
     ("Compliance", "retention:home", _GOV),
     ("Incidents", "incidents:list", _GOV),
+    ("Alerts", "monitoring:list", _GOV),
     ("Requests", "requests:queue", _GOV),
     ("Audit trail", "audit:event-list", _GOV),
     ("API docs", "api-docs", _STAFF),

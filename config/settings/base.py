@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "apps.incidents",
     "apps.inventory",
     "apps.requests",
+    "apps.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -106,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "apps.crypto.middleware.KeyScopeMiddleware",
+    # Notes staff searches by email/phone and 404s on customer ids (no values).
+    "apps.monitoring.middleware.StaffLookupMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "apps.accounts.middleware.SessionIdleTimeoutMiddleware",
     "apps.accounts.middleware.TwoFactorRequiredMiddleware",
@@ -270,6 +273,57 @@ AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 # Retention: rows per disposal batch (one short transaction each).
 AMANAH_DISPOSAL_BATCH_SIZE = env.int("AMANAH_DISPOSAL_BATCH_SIZE", default=2000)
 
+# Suspicious-access monitoring (apps.monitoring): rules run by the beat every 5 minutes
+# and after each reveal; each hit is an alert on /compliance/alerts/.
+# Reveal volume: the last hour against the agent's own hourly mean and deviation over
+# the baseline days, and their peers' (same role); both z-scores at least ..._Z, and at
+# least ..._MIN reveals (AMANAH_REVEALS_PER_HOUR still caps them).
+AMANAH_MONITOR_BASELINE_DAYS = env.int("AMANAH_MONITOR_BASELINE_DAYS", default=14)
+AMANAH_MONITOR_REVEAL_Z = env.float("AMANAH_MONITOR_REVEAL_Z", default=3.0)
+AMANAH_MONITOR_REVEAL_MIN = env.int("AMANAH_MONITOR_REVEAL_MIN", default=10)
+# Working hours in TIME_ZONE (start hour inclusive, end hour exclusive); reads outside
+# them in the last LOOKBACK minutes are an alert (low), one per person per night.
+AMANAH_MONITOR_WORK_HOURS_START = env.int("AMANAH_MONITOR_WORK_HOURS_START", default=7)
+AMANAH_MONITOR_WORK_HOURS_END = env.int("AMANAH_MONITOR_WORK_HOURS_END", default=20)
+AMANAH_MONITOR_OFF_HOURS_MIN_READS = env.int(
+    "AMANAH_MONITOR_OFF_HOURS_MIN_READS", default=1
+)
+AMANAH_MONITOR_LOOKBACK_MINUTES = env.int("AMANAH_MONITOR_LOOKBACK_MINUTES", default=60)
+# Enumeration: searches by email/phone; probing: 404s on customer ids (N in M minutes).
+AMANAH_MONITOR_ENUMERATION_SEARCHES = env.int(
+    "AMANAH_MONITOR_ENUMERATION_SEARCHES", default=20
+)
+AMANAH_MONITOR_ENUMERATION_MINUTES = env.int(
+    "AMANAH_MONITOR_ENUMERATION_MINUTES", default=10
+)
+AMANAH_MONITOR_PROBING_NOT_FOUND = env.int(
+    "AMANAH_MONITOR_PROBING_NOT_FOUND", default=10
+)
+AMANAH_MONITOR_PROBING_MINUTES = env.int("AMANAH_MONITOR_PROBING_MINUTES", default=10)
+# Consent changes recorded by one staff member in an hour.
+AMANAH_MONITOR_CONSENT_CHANGES_PER_HOUR = env.int(
+    "AMANAH_MONITOR_CONSENT_CHANGES_PER_HOUR", default=30
+)
+# Schedules: disposal runs at the nightly beat job's time (02:30, below) give or take
+# the tolerance; a key rotation outside every announced window ("START/END" ISO
+# date-times, comma-separated; none announced = every rotation) is off-schedule.
+AMANAH_MONITOR_DISPOSAL_AT = env.str("AMANAH_MONITOR_DISPOSAL_AT", default="02:30")
+AMANAH_MONITOR_DISPOSAL_TOLERANCE_MINUTES = env.int(
+    "AMANAH_MONITOR_DISPOSAL_TOLERANCE_MINUTES", default=60
+)
+AMANAH_MONITOR_KEY_ROTATION_WINDOWS = env.list(
+    "AMANAH_MONITOR_KEY_ROTATION_WINDOWS", default=[]
+)
+AMANAH_MONITOR_SCHEDULE_LOOKBACK_HOURS = env.int(
+    "AMANAH_MONITOR_SCHEDULE_LOOKBACK_HOURS", default=48
+)
+# Staff lookups (searches, 404s) are kept this long for the rules, then deleted.
+AMANAH_MONITOR_LOOKUP_DAYS = env.int("AMANAH_MONITOR_LOOKUP_DAYS", default=30)
+# High-severity alerts: end the agent's open reveals at once, and email these addresses
+# (empty: the active compliance officers that have an email address).
+AMANAH_ALERT_SUSPEND_ON_HIGH = env.bool("AMANAH_ALERT_SUSPEND_ON_HIGH", default=True)
+AMANAH_ALERT_EMAILS = env.list("AMANAH_ALERT_EMAILS", default=[])
+
 # Phone numbers without a country code are read as numbers of this region.
 AMANAH_DEFAULT_PHONE_REGION = env.str("AMANAH_DEFAULT_PHONE_REGION", default="ID")
 
@@ -342,6 +396,10 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-chain-nightly": {
         "task": "audit.verify_chain",
         "schedule": timedelta(hours=24),
+    },
+    "monitoring-evaluate-rules": {
+        "task": "monitoring.evaluate_rules",
+        "schedule": timedelta(minutes=5),
     },
 }
 

@@ -1,0 +1,5 @@
+from apps.core.errors import DomainError
+
+
+class AlertError(DomainError):
+    code = "alert_invalid"

@@ -1,0 +1,55 @@
+"""Reads for monitoring: alerts for the compliance page and API, and who is told."""
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+
+from apps.accounts.models import Role, User
+from apps.core.errors import NotFound
+from apps.monitoring.models import Alert, AlertSeverity, AlertStatus
+
+
+def alert_list(*, status: str = "") -> QuerySet[Alert]:
+    """Alerts newest first, of one status or all."""
+    alerts = Alert.objects.select_related("staff", "handled_by", "incident")
+    if status:
+        alerts = alerts.filter(status=status)
+    return alerts.order_by("-created_at", "-pk")
+
+
+def alert_get(*, alert_id: int | str) -> Alert:
+    """One alert. Raises NotFound."""
+    try:
+        return Alert.objects.select_related("staff", "handled_by", "incident").get(
+            pk=alert_id
+        )
+    except (Alert.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such alert.") from None
+
+
+def alert_counts(*, status: str = "") -> dict[str, dict[str, int]]:
+    """How many alerts per status (all of them), and per severity (of `status`, or
+    all): one query."""
+    in_view = Q(status=status) if status else Q()
+    counts = Alert.objects.aggregate(
+        **{f"status_{s}": Count("pk", filter=Q(status=s)) for s in AlertStatus.values},
+        **{
+            f"severity_{s}": Count("pk", filter=in_view & Q(severity=s))
+            for s in AlertSeverity.values
+        },
+    )
+    return {
+        "status": {s: counts[f"status_{s}"] for s in AlertStatus.values},
+        "severity": {s: counts[f"severity_{s}"] for s in AlertSeverity.values},
+    }
+
+
+def alert_recipients() -> list[str]:
+    """AMANAH_ALERT_EMAILS, or else the addresses of active compliance officers."""
+    if settings.AMANAH_ALERT_EMAILS:
+        return list(settings.AMANAH_ALERT_EMAILS)
+    return list(
+        User.objects.filter(role=Role.COMPLIANCE_OFFICER, is_active=True)
+        .exclude(email="")
+        .order_by("pk")
+        .values_list("email", flat=True)
+    )

@@ -1,0 +1,325 @@
+"""Writes for monitoring: staff lookups, alerts raised from rule hits, and their
+handling (acknowledge, dismiss, escalate to an incident, suspend reveals). Audited."""
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.access.services import reveals_suspend
+from apps.accounts.models import GOVERNANCE_ROLES, User
+from apps.accounts.permissions import ensure_role
+from apps.audit import services as audit
+from apps.customers.validation import contains_card_number
+from apps.incidents.models import IncidentKind
+from apps.incidents.services import incident_create
+from apps.monitoring.errors import AlertError
+from apps.monitoring.models import (
+    Alert,
+    AlertSeverity,
+    AlertStatus,
+    LookupKind,
+    SearchBy,
+    StaffLookup,
+)
+from apps.monitoring.rules import RULES, Hit, rule_title
+from apps.monitoring.selectors import alert_recipients
+
+logger = logging.getLogger(__name__)
+
+REASON_MAX = 500
+_ACTIVE = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED)
+
+
+# Staff lookups (recorded by the middleware) --------------------------------------
+
+
+def lookup_record(
+    *,
+    staff: User,
+    kind: str,
+    search_by: str = "",
+    customer_id: uuid.UUID | str | None = None,
+) -> StaffLookup:
+    """Note a search by email/phone or a 404 on a customer id: never the value."""
+    if kind not in LookupKind.values:
+        raise AlertError("Unknown lookup kind.", field="kind")
+    if search_by and search_by not in SearchBy.values:
+        raise AlertError("Search by email, phone or both.", field="search_by")
+    if customer_id is not None and not isinstance(customer_id, uuid.UUID):
+        try:
+            customer_id = uuid.UUID(str(customer_id))
+        except ValueError:
+            customer_id = None
+    return StaffLookup.objects.create(
+        staff=staff,
+        kind=kind,
+        search_by=search_by,
+        customer_id=customer_id,
+        created_at=timezone.now(),
+    )
+
+
+def lookups_prune(*, now: datetime | None = None) -> int:
+    """Delete lookups older than AMANAH_MONITOR_LOOKUP_DAYS. Returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(
+        days=settings.AMANAH_MONITOR_LOOKUP_DAYS
+    )
+    return StaffLookup.objects.filter(created_at__lt=cutoff).delete()[0]
+
+
+# Evaluating the rules ------------------------------------------------------------
+
+
+def rules_evaluate(
+    *,
+    now: datetime | None = None,
+    staff_id: int | None = None,
+    on_reveal: bool = False,
+    codes: Iterable[str] | None = None,
+) -> list[Alert]:
+    """Run the rules (those named, or the reveal-related ones, or all) for one staff
+    member or everyone; raise an alert for each new hit. Returns the new alerts."""
+    now = now or timezone.now()
+    wanted = set(codes) if codes is not None else None
+    raised = []
+    for rule in RULES:
+        if (on_reveal and not rule.on_reveal) or (
+            wanted is not None and rule.code not in wanted
+        ):
+            continue
+        for hit in rule.evaluate(now=now, staff_id=staff_id):
+            alert = alert_raise(hit=hit, now=now)
+            if alert is not None:
+                raised.append(alert)
+    logger.info(
+        "monitoring.rules_evaluated",
+        extra={"staff_id": staff_id, "raised": [a.pk for a in raised]},
+    )
+    return raised
+
+
+def reveal_rules_schedule(*, staff_id: int) -> None:
+    """After a reveal commits: evaluate the reveal-related rules for that agent."""
+    from apps.monitoring.tasks import rules_evaluate_for_staff_task
+
+    rules_evaluate_for_staff_task.delay(staff_id)
+
+
+@transaction.atomic
+def alert_raise(*, hit: Hit, now: datetime) -> Alert | None:
+    """Record a hit as an alert, unless this hit (its dedupe key, or the same rule for
+    the same person within the rule's window) was recorded already. A high one ends the
+    agent's open reveals (AMANAH_ALERT_SUSPEND_ON_HIGH) and is emailed after commit.
+    Returns the new alert, or None."""
+    if (
+        hit.window is not None
+        and Alert.objects.filter(
+            rule=hit.rule, staff_id=hit.staff_id, created_at__gt=now - hit.window
+        ).exists()
+    ):
+        return None
+    alert, created = Alert.objects.get_or_create(
+        dedupe_key=hit.dedupe_key,
+        defaults={
+            "rule": hit.rule,
+            "severity": hit.severity,
+            "staff_id": hit.staff_id,
+            "evidence": hit.evidence,
+            "created_at": now,
+        },
+    )
+    if not created:
+        return None
+    audit.record(
+        actor=None,
+        action="alert.raised",
+        target=alert,
+        details={"rule": alert.rule, "severity": alert.severity, "staff": hit.staff_id},
+    )
+    if alert.severity == AlertSeverity.HIGH:
+        if alert.staff_id is not None and settings.AMANAH_ALERT_SUSPEND_ON_HIGH:
+            _suspend(actor=None, alert=alert)
+        from apps.monitoring.tasks import alert_notify_task
+
+        transaction.on_commit(partial(alert_notify_task.delay, alert.pk))
+    logger.info(
+        "monitoring.alert_raised",
+        extra={"alert_id": alert.pk, "rule": alert.rule, "severity": alert.severity},
+    )
+    return alert
+
+
+def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
+    return [f"  {key}: {value}" for key, value in evidence.items()]
+
+
+def alert_notify(*, alert_id: int) -> int:
+    """Email an alert (rule, severity, staff member, evidence: no customer data) to
+    alert_recipients(). Returns how many addresses; a vanished alert is skipped."""
+    alert = Alert.objects.select_related("staff").filter(pk=alert_id).first()
+    if alert is None:
+        logger.warning("monitoring.alert_vanished", extra={"alert_id": alert_id})
+        return 0
+    recipients = alert_recipients()
+    if not recipients:
+        logger.warning("monitoring.no_alert_recipients", extra={"alert_id": alert.pk})
+        return 0
+    url = settings.AMANAH_PUBLIC_URL.rstrip("/") + reverse("monitoring:list")
+    # The page names the person; the email, which leaves the system, says id and role.
+    staff = (
+        f"#{alert.staff_id} ({alert.staff.get_role_display()})"
+        if alert.staff
+        else "none (system rule)"
+    )
+    lines = [
+        f"Alert #{alert.pk}: {rule_title(alert.rule)}",
+        f"Severity: {alert.get_severity_display()}",
+        f"Staff member: {staff}",
+        f"Raised at: {alert.created_at:%Y-%m-%d %H:%M %Z}",
+    ]
+    if alert.reveals_suspended_at:
+        lines.append("The staff member's open reveals were suspended.")
+    lines += ["Evidence:", *_evidence_lines(alert.evidence), "", f"Handle it at {url}"]
+    send_mail(
+        subject=f"[Amanah] {alert.get_severity_display()} alert #{alert.pk}: "
+        f"{rule_title(alert.rule)}",
+        message="\n".join(lines),
+        from_email=None,
+        recipient_list=recipients,
+    )
+    logger.info(
+        "monitoring.alert_emailed",
+        extra={"alert_id": alert.pk, "recipients": len(recipients)},
+    )
+    return len(recipients)
+
+
+# Handling ------------------------------------------------------------------------
+
+
+def _lock(alert: Alert) -> Alert:
+    return Alert.objects.select_for_update().get(pk=alert.pk)
+
+
+def _handled(alert: Alert, *, actor: User, status: str) -> None:
+    alert.status, alert.handled_by, alert.handled_at = status, actor, timezone.now()
+
+
+@transaction.atomic
+def alert_acknowledge(*, actor: User, alert: Alert) -> Alert:
+    """Mark an open alert as seen and being looked at. Raises Forbidden, AlertError."""
+    ensure_role(actor, *GOVERNANCE_ROLES)
+    alert = _lock(alert)
+    if alert.status != AlertStatus.OPEN:
+        raise AlertError("Only an open alert can be acknowledged.", field="status")
+    _handled(alert, actor=actor, status=AlertStatus.ACKNOWLEDGED)
+    alert.save(update_fields=["status", "handled_by", "handled_at"])
+    audit.record(actor=actor, action="alert.acknowledged", target=alert)
+    return alert
+
+
+@transaction.atomic
+def alert_dismiss(*, actor: User, alert: Alert, reason: str) -> Alert:
+    """Close an alert as harmless, with the reason. Raises Forbidden, AlertError."""
+    ensure_role(actor, *GOVERNANCE_ROLES)
+    reason = (reason or "").strip()
+    if not reason:
+        raise AlertError("Say why the alert is dismissed.", field="reason")
+    if len(reason) > REASON_MAX:
+        raise AlertError(
+            f"Keep the reason under {REASON_MAX} characters.", field="reason"
+        )
+    if contains_card_number(reason) or "@" in reason:
+        raise AlertError("The reason must not contain personal data.", field="reason")
+    alert = _lock(alert)
+    if alert.status not in _ACTIVE:
+        raise AlertError("This alert was handled already.", field="status")
+    _handled(alert, actor=actor, status=AlertStatus.DISMISSED)
+    alert.reason = reason
+    alert.save(update_fields=["status", "handled_by", "handled_at", "reason"])
+    audit.record(
+        actor=actor,
+        action="alert.dismissed",
+        target=alert,
+        details={"reason": reason},
+    )
+    return alert
+
+
+_INCIDENT_SEVERITY = {
+    AlertSeverity.LOW: "low",
+    AlertSeverity.MEDIUM: "medium",
+    AlertSeverity.HIGH: "high",
+}
+
+
+@transaction.atomic
+def alert_escalate(*, actor: User, alert: Alert) -> Alert:
+    """Open a suspected-breach incident for the alert (the incident's clocks start
+    now) and link it. Raises Forbidden, AlertError."""
+    ensure_role(actor, *GOVERNANCE_ROLES)
+    alert = _lock(alert)
+    if alert.status not in _ACTIVE:
+        raise AlertError("This alert was handled already.", field="status")
+    now = timezone.now()
+    evidence = ", ".join(f"{k}={v}" for k, v in alert.evidence.items())
+    incident = incident_create(
+        actor=actor,
+        data={
+            "title": f"Suspicious access: {rule_title(alert.rule)} (alert #{alert.pk})",
+            "kind": IncidentKind.SUSPECTED_BREACH,
+            "severity": _INCIDENT_SEVERITY[alert.severity],
+            "detected_at": min(alert.created_at, now),
+            "aware_at": now,
+            "systems": ["Amanah portal"],
+            "risk_reasoning": (
+                f"Escalated from monitoring alert #{alert.pk} ({alert.rule}, "
+                f"staff #{alert.staff_id or '-'}). Evidence: {evidence}."
+            ),
+        },
+    )
+    _handled(alert, actor=actor, status=AlertStatus.ESCALATED)
+    alert.incident = incident
+    alert.save(update_fields=["status", "handled_by", "handled_at", "incident"])
+    audit.record(
+        actor=actor,
+        action="alert.escalated",
+        target=alert,
+        details={"incident": str(incident.pk)},
+    )
+    return alert
+
+
+def _suspend(*, actor: User | None, alert: Alert) -> int:
+    count = reveals_suspend(actor=actor, staff=alert.staff, cause=f"alert:{alert.pk}")
+    alert.reveals_suspended_at = timezone.now()
+    alert.save(update_fields=["reveals_suspended_at"])
+    audit.record(
+        actor=actor,
+        action="alert.reveals_suspended",
+        target=alert,
+        details={"staff": alert.staff_id, "count": count},
+    )
+    return count
+
+
+@transaction.atomic
+def alert_suspend_reveals(*, actor: User, alert: Alert) -> int:
+    """End the concerned staff member's open reveals now. Returns how many. Raises
+    Forbidden, AlertError."""
+    ensure_role(actor, *GOVERNANCE_ROLES)
+    alert = _lock(alert)
+    if alert.staff_id is None:
+        raise AlertError("This alert names no staff member.", field="staff")
+    if alert.status == AlertStatus.DISMISSED:
+        raise AlertError("This alert was dismissed.", field="status")
+    return _suspend(actor=actor, alert=alert)
