@@ -41,16 +41,34 @@ _EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 def _check_details(value: Any, path: str = "details") -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if str(key).lower() in _PII_KEYS:
+            if not isinstance(key, str):
+                # 1 and "1" would be one key in JSON: the stored row would not hash
+                # to what was recorded.
+                raise AuditError("Audit detail keys must be text.", field=path)
+            if key.lower() in _PII_KEYS:
                 raise AuditError(f"Audit details may not carry '{key}'.", field=path)
+            _check_text(key, path)
             _check_details(item, f"{path}.{key}")
     elif isinstance(value, list | tuple):
         for item in value:
             _check_details(item, path)
-    elif isinstance(value, str) and _EMAIL_RE.search(value):
-        raise AuditError("Audit details may not carry an email address.", field=path)
-    elif value is not None and not isinstance(value, str | int | float | bool):
+    elif isinstance(value, str):
+        if _EMAIL_RE.search(value):
+            raise AuditError(
+                "Audit details may not carry an email address.", field=path
+            )
+        _check_text(value, path)
+    elif isinstance(value, float):
+        # PostgreSQL's jsonb rewrites some floats (1e16 reads back as an integer,
+        # -0.0 as 0.0), so the stored row would no longer match its hash.
+        raise AuditError("Audit details hold whole numbers, not floats.", field=path)
+    elif value is not None and not isinstance(value, int | bool):
         raise AuditError("Audit details must be plain JSON values.", field=path)
+
+
+def _check_text(value: str, path: str) -> None:
+    if "\x00" in value:  # jsonb cannot hold U+0000
+        raise AuditError("Audit details may not carry a NUL character.", field=path)
 
 
 def _lock_chain_head() -> None:

@@ -51,7 +51,9 @@ def mask_free_text(value: str) -> None:
 
 
 def mask_card_last4(value: str) -> str:
-    return f"•••• {value}"
+    # Input is validated to 4 digits; the mask keeps its rule even if a longer one
+    # reaches it (an import, an old row).
+    return f"•••• {value[-4:]}"
 
 
 MASKERS: dict[str, Callable[[Any], str | None]] = {

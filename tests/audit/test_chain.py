@@ -56,6 +56,23 @@ def test_record_refuses_pii_in_details_and_writes_nothing(details):
     assert not AuditEvent.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        # jsonb reads 1e16 back as 10000000000000000 and -0.0 as 0.0: the row would
+        # no longer match its hash (found by tests/security/test_properties.py).
+        ({"ratio": 1e16}, "whole numbers"),
+        ({"ratio": -0.0}, "whole numbers"),
+        ({"reason": "a\x00b"}, "NUL"),  # jsonb cannot hold it: was a DataError
+        ({1: "one"}, "keys must be text"),
+    ],
+)
+def test_record_refuses_details_the_database_would_not_store_as_given(details, message):
+    with pytest.raises(AuditError, match=message):
+        audit.record(actor=None, action="test.refused", details=details)
+    assert not AuditEvent.objects.exists()
+
+
 def test_record_commits_and_rolls_back_with_the_caller():
     def fail_after_recording() -> None:
         with transaction.atomic():
