@@ -24,7 +24,7 @@ from apps.access.services import (
 from apps.accounts.models import STAFF_ROLES
 from apps.accounts.permissions import role_permission
 from apps.accounts.selectors import user_get_by_username
-from apps.core.pagination import paginated_response
+from apps.core.pagination import Pagination, paginated_response
 
 StaffOnly = role_permission(*STAFF_ROLES)
 
@@ -60,6 +60,7 @@ class InteractionListCreateApi(APIView):
     privacy admins may name the `staff` (e.g. to dispatch a delivery)."""
 
     permission_classes = [StaffOnly]
+    pagination_class = Pagination  # the schema shows the list as a page
 
     class InputSerializer(serializers.Serializer):
         customer = serializers.UUIDField()

@@ -301,14 +301,18 @@ def _shape(
 
 
 def customers_read(
-    *, actor: User, customers: list[Customer], capped: bool = False
+    *,
+    actor: User,
+    customers: list[Customer],
+    capped: bool = False,
+    matrix: dict | None = None,
 ) -> list[dict[str, Any]]:
     """Each customer as the actor may see them, and one access-log row per customer,
     written in one insert. `capped`: search results outside the actor's assignments,
-    shown masked at most."""
+    shown masked at most. `matrix`: the policy, if the caller has read it already."""
     customers = list(customers)
     data_keys_preload(c.data_key_id for c in customers)
-    matrix = policy_matrix()
+    matrix = policy_matrix() if matrix is None else matrix
     # Agents' rows name their open interaction already (customers_assigned_to).
     annotated = {
         c.pk: (c.open_interaction_id, c.open_interaction_kind)

@@ -84,8 +84,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         except NotFound as exc:
             raise Http404(str(exc)) from exc
 
-    def reveal_choices(self, view: dict) -> list[tuple[str, str]]:
-        matrix = policy_matrix()
+    def reveal_choices(self, view: dict, matrix: dict) -> list[tuple[str, str]]:
         role = self.request.user.role
         return [
             (spec.name, spec.label)
@@ -99,7 +98,9 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         customer = self.get_customer()
-        [view] = customers_read(actor=user, customers=[customer])
+        # One read of the policy for the page (the view and its reveal form).
+        matrix = policy_matrix()
+        [view] = customers_read(actor=user, customers=[customer], matrix=matrix)
         rows = []
         for spec in PII_FIELDS:
             if spec.name in view:
@@ -111,9 +112,10 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                         "shown": view["shown"].get(spec.name, ""),
                     }
                 )
-        choices = self.reveal_choices(view)
+        choices = self.reveal_choices(view, matrix)
+        # customers_read has looked up the reveals; only the interaction is wanted.
         interaction = access_context(
-            actor=user, customer_ids=[customer.pk]
+            actor=user, customer_ids=[customer.pk], include_reveals=False
         ).interactions.get(customer.pk)
         if interaction:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
@@ -136,8 +138,9 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
     def post(self, request, *args, **kwargs):
         """The reveal form."""
         customer = self.get_customer()
-        [view] = customers_read(actor=request.user, customers=[customer])
-        form = RevealForm(request.POST, choices=self.reveal_choices(view))
+        matrix = policy_matrix()
+        [view] = customers_read(actor=request.user, customers=[customer], matrix=matrix)
+        form = RevealForm(request.POST, choices=self.reveal_choices(view, matrix))
         if form.is_valid():
             try:
                 reveal, _ = reveal_open(

@@ -119,7 +119,7 @@ class OtpSetupView(LoginRequiredMixin, View):
             self.template_name,
             {
                 "form": form,
-                "qr_svg": mark_safe(qr_svg),  # noqa: S308
+                "qr_svg": mark_safe(qr_svg),  # noqa: S308  # nosec B308 B703
                 "secret": _grouped(b32encode(device.bin_key).decode()),
                 "replacing": user_has_device(request.user, confirmed=True),
                 "next": _next_url(request),

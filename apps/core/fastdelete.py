@@ -60,6 +60,8 @@ def delete_cascade(model: type[models.Model], pks: Sequence[Any]) -> int:
     if not pks:
         return 0
     pks = list(pks)
+    # Table and column names below come from model metadata, quoted; values are bound
+    # parameters (`ids_in`): nothing from a request reaches the SQL text.
     with server_cursor() as cursor:
         for rel in _relations(model):
             child = rel.related_model
@@ -72,19 +74,22 @@ def delete_cascade(model: type[models.Model], pks: Sequence[Any]) -> int:
             if handler is models.CASCADE:
                 if any(True for _ in _children(child)):
                     pk_column = _quoted(child._meta.pk.column)
-                    sql = f"SELECT {pk_column} FROM {table} WHERE {where}"
+                    sql = f"SELECT {pk_column} FROM {table} WHERE {where}"  # nosec B608
                     cursor.execute(sql, params)
                     delete_cascade(child, [row[0] for row in cursor.fetchall()])
                 else:
-                    cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+                    sql = f"DELETE FROM {table} WHERE {where}"  # nosec B608
+                    cursor.execute(sql, params)
             elif handler is models.SET_NULL:
-                sql = f"UPDATE {table} SET {column} = NULL WHERE {where}"
+                sql = f"UPDATE {table} SET {column} = NULL WHERE {where}"  # nosec B608
                 cursor.execute(sql, params)
             else:  # PROTECT, RESTRICT and the rest: refuse rather than guess
-                cursor.execute(f"SELECT 1 FROM {table} WHERE {where} LIMIT 1", params)
+                sql = f"SELECT 1 FROM {table} WHERE {where} LIMIT 1"  # nosec B608
+                cursor.execute(sql, params)
                 if cursor.fetchone():
                     raise ProtectedRows(f"{child._meta.label} still refers to them.")
         where, params = ids_in(_quoted(model._meta.pk.column), pks)
         table = _quoted(model._meta.db_table)
-        cursor.execute(f"DELETE FROM {table} WHERE {where}", params)
+        sql = f"DELETE FROM {table} WHERE {where}"  # nosec B608
+        cursor.execute(sql, params)
         return cursor.rowcount

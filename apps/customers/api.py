@@ -17,7 +17,7 @@ from apps.access.selectors import (
 from apps.access.services import customers_read, reveal_open
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
 from apps.accounts.permissions import ensure_role, role_permission
-from apps.core.pagination import paginated_response
+from apps.core.pagination import Pagination, paginated_response
 from apps.customers.registry import PII_FIELD_NAMES
 from apps.customers.services import (
     customer_close,
@@ -215,6 +215,7 @@ class CustomerAccessLogApi(APIView):
     (privacy admins and compliance officers)."""
 
     permission_classes = [StaffOnly]
+    pagination_class = Pagination  # the schema shows the list as a page
 
     class OutputSerializer(serializers.Serializer):
         at = serializers.DateTimeField(source="created_at")

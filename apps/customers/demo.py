@@ -25,7 +25,7 @@ class DemoCustomers:
     """Generates valid customer rows; seeded, so a seed gives the same people."""
 
     def __init__(self, seed: int | None = None):
-        self.random = random.Random(seed)  # noqa: S311 - demo data, not secrets
+        self.random = random.Random(seed)  # noqa: S311 - demo data, not secrets  # nosec B311
         self.fakers = {}
         for locale, country, _ in LOCALES:
             fake = Faker(locale)

@@ -28,7 +28,7 @@ class ValueKind(models.TextChoices):
     DATE_OF_BIRTH = "date_of_birth"
     NATIONAL_ID = "national_id"
     FREE_TEXT = "free_text"
-    TOKEN = "token"  # noqa: S105 - a kind of value, not a secret
+    TOKEN = "token"  # noqa: S105 - a kind of value, not a secret  # nosec B105
     CARD_LAST4 = "card_last4"
 
 

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import GOVERNANCE_ROLES
 from apps.accounts.permissions import role_permission
-from apps.core.pagination import paginated_response
+from apps.core.pagination import Pagination, paginated_response
 from apps.customers.registry import DataCategory
 from apps.incidents.models import IncidentKind, IncidentStatus, RiskLevel, Severity
 from apps.incidents.selectors import (
@@ -80,6 +80,7 @@ class IncidentListCreateApi(APIView):
     """The incident register (compliance officers and privacy admins)."""
 
     permission_classes = [Governance]
+    pagination_class = Pagination  # the schema shows the list as a page
 
     @extend_schema(responses={200: IncidentOutputSerializer(many=True)})
     def get(self, request: Request) -> Response:

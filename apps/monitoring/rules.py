@@ -174,7 +174,7 @@ class RevealVolume(Rule):
         with connection.cursor() as cursor:
             cursor.execute(
                 # The inner statement is Django's own compiled query, parameters bound.
-                "SELECT b.staff_id, b.role, SUM(b.n), SUM(b.n * b.n) "  # noqa: S608
+                "SELECT b.staff_id, b.role, SUM(b.n), SUM(b.n * b.n) "  # noqa: S608  # nosec B608
                 f"FROM ({sql}) AS b GROUP BY b.staff_id, b.role",
                 params,
             )

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import Role
 from apps.accounts.permissions import role_permission
-from apps.core.pagination import paginated_response
+from apps.core.pagination import Pagination, paginated_response
 from apps.requests.models import RequestStatus
 from apps.requests.selectors import request_get, request_queue
 from apps.requests.services import request_transition
@@ -38,6 +38,7 @@ class RequestListApi(APIView):
     """The queue of data subject requests, by due date (privacy admins)."""
 
     permission_classes = [PrivacyAdmins]
+    pagination_class = Pagination  # the schema shows the list as a page
 
     @extend_schema(
         parameters=[OpenApiParameter("all", bool, description="Include closed ones.")],

@@ -23,7 +23,7 @@ DEMO_STAFF = (
     ("compliance", Role.COMPLIANCE_OFFICER, ""),
     ("privacy_admin", Role.PRIVACY_ADMIN, ""),
 )
-DEV_PASSWORD = "amanah-demo-2026"  # noqa: S105 - documented demo password
+DEV_PASSWORD = "amanah-demo-2026"  # noqa: S105 - documented demo password  # nosec B105
 BATCH = 2000
 DEMO_CUSTOMER_EMAIL = "siti.rahma@example.com"
 
