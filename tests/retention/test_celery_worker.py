@@ -1,6 +1,5 @@
 """The purge through a real Celery worker on the Redis broker, not eagerly."""
 
-import socket
 import time
 import uuid
 from importlib import import_module
@@ -13,19 +12,10 @@ from apps.retention.models import DisposalLogEntry, RunStatus
 from apps.retention.services import purge_fan_out
 from apps.retention.tasks import purge_batch_task
 from config.celery import app
+from tests.redis import redis_answers
 from tests.retention.factories import aged_customer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-REDIS = ("127.0.0.1", 6379)
-
-
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(REDIS, timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture

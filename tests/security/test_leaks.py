@@ -11,7 +11,6 @@ field. Log lines are scanned for the whole run by tests/conftest.py.
 import base64
 import json
 import shutil
-import socket
 import subprocess
 import uuid
 from functools import partial
@@ -37,9 +36,9 @@ from tests.accounts.helpers import sign_in
 from tests.consent.factories import reseed_purposes
 from tests.customers.factories import CANARY
 from tests.incidents.factories import make_incident
+from tests.redis import redis_answers
 from tests.security.conftest import World, build_world
 
-REDIS = ("127.0.0.1", 6379)
 REDIS_URL = "redis://127.0.0.1:6379/15"  # a database of the test suite's own
 
 # Each canary value and the field it belongs to.
@@ -181,14 +180,6 @@ def test_audit_details_hold_no_canary_pii(world, django_capture_on_commit_callba
 
 
 # Celery messages in Redis
-
-
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(REDIS, timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture
