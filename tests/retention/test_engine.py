@@ -295,3 +295,64 @@ def test_two_runs_at_once_do_no_double_work():
     assert Customer.objects.filter(erased_at__isnull=False).count() == 40
     refs = list(DisposalLogEntry.objects.values_list("subject_ref", flat=True))
     assert len(refs) == len(set(refs)) == 40
+
+
+@pytest.mark.parametrize("whole_kind", [False, True], ids=["customer", "kind"])
+def test_the_consent_proof_report_agrees_with_the_due_query(privacy_admin, whole_kind):
+    """The report's join for consent events counts what the per-event clock counts."""
+    from apps.consent.models import ConsentState
+    from apps.retention.selectors import _held_filter
+
+    now = timezone.now()
+    customers = []
+    for withdrawn_days_ago in (1900, 1826, 1820, 1790, 1760, 1700, 10, None):
+        customer = aged_customer()
+        customers.append(customer)
+        for granted in (True, False) if withdrawn_days_ago else (True,):
+            consent_record(
+                actor=None,
+                customer=customer,
+                purpose_code="marketing_sms",
+                granted=granted,
+                source="api",
+            )
+        if withdrawn_days_ago:
+            ConsentState.objects.filter(customer=customer).update(
+                updated_at=now - timedelta(days=withdrawn_days_ago)
+            )
+    if whole_kind:
+        services.hold_place(
+            actor=privacy_admin, covers="consent_events", reason="Regulator inquiry."
+        )
+    else:
+        services.hold_place(
+            actor=privacy_admin, customer=customers[0], reason="Litigation hold."
+        )
+
+    policy = RetentionPolicy.objects.get(code="consent-proof")
+    scope = SCOPES[policy.covers]
+    period = timedelta(days=policy.period_days)
+    held = _held_filter(policy, now)
+
+    def clock(days: int):
+        return scope.clock(policy, before=now + timedelta(days=days) - period)
+
+    events = ConsentEvent.objects.all()
+    expected = {
+        "held": events.count(),
+        **{
+            f"due_{d}": events.filter(clock(d)).exclude(clock(0)).count()
+            for d in (30, 60, 90)
+        },
+        "overdue": events.filter(clock(0)).exclude(held).count(),
+        "on_hold": events.filter(clock(0)).filter(held).count(),
+    }
+    report = {p["code"]: p for p in retention_report(at=now)["policies"]}
+    got = {key: report["consent-proof"][key] for key in expected}
+    assert got == expected
+    # Not a vacuous match: two events (grant, withdrawal) per withdrawn customer.
+    ages = (1900, 1826, 1820, 1790, 1760, 1700, 10)
+    days = policy.period_days
+    assert expected["overdue"] + expected["on_hold"] == 2 * sum(a >= days for a in ages)
+    assert expected["due_90"] == 2 * sum(days - 90 <= a < days for a in ages) > 0
+    assert expected["on_hold"] > 0
