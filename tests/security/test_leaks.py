@@ -183,11 +183,18 @@ def test_audit_details_hold_no_canary_pii(world, django_capture_on_commit_callba
 
 
 @pytest.fixture
-def redis_queue(settings):
+def redis_queue(settings, monkeypatch):
     """The code's `.delay()` calls go to a queue of this test's own on Redis DB 15,
     with no worker: the messages stay there to be read, then only they are deleted."""
     if not redis_answers():
         pytest.skip("no Redis on 127.0.0.1:6379")
+    # Celery prefers these variables to its configuration (CI exports the first).
+    for name in (
+        "CELERY_BROKER_URL",
+        "CELERY_BROKER_READ_URL",
+        "CELERY_BROKER_WRITE_URL",
+    ):
+        monkeypatch.delenv(name, raising=False)
     import redis
     from celery import Celery
 
