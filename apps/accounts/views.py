@@ -9,7 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.generic import TemplateView
@@ -21,6 +21,7 @@ from apps.accounts import services
 from apps.accounts.forms import OtpTokenForm, StaffLoginForm
 from apps.accounts.models import Role
 from apps.accounts.roles import capabilities_for
+from apps.accounts.selectors import user_needs_second_factor
 from apps.core.errors import DomainError
 
 _SETUP_DEVICE = "amanah_otp_setup_device"
@@ -69,7 +70,21 @@ def _render_codes(request: HttpRequest, codes: list[str], next_url: str):
     )
 
 
-class OtpSetupView(LoginRequiredMixin, View):
+class VerifiedIfEnrolledMixin(LoginRequiredMixin):
+    """Someone who has a second factor must have used it in this session: a password
+    alone must not replace the authenticator or mint recovery codes."""
+
+    def dispatch(self, request, *args, **kwargs):
+        if (
+            request.user.is_authenticated
+            and user_needs_second_factor(user=request.user) == "verify"
+        ):
+            target = reverse("accounts:otp-verify")
+            return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        return super().dispatch(request, *args, **kwargs)
+
+
+class OtpSetupView(VerifiedIfEnrolledMixin, View):
     """Set up an authenticator app: scan, type the first code, keep recovery codes."""
 
     template_name = "accounts/otp_setup.html"
@@ -163,7 +178,7 @@ class OtpVerifyView(LoginRequiredMixin, View):
         )
 
 
-class SecurityView(LoginRequiredMixin, TemplateView):
+class SecurityView(VerifiedIfEnrolledMixin, TemplateView):
     """The second factor, recovery codes, and signing out everywhere."""
 
     template_name = "accounts/security.html"

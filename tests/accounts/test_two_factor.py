@@ -286,3 +286,26 @@ def test_totp_code_names_a_user_without_an_authenticator(support_agent, settings
     settings.DEBUG = True
     with pytest.raises(CommandError, match="no authenticator yet"):
         call_command("totp_code", "support")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("get", SETUP, None),
+        ("post", SETUP, {"otp_token": "123456"}),
+        ("post", reverse("accounts:security"), {"action": "recovery_codes"}),
+        ("post", reverse("accounts:security"), {"action": "sign_out_everywhere"}),
+    ],
+    ids=["setup-page", "setup-confirm", "recovery-codes", "security-actions"],
+)
+def test_a_password_alone_cannot_change_an_enrolled_second_factor(
+    client, support_agent, method, path, data
+):
+    device = TOTPDevice.objects.create(user=support_agent, name="phone")
+    _password_sign_in(client, "support")
+    response = getattr(client, method)(path, data)
+    assert response.status_code == 302
+    assert response["Location"].startswith(VERIFY)
+    assert list(TOTPDevice.objects.filter(user=support_agent)) == [device]
+    assert not StaticToken.objects.filter(device__user=support_agent).exists()
+    assert not AuditEvent.objects.filter(action__startswith="otp.").exists()
