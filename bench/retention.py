@@ -4,12 +4,13 @@
 1 access-log row; 30% closed more than two years ago, overdue under `closed-accounts`
 (switched to "delete" for this run, the other policies off):
 
-1. Our disposal (`purge_run`: batches of 10,000 in their own transactions, each with a
-   disposal log entry per customer) vs Django's `QuerySet.delete()` of the same
-   customers and then their data keys, in one transaction, vs one SQL statement
-   (writable CTEs) deleting the children, the customers and their keys. Each starts
-   from the same database, copied from a template, in a process of its own: its
-   peak resident memory is what it cost, psycopg's C buffers included.
+1. Our disposal (`purge_run`: batches of 10,000, or `BENCH_BATCH`, in their own
+   transactions, each with a disposal log entry per customer) vs Django's
+   `QuerySet.delete()` of the same customers and then their data keys, in one
+   transaction, vs one SQL statement (writable CTEs) deleting the children, the
+   customers and their keys. Each starts from the same database, copied from a template,
+   in a process of its own: its peak resident memory is what it cost, psycopg's C
+   buffers included.
 2. Peak memory of each, and the longest transaction (ours: its longest batch).
 3. The retention report (all six policies) over the same data before disposal vs
    SQL doing the same counts, one statement per policy.
@@ -50,7 +51,8 @@ from apps.retention.selectors import disposable, retention_report
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000000"))
 POLICY = "closed-accounts"
-BATCH = 10_000
+# Rows per disposal batch (one transaction each); `BENCH_BATCH` changes it.
+BATCH = int(os.environ.get("BENCH_BATCH", "10000"))
 REPORT_RUNS = 5
 VARIANTS = ("ours", "naive", "raw")
 CHILD_TIMEOUT = 900  # seconds; QuerySet.delete() of 300,000 customers takes about 60
