@@ -44,6 +44,16 @@ class SessionIdleTimeoutMiddleware:
         return self.get_response(request)
 
 
+def second_factor_redirect(request: HttpRequest, step: str) -> HttpResponse:
+    """To the setup or verify page, coming back to this page afterwards.
+
+    Only the path travels in `next`: a query string may hold a searched email address
+    or phone number, which must not be copied into another URL.
+    """
+    target = reverse(f"accounts:otp-{step}")
+    return redirect(f"{target}?{urlencode({'next': request.path})}")
+
+
 class TwoFactorRequiredMiddleware:
     """Sends a signed-in person who still owes a second factor to give it.
 
@@ -75,8 +85,5 @@ class TwoFactorRequiredMiddleware:
         if user.is_authenticated and not request.path.startswith(self._open_prefixes):
             step = user_needs_second_factor(user=user)
             if step is not None:
-                target = reverse(f"accounts:otp-{step}")
-                return redirect(
-                    f"{target}?{urlencode({'next': request.get_full_path()})}"
-                )
+                return second_factor_redirect(request, step)
         return self.get_response(request)

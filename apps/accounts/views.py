@@ -9,7 +9,7 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.generic import TemplateView
@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import services
 from apps.accounts.forms import OtpTokenForm, StaffLoginForm
+from apps.accounts.middleware import second_factor_redirect
 from apps.accounts.models import Role
 from apps.accounts.roles import capabilities_for
 from apps.accounts.selectors import user_needs_second_factor
@@ -79,8 +80,7 @@ class VerifiedIfEnrolledMixin(LoginRequiredMixin):
             request.user.is_authenticated
             and user_needs_second_factor(user=request.user) == "verify"
         ):
-            target = reverse("accounts:otp-verify")
-            return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+            return second_factor_redirect(request, "verify")
         return super().dispatch(request, *args, **kwargs)
 
 

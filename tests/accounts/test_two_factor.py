@@ -309,3 +309,14 @@ def test_a_password_alone_cannot_change_an_enrolled_second_factor(
     assert list(TOTPDevice.objects.filter(user=support_agent)) == [device]
     assert not StaticToken.objects.filter(device__user=support_agent).exists()
     assert not AuditEvent.objects.filter(action__startswith="otp.").exists()
+
+
+def test_the_second_factor_redirect_never_copies_a_search_into_its_url(
+    client, support_agent
+):
+    TOTPDevice.objects.create(user=support_agent, name="phone")
+    _password_sign_in(client, "support")
+    response = client.get("/staff/?email=siti%40example.com&phone=%2B628123")
+    assert response["Location"] == VERIFY + "?next=%2Fstaff%2F"
+    setup = client.get(SETUP + "?next=/staff/%3Femail%3Dsiti%40example.com")
+    assert "siti" not in setup["Location"]
