@@ -132,11 +132,18 @@ class AccessPurpose(models.TextChoices):
 class AccessLogEntry(models.Model):
     """One staff read of one customer's PII: which fields, shown how, and why."""
 
+    # Every read writes these rows, so no index is kept twice: the (staff, created_at)
+    # and (customer, created_at) indexes below serve lookups by staff or customer.
     staff = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
     staff_role = models.CharField(max_length=32)
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     fields = models.JSONField(default=dict, help_text="field name → full or masked")
     purpose = models.CharField(max_length=16, choices=AccessPurpose.choices)
     interaction = models.ForeignKey(

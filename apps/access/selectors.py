@@ -23,6 +23,7 @@ from apps.access.models import (
 )
 from apps.accounts.models import GOVERNANCE_ROLES, Role
 from apps.core.errors import NotFound
+from apps.crypto.keys import data_keys_remember
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_list, customer_queryset
 
@@ -82,33 +83,99 @@ def customers_assigned_to(actor) -> QuerySet[Customer]:
     )
 
 
+@dataclass(frozen=True)
+class LiveReveals:
+    """An actor's granted, unexpired reveals of one customer, summed up: the fields
+    they open, when the last of them ends, and the newest (the access log names it)."""
+
+    fields: frozenset[str]
+    expires_at: datetime
+    latest_id: int
+
+
+# The agent's list in one statement: the open interactions that have a standing
+# guardian grant (the oldest per customer), their customers with their data keys, and
+# each customer's live reveals by the agent. One round trip and no ORM compilation: the
+# list page and the API serve it on every request.
+_ASSIGNED_LIST_SQL = """
+SELECT c.*, o.id AS open_interaction_id, o.kind AS open_interaction_kind,
+       r.until AS reveal_until, r.latest AS reveal_latest_id, r.names AS reveal_fields,
+       k.wrapped_key AS data_key_wrapped, k.kek_version AS data_key_version,
+       k.destroyed_at AS data_key_destroyed_at
+FROM (
+    SELECT DISTINCT ON (i.customer_id) i.customer_id, i.id, i.kind
+    FROM access_interaction i
+    JOIN access_customeruserobjectpermission g
+      ON g.content_object_id = i.customer_id AND g.user_id = %(staff)s
+     AND g.permission_id = %(permission)s
+    WHERE i.staff_id = %(staff)s AND i.closed_at IS NULL AND i.expires_at > %(now)s
+      AND (%(only)s::uuid[] IS NULL OR i.customer_id = ANY(%(only)s::uuid[]))
+    ORDER BY i.customer_id, i.opened_at
+) o
+JOIN customers_customer c ON c.id = o.customer_id
+JOIN crypto_datakey k ON k.id = c.data_key_id
+LEFT JOIN LATERAL (
+    SELECT max(v.expires_at) AS until,
+           (array_agg(v.id ORDER BY v.created_at DESC))[1] AS latest,
+           array_agg(DISTINCT f.name) AS names
+    FROM access_reveal v CROSS JOIN LATERAL jsonb_array_elements_text(v.fields) f(name)
+    WHERE v.staff_id = %(staff)s AND v.customer_id = c.id
+      AND v.status = %(granted)s AND v.expires_at > %(now)s
+) r ON true
+ORDER BY c.created_at DESC, c.id
+"""
+
+
 def customers_assigned_list(actor, *, only: QuerySet | None = None) -> list[Customer]:
-    """The same customers as `customers_assigned_to`, newest first, found from the
-    agent's open interactions (a short index range), then fetched by primary key: the
-    fast path for list pages. Each carries its oldest open interaction."""
-    granted = CustomerUserObjectPermission.objects.filter(
-        user=actor, permission_id=view_customer_permission_id()
-    ).values("content_object_id")
-    interactions = _open_interactions().filter(staff=actor, customer__in=granted)
-    if only is not None:
-        interactions = interactions.filter(customer__in=only)
-    oldest: dict[UUID, tuple[UUID, str]] = {}
-    for customer_id, interaction_id, kind in interactions.order_by(
-        "opened_at"
-    ).values_list("customer_id", "id", "kind"):
-        oldest.setdefault(customer_id, (interaction_id, kind))
-    # The same set again as a subquery: no list of ids travels back to the server.
+    """The same customers as `customers_assigned_to`, newest first, in one query: the
+    fast path for list pages. `only` narrows them (a search's matches). Each carries
+    its oldest open interaction (`open_interaction_id`, `open_interaction_kind`) and
+    its live reveals by the actor (`live_reveals`, None without), so reading them
+    needs no `access_context`; their data keys are unwrapped into the key scope."""
+    only_ids = None if only is None else list(only.values_list("pk", flat=True))
     customers = list(
-        customer_queryset()
-        .filter(pk__in=interactions.values("customer_id"))
-        .order_by("-created_at", "pk")
+        Customer.objects.raw(
+            _ASSIGNED_LIST_SQL,
+            {
+                "staff": actor.pk,
+                "permission": view_customer_permission_id(),
+                "now": timezone.now(),
+                "only": only_ids,
+                "granted": RevealStatus.GRANTED,
+            },
+        )
     )
-    customers = [c for c in customers if c.pk in oldest]
+    data_keys_remember(
+        (
+            c.data_key_id,
+            c.data_key_wrapped,
+            c.data_key_version,
+            c.data_key_destroyed_at,
+        )
+        for c in customers
+    )
     for customer in customers:
-        customer.open_interaction_id, customer.open_interaction_kind = oldest[
-            customer.pk
-        ]
+        customer.live_reveals = (
+            LiveReveals(
+                frozenset(customer.reveal_fields),
+                customer.reveal_until,
+                customer.reveal_latest_id,
+            )
+            if customer.reveal_until
+            else None
+        )
     return customers
+
+
+def live_reveals_of(reveals: list[Reveal]) -> LiveReveals | None:
+    """`LiveReveals` from one customer's reveals in `access_context`, oldest first."""
+    if not reveals:
+        return None
+    return LiveReveals(
+        frozenset(name for reveal in reveals for name in reveal.fields),
+        max(reveal.expires_at for reveal in reveals),
+        reveals[-1].pk,
+    )
 
 
 _permission_ids: dict[int, int] = {}

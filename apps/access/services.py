@@ -39,8 +39,10 @@ from apps.access.models import (
 from apps.access.selectors import (
     VIEW_CUSTOMER,
     AccessContext,
+    LiveReveals,
     access_context,
     interaction_by_alias,
+    live_reveals_of,
     policy_cell,
     policy_matrix,
     reveal_count_since,
@@ -300,6 +302,35 @@ def _shape(
     return data, shown
 
 
+def _access_reasons(
+    *, actor: User, customers: list[Customer]
+) -> tuple[dict[Any, tuple[Any, str]], dict[Any, LiveReveals]]:
+    """Each customer's open interaction (id, kind) and live reveals by the actor. Rows
+    from the agents' selectors carry them already (`customers_assigned_to`: the
+    interaction; `customers_assigned_list`: both); the rest take `access_context`."""
+    with_interaction = all(getattr(c, "open_interaction_id", None) for c in customers)
+    with_reveals = all(hasattr(c, "live_reveals") for c in customers)
+    context: AccessContext | None = None
+    if customers and not (with_interaction and with_reveals):
+        context = access_context(
+            actor=actor,
+            customer_ids=[c.pk for c in customers],
+            include_interactions=not with_interaction,
+            include_reveals=not with_reveals,
+        )
+    interactions = (
+        {c.pk: (c.open_interaction_id, c.open_interaction_kind) for c in customers}
+        if with_interaction
+        else {pk: (i.pk, i.kind) for pk, i in context.interactions.items()}
+    )
+    reveals = (
+        {c.pk: c.live_reveals for c in customers if c.live_reveals}
+        if with_reveals
+        else {pk: live_reveals_of(found) for pk, found in context.reveals.items()}
+    )
+    return interactions, reveals
+
+
 def customers_read(
     *,
     actor: User,
@@ -313,40 +344,20 @@ def customers_read(
     customers = list(customers)
     data_keys_preload(c.data_key_id for c in customers)
     matrix = policy_matrix() if matrix is None else matrix
-    # Agents' rows name their open interaction already (customers_assigned_to).
-    annotated = {
-        c.pk: (c.open_interaction_id, c.open_interaction_kind)
-        for c in customers
-        if getattr(c, "open_interaction_id", None)
-    }
-    complete = bool(customers) and len(annotated) == len(customers)
-    context: AccessContext = access_context(
-        actor=actor,
-        customer_ids=[c.pk for c in customers],
-        include_interactions=not complete,
-    )
-    interactions = (
-        annotated
-        if complete
-        else {
-            customer_id: (i.pk, i.kind)
-            for customer_id, i in context.interactions.items()
-        }
-    )
+    interactions, reveals = _access_reasons(actor=actor, customers=customers)
     results, entries = [], []
     for customer in customers:
         interaction_id, kind = interactions.get(customer.pk, (None, None))
-        reveals = [] if capped else context.reveals.get(customer.pk, [])
-        revealed = {name for reveal in reveals for name in reveal.fields}
+        live = None if capped else reveals.get(customer.pk)
         data, shown = _shape(
             actor=actor,
             customer=customer,
             matrix=matrix,
-            revealed=revealed,
+            revealed=live.fields if live else frozenset(),
             capped=capped,
         )
-        if reveals:
-            data["reveal_expires_at"] = max(r.expires_at for r in reveals)
+        if live:
+            data["reveal_expires_at"] = live.expires_at
         results.append(data)
         if shown:
             entries.append(
@@ -355,7 +366,7 @@ def customers_read(
                     shown,
                     _purpose(actor, kind, capped),
                     interaction_id,
-                    reveals[-1].pk if reveals else None,
+                    live.latest_id if live else None,
                 )
             )
     access_log_write(actor=actor, entries=entries)
@@ -388,14 +399,11 @@ def access_log_write(
         return
     columns = list(zip(*entries, strict=True))
     connection.ensure_connection()
+    started = time.monotonic()
     # Server-side binding with binary arrays: no quoting of the rows in Python.
     with psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(
-            "INSERT INTO access_accesslogentry (staff_id, staff_role, customer_id, "
-            "fields, purpose, interaction_id, reveal_id, created_at) "
-            "SELECT %b, %b, t.c, t.f::jsonb, t.p, t.i, t.r, %b "
-            "FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::uuid[], %b::bigint[]) "
-            "AS t(c, f, p, i, r)",
+            _ACCESS_LOG_INSERT,
             [
                 actor.pk,
                 actor.role,
@@ -407,6 +415,20 @@ def access_log_write(
                 list(columns[4]),
             ],
         )
+    if connection.queries_logged:
+        # Past Django's cursor, so log it as Django would (DEBUG, query counts).
+        connection.queries_log.append(
+            {"sql": _ACCESS_LOG_INSERT, "time": f"{time.monotonic() - started:.3f}"}
+        )
+
+
+_ACCESS_LOG_INSERT = (
+    "INSERT INTO access_accesslogentry (staff_id, staff_role, customer_id, "
+    "fields, purpose, interaction_id, reveal_id, created_at) "
+    "SELECT %b, %b, t.c, t.f::jsonb, t.p, t.i, t.r, %b "
+    "FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::uuid[], %b::bigint[]) "
+    "AS t(c, f, p, i, r)"
+)
 
 
 # Reveals

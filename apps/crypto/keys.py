@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -138,7 +139,21 @@ def data_keys_preload(data_key_ids: Iterable[Any]) -> None:
         rows = DataKey.objects.filter(pk__in=missing).values_list(
             "pk", "wrapped_key", "kek_version", "destroyed_at"
         )
+    data_keys_remember(rows)
+
+
+def data_keys_remember(
+    rows: Iterable[tuple[Any, bytes, int, datetime | None]],
+) -> None:
+    """Unwrap data-key rows (id, wrapped key, master-key version, destroyed at) that a
+    caller's own query fetched into the current scope: a list query that joins
+    crypto_datakey saves `data_keys_preload` its round trip."""
+    cache = _scope.get()
+    if cache is None:
+        return
     for key_id, wrapped, version, destroyed_at in rows:
+        if key_id in cache:
+            continue
         cache[key_id] = (
             None
             if destroyed_at is not None

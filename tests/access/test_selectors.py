@@ -1,0 +1,160 @@
+"""The agents' list query: one statement for grant, open interaction, live reveals and
+data keys, and the same answers as the general path."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from guardian.shortcuts import remove_perm
+
+from apps.access.models import Interaction, Reveal, RevealStatus
+from apps.access.selectors import (
+    VIEW_CUSTOMER,
+    customer_search_for_staff,
+    customers_assigned_list,
+)
+from apps.access.services import customers_read, reveal_open
+from apps.accounts.models import Role
+from apps.crypto.keys import key_scope
+from tests.access.factories import assign, assign_then_close, assign_then_expire
+from tests.accounts.factories import UserFactory
+from tests.customers.factories import make_customer
+
+pytestmark = pytest.mark.django_db
+
+
+def _reveal(agent, customer, fields):
+    reveal, _ = reveal_open(
+        actor=agent, customer=customer, fields=fields, reason="Customer called back"
+    )
+    return reveal
+
+
+def test_lists_only_customers_with_a_grant_and_an_open_interaction(support_agent):
+    mine = [make_customer() for _ in range(3)]
+    for customer in mine:
+        assign(support_agent, customer)
+    closed, expired, ungranted, theirs = (make_customer() for _ in range(4))
+    assign_then_close(support_agent, closed)
+    assign_then_expire(support_agent, expired)
+    assign(support_agent, ungranted)
+    remove_perm(VIEW_CUSTOMER, support_agent, ungranted)  # grant gone, case open
+    assign(UserFactory(username="other", role=Role.SUPPORT_AGENT), theirs)
+
+    listed = customers_assigned_list(support_agent)
+
+    expected = sorted(mine, key=lambda c: (-c.created_at.timestamp(), str(c.pk)))
+    assert [c.pk for c in listed] == [c.pk for c in expected]
+
+
+def test_each_row_carries_its_oldest_open_interaction(support_agent):
+    customer = make_customer()
+    first = assign(support_agent, customer)
+    assign(support_agent, customer)  # a second open case on the same customer
+    Interaction.objects.filter(pk=first.pk).update(
+        opened_at=timezone.now() - timedelta(hours=1)
+    )
+
+    [row] = customers_assigned_list(support_agent)
+
+    assert row.open_interaction_id == first.pk
+    assert row.open_interaction_kind == first.kind
+
+
+def test_live_reveals_are_summed_per_customer_and_end_when_they_expire(
+    support_agent,
+):
+    customer, other = make_customer(), make_customer()
+    assign(support_agent, customer)
+    assign(support_agent, other)
+    older = _reveal(support_agent, customer, ["email"])
+    newer = _reveal(support_agent, customer, ["phone"])
+    Reveal.objects.filter(pk=older.pk).update(
+        created_at=timezone.now() - timedelta(minutes=2)
+    )
+    Reveal.objects.create(  # refused reveals open nothing
+        staff=support_agent,
+        customer=other,
+        fields=["email"],
+        reason="refused",
+        status=RevealStatus.REFUSED,
+        created_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(minutes=5),
+    )
+
+    rows = {c.pk: c for c in customers_assigned_list(support_agent)}
+
+    live = rows[customer.pk].live_reveals
+    assert live.fields == {"email", "phone"}
+    assert live.latest_id == newer.pk
+    assert live.expires_at == max(older.expires_at, newer.expires_at)
+    assert rows[other.pk].live_reveals is None
+
+    Reveal.objects.filter(staff=support_agent).update(expires_at=timezone.now())
+    [row] = [c for c in customers_assigned_list(support_agent) if c.pk == customer.pk]
+    assert row.live_reveals is None
+
+
+def test_another_agents_reveal_opens_nothing_for_this_one(support_agent):
+    customer = make_customer()
+    colleague = UserFactory(username="colleague", role=Role.SUPPORT_AGENT)
+    assign(support_agent, customer)
+    assign(colleague, customer)
+    _reveal(colleague, customer, ["email"])
+
+    [row] = customers_assigned_list(support_agent)
+
+    assert row.live_reveals is None
+
+
+def test_the_list_reads_as_the_general_path_does(support_agent):
+    customers = [make_customer() for _ in range(3)]
+    for customer in customers:
+        assign(support_agent, customer)
+    _reveal(support_agent, customers[1], ["email", "phone"])
+
+    with key_scope():
+        fast = customers_read(
+            actor=support_agent, customers=customers_assigned_list(support_agent)
+        )
+    # Plain model instances: interactions and reveals come from access_context.
+    plain = sorted(customers, key=lambda c: (-c.created_at.timestamp(), str(c.pk)))
+    with key_scope():
+        general = customers_read(actor=support_agent, customers=plain)
+
+    assert fast == general
+    assert any(view.get("reveal_expires_at") for view in fast)
+
+
+def test_reading_the_list_needs_the_list_query_the_policy_and_the_log_insert(
+    support_agent,
+):
+    def queries(n: int) -> list[str]:
+        for _ in range(n):
+            assign(support_agent, make_customer())
+        with key_scope(), CaptureQueriesContext(connection) as captured:
+            customers_read(
+                actor=support_agent, customers=customers_assigned_list(support_agent)
+            )
+        return [q["sql"] for q in captured.captured_queries]
+
+    few, many = queries(2), queries(8)
+    assert len(few) == len(many) == 3
+    assert not [sql for sql in many if "FROM crypto_datakey WHERE" in sql]
+
+
+def test_a_delivery_agents_search_is_narrowed_to_their_assignments(delivery_agent):
+    wanted = make_customer(email="ana@example.com")
+    assign(delivery_agent, wanted)
+    assign(delivery_agent, make_customer())
+    make_customer(email="ana2@example.com")
+
+    found = customer_search_for_staff(actor=delivery_agent, email="ana@example.com")
+    unassigned = customer_search_for_staff(
+        actor=delivery_agent, email="ana2@example.com"
+    )
+
+    assert [c.pk for c in found.customers] == [wanted.pk]
+    assert list(unassigned.customers) == []
