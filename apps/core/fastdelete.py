@@ -54,9 +54,18 @@ def _children(model: type[models.Model]):
     return get_candidate_relations_to_delete(model._meta)
 
 
-def delete_cascade(model: type[models.Model], pks: Sequence[Any]) -> int:
+def delete_cascade(
+    model: type[models.Model],
+    pks: Sequence[Any],
+    *,
+    emptied: tuple[type[models.Model], ...] = (),
+) -> int:
     """Delete rows of `model` by primary key with their dependents. Runs in the
-    caller's transaction. Returns how many `model` rows were deleted."""
+    caller's transaction. Returns how many `model` rows were deleted.
+
+    `emptied`: models whose rows pointing at these the caller deleted earlier in the
+    transaction (a customer's data key after the customer): their relations are not
+    looked at again. The database's foreign keys still check them at commit."""
     if not pks:
         return 0
     pks = list(pks)
@@ -68,7 +77,7 @@ def delete_cascade(model: type[models.Model], pks: Sequence[Any]) -> int:
             column = _quoted(rel.field.column)
             table = _quoted(child._meta.db_table)
             handler = rel.on_delete
-            if handler is models.DO_NOTHING:
+            if handler is models.DO_NOTHING or child in emptied:
                 continue
             where, params = ids_in(column, pks)
             if handler is models.CASCADE:

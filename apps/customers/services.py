@@ -269,7 +269,7 @@ def customers_delete_bulk(*, customer_ids: list[Any]) -> int:
         key_ids = [row[0] for row in cursor.fetchall()]
     _deactivate_logins(customer_ids)
     deleted = delete_cascade(Customer, customer_ids)
-    delete_cascade(DataKey, key_ids)
+    delete_cascade(DataKey, key_ids, emptied=(Customer,))
     return deleted
 
 

@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.core.db import declare_disposal
+from apps.core.fastdelete import server_cursor
 from apps.crypto.blind import blind_index
+from apps.retention import walk
 from apps.retention.errors import HoldConflict, RetentionError
 from apps.retention.models import (
     ALLOWED,
@@ -202,37 +204,41 @@ def purge_dry_run() -> list[DryRunLine]:
     ]
 
 
-def disposal_batch_execute(*, run_id: int, policy_id: int, batch_size: int) -> int:
+def disposal_batch_execute(
+    *,
+    run_id: int,
+    policy_id: int,
+    batch_size: int,
+    cursor: walk.BatchCursor | None = None,
+) -> tuple[int, walk.BatchCursor | None]:
     """Dispose of one batch for one policy in its own transaction; rows other workers
-    hold are skipped. Returns how many rows were disposed (0: nothing left)."""
+    hold are skipped. Returns how many rows were disposed and the cursor of the next
+    batch (None: nothing left for this worker)."""
+    cursor = cursor or walk.BatchCursor()
     policy = RetentionPolicy.objects.get(pk=policy_id)
     scope = SCOPES[policy.covers]
+    span = cursor.span or walk.SPAN_START * batch_size
     with transaction.atomic():
         declare_disposal()
+        in_range, upper = walk.batch_range(scope.rows(policy).model, cursor, span)
         rows = list(
             disposable(policy)
+            .filter(in_range)
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("pk")
             .values_list("pk", scope.customer_field)[:batch_size]
         )
+        taken = [pk for pk, _ in rows]
+        following = walk.next_cursor(
+            cursor, span=span, taken=taken, upper=upper, batch_size=batch_size
+        )
         if not rows:
-            return 0
-        pks = [pk for pk, _ in rows]
-        dispose(policy, pks)
-        now = timezone.now()
-        per_customer = Counter(customer_id for _, customer_id in rows)
-        DisposalLogEntry.objects.bulk_create(
-            [
-                DisposalLogEntry(
-                    run_id=run_id,
-                    policy=policy,
-                    subject_ref=subject_ref(customer_id),
-                    action=policy.action,
-                    records=count,
-                    disposed_at=now,
-                )
-                for customer_id, count in per_customer.items()
-            ]
+            return 0, following
+        dispose(policy, taken)
+        disposal_log_write(
+            run_id=run_id,
+            policy=policy,
+            per_customer=Counter(customer_id for _, customer_id in rows),
         )
         DisposalProgress.objects.filter(run_id=run_id, policy=policy).update(
             disposed=F("disposed") + len(rows), batches=F("batches") + 1
@@ -241,7 +247,36 @@ def disposal_batch_execute(*, run_id: int, policy_id: int, batch_size: int) -> i
         "retention.batch_done",
         extra={"run_id": run_id, "policy": policy.code, "count": len(rows)},
     )
-    return len(rows)
+    return len(rows), following
+
+
+def disposal_log_write(
+    *, run_id: int, policy: RetentionPolicy, per_customer: Counter
+) -> None:
+    """One disposal-log row per customer of the batch (keyed hash, records), in one
+    statement: on PostgreSQL the rows travel as two binary arrays."""
+    now = timezone.now()
+    refs = [subject_ref(customer_id) for customer_id in per_customer]
+    if connection.vendor != "postgresql":
+        DisposalLogEntry.objects.bulk_create(
+            DisposalLogEntry(
+                run_id=run_id,
+                policy=policy,
+                subject_ref=ref,
+                action=policy.action,
+                records=count,
+                disposed_at=now,
+            )
+            for ref, count in zip(refs, per_customer.values(), strict=True)
+        )
+        return
+    with server_cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO retention_disposallogentry (run_id, policy_id, subject_ref, "
+            "action, records, disposed_at) SELECT %b, %b, t.s, %b, t.r, %b "
+            "FROM unnest(%b::text[], %b::int[]) AS t(s, r)",
+            [run_id, policy.pk, policy.action, now, refs, list(per_customer.values())],
+        )
 
 
 @transaction.atomic
@@ -326,10 +361,15 @@ def purge_run(
     run = disposal_run_start(actor=actor, batch_size=batch_size)
     try:
         for progress in run.progress.select_related("policy").order_by("policy__code"):
-            while count := disposal_batch_execute(
-                run_id=run.pk, policy_id=progress.policy_id, batch_size=batch_size
-            ):
-                if on_batch:
+            cursor: walk.BatchCursor | None = walk.BatchCursor()
+            while cursor is not None:
+                count, cursor = disposal_batch_execute(
+                    run_id=run.pk,
+                    policy_id=progress.policy_id,
+                    batch_size=batch_size,
+                    cursor=cursor,
+                )
+                if count and on_batch:
                     on_batch(progress.policy.code, count)
             disposal_policy_finished(run_id=run.pk, policy_id=progress.policy_id)
     except Exception as exc:

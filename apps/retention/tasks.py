@@ -10,6 +10,7 @@ from apps.retention.services import (
     purge_fan_out,
     purge_run,
 )
+from apps.retention.walk import BatchCursor
 
 
 @shared_task(
@@ -19,14 +20,18 @@ from apps.retention.services import (
     retry_backoff=True,
     max_retries=5,
 )
-def purge_batch_task(run_id: int, policy_id: int) -> int:
-    """One batch; queue the next while anything is due, else close the run if done."""
+def purge_batch_task(run_id: int, policy_id: int, cursor: list | None = None) -> int:
+    """One batch; queue the next while the walk goes on, else close the run if done.
+    `cursor`: where the previous batch left off (`BatchCursor.to_args`)."""
     run = DisposalRun.objects.get(pk=run_id)
-    count = disposal_batch_execute(
-        run_id=run_id, policy_id=policy_id, batch_size=run.batch_size
+    count, following = disposal_batch_execute(
+        run_id=run_id,
+        policy_id=policy_id,
+        batch_size=run.batch_size,
+        cursor=BatchCursor(*cursor) if cursor else None,
     )
-    if count:
-        purge_batch_task.delay(run_id, policy_id)
+    if following is not None:
+        purge_batch_task.delay(run_id, policy_id, following.to_args())
     else:
         disposal_policy_finished(run_id=run_id, policy_id=policy_id)
         disposal_run_finish(run_id=run_id)

@@ -1,0 +1,107 @@
+"""How a disposal worker walks a policy's rows: in primary-key order, a bounded key
+range per batch, then one sweep for what the walk passed by.
+
+A batch that asked for "the first N due rows by primary key" over the whole table
+would look at everything still due each time, so a run would cost the square of its
+size; a range keeps each batch's look proportional to the batch.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from django.db import connection, models
+from django.db.models import Max, Min, Q
+
+
+@dataclass(frozen=True)
+class BatchCursor:
+    """Where one worker's walk through a policy's rows stands, in primary-key order.
+
+    A batch looks only at the `span` rows of the table after `after` (a bounded index
+    range), so its cost does not grow with what is still due. At the end of the table
+    the worker sweeps once more from the start with no bound (`sweep`): that finds
+    whatever the walk passed by (rows another worker held and then let go, rows that
+    fell due meanwhile). A sweep that finds nothing finishes the policy.
+    """
+
+    after: str | None = None
+    span: int = 0  # rows of the table per batch; 0: SPAN_START times the batch size
+    sweep: bool = False
+
+    def to_args(self) -> list:
+        """JSON-safe, for the next Celery task: an id and two numbers, no PII."""
+        return [self.after, self.span, self.sweep]
+
+
+SPAN_START, SPAN_MAX = 4, 256  # times the batch size
+
+
+def batch_range(model, cursor: BatchCursor, span: int) -> tuple[Q, Any]:
+    """The filter for the cursor's next range of about `span` rows of `model`, and the
+    range's last key (None: the range runs to the end of the table)."""
+    if cursor.sweep:
+        return Q(), None
+    after = Q(pk__gt=cursor.after) if cursor.after is not None else Q()
+    upper = _range_end(model, cursor.after, span)
+    return (after & Q(pk__lte=upper) if upper is not None else after), upper
+
+
+def _range_end(model, after: str | None, span: int) -> Any:
+    """The key about `span` rows after `after`, by arithmetic where the keys allow it
+    (random UUIDs spread evenly over their space; integer keys count up), else by
+    walking the primary-key index. None past the last row. A range that holds more or
+    fewer rows than meant is fine: the batch's LIMIT caps it, the cursor widens it."""
+    pk = model._meta.pk
+    if isinstance(pk, models.UUIDField):
+        rows = max(_estimated_rows(model), span)
+        step = -(-UUID_SPACE // rows)  # rounded up: a span of every row reaches the end
+        end = (UUID(after).int if after else 0) + span * step
+        return UUID(int=end) if end < UUID_SPACE else None
+    if isinstance(pk, models.IntegerField):  # AutoField and BigAutoField included
+        table = model._base_manager
+        high = table.aggregate(high=Max("pk"))["high"]
+        if high is None:
+            return None
+        start = int(after) if after else table.aggregate(low=Min("pk"))["low"] - 1
+        return start + span if start + span < high else None
+    return (
+        model._base_manager.filter(**({"pk__gt": after} if after else {}))
+        .order_by("pk")
+        .values_list("pk", flat=True)[span - 1 : span]
+        .first()
+    )
+
+
+UUID_SPACE = 1 << 128
+
+
+def _estimated_rows(model) -> int:
+    """PostgreSQL's row estimate for the table (kept by ANALYZE and autovacuum); 0
+    when it has none (never analysed), and elsewhere."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            [model._meta.db_table],
+        )
+        row = cursor.fetchone()
+    return max(row[0], 0) if row else 0
+
+
+def next_cursor(
+    cursor: BatchCursor, *, span: int, taken: list, upper: Any, batch_size: int
+) -> BatchCursor | None:
+    """Where the walk goes on from; None when the policy is finished."""
+    if cursor.sweep:
+        return cursor if taken else None
+    if len(taken) == batch_size:  # the range held more: go on from the last one
+        return BatchCursor(str(taken[-1]), span)
+    if upper is None:  # end of the table: sweep for what the walk passed by
+        return BatchCursor(sweep=True)
+    # A sparse range: look further ahead next time.
+    wider = (
+        min(span * 2, SPAN_MAX * batch_size) if len(taken) < batch_size // 2 else span
+    )
+    return BatchCursor(str(upper), wider)

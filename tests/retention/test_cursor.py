@@ -1,0 +1,136 @@
+"""The disposal walk: bounded primary-key ranges, then one sweep for what it passed."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.access.models import AccessLogEntry
+from apps.access.services import customers_read
+from apps.customers.models import Customer
+from apps.retention import services, walk
+from apps.retention.models import DisposalLogEntry, RetentionPolicy
+from apps.retention.services import (
+    disposal_batch_execute,
+    disposal_run_start,
+    purge_run,
+)
+from apps.retention.walk import BatchCursor
+from tests.access.factories import assign
+from tests.retention.factories import aged_customer
+
+CLOSED = "closed-accounts"
+
+
+@pytest.mark.django_db
+def test_the_walk_in_many_small_ranges_takes_every_due_row_once(monkeypatch):
+    due = [aged_customer(closed_days_ago=800) for _ in range(25)]
+    for _ in range(25):
+        aged_customer(closed_days_ago=10)
+    # As if the table were large: each range spans a sliver of the key space, so
+    # most are sparse or empty and the cursor has to widen and go on.
+    monkeypatch.setattr(walk, "SPAN_START", 1)
+    monkeypatch.setattr(walk, "_estimated_rows", lambda model: 5_000)
+    batches = []
+    real = services.disposal_batch_execute
+
+    def counted(**kwargs):
+        result = real(**kwargs)
+        batches.append(result)
+        return result
+
+    monkeypatch.setattr(services, "disposal_batch_execute", counted)
+
+    result = purge_run(actor=None, batch_size=3)
+
+    assert result.disposed[CLOSED] == len(due)
+    assert Customer.objects.filter(erased_at__isnull=False).count() == len(due)
+    refs = list(
+        DisposalLogEntry.objects.filter(policy__code=CLOSED).values_list(
+            "subject_ref", flat=True
+        )
+    )
+    assert len(refs) == len(set(refs)) == len(due)
+    assert len(batches) > 10  # many ranges, not one sweep
+    assert batches[-1] == (0, None)  # a sweep that found nothing ended it
+
+
+@pytest.mark.django_db
+def test_integer_keys_with_gaps_are_walked_by_arithmetic(support_agent, monkeypatch):
+    customer = aged_customer()
+    assign(support_agent, customer)
+    for _ in range(12):
+        customers_read(actor=support_agent, customers=[customer])
+    ids = list(AccessLogEntry.objects.order_by("pk").values_list("pk", flat=True))
+    AccessLogEntry.objects.filter(pk__in=ids[2:5]).delete()  # a gap in the keys
+    old = ids[:2] + ids[5:10]
+    AccessLogEntry.objects.filter(pk__in=old).update(
+        created_at=timezone.now() - timedelta(days=400)
+    )
+    monkeypatch.setattr(walk, "SPAN_START", 1)
+
+    result = purge_run(actor=None, batch_size=2)
+
+    assert result.disposed["access-log"] == len(old)
+    assert set(AccessLogEntry.objects.values_list("pk", flat=True)) == set(ids[10:])
+
+
+def test_the_cursor_goes_on_from_the_last_row_of_a_full_batch():
+    full = walk.next_cursor(
+        BatchCursor("a", 40), span=40, taken=["b", "c"], upper="z", batch_size=2
+    )
+    sparse = walk.next_cursor(
+        BatchCursor("a", 40), span=40, taken=[], upper="z", batch_size=2
+    )
+    at_end = walk.next_cursor(
+        BatchCursor("a", 40), span=40, taken=["b"], upper=None, batch_size=2
+    )
+    assert full == BatchCursor("c", 40)
+    assert sparse == BatchCursor("z", 80)  # nothing in range: look further ahead
+    assert at_end == BatchCursor(sweep=True)
+    assert BatchCursor(*at_end.to_args()) == at_end  # what a Celery task carries
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_another_worker_held_is_taken_by_the_sweep():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("apps.retention.migrations.0002_seed_policies").seed(apps, None)
+    held, free = (aged_customer(closed_days_ago=800) for _ in range(2))
+    policy = RetentionPolicy.objects.get(code=CLOSED)
+    run = disposal_run_start(actor=None, batch_size=10)
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                Customer.objects.select_for_update().get(pk=held.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    assert locked.wait(10)
+    count, cursor = disposal_batch_execute(
+        run_id=run.pk, policy_id=policy.pk, batch_size=10
+    )
+    assert (count, cursor) == (1, BatchCursor(sweep=True))  # passed the held row
+    release.set()
+    thread.join()
+
+    count, cursor = disposal_batch_execute(
+        run_id=run.pk, policy_id=policy.pk, batch_size=10, cursor=cursor
+    )
+    assert count == 1
+    assert disposal_batch_execute(
+        run_id=run.pk, policy_id=policy.pk, batch_size=10, cursor=cursor
+    ) == (0, None)
+    assert set(
+        Customer.objects.filter(erased_at__isnull=False).values_list("pk", flat=True)
+    ) == {held.pk, free.pk}
