@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -49,6 +48,7 @@ from apps.access.selectors import (
 )
 from apps.accounts.models import GOVERNANCE_ROLES, Role, User
 from apps.audit import services as audit
+from apps.core.db import server_cursor
 from apps.crypto.blind import normalize_phone
 from apps.crypto.keys import data_keys_preload
 from apps.customers.masking import mask_field, show_full
@@ -398,10 +398,8 @@ def access_log_write(
         )
         return
     columns = list(zip(*entries, strict=True))
-    connection.ensure_connection()
-    started = time.monotonic()
     # Server-side binding with binary arrays: no quoting of the rows in Python.
-    with psycopg.Cursor(connection.connection) as cursor:
+    with server_cursor() as cursor:
         cursor.execute(
             _ACCESS_LOG_INSERT,
             [
@@ -414,11 +412,6 @@ def access_log_write(
                 list(columns[3]),
                 list(columns[4]),
             ],
-        )
-    if connection.queries_logged:
-        # Past Django's cursor, so log it as Django would (DEBUG, query counts).
-        connection.queries_log.append(
-            {"sql": _ACCESS_LOG_INSERT, "time": f"{time.monotonic() - started:.3f}"}
         )
 
 

@@ -18,7 +18,7 @@ from apps.consent.models import (
     PrivacyNotice,
     Purpose,
 )
-from apps.core.fastdelete import server_cursor
+from apps.core.db import server_cursor
 from apps.customers.models import Customer
 
 

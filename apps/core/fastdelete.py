@@ -11,9 +11,10 @@ added, and memory stays flat.
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from django.db import connection, models
 from django.db.models.deletion import get_candidate_relations_to_delete
+
+from apps.core.db import server_cursor
 
 
 class ProtectedRows(Exception):
@@ -30,16 +31,6 @@ def ids_in(column: str, pks: list[Any]) -> tuple[str, list[Any]]:
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%b)", [pks]
     return f"{column} IN ({', '.join(['%s'] * len(pks))})", list(pks)
-
-
-def server_cursor():
-    """On PostgreSQL a server-side-binding cursor on Django's connection (same
-    transaction): a batch's keys travel as one binary array instead of being quoted
-    into the SQL text one by one in Python, which dominated large disposals."""
-    if connection.vendor == "postgresql":
-        connection.ensure_connection()
-        return psycopg.Cursor(connection.connection)
-    return connection.cursor()
 
 
 def _relations(model: type[models.Model]) -> list[Any]:

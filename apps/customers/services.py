@@ -7,7 +7,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
-from apps.core.fastdelete import delete_cascade, ids_in, server_cursor
+from apps.core.db import server_cursor
+from apps.core.fastdelete import delete_cascade, ids_in
 from apps.crypto.keys import key_scope
 from apps.crypto.models import DataKey
 from apps.crypto.services import (

@@ -18,8 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.audit import services as audit
-from apps.core.db import declare_disposal
-from apps.core.fastdelete import server_cursor
+from apps.core.db import declare_disposal, server_cursor
 from apps.crypto.blind import blind_index
 from apps.retention import walk
 from apps.retention.errors import HoldConflict, RetentionError
