@@ -54,9 +54,9 @@ def delete_cascade(
     """Delete rows of `model` by primary key with their dependents. Runs in the
     caller's transaction. Returns how many `model` rows were deleted.
 
-    `emptied`: models whose rows pointing at these the caller deleted earlier in the
-    transaction (a customer's data key after the customer): their relations are not
-    looked at again. The database's foreign keys still check them at commit."""
+    `emptied`: models whose rows pointing at these the caller has already deleted in
+    this transaction (the customers, before their data keys): those relations are
+    skipped. The database's foreign keys still check them at commit."""
     if not pks:
         return 0
     pks = list(pks)
