@@ -51,6 +51,10 @@ class Command(BaseCommand):
                     run = self._fan_out(batch_size, bar)
             except DomainError as exc:
                 raise CommandError(str(exc)) from exc
+            # The total counts a customer once per policy due; one disposed by an
+            # earlier policy (shredded, say) is no longer due under a later one.
+            bar.total = bar.n
+            bar.refresh()
         progress = run.progress.select_related("policy").order_by("policy__code")
         self._table([(p.policy, p.disposed) for p in progress], "disposed")
         self.stdout.write(
