@@ -135,6 +135,12 @@ def customers_assigned_list(actor, *, only: QuerySet | None = None) -> list[Cust
     its oldest open interaction (`open_interaction_id`, `open_interaction_kind`) and
     its live reveals by the actor (`live_reveals`, None without), so reading them
     needs no `access_context`; their data keys are unwrapped into the key scope."""
+    if connection.vendor != "postgresql":
+        # DISTINCT ON and LATERAL are PostgreSQL's; elsewhere the queryset (the rows
+        # carry their interaction, and reads look up the reveals).
+        rows = customers_assigned_to(actor)
+        rows = rows if only is None else rows.filter(pk__in=only)
+        return list(rows.order_by("-created_at", "pk"))
     only_ids = None if only is None else list(only.values_list("pk", flat=True))
     customers = _customers_prepared(
         _ASSIGNED_LIST_SQL,

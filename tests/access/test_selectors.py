@@ -63,6 +63,7 @@ def test_each_row_carries_its_oldest_open_interaction(support_agent):
     assert row.open_interaction_kind == first.kind
 
 
+@pytest.mark.postgres  # the one-statement list is PostgreSQL's
 def test_live_reveals_are_summed_per_customer_and_end_when_they_expire(
     support_agent,
 ):
@@ -97,6 +98,7 @@ def test_live_reveals_are_summed_per_customer_and_end_when_they_expire(
     assert row.live_reveals is None
 
 
+@pytest.mark.postgres  # the one-statement list is PostgreSQL's
 def test_another_agents_reveal_opens_nothing_for_this_one(support_agent):
     customer = make_customer()
     colleague = UserFactory(username="colleague", role=Role.SUPPORT_AGENT)
@@ -109,6 +111,7 @@ def test_another_agents_reveal_opens_nothing_for_this_one(support_agent):
     assert row.live_reveals is None
 
 
+@pytest.mark.postgres  # the one-statement list is PostgreSQL's
 def test_the_list_reads_as_the_general_path_does(support_agent):
     customers = [make_customer() for _ in range(3)]
     for customer in customers:
@@ -128,6 +131,7 @@ def test_the_list_reads_as_the_general_path_does(support_agent):
     assert any(view.get("reveal_expires_at") for view in fast)
 
 
+@pytest.mark.postgres  # the one-statement list is PostgreSQL's
 def test_reading_the_list_needs_the_list_query_the_policy_and_the_log_insert(
     support_agent,
 ):

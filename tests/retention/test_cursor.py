@@ -24,6 +24,7 @@ from tests.retention.factories import aged_customer
 CLOSED = "closed-accounts"
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_the_walk_in_many_small_ranges_takes_every_due_row_once(monkeypatch):
     due = [aged_customer(closed_days_ago=800) for _ in range(25)]
@@ -57,6 +58,7 @@ def test_the_walk_in_many_small_ranges_takes_every_due_row_once(monkeypatch):
     assert batches[-1] == (0, None)  # a sweep that found nothing ended it
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_integer_keys_with_gaps_are_walked_by_arithmetic(support_agent, monkeypatch):
     customer = aged_customer()
@@ -93,6 +95,7 @@ def test_the_cursor_goes_on_from_the_last_row_of_a_full_batch():
     assert BatchCursor(*at_end.to_args()) == at_end  # what a Celery task carries
 
 
+@pytest.mark.postgres  # row locks
 @pytest.mark.django_db(transaction=True)
 def test_a_row_another_worker_held_is_taken_by_the_sweep():
     from importlib import import_module
