@@ -1,9 +1,17 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User
 from apps.accounts.services import otp_disable
 from apps.core.errors import DomainError
+
+# django-otp's own device admins show authenticator keys and recovery codes and edit
+# devices without an audit trail; the audited reset action below replaces them.
+for _device in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(_device):
+        admin.site.unregister(_device)
 
 
 @admin.register(User)

@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from django.contrib.auth.mixins import LoginRequiredMixin
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
@@ -13,7 +14,20 @@ def has_role(user, roles: Iterable[str]) -> bool:
     return bool(user and user.is_authenticated and user.role in set(roles))
 
 
-class RoleRequiredMixin(LoginRequiredMixin):
+class SignInRequiredMixin(LoginRequiredMixin):
+    """`LoginRequiredMixin` whose sign-in link carries only the path in `next`: a
+    query string may hold a searched email address or phone number, which must not be
+    copied into another URL (an expired session on `/staff/?email=...`)."""
+
+    def handle_no_permission(self):
+        if self.request.user.is_authenticated:
+            return super().handle_no_permission()
+        return redirect_to_login(
+            self.request.path, self.get_login_url(), self.get_redirect_field_name()
+        )
+
+
+class RoleRequiredMixin(SignInRequiredMixin):
     """A page for the listed roles only: others who are signed in get 403."""
 
     allowed_roles: Iterable[str] = ()

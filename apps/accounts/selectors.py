@@ -27,7 +27,8 @@ def user_needs_second_factor(*, user: User) -> Literal["setup", "verify"] | None
 
 def otp_current_code(*, user: User) -> str | None:
     """The code the user's newest authenticator shows now (for development demos)."""
-    device = TOTPDevice.objects.filter(user=user).order_by("-confirmed", "-id").first()
+    # The newest: while a new phone is being set up, that is the one to show.
+    device = TOTPDevice.objects.filter(user=user).order_by("-id").first()
     if device is None:
         return None
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)

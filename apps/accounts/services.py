@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django_otp import match_token
+from django_otp import devices_for_user
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -19,6 +19,7 @@ from apps.audit import services as audit
 from apps.core.errors import Forbidden
 
 _WRONG_CODE = "That code is not right. Check the time on your phone and try again."
+_THROTTLED = "Too many wrong codes. Wait a minute, then enter the newest code."
 
 # What privacy admins may see in the Django admin (where PII is shown masked only).
 ADMIN_VIEW_PERMS = (
@@ -110,7 +111,7 @@ def otp_setup_confirm(*, user: User, device_id: int, token: str) -> list[str]:
     )
     if device is None:
         raise AccountError("Start the setup again.", field="otp_token", code="expired")
-    if not device.verify_token(_digits(token)):
+    if not device.verify_token(_code(token)):
         raise AccountError(_WRONG_CODE, field="otp_token", code="wrong_code")
     device.confirmed = True
     device.save(update_fields=["confirmed"])
@@ -136,10 +137,21 @@ def otp_recovery_codes_regenerate(*, user: User) -> list[str]:
 def otp_verify(*, user: User, token: str) -> Device:
     """The device that accepts `token` (an authenticator or recovery code).
 
-    Raises AccountError when none does; devices throttle repeated failures themselves.
+    Raises AccountError when none does. Devices throttle repeated failures; while one
+    does, even the right code is refused, and the message says to wait, not that the
+    code is wrong.
     """
-    token = token.strip().replace(" ", "")
-    device = match_token(user, token.lower())
+    token = _code(token)
+    # An authenticator code goes to the authenticator, anything else to the recovery
+    # codes: a failure then counts against (and a throttle speaks for) the right one.
+    confirmed = list(devices_for_user(user, confirmed=True))
+    lengths = {d.digits for d in confirmed if isinstance(d, TOTPDevice)}
+    authenticator_code = token.isdigit() and len(token) in lengths
+    devices = [d for d in confirmed if isinstance(d, TOTPDevice) == authenticator_code]
+    throttled = any(not d.verify_is_allowed()[0] for d in devices)
+    device = next((d for d in devices if d.verify_token(token)), None)
+    if device is None and throttled:
+        raise AccountError(_THROTTLED, field="otp_token", code="throttled")
     if device is None:
         raise AccountError(_WRONG_CODE, field="otp_token", code="wrong_code")
     if isinstance(device, StaticDevice):
@@ -167,15 +179,21 @@ def otp_disable(*, actor: User, user: User) -> None:
 
 
 def _recovery_codes_replace(*, user: User) -> list[str]:
-    StaticDevice.objects.filter(user=user).delete()
-    device = StaticDevice.objects.create(user=user, name="Recovery codes")
+    # The device stays (only its codes change): a session verified with a recovery
+    # code remains verified.
+    device, _ = StaticDevice.objects.get_or_create(
+        user=user, defaults={"name": "Recovery codes"}
+    )
+    device.token_set.all().delete()
     codes = [StaticToken.random_token() for _ in range(RECOVERY_CODE_COUNT)]
     StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
     return codes
 
 
-def _digits(token: str) -> str:
-    return "".join(ch for ch in token if ch.isdigit())
+def _code(token: str) -> str:
+    """A typed code as the devices compare it: no spaces or dashes ("123 456",
+    "123-456"), lower case (recovery codes)."""
+    return "".join(token.split()).replace("-", "").lower()
 
 
 # Sessions and API tokens
@@ -210,7 +228,10 @@ def token_is_expired(*, token: Token) -> bool:
 @transaction.atomic
 def token_issue(*, user: User) -> Token:
     """The user's API token: the current one, or a fresh one if it has expired."""
-    token = Token.objects.select_for_update().filter(user=user).first()
+    # Lock the user, not the token: with no token row yet there is nothing to lock,
+    # and two sign-ins at once would both create one (a unique-key error).
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    token = Token.objects.filter(user=user).first()
     if token is not None and not token_is_expired(token=token):
         return token
     if token is not None:

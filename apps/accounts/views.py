@@ -5,13 +5,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.views import View
+from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 from django_otp import login as otp_login
 from django_otp import user_has_device
@@ -21,6 +22,7 @@ from apps.accounts import services
 from apps.accounts.forms import OtpTokenForm, StaffLoginForm
 from apps.accounts.middleware import second_factor_redirect
 from apps.accounts.models import Role
+from apps.accounts.permissions import SignInRequiredMixin
 from apps.accounts.roles import capabilities_for
 from apps.accounts.selectors import user_needs_second_factor
 from apps.core.errors import DomainError
@@ -38,7 +40,7 @@ class StaffLogoutView(auth_views.LogoutView):
     pass
 
 
-class HomeView(LoginRequiredMixin, TemplateView):
+class HomeView(SignInRequiredMixin, TemplateView):
     template_name = "accounts/home.html"
 
     def dispatch(self, request, *args, **kwargs):
@@ -71,7 +73,7 @@ def _render_codes(request: HttpRequest, codes: list[str], next_url: str):
     )
 
 
-class VerifiedIfEnrolledMixin(LoginRequiredMixin):
+class VerifiedIfEnrolledMixin(SignInRequiredMixin):
     """Someone who has a second factor must have used it in this session: a password
     alone must not replace the authenticator or mint recovery codes."""
 
@@ -84,6 +86,8 @@ class VerifiedIfEnrolledMixin(LoginRequiredMixin):
         return super().dispatch(request, *args, **kwargs)
 
 
+# Keys, QR codes and recovery codes must not stay in a browser or proxy cache.
+@method_decorator(never_cache, name="dispatch")
 class OtpSetupView(VerifiedIfEnrolledMixin, View):
     """Set up an authenticator app: scan, type the first code, keep recovery codes."""
 
@@ -147,7 +151,9 @@ def _grouped(secret: str) -> str:
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
-class OtpVerifyView(LoginRequiredMixin, View):
+# Keys, QR codes and recovery codes must not stay in a browser or proxy cache.
+@method_decorator(never_cache, name="dispatch")
+class OtpVerifyView(SignInRequiredMixin, View):
     """The second step of signing in: an authenticator code or a recovery code."""
 
     template_name = "accounts/otp_verify.html"
@@ -178,6 +184,8 @@ class OtpVerifyView(LoginRequiredMixin, View):
         )
 
 
+# Keys, QR codes and recovery codes must not stay in a browser or proxy cache.
+@method_decorator(never_cache, name="dispatch")
 class SecurityView(VerifiedIfEnrolledMixin, TemplateView):
     """The second factor, recovery codes, and signing out everywhere."""
 

@@ -6,7 +6,6 @@ import json
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.mixins import LoginRequiredMixin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -17,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import FormView, TemplateView
 
 from apps.accounts.models import Role
+from apps.accounts.permissions import SignInRequiredMixin
 from apps.consent.errors import ConsentError
 from apps.consent.models import OptInRequest
 from apps.consent.selectors import (
@@ -51,7 +51,7 @@ def sends_gpc(request) -> bool:
     return request.headers.get("Sec-GPC", "").strip() == "1"
 
 
-class CustomerPageMixin(LoginRequiredMixin):
+class CustomerPageMixin(SignInRequiredMixin):
     """A page for a signed-in customer. Honours Global Privacy Control and, before
     anything else, asks for a review of a materially changed privacy notice."""
 

@@ -195,6 +195,7 @@ AMANAH_SESSION_IDLE_MINUTES = env.int("AMANAH_SESSION_IDLE_MINUTES", default=30)
 AMANAH_TOKEN_HOURS = env.int("AMANAH_TOKEN_HOURS", default=8)
 # The issuer name authenticator apps show next to the code.
 OTP_TOTP_ISSUER = env.str("AMANAH_OTP_ISSUER", default="Amanah")
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # should a device admin come back
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

@@ -320,3 +320,55 @@ def test_the_second_factor_redirect_never_copies_a_search_into_its_url(
     assert response["Location"] == VERIFY + "?next=%2Fstaff%2F"
     setup = client.get(SETUP + "?next=/staff/%3Femail%3Dsiti%40example.com")
     assert "siti" not in setup["Location"]
+
+
+def test_an_expired_session_signs_in_again_without_the_search_in_the_url(client):
+    response = client.get("/staff/?email=siti%40example.com&phone=%2B628123")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("accounts:login") + "?next=/staff/"
+
+
+def test_second_factor_pages_are_never_cached(client, support_agent):
+    _password_sign_in(client, "support")
+    for path in (SETUP, VERIFY):
+        assert "no-store" in client.get(path)["Cache-Control"]
+
+
+def test_a_code_typed_with_a_dash_or_spaces_is_accepted(client, support_agent):
+    device = TOTPDevice.objects.create(user=support_agent, name="phone")
+    _password_sign_in(client, "support")
+    code = current_code(device)
+    typed = f"{code[:3]}-{code[3:]} "
+    assert client.post(VERIFY, {"otp_token": typed})["Location"] == "/"
+
+
+def test_the_right_code_while_throttled_says_to_wait(client, support_agent):
+    device = TOTPDevice.objects.create(user=support_agent, name="phone")
+    _password_sign_in(client, "support")
+    client.post(VERIFY, {"otp_token": "000000"})  # wrong: the device now throttles
+    response = client.post(VERIFY, {"otp_token": current_code(device)})
+    assert response.status_code == 200
+    assert "Too many wrong codes" in response.content.decode()
+
+
+def test_new_recovery_codes_keep_a_session_verified_by_an_old_one(
+    client, support_agent
+):
+    sign_in(client, support_agent)
+    page = client.post(reverse("accounts:security"), {"action": "recovery_codes"})
+    code = re.findall(r"<li><code>(\w+)</code></li>", page.content.decode())[0]
+    client.post(reverse("accounts:logout"))
+    _password_sign_in(client, "support")
+    client.post(VERIFY, {"otp_token": code})  # the lost-phone case
+
+    client.post(reverse("accounts:security"), {"action": "recovery_codes"})
+
+    assert client.get("/staff/").status_code == 200
+
+
+def test_the_admin_shows_no_authenticator_keys_or_recovery_codes():
+    from django.contrib import admin
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    assert not admin.site.is_registered(TOTPDevice)
+    assert not admin.site.is_registered(StaticDevice)
