@@ -55,7 +55,10 @@ from apps.customers.masking import mask_field, show_full
 from apps.customers.models import Customer
 from apps.customers.registry import PII_BY_NAME, PII_FIELDS, DataCategory
 from apps.customers.selectors import customer_plain
-from apps.customers.validation import contains_card_number
+from apps.customers.validation import (
+    PERSONAL_DATA_MESSAGE,
+    contains_personal_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -474,8 +477,8 @@ def reveal_open(
         raise AccessError(
             f"Give a reason of at least {REASON_MIN} characters.", field="reason"
         )
-    if contains_card_number(reason) or "@" in reason:
-        raise AccessError("The reason must not contain personal data.", field="reason")
+    if contains_personal_data(reason):
+        raise AccessError(PERSONAL_DATA_MESSAGE, field="reason")
     if customer.is_erased:
         raise AccessError("This customer was erased; there is nothing to reveal.")
 

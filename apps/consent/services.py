@@ -30,7 +30,10 @@ from apps.consent.models import (
 from apps.consent.selectors import notice_current_version, purpose_get_active
 from apps.core.db import declare_disposal
 from apps.customers.models import Customer
-from apps.customers.validation import contains_card_number
+from apps.customers.validation import (
+    PERSONAL_DATA_MESSAGE,
+    contains_personal_data,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +78,8 @@ def consent_record(
     purpose = _purpose(purpose_code)
     if source not in ConsentSource.values:
         raise ConsentError("Unknown source.", field="source")
-    if reason and (contains_card_number(reason) or "@" in reason):
-        raise ConsentError("The reason must not contain personal data.", field="reason")
+    if reason and contains_personal_data(reason):
+        raise ConsentError(PERSONAL_DATA_MESSAGE, field="reason")
     # Lock the customer first: concurrent changes for one customer queue up, so the
     # state always equals a replay of the events in id order.
     erased_at = (

@@ -16,6 +16,12 @@ CARD_MESSAGE = (
 _DIGIT_RUN = re.compile(r"\d+(?:[ -]\d+)*")
 _SEPARATOR = re.compile(r"[ -]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A phone number as people type one: "+62 812-3456-7890", "0812 3456 7890".
+_PHONE = re.compile(r"(?:\+|\b0)\d[\d ()-]{7,}\d")
+PERSONAL_DATA_MESSAGE = (
+    "The reason must not contain personal data (an email address, a phone or card "
+    "number)."
+)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -26,6 +32,13 @@ def luhn_valid(digits: str) -> bool:
             value = value * 2 - 9 if value > 4 else value * 2
         total += value
     return total % 10 == 0
+
+
+def contains_personal_data(text: str) -> bool:
+    """True if free text a staff member typed (a reason, a note for the audit trail)
+    holds an email address, a phone number or a card number. Such text is kept, and
+    the audit trail cannot be erased."""
+    return "@" in text or bool(_PHONE.search(text)) or contains_card_number(text)
 
 
 def contains_card_number(text: str) -> bool:

@@ -136,7 +136,7 @@ class RevealVolume(Rule):
                     staff_id=row["staff_id"],
                     evidence={
                         "reveals": row["n"],
-                        "window_minutes": 60,
+                        "window_minutes": self.window // timedelta(minutes=1),
                         "first_reveal_id": row["first_id"],
                         "last_reveal_id": row["last_id"],
                         "baseline_days": days,
@@ -166,6 +166,8 @@ class RevealVolume(Rule):
                 created_at__gt=since,
                 created_at__lte=to,
                 staff__role__in=roles,
+                # As the peer count: staff who left take their history with them.
+                staff__is_active=True,
             )
             .values("staff_id", role=F("staff__role"), hour=TruncHour("created_at"))
             .annotate(n=Count("pk"))
@@ -392,7 +394,7 @@ class ConsentChangeVolume(Rule):
                     "granted": row["granted"],
                     "withdrawn": row["withdrawn"],
                     "customers": row["customers"],
-                    "window_minutes": 60,
+                    "window_minutes": self.window // timedelta(minutes=1),
                     "first_audit_seq": row["first_seq"],
                     "last_audit_seq": row["last_seq"],
                 },

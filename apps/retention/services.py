@@ -20,6 +20,10 @@ from django.utils import timezone
 from apps.audit import services as audit
 from apps.core.db import declare_disposal, server_cursor
 from apps.crypto.blind import blind_index
+from apps.customers.validation import (
+    PERSONAL_DATA_MESSAGE,
+    contains_personal_data,
+)
 from apps.retention import walk
 from apps.retention.errors import HoldConflict, RetentionError
 from apps.retention.models import (
@@ -134,10 +138,8 @@ def hold_place(
         raise RetentionError(
             "Give the reason (at least 10 characters).", field="reason"
         )
-    if "@" in reason:
-        raise RetentionError(
-            "The reason must not contain personal data.", field="reason"
-        )
+    if contains_personal_data(reason):
+        raise RetentionError(PERSONAL_DATA_MESSAGE, field="reason")
     if (customer is None) == (not covers):
         raise RetentionError(
             "Hold either one customer or one kind of record.", field="covers"

@@ -305,10 +305,15 @@ AMANAH_MONITOR_PROBING_MINUTES = env.int("AMANAH_MONITOR_PROBING_MINUTES", defau
 AMANAH_MONITOR_CONSENT_CHANGES_PER_HOUR = env.int(
     "AMANAH_MONITOR_CONSENT_CHANGES_PER_HOUR", default=30
 )
-# Schedules: disposal runs at the nightly beat job's time (02:30, below) give or take
-# the tolerance; a key rotation outside every announced window ("START/END" ISO
-# date-times, comma-separated; none announced = every rotation) is off-schedule.
+# Schedules: disposal runs at AMANAH_MONITOR_DISPOSAL_AT, which also sets the nightly
+# beat job (below), give or take the tolerance; a key rotation outside every announced
+# window ("START/END" ISO date-times, comma-separated; none announced = every
+# rotation) is off-schedule.
 AMANAH_MONITOR_DISPOSAL_AT = env.str("AMANAH_MONITOR_DISPOSAL_AT", default="02:30")
+try:
+    _DISPOSAL_HOUR, _DISPOSAL_MINUTE = map(int, AMANAH_MONITOR_DISPOSAL_AT.split(":"))
+except ValueError:  # the system check monitoring.E001 reports it at start-up
+    _DISPOSAL_HOUR, _DISPOSAL_MINUTE = 2, 30
 AMANAH_MONITOR_DISPOSAL_TOLERANCE_MINUTES = env.int(
     "AMANAH_MONITOR_DISPOSAL_TOLERANCE_MINUTES", default=60
 )
@@ -388,7 +393,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "retention-purge-nightly": {
         "task": "retention.purge_expired",
-        "schedule": crontab(hour=2, minute=30),
+        "schedule": crontab(hour=_DISPOSAL_HOUR, minute=_DISPOSAL_MINUTE),
     },
     "access-expire-interactions": {
         "task": "access.expire_interactions",

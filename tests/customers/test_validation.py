@@ -37,3 +37,21 @@ def test_other_numbers_are_not_cards(text):
 def test_luhn():
     assert luhn_valid("79927398713")
     assert not luhn_valid("79927398710")
+
+
+@pytest.mark.parametrize(
+    ("text", "personal"),
+    [
+        ("Customer asked for a callback", False),
+        ("Known QA account, see ticket 42", False),
+        ("Case 2024-113, escalated by the team lead", False),
+        ("Called +62 812-3456-7890 back", True),
+        ("Her number is 0812 3456 7890", True),
+        ("Write to siti@example.com", True),
+        ("Card 4111 1111 1111 1111 on file", True),
+    ],
+)
+def test_personal_data_in_free_text(text, personal):
+    from apps.customers.validation import contains_personal_data
+
+    assert contains_personal_data(text) is personal

@@ -340,3 +340,12 @@ def test_a_bad_rotation_window_is_a_clear_error(settings, db, window):
         ImproperlyConfigured, match="AMANAH_MONITOR_KEY_ROTATION_WINDOWS"
     ):
         KeyRotationOffSchedule().evaluate(now=NOON)
+
+
+def test_a_malformed_schedule_is_a_start_up_error(settings):
+    from apps.monitoring.checks import check_schedules
+
+    settings.AMANAH_MONITOR_DISPOSAL_AT = "half past two"
+    assert [e.id for e in check_schedules(None)] == ["monitoring.E001"]
+    settings.AMANAH_MONITOR_DISPOSAL_AT = "02:30"
+    assert check_schedules(None) == []

@@ -151,3 +151,20 @@ def test_unknown_alerts_and_actions_are_404(client, compliance_officer):
     missing = reverse("monitoring:action", args=[alert.pk + 1000, "acknowledge"])
     assert client.post(missing).status_code == 404
     assert client.get(_action(alert, "acknowledge")).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["bad\x00byte", "Called her on +62 812-3456-7890", "Mailed budi@example.com"],
+    ids=["nul", "phone", "email"],
+)
+def test_a_dismiss_reason_that_cannot_or_must_not_be_kept_is_a_400(
+    client, compliance_officer, reason
+):
+    alert = make_alert()
+    sign_in(client, compliance_officer)
+    response = client.post(_action(alert, "dismiss"), {"reason": reason})
+    assert response.status_code == 400
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.OPEN
+    assert not AuditEvent.objects.exists()
