@@ -11,6 +11,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from apps.accounts.models import Role
 from apps.accounts.selectors import user_needs_second_factor
 
 _LAST_SEEN = "amanah_last_seen"
@@ -33,7 +34,7 @@ class SessionIdleTimeoutMiddleware:
             last = request.session.get(_LAST_SEEN)
             idle = settings.AMANAH_SESSION_IDLE_MINUTES * 60
             if last is not None and now - last > idle:
-                customer = request.user.role == "customer"
+                customer = request.user.role == Role.CUSTOMER
                 logout(request)
                 messages.info(
                     request, "You were signed out after a period of inactivity."

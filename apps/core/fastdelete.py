@@ -10,6 +10,7 @@ added, and memory stays flat.
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import UUID
 
 from django.db import connection, models
 from django.db.models.deletion import get_candidate_relations_to_delete
@@ -30,7 +31,9 @@ def ids_in(column: str, pks: list[Any]) -> tuple[str, list[Any]]:
     elsewhere."""
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%b)", [pks]
-    return f"{column} IN ({', '.join(['%s'] * len(pks))})", list(pks)
+    # Raw parameters skip the field's conversion: UUIDs go as Django stores them.
+    values = [pk.hex if isinstance(pk, UUID) else pk for pk in pks]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
 
 
 def _relations(model: type[models.Model]) -> list[Any]:

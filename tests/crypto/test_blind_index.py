@@ -36,7 +36,8 @@ def test_index_is_a_keyed_hash_stored_beside_the_ciphertext():
     expected = blind_index("customers.customer.email", "jane@example.com")
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT email_index FROM customers_customer WHERE id = %s", [customer.pk]
+            "SELECT email_index FROM customers_customer WHERE id = %s",
+            [customer.pk.hex],
         )
         assert cursor.fetchone()[0] == expected
     assert blind_index("customers.customer.phone", "jane@example.com") != expected

@@ -18,7 +18,7 @@ def raw_column(customer_id, column: str) -> bytes:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {column} FROM customers_customer WHERE id = %s",  # noqa: S608
-            [customer_id],
+            [customer_id.hex],
         )
         return bytes(cursor.fetchone()[0])
 
@@ -27,7 +27,7 @@ def set_raw_column(customer_id, column: str, value: bytes) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE customers_customer SET {column} = %s WHERE id = %s",  # noqa: S608
-            [value, customer_id],
+            [value, customer_id.hex],
         )
 
 

@@ -68,7 +68,8 @@ def test_a_tampered_value_shows_as_an_integrity_error(admin_client):
     customer = make_customer()
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE customers_customer SET email = city WHERE id = %s", [customer.pk]
+            "UPDATE customers_customer SET email = city WHERE id = %s",
+            [customer.pk.hex],
         )
     url = reverse("admin:customers_customer_change", args=[customer.pk])
     response = admin_client.get(url)

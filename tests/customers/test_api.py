@@ -153,7 +153,7 @@ def test_tampered_ciphertext_is_a_clear_error_not_a_500(api):
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE customers_customer SET email = full_name WHERE id = %s",
-            [customer.pk],
+            [customer.pk.hex],
         )
     response = api.get(f"{URL}{customer.pk}/")
     assert response.status_code == 409

@@ -44,7 +44,8 @@ def test_a_full_lifecycle_leaves_no_canary_in_logs_audit_or_errors(privacy_admin
     )
     with connection.cursor() as cursor:  # tamper, so the integrity failure gets logged
         cursor.execute(
-            "UPDATE customers_customer SET phone = email WHERE id = %s", [customer.pk]
+            "UPDATE customers_customer SET phone = email WHERE id = %s",
+            [customer.pk.hex],
         )
     assert api.get(url).status_code == 409
     api.post(f"{url}erase/")

@@ -241,6 +241,7 @@ def test_old_access_log_entries_are_deleted(support_agent):
     assert AccessLogEntry.objects.count() == 1
 
 
+@pytest.mark.postgres  # the SQL it compares with uses PostgreSQL intervals
 def test_the_report_counts_equal_sql_counts():
     for days in (800, 800, 705, 690, 650, 10):
         aged_customer(closed_days_ago=days)
