@@ -53,7 +53,7 @@ security: setup
 	$(VENV)/bin/bandit -c pyproject.toml -r . -q
 	AMANAH_SCHEMATHESIS_EXAMPLES=$(SECURITY_EXAMPLES) AMANAH_SCHEMATHESIS_COVERAGE=1 \
 	AMANAH_SCHEMATHESIS_STATEFUL=20 AMANAH_SCHEMATHESIS_SEED=random \
-	AMANAH_HYPOTHESIS_PROFILE=security \
+	AMANAH_HYPOTHESIS_PROFILE=security AMANAH_REQUIRE_POSTGRES=1 \
 		$(VENV)/bin/pytest tests/security \
 		tests/config/test_settings.py::test_production_settings_pass_the_deploy_checklist \
 		-p no:cacheprovider $(PYTEST_ARGS)

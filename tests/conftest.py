@@ -15,6 +15,11 @@ def pytest_sessionstart(session):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_line(_database_line())
+    # `make security`: its PostgreSQL-only checks (fuzzing, pg_dump, Redis) would all
+    # skip on SQLite and the run would pass having checked little.
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if os.environ.get("AMANAH_REQUIRE_POSTGRES") and not engine.endswith("postgresql"):
+        pytest.exit("This run needs PostgreSQL (set DATABASE_URL).", returncode=1)
 
 
 def _database_line() -> str:
