@@ -67,6 +67,15 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# State that must hold across processes (throttles, replay guards, cross-process
+# locks) lives in this cache: e.g. redis://127.0.0.1:6379/1. Development falls back
+# to each process's own memory; production refuses to start without a shared one.
+CACHES = {
+    "default": env.cache_url_config(
+        _required("CACHE_URL", dev_default="locmemcache://amanah")
+    )
+}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

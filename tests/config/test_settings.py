@@ -26,6 +26,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "amanah.example",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/amanah",
     "AMANAH_RELAY_SECRET": secrets.token_urlsafe(32),
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
 }
 
 
