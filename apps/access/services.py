@@ -1,5 +1,9 @@
 """Writes for need-to-know access: policy edits, interactions (with guardian grants),
-reveals, the access log, and masked contact relays."""
+reveals, the access log, and masked contact relays.
+
+Lock order (apps/core/db.py): the actor's row (reveals count against it), then the
+interaction and its permission, or the reveals being suspended, then the audit chain.
+"""
 
 import hashlib
 import hmac
@@ -7,7 +11,6 @@ import json
 import logging
 import time
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -88,7 +91,7 @@ def policy_set(
     if visibility == Visibility.FULL:
         revealable = False  # nothing left to reveal
     before = policy_cell(policy_matrix(), role, category)
-    cell, _ = FieldPolicy.objects.select_for_update().update_or_create(
+    cell, _ = FieldPolicy.objects.select_for_update(no_key=True).update_or_create(
         role=role,
         category=category,
         defaults={"visibility": visibility, "revealable": revealable},
@@ -210,7 +213,9 @@ def _withdraw(interaction: Interaction, *, reason: str, now: datetime) -> None:
 @transaction.atomic
 def interaction_close(*, actor: User, interaction: Interaction) -> Interaction:
     """Close an interaction: the staff member's view permission goes with it."""
-    interaction = Interaction.objects.select_for_update().get(pk=interaction.pk)
+    interaction = Interaction.objects.select_for_update(no_key=True).get(
+        pk=interaction.pk
+    )
     if interaction.closed_at is not None:
         raise AccessError("This interaction is already closed.")
     _withdraw(interaction, reason="closed", now=timezone.now())
@@ -248,7 +253,9 @@ def interactions_expire(*, batch_size: int = 500) -> int:
     while True:
         with transaction.atomic():
             batch = list(
-                Interaction.objects.select_for_update(skip_locked=True)
+                Interaction.objects.select_for_update(
+                    no_key=True, skip_locked=True, of=("self",)
+                )
                 .select_related("staff", "customer")
                 .filter(closed_at__isnull=True, expires_at__lte=timezone.now())
                 .order_by("expires_at")[:batch_size]
@@ -258,6 +265,8 @@ def interactions_expire(*, batch_size: int = 500) -> int:
             now = timezone.now()
             for interaction in batch:
                 _withdraw(interaction, reason="expired", now=now)
+            # The audit chain last: once it is held, no permission row is waited on.
+            for interaction in batch:
                 audit.record(
                     actor=None, action="interaction.expired", target=interaction
                 )
@@ -508,8 +517,10 @@ def reveal_open(
 
     now = timezone.now()
     with transaction.atomic():
-        # Lock the actor's row: concurrent reveals must not slip past the hourly limit.
-        User.objects.select_for_update().filter(pk=actor.pk).first()
+        # Lock the actor's row: concurrent reveals must not slip past the hourly
+        # limit. NO KEY UPDATE: rows that merely refer to the actor (their audit
+        # events, alerts about them) are still written meanwhile.
+        User.objects.select_for_update(no_key=True).filter(pk=actor.pk).first()
         if reveal_count_since(actor=actor, since=now - timedelta(hours=1)) >= (
             settings.AMANAH_REVEALS_PER_HOUR
         ):
@@ -549,13 +560,27 @@ def reveal_open(
                 "minutes": settings.AMANAH_REVEAL_MINUTES,
             },
         )
-        # Suspicious-access rules for this agent, once the reveal is committed.
+        # Suspicious-access rules for this agent, once the reveal is committed; a
+        # broker that cannot take the task is logged, it does not undo the answer.
         from apps.monitoring.services import reveal_rules_schedule
 
+        staff_id = actor.pk
         transaction.on_commit(
-            partial(reveal_rules_schedule, staff_id=actor.pk), robust=True
+            lambda: reveal_rules_schedule(staff_id=staff_id), robust=True
         )
     return reveal, values
+
+
+def reveals_live_lock(*, staff: User) -> list[int]:
+    """Lock the staff member's live reveals and return their ids, in the caller's
+    transaction: a caller that audits before suspending them takes them first, as the
+    lock order says (apps/core/db.py)."""
+    return list(
+        Reveal.objects.select_for_update(no_key=True)
+        .filter(staff=staff, status=RevealStatus.GRANTED, expires_at__gt=timezone.now())
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 @transaction.atomic
@@ -563,12 +588,7 @@ def reveals_suspend(*, actor: User | None, staff: User, cause: str = "") -> int:
     """End the staff member's live reveals now (a monitoring alert). Audited; returns
     how many."""
     now = timezone.now()
-    ids = list(
-        Reveal.objects.select_for_update()
-        .filter(staff=staff, status=RevealStatus.GRANTED, expires_at__gt=now)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    ids = reveals_live_lock(staff=staff)
     if ids:
         Reveal.objects.filter(pk__in=ids).update(
             status=RevealStatus.SUSPENDED, expires_at=now

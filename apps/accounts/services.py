@@ -54,7 +54,7 @@ def user_ensure_staff(
     work_phone: str = "",
 ) -> User:
     """Create a staff user, or reset an existing one's role and password."""
-    user, created = User.objects.select_for_update().get_or_create(
+    user, created = User.objects.select_for_update(no_key=True).get_or_create(
         username=username, defaults={"role": role}
     )
     admin_site = role == Role.PRIVACY_ADMIN
@@ -105,7 +105,7 @@ def otp_setup_confirm(*, user: User, device_id: int, token: str) -> list[str]:
     Raises AccountError if there is no setup in progress or the code is wrong.
     """
     device = (
-        TOTPDevice.objects.select_for_update()
+        TOTPDevice.objects.select_for_update(no_key=True)
         .filter(user=user, pk=device_id, confirmed=False)
         .first()
     )
@@ -230,7 +230,7 @@ def token_issue(*, user: User) -> Token:
     """The user's API token: the current one, or a fresh one if it has expired."""
     # Lock the user, not the token: with no token row yet there is nothing to lock,
     # and two sign-ins at once would both create one (a unique-key error).
-    User.objects.select_for_update().filter(pk=user.pk).first()
+    User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
     token = Token.objects.filter(user=user).first()
     if token is not None and not token_is_expired(token=token):
         return token

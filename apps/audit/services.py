@@ -1,4 +1,10 @@
-"""Writes to the audit trail. `record` is the only way in."""
+"""Writes to the audit trail. `record` is the only way in.
+
+Lock order (apps/core/db.py): the audit chain is the last lock a transaction takes, and
+it is held until commit. `record` first takes the actor's `KEY SHARE` lock, the one
+its insert's foreign-key check needs, so it never waits on a row while holding the
+chain.
+"""
 
 import logging
 import re
@@ -6,10 +12,12 @@ from typing import Any
 
 from django.db import connection, models, transaction
 from django.utils import timezone
+from psycopg import sql
 
 from apps.audit.chain import GENESIS_HASH, canonical_content, link_hash
 from apps.audit.errors import AuditError
 from apps.audit.models import AuditEvent
+from apps.core.db import advisory_xact_lock
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +79,18 @@ def _check_text(value: str, path: str) -> None:
         raise AuditError("Audit details may not carry a NUL character.", field=path)
 
 
-def _lock_chain_head() -> None:
+def _lock_chain_head(actor_id: Any) -> None:
     """Serialise appends until the caller's transaction ends: the chain never forks."""
-    if connection.vendor == "postgresql":
+    if actor_id is not None and connection.vendor == "postgresql":
+        users = AuditEvent._meta.get_field("actor").related_model._meta.db_table
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [AUDIT_CHAIN_LOCK])
-    # SQLite serialises writers itself.
+            cursor.execute(
+                sql.SQL("SELECT 1 FROM {} WHERE id = %s FOR KEY SHARE").format(
+                    sql.Identifier(users)
+                ),
+                [actor_id],
+            )
+    advisory_xact_lock(AUDIT_CHAIN_LOCK)
 
 
 @transaction.atomic
@@ -98,7 +112,7 @@ def record(
     actor_id = getattr(actor, "pk", None)
     actor_role = getattr(actor, "role", "") if actor is not None else "system"
 
-    _lock_chain_head()
+    _lock_chain_head(actor_id)
     head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
     created_at = timezone.now()

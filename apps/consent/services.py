@@ -83,7 +83,7 @@ def consent_record(
     # Lock the customer first: concurrent changes for one customer queue up, so the
     # state always equals a replay of the events in id order.
     erased_at = (
-        Customer.objects.select_for_update()
+        Customer.objects.select_for_update(no_key=True)
         .filter(pk=customer.pk)
         .values_list("erased_at", flat=True)
         .get()
@@ -348,7 +348,7 @@ def notice_publish(*, actor: Any, notice: PrivacyNotice) -> PrivacyNotice:
     and affected customers are emailed a summary in batches (Celery)."""
     from apps.consent.tasks import notice_announce_task
 
-    notice = PrivacyNotice.objects.select_for_update().get(pk=notice.pk)
+    notice = PrivacyNotice.objects.select_for_update(no_key=True).get(pk=notice.pk)
     if notice.published_at is not None:
         raise ConsentError("This notice is already published.")
     notice.published_at = timezone.now()

@@ -1,6 +1,26 @@
-"""Database helpers shared by the apps."""
+"""Database helpers shared by the apps, and the one order in which locks are taken.
+
+Lock order. A transaction that takes more than one lock takes them in this order, and
+says so where it takes them:
+
+1. an advisory lock that serialises one job for one subject (`advisory_xact_lock`,
+   e.g. raising alerts for one rule and person), first;
+2. the acting person's row, only to count a per-person limit (reveals per hour, token
+   issue);
+3. the records the service changes, parent before child: a data request, then its
+   customer; a customer, then its consent state, interactions and reveals; an alert,
+   then the reveals it suspends; an interaction, then its permission;
+4. the audit chain (`apps.audit.services.record`), last, held until commit. After it a
+   transaction locks no row it does not already hold (rows it creates excepted).
+
+Rows are locked `FOR NO KEY UPDATE` (`select_for_update(no_key=True)`) unless they are
+about to be deleted: the `KEY SHARE` lock that every foreign-key check of an insert
+takes (an access-log row naming its customer, an audit event naming its actor) never
+waits on it, so inserts cannot join a cycle through a row they only refer to.
+"""
 
 import time
+import zlib
 from typing import Any
 
 import psycopg
@@ -13,6 +33,18 @@ def declare_disposal() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL amanah.disposal = 'on'")
+
+
+def advisory_xact_lock(key: int | str) -> None:
+    """Wait for PostgreSQL's transaction-level advisory lock `key` (a 64-bit number,
+    or a text hashed to one); it is released when the transaction ends. Elsewhere a
+    no-op: SQLite serialises writers itself."""
+    if connection.vendor != "postgresql":
+        return
+    if isinstance(key, str):
+        key = zlib.crc32(key.encode())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 class _LoggedCursor(psycopg.Cursor):

@@ -55,7 +55,7 @@ def _rewrap_batch(*, batch_size: int, to_version: int, after: Any) -> tuple[int,
         if connection.vendor == "postgresql":
             return _rewrap_batch_postgres(batch_size, to_version, after, kek)
         rows = list(
-            DataKey.objects.select_for_update(skip_locked=True)
+            DataKey.objects.select_for_update(no_key=True, skip_locked=True)
             .filter(destroyed_at__isnull=True, pk__gt=after)
             .exclude(kek_version=to_version)
             .order_by("pk")
@@ -81,7 +81,7 @@ def _rewrap_batch_postgres(
         cursor.execute(
             "SELECT id, wrapped_key, kek_version FROM crypto_datakey "
             "WHERE destroyed_at IS NULL AND kek_version <> %s AND id > %s "
-            "ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            "ORDER BY id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
             [to_version, after, batch_size],
             binary=True,
         )

@@ -162,7 +162,7 @@ def customer_erase(
 
 def _locked(customer: Customer) -> Customer:
     return (
-        Customer.objects.select_for_update()
+        Customer.objects.select_for_update(no_key=True)
         .select_related("data_key")
         .get(pk=customer.pk)
     )

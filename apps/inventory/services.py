@@ -62,7 +62,7 @@ def inventory_save(*, actor, model: type, name: str, data: dict[str, Any]):
     customers (new, new country, more categories) creates a change notice and
     emails the affected customers in batches."""
     data = _clean(data)
-    item = model.objects.select_for_update().filter(name=name).first()
+    item = model.objects.select_for_update(no_key=True).filter(name=name).first()
     before = None
     if item is not None:
         before = model(country=item.country, data_categories=list(item.data_categories))

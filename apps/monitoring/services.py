@@ -1,23 +1,27 @@
 """Writes for monitoring: staff lookups, alerts raised from rule hits, and their
-handling (acknowledge, dismiss, escalate to an incident, suspend reveals). Audited."""
+handling (acknowledge, dismiss, escalate to an incident, suspend reveals). Audited.
+
+Lock order (apps/core/db.py): the advisory lock for one rule and person, then the
+alert, then the reveals it suspends, then the audit chain.
+"""
 
 import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.access.services import reveals_suspend
+from apps.access.services import reveals_live_lock, reveals_suspend
 from apps.accounts.models import GOVERNANCE_ROLES, User
 from apps.accounts.permissions import ensure_role
 from apps.audit import services as audit
+from apps.core.db import advisory_xact_lock
 from apps.customers.validation import (
     PERSONAL_DATA_MESSAGE,
     contains_personal_data,
@@ -123,14 +127,9 @@ def alert_raise(*, hit: Hit, now: datetime) -> Alert | None:
     the same person within the rule's window) was recorded already. A high one ends the
     agent's open reveals (AMANAH_ALERT_SUSPEND_ON_HIGH) and is emailed after commit.
     Returns the new alert, or None."""
-    if connection.vendor == "postgresql":
-        # The beat run and a post-reveal run may see the same hit on either side of a
-        # bucket boundary (two dedupe keys): one at a time per rule and person.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(%s))",
-                [f"monitoring.alert:{hit.rule}:{hit.staff_id}"],
-            )
+    # The beat run and a post-reveal run may see the same hit on either side of a
+    # bucket boundary (two dedupe keys): one at a time per rule and person.
+    advisory_xact_lock(f"monitoring.alert:{hit.rule}:{hit.staff_id}")
     if (
         hit.window is not None
         and Alert.objects.filter(
@@ -150,18 +149,27 @@ def alert_raise(*, hit: Hit, now: datetime) -> Alert | None:
     )
     if not created:
         return None
+    suspend = (
+        alert.severity == AlertSeverity.HIGH
+        and alert.staff_id is not None
+        and settings.AMANAH_ALERT_SUSPEND_ON_HIGH
+    )
+    if suspend:
+        reveals_live_lock(staff=alert.staff)  # before the audit chain
     audit.record(
         actor=None,
         action="alert.raised",
         target=alert,
         details={"rule": alert.rule, "severity": alert.severity, "staff": hit.staff_id},
     )
+    if suspend:
+        _suspend(actor=None, alert=alert)
     if alert.severity == AlertSeverity.HIGH:
-        if alert.staff_id is not None and settings.AMANAH_ALERT_SUSPEND_ON_HIGH:
-            _suspend(actor=None, alert=alert)
         from apps.monitoring.tasks import alert_notify_task
 
-        transaction.on_commit(partial(alert_notify_task.delay, alert.pk))
+        alert_id = alert.pk
+        # Robust: the alert stands even if the broker cannot take the email now.
+        transaction.on_commit(lambda: alert_notify_task.delay(alert_id), robust=True)
     logger.info(
         "monitoring.alert_raised",
         extra={"alert_id": alert.pk, "rule": alert.rule, "severity": alert.severity},
@@ -218,7 +226,7 @@ def alert_notify(*, alert_id: int) -> int:
 
 
 def _lock(alert: Alert) -> Alert:
-    return Alert.objects.select_for_update().get(pk=alert.pk)
+    return Alert.objects.select_for_update(no_key=True).get(pk=alert.pk)
 
 
 def _handled(alert: Alert, *, actor: User, status: str) -> None:

@@ -16,7 +16,7 @@ class PortalError(DomainError):
 @transaction.atomic
 def customer_account_enable(*, actor, customer: Customer, password: str) -> User:
     """Let a customer sign in with their email and this password. Raises PortalError."""
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    customer = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
     if customer.is_erased:
         raise PortalError("This customer was erased.")
     user = customer.user or User(username=f"c-{customer.pk}", role=Role.CUSTOMER)

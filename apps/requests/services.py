@@ -139,7 +139,7 @@ def request_transition(
     correction applies it. Raises RequestError, Forbidden."""
     if getattr(actor, "role", "") != "privacy_admin":
         raise Forbidden("Only privacy admins handle requests.")
-    request = DataRequest.objects.select_for_update().get(pk=request.pk)
+    request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if not request.is_open:
         raise RequestError("This request is closed.", field="status")
     if status not in RequestStatus.values or status == RequestStatus.RECEIVED:
@@ -169,7 +169,7 @@ def request_transition(
 @transaction.atomic
 def request_extend(*, actor, request: DataRequest, reason: str) -> DataRequest:
     """GDPR art. 12(3): two more months for complex or numerous requests, once."""
-    request = DataRequest.objects.select_for_update().get(pk=request.pk)
+    request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if request.regime not in ("GDPR", "UK GDPR"):
         raise RequestError("Only the GDPR allows this extension.", field="regime")
     if request.extended:
@@ -224,7 +224,7 @@ def export_build(*, request: DataRequest) -> None:
         blob = seal_with(customer.data_key, buffer.getvalue(), _export_aad(request))
         email = customer.email
     with transaction.atomic():
-        request = DataRequest.objects.select_for_update().get(pk=request.pk)
+        request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
         request.export_blob = blob
         request.export_ready_at = timezone.now()
         request.status = RequestStatus.COMPLETED
@@ -272,7 +272,11 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
     except signing.BadSignature:
         raise RequestError("This download link is not valid.") from None
     with transaction.atomic():
-        request = DataRequest.objects.select_for_update().filter(pk=request_id).first()
+        request = (
+            DataRequest.objects.select_for_update(no_key=True)
+            .filter(pk=request_id)
+            .first()
+        )
         if request is None or request.customer_id != customer.pk:
             raise RequestError("This download link is not valid.")
         if request.export_blob is None:
@@ -300,7 +304,7 @@ def erasure_execute(*, request: DataRequest) -> DataRequest:
     """Crypto-shred the customer unless a legal hold applies: then the request is
     completed as restricted, with the reason shown to the customer."""
     with transaction.atomic():
-        request = DataRequest.objects.select_for_update().get(pk=request.pk)
+        request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
         customer = Customer.objects.select_related("data_key").get(
             pk=request.customer_id
         )

@@ -1,0 +1,213 @@
+"""Reveals under real concurrency on PostgreSQL: many at once for one agent, racing
+the alerts a real worker raises, and beside every other path that takes locks. Each
+thread has a connection of its own, as each web process and worker does."""
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+from django.db import OperationalError, connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from apps.access.models import Reveal, RevealStatus
+from apps.access.services import (
+    interaction_close,
+    interactions_expire,
+    reveal_open,
+    reveals_suspend,
+)
+from apps.accounts.models import Role
+from apps.audit.selectors import audit_chain_verify
+from apps.consent.services import consent_record
+from apps.monitoring.models import Alert
+from apps.monitoring.services import alert_suspend_reveals
+from apps.monitoring.tasks import rules_evaluate_for_staff_task
+from tests.access.factories import assign, assign_then_expire
+from tests.accounts.factories import UserFactory
+from tests.consent.factories import reseed_purposes
+from tests.customers.factories import make_customer
+from tests.monitoring.factories import make_alert
+from tests.redis import redis_answers
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+REASON = "Customer called about a late refund"
+
+
+def _at_once(jobs: list[Callable[[], object]]) -> list[object]:
+    """Run every job in a thread of its own, released together; each job's result,
+    or the exception it raised."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[object] = [None] * len(jobs)
+
+    def run(n: int) -> None:
+        try:
+            barrier.wait()
+            results[n] = jobs[n]()
+        except Exception as exc:
+            results[n] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def _reveal_over_api(token: str, customer_id) -> Callable[[], int]:
+    def post() -> int:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        return client.post(
+            f"/api/v1/customers/{customer_id}/reveal/",
+            {"fields": ["email"], "reason": REASON},
+            format="json",
+        ).status_code
+
+    return post
+
+
+@pytest.fixture
+def agent_on_case(db):
+    agent = UserFactory(username="agent", role=Role.SUPPORT_AGENT)
+    customer = make_customer()
+    assign(agent, customer)
+    return agent, customer, Token.objects.create(user=agent).key
+
+
+def test_forty_reveals_at_once_by_one_agent_answer_and_hold_the_limit(
+    settings, agent_on_case
+):
+    settings.AMANAH_REVEALS_PER_HOUR = 20
+    agent, customer, token = agent_on_case
+
+    codes = _at_once([_reveal_over_api(token, customer.pk) for _ in range(40)])
+
+    assert Counter(codes) == {200: 20, 429: 20}
+    assert Reveal.objects.filter(staff=agent).exclude(
+        status=RevealStatus.REFUSED
+    ).count() == 20
+    report = audit_chain_verify()
+    assert report.ok, report.summary
+
+
+def test_a_broker_that_refuses_the_monitoring_task_leaves_the_reveal_answered(
+    monkeypatch, agent_on_case, caplog
+):
+    agent, customer, token = agent_on_case
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("broker unreachable")
+
+    monkeypatch.setattr(rules_evaluate_for_staff_task, "delay", broker_down)
+
+    assert _reveal_over_api(token, customer.pk)() == 200
+    assert Reveal.objects.filter(staff=agent, status=RevealStatus.GRANTED).count() == 1
+    assert "in on_commit()" in caplog.text
+
+
+def test_every_locking_path_at_once_for_one_agent_and_customer(agent_on_case):
+    """Reveals, consent changes by the agent, suspensions by an officer and by an
+    alert, an interaction closed and the expiry job, all on one agent and one
+    customer at once: no deadlock, and the audit chain stays whole."""
+    agent, customer, token = agent_on_case
+    reseed_purposes()  # a transactional test starts from a flushed database
+    officer = UserFactory(username="officer", role=Role.COMPLIANCE_OFFICER)
+    second = assign(agent, customer)
+    for _ in range(3):
+        assign_then_expire(agent, make_customer())
+    alert = make_alert(staff=agent)
+
+    jobs: list[Callable[[], object]] = []
+    for n in range(6):
+        jobs += [
+            lambda: reveal_open(
+                actor=agent, customer=customer, fields=["phone"], reason=REASON
+            ),
+            lambda n=n: consent_record(
+                actor=agent,
+                customer=customer,
+                purpose_code="marketing_sms",
+                granted=n % 2 == 0,
+                source="staff",
+                reason="Customer asked on the phone",
+            ),
+        ]
+    jobs += [
+        lambda: reveals_suspend(actor=officer, staff=agent, cause="test"),
+        lambda: alert_suspend_reveals(actor=officer, alert=alert),
+        lambda: interaction_close(actor=agent, interaction=second),
+        interactions_expire,
+    ]
+
+    results = _at_once(jobs)
+
+    failures = [repr(r) for r in results if isinstance(r, Exception)]
+    assert failures == []
+    report = audit_chain_verify()
+    assert report.ok, report.summary
+
+
+@pytest.fixture
+def worker_on_redis(settings):
+    """A real Celery worker (threads) on Redis, consuming a queue of this test's own;
+    the code's `.delay()` calls go through its app."""
+    if not redis_answers():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    from celery import Celery
+    from celery.contrib.testing.worker import start_worker
+
+    from config.celery import app
+
+    queue = f"amanah-test-{uuid.uuid4().hex[:8]}"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    broker_app = Celery("amanah-test", set_as_current=False)
+    broker_app.config_from_object("django.conf:settings", namespace="CELERY")
+    broker_app.conf.update(
+        broker_url="redis://127.0.0.1:6379/15",
+        task_always_eager=False,
+        task_default_queue=queue,
+        worker_hijack_root_logger=False,
+    )
+    broker_app.set_current()
+    try:
+        with start_worker(
+            broker_app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            queues=[queue],
+            loglevel="WARNING",
+        ):
+            yield broker_app
+    finally:
+        app.set_current()
+
+
+def test_reveals_racing_the_alert_a_worker_raises_all_answer(
+    settings, agent_on_case, worker_on_redis
+):
+    """The worker evaluates the reveal rules after each reveal commits; the alert it
+    raises suspends the agent's reveals while more are being opened."""
+    settings.AMANAH_MONITOR_REVEAL_MIN = 3
+    settings.AMANAH_REVEALS_PER_HOUR = 30
+    agent, customer, token = agent_on_case
+
+    codes = _at_once([_reveal_over_api(token, customer.pk) for _ in range(24)])
+
+    assert Counter(codes) == {200: 24}
+    for _ in range(100):  # the worker's last evaluations
+        alert = Alert.objects.filter(rule="reveal_volume").first()
+        if alert is not None and alert.reveals_suspended_at is not None:
+            break
+        threading.Event().wait(0.1)
+    assert Alert.objects.filter(rule="reveal_volume", staff=agent).count() == 1
+    assert alert.reveals_suspended_at is not None
+    report = audit_chain_verify()
+    assert report.ok, report.summary
