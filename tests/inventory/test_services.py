@@ -3,7 +3,7 @@ from django.core import mail
 
 from apps.audit.models import AuditEvent
 from apps.consent.services import consent_record
-from apps.inventory.models import Recipient, ShareRecord
+from apps.inventory.models import ChangeNotice, Recipient, ShareRecord
 from apps.inventory.services import SharingRefused, data_share, inventory_save
 from apps.inventory.tasks import change_notice_send_task
 from tests.customers.factories import make_customer
@@ -55,7 +55,8 @@ def test_a_recipient_change_notifies_exactly_the_affected_customers_once(
             },
         )
     assert [m.to for m in mail.outbox] == [["agreed@example.com"]]
-    change_notice_send_task.delay(1)  # a rerun tells nobody twice
+    notice = ChangeNotice.objects.get()
+    change_notice_send_task.delay(notice.pk)  # a rerun tells nobody twice
     assert len(mail.outbox) == 1
     with django_capture_on_commit_callbacks(execute=True):  # no widening: no notice
         inventory_save(
