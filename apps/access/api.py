@@ -1,4 +1,3 @@
-import json
 from uuid import UUID
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -25,6 +24,7 @@ from apps.accounts.models import STAFF_ROLES
 from apps.accounts.permissions import role_permission
 from apps.accounts.selectors import user_get_by_username
 from apps.core.pagination import Pagination, paginated_response
+from apps.core.parsers import JSONTooDeep, json_loads_bounded
 
 StaffOnly = role_permission(*STAFF_ROLES)
 
@@ -129,7 +129,8 @@ class ContactRelayApi(APIView):
 
     Body `{"alias": ..., "caller": ...}`; headers `X-Amanah-Timestamp` (Unix seconds)
     and `X-Amanah-Signature` (hex HMAC-SHA256 of `timestamp + "." + body` under
-    AMANAH_RELAY_SECRET). Unsigned or stale: 401. Session closed or expired: 410.
+    AMANAH_RELAY_SECRET). Unsigned, stale, future-dated or already used (each signed
+    request works once; a retry is signed afresh): 401. Session closed or expired: 410.
     """
 
     authentication_classes: list = []
@@ -152,9 +153,11 @@ class ContactRelayApi(APIView):
             body=body,
         )
         try:
-            payload = json.loads(body)
+            payload = json_loads_bounded(body)
+        except JSONTooDeep as exc:
+            raise RelayError(str(exc), code="too_deep") from None
         except ValueError:
-            raise RelayError("The body must be JSON.") from None
+            raise RelayError("The body must be JSON.", code="parse_error") from None
         data = self.InputSerializer(data=payload)
         data.is_valid(raise_exception=True)
         return Response(relay_route(**data.validated_data))

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
@@ -615,18 +616,30 @@ def relay_signature(*, timestamp: str, body: bytes) -> str:
 
 
 def relay_verify(*, timestamp: str, signature: str, body: bytes) -> None:
-    """Refuse unsigned, wrongly signed or stale calls. Raises RelayUnauthorized."""
+    """Refuse unsigned, wrongly signed, stale, future-dated or replayed calls: each
+    signed request is used once. Raises RelayUnauthorized."""
     if not timestamp or not signature:
         raise RelayUnauthorized("Signed requests only.")
     try:
         sent = int(timestamp)
     except ValueError:
         raise RelayUnauthorized("Bad timestamp.") from None
-    if abs(time.time() - sent) > settings.AMANAH_RELAY_MAX_SKEW_SECONDS:
+    max_age = settings.AMANAH_RELAY_MAX_SKEW_SECONDS
+    future_skew = settings.AMANAH_RELAY_FUTURE_SKEW_SECONDS
+    now = time.time()
+    if now - sent > max_age:
         raise RelayUnauthorized("Stale request.")
+    if sent - now > future_skew:
+        raise RelayUnauthorized("Timestamp in the future.")
     expected = relay_signature(timestamp=timestamp, body=body)
     if not hmac.compare_digest(expected, signature.removeprefix("sha256=")):
         raise RelayUnauthorized("Bad signature.")
+    # Only a request that checks out is remembered, so a forgery sent with a real
+    # timestamp cannot burn it. The shared cache: every web process must see it; it
+    # outlives the request's window (at most max_age + future_skew from now).
+    if not cache.add(f"relay:seen:{expected}", 1, timeout=max_age + future_skew):
+        logger.warning("contact.relay_replayed", extra={"timestamp": sent})
+        raise RelayUnauthorized("This request was already used.", code="relay_replayed")
 
 
 def _same_phone(a: str, b: str) -> bool:

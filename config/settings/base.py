@@ -269,12 +269,17 @@ AMANAH_INTERACTION_HOURS = {
 }
 AMANAH_INTERACTION_MAX_DAYS = env.int("AMANAH_INTERACTION_MAX_DAYS", default=7)
 # Masked contact sessions: the provider adapter (like Django's email backends) and the
-# shared secret its webhook signs requests with.
+# shared secret its webhook signs requests with. A signed request is accepted once, from
+# ..._FUTURE_SKEW_SECONDS before its timestamp (the provider's clock ahead of ours) to
+# ..._MAX_SKEW_SECONDS after it; CACHE_URL remembers it for that window.
 AMANAH_CONTACT_BACKEND = env.str(
     "AMANAH_CONTACT_BACKEND", default="apps.access.contact.LoggingContactBackend"
 )
 AMANAH_RELAY_SECRET = _required("AMANAH_RELAY_SECRET", dev_default="dev-relay-secret")
 AMANAH_RELAY_MAX_SKEW_SECONDS = env.int("AMANAH_RELAY_MAX_SKEW_SECONDS", default=300)
+AMANAH_RELAY_FUTURE_SKEW_SECONDS = env.int(
+    "AMANAH_RELAY_FUTURE_SKEW_SECONDS", default=30
+)
 
 # Consent and the self-service pages
 AMANAH_PUBLIC_URL = env.str("AMANAH_PUBLIC_URL", default="http://127.0.0.1:8000")
@@ -364,6 +369,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # DRF's defaults, with a JSON parser that refuses bodies nested too deep (400).
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.Pagination",
     "PAGE_SIZE": 50,

@@ -1,19 +1,44 @@
 import json
 import time
+import uuid
 
 import pytest
+import redis
+from django.core.cache import caches
 from rest_framework.test import APIClient
 
+from apps.access.errors import RelayUnauthorized
 from apps.access.models import RelayEvent
-from apps.access.services import relay_signature
+from apps.access.services import relay_signature, relay_verify
 from tests.access.factories import assign, assign_then_close, assign_then_expire
 from tests.customers.factories import make_customer
+from tests.redis import REDIS, redis_answers
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/contact/relay/"
 CUSTOMER_PHONE = "+62 812-3456-7890"
 AGENT_PHONE = "+62 21 5091 0000"
+
+
+@pytest.fixture(autouse=True)
+def own_cache(settings):
+    """A cache of this test's own: the replay guard remembers every signed request."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"relay-{uuid.uuid4()}",
+        }
+    }
+
+
+def signed(body: bytes, *, ts: int | None = None) -> dict[str, str]:
+    timestamp = str(ts if ts is not None else int(time.time()))
+    return {
+        "HTTP_X_AMANAH_TIMESTAMP": timestamp,
+        "HTTP_X_AMANAH_SIGNATURE": "sha256="
+        + relay_signature(timestamp=timestamp, body=body),
+    }
 
 
 def call(
@@ -30,6 +55,10 @@ def call(
             "HTTP_X_AMANAH_TIMESTAMP": timestamp,
             "HTTP_X_AMANAH_SIGNATURE": f"sha256={signature}",
         }
+    return send(body, headers)
+
+
+def send(body: bytes | str, headers: dict[str, str]):
     return APIClient().post(URL, body, content_type="application/json", **headers)
 
 
@@ -62,8 +91,13 @@ def test_a_stranger_is_refused_and_logged(session):
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"signed": False}, {"secret_ok": False}, {"ts": int(time.time()) - 3600}],
-    ids=["unsigned", "bad-signature", "stale"],
+    [
+        {"signed": False},
+        {"secret_ok": False},
+        {"ts": int(time.time()) - 3600},
+        {"ts": int(time.time()) + 120},
+    ],
+    ids=["unsigned", "bad-signature", "stale", "future"],
 )
 def test_unsigned_wrongly_signed_or_stale_calls_get_401(session, kwargs):
     interaction, _, _ = session
@@ -100,3 +134,128 @@ def test_a_tampered_body_fails_the_signature(session):
         HTTP_X_AMANAH_SIGNATURE=relay_signature(timestamp=timestamp, body=signed),
     )
     assert response.status_code == 401
+
+
+def test_a_replayed_request_is_refused(session):
+    interaction, _, _ = session
+    body = json.dumps({"alias": interaction.contact_alias, "caller": "+622150910000"})
+    headers = signed(body.encode())
+    assert send(body, headers).status_code == 200
+
+    replay = send(body, headers)
+    assert replay.status_code == 401
+    assert replay.json() == {
+        "detail": "This request was already used.",
+        "code": "relay_replayed",
+    }
+    assert RelayEvent.objects.count() == 1
+
+
+def test_two_calls_in_one_second_differ_by_the_providers_call_id(session):
+    interaction, _, _ = session
+    timestamp = int(time.time())
+    for call_id in ("CA1", "CA2"):
+        body = json.dumps(
+            {
+                "alias": interaction.contact_alias,
+                "caller": "+622150910000",
+                "call_id": call_id,
+            }
+        )
+        assert send(body, signed(body.encode(), ts=timestamp)).status_code == 200
+    assert RelayEvent.objects.filter(outcome="connected").count() == 2
+
+
+def test_garbage_with_a_real_timestamp_does_not_burn_the_real_request(session):
+    interaction, _, _ = session
+    body = json.dumps({"alias": interaction.contact_alias, "caller": "+622150910000"})
+    headers = signed(body.encode())
+    forged = {**headers, "HTTP_X_AMANAH_SIGNATURE": "sha256=" + "0" * 64}
+    assert send(body, forged).status_code == 401
+    assert send(body, forged).status_code == 401
+    assert send(body, headers).status_code == 200
+
+
+def test_a_timestamp_in_the_future_beyond_the_skew_is_refused(session, settings):
+    settings.AMANAH_RELAY_FUTURE_SKEW_SECONDS = 30
+    interaction, _, _ = session
+    response = call(
+        interaction.contact_alias, "+622150910000", ts=int(time.time()) + 90
+    )
+    assert response.status_code == 401
+    assert response.json() == {
+        "detail": "Timestamp in the future.",
+        "code": "relay_unauthorized",
+    }
+    assert not RelayEvent.objects.exists()
+
+
+@pytest.mark.parametrize("offset", [10, -240], ids=["clock-ahead", "in-flight"])
+def test_small_clock_skew_and_recent_requests_are_accepted(session, offset):
+    interaction, _, _ = session
+    response = call(
+        interaction.contact_alias, "+622150910000", ts=int(time.time()) + offset
+    )
+    assert response.status_code == 200
+
+
+def test_a_signed_body_that_is_not_json_is_400(session):
+    body = b"alias=+15550000000"
+    response = send(body, signed(body))
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "The body must be JSON.",
+        "code": "parse_error",
+    }
+
+
+def test_a_signed_body_nested_100000_deep_is_400(session, settings):
+    settings.DEBUG = False
+    body = ("[" * 100_000 + "]" * 100_000).encode()
+    response = APIClient(raise_request_exception=False).post(
+        URL, body, content_type="application/json", **signed(body)
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "JSON nested deeper than 64 levels.",
+        "code": "too_deep",
+    }
+    assert not RelayEvent.objects.exists()
+
+
+@pytest.fixture
+def shared_redis_cache(settings):
+    """The default cache on a Redis db of the tests' own, under a prefix of this test's
+    own (parallel runs share the db), emptied afterwards."""
+    if not redis_answers():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = f"test-relay-{uuid.uuid4().hex}"
+    location = f"redis://{REDIS[0]}:{REDIS[1]}/13"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": location,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield settings
+    client = redis.Redis.from_url(location)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
+def test_a_replay_is_refused_by_another_process_sharing_the_cache(shared_redis_cache):
+    body = b'{"alias": "+15550000000", "caller": "+622150910000"}'
+    headers = signed(body)
+    timestamp = headers["HTTP_X_AMANAH_TIMESTAMP"]
+    signature = headers["HTTP_X_AMANAH_SIGNATURE"]
+    first_client = caches["default"]
+    relay_verify(timestamp=timestamp, signature=signature, body=body)
+
+    # Another web process: a new cache client with nothing in its own memory.
+    shared_redis_cache.CACHES = {"default": dict(shared_redis_cache.CACHES["default"])}
+    assert caches["default"] is not first_client
+    with pytest.raises(RelayUnauthorized, match="already used") as refused:
+        relay_verify(timestamp=timestamp, signature=signature, body=body)
+    assert refused.value.code == "relay_replayed"
