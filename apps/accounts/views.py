@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -16,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
 from django_otp import login as otp_login
 from django_otp import user_has_device
+from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import services
@@ -63,6 +65,18 @@ def _next_url(request: HttpRequest) -> str:
     ):
         return target
     return reverse("home")
+
+
+def _second_factor_passed(request: HttpRequest, device: Device) -> None:
+    """Mark the session verified with `device`, under a new session key.
+
+    As `login()` does at the password step: a session id (or CSRF token) seen before
+    the second step must not be worth a verified session after it. django-otp's
+    `login` only records the device.
+    """
+    otp_login(request, device)
+    request.session.cycle_key()
+    rotate_token(request)
 
 
 def _render_codes(request: HttpRequest, codes: list[str], next_url: str):
@@ -115,7 +129,7 @@ class OtpSetupView(VerifiedIfEnrolledMixin, View):
             else:
                 del request.session[_SETUP_DEVICE]
                 device.refresh_from_db()
-                otp_login(request, device)
+                _second_factor_passed(request, device)
                 return _render_codes(request, codes, _next_url(request))
         return self._page(request, device, form)
 
@@ -177,7 +191,7 @@ class OtpVerifyView(SignInRequiredMixin, View):
             except DomainError as error:
                 form.add_error(error.field, error.message)
             else:
-                otp_login(request, device)
+                _second_factor_passed(request, device)
                 return redirect(_next_url(request))
         return render(
             request, self.template_name, {"form": form, "next": _next_url(request)}

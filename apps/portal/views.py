@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import FormView, TemplateView
 
 from apps.accounts.models import Role
+from apps.accounts.network import client_address
 from apps.accounts.permissions import SignInRequiredMixin
 from apps.consent.errors import ConsentError
 from apps.consent.models import OptInRequest
@@ -42,7 +43,7 @@ from apps.portal.forms import CustomerLoginForm, CustomerPasswordResetForm
 
 def request_evidence(request) -> str:
     return evidence_hash(
-        ip=request.META.get("REMOTE_ADDR", ""),
+        ip=client_address(request),
         user_agent=request.headers.get("User-Agent", ""),
     )
 

@@ -183,15 +183,25 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# Login throttling (django-axes): per username and per address, with a cool-off so
-# that a stranger cannot lock a colleague out for good: the 6th failure within the
-# cool-off locks for 15 minutes (failures older than that are forgotten).
+# Sign-in lockout (django-axes, apps.accounts.lockout). The AXES_FAILURE_LIMIT-th
+# failure for one username within the cool-off locks that username, from every
+# address, until its failures are older than the cool-off (failures while locked are
+# not counted, so the time the answer gives holds). A made-up username locks alike.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=6)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username"], ["ip_address"]]
+# An address (behind AMANAH_PROXY_COUNT proxies, the client's own) is locked only at
+# AMANAH_ADDRESS_FAILURE_LIMIT failures within the cool-off, whatever the usernames:
+# password spraying. 100: even an office of 50 behind one NAT, every one mistyping
+# twice in the same 15 minutes, stays below it (and a sign-in clears that person's
+# failures), while a sprayer, whom the per-username limit does not slow, gets 100
+# guesses per address per cool-off instead of unlimited ones.
+AMANAH_ADDRESS_FAILURE_LIMIT = env.int("AMANAH_ADDRESS_FAILURE_LIMIT", default=100)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_HANDLER = "apps.accounts.lockout.SignInLockoutHandler"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.network.client_address"
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
 # Customers sign in with an email address: axes keeps a keyed hash, never the address.
 AXES_USERNAME_CALLABLE = "apps.portal.auth.axes_username"
@@ -222,8 +232,18 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+_BEHIND_TLS_PROXY = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if _BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Proxies in front of Django that append to X-Forwarded-For: the client's address is
+# the entry this many from the right (apps.accounts.network.client_address), for the
+# sign-in lockout, the API throttles (DRF's NUM_PROXIES) and consent evidence alike.
+# 0 reads the connection's address and ignores the header, which a client can forge.
+if env.str("AXES_PROXY_COUNT", default=""):
+    raise ImproperlyConfigured("AXES_PROXY_COUNT is now AMANAH_PROXY_COUNT")
+AMANAH_PROXY_COUNT = env.int(
+    "AMANAH_PROXY_COUNT", default=1 if _BEHIND_TLS_PROXY else 0
+)
 
 # Content Security Policy (django-csp): our own static files only, no inline script.
 CONTENT_SECURITY_POLICY = {
@@ -379,7 +399,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.exceptions.exception_handler",
+    # Throttles count in the shared cache (CACHES), per client address.
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
+    "NUM_PROXIES": AMANAH_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
         "token": env.str("AMANAH_TOKEN_RATE", default="30/minute")
     },

@@ -6,8 +6,10 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
@@ -372,3 +374,73 @@ def test_the_admin_shows_no_authenticator_keys_or_recovery_codes():
 
     assert not admin.site.is_registered(TOTPDevice)
     assert not admin.site.is_registered(StaticDevice)
+
+
+# The session key changes when the second factor is passed, as it does at the password
+# step: a session id seen before the second step is useless after it.
+
+
+def _session_id(client) -> str:
+    return client.cookies[django_settings.SESSION_COOKIE_NAME].value
+
+
+def _signed_out_with(session_id: str, path: str = "/") -> bool:
+    seen_before = Client()
+    seen_before.cookies[django_settings.SESSION_COOKIE_NAME] = session_id
+    response = seen_before.get(path)
+    return response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_passing_the_second_factor_gives_the_session_a_new_key(client, support_agent):
+    device = TOTPDevice.objects.create(user=support_agent, name="phone")
+    _password_sign_in(client, "support")
+    before = _session_id(client)
+
+    response = client.post(VERIFY, {"otp_token": current_code(device)})
+    assert response["Location"] == "/"
+    assert _session_id(client) != before
+    assert client.get("/").status_code == 200
+    assert _signed_out_with(before)
+
+
+def test_setting_up_the_second_factor_gives_the_session_a_new_key(
+    client, support_agent
+):
+    _password_sign_in(client, "support")
+    client.get(SETUP)
+    device = TOTPDevice.objects.get(user=support_agent, confirmed=False)
+    before = _session_id(client)
+
+    response = client.post(SETUP, {"otp_token": current_code(device)})
+    assert response.status_code == 200
+    assert _session_id(client) != before
+    assert client.get("/staff/").status_code == 200
+    assert _signed_out_with(before, "/staff/")
+
+
+def test_a_customers_second_factor_gives_the_session_a_new_key(client):
+    from tests.portal.factories import PASSWORD as CUSTOMER_PASSWORD
+    from tests.portal.factories import make_account
+
+    customer = make_account()
+    device = TOTPDevice.objects.create(user=customer.user, name="phone")
+    response = client.post(
+        reverse("portal:login"),
+        {"email": "siti@example.com", "password": CUSTOMER_PASSWORD},
+    )
+    assert response.status_code == 302
+    before = _session_id(client)
+
+    response = client.post(VERIFY, {"otp_token": current_code(device)})
+    assert response.status_code == 302
+    assert _session_id(client) != before
+    assert client.get(reverse("portal:consents")).status_code == 200
+    assert _signed_out_with(before, reverse("portal:consents"))
+
+
+def test_a_wrong_code_keeps_the_session_key(client, support_agent):
+    TOTPDevice.objects.create(user=support_agent, name="phone")
+    _password_sign_in(client, "support")
+    before = _session_id(client)
+    client.post(VERIFY, {"otp_token": "000000"})
+    assert _session_id(client) == before

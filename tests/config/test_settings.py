@@ -76,3 +76,54 @@ def test_development_secrets_are_created_once_with_a_warning(tmp_path, capsys):
 
 def test_gitignore_keeps_development_secrets_out_of_the_repository():
     assert ".dev-secrets.env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def _setting(expression: str, env: dict[str, str]) -> str:
+    """What `expression` over the development settings is, with `env` set."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_BEHIND_TLS_PROXY", "AMANAH_PROXY_COUNT"}
+    }
+    result = subprocess.run(  # noqa: S603 - our own interpreter
+        [
+            sys.executable,
+            "-c",
+            f"from config.settings import base as s; print({expression})",
+        ],
+        cwd=ROOT,
+        env={**clean, "DJANGO_DEBUG": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "0 0"),
+        ({"DJANGO_BEHIND_TLS_PROXY": "1"}, "1 1"),
+        ({"DJANGO_BEHIND_TLS_PROXY": "1", "AMANAH_PROXY_COUNT": "2"}, "2 2"),
+        ({"AMANAH_PROXY_COUNT": "1"}, "1 1"),
+    ],
+    ids=["direct", "behind-the-proxy", "two-proxies", "count-alone"],
+)
+def test_the_proxy_count_trusts_one_hop_behind_the_tls_proxy(env, expected):
+    """Sign-in lockout (axes) and the API throttles (DRF) read the same count."""
+    got = _setting("s.AMANAH_PROXY_COUNT, s.REST_FRAMEWORK['NUM_PROXIES']", env)
+    assert got == expected
+
+
+def test_the_old_axes_proxy_count_is_refused_with_its_new_name():
+    clean = {k: v for k, v in os.environ.items() if k != "AMANAH_PROXY_COUNT"}
+    result = _manage(
+        "check", env={**clean, "DJANGO_DEBUG": "1", "AXES_PROXY_COUNT": "1"}
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: AXES_PROXY_COUNT is now AMANAH_PROXY_COUNT"
+    ]
