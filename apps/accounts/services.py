@@ -1,4 +1,8 @@
-"""Writes on user accounts."""
+"""Writes on user accounts.
+
+Lock order (apps/core/db.py): the user, then their devices and tokens, then the audit
+chain.
+"""
 
 from datetime import datetime, timedelta
 

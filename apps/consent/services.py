@@ -1,5 +1,9 @@
 """Writes on consent: the append-only ledger and the state kept beside it, double
-opt-in, Global Privacy Control, unsubscribe tokens, notices."""
+opt-in, Global Privacy Control, unsubscribe tokens, notices.
+
+Lock order (apps/core/db.py): the customer, then their consent state and opt-in
+requests, then the audit chain; a notice being published, then the audit chain.
+"""
 
 import hashlib
 import hmac

@@ -1,4 +1,8 @@
-"""Writes on data keys: create, destroy (crypto-shred), rotate (rewrap)."""
+"""Writes on data keys: create, destroy (crypto-shred), rotate (rewrap).
+
+Lock order (apps/core/db.py): a rotation batch locks its data keys (skipping those
+another worker holds) and takes nothing else; the audit chain comes after, on its own.
+"""
 
 import logging
 import uuid

@@ -1,4 +1,7 @@
-"""Writes on customer records. PII is validated here and sealed by the model fields."""
+"""Writes on customer records. PII is validated here and sealed by the model fields.
+
+Lock order (apps/core/db.py): the customer, then its data key, then the audit chain.
+"""
 
 from collections.abc import Callable, Iterable
 from typing import Any

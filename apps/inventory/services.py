@@ -1,5 +1,8 @@
 """Writes on the data inventory: systems, recipients, change notices, and sharing,
-which is refused without the customer's consent to the recipient's gating purpose."""
+which is refused without the customer's consent to the recipient's gating purpose.
+
+Lock order (apps/core/db.py): the system or recipient, then the audit chain.
+"""
 
 import logging
 from typing import Any

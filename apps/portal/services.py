@@ -1,4 +1,7 @@
-"""Customer accounts for the self-service pages."""
+"""Customer accounts for the self-service pages.
+
+Lock order (apps/core/db.py): the customer, then their user, then the audit chain.
+"""
 
 from django.contrib.auth import password_validation
 from django.db import transaction

@@ -1,6 +1,10 @@
 """Writes for data subject requests: opening with a legal due date, transitions,
 exports (built by Celery, sealed, downloadable once within 24 hours), erasure with a
-certificate, corrections."""
+certificate, corrections.
+
+Lock order (apps/core/db.py): the request, then its customer (through the customers
+service), then the audit chain.
+"""
 
 import io
 import json
