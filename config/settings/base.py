@@ -75,6 +75,14 @@ CACHES = {
         _required("CACHE_URL", dev_default="locmemcache://amanah")
     )
 }
+if not DEBUG and CACHES["default"]["BACKEND"].rsplit(".", 1)[-1] in {
+    "LocMemCache",
+    "DummyCache",
+}:
+    raise ImproperlyConfigured(
+        "CACHE_URL must be a cache every process shares (e.g. redis://...) when "
+        "DJANGO_DEBUG=0"
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",

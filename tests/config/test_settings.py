@@ -53,6 +53,16 @@ def test_production_refuses_to_start_without(missing):
     assert lines == [f"Configuration error: {missing} is required when DJANGO_DEBUG=0"]
 
 
+@pytest.mark.parametrize("url", ["locmemcache://", "dummycache://"])
+def test_production_refuses_a_cache_each_process_keeps_alone(url):
+    result = _manage("check", env={**PRODUCTION_ENV, "CACHE_URL": url})
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: CACHE_URL must be a cache every process shares "
+        "(e.g. redis://...) when DJANGO_DEBUG=0"
+    ]
+
+
 def test_production_settings_pass_the_deploy_checklist():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
