@@ -8,7 +8,7 @@ requests, then the audit chain; a notice being published, then the audit chain.
 import hashlib
 import hmac
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -63,6 +63,19 @@ def _purpose(code: str) -> Purpose:
     return purpose
 
 
+def _customer_lock(customer: Customer) -> datetime | None:
+    """Lock the customer's row for this transaction; returns when it was erased.
+
+    First in every consent write: concurrent changes for one customer queue up, so the
+    state always equals a replay of the events in id order."""
+    return (
+        Customer.objects.select_for_update(no_key=True)
+        .filter(pk=customer.pk)
+        .values_list("erased_at", flat=True)
+        .get()
+    )
+
+
 @transaction.atomic
 def consent_record(
     *,
@@ -84,15 +97,7 @@ def consent_record(
         raise ConsentError("Unknown source.", field="source")
     if reason and contains_personal_data(reason):
         raise ConsentError(PERSONAL_DATA_MESSAGE, field="reason")
-    # Lock the customer first: concurrent changes for one customer queue up, so the
-    # state always equals a replay of the events in id order.
-    erased_at = (
-        Customer.objects.select_for_update(no_key=True)
-        .filter(pk=customer.pk)
-        .values_list("erased_at", flat=True)
-        .get()
-    )
-    if erased_at is not None:
+    if _customer_lock(customer) is not None:
         raise ConsentError("This customer was erased.", field="customer")
     now = timezone.now()
     event = ConsentEvent.objects.create(
@@ -245,7 +250,14 @@ def opt_in_confirm(*, token: str, evidence: str = "") -> ConsentEvent:
     if request.expires_at <= timezone.now():
         raise TokenExpired("This confirmation link has expired. Ask for a new one.")
     with transaction.atomic():
-        OptInRequest.objects.filter(pk=request.pk).update(confirmed_at=timezone.now())
+        _customer_lock(request.customer)
+        # Used once, even when the link is opened twice at the same moment: the
+        # second confirmation waits for the customer's lock, then finds it used.
+        confirmed = OptInRequest.objects.filter(
+            pk=request.pk, confirmed_at__isnull=True
+        ).update(confirmed_at=timezone.now())
+        if not confirmed:
+            raise TokenExpired("This link was already used: your choice is recorded.")
         return consent_record(
             actor=request.customer.user,
             customer=request.customer,

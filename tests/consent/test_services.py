@@ -192,6 +192,45 @@ def test_double_opt_in_is_pending_until_the_link_is_opened(
         opt_in_confirm(token=token)
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_confirmation_link_opened_twice_at_once_is_used_once():
+    from django.core import signing
+
+    reseed_purposes()  # a transactional test may start after another one's flush
+    customer = make_customer()
+    pending = consent_grant(
+        actor=None,
+        customer=customer,
+        purpose_code="marketing_email",
+        source="self_service",
+    )
+    token = signing.dumps(pending.pk, salt=OPT_IN_SALT)
+    clicks = 4
+    barrier = threading.Barrier(clicks)
+    outcomes: list[str] = []
+
+    def click() -> None:
+        try:
+            barrier.wait()
+            opt_in_confirm(token=token)
+            outcomes.append("confirmed")
+        except TokenExpired:
+            outcomes.append("already used")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click) for _ in range(clicks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["already used"] * (clicks - 1) + ["confirmed"]
+    assert ConsentEvent.objects.filter(customer=customer, granted=True).count() == 1
+    assert consent_state_replay_matches(customer=customer)
+
+
 def test_an_expired_or_tampered_opt_in_link_changes_nothing(customer):
     from django.core import signing
 
