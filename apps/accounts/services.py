@@ -146,26 +146,33 @@ def otp_verify(*, user: User, token: str) -> Device:
     code is wrong.
     """
     token = _code(token)
-    # An authenticator code goes to the authenticator, anything else to the recovery
-    # codes: a failure then counts against (and a throttle speaks for) the right one.
-    confirmed = list(devices_for_user(user, confirmed=True))
-    lengths = {d.digits for d in confirmed if isinstance(d, TOTPDevice)}
-    authenticator_code = token.isdigit() and len(token) in lengths
-    devices = [d for d in confirmed if isinstance(d, TOTPDevice) == authenticator_code]
-    throttled = any(not d.verify_is_allowed()[0] for d in devices)
-    device = next((d for d in devices if d.verify_token(token)), None)
+    # Committed before a refusal is raised: a wrong code's throttle count must stay.
+    with transaction.atomic():
+        # The devices locked while the code is checked: two processes given the same
+        # code at once accept it once (its step, or its recovery code, is then used).
+        confirmed = list(devices_for_user(user, confirmed=True, for_verify=True))
+        # An authenticator code goes to the authenticator, anything else to the
+        # recovery codes: a failure then counts against (and a throttle speaks for)
+        # the right one.
+        lengths = {d.digits for d in confirmed if isinstance(d, TOTPDevice)}
+        authenticator_code = token.isdigit() and len(token) in lengths
+        devices = [
+            d for d in confirmed if isinstance(d, TOTPDevice) == authenticator_code
+        ]
+        throttled = any(not d.verify_is_allowed()[0] for d in devices)
+        device = next((d for d in devices if d.verify_token(token)), None)
+        if isinstance(device, StaticDevice):
+            left = StaticToken.objects.filter(device=device).count()
+            audit.record(
+                actor=user,
+                action="otp.recovery_code_used",
+                target=user,
+                details={"codes_left": left},
+            )
     if device is None and throttled:
         raise AccountError(_THROTTLED, field="otp_token", code="throttled")
     if device is None:
         raise AccountError(_WRONG_CODE, field="otp_token", code="wrong_code")
-    if isinstance(device, StaticDevice):
-        left = StaticToken.objects.filter(device=device).count()
-        audit.record(
-            actor=user,
-            action="otp.recovery_code_used",
-            target=user,
-            details={"codes_left": left},
-        )
     return device
 
 

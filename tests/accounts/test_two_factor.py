@@ -444,3 +444,46 @@ def test_a_wrong_code_keeps_the_session_key(client, support_agent):
     before = _session_id(client)
     client.post(VERIFY, {"otp_token": "000000"})
     assert _session_id(client) == before
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("kind", ["authenticator", "recovery"])
+def test_one_code_given_to_two_processes_at_once_is_accepted_once(kind):
+    import threading
+
+    from django.db import connection
+
+    from apps.accounts.errors import AccountError
+    from apps.accounts.services import otp_recovery_codes_regenerate, otp_verify
+
+    user = UserFactory(username="twice", role="support_agent")
+    device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
+    code = (
+        current_code(device)
+        if kind == "authenticator"
+        else otp_recovery_codes_regenerate(user=user)[0]
+    )
+    tries = 4
+    barrier = threading.Barrier(tries)
+    outcomes: list[str] = []
+
+    def verify() -> None:
+        try:
+            barrier.wait()
+            otp_verify(user=user, token=code)
+            outcomes.append("accepted")
+        except AccountError as error:
+            outcomes.append(error.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=verify) for _ in range(tries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # The others are refused: the code is used (and then the throttle slows them).
+    assert outcomes.count("accepted") == 1
+    assert set(outcomes) - {"accepted"} <= {"wrong_code", "throttled"}
