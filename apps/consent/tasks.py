@@ -21,7 +21,9 @@ def notice_announce_task(notice_id: int) -> int:
 @shared_task(
     name="consent.notice_announce_batch",
     acks_late=True,
-    autoretry_for=(OperationalError,),
+    # A mail server that drops the connection (smtplib's errors are OSErrors) is tried
+    # again; the customers already told are recorded and skipped.
+    autoretry_for=(OperationalError, OSError),
     retry_backoff=True,
     max_retries=5,
 )

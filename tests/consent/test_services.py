@@ -35,8 +35,10 @@ from apps.consent.services import (
     unsubscribe_headers,
     unsubscribe_token,
 )
+from apps.consent.tasks import notice_announce_batch_task
 from tests.consent.factories import reseed_purposes
 from tests.customers.factories import make_customer
+from tests.mail import flaky_mail
 
 pytestmark = pytest.mark.django_db
 
@@ -342,3 +344,29 @@ def test_a_material_notice_asks_for_review_and_fresh_consent(
     assert notice_pending_review(customer=customer) is None
     grant(customer, "partner_sharing")
     assert granted(customer, "partner_sharing")
+
+
+def test_a_mail_server_that_drops_the_connection_loses_no_notice_email(
+    customer, settings
+):
+    others = [make_customer(email=f"other{n}@example.com") for n in range(3)]
+    for person in [customer, *others]:
+        grant(person, "analytics")
+    notice = PrivacyNotice.objects.create(
+        version=2,
+        title="Privacy notice",
+        summary="We measure less.",
+        body="...",
+        effective_at=timezone.now(),
+    )
+    NoticeChange.objects.create(
+        notice=notice,
+        purpose_id=ConsentState.objects.filter(customer=customer).get().purpose_id,
+        description="Analytics keeps 6 months instead of 12.",
+    )
+    flaky_mail(settings, 2)  # the second email of the batch fails once
+    ids = [str(c.pk) for c in [customer, *others]]
+    # As a worker runs it: Celery retries the batch after the passing failure.
+    notice_announce_batch_task.apply(args=(notice.pk, ids), throw=False)
+    told = sorted(m.to[0] for m in mail.outbox)
+    assert told == sorted(c.email for c in [customer, *others])

@@ -7,6 +7,7 @@ from apps.inventory.models import ChangeNotice, Recipient, ShareRecord
 from apps.inventory.services import SharingRefused, data_share, inventory_save
 from apps.inventory.tasks import change_notice_send_task
 from tests.customers.factories import make_customer
+from tests.mail import flaky_mail
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +67,36 @@ def test_a_recipient_change_notifies_exactly_the_affected_customers_once(
             data={"country": "US", "data_categories": partner.data_categories},
         )
     assert len(mail.outbox) == 1
+
+
+def test_a_mail_server_that_drops_the_connection_loses_no_change_notice(
+    privacy_admin, settings
+):
+    people = [make_customer(email=f"p{n}@example.com") for n in range(3)]
+    for person in people:
+        consent_record(
+            actor=None,
+            customer=person,
+            purpose_code="partner_sharing",
+            granted=True,
+            source="api",
+        )
+    partner = Recipient.objects.get(name="Marketing partner")
+    inventory_save(  # its send waits for the commit: run below, as a worker would
+        actor=privacy_admin,
+        model=Recipient,
+        name=partner.name,
+        data={
+            "country": "US",
+            "data_categories": partner.data_categories,
+            "purpose": partner.purpose,
+            "gating_purpose": partner.gating_purpose,
+        },
+    )
+    notice = ChangeNotice.objects.get()
+    flaky_mail(settings, 2)  # the second email fails once
+    # As a worker runs it: Celery retries after the passing failure.
+    change_notice_send_task.apply(args=(notice.pk,), throw=False)
+    assert sorted(m.to[0] for m in mail.outbox) == [p.email for p in people]
+    notice.refresh_from_db()
+    assert notice.sent_count == 3
