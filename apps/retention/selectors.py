@@ -1,16 +1,22 @@
 """Reads for retention: active holds, what is due, and the retention report."""
 
+import operator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import reduce
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from apps.consent.models import ConsentEvent, ConsentState
 from apps.retention.models import (
+    Action,
+    Covers,
     DisposalLogEntry,
+    DisposalProgress,
     DisposalRun,
     LegalHold,
     RetentionPolicy,
@@ -50,13 +56,192 @@ def _held_filter(policy: RetentionPolicy, at: datetime) -> Q:
     return Q(**{f"{SCOPES[policy.covers].customer_field}__in": held_customers})
 
 
-def disposable(policy: RetentionPolicy, *, at: datetime | None = None) -> QuerySet:
-    """Rows due now under the policy and not held: what a run disposes of."""
-    at = at or timezone.now()
+# The order in which a run disposes of what more than one policy covers: whole
+# customers first (closed accounts, then inactive ones), then categories of their data,
+# then records. Data due under two policies is disposed of once, under the first: a
+# later policy leaves what an earlier one takes (a shredded customer is not also
+# anonymised; the notes of a shredded customer went with the key; the access log of a
+# deleted customer went with the customer). So what a policy disposes of does not depend
+# on which policy's batches run first, in one process or on many workers.
+RUN_ORDER = (
+    Covers.CLOSED_ACCOUNTS,
+    Covers.INACTIVE_CUSTOMERS,
+    Covers.CUSTOMER_PII,
+    Covers.ACCESS_LOG,
+    Covers.CONSENT_EVENTS,
+    Covers.INTERACTIONS,
+)
+WHOLE_CUSTOMER = {Covers.CLOSED_ACCOUNTS, Covers.INACTIVE_CUSTOMERS}
+
+
+def _run_position(policy: RetentionPolicy) -> tuple[int, str]:
+    return RUN_ORDER.index(policy.covers), policy.code
+
+
+def policies_in_run_order() -> list[RetentionPolicy]:
+    """The enabled policies, in the order a run disposes under them."""
+    return sorted(policy_list(enabled_only=True), key=_run_position)
+
+
+def _due_not_held(policy: RetentionPolicy, at: datetime) -> QuerySet:
     return SCOPES[policy.covers].due(policy, at=at).exclude(_held_filter(policy, at))
 
 
+def _same_rows(earlier: RetentionPolicy, later: RetentionPolicy) -> bool:
+    """Whether disposing of `earlier`'s rows disposes of the same rows of `later`."""
+    if earlier.covers in WHOLE_CUSTOMER:
+        return later.covers in WHOLE_CUSTOMER or later.covers == Covers.CUSTOMER_PII
+    if earlier.covers == Covers.CUSTOMER_PII:
+        return (later.covers, later.category) == (earlier.covers, earlier.category)
+    return later.covers == earlier.covers
+
+
+def _taken_earlier(
+    policy: RetentionPolicy, before: list[RetentionPolicy], at: datetime
+) -> list[Exists]:
+    """`policy`'s rows that a policy before it in the run disposes of first: one
+    condition per such policy."""
+    customer_field = SCOPES[policy.covers].customer_field
+    taken = []
+    for index, earlier in enumerate(before):
+        if _same_rows(earlier, policy):
+            rows = _due_not_held(earlier, at).filter(pk=OuterRef("pk"))
+            taken.append(Exists(rows))
+        elif earlier.covers in WHOLE_CUSTOMER and earlier.action == Action.DELETE:
+            # Deleting a customer deletes every record that names them; only the
+            # customers this policy deletes, not those an earlier one shreds.
+            deleted = _disposable_after(earlier, before[:index], at)
+            taken.append(Exists(deleted.filter(pk=OuterRef(customer_field))))
+    return taken
+
+
+def _disposable_after(
+    policy: RetentionPolicy, before: list[RetentionPolicy], at: datetime
+) -> QuerySet:
+    rows = _due_not_held(policy, at)
+    for condition in _taken_earlier(policy, before, at):
+        rows = rows.exclude(condition)  # NOT EXISTS each: anti-joins
+    return rows
+
+
+def _taken_rows(
+    policy: RetentionPolicy, before: list[RetentionPolicy], at: datetime
+) -> QuerySet | None:
+    """`policy`'s due rows that an earlier policy disposes of; None: there are none."""
+    taken = _taken_earlier(policy, before, at)
+    if not taken:
+        return None
+    either = reduce(operator.or_, (Q(condition) for condition in taken))
+    return _due_not_held(policy, at).filter(either)
+
+
+def _before(policy: RetentionPolicy) -> list[RetentionPolicy]:
+    """The enabled policies a run disposes under before `policy`."""
+    return [
+        p
+        for p in policies_in_run_order()
+        if p.pk != policy.pk and _run_position(p) < _run_position(policy)
+    ]
+
+
+def disposable(policy: RetentionPolicy, *, at: datetime | None = None) -> QuerySet:
+    """Rows due now under the policy, not held, and not disposed of first under an
+    earlier policy of the run (RUN_ORDER): what a run disposes of under it."""
+    at = at or timezone.now()
+    return _disposable_after(policy, _before(policy), at)
+
+
+@dataclass(frozen=True)
+class PolicyTally:
+    """One policy's share of a disposal: rows, and the customers they belong to."""
+
+    policy: RetentionPolicy
+    rows: int
+    customers: int
+    # Dry run only: customers due under this policy too, disposed of under an earlier.
+    earlier: int = 0
+
+
+@dataclass(frozen=True)
+class DisposalTally:
+    """A disposal per policy, in run order, and the distinct customers of all of it
+    (a customer with records under several policies counts once)."""
+
+    policies: list[PolicyTally]
+    customers: int
+    # Dry run only: customers due under more than one policy for the same data.
+    overlapping: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(line.rows for line in self.policies)
+
+
+def _customers_of(rows: QuerySet, policy: RetentionPolicy) -> QuerySet:
+    field = SCOPES[policy.covers].customer_field
+    return rows.order_by().values_list(field, flat=True).distinct()
+
+
+def _distinct_count(querysets: list[QuerySet]) -> int:
+    if not querysets:
+        return 0
+    if len(querysets) == 1:
+        return querysets[0].count()
+    return querysets[0].union(*querysets[1:]).count()
+
+
+def disposal_forecast(*, at: datetime | None = None) -> DisposalTally:
+    """What a run would dispose of now, per policy in run order, in the terms a run
+    reports (`disposal_run_tally`); with the customers due under more than one policy
+    for the same data, which the run disposes of once."""
+    at = at or timezone.now()
+    order = policies_in_run_order()
+    lines, customers, overlapping = [], [], []
+    for index, policy in enumerate(order):
+        before = order[:index]
+        rows = _disposable_after(policy, before, at)
+        taken = _taken_rows(policy, before, at)
+        earlier = 0
+        if taken is not None:
+            also = _customers_of(taken, policy)
+            earlier = also.count()
+            overlapping.append(also)
+        mine = _customers_of(rows, policy)
+        customers.append(mine)
+        lines.append(PolicyTally(policy, rows.count(), mine.count(), earlier))
+    return DisposalTally(
+        lines, _distinct_count(customers), _distinct_count(overlapping)
+    )
+
+
+def disposal_run_tally(run: DisposalRun) -> DisposalTally:
+    """What a run disposed of, per policy in run order: rows, and customers counted
+    by the disposal log's keyed references (one per customer)."""
+    per_policy = dict(
+        DisposalLogEntry.objects.filter(run=run)
+        .values("policy")
+        .annotate(customers=Count("subject_ref", distinct=True))
+        .values_list("policy", "customers")
+    )
+    customers = DisposalLogEntry.objects.filter(run=run).aggregate(
+        n=Count("subject_ref", distinct=True)
+    )["n"]
+    progress = sorted(
+        DisposalProgress.objects.filter(run=run).select_related("policy"),
+        key=lambda p: _run_position(p.policy),
+    )
+    return DisposalTally(
+        [
+            PolicyTally(p.policy, p.disposed, per_policy.get(p.policy_id, 0))
+            for p in progress
+        ],
+        customers,
+    )
+
+
 def _window_counts(policy: RetentionPolicy, at: datetime) -> dict[str, int]:
+    """Each policy by its own rule: data due under two policies is overdue under both
+    (a run disposes of it once, under the first: `disposal_forecast` says how much)."""
     if policy.trigger == Trigger.CONSENT_WITHDRAWN:
         return _consent_window_counts(policy, at)
     scope = SCOPES[policy.covers]
@@ -133,8 +318,8 @@ def _consent_window_counts(policy: RetentionPolicy, at: datetime) -> dict[str, i
 
 
 def retention_report(*, at: datetime | None = None) -> dict[str, Any]:
-    """Per policy: records held, due within 30/60/90 days, overdue (should be zero),
-    on legal hold, disposed so far; disposals per month; the last runs."""
+    """Per policy, in run order: records held, due within 30/60/90 days, overdue
+    (should be zero), on legal hold, disposed so far."""
     at = at or timezone.now()
     disposed = dict(
         DisposalLogEntry.objects.values("policy")
@@ -142,7 +327,7 @@ def retention_report(*, at: datetime | None = None) -> dict[str, Any]:
         .values_list("policy", "total")
     )
     policies = []
-    for policy in policy_list(enabled_only=True):
+    for policy in policies_in_run_order():
         counts = _window_counts(policy, at)
         policies.append(
             {
@@ -185,6 +370,16 @@ def disposed_per_month(*, months: int = 12, at: datetime | None = None) -> list[
 
 
 def run_list_recent(*, limit: int = 10) -> QuerySet[DisposalRun]:
-    return DisposalRun.objects.prefetch_related("progress__policy").order_by(
-        "-started_at"
-    )[:limit]
+    """The last runs, each with `customers`: the distinct customers it disposed of."""
+    customers = (
+        DisposalLogEntry.objects.filter(run=OuterRef("pk"))
+        .order_by()
+        .values("run")
+        .annotate(n=Count("subject_ref", distinct=True))
+        .values("n")
+    )
+    return (
+        DisposalRun.objects.prefetch_related("progress__policy")
+        .annotate(customers=Coalesce(Subquery(customers), 0))
+        .order_by("-started_at")[:limit]
+    )

@@ -7,6 +7,7 @@ which makes every batch idempotent and a run resumable after a crash.
 """
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,7 +38,15 @@ from apps.retention.models import (
     RunStatus,
 )
 from apps.retention.scopes import SCOPES, dispose
-from apps.retention.selectors import disposable, holds_active, policy_list
+from apps.retention.selectors import (
+    DisposalTally,
+    disposable,
+    disposal_forecast,
+    disposal_run_tally,
+    holds_active,
+    policies_in_run_order,
+    policy_list,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -192,17 +201,10 @@ def hold_check(*, customer) -> None:
 # The disposal engine -----------------------------------------------------------------
 
 
-@dataclass
-class DryRunLine:
-    policy: RetentionPolicy
-    due: int
-
-
-def purge_dry_run() -> list[DryRunLine]:
-    """What a run would dispose of now, per policy. Changes nothing."""
-    return [
-        DryRunLine(p, disposable(p).count()) for p in policy_list(enabled_only=True)
-    ]
+def purge_dry_run() -> DisposalTally:
+    """What a run would dispose of now, per policy in run order, in the terms the run
+    reports afterwards. Changes nothing."""
+    return disposal_forecast()
 
 
 def disposal_batch_execute(
@@ -214,7 +216,8 @@ def disposal_batch_execute(
 ) -> tuple[int, walk.BatchCursor | None]:
     """Dispose of one batch for one policy in its own transaction; rows other workers
     hold are skipped. Returns how many rows were disposed and the cursor of the next
-    batch (None: nothing left for this worker)."""
+    batch (None: nothing left for this worker; one with `waits`: due rows are held
+    elsewhere, look again after `walk.SWEEP_PAUSE`)."""
     cursor = cursor or walk.BatchCursor()
     policy = RetentionPolicy.objects.get(pk=policy_id)
     scope = SCOPES[policy.covers]
@@ -234,6 +237,10 @@ def disposal_batch_execute(
             cursor, span=span, taken=taken, upper=upper, batch_size=batch_size
         )
         if not rows:
+            # A sweep that could lock nothing, with rows still due: other
+            # transactions hold them (`walk.SWEEP_WAITS`).
+            if following is None and disposable(policy).exists():
+                following = walk.sweep_again(cursor)
             return 0, following
         dispose(policy, taken)
         disposal_log_write(
@@ -334,12 +341,17 @@ def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
         return None
     run.status, run.finished_at = RunStatus.COMPLETED, timezone.now()
     run.save(update_fields=["status", "finished_at"])
-    counts = {p.policy.code: p.disposed for p in run.progress.select_related("policy")}
+    tally = disposal_run_tally(run)
+    counts = {line.policy.code: line.rows for line in tally.policies}
     audit.record(
         actor=None,
         action="disposal.run_completed",
         target=run,
-        details={"disposed": counts, "total": sum(counts.values())},
+        details={
+            "disposed": counts,
+            "total": tally.rows,
+            "customers": tally.customers,
+        },
     )
     return run
 
@@ -347,7 +359,8 @@ def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
 @dataclass
 class RunResult:
     run: DisposalRun
-    disposed: dict[str, int] = field(default_factory=dict)
+    disposed: dict[str, int] = field(default_factory=dict)  # rows per policy code
+    tally: DisposalTally | None = None
 
 
 def purge_run(
@@ -356,14 +369,22 @@ def purge_run(
     batch_size: int,
     on_batch: Callable[[str, int], None] | None = None,
 ) -> RunResult:
-    """Run (or resume) disposal here, batch after batch, policy after policy."""
+    """Run (or resume) disposal here, batch after batch, policy after policy (in run
+    order, though what each disposes of does not depend on it)."""
     if batch_size < 1:
         raise RetentionError("The batch size is at least 1.", field="batch_size")
     run = disposal_run_start(actor=actor, batch_size=batch_size)
+    order = {p.pk: i for i, p in enumerate(policies_in_run_order())}
+    progresses = sorted(
+        run.progress.select_related("policy"),
+        key=lambda p: (order.get(p.policy_id, len(order)), p.policy.code),
+    )
     try:
-        for progress in run.progress.select_related("policy").order_by("policy__code"):
+        for progress in progresses:
             cursor: walk.BatchCursor | None = walk.BatchCursor()
             while cursor is not None:
+                if cursor.waits:
+                    time.sleep(walk.SWEEP_PAUSE)
                 count, cursor = disposal_batch_execute(
                     run_id=run.pk,
                     policy_id=progress.policy_id,
@@ -378,17 +399,19 @@ def purge_run(
         raise
     disposal_run_finish(run_id=run.pk)
     run.refresh_from_db()
+    tally = disposal_run_tally(run)
     return RunResult(
         run=run,
-        disposed={
-            p.policy.code: p.disposed for p in run.progress.select_related("policy")
-        },
+        disposed={line.policy.code: line.rows for line in tally.policies},
+        tally=tally,
     )
 
 
 def purge_fan_out(*, actor, batch_size: int, workers: int = 2) -> DisposalRun:
     """Start (or resume) a run whose batches Celery workers take: `workers` chains per
-    policy, each batch task queueing the next until nothing is due."""
+    policy, each batch task queueing the next until nothing is due. Every policy's
+    chains start at once: a run order decides what each disposes of (`disposable`),
+    not which runs first."""
     from apps.retention.tasks import purge_batch_task
 
     run = disposal_run_start(actor=actor, batch_size=batch_size)

@@ -1,7 +1,8 @@
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import OperationalError
 
+from apps.retention import walk
 from apps.retention.models import DisposalRun
 from apps.retention.services import (
     disposal_batch_execute,
@@ -13,7 +14,16 @@ from apps.retention.services import (
 from apps.retention.walk import BatchCursor
 
 
+class PurgeBatch(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        """A batch that failed for good (retries spent, time limit) ends its chain:
+        the run is marked failed, so whoever waits for it stops waiting, and the next
+        purge_expired resumes it."""
+        disposal_run_finish(run_id=args[0], error=type(exc).__name__)
+
+
 @shared_task(
+    base=PurgeBatch,
     name="retention.purge_batch",
     acks_late=True,
     autoretry_for=(OperationalError,),
@@ -31,7 +41,10 @@ def purge_batch_task(run_id: int, policy_id: int, cursor: list | None = None) ->
         cursor=BatchCursor(*cursor) if cursor else None,
     )
     if following is not None:
-        purge_batch_task.delay(run_id, policy_id, following.to_args())
+        purge_batch_task.apply_async(
+            (run_id, policy_id, following.to_args()),
+            countdown=walk.SWEEP_PAUSE if following.waits else None,
+        )
     else:
         disposal_policy_finished(run_id=run_id, policy_id=policy_id)
         disposal_run_finish(run_id=run_id)

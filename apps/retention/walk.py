@@ -22,19 +22,27 @@ class BatchCursor:
     range), so its cost does not grow with what is still due. At the end of the table
     the worker sweeps once more from the start with no bound (`sweep`): that finds
     whatever the walk passed by (rows another worker held and then let go, rows that
-    fell due meanwhile). A sweep that finds nothing finishes the policy.
+    fell due meanwhile). A sweep that finds nothing finishes the policy, unless due
+    rows are still held by other transactions (`sweep_again`).
     """
 
     after: str | None = None
     span: int = 0  # rows of the table per batch; 0: SPAN_START times the batch size
     sweep: bool = False
+    waits: int = 0  # sweeps that found due rows only other transactions held
 
     def to_args(self) -> list:
-        """JSON-safe, for the next Celery task: an id and two numbers, no PII."""
-        return [self.after, self.span, self.sweep]
+        """JSON-safe, for the next Celery task: an id and numbers, no PII."""
+        return [self.after, self.span, self.sweep, self.waits]
 
 
 SPAN_START, SPAN_MAX = 4, 256  # times the batch size
+# A sweep that finds nothing it can lock while rows are still due (another worker's
+# batch holds them, or a killed worker's connection that the server has not closed
+# yet) looks again after SWEEP_PAUSE seconds, up to SWEEP_WAITS times, before leaving
+# them to the next run. Finishing at once would close the run before that batch
+# commits (its rows missing from the run's totals), or without the killed one's rows.
+SWEEP_WAITS, SWEEP_PAUSE = 10, 1.0
 
 
 def batch_range(model, cursor: BatchCursor, span: int) -> tuple[Q, Any]:
@@ -95,7 +103,7 @@ def next_cursor(
 ) -> BatchCursor | None:
     """Where the walk goes on from; None when the policy is finished."""
     if cursor.sweep:
-        return cursor if taken else None
+        return BatchCursor(sweep=True) if taken else None
     if len(taken) == batch_size:  # the range held more: go on from the last one
         return BatchCursor(str(taken[-1]), span)
     if upper is None:  # end of the table: sweep for what the walk passed by
@@ -105,3 +113,11 @@ def next_cursor(
         min(span * 2, SPAN_MAX * batch_size) if len(taken) < batch_size // 2 else span
     )
     return BatchCursor(str(upper), wider)
+
+
+def sweep_again(cursor: BatchCursor) -> BatchCursor | None:
+    """After a sweep that found due rows only other transactions hold: the same sweep
+    after a pause, or None once it has waited SWEEP_WAITS times."""
+    if cursor.waits >= SWEEP_WAITS:
+        return None
+    return BatchCursor(sweep=True, waits=cursor.waits + 1)

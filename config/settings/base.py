@@ -439,6 +439,39 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task's message stays unacknowledged until the task ends (acks_late). If its worker
+# dies, the broker hands the message to another: RabbitMQ as soon as the connection
+# drops; Redis only once the message has been unacknowledged for the visibility timeout
+# (kombu's default: an hour). A task still running at that moment would run twice at
+# once, so every task is stopped well before it: a soft limit raises in the task, the
+# hard limit a tenth later ends its process (prefork pool; `make worker` uses it). A
+# task stopped by a limit fails and is not redelivered (it would only fail again); a
+# worker process killed mid-task (OOM, SIGKILL) has its message put back at once.
+# The longest tasks: a disposal batch of 2,000 customers takes about a second
+# (bench/retention.py: 5,000 at 1,000,000 customers, about 1 s); an export of 10,000
+# access-log rows a few seconds (bench/requests.py); a batch of 500 incident or notice
+# emails is bound by the mail server: 250 s at half a second each. So: 10 minutes per
+# task, 15 minutes of visibility; RabbitMQ's own limit (consumer_timeout, 30 minutes by
+# default) is above both. A task queued with a countdown waits unacknowledged in a
+# worker until it is due, so countdowns stay below the visibility timeout too (a retry
+# with backoff: 32 s at most).
+AMANAH_BROKER_VISIBILITY_TIMEOUT = env.int(
+    "AMANAH_BROKER_VISIBILITY_TIMEOUT", default=900
+)
+CELERY_TASK_TIME_LIMIT = env.int("AMANAH_TASK_TIME_LIMIT", default=600)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - max(
+    CELERY_TASK_TIME_LIMIT // 10, 1
+)
+if not 2 <= CELERY_TASK_TIME_LIMIT < AMANAH_BROKER_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"AMANAH_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT} s) must be below "
+        f"AMANAH_BROKER_VISIBILITY_TIMEOUT ({AMANAH_BROKER_VISIBILITY_TIMEOUT} s): a "
+        "task still running when its message is handed on would run twice at once."
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": AMANAH_BROKER_VISIBILITY_TIMEOUT
+}
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "retention-purge-nightly": {

@@ -67,3 +67,52 @@ def test_seed_demo_adds_valid_synthetic_customers_in_several_countries(settings)
 
     call_command("seed_demo", min_customers=20, verbosity=0)  # already enough
     assert Customer.objects.count() == 31
+
+
+def test_every_late_acknowledged_task_ends_before_its_message_is_handed_on():
+    """A worker killed mid-task leaves its message unacknowledged; Redis hands it to
+    another worker after the visibility timeout (kombu's default: an hour). Each task
+    that acknowledges late is stopped before then, so it never runs twice at once."""
+    app.loader.import_default_modules()
+    visibility = app.conf.broker_transport_options["visibility_timeout"]
+    assert visibility == settings.AMANAH_BROKER_VISIBILITY_TIMEOUT < 3600
+    assert app.conf.task_reject_on_worker_lost is True  # a killed pool process's too
+    late = {name: task for name, task in app.tasks.items() if task.acks_late}
+    assert "retention.purge_batch" in late
+    assert "incidents.send_notices" in late
+    # Read-only and long over a big chain: acknowledged on receipt instead.
+    assert "audit.verify_chain" not in late
+    for name, task in late.items():
+        hard = task.time_limit or app.conf.task_time_limit
+        soft = task.soft_time_limit or app.conf.task_soft_time_limit
+        assert hard is not None, name
+        assert soft < hard < visibility, name
+
+
+def test_a_task_time_limit_at_or_over_the_visibility_timeout_stops_start_up():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "AMANAH_BROKER_VISIBILITY_TIMEOUT": "300",
+        "AMANAH_TASK_TIME_LIMIT": "300",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: AMANAH_TASK_TIME_LIMIT (300 s) must be below "
+        "AMANAH_BROKER_VISIBILITY_TIMEOUT (300 s): a task still running when its "
+        "message is handed on would run twice at once."
+    ]

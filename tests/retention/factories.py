@@ -25,3 +25,41 @@ def aged_customer(
     Customer.objects.filter(pk=customer.pk).update(**update)
     customer.refresh_from_db()
     return customer
+
+
+def overlapping_customers(staff) -> dict[str, Customer]:
+    """Customers due under more than one policy, and some under one, with access-log
+    entries a year old (of `staff`, an agent):
+
+    - `all_three`: closed and inactive for years, with old notes and old log entries;
+    - `closed_noted`: closed, with old notes; `inactive_noted`: inactive, old notes;
+    - `noted`: only old notes, with old log entries; `closed`, `inactive`: one each;
+    - `held`: closed and inactive, under a legal hold (place it yourself).
+    """
+    from apps.access.models import AccessLogEntry
+    from apps.access.services import customers_read
+    from tests.access.factories import assign
+
+    note = "Asked to be called back after the holidays."
+    inactive, noted = {"inactive_days": 1200}, {"created_days_ago": 800, "notes": note}
+    customers = {
+        "all_three": aged_customer(**inactive, **noted),
+        "closed_noted": aged_customer(**noted),
+        "inactive_noted": aged_customer(**inactive, **noted),
+        "noted": aged_customer(**noted),
+        "closed": aged_customer(),
+        "inactive": aged_customer(**inactive),
+        "held": aged_customer(**inactive),
+    }
+    for name in ("all_three", "noted"):  # read while open
+        assign(staff, customers[name])
+        for _ in range(2):
+            customers_read(actor=staff, customers=[customers[name]])
+    AccessLogEntry.objects.update(created_at=timezone.now() - timedelta(days=400))
+    closed = [customers[n] for n in ("all_three", "closed_noted", "closed", "held")]
+    Customer.objects.filter(pk__in=[c.pk for c in closed]).update(
+        status=CustomerStatus.CLOSED, closed_at=timezone.now() - timedelta(days=800)
+    )
+    for customer in customers.values():
+        customer.refresh_from_db()
+    return customers

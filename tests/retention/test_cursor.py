@@ -1,6 +1,7 @@
 """The disposal walk: bounded primary-key ranges, then one sweep for what it passed."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,7 +12,7 @@ from apps.access.models import AccessLogEntry
 from apps.access.services import customers_read
 from apps.customers.models import Customer
 from apps.retention import services, walk
-from apps.retention.models import DisposalLogEntry, RetentionPolicy
+from apps.retention.models import DisposalLogEntry, RetentionPolicy, RunStatus
 from apps.retention.services import (
     disposal_batch_execute,
     disposal_run_start,
@@ -137,3 +138,77 @@ def test_a_row_another_worker_held_is_taken_by_the_sweep():
     assert set(
         Customer.objects.filter(erased_at__isnull=False).values_list("pk", flat=True)
     ) == {held.pk, free.pk}
+
+
+def hold_row_lock(pk, *, seconds: float) -> tuple[threading.Thread, threading.Event]:
+    """Another transaction (a worker's batch still running) holding a customer's row
+    for `seconds`. Returns the thread and an event set once the row is locked."""
+    locked = threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                Customer.objects.select_for_update().get(pk=pk)
+                locked.set()
+                time.sleep(seconds)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    assert locked.wait(10)
+    return thread, locked
+
+
+@pytest.mark.postgres  # row locks
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_does_not_finish_while_another_transaction_holds_due_rows(
+    monkeypatch,
+):
+    """Finishing there would close the run before the other worker's batch commits
+    (its rows missing from the run's totals), or leave a killed worker's rows."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("apps.retention.migrations.0002_seed_policies").seed(apps, None)
+    monkeypatch.setattr(walk, "SWEEP_PAUSE", 0.1)
+    held, _free = (aged_customer(closed_days_ago=800) for _ in range(2))
+    policy = RetentionPolicy.objects.get(code=CLOSED)
+    run = disposal_run_start(actor=None, batch_size=10)
+
+    thread, _ = hold_row_lock(held.pk, seconds=1.0)
+    sweep = BatchCursor(sweep=True)
+    assert disposal_batch_execute(
+        run_id=run.pk, policy_id=policy.pk, batch_size=10, cursor=sweep
+    ) == (1, sweep)  # the free one
+    assert disposal_batch_execute(
+        run_id=run.pk, policy_id=policy.pk, batch_size=10, cursor=sweep
+    ) == (0, BatchCursor(sweep=True, waits=1))  # not (0, None): one is still due
+    thread.join()
+
+    result = purge_run(actor=None, batch_size=10)  # resumes the run
+    assert result.run.status == RunStatus.COMPLETED
+    assert result.disposed[CLOSED] == 2
+    assert Customer.objects.filter(erased_at__isnull=True).count() == 0
+
+
+@pytest.mark.postgres  # row locks
+@pytest.mark.django_db(transaction=True)
+def test_a_run_waits_for_a_held_row_then_leaves_it_to_the_next_run(monkeypatch):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("apps.retention.migrations.0002_seed_policies").seed(apps, None)
+    monkeypatch.setattr(walk, "SWEEP_PAUSE", 0.05)
+    monkeypatch.setattr(walk, "SWEEP_WAITS", 3)
+    held = aged_customer(closed_days_ago=800)
+    aged_customer(closed_days_ago=800)
+
+    thread, _ = hold_row_lock(held.pk, seconds=2.0)
+    result = purge_run(actor=None, batch_size=10)  # waits 3 x 0.05 s at most
+    assert result.run.status == RunStatus.COMPLETED
+    assert result.disposed[CLOSED] == 1
+    thread.join()
+    assert purge_run(actor=None, batch_size=10).disposed[CLOSED] == 1

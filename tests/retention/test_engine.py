@@ -136,7 +136,7 @@ def test_the_dry_run_changes_nothing():
         AuditEvent.objects.count(),
         Customer.objects.filter(erased_at=None).count(),
     )
-    lines = {line.policy.code: line.due for line in purge_dry_run()}
+    lines = {line.policy.code: line.rows for line in purge_dry_run().policies}
     assert lines[CLOSED] == 1
     assert (
         AuditEvent.objects.count(),

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
-from apps.retention.models import LegalHold, RetentionPolicy
+from apps.retention.models import DisposalRun, LegalHold, RetentionPolicy
 from tests.accounts.factories import UserFactory
 from tests.accounts.helpers import sign_in
 from tests.retention.factories import aged_customer
@@ -168,3 +168,34 @@ def test_the_chart_ends_with_the_current_month():
     assert months[0]["month"] == "2025-12"
     assert months[-1]["month"] == "2026-11"
     assert len(months) == 12
+
+
+CLOSED_PORT = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+def test_purge_expired_says_when_the_broker_cannot_be_reached(settings, monkeypatch):
+    from tests.brokers import celery_app
+
+    aged_customer(closed_days_ago=800)
+    with (
+        celery_app(CLOSED_PORT, "amanah-test-nowhere", settings, monkeypatch),
+        pytest.raises(CommandError) as refused,
+    ):
+        call_command("purge_expired", stdout=io.StringIO(), stderr=io.StringIO())
+    assert str(refused.value).startswith(
+        "Cannot reach the broker at redis://127.0.0.1:1/0 ("
+    )
+    assert str(refused.value).endswith(
+        "); check CELERY_BROKER_URL, or run the disposal here with --here."
+    )
+    assert not DisposalRun.objects.exists()
+
+
+def test_purge_expired_here_needs_no_worker_nor_broker(settings, monkeypatch):
+    from tests.brokers import celery_app
+
+    aged_customer(closed_days_ago=800)
+    out = io.StringIO()
+    with celery_app(CLOSED_PORT, "amanah-test-nowhere", settings, monkeypatch):
+        call_command("purge_expired", "--here", stdout=out, stderr=io.StringIO())
+    assert "completed, 1 rows disposed (1 customers)." in out.getvalue()
