@@ -4,6 +4,10 @@ The engine works in batches ordered by primary key, each its own short transacti
 taking rows with SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers share a run
 without doing a row twice. What is due is decided by SQL; a disposed row stops matching,
 which makes every batch idempotent and a run resumable after a crash.
+
+Lock order (apps/core/db.py): a batch locks the rows it disposes of (FOR UPDATE: they may
+be deleted) and takes no other lock, not even the audit chain; a run, a policy or a hold
+is locked on its own, then the audit chain.
 """
 
 import logging
@@ -104,7 +108,9 @@ def _validate_policy(data: dict[str, Any]) -> None:
 def policy_save(*, actor, code: str, data: dict[str, Any]) -> RetentionPolicy:
     """Create or change a retention policy; audited with what changed."""
     _validate_policy(data)
-    policy = RetentionPolicy.objects.select_for_update().filter(code=code).first()
+    policy = (
+        RetentionPolicy.objects.select_for_update(no_key=True).filter(code=code).first()
+    )
     before = {f: getattr(policy, f) for f in POLICY_FIELDS} if policy else {}
     policy = policy or RetentionPolicy(code=code)
     for name in POLICY_FIELDS:
@@ -181,7 +187,7 @@ def hold_place(
 
 @transaction.atomic
 def hold_release(*, actor, hold: LegalHold) -> LegalHold:
-    hold = LegalHold.objects.select_for_update().get(pk=hold.pk)
+    hold = LegalHold.objects.select_for_update(no_key=True).get(pk=hold.pk)
     if hold.released_at is not None:
         raise RetentionError("This hold was already released.")
     hold.released_at = timezone.now()
@@ -291,7 +297,7 @@ def disposal_log_write(
 def disposal_run_start(*, actor, batch_size: int) -> DisposalRun:
     """Resume the unfinished run, or start one. Audited."""
     run = (
-        DisposalRun.objects.select_for_update()
+        DisposalRun.objects.select_for_update(no_key=True)
         .filter(status__in=[RunStatus.RUNNING, RunStatus.FAILED])
         .order_by("started_at")
         .first()
@@ -329,7 +335,7 @@ def disposal_policy_finished(*, run_id: int, policy_id: int) -> None:
 def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
     """Close the run once every policy is finished (or record its failure). Audited.
     Returns the run if this call closed it."""
-    run = DisposalRun.objects.select_for_update().get(pk=run_id)
+    run = DisposalRun.objects.select_for_update(no_key=True).get(pk=run_id)
     if run.status == RunStatus.COMPLETED:
         return None
     if error:
