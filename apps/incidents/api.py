@@ -13,6 +13,7 @@ from apps.customers.registry import DataCategory
 from apps.incidents.models import IncidentKind, IncidentStatus, RiskLevel, Severity
 from apps.incidents.selectors import (
     affected_counts,
+    affected_erased_count,
     deadlines_for,
     incident_get,
     incident_list,
@@ -172,10 +173,14 @@ class IncidentAffectedApi(APIView):
     class OutputSerializer(serializers.Serializer):
         total = serializers.IntegerField()
         by_place = serializers.ListField(child=serializers.DictField())
+        erased_before_notice = serializers.IntegerField(
+            help_text="Matched, but erased before any notice: not affected, not told."
+        )
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request, incident_id: UUID) -> Response:
-        counts = affected_counts(incident=incident_get(incident_id=incident_id))
+        incident = incident_get(incident_id=incident_id)
+        counts = affected_counts(incident=incident)
         return Response(
             {
                 "total": sum(counts.values()),
@@ -183,6 +188,7 @@ class IncidentAffectedApi(APIView):
                     {"country": country, "region": region, "count": n}
                     for (country, region), n in sorted(counts.items())
                 ],
+                "erased_before_notice": affected_erased_count(incident=incident),
             }
         )
 
@@ -194,16 +200,32 @@ class IncidentNotificationsApi(APIView):
 
     class OutputSerializer(serializers.Serializer):
         total = serializers.IntegerField()
-        by_status = serializers.DictField(child=serializers.IntegerField())
+        by_status = serializers.DictField(
+            child=serializers.IntegerField(),
+            help_text="queued, retrying, sending, sent, failed (sent and failed are "
+            "final).",
+        )
         by_channel = serializers.DictField(child=serializers.DictField())
+        reasons = serializers.DictField(
+            child=serializers.IntegerField(),
+            help_text="Failed notices per reason (a category, never an address).",
+        )
+        next_attempt_at = serializers.DateTimeField(
+            allow_null=True, help_text="When the earliest retry is due."
+        )
+        erased_before_notice = serializers.IntegerField(
+            help_text="Customers erased before any notice: not affected, not told."
+        )
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
-        return Response(notification_progress(incident=incident))
+        progress = notification_progress(incident=incident)
+        return Response(self.OutputSerializer(progress).data)
 
     @extend_schema(request=None, responses={202: OutputSerializer})
     def post(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
         incident_notify(actor=request.user, incident=incident)
-        return Response(notification_progress(incident=incident), status=202)
+        progress = notification_progress(incident=incident)
+        return Response(self.OutputSerializer(progress).data, status=202)

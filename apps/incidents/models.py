@@ -144,6 +144,12 @@ class AffectedCustomer(models.Model):
     )
     remedy_code = models.CharField(max_length=32, blank=True)
     remedy_redeemed_at = models.DateTimeField(null=True, blank=True)
+    erased_before_notice = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Erased before any notice was queued: no one is left to tell, so "
+        "not counted as affected and sent nothing (counted apart).",
+    )
 
     class Meta:
         constraints = [
@@ -154,7 +160,12 @@ class AffectedCustomer(models.Model):
         indexes = [
             models.Index(
                 fields=["incident", "country", "region"], name="incidents_aff_geo"
-            )
+            ),
+            models.Index(
+                fields=["incident"],
+                name="incidents_aff_erased",
+                condition=models.Q(erased_before_notice=True),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -264,9 +275,15 @@ class Channel(models.TextChoices):
 
 class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
+    RETRYING = "retrying", "Retrying"
+    SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     BOUNCED = "bounced", "Bounced"
+
+
+# Still to be sent: the statuses a sending batch selects. Sent and failed are final.
+PENDING_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.RETRYING)
 
 
 class IncidentNotice(models.Model):
@@ -285,7 +302,21 @@ class IncidentNotice(models.Model):
     )
     queued_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
-    error = models.CharField(max_length=200, blank=True)
+    # db_default too: rows inserted by plain SQL (bench, imports) start at 0.
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Retrying: not tried again before this."
+    )
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a worker took it to send (committed before the send).",
+    )
+    error = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Why the last attempt failed, as a category (never an address).",
+    )
 
     class Meta:
         constraints = [
@@ -298,6 +329,18 @@ class IncidentNotice(models.Model):
             models.Index(fields=["incident", "status"], name="incidents_notice_status"),
             models.Index(
                 fields=["customer_id", "sent_at"], name="incidents_notice_cust"
+            ),
+            # What is still to be sent, and when: the batches and the beat job.
+            models.Index(
+                fields=["incident", "next_attempt_at"],
+                name="incidents_notice_due",
+                condition=models.Q(status__in=["queued", "retrying"]),
+            ),
+            # Claims whose worker stopped before recording the outcome.
+            models.Index(
+                fields=["claimed_at"],
+                name="incidents_notice_sending",
+                condition=models.Q(status="sending"),
             ),
         ]
 

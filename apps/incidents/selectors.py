@@ -5,14 +5,16 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.errors import NotFound
 from apps.incidents.deadlines import affected_in, due_at, holiday_country
 from apps.incidents.models import (
+    PENDING_STATUSES,
     AffectedCustomer,
     DeadlineRule,
+    DeliveryStatus,
     Incident,
     IncidentNotice,
     IncidentStatus,
@@ -35,13 +37,22 @@ def incident_get(*, incident_id: UUID | str) -> Incident:
 
 
 def affected_counts(*, incident: Incident) -> dict[tuple[str, str], int]:
-    """Affected people per (country, region): one grouped query."""
+    """Affected people per (country, region): one grouped query. Customers erased
+    before any notice are not affected (see `affected_erased_count`)."""
     rows = (
-        AffectedCustomer.objects.filter(incident=incident)
+        AffectedCustomer.objects.filter(incident=incident, erased_before_notice=False)
         .values_list("country", "region")
         .annotate(n=Count("pk"))
     )
     return {(country, region): n for country, region, n in rows}
+
+
+def affected_erased_count(*, incident: Incident) -> int:
+    """Customers the selection matched who were erased before any notice: counted
+    apart, never told."""
+    return AffectedCustomer.objects.filter(
+        incident=incident, erased_before_notice=True
+    ).count()
 
 
 @dataclass(frozen=True)
@@ -145,20 +156,71 @@ def deadlines_compute(
     return sorted(result, key=lambda d: (d.exempt, d.due_at or far, d.rule_code))
 
 
+PROGRESS_STATUSES = (
+    DeliveryStatus.QUEUED,
+    DeliveryStatus.RETRYING,
+    DeliveryStatus.SENDING,
+    DeliveryStatus.SENT,
+    DeliveryStatus.FAILED,
+)
+
+
 def notification_progress(*, incident: Incident) -> dict[str, Any]:
-    """Notices per status and channel."""
+    """Notices per status (queued, retrying, sending, sent, failed: always all five) and
+    per
+    channel; why the failed ones failed, as reason categories with counts; when the
+    next retry is due; and how many customers were erased before any notice."""
     rows = (
         IncidentNotice.objects.filter(incident=incident)
         .values_list("channel", "status")
         .annotate(n=Count("pk"))
     )
-    by_status: dict[str, int] = {}
+    by_status: dict[str, int] = dict.fromkeys(PROGRESS_STATUSES, 0)
     by_channel: dict[str, dict[str, int]] = {}
     for channel_name, status, n in rows:
         by_status[status] = by_status.get(status, 0) + n
         by_channel.setdefault(channel_name, {})[status] = n
-    total = sum(by_status.values())
-    return {"total": total, "by_status": by_status, "by_channel": by_channel}
+    reasons = (
+        IncidentNotice.objects.filter(incident=incident, status=DeliveryStatus.FAILED)
+        .values_list("error")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "error")
+    )
+    return {
+        "total": sum(by_status.values()),
+        "by_status": {str(status): n for status, n in by_status.items()},
+        "by_channel": by_channel,
+        "reasons": {error or "unknown": n for error, n in reasons},
+        "next_attempt_at": notices_next_attempt_at(incident_id=incident.pk),
+        "erased_before_notice": affected_erased_count(incident=incident),
+    }
+
+
+def notices_due(*, now: datetime) -> QuerySet[IncidentNotice]:
+    """Notices to try now, of every incident: queued ones, and retries whose time has
+    come. Sent and failed ones are final and never in it."""
+    return IncidentNotice.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        status__in=PENDING_STATUSES,
+        sent_at__isnull=True,
+    )
+
+
+def notices_due_incident_ids(*, now: datetime | None = None) -> list[UUID]:
+    """Incidents with a notice to try now (what the beat job resumes)."""
+    return list(
+        notices_due(now=now or timezone.now())
+        .order_by()
+        .values_list("incident_id", flat=True)
+        .distinct()
+    )
+
+
+def notices_next_attempt_at(*, incident_id: UUID | str) -> datetime | None:
+    """When the earliest notice waiting for a retry is due, if any."""
+    return IncidentNotice.objects.filter(
+        incident_id=incident_id, status=DeliveryStatus.RETRYING
+    ).aggregate(at=Min("next_attempt_at"))["at"]
 
 
 def notices_for_customer(*, customer_id: UUID) -> QuerySet[IncidentNotice]:

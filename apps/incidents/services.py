@@ -1,13 +1,18 @@
 """Writes for incidents: the register, affected customers, notices and their delivery,
-remedies and the public status page. Every change is audited."""
+remedies and the public status page. Every change is audited.
+
+Lock order (apps/core/db.py): the incident, then its notices (each claimed on its own
+in a short transaction), then the audit chain.
+"""
 
 import logging
 import secrets
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from apps.audit import services as audit
@@ -15,7 +20,7 @@ from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
 from apps.customers.registry import DataCategory, fields_in_category
 from apps.incidents import notices
-from apps.incidents.channels import DeliveryFailed, channel
+from apps.incidents.channels import DeliveryDeferred, DeliveryFailed, channel
 from apps.incidents.errors import IncidentError
 from apps.incidents.models import (
     STATUS_ORDER,
@@ -30,7 +35,7 @@ from apps.incidents.models import (
     StatusUpdate,
     TimelineEntry,
 )
-from apps.incidents.selectors import deadlines_for
+from apps.incidents.selectors import deadlines_for, notices_due
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +104,7 @@ def incident_create(*, actor, data: dict[str, Any]) -> Incident:
 @transaction.atomic
 def incident_update(*, actor, incident: Incident, data: dict[str, Any]) -> Incident:
     """Change fields of an open incident; audited with the names of what changed."""
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if incident.is_closed:
         raise IncidentError(
             "A resolved incident is part of the record: it cannot change."
@@ -127,7 +132,7 @@ def incident_transition(
 ) -> Incident:
     """Move an incident forward (investigating → ... → resolved). Resolving records the
     deadlines as they stand, so later edits to the rules never move them."""
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if status not in STATUS_ORDER:
         raise IncidentError("Unknown status.", field="status")
     if STATUS_ORDER.index(status) <= STATUS_ORDER.index(incident.status):
@@ -208,8 +213,9 @@ def affected_select(
 ) -> int:
     """Snapshot who the incident affects: everyone, some countries or regions, those
     created in a window, or a list of ids. Replaces an earlier snapshot while no notice
-    has gone out. Returns how many."""
-    incident = Incident.objects.select_for_update().get(pk=incident.pk)
+    has gone out. Customers already erased are kept apart ("erased before notice"):
+    not affected, never told. Returns how many are affected."""
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if IncidentNotice.objects.filter(incident=incident).exists():
         raise IncidentError("Notices have gone out: the affected list is fixed now.")
     customers = Customer.objects.all()
@@ -235,9 +241,12 @@ def affected_select(
     elif scope != "all":
         raise IncidentError("Choose who is affected.", field="scope")
     AffectedCustomer.objects.filter(incident=incident).delete()
-    rows = customers.values_list("pk", "country", "region").iterator(chunk_size=5000)
-    batch, total = [], 0
-    for customer_id, country, region in rows:
+    rows = customers.values_list("pk", "country", "region", "erased_at").iterator(
+        chunk_size=5000
+    )
+    batch, total, erased = [], 0, 0
+    for customer_id, country, region, erased_at in rows:
+        erased += erased_at is not None
         batch.append(
             AffectedCustomer(
                 incident=incident,
@@ -245,12 +254,13 @@ def affected_select(
                 country=country,
                 region=region,
                 mailbox_compromised=mailbox_compromised,
+                erased_before_notice=erased_at is not None,
             )
         )
         if len(batch) >= 5000:
             total += len(AffectedCustomer.objects.bulk_create(batch))
             batch = []
-    total += len(AffectedCustomer.objects.bulk_create(batch))
+    total += len(AffectedCustomer.objects.bulk_create(batch)) - erased
     incident.selection = {
         "scope": scope,
         "countries": countries or [],
@@ -265,7 +275,7 @@ def affected_select(
         actor=actor,
         action="incident.affected_selected",
         target=incident,
-        details={"scope": scope, "count": total},
+        details={"scope": scope, "count": total, "erased_before_notice": erased},
     )
     return total
 
@@ -287,7 +297,8 @@ def notice_elements(incident: Incident, data_involved: str) -> dict[str, str]:
 
 def _categories_held(customer_ids: list) -> dict:
     """Which data categories each customer holds anything in (no decryption: a null
-    check on the ciphertext columns)."""
+    check on the ciphertext columns). Erased customers, and those whose record is gone,
+    are not in it."""
     from django.db.models import BooleanField, ExpressionWrapper, Q
 
     annotations = {}
@@ -299,7 +310,7 @@ def _categories_held(customer_ids: list) -> dict:
             q, output_field=BooleanField()
         )
     rows = (
-        Customer.objects.filter(pk__in=customer_ids)
+        Customer.objects.filter(pk__in=customer_ids, erased_at__isnull=True)
         .annotate(**annotations)
         .values("pk", *annotations)
     )
@@ -311,12 +322,16 @@ def _categories_held(customer_ids: list) -> dict:
 def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
     """Render and queue one notice per affected customer and channel (never email to
     a mailbox whose credentials were taken). Idempotent: existing notices are kept.
-    Raises NoticeIncomplete when a required element is missing."""
+    A customer erased since the snapshot and not yet sent anything is set apart as
+    "erased before notice" instead. Raises NoticeIncomplete when a required element
+    is missing."""
     notices.validate(notice_elements(incident, "-"))
     if not incident.is_breach and not incident.what_happened:
         raise IncidentError("Say what happened.", field="what_happened")
-    queued = 0
-    affected = AffectedCustomer.objects.filter(incident=incident).order_by("pk")
+    queued = erased = 0
+    affected = AffectedCustomer.objects.filter(
+        incident=incident, erased_before_notice=False
+    ).order_by("pk")
     last = 0
     while True:
         batch = list(affected.filter(pk__gt=last)[:batch_size])
@@ -324,9 +339,27 @@ def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
             break
         last = batch[-1].pk
         held = _categories_held([a.customer_id for a in batch])
+        gone = {a.customer_id for a in batch} - held.keys()
+        existing = set(
+            IncidentNotice.objects.filter(
+                incident=incident, customer_id__in=[a.customer_id for a in batch]
+            ).values_list("customer_id", "channel")
+        )
+        # Notices queued before the erasure stay: sending fails them with a reason.
+        told = {customer_id for customer_id, _ in existing}
+        set_apart = [a.pk for a in batch if a.customer_id in gone - told]
         now = timezone.now()
         rows, remedies = [], []
         for person in batch:
+            if person.customer_id in gone:
+                continue
+            channels = [Channel.IN_APP]
+            channels.append(
+                Channel.SMS if person.mailbox_compromised else Channel.EMAIL
+            )
+            channels = [c for c in channels if (person.customer_id, c) not in existing]
+            if not channels:
+                continue  # queued by an earlier run
             categories = [
                 c
                 for c in incident.data_categories
@@ -352,10 +385,6 @@ def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
                 region=person.region,
                 remedy=remedy,
             )
-            channels = [Channel.IN_APP]
-            channels.append(
-                Channel.SMS if person.mailbox_compromised else Channel.EMAIL
-            )
             for name in channels:
                 rows.append(
                     IncidentNotice(
@@ -370,34 +399,41 @@ def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
                 )
         with transaction.atomic():
             AffectedCustomer.objects.bulk_update(remedies, ["remedy_code"])
-            created = IncidentNotice.objects.bulk_create(rows, ignore_conflicts=True)
-        queued += len(created)
+            erased += AffectedCustomer.objects.filter(pk__in=set_apart).update(
+                erased_before_notice=True
+            )
+            # A concurrent run may have queued some meanwhile: the constraint keeps one.
+            IncidentNotice.objects.bulk_create(rows, ignore_conflicts=True)
+        queued += len(rows)
     audit.record(
         actor=actor,
         action="incident.notices_queued",
         target=incident,
-        details={"count": queued},
+        details={"count": queued, "erased_before_notice": erased},
     )
     return queued
 
 
-def notices_send_batch(*, incident_id: Any, batch_size: int = 500) -> int:
-    """Send the next batch of queued (or failed) notices. Each notice is claimed, sent
-    and marked in its own short transaction, so a crash can repeat at most the one in
-    flight, and a sent notice is never sent again; other workers skip locked rows.
-    Returns how many were attempted."""
-    pending = IncidentNotice.objects.filter(
-        incident_id=incident_id,
-        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.FAILED],
-        sent_at__isnull=True,
-    )
+def notices_send_batch(*, incident_id: Any, batch_size: int | None = None) -> int:
+    """Try the next batch of notices due now: queued ones, and those whose retry time
+    has come. Each notice is claimed (committed), then tried, then marked: other
+    workers skip it, and a process that dies mid-send leaves a claim that fails with
+    "outcome unknown" instead of a second send. Every attempt moves its notice on:
+    sent, failed for good with its reason, or retrying later, so a caller looping
+    until this returns 0 always stops. Returns how many were attempted."""
+    batch_size = batch_size or settings.AMANAH_NOTICE_BATCH_SIZE
+    notices_claims_expire()
+    # Fixed for the batch: a notice deferred in it is not due again before the next.
+    pending = notices_due(now=timezone.now()).filter(incident_id=incident_id)
     with transaction.atomic():
         batch = list(
-            pending.select_for_update(skip_locked=True).order_by("pk")[:batch_size]
+            pending.select_for_update(no_key=True, skip_locked=True).order_by("pk")[
+                :batch_size
+            ]
         )
     if not batch:
         return 0
-    attempted = 0
+    outcomes: dict[str, int] = {}
     with key_scope():
         customers = {
             c.pk: c
@@ -405,44 +441,110 @@ def notices_send_batch(*, incident_id: Any, batch_size: int = 500) -> int:
         }
         data_keys_preload(c.data_key_id for c in customers.values())
         for candidate in batch:
-            with transaction.atomic():
-                notice = (
-                    pending.select_for_update(skip_locked=True)
-                    .filter(pk=candidate.pk)
-                    .first()
-                )
-                if notice is None:
-                    continue  # sent meanwhile, or another worker has it
-                _deliver(notice, customers.get(notice.customer_id))
-                notice.save(update_fields=["status", "sent_at", "error"])
-                attempted += 1
+            notice = _claim(pending, candidate.pk)
+            if notice is None:
+                continue  # sent meanwhile, or another worker has it
+            _deliver(notice, customers.get(notice.customer_id))
+            notice.save(update_fields=["status", "sent_at", "next_attempt_at", "error"])
+            outcomes[notice.status] = outcomes.get(notice.status, 0) + 1
+    attempted = sum(outcomes.values())
     logger.info(
-        "incidents.batch_sent", extra={"incident": str(incident_id), "count": attempted}
+        "incidents.batch_sent",
+        extra={"incident": str(incident_id), "count": attempted, **outcomes},
     )
     return attempted
 
 
+# The longest wait between two attempts, however many are allowed.
+RETRY_WAIT_MAX = timedelta(days=1)
+OUTCOME_UNKNOWN = "outcome unknown: the sending worker stopped"
+
+
+def _claim(pending, pk: int) -> IncidentNotice | None:
+    """Take one due notice to send, committed before the send: if the process dies
+    while sending, the notice is not sent again (`notices_claims_expire`)."""
+    with transaction.atomic():
+        notice = (
+            pending.select_for_update(no_key=True, skip_locked=True)
+            .filter(pk=pk)
+            .first()
+        )
+        if notice is None:
+            return None
+        notice.status, notice.claimed_at = DeliveryStatus.SENDING, timezone.now()
+        notice.attempts += 1
+        notice.save(update_fields=["status", "claimed_at", "attempts"])
+    return notice
+
+
+def notices_claims_expire(*, now: datetime | None = None) -> int:
+    """Notices claimed longer ago than any send can take (the task time limit, and a
+    minute) and never marked: the process sending them stopped, before or after the
+    send. An email or SMS fails with that reason rather than risk telling a person
+    twice; an in-app notice, which nothing outside saw, is queued again. Returns how
+    many failed."""
+    now = now or timezone.now()
+    stale = IncidentNotice.objects.filter(
+        status=DeliveryStatus.SENDING,
+        claimed_at__lt=now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60),
+    )
+    stale.filter(channel=Channel.IN_APP).update(status=DeliveryStatus.QUEUED)
+    count = stale.update(
+        status=DeliveryStatus.FAILED, error=OUTCOME_UNKNOWN, next_attempt_at=None
+    )
+    if count:
+        logger.warning("incidents.notice_outcome_unknown", extra={"count": count})
+    return count
+
+
 def _deliver(notice: IncidentNotice, customer: Customer | None) -> None:
-    address = ""
-    if customer is not None and not customer.is_erased:
+    """Try one claimed notice once and record the outcome on it (the caller saves
+    it)."""
+    try:
+        if customer is None or customer.is_erased:
+            raise DeliveryFailed("customer erased")
         address = {"email": customer.email, "sms": customer.phone}.get(
             notice.channel
         ) or ""
-    try:
         channel(notice.channel).send(notice=notice, address=address)
     except DeliveryFailed as exc:
-        notice.status, notice.error = DeliveryStatus.FAILED, str(exc)[:200]
-    else:
-        notice.status, notice.sent_at, notice.error = (
-            DeliveryStatus.SENT,
-            timezone.now(),
-            "",
+        notice.status, notice.next_attempt_at = DeliveryStatus.FAILED, None
+        notice.error = str(exc)[:200]
+    except DeliveryDeferred as exc:
+        _retry_later(notice, reason=str(exc))
+    except DatabaseError:
+        raise  # the transaction is broken: the task's own retry takes over
+    except OSError as exc:  # an adapter that let a connection error through
+        _retry_later(notice, reason=f"channel unavailable ({type(exc).__name__})")
+    except Exception as exc:
+        # A bug in one adapter or record must not hold up every notice after it.
+        logger.warning(
+            "incidents.notice_error",
+            extra={"notice": notice.pk, "error": type(exc).__name__},
         )
+        _retry_later(notice, reason=f"unexpected error ({type(exc).__name__})")
+    else:
+        notice.status, notice.sent_at = DeliveryStatus.SENT, timezone.now()
+        notice.next_attempt_at, notice.error = None, ""
+
+
+def _retry_later(notice: IncidentNotice, *, reason: str) -> None:
+    """Retry after a wait that doubles each time; failed for good once the attempts
+    allowed are used up, with the last reason."""
+    notice.error = reason[:200]
+    if notice.attempts >= settings.AMANAH_NOTICE_MAX_ATTEMPTS:
+        notice.status, notice.next_attempt_at = DeliveryStatus.FAILED, None
+        return
+    doublings = min(notice.attempts - 1, 20)  # past RETRY_WAIT_MAX anyway
+    wait = timedelta(seconds=settings.AMANAH_NOTICE_RETRY_SECONDS * 2**doublings)
+    notice.status = DeliveryStatus.RETRYING
+    notice.next_attempt_at = timezone.now() + min(wait, RETRY_WAIT_MAX)
 
 
 @transaction.atomic
 def incident_notify(*, actor, incident: Incident) -> int:
-    """Queue every notice and hand the sending to Celery, in batches."""
+    """Queue every notice and hand the sending to Celery, in batches. Idempotent: a
+    rerun queues only what is missing and sends only what is due."""
     from apps.incidents.tasks import notices_send_task
 
     count = notices_queue(actor=actor, incident=incident)

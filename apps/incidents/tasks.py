@@ -1,8 +1,18 @@
+import math
+
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db import OperationalError
+from django.utils import timezone
 
-from apps.incidents.services import notices_send_batch
+from apps.incidents.selectors import notices_due_incident_ids, notices_next_attempt_at
+from apps.incidents.services import notices_claims_expire, notices_send_batch
+
+# A delayed message waits unacknowledged in a worker; Redis hands one that waited
+# longer than its visibility timeout to a second worker. So a wake-up is booked at most
+# half that timeout ahead: one that comes early finds nothing due and books the next.
+WAKE_MAX_SECONDS = 30 * 60
 
 
 @shared_task(
@@ -13,13 +23,44 @@ from apps.incidents.services import notices_send_batch
     max_retries=5,
 )
 def notices_send_task(incident_id: str) -> int:
-    """Send one batch and queue the next while any is left (ids only in the message)."""
+    """Send the notices due now, a batch at a time (ids only in the message).
+
+    Without a broker this process loops until nothing is due: every attempt moves its
+    notice on (sent, failed, or retrying later), so the loop ends. With a broker, a
+    batch that made progress queues the next; one that found nothing due books one
+    wake-up for the earliest retry instead of spinning. Retries left for later are also
+    resumed by the beat job (`notices_send_due_task`) and by notifying again.
+    """
     if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker: this process sends them all
         total = 0
-        while sent := notices_send_batch(incident_id=incident_id):
-            total += sent
+        while attempted := notices_send_batch(incident_id=incident_id):
+            total += attempted
         return total
-    sent = notices_send_batch(incident_id=incident_id)
-    if sent:
+    attempted = notices_send_batch(incident_id=incident_id)
+    if attempted:
         notices_send_task.delay(incident_id)
-    return sent
+        return attempted
+    wake = notices_next_attempt_at(incident_id=incident_id)
+    if wake is not None:
+        seconds = math.ceil((wake - timezone.now()).total_seconds())
+        countdown = min(
+            max(1, seconds),
+            WAKE_MAX_SECONDS,
+            settings.AMANAH_BROKER_VISIBILITY_TIMEOUT // 2,
+        )
+        # Every worker whose batch came up empty gets here: one wake-up is enough.
+        key = f"incidents:notices_wake:{incident_id}:{wake.timestamp()}"
+        if cache.add(key, 1, timeout=countdown):
+            notices_send_task.apply_async((incident_id,), countdown=countdown)
+    return 0
+
+
+@shared_task(name="incidents.send_due_notices", acks_late=True)
+def notices_send_due_task() -> int:
+    """Beat: resume sending for every incident with notices due now (retries whose
+    time has come, or a send that stopped). Returns how many incidents."""
+    notices_claims_expire()
+    incident_ids = notices_due_incident_ids()
+    for incident_id in incident_ids:
+        notices_send_task.delay(str(incident_id))
+    return len(incident_ids)

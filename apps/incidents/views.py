@@ -194,7 +194,9 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"{count} notices queued; sending in batches.")
+            messages.success(
+                request, f"{count} new notices queued; sending what is due in batches."
+            )
         return "notify", None
 
     def _do_status(self, request, incident):

@@ -316,6 +316,13 @@ AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 # Retention: rows per disposal batch (one short transaction each).
 AMANAH_DISPOSAL_BATCH_SIZE = env.int("AMANAH_DISPOSAL_BATCH_SIZE", default=2000)
 
+# Incident notices: notices per sending batch; one that fails for a passing reason
+# (mail server down) is tried at most ..._MAX_ATTEMPTS times, the first retry after
+# ..._RETRY_SECONDS and each next one after twice as long (beat resumes them).
+AMANAH_NOTICE_BATCH_SIZE = env.int("AMANAH_NOTICE_BATCH_SIZE", default=500)
+AMANAH_NOTICE_MAX_ATTEMPTS = env.int("AMANAH_NOTICE_MAX_ATTEMPTS", default=5)
+AMANAH_NOTICE_RETRY_SECONDS = env.int("AMANAH_NOTICE_RETRY_SECONDS", default=300)
+
 # Suspicious-access monitoring (apps.monitoring): rules run by the beat every 5 minutes
 # and after each reveal; each hit is an alert on /compliance/alerts/.
 # Reveal volume: the last hour against the agent's own hourly mean and deviation over
@@ -488,6 +495,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "monitoring-evaluate-rules": {
         "task": "monitoring.evaluate_rules",
+        "schedule": timedelta(minutes=5),
+    },
+    "incidents-send-due-notices": {
+        "task": "incidents.send_due_notices",
         "schedule": timedelta(minutes=5),
     },
 }
