@@ -56,6 +56,9 @@ class Alert(models.Model):
         related_name="+",
     )
     reveals_suspended_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(
+        null=True, blank=True, help_text="High alerts: when it was emailed."
+    )
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:

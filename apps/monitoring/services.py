@@ -183,11 +183,40 @@ def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
 
 def alert_notify(*, alert_id: int) -> int:
     """Email an alert (rule, severity, staff member, evidence: no customer data) to
-    alert_recipients(). Returns how many addresses; a vanished alert is skipped."""
+    alert_recipients(), once: the alert is marked notified first, and unmarked if the
+    mail server refuses (the task retries). Returns how many addresses; a vanished or
+    already notified alert is skipped."""
+    claimed = Alert.objects.filter(pk=alert_id, notified_at__isnull=True).update(
+        notified_at=timezone.now()
+    )
     alert = Alert.objects.select_related("staff").filter(pk=alert_id).first()
     if alert is None:
         logger.warning("monitoring.alert_vanished", extra={"alert_id": alert_id})
         return 0
+    if not claimed:
+        return 0
+    try:
+        return _alert_email(alert)
+    except Exception:
+        Alert.objects.filter(pk=alert.pk).update(notified_at=None)
+        raise
+
+
+def alerts_notify_pending(*, now: datetime | None = None) -> int:
+    """Email the high alerts of the last day that were never emailed (the broker was
+    down when they were raised). Returns how many alerts."""
+    since = (now or timezone.now()) - timedelta(days=1)
+    pending = list(
+        Alert.objects.filter(
+            severity=AlertSeverity.HIGH, notified_at__isnull=True, created_at__gte=since
+        ).values_list("pk", flat=True)
+    )
+    for alert_id in pending:
+        alert_notify(alert_id=alert_id)
+    return len(pending)
+
+
+def _alert_email(alert: Alert) -> int:
     recipients = alert_recipients()
     if not recipients:
         logger.warning("monitoring.no_alert_recipients", extra={"alert_id": alert.pk})

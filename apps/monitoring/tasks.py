@@ -3,6 +3,7 @@ from django.db import OperationalError
 
 from apps.monitoring.services import (
     alert_notify,
+    alerts_notify_pending,
     lookups_prune,
     rules_evaluate,
 )
@@ -16,8 +17,10 @@ from apps.monitoring.services import (
     max_retries=5,
 )
 def rules_evaluate_task() -> int:
-    """Every rule for everyone (beat, every five minutes); old lookups pruned."""
+    """Every rule for everyone (beat, every five minutes); high alerts never emailed
+    are emailed; old lookups pruned."""
     raised = rules_evaluate()
+    alerts_notify_pending()
     lookups_prune()
     return len(raised)
 

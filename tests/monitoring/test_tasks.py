@@ -109,3 +109,48 @@ def test_the_command_prints_a_summary(support_agent, settings, capsys):
     lookups(support_agent, kind=LookupKind.NOT_FOUND, at=timezone.now())
     call_command("evaluate_alerts", rule=["probing"])
     assert capsys.readouterr().out.strip() == "1 new alert(s), 0 high."
+
+
+def test_a_high_alert_raised_while_the_broker_was_down_is_emailed_by_the_beat(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from apps.monitoring.services import alert_raise
+    from apps.monitoring.tasks import alert_notify_task
+    from tests.monitoring.factories import hit
+
+    settings.AMANAH_ALERT_EMAILS = ["soc@amanah.example"]
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(alert_notify_task, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            alert = alert_raise(hit=hit(key="broker-down"), now=timezone.now())
+    assert mail.outbox == []  # logged, not raised: the alert itself stands
+
+    rules_evaluate_task.delay()
+    assert len(mail.outbox) == 1
+    assert f"#{alert.pk}" in mail.outbox[0].subject
+    rules_evaluate_task.delay()  # once only
+    assert len(mail.outbox) == 1
+    alert.refresh_from_db()
+    assert alert.notified_at is not None
+
+
+def test_an_alert_email_the_mail_server_refuses_is_tried_again(settings):
+    from apps.monitoring.services import alert_notify, alert_raise
+    from tests.mail import flaky_mail
+    from tests.monitoring.factories import hit
+
+    settings.AMANAH_ALERT_EMAILS = ["soc@amanah.example"]
+    alert = alert_raise(hit=hit(key="smtp-down"), now=timezone.now())
+    flaky_mail(settings, 1)
+    with pytest.raises(OSError, match="Connection unexpectedly closed"):
+        alert_notify(alert_id=alert.pk)
+    alert.refresh_from_db()
+    assert alert.notified_at is None  # the task's retry sends it
+    assert alert_notify(alert_id=alert.pk) == 1
+    assert len(mail.outbox) == 1
