@@ -12,6 +12,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.cache import REDIS_CACHE, redis_client_options
 from config.dev_secrets import DEV_SECRET_NAMES, load_dev_secrets
 from config.env import env
 
@@ -75,6 +76,8 @@ CACHES = {
         _required("CACHE_URL", dev_default="locmemcache://amanah")
     )
 }
+if CACHES["default"]["BACKEND"] == REDIS_CACHE:
+    CACHES["default"].setdefault("OPTIONS", {}).update(redis_client_options())
 if not DEBUG and CACHES["default"]["BACKEND"].rsplit(".", 1)[-1] in {
     "LocMemCache",
     "DummyCache",
@@ -479,6 +482,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": AMANAH_BROKER_VISIBILITY_TIMEOUT
 }
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Queueing a task while the broker restarts: tried again for about five seconds before
+# the caller sees the error (kombu's own policy gives up after 0.6 s).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 8,
+    "interval_start": 0,
+    "interval_step": 0.25,
+    "interval_max": 1,
+}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "retention-purge-nightly": {
