@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint format security bench worker beat migrate clean chromium
+.PHONY: setup run serve soak test lint format security bench worker beat migrate clean chromium
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,24 @@ run: migrate
 	$(PY) manage.py seed_demo --min-customers 300
 	@echo "Amanah is at http://127.0.0.1:8000 (Ctrl-C to stop)."
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+# The production-shaped stack (README, "make serve"): gunicorn, Celery workers and beat
+# from the Procfile (honcho), DJANGO_DEBUG=0. Settings come from the environment or
+# `.env` (honcho reads it; `.env.example` lists them); Ctrl-C stops every process.
+SERVE_NEEDS := DJANGO_SECRET_KEY AMANAH_MASTER_KEYS AMANAH_BLIND_INDEX_KEY \
+	DJANGO_ALLOWED_HOSTS DATABASE_URL CACHE_URL CELERY_BROKER_URL AMANAH_RELAY_SECRET
+SERVE_PORT := $(or $(PORT),8000)
+HONCHO := DJANGO_DEBUG=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho
+serve: setup
+	@$(HONCHO) run sh -c 'missing=""; for v in $(SERVE_NEEDS); do \
+		[ -n "$$(printenv $$v)" ] || missing="$$missing $$v"; done; \
+		[ -z "$$missing" ] || { echo "make serve needs:$$missing (set them in the environment or .env; see .env.example)" >&2; exit 1; }; \
+		[ "$$DJANGO_DEBUG" = 0 ] || { echo "make serve runs production settings: remove DJANGO_DEBUG from .env" >&2; exit 1; }'
+	@$(HONCHO) run python manage.py migrate --noinput
+	@$(HONCHO) run python manage.py collectstatic --noinput -v0
+	@echo "Amanah (production settings) on 127.0.0.1:$(SERVE_PORT); HTTPS is expected from a proxy:"
+	@echo "  curl -H 'X-Forwarded-Proto: https' http://127.0.0.1:$(SERVE_PORT)/status/   (Ctrl-C stops all)"
+	@$(HONCHO) start -p $(SERVE_PORT)
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -59,8 +77,16 @@ security: setup
 		-p no:cacheprovider $(PYTEST_ARGS)
 	$(VENV)/bin/pip-audit -r requirements/dev.txt --progress-spinner off
 
+# soak.py is left out: it runs for minutes (`make soak`).
 bench: setup
-	@for b in bench/[!_]*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in bench/[!_]*.py; do [ -e "$$b" ] || continue; \
+		[ "$$b" = bench/soak.py ] && continue; echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The stack under a mixed load with injected faults, on a database and a Redis of its
+# own: AMANAH_SOAK_SECONDS (300) with AMANAH_SOAK_USERS (50), then the invariants
+# (README, "make soak"). Exit 0 only when every invariant holds.
+soak: setup
+	$(PY) bench/soak.py
 
 worker: setup
 	$(VENV)/bin/celery -A config worker --loglevel=INFO
