@@ -122,10 +122,33 @@ def celery_app(
     try:
         yield app
     finally:
+        # Celery's test worker makes its app the default too: threads started later
+        # (a live server's) would look tasks up in this app, where none is registered.
         project_app.set_current()
+        project_app.set_default()
         app.close()
         if broker_url.startswith("redis"):
             _redis_forget(broker_url, queue)
+
+
+@contextmanager
+def thread_worker(broker_url: str, queue: str, settings, monkeypatch) -> Iterator[Any]:
+    """A real worker (two threads) in this process, consuming `queue` of an app of
+    the test's own (`celery_app`)."""
+    from celery.contrib.testing.worker import start_worker
+
+    with (
+        celery_app(broker_url, queue, settings, monkeypatch) as app,
+        start_worker(
+            app,
+            pool="threads",
+            concurrency=2,
+            perform_ping_check=False,
+            queues=[queue],
+            loglevel="WARNING",
+        ),
+    ):
+        yield app
 
 
 def _redis_forget(broker_url: str, queue: str) -> None:

@@ -27,10 +27,10 @@ from apps.monitoring.services import alert_suspend_reveals
 from apps.monitoring.tasks import rules_evaluate_for_staff_task
 from tests.access.factories import assign, assign_then_expire
 from tests.accounts.factories import UserFactory
+from tests.brokers import redis_url_or_skip, thread_worker
 from tests.consent.factories import reseed_purposes
 from tests.customers.factories import make_customer
 from tests.monitoring.factories import make_alert
-from tests.redis import redis_answers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -90,9 +90,10 @@ def test_forty_reveals_at_once_by_one_agent_answer_and_hold_the_limit(
     codes = _at_once([_reveal_over_api(token, customer.pk) for _ in range(40)])
 
     assert Counter(codes) == {200: 20, 429: 20}
-    assert Reveal.objects.filter(staff=agent).exclude(
-        status=RevealStatus.REFUSED
-    ).count() == 20
+    assert (
+        Reveal.objects.filter(staff=agent).exclude(status=RevealStatus.REFUSED).count()
+        == 20
+    )
     report = audit_chain_verify()
     assert report.ok, report.summary
 
@@ -155,39 +156,12 @@ def test_every_locking_path_at_once_for_one_agent_and_customer(agent_on_case):
 
 
 @pytest.fixture
-def worker_on_redis(settings):
+def worker_on_redis(settings, monkeypatch):
     """A real Celery worker (threads) on Redis, consuming a queue of this test's own;
     the code's `.delay()` calls go through its app."""
-    if not redis_answers():
-        pytest.skip("no Redis on 127.0.0.1:6379")
-    from celery import Celery
-    from celery.contrib.testing.worker import start_worker
-
-    from config.celery import app
-
     queue = f"amanah-test-{uuid.uuid4().hex[:8]}"
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    broker_app = Celery("amanah-test", set_as_current=False)
-    broker_app.config_from_object("django.conf:settings", namespace="CELERY")
-    broker_app.conf.update(
-        broker_url="redis://127.0.0.1:6379/15",
-        task_always_eager=False,
-        task_default_queue=queue,
-        worker_hijack_root_logger=False,
-    )
-    broker_app.set_current()
-    try:
-        with start_worker(
-            broker_app,
-            pool="threads",
-            concurrency=2,
-            perform_ping_check=False,
-            queues=[queue],
-            loglevel="WARNING",
-        ):
-            yield broker_app
-    finally:
-        app.set_current()
+    with thread_worker(redis_url_or_skip(), queue, settings, monkeypatch) as app:
+        yield app
 
 
 def test_reveals_racing_the_alert_a_worker_raises_all_answer(

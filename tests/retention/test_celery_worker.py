@@ -28,6 +28,7 @@ from apps.retention.models import (
 from apps.retention.selectors import disposal_run_tally
 from apps.retention.services import purge_dry_run, purge_fan_out
 from apps.retention.tasks import purge_batch_task
+from tests import brokers
 from tests.brokers import (
     celery_app,
     rabbitmq_vhost,
@@ -69,19 +70,7 @@ def seeded_policies():
 @pytest.fixture
 def thread_worker(broker_url, queue, settings, monkeypatch):
     """A real worker (two threads) in this process, consuming the test's queue."""
-    from celery.contrib.testing.worker import start_worker
-
-    with (
-        celery_app(broker_url, queue, settings, monkeypatch) as app,
-        start_worker(
-            app,
-            pool="threads",
-            concurrency=2,
-            perform_ping_check=False,
-            queues=[queue],
-            loglevel="WARNING",
-        ),
-    ):
+    with brokers.thread_worker(broker_url, queue, settings, monkeypatch) as app:
         yield app
 
 
