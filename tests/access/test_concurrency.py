@@ -117,7 +117,7 @@ def test_every_locking_path_at_once_for_one_agent_and_customer(agent_on_case):
     """Reveals, consent changes by the agent, suspensions by an officer and by an
     alert, an interaction closed and the expiry job, all on one agent and one
     customer at once: no deadlock, and the audit chain stays whole."""
-    agent, customer, token = agent_on_case
+    agent, customer, _ = agent_on_case
     reseed_purposes()  # a transactional test starts from a flushed database
     officer = UserFactory(username="officer", role=Role.COMPLIANCE_OFFICER)
     second = assign(agent, customer)
