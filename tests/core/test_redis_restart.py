@@ -135,11 +135,14 @@ def test_the_token_sign_in_answers_503_while_the_cache_stays_down(cache_down):
     assert response.json()["code"] == "unavailable"
 
 
-def test_a_task_queued_during_a_broker_restart_waits_for_it(own_redis):
+def test_a_task_queued_during_a_broker_restart_waits_for_it(own_redis, monkeypatch):
     from celery import Celery
 
     from config.celery import app
+    from tests.brokers import CELERY_ENVIRONMENT
 
+    for name in CELERY_ENVIRONMENT:  # Celery prefers them to its configuration
+        monkeypatch.delenv(name, raising=False)
     broker = Celery("amanah-restart", set_as_current=False)
     broker.conf.update(
         broker_url=f"redis://127.0.0.1:{own_redis.port}/0",
@@ -154,5 +157,6 @@ def test_a_task_queued_during_a_broker_restart_waits_for_it(own_redis):
     broker.send_task("amanah.test.noop", queue="restart-test")
 
     with broker.connection_for_read() as connection:
+        assert connection.as_uri().endswith(f":{own_redis.port}/0")
         queued = connection.default_channel.client.llen("restart-test")
     assert queued == 1
