@@ -1,9 +1,12 @@
 """The Locust side of bench/load.py, in a process of its own (Locust patches the
 standard library with gevent at import; the parent keeps Django to itself).
 
-Run as `python -m bench._load_users PLAN.json`. The plan names the server, the staff
-accounts (password, TOTP key, assigned customers) and the phases; this prints one JSON
-line with, per phase and endpoint, requests per second, percentiles and errors.
+Run as `python -m bench._load_users PLAN.json`. The plan names the server (its URL,
+gunicorn's pid, the database), the staff accounts (password, TOTP key, assigned
+customers), the seconds per measured phase, the rounds, the warm-up and settling
+times; this prints one JSON line: how long sign-in took and, per round and path, the
+requests, errors and response-time histogram of each endpoint and the CPU seconds that
+Locust and the server used (bench/load.py adds them up).
 
 Half the users are staff at the customer page: each signs in as its own support agent
 (password, then the current code of its authenticator, as a person would; codes are
@@ -14,6 +17,7 @@ consent API with the token their agent got from token sign-in. Every request car
 
 import itertools
 import json
+import os
 import re
 import sys
 import time
@@ -134,46 +138,114 @@ class ConsentApiUser(AmanahUser):
         self.fetch(API, self.auth)
 
 
-def summary(env: Environment, seconds: float) -> dict:
-    result = {}
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU seconds each of `pids` has used so far (Linux /proc; a
+    process that has ended is left out)."""
+    used = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
+
+
+def server_pids() -> list[int]:
+    """The gunicorn workers and the PostgreSQL backends on the bench database: the
+    processes whose CPU a request costs on the server side. Empty without /proc."""
+    arbiter = plan["gunicorn_pid"]
+    try:
+        with open(f"/proc/{arbiter}/task/{arbiter}/children") as f:
+            pids = [int(pid) for pid in f.read().split()]
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return []
+    # PostgreSQL titles a backend "postgres: ...: <user> <database> <client> ...".
+    database = f" {plan['database']} ".encode()
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                title = f.read()
+        except OSError:
+            continue
+        if title.startswith(b"postgres: ") and database in title:
+            pids.append(int(entry))
+    return pids
+
+
+def measure(env: Environment, seconds: float) -> dict:
+    """Run the current phase for `seconds` from fresh statistics: per endpoint, the
+    request count, errors and Locust's response-time histogram (ms: count); the CPU
+    seconds Locust and the server used meanwhile (None without /proc; a process that
+    ended meanwhile, such as a connection past CONN_MAX_AGE, is missed)."""
+    env.stats.reset_all()
+    server_before = cpu_seconds(server_pids())
+    locust_before = time.process_time()
+    started = time.monotonic()
+    gevent.sleep(seconds)
+    elapsed = time.monotonic() - started
+    locust_cpu = time.process_time() - locust_before
+    server_after = cpu_seconds(server_pids())
+    result: dict = {
+        "seconds": elapsed,
+        "locust_cpu": locust_cpu,
+        "server_cpu": sum(
+            used - server_before.get(pid, 0) for pid, used in server_after.items()
+        )
+        if server_before
+        else None,
+    }
     for endpoint in (PAGE, API):
         entry = env.stats.get(endpoint, "GET")
         result[endpoint] = {
             "requests": entry.num_requests,
-            "rps": entry.num_requests / seconds,
             "errors": entry.num_failures,
-            "p50": entry.get_response_time_percentile(0.50),
-            "p95": entry.get_response_time_percentile(0.95),
-            "p99": entry.get_response_time_percentile(0.99),
+            "times": entry.response_times,
         }
-    total = env.stats.total
-    result["all"] = {
-        "requests": sum(result[e]["requests"] for e in (PAGE, API)),
-        "errors": sum(result[e]["errors"] for e in (PAGE, API)),
-        "rps": sum(result[e]["requests"] for e in (PAGE, API)) / seconds,
-        "p99": total.get_response_time_percentile(0.99),
-    }
     return result
 
 
+def wait_signed_in(expected: int, timeout: float) -> float:
+    """Seconds until every user has signed in (50 Argon2 checks: setup, never
+    measured). Raises RuntimeError after `timeout`."""
+    started = time.monotonic()
+    while signed_in["page"] + signed_in["api"] < expected:
+        if time.monotonic() - started > timeout:
+            raise RuntimeError(f"sign-in: only {signed_in} after {timeout:.0f} s")
+        gevent.sleep(0.25)
+    return time.monotonic() - started
+
+
 def main() -> None:
+    """Sign every user in, serve each path once unmeasured (workers warm, statements
+    prepared), then `rounds` rounds that measure every path in turn, each round
+    starting with the next path, so drift and bursts land on all of them alike."""
     global phase
     with open(sys.argv[1]) as f:
         plan.update(json.load(f))
     env = Environment(user_classes=[StaffPageUser, ConsentApiUser], host=plan["host"])
     runner = env.create_local_runner()
+    names = list(PATHS)
+    phase = names[0]
     runner.start(user_count=plan["users"], spawn_rate=plan["users"])
-    results: dict = {}
-    for name, warmup in plan["phases"]:
+    results: dict = {"sign_in_seconds": wait_signed_in(plan["users"], timeout=300)}
+    results["signed_in"] = dict(signed_in)
+    for name in names:
         phase = name
-        gevent.sleep(warmup)  # sign-in (first phase), then each path's own warm-up
-        env.stats.reset_all()
-        started = time.monotonic()
-        gevent.sleep(plan["seconds"])
-        results[name] = summary(env, time.monotonic() - started)
-        if name == plan["phases"][0][0]:
-            results["signed_in"] = dict(signed_in)
+        gevent.sleep(plan["warmup"])
+    rounds = []
+    for number in range(plan["rounds"]):
+        measured = {}
+        for step in range(len(names)):
+            phase = names[(number + step) % len(names)]
+            # Requests already sent on the previous path finish first.
+            gevent.sleep(plan["settle"])
+            measured[phase] = measure(env, plan["seconds"])
+        rounds.append(measured)
     runner.quit()
+    results["rounds"] = rounds
     print(json.dumps(results))
 
 

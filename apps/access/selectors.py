@@ -3,6 +3,7 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -99,14 +100,21 @@ class LiveReveals:
 # The agent's list in one statement: the open interactions that have a standing
 # guardian grant (the oldest per customer), their customers with their data keys, and
 # each customer's live reveals by the agent. One round trip and no ORM compilation: the
-# list page and the API serve it on every request.
-_ASSIGNED_LIST_SQL = """
-SELECT c.*, o.id AS open_interaction_id, o.kind AS open_interaction_kind,
+# list page, the customer page and the API serve it on every request. The customer's
+# columns are named, not `c.*`: a prepared statement's result must keep its shape
+# while a migration adds a column under running processes.
+_CUSTOMER_COLUMNS = ", ".join(f'c."{f.column}"' for f in Customer._meta.concrete_fields)
+_ASSIGNED_LIST_SQL = f"""
+SELECT {_CUSTOMER_COLUMNS},
+       o.id AS open_interaction_id, o.kind AS open_interaction_kind,
+       o.expires_at AS open_interaction_expires_at,
+       o.contact_alias AS open_interaction_alias,
        r.until AS reveal_until, r.latest AS reveal_latest_id, r.names AS reveal_fields,
        k.wrapped_key AS data_key_wrapped, k.kek_version AS data_key_version,
        k.destroyed_at AS data_key_destroyed_at
 FROM (
-    SELECT DISTINCT ON (i.customer_id) i.customer_id, i.id, i.kind
+    SELECT DISTINCT ON (i.customer_id)
+           i.customer_id, i.id, i.kind, i.expires_at, i.contact_alias
     FROM access_interaction i
     JOIN access_customeruserobjectpermission g
       ON g.content_object_id = i.customer_id AND g.user_id = %(staff)s
@@ -126,7 +134,7 @@ LEFT JOIN LATERAL (
       AND v.status = %(granted)s AND v.expires_at > %(now)s
 ) r ON true
 ORDER BY c.created_at DESC, c.id
-"""
+"""  # noqa: S608 - the column names come from the model, nothing from input
 
 
 def customers_assigned_list(actor, *, only: QuerySet | None = None) -> list[Customer]:
@@ -142,6 +150,11 @@ def customers_assigned_list(actor, *, only: QuerySet | None = None) -> list[Cust
         rows = rows if only is None else rows.filter(pk__in=only)
         return list(rows.order_by("-created_at", "pk"))
     only_ids = None if only is None else list(only.values_list("pk", flat=True))
+    return _customers_assigned(actor, only_ids=only_ids)
+
+
+def _customers_assigned(actor, *, only_ids: list[Any] | None) -> list[Customer]:
+    """`customers_assigned_list` on PostgreSQL, narrowed to `only_ids` if given."""
     customers = _customers_prepared(
         _ASSIGNED_LIST_SQL,
         {
@@ -174,27 +187,41 @@ def customers_assigned_list(actor, *, only: QuerySet | None = None) -> list[Cust
     return customers
 
 
+@cache
+def _customer_converters() -> list[list]:
+    """Per customer field, the converters a queryset applies to its column (the
+    backend's, then the field's own): worked out once per process."""
+    return [
+        connection.ops.get_db_converters(f.get_col(Customer._meta.db_table))
+        + f.get_db_converters(connection)
+        for f in Customer._meta.concrete_fields
+    ]
+
+
+_layouts: dict[str, tuple[list[int], list[tuple[int, str]]]] = {}
+
+
 def _customers_prepared(sql: str, params: dict[str, Any]) -> list[Customer]:
-    """Customers from `sql` (`c.*` and extra columns, set as attributes), run as a
+    """Customers from `sql` (their columns and extra ones, set as attributes), run as a
     prepared statement on Django's connection: a persistent connection plans it once
     (planning was half of its time on the server). Values pass through each field's
     converters, as a queryset's do."""
     with server_cursor() as cursor:
         cursor.execute(sql, params, prepare=True)
-        names = [column.name for column in cursor.description]
+        # The statement names its columns, so where each one is depends on its text
+        # only: read the description (costly) once per statement and process.
+        layout = _layouts.get(sql)
+        if layout is None:
+            names = [column.name for column in cursor.description]
+            columns = {f.column for f in Customer._meta.concrete_fields}
+            layout = _layouts[sql] = (
+                [names.index(f.column) for f in Customer._meta.concrete_fields],
+                [(i, name) for i, name in enumerate(names) if name not in columns],
+            )
         rows = cursor.fetchall()
     fields = Customer._meta.concrete_fields
-    columns = {f.column for f in fields}
-    positions = [names.index(f.column) for f in fields]
-    extra = [(i, name) for i, name in enumerate(names) if name not in columns]
-    # As a queryset converts: the backend's converters, then the field's own.
-    converters = [
-        (
-            connection.ops.get_db_converters(f.get_col(Customer._meta.db_table))
-            + f.get_db_converters(connection)
-        )
-        for f in fields
-    ]
+    positions, extra = layout
+    converters = _customer_converters()
     attnames = [f.attname for f in fields]
     customers = []
     for row in rows:
@@ -237,9 +264,22 @@ def view_customer_permission_id() -> int:
 
 
 def customer_get_for_staff(*, actor, customer_id: UUID | str) -> Customer:
-    """A customer the actor may see at all. Raises NotFound otherwise (never 403)."""
+    """A customer the actor may see at all. Raises NotFound otherwise (never 403).
+
+    An agent's customer comes from the list's statement, narrowed to this id: the
+    grant, the open interaction, the live reveals and the data key in one prepared
+    round trip, so reading it (`customers_read`) needs no more lookups."""
     if actor.role in GOVERNANCE_ROLES:
         candidates = customer_queryset()
+    elif actor.role in AGENT_ROLES and connection.vendor == "postgresql":
+        try:
+            wanted = customer_id if isinstance(customer_id, UUID) else UUID(customer_id)
+        except (ValueError, TypeError, AttributeError):
+            raise NotFound("No such customer.") from None
+        found = _customers_assigned(actor, only_ids=[wanted])
+        if not found:
+            raise NotFound("No such customer.")
+        return found[0]
     elif actor.role in AGENT_ROLES:
         candidates = customers_assigned_to(actor)
     else:
@@ -326,6 +366,28 @@ def access_context(
         if reveal.customer_id in wanted:
             context.reveals[reveal.customer_id].append(reveal)
     return context
+
+
+def interaction_current_for(*, actor, customer: Customer) -> Interaction | None:
+    """The actor's oldest open interaction with `customer`, if any. A row of the
+    agents' statement (`customer_get_for_staff`) carries it, so it costs no query."""
+    expires_at = getattr(customer, "open_interaction_expires_at", None)
+    if expires_at is None:
+        return access_context(
+            actor=actor, customer_ids=[customer.pk], include_reveals=False
+        ).interactions.get(customer.pk)
+    known = {
+        "id": customer.open_interaction_id,
+        "kind": customer.open_interaction_kind,
+        "staff_id": actor.pk,
+        "customer_id": customer.pk,
+        "expires_at": expires_at,
+        "closed_at": None,
+        "contact_alias": customer.open_interaction_alias,
+    }
+    # The columns the statement read; any other is deferred (loads if ever read).
+    names = [f.attname for f in Interaction._meta.concrete_fields if f.attname in known]
+    return Interaction.from_db(connection.alias, names, [known[name] for name in names])
 
 
 def interaction_list_for(

@@ -14,11 +14,11 @@ from django.views.generic import TemplateView
 from apps.access.forms import CustomerSearchForm, RevealForm
 from apps.access.models import InteractionKind, Visibility
 from apps.access.selectors import (
-    access_context,
     access_log_for_customer,
     customer_exists,
     customer_get_for_staff,
     customer_search_for_staff,
+    interaction_current_for,
     interaction_get_for,
     interaction_list_for,
     policy_cell,
@@ -113,10 +113,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                     }
                 )
         choices = self.reveal_choices(view, matrix)
-        # customers_read has looked up the reveals; only the interaction is wanted.
-        interaction = access_context(
-            actor=user, customer_ids=[customer.pk], include_reveals=False
-        ).interactions.get(customer.pk)
+        interaction = interaction_current_for(actor=user, customer=customer)
         if interaction:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
         context.update(

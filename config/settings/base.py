@@ -5,6 +5,7 @@ a git-ignored file. DJANGO_DEBUG=0: production mode, every secret must be given,
 secure-transport settings are on.
 """
 
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -66,6 +67,12 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "options", env.str("DATABASE_PG_OPTIONS", default="-c random_page_cost=1.1")
     )
+    # Django turns psycopg's prepared statements off (`prepare_threshold` None), which
+    # also ignores `execute(..., prepare=True)`: the statements apps.core.db's
+    # server_cursor asks to prepare (the agents' customer rows, on every staff page
+    # and API call) were planned on every call. A threshold never reached prepares
+    # those and nothing else; Django's own cursors bind on the client and never do.
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", sys.maxsize)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # State that must hold across processes (throttles, replay guards, cross-process

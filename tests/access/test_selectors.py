@@ -12,11 +12,15 @@ from guardian.shortcuts import remove_perm
 from apps.access.models import Interaction, Reveal, RevealStatus
 from apps.access.selectors import (
     VIEW_CUSTOMER,
+    customer_get_for_staff,
     customer_search_for_staff,
     customers_assigned_list,
+    interaction_current_for,
+    view_customer_permission_id,
 )
 from apps.access.services import customers_read, reveal_open
 from apps.accounts.models import Role
+from apps.core.errors import NotFound
 from apps.crypto.keys import key_scope
 from tests.access.factories import assign, assign_then_close, assign_then_expire
 from tests.accounts.factories import UserFactory
@@ -144,9 +148,60 @@ def test_reading_the_list_needs_the_list_query_the_policy_and_the_log_insert(
             )
         return [q["sql"] for q in captured.captured_queries]
 
+    view_customer_permission_id()  # looked up once per process, then remembered
     few, many = queries(2), queries(8)
     assert len(few) == len(many) == 3
     assert not [sql for sql in many if "FROM crypto_datakey WHERE" in sql]
+
+
+@pytest.mark.postgres  # the one-statement read is PostgreSQL's
+def test_an_agents_customer_comes_with_what_reading_it_needs(
+    support_agent, django_assert_num_queries
+):
+    customer = make_customer()
+    first = assign(support_agent, customer)
+    assign(support_agent, customer)
+    Interaction.objects.filter(pk=first.pk).update(
+        opened_at=timezone.now() - timedelta(hours=1)
+    )
+    _reveal(support_agent, customer, ["email"])
+    first.refresh_from_db()
+    view_customer_permission_id()  # looked up once per process, then remembered
+
+    with key_scope():
+        with django_assert_num_queries(1):
+            found = customer_get_for_staff(
+                actor=support_agent, customer_id=str(customer.pk)
+            )
+            interaction = interaction_current_for(actor=support_agent, customer=found)
+        # The policy and the access-log insert: no interaction, reveal or key lookup.
+        with django_assert_num_queries(2):
+            [view] = customers_read(actor=support_agent, customers=[found])
+
+    assert found.pk == customer.pk
+    assert (interaction.pk, interaction.kind) == (first.pk, first.kind)
+    assert interaction.expires_at == first.expires_at
+    assert interaction.contact_alias == first.contact_alias
+    assert view["shown"]["email"] == "full"  # the live reveal
+
+
+@pytest.mark.postgres  # elsewhere the queryset's lookup decides
+@pytest.mark.parametrize("customer_id", ["not-a-uuid", 12345, None])
+def test_a_malformed_customer_id_is_not_found(support_agent, customer_id):
+    assign(support_agent, make_customer())
+    with pytest.raises(NotFound):
+        customer_get_for_staff(actor=support_agent, customer_id=customer_id)
+
+
+def test_the_current_interaction_of_a_plain_row_is_looked_up(support_agent):
+    customer = make_customer()
+    interaction = assign(support_agent, customer)
+    assert interaction_current_for(actor=support_agent, customer=customer) == (
+        interaction
+    )
+    assert interaction_current_for(actor=support_agent, customer=make_customer()) is (
+        None
+    )
 
 
 def test_a_delivery_agents_search_is_narrowed_to_their_assignments(delivery_agent):

@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from apps.access.models import FieldPolicy, Interaction, Reveal
+from apps.access.models import AccessLogEntry, FieldPolicy, Interaction, Reveal
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
 from tests.access.factories import assign
@@ -59,8 +59,28 @@ def test_reveal_form_errors_are_shown_and_nothing_is_revealed(client, support_ag
     response = client.post(url, {"fields": ["email"], "reason": "short"})
     assert response.status_code == 400
     assert "at least 10 characters" in response.content.decode()
+    assert 'value="email" id="id_fields_0" checked>' in response.content.decode()
+    assert 'value="phone" id="id_fields_1">' in response.content.decode()
     assert "jane@example.com" not in response.content.decode()
     assert not Reveal.objects.exists()
+
+
+@pytest.mark.postgres  # the agents' one-statement read is PostgreSQL's
+def test_an_agents_customer_page_takes_six_queries(
+    client, support_agent, django_assert_num_queries
+):
+    customer = make_customer()
+    interaction = assign(support_agent, customer)
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.get(url)  # the first request stamps the session's last-seen time
+    # The session, the user and the device; the customer with its grant, interaction,
+    # reveals and data key; the policy; the access-log row.
+    with django_assert_num_queries(6):
+        page = client.get(url).content.decode()
+    assert interaction.contact_alias in page
+    assert "more hours" in page
+    assert AccessLogEntry.objects.filter(customer=customer).count() == 2
 
 
 def test_unassigned_customer_page_is_404(client, support_agent):
