@@ -223,6 +223,15 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_VERBOSE = False
 # Customers sign in with an email address: axes keeps a keyed hash, never the address.
 AXES_USERNAME_CALLABLE = "apps.portal.auth.axes_username"
+# Axes also keeps each failed sign-in's form, masking only the fields named here: the
+# customer's email address, the second-factor code and the CSRF token too.
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "email",
+    "otp_token",
+    "csrfmiddlewaretoken",
+]
 
 # Sessions and CSRF: signed out after `AMANAH_SESSION_IDLE_MINUTES` without a request,
 # and after `SESSION_COOKIE_AGE` whatever happens.

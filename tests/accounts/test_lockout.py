@@ -319,3 +319,48 @@ def test_without_a_proxy_x_forwarded_for_is_ignored(support_agent, settings):
     }
     response = client.post(LOGIN, {"username": "support", "password": PASSWORD})
     assert response.status_code == 429
+
+
+def test_a_failed_customer_sign_in_keeps_no_email_address():
+    make_account(email="siti@example.com")
+    Client().post(
+        CUSTOMER_LOGIN, {"email": "Siti@Example.com", "password": "not her password"}
+    )
+    [attempt] = AccessAttempt.objects.all()
+    assert "example.com" not in attempt.post_data
+    assert "example.com" not in attempt.username
+    assert "email=********************" in attempt.post_data
+
+
+def test_the_migration_masks_addresses_kept_before():
+    from importlib import import_module
+
+    from django.apps import apps
+
+    kept = AccessAttempt.objects.create(
+        user_agent="test",
+        ip_address="203.0.113.9",
+        username="hash",
+        http_accept="*/*",
+        path_info=CUSTOMER_LOGIN,
+        get_data="",
+        post_data="email=siti@example.com\npassword=********************",
+        failures_since_start=1,
+    )
+    import_module(
+        "apps.accounts.migrations.0004_mask_signin_attempt_forms"
+    ).mask_post_data(apps, None)
+    kept.refresh_from_db()
+    assert kept.post_data == (
+        "email=********************\npassword=********************"
+    )
+
+
+def test_a_token_sign_in_clears_that_usernames_own_failures(support_agent):
+    api = APIClient()
+    for _ in range(5):
+        api.post(TOKEN, {"username": "support", "password": "wrong"})
+    assert AccessAttempt.objects.filter(username="support").exists()
+    ok = api.post(TOKEN, {"username": "support", "password": PASSWORD})
+    assert ok.status_code == 200
+    assert not AccessAttempt.objects.filter(username="support").exists()
