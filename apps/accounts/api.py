@@ -1,3 +1,4 @@
+from django.contrib.auth.signals import user_logged_in
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -53,7 +54,10 @@ class TokenCreateApi(APIView):
                     headers={"Retry-After": str(lock.retry_after)},
                 )
             raise ValidationError(data.errors)
-        token = token_issue(user=data.validated_data["user"])
+        user = data.validated_data["user"]
+        # As a page sign-in: django-axes forgets this username's failures.
+        user_logged_in.send(sender=type(user), request=request, user=user)
+        token = token_issue(user=user)
         return Response(
             {"token": token.key, "expires_at": token_expires_at(token=token)}
         )

@@ -1,6 +1,6 @@
 """The address a request came from, the same for every reader: the sign-in lockout
-(django-axes, `AXES_CLIENT_IP_CALLABLE`), the API throttles (DRF's `NUM_PROXIES`, set
-to the same count) and consent evidence."""
+(django-axes, `AXES_CLIENT_IP_CALLABLE`), the API throttles (`ClientAddressThrottle`)
+and consent evidence."""
 
 import ipaddress
 import logging
@@ -17,7 +17,7 @@ def client_address(request: HttpRequest) -> str:
 
     Each proxy appends the address it saw to X-Forwarded-For, so the trusted entry is
     that many from the right; anything left of it is whatever the client chose to send.
-    This is DRF's rule for `NUM_PROXIES`, so the throttles count the same address.
+    (DRF's rule for `NUM_PROXIES`; the throttles call this function itself.)
     """
     remote = request.META.get("REMOTE_ADDR", "")
     count = settings.AMANAH_PROXY_COUNT

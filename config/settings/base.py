@@ -264,7 +264,7 @@ if _BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Proxies in front of Django that append to X-Forwarded-For: the client's address is
 # the entry this many from the right (apps.accounts.network.client_address), for the
-# sign-in lockout, the API throttles (DRF's NUM_PROXIES) and consent evidence alike.
+# sign-in lockout, the API throttles and consent evidence alike.
 # 0 reads the connection's address and ignores the header, which a client can forge.
 if env.str("AXES_PROXY_COUNT", default=""):
     raise ImproperlyConfigured("AXES_PROXY_COUNT is now AMANAH_PROXY_COUNT")
@@ -434,8 +434,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.exceptions.exception_handler",
     # Throttles count in the shared cache (CACHES), per client address.
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.ScopedRateThrottle"],
-    "NUM_PROXIES": AMANAH_PROXY_COUNT,
+    "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.throttling.ClientAddressThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "token": env.str("AMANAH_TOKEN_RATE", default="30/minute")
     },

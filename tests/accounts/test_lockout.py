@@ -114,7 +114,9 @@ def test_trying_early_does_not_move_the_time_the_page_gave(support_agent):
     early = client.post(LOGIN, {"username": "support", "password": PASSWORD})
     assert early.status_code == 429
     assert "Try again in 5 minutes" in early.content.decode()
-    assert 299 <= int(early["Retry-After"]) <= 300
+    assert (
+        290 <= int(early["Retry-After"]) <= 300
+    )  # 5 minutes, less the test's own time
 
     _age_failures(16)
     response = client.post(LOGIN, {"username": "support", "password": PASSWORD})

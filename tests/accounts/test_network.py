@@ -3,7 +3,6 @@ the one they saw; axes, the DRF throttles and consent evidence all use it."""
 
 import pytest
 from django.test import RequestFactory
-from rest_framework.throttling import ScopedRateThrottle
 
 from apps.accounts.network import client_address
 
@@ -50,17 +49,21 @@ def test_a_hop_that_is_not_an_address_falls_back_to_the_connection(settings, for
         "203.0.113.5",
         "192.0.2.66, 203.0.113.5",
         "192.0.2.66, 203.0.113.5, 10.0.0.1",
+        "unknown",
     ],
 )
 def test_the_drf_throttles_see_the_same_address(settings, count, forwarded):
+    from apps.accounts.throttling import ClientAddressThrottle
+
     settings.AMANAH_PROXY_COUNT = count
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": count}
     request = _request(forwarded)
-    assert ScopedRateThrottle().get_ident(request) == client_address(request)
+    assert ClientAddressThrottle().get_ident(request) == client_address(request)
 
 
-def test_the_settings_give_drf_the_same_proxy_count(settings):
-    assert settings.REST_FRAMEWORK["NUM_PROXIES"] == settings.AMANAH_PROXY_COUNT
+def test_every_api_throttle_counts_by_that_address(settings):
+    assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == [
+        "apps.accounts.throttling.ClientAddressThrottle"
+    ]
 
 
 def test_consent_evidence_hashes_the_same_address(settings):
