@@ -405,6 +405,13 @@ AMANAH_DEFAULT_PHONE_REGION = env.str("AMANAH_DEFAULT_PHONE_REGION", default="ID
 EMAIL_BACKEND = env.str(
     "DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
 )
+# A mail server: DJANGO_EMAIL_URL, e.g. smtp+tls://user:password@smtp.example:587
+# (django-environ's email URL: backend, host, port, credentials, TLS or SSL).
+if env.str("DJANGO_EMAIL_URL", default=""):
+    globals().update(env.email_url("DJANGO_EMAIL_URL"))
+# A mail server that stops answering fails the send after this many seconds (a
+# passing failure, tried again) instead of holding a worker until its time limit.
+EMAIL_TIMEOUT = env.int("DJANGO_EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str(
     "DJANGO_DEFAULT_FROM_EMAIL", default="privacy@amanah.example"
 )

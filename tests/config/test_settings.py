@@ -136,3 +136,14 @@ def test_the_old_axes_proxy_count_is_refused_with_its_new_name():
     assert result.stderr.strip().splitlines() == [
         "Configuration error: AXES_PROXY_COUNT is now AMANAH_PROXY_COUNT"
     ]
+
+
+def test_a_mail_server_comes_from_django_email_url():
+    got = _setting(
+        "s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.EMAIL_TIMEOUT",
+        {"DJANGO_EMAIL_URL": "smtp+tls://amanah:secret@smtp.example.com:587"},
+    )
+    assert (
+        got
+        == "django.core.mail.backends.smtp.EmailBackend smtp.example.com 587 True 30"
+    )
