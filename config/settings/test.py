@@ -42,6 +42,15 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_amanah_{_run_id}"}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Each process's own cache, whatever CACHE_URL says: tests that need a shared one make
+# their own (a Redis database or key prefix of the test's), and none may clear another
+# service's data.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "amanah-tests",
+    }
+}
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

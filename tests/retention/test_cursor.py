@@ -1,7 +1,6 @@
 """The disposal walk: bounded primary-key ranges, then one sweep for what it passed."""
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -140,24 +139,25 @@ def test_a_row_another_worker_held_is_taken_by_the_sweep():
     ) == {held.pk, free.pk}
 
 
-def hold_row_lock(pk, *, seconds: float) -> tuple[threading.Thread, threading.Event]:
+def hold_row_lock(pk) -> tuple[threading.Thread, threading.Event]:
     """Another transaction (a worker's batch still running) holding a customer's row
-    for `seconds`. Returns the thread and an event set once the row is locked."""
-    locked = threading.Event()
+    until the returned event is set (at most a minute). Returns the thread, once the
+    row is locked."""
+    locked, release = threading.Event(), threading.Event()
 
     def other_worker() -> None:
         try:
             with transaction.atomic():
                 Customer.objects.select_for_update().get(pk=pk)
                 locked.set()
-                time.sleep(seconds)
+                release.wait(60)
         finally:
             connection.close()
 
     thread = threading.Thread(target=other_worker)
     thread.start()
     assert locked.wait(10)
-    return thread, locked
+    return thread, release
 
 
 @pytest.mark.postgres  # row locks
@@ -177,7 +177,7 @@ def test_a_sweep_does_not_finish_while_another_transaction_holds_due_rows(
     policy = RetentionPolicy.objects.get(code=CLOSED)
     run = disposal_run_start(actor=None, batch_size=10)
 
-    thread, _ = hold_row_lock(held.pk, seconds=1.0)
+    thread, release = hold_row_lock(held.pk)
     sweep = BatchCursor(sweep=True)
     assert disposal_batch_execute(
         run_id=run.pk, policy_id=policy.pk, batch_size=10, cursor=sweep
@@ -185,6 +185,7 @@ def test_a_sweep_does_not_finish_while_another_transaction_holds_due_rows(
     assert disposal_batch_execute(
         run_id=run.pk, policy_id=policy.pk, batch_size=10, cursor=sweep
     ) == (0, BatchCursor(sweep=True, waits=1))  # not (0, None): one is still due
+    release.set()
     thread.join()
 
     result = purge_run(actor=None, batch_size=10)  # resumes the run
@@ -206,9 +207,10 @@ def test_a_run_waits_for_a_held_row_then_leaves_it_to_the_next_run(monkeypatch):
     held = aged_customer(closed_days_ago=800)
     aged_customer(closed_days_ago=800)
 
-    thread, _ = hold_row_lock(held.pk, seconds=2.0)
+    thread, release = hold_row_lock(held.pk)
     result = purge_run(actor=None, batch_size=10)  # waits 3 x 0.05 s at most
+    release.set()
+    thread.join()
     assert result.run.status == RunStatus.COMPLETED
     assert result.disposed[CLOSED] == 1
-    thread.join()
     assert purge_run(actor=None, batch_size=10).disposed[CLOSED] == 1
