@@ -19,6 +19,8 @@ from django.core.mail import EmailMessage
 from django.core.validators import validate_email
 from django.utils.module_loading import import_string
 
+from apps.core.mail import refused_for_good
+
 logger = logging.getLogger(__name__)
 
 
@@ -44,8 +46,7 @@ class EmailChannel:
             EmailMessage(subject=notice.subject, body=notice.body, to=[address]).send()
         except smtplib.SMTPRecipientsRefused as exc:
             # 5xx: the server will never take this address; 4xx: not now.
-            codes = [code for code, _ in exc.recipients.values()]
-            if codes and all(code >= 500 for code in codes):
+            if refused_for_good(exc):
                 raise DeliveryFailed("address refused by the mail server") from None
             raise DeliveryDeferred("address deferred by the mail server") from None
         except OSError:  # smtplib's errors, refused connections, timeouts

@@ -370,3 +370,29 @@ def test_a_mail_server_that_drops_the_connection_loses_no_notice_email(
     notice_announce_batch_task.apply(args=(notice.pk, ids), throw=False)
     told = sorted(m.to[0] for m in mail.outbox)
     assert told == sorted(c.email for c in [customer, *others])
+
+
+def test_an_address_the_mail_server_refuses_for_good_holds_up_no_other(
+    customer, settings
+):
+    others = [make_customer(email=f"other{n}@example.com") for n in range(3)]
+    for person in [customer, *others]:
+        grant(person, "analytics")
+    notice = PrivacyNotice.objects.create(
+        version=2,
+        title="Privacy notice",
+        summary="We measure less.",
+        body="...",
+        effective_at=timezone.now(),
+    )
+    NoticeChange.objects.create(
+        notice=notice,
+        purpose_id=ConsentState.objects.filter(customer=customer).get().purpose_id,
+        description="Analytics keeps 6 months instead of 12.",
+    )
+    flaky_mail(settings, refuse=("other0@example.com",))
+    ids = [str(c.pk) for c in [customer, *others]]
+    result = notice_announce_batch_task.apply(args=(notice.pk, ids), throw=False)
+    assert result.successful()
+    told = sorted(m.to[0] for m in mail.outbox)
+    assert told == sorted(c.email for c in [customer, *others[1:]])

@@ -100,3 +100,33 @@ def test_a_mail_server_that_drops_the_connection_loses_no_change_notice(
     assert sorted(m.to[0] for m in mail.outbox) == [p.email for p in people]
     notice.refresh_from_db()
     assert notice.sent_count == 3
+
+
+def test_an_address_the_mail_server_refuses_for_good_holds_up_no_change_notice(
+    privacy_admin, settings
+):
+    people = [make_customer(email=f"q{n}@example.com") for n in range(3)]
+    for person in people:
+        consent_record(
+            actor=None,
+            customer=person,
+            purpose_code="partner_sharing",
+            granted=True,
+            source="api",
+        )
+    partner = Recipient.objects.get(name="Marketing partner")
+    inventory_save(  # its send waits for the commit: run below, as a worker would
+        actor=privacy_admin,
+        model=Recipient,
+        name=partner.name,
+        data={
+            "country": "US",
+            "data_categories": partner.data_categories,
+            "purpose": partner.purpose,
+            "gating_purpose": partner.gating_purpose,
+        },
+    )
+    notice = ChangeNotice.objects.get()
+    flaky_mail(settings, refuse=(people[0].email,))
+    assert change_notice_send_task.apply(args=(notice.pk,), throw=False).successful()
+    assert sorted(m.to[0] for m in mail.outbox) == [p.email for p in people[1:]]
