@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
@@ -319,12 +320,16 @@ def _categories_held(customer_ids: list) -> dict:
     }
 
 
+@transaction.atomic
 def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
     """Render and queue one notice per affected customer and channel (never email to
     a mailbox whose credentials were taken). Idempotent: existing notices are kept.
     A customer erased since the snapshot and not yet sent anything is set apart as
-    "erased before notice" instead. Raises NoticeIncomplete when a required element
-    is missing."""
+    "erased before notice" instead. Returns how many notices were queued. Raises
+    NoticeIncomplete when a required element is missing."""
+    # One queueing at a time per incident (two clicks on "Queue and send" would give
+    # two remedy codes), and none while the affected snapshot is replaced.
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     notices.validate(notice_elements(incident, "-"))
     if not incident.is_breach and not incident.what_happened:
         raise IncidentError("Say what happened.", field="what_happened")
@@ -402,8 +407,7 @@ def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
             erased += AffectedCustomer.objects.filter(pk__in=set_apart).update(
                 erased_before_notice=True
             )
-            # A concurrent run may have queued some meanwhile: the constraint keeps one.
-            IncidentNotice.objects.bulk_create(rows, ignore_conflicts=True)
+            IncidentNotice.objects.bulk_create(rows)
         queued += len(rows)
     audit.record(
         actor=actor,
@@ -514,6 +518,10 @@ def _deliver(notice: IncidentNotice, customer: Customer | None) -> None:
         _retry_later(notice, reason=str(exc))
     except DatabaseError:
         raise  # the transaction is broken: the task's own retry takes over
+    except SoftTimeLimitExceeded:
+        # The task is out of time: it stops here, and this notice's claim settles
+        # as "outcome unknown" (the send may have got through).
+        raise
     except OSError as exc:  # an adapter that let a connection error through
         _retry_later(notice, reason=f"channel unavailable ({type(exc).__name__})")
     except Exception as exc:
@@ -548,7 +556,10 @@ def incident_notify(*, actor, incident: Incident) -> int:
     from apps.incidents.tasks import notices_send_task
 
     count = notices_queue(actor=actor, incident=incident)
-    transaction.on_commit(lambda: notices_send_task.delay(str(incident.pk)))
+    # Robust: what the broker cannot take now, the beat job sends (it is due).
+    transaction.on_commit(
+        lambda: notices_send_task.delay(str(incident.pk)), robust=True
+    )
     return count
 
 
