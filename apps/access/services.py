@@ -573,9 +573,13 @@ def reveal_open(
 
 
 def reveals_live_lock(*, staff: User) -> list[int]:
-    """Lock the staff member's live reveals and return their ids, in the caller's
-    transaction: a caller that audits before suspending them takes them first, as the
-    lock order says (apps/core/db.py)."""
+    """Lock the staff member's row, then their live reveals, and return the reveals'
+    ids, in the caller's transaction. With the row held no reveal of theirs is granted
+    until the transaction ends (`reveal_open` locks it first), so the set stays the
+    one locked here: a caller that audits before suspending them (after the audit
+    chain no new row may be locked) takes them first, as the lock order says
+    (apps/core/db.py)."""
+    User.objects.select_for_update(no_key=True).filter(pk=staff.pk).first()
     return list(
         Reveal.objects.select_for_update(no_key=True)
         .filter(staff=staff, status=RevealStatus.GRANTED, expires_at__gt=timezone.now())

@@ -5,18 +5,21 @@ says so where it takes them:
 
 1. an advisory lock that serialises one job for one subject (`advisory_xact_lock`,
    e.g. raising alerts for one rule and person), first;
-2. the acting person's row, only to count a per-person limit (reveals per hour, token
-   issue);
+2. the acting person's row, where a per-person limit is counted (reveals per hour,
+   token issue), before anything else of theirs;
 3. the records the service changes, parent before child: a data request, then its
-   customer; a customer, then its consent state, interactions and reveals; an alert,
-   then the reveals it suspends; an interaction, then its permission;
+   customer; a customer, then its data key, consent state, interactions and reveals;
+   an alert, then the staff member's row and their reveals; an interaction, then its
+   permission;
 4. the audit chain (`apps.audit.services.record`), last, held until commit. After it a
-   transaction locks no row it does not already hold (rows it creates excepted).
+   transaction waits on no row lock: it locks only rows it holds already or creates.
 
 Rows are locked `FOR NO KEY UPDATE` (`select_for_update(no_key=True)`) unless they are
 about to be deleted: the `KEY SHARE` lock that every foreign-key check of an insert
 takes (an access-log row naming its customer, an audit event naming its actor) never
-waits on it, so inserts cannot join a cycle through a row they only refer to.
+waits on it, so inserts cannot join a cycle through a row they only refer to. (Django
+makes PostgreSQL's foreign keys deferred: the checks of a transaction's inserts run at
+its commit, after the audit chain, and for that reason too must never wait.)
 """
 
 import time
@@ -36,9 +39,9 @@ def declare_disposal() -> None:
 
 
 def advisory_xact_lock(key: int | str) -> None:
-    """Wait for PostgreSQL's transaction-level advisory lock `key` (a 64-bit number,
-    or a text hashed to one); it is released when the transaction ends. Elsewhere a
-    no-op: SQLite serialises writers itself."""
+    """Wait for PostgreSQL's transaction-level advisory lock `key` (a number, or a
+    text hashed to a 32-bit one); it is released when the transaction ends. Elsewhere
+    a no-op: SQLite serialises writers itself."""
     if connection.vendor != "postgresql":
         return
     if isinstance(key, str):

@@ -56,6 +56,11 @@ class Alert(models.Model):
         related_name="+",
     )
     reveals_suspended_at = models.DateTimeField(null=True, blank=True)
+    notify_claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="High alerts: when a worker took its email to send.",
+    )
     notified_at = models.DateTimeField(
         null=True, blank=True, help_text="High alerts: when it was emailed."
     )

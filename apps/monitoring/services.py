@@ -2,7 +2,8 @@
 handling (acknowledge, dismiss, escalate to an incident, suspend reveals). Audited.
 
 Lock order (apps/core/db.py): the advisory lock for one rule and person, then the
-alert, then the reveals it suspends, then the audit chain.
+alert, then the staff member's row and their live reveals (`reveals_live_lock`), then
+the audit chain.
 """
 
 import logging
@@ -14,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -183,11 +185,18 @@ def _evidence_lines(evidence: dict[str, Any]) -> list[str]:
 
 def alert_notify(*, alert_id: int) -> int:
     """Email an alert (rule, severity, staff member, evidence: no customer data) to
-    alert_recipients(), once: the alert is marked notified first, and unmarked if the
-    mail server refuses (the task retries). Returns how many addresses; a vanished or
-    already notified alert is skipped."""
-    claimed = Alert.objects.filter(pk=alert_id, notified_at__isnull=True).update(
-        notified_at=timezone.now()
+    alert_recipients(), marked notified once sent. While one worker sends it, no
+    other does; if that worker dies, the email is sent again once its claim is older
+    than any task can run (at least once: staff may get it twice, never not at all).
+    Returns how many addresses; a vanished or already notified alert is skipped."""
+    now = timezone.now()
+    claimed = (
+        Alert.objects.filter(pk=alert_id, notified_at__isnull=True)
+        .filter(
+            Q(notify_claimed_at__isnull=True)
+            | Q(notify_claimed_at__lt=now - _notify_lease())
+        )
+        .update(notify_claimed_at=now)
     )
     alert = Alert.objects.select_related("staff").filter(pk=alert_id).first()
     if alert is None:
@@ -196,24 +205,47 @@ def alert_notify(*, alert_id: int) -> int:
     if not claimed:
         return 0
     try:
-        return _alert_email(alert)
+        sent = _alert_email(alert)
     except Exception:
-        Alert.objects.filter(pk=alert.pk).update(notified_at=None)
+        Alert.objects.filter(pk=alert.pk).update(notify_claimed_at=None)
         raise
+    Alert.objects.filter(pk=alert.pk).update(notified_at=timezone.now())
+    return sent
+
+
+def _notify_lease() -> timedelta:
+    return timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
 
 
 def alerts_notify_pending(*, now: datetime | None = None) -> int:
     """Email the high alerts of the last day that were never emailed (the broker was
-    down when they were raised). Returns how many alerts."""
-    since = (now or timezone.now()) - timedelta(days=1)
+    down when they were raised, or the worker sending died). One that fails is
+    logged and left for the next run; the others are still sent. Returns how many
+    were sent."""
+    now = now or timezone.now()
     pending = list(
         Alert.objects.filter(
-            severity=AlertSeverity.HIGH, notified_at__isnull=True, created_at__gte=since
-        ).values_list("pk", flat=True)
+            severity=AlertSeverity.HIGH,
+            notified_at__isnull=True,
+            created_at__gte=now - timedelta(days=1),
+        )
+        .filter(
+            Q(notify_claimed_at__isnull=True)
+            | Q(notify_claimed_at__lt=now - _notify_lease())
+        )
+        .values_list("pk", flat=True)
     )
+    sent = 0
     for alert_id in pending:
-        alert_notify(alert_id=alert_id)
-    return len(pending)
+        try:
+            alert_notify(alert_id=alert_id)
+        except OSError:  # the mail server: the next run tries again
+            logger.warning(
+                "monitoring.alert_email_failed", extra={"alert_id": alert_id}
+            )
+        else:
+            sent += 1
+    return sent
 
 
 def _alert_email(alert: Alert) -> int:

@@ -154,3 +154,20 @@ def test_an_alert_email_the_mail_server_refuses_is_tried_again(settings):
     assert alert.notified_at is None  # the task's retry sends it
     assert alert_notify(alert_id=alert.pk) == 1
     assert len(mail.outbox) == 1
+
+
+def test_an_alert_email_whose_worker_died_is_sent_once_its_claim_expires(settings):
+    from apps.monitoring.services import alert_raise, alerts_notify_pending
+    from tests.monitoring.factories import hit
+
+    settings.AMANAH_ALERT_EMAILS = ["soc@amanah.example"]
+    alert = alert_raise(hit=hit(key="died"), now=timezone.now())
+    # A worker claimed it, then was killed before the email went out.
+    Alert.objects.filter(pk=alert.pk).update(notify_claimed_at=timezone.now())
+    assert alerts_notify_pending() == 0  # it may still be sending
+
+    lease = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 61)
+    Alert.objects.filter(pk=alert.pk).update(notify_claimed_at=timezone.now() - lease)
+    assert alerts_notify_pending() == 1
+    assert len(mail.outbox) == 1
+    assert alerts_notify_pending() == 0
