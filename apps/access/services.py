@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -641,7 +642,13 @@ def relay_verify(*, timestamp: str, signature: str, body: bytes) -> None:
     # Only a request that checks out is remembered, so a forgery sent with a real
     # timestamp cannot burn it. The shared cache: every web process must see it; it
     # outlives the request's window (at most max_age + future_skew from now).
-    if not cache.add(f"relay:seen:{expected}", 1, timeout=max_age + future_skew):
+    # The value is this call's own: if the cache client retried an `add` that had
+    # landed (a Redis restart), the key holds this call's value, not a replay's.
+    key, mine = f"relay:seen:{expected}", secrets.token_hex(8)
+    if (
+        not cache.add(key, mine, timeout=max_age + future_skew)
+        and cache.get(key) != mine
+    ):
         logger.warning("contact.relay_replayed", extra={"timestamp": sent})
         raise RelayUnauthorized("This request was already used.", code="relay_replayed")
 
