@@ -2,7 +2,8 @@
 reveals, the access log, and masked contact relays.
 
 Lock order (apps/core/db.py): the actor's row (reveals count against it), then the
-interaction and its permission, or the reveals being suspended, then the audit chain.
+interaction and its permission (the grant's advisory lock), or the reveals being
+suspended, then the audit chain.
 """
 
 import hashlib
@@ -53,7 +54,7 @@ from apps.access.selectors import (
 )
 from apps.accounts.models import GOVERNANCE_ROLES, Role, User
 from apps.audit import services as audit
-from apps.core.db import server_cursor
+from apps.core.db import advisory_xact_lock, server_cursor
 from apps.crypto.blind import normalize_phone
 from apps.crypto.keys import data_keys_preload
 from apps.customers.masking import mask_field, show_full
@@ -171,6 +172,7 @@ def interaction_open(
     )
     interaction.contact_alias = _provision_alias(interaction)
     interaction.save(force_insert=True)
+    _grant_lock(staff_id=staff.pk, customer_id=customer.pk)
     assign_perm(VIEW_CUSTOMER, staff, customer)
     audit.record(
         actor=actor,
@@ -195,10 +197,18 @@ def _provision_alias(interaction: Interaction) -> str:
     raise AccessError("No contact alias could be reserved; try again.")
 
 
+def _grant_lock(*, staff_id: int, customer_id: Any) -> None:
+    """One writer at a time of a staff member's grant on a customer: a case closing
+    while another opens must not delete the grant the new one counts on."""
+    advisory_xact_lock(f"access.grant:{staff_id}:{customer_id}")
+
+
 def _withdraw(interaction: Interaction, *, reason: str, now: datetime) -> None:
     interaction.closed_at = now
     interaction.close_reason = reason
     interaction.save(update_fields=["closed_at", "close_reason"])
+    # Then the grant: any case opened meanwhile has committed, and is seen below.
+    _grant_lock(staff_id=interaction.staff_id, customer_id=interaction.customer_id)
     still_open = Interaction.objects.filter(
         staff_id=interaction.staff_id,
         customer_id=interaction.customer_id,

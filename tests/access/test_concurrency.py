@@ -155,6 +155,28 @@ def test_every_locking_path_at_once_for_one_agent_and_customer(agent_on_case):
     assert report.ok, report.summary
 
 
+def test_a_case_closing_while_another_opens_leaves_the_new_one_its_grant(
+    agent_on_case,
+):
+    """Close the old case and open a new one on the same customer at the same moment:
+    the grant the new case counts on survives the old one's withdrawal."""
+    from guardian.shortcuts import get_perms
+
+    from apps.access.models import Interaction
+
+    agent, customer, _ = agent_on_case
+    for _ in range(8):
+        [old] = Interaction.objects.filter(staff=agent, closed_at__isnull=True)
+        results = _at_once(
+            [
+                lambda old=old: interaction_close(actor=agent, interaction=old),
+                lambda: assign(agent, customer),
+            ]
+        )
+        assert [r for r in results if isinstance(r, Exception)] == []
+        assert "view_customer" in get_perms(agent, customer)
+
+
 @pytest.fixture
 def worker_on_redis(settings, monkeypatch):
     """A real Celery worker (threads) on Redis, consuming a queue of this test's own;
