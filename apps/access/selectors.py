@@ -3,7 +3,6 @@
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +24,7 @@ from apps.access.models import (
     Visibility,
 )
 from apps.accounts.models import GOVERNANCE_ROLES, Role
-from apps.core.db import server_cursor
+from apps.core.db import model_columns_sql, model_from_row, server_cursor
 from apps.core.errors import NotFound
 from apps.crypto.keys import data_keys_remember
 from apps.customers.models import Customer
@@ -103,7 +102,7 @@ class LiveReveals:
 # list page, the customer page and the API serve it on every request. The customer's
 # columns are named, not `c.*`: a prepared statement's result must keep its shape
 # while a migration adds a column under running processes.
-_CUSTOMER_COLUMNS = ", ".join(f'c."{f.column}"' for f in Customer._meta.concrete_fields)
+_CUSTOMER_COLUMNS = model_columns_sql(Customer, "c")
 _ASSIGNED_LIST_SQL = f"""
 SELECT {_CUSTOMER_COLUMNS},
        o.id AS open_interaction_id, o.kind AS open_interaction_kind,
@@ -134,7 +133,7 @@ LEFT JOIN LATERAL (
       AND v.status = %(granted)s AND v.expires_at > %(now)s
 ) r ON true
 ORDER BY c.created_at DESC, c.id
-"""  # noqa: S608 - the column names come from the model, nothing from input
+"""  # noqa: S608  # nosec B608 - the column names come from the model, none from input
 
 
 def customers_assigned_list(actor, *, only: QuerySet | None = None) -> list[Customer]:
@@ -187,17 +186,6 @@ def _customers_assigned(actor, *, only_ids: list[Any] | None) -> list[Customer]:
     return customers
 
 
-@cache
-def _customer_converters() -> list[list]:
-    """Per customer field, the converters a queryset applies to its column (the
-    backend's, then the field's own): worked out once per process."""
-    return [
-        connection.ops.get_db_converters(f.get_col(Customer._meta.db_table))
-        + f.get_db_converters(connection)
-        for f in Customer._meta.concrete_fields
-    ]
-
-
 _layouts: dict[str, tuple[list[int], list[tuple[int, str]]]] = {}
 
 
@@ -219,19 +207,10 @@ def _customers_prepared(sql: str, params: dict[str, Any]) -> list[Customer]:
                 [(i, name) for i, name in enumerate(names) if name not in columns],
             )
         rows = cursor.fetchall()
-    fields = Customer._meta.concrete_fields
     positions, extra = layout
-    converters = _customer_converters()
-    attnames = [f.attname for f in fields]
     customers = []
     for row in rows:
-        values = []
-        for position, field_, convs in zip(positions, fields, converters, strict=True):
-            value = row[position]
-            for convert in convs:
-                value = convert(value, field_, connection)
-            values.append(value)
-        customer = Customer.from_db(connection.alias, attnames, values)
+        customer = model_from_row(Customer, [row[p] for p in positions])
         for position, name in extra:
             setattr(customer, name, row[position])
         customers.append(customer)

@@ -24,10 +24,12 @@ its commit, after the audit chain, and for that reason too must never wait.)
 
 import time
 import zlib
+from functools import cache
 from typing import Any
 
 import psycopg
 from django.db import connection
+from django.db.models import Model
 
 
 def declare_disposal() -> None:
@@ -75,3 +77,41 @@ def server_cursor():
         connection.ensure_connection()
         return _LoggedCursor(connection.connection)
     return connection.cursor()
+
+
+# Rows of statements run on `server_cursor`, read into model instances as a queryset
+# reads them. The statements name their columns (never `*`): a prepared statement's
+# result must keep its shape while a migration adds a column under running processes.
+
+
+def model_columns_sql(model: type[Model], alias: str) -> str:
+    """`alias."col", ...` for every concrete column of `model`, in field order."""
+    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+
+
+@cache
+def _converters(model: type[Model]) -> tuple[list[str], list[tuple[Any, list]]]:
+    """The attribute names of `model`'s concrete fields, and each field with the
+    converters a queryset applies to its column (the backend's, then the field's own):
+    the same for every row, so worked out once per process."""
+    fields = model._meta.concrete_fields
+    return [f.attname for f in fields], [
+        (
+            f,
+            connection.ops.get_db_converters(f.get_col(model._meta.db_table))
+            + f.get_db_converters(connection),
+        )
+        for f in fields
+    ]
+
+
+def model_from_row(model: type[Model], values: Any) -> Any:
+    """A `model` instance from its concrete columns' values (in field order),
+    converted as a queryset converts them."""
+    attnames, converters = _converters(model)
+    converted = []
+    for (field, field_converters), value in zip(converters, values, strict=True):
+        for convert in field_converters:
+            value = convert(value, field, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, attnames, converted)
