@@ -40,6 +40,9 @@ from apps.retention.selectors import holds_active
 
 logger = logging.getLogger(__name__)
 
+# The requests a worker carries out as soon as they are received.
+AUTOMATIC_KINDS = (RequestKind.ACCESS, RequestKind.PORTABILITY, RequestKind.ERASURE)
+
 EXPORT_SALT = "amanah.dsr.export"
 EXPORT_HOURS = 24
 
@@ -128,11 +131,36 @@ def request_open(
         target=request,
         details={"kind": kind, "regime": regime, "by_staff": by_staff},
     )
-    if kind in (RequestKind.ACCESS, RequestKind.PORTABILITY, RequestKind.ERASURE):
+    if kind in AUTOMATIC_KINDS:
         from apps.requests.tasks import request_process_task
 
-        transaction.on_commit(lambda: request_process_task.delay(str(request.pk)))
+        # Robust: a broker that cannot take it now leaves the request received, and
+        # the beat's `requests_process_stalled` picks it up.
+        transaction.on_commit(
+            lambda: request_process_task.delay(str(request.pk)), robust=True
+        )
     return request
+
+
+def requests_process_stalled(*, now: datetime | None = None) -> int:
+    """Queue again the exports and erasures received over ten minutes ago and never
+    processed (their task was lost: a broker down, a Redis that came back empty).
+    Returns how many."""
+    from apps.requests.tasks import request_process_task
+
+    before = (now or timezone.now()) - timedelta(minutes=10)
+    stalled = list(
+        DataRequest.objects.filter(
+            kind__in=AUTOMATIC_KINDS,
+            status=RequestStatus.RECEIVED,
+            received_at__lt=before,
+        ).values_list("pk", flat=True)
+    )
+    for request_id in stalled:
+        request_process_task.delay(str(request_id))
+    if stalled:
+        logger.warning("requests.stalled_requeued", extra={"count": len(stalled)})
+    return len(stalled)
 
 
 @transaction.atomic

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
-from apps.requests.services import request_process
+from apps.requests.services import request_process, requests_process_stalled
 
 
 @shared_task(
@@ -13,3 +13,9 @@ from apps.requests.services import request_process
 )
 def request_process_task(request_id: str) -> None:
     request_process(request_id=request_id)
+
+
+@shared_task(name="requests.process_stalled")
+def requests_process_stalled_task() -> int:
+    """Beat: queue again the requests whose processing task was lost."""
+    return requests_process_stalled()

@@ -530,6 +530,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.evaluate_rules",
         "schedule": timedelta(minutes=5),
     },
+    "requests-process-stalled": {
+        "task": "requests.process_stalled",
+        "schedule": timedelta(minutes=10),
+    },
     "incidents-send-due-notices": {
         "task": "incidents.send_due_notices",
         "schedule": timedelta(minutes=5),

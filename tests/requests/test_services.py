@@ -220,3 +220,36 @@ def test_refusing_needs_a_reason(privacy_admin):
         note="No processing on that basis",
     )
     assert request.status == "refused"
+
+
+def test_a_request_whose_task_was_lost_is_processed_by_the_beat(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    from kombu.exceptions import OperationalError
+
+    from apps.requests.services import requests_process_stalled
+    from apps.requests.tasks import request_process_task
+
+    lost, fresh = (
+        make_account(email="lost@example.com"),
+        make_account(email="fresh@example.com"),
+    )
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(request_process_task, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            old = request_open(actor=lost.user, customer=lost, kind="access")
+            new = request_open(actor=fresh.user, customer=fresh, kind="access")
+    DataRequest.objects.filter(pk=old.pk).update(
+        received_at=timezone.now() - timedelta(minutes=11)
+    )
+
+    assert requests_process_stalled() == 1
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert old.status == RequestStatus.COMPLETED
+    assert old.export_ready_at is not None
+    assert new.status == RequestStatus.RECEIVED  # may still be on its way
