@@ -5,9 +5,10 @@ taking rows with SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers sha
 without doing a row twice. What is due is decided by SQL; a disposed row stops matching,
 which makes every batch idempotent and a run resumable after a crash.
 
-Lock order (apps/core/db.py): a batch locks the rows it disposes of (FOR UPDATE: they may
-be deleted) and takes no other lock, not even the audit chain; a run, a policy or a hold
-is locked on its own, then the audit chain.
+Lock order (apps/core/db.py): a batch locks the rows it disposes of (FOR UPDATE, as
+some are deleted), then what goes with them (the records that name them, their data
+keys, their sign-in accounts), and never the audit chain; a run, a policy or a hold is
+locked on its own, then the audit chain.
 """
 
 import logging
@@ -345,8 +346,9 @@ def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
         return run
     if run.progress.filter(finished=False).exists():
         return None
-    run.status, run.finished_at = RunStatus.COMPLETED, timezone.now()
-    run.save(update_fields=["status", "finished_at"])
+    # A chain that failed may have marked the run failed while the others finished it.
+    run.status, run.finished_at, run.error = RunStatus.COMPLETED, timezone.now(), ""
+    run.save(update_fields=["status", "finished_at", "error"])
     tally = disposal_run_tally(run)
     counts = {line.policy.code: line.rows for line in tally.policies}
     audit.record(

@@ -16,9 +16,9 @@ from apps.retention.walk import BatchCursor
 
 class PurgeBatch(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        """A batch that failed for good (retries spent, time limit) ends its chain:
-        the run is marked failed, so whoever waits for it stops waiting, and the next
-        purge_expired resumes it."""
+        """A batch that failed for good (retries spent, the soft time limit) ends its
+        chain: the run is marked failed, so whoever waits for it stops waiting, and
+        the next purge_expired resumes it."""
         disposal_run_finish(run_id=args[0], error=type(exc).__name__)
 
 
