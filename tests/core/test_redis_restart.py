@@ -51,7 +51,17 @@ class OwnRedis:
                 time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
+    def restart(self, *, after: float) -> None:
+        """Stop it now (a crash) and start it again `after` seconds from now."""
+        self.stop()
+        self.timer = threading.Timer(after, self.start)
+        self.timer.start()
+
     def stop(self) -> None:
+        timer = getattr(self, "timer", None)
+        if timer is not None and timer is not threading.current_thread():
+            timer.join()  # a restart still to come must not outlive the test
+            self.timer = None
         if self.process is not None:
             self.process.kill()
             self.process.wait()
@@ -75,8 +85,7 @@ def _cache(port: int, options: dict) -> RedisCache:
 def test_a_cache_call_during_a_redis_restart_waits_for_it(own_redis):
     cache = _cache(own_redis.port, redis_client_options())
     assert cache.add("relay:seen:a", 1, 60)
-    own_redis.stop()  # a restart: down for a second, back empty
-    threading.Timer(1.0, own_redis.start).start()
+    own_redis.restart(after=1.0)  # down for a second, back empty
 
     assert cache.add("relay:seen:b", 1, 60)
     assert cache.get("relay:seen:b") == 1
@@ -85,11 +94,9 @@ def test_a_cache_call_during_a_redis_restart_waits_for_it(own_redis):
 def test_without_the_retries_the_same_call_fails(own_redis):
     cache = _cache(own_redis.port, {})
     cache.set("warm", 1)
-    own_redis.stop()
-    threading.Timer(1.0, own_redis.start).start()
+    own_redis.restart(after=1.0)
     with pytest.raises(RedisConnectionError):
         cache.add("relay:seen:b", 1, 60)
-    time.sleep(1.5)  # let the restart finish before the fixture stops it
 
 
 @pytest.fixture
@@ -151,8 +158,7 @@ def test_a_task_queued_during_a_broker_restart_waits_for_it(own_redis, monkeypat
     )
     with broker.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1)
-    own_redis.stop()
-    threading.Timer(1.0, own_redis.start).start()
+    own_redis.restart(after=1.0)
 
     broker.send_task("amanah.test.noop", queue="restart-test")
 

@@ -69,9 +69,11 @@ def test_a_recipient_change_notifies_exactly_the_affected_customers_once(
     assert len(mail.outbox) == 1
 
 
-def test_a_mail_server_that_drops_the_connection_loses_no_change_notice(
-    privacy_admin, settings
-):
+@pytest.fixture
+def partner_moved(privacy_admin):
+    """Three customers who agreed to partner sharing, and the change notice of their
+    partner's move to a new country (its emails not sent yet: a worker sends them
+    after the commit). Returns the notice and the customers."""
     people = [make_customer(email=f"p{n}@example.com") for n in range(3)]
     for person in people:
         consent_record(
@@ -82,7 +84,7 @@ def test_a_mail_server_that_drops_the_connection_loses_no_change_notice(
             source="api",
         )
     partner = Recipient.objects.get(name="Marketing partner")
-    inventory_save(  # its send waits for the commit: run below, as a worker would
+    inventory_save(
         actor=privacy_admin,
         model=Recipient,
         name=partner.name,
@@ -93,7 +95,13 @@ def test_a_mail_server_that_drops_the_connection_loses_no_change_notice(
             "gating_purpose": partner.gating_purpose,
         },
     )
-    notice = ChangeNotice.objects.get()
+    return ChangeNotice.objects.get(), people
+
+
+def test_a_mail_server_that_drops_the_connection_loses_no_change_notice(
+    partner_moved, settings
+):
+    notice, people = partner_moved
     flaky_mail(settings, 2)  # the second email fails once
     # As a worker runs it: Celery retries after the passing failure.
     change_notice_send_task.apply(args=(notice.pk,), throw=False)
@@ -103,30 +111,9 @@ def test_a_mail_server_that_drops_the_connection_loses_no_change_notice(
 
 
 def test_an_address_the_mail_server_refuses_for_good_holds_up_no_change_notice(
-    privacy_admin, settings
+    partner_moved, settings
 ):
-    people = [make_customer(email=f"q{n}@example.com") for n in range(3)]
-    for person in people:
-        consent_record(
-            actor=None,
-            customer=person,
-            purpose_code="partner_sharing",
-            granted=True,
-            source="api",
-        )
-    partner = Recipient.objects.get(name="Marketing partner")
-    inventory_save(  # its send waits for the commit: run below, as a worker would
-        actor=privacy_admin,
-        model=Recipient,
-        name=partner.name,
-        data={
-            "country": "US",
-            "data_categories": partner.data_categories,
-            "purpose": partner.purpose,
-            "gating_purpose": partner.gating_purpose,
-        },
-    )
-    notice = ChangeNotice.objects.get()
+    notice, people = partner_moved
     flaky_mail(settings, refuse=(people[0].email,))
     assert change_notice_send_task.apply(args=(notice.pk,), throw=False).successful()
     assert sorted(m.to[0] for m in mail.outbox) == [p.email for p in people[1:]]
