@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django_otp import devices_for_user
+from django_otp import device_classes
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -150,7 +150,7 @@ def otp_verify(*, user: User, token: str) -> Device:
     with transaction.atomic():
         # The devices locked while the code is checked: two processes given the same
         # code at once accept it once (its step, or its recovery code, is then used).
-        confirmed = list(devices_for_user(user, confirmed=True, for_verify=True))
+        confirmed = _devices_locked(user)
         # An authenticator code goes to the authenticator, anything else to the
         # recovery codes: a failure then counts against (and a throttle speaks for)
         # the right one.
@@ -189,10 +189,24 @@ def otp_disable(*, actor: User, user: User) -> None:
     audit.record(actor=actor, action="otp.reset", target=user, details={})
 
 
+def _devices_locked(user: User) -> list[Device]:
+    """The user's confirmed devices, locked for this transaction. As django-otp's
+    `for_verify` does, but FOR NO KEY UPDATE (apps/core/db.py): new recovery codes
+    refer to their device, and the check of that reference, at commit after the
+    audit chain, must not wait on a verification holding the device."""
+    return [
+        device
+        for model in device_classes()
+        for device in model.objects.devices_for_user(user, confirmed=True)
+        .select_for_update(no_key=True)
+        .order_by("pk")
+    ]
+
+
 def _recovery_codes_replace(*, user: User) -> list[str]:
     # The device stays (only its codes change): a session verified with a recovery
-    # code remains verified.
-    device, _ = StaticDevice.objects.get_or_create(
+    # code remains verified. Locked first, as a verification locks it.
+    device, _ = StaticDevice.objects.select_for_update(no_key=True).get_or_create(
         user=user, defaults={"name": "Recovery codes"}
     )
     device.token_set.all().delete()

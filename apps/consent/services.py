@@ -8,7 +8,6 @@ requests, then the audit chain; a notice being published, then the audit chain.
 import hashlib
 import hmac
 import logging
-import smtplib
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -34,7 +33,7 @@ from apps.consent.models import (
 )
 from apps.consent.selectors import notice_current_version, purpose_get_active
 from apps.core.db import declare_disposal
-from apps.core.mail import refused_for_good
+from apps.core.mail import send_unless_refused
 from apps.customers.models import Customer
 from apps.customers.validation import (
     PERSONAL_DATA_MESSAGE,
@@ -432,25 +431,23 @@ def notice_announce_batch(*, notice_id: int, customer_ids: list[UUID | str]) -> 
         for customer in customers:
             if not customer.email:
                 continue
-            try:
-                EmailMessage(
-                    subject=f"We updated our privacy notice (version {notice.version})",
-                    body=(
-                        f"{notice.summary}\n\nWhat changed:\n{changes}\n\n"
-                        "Review your choices at "
-                        f"{_public_url(reverse('portal:consents'))}"
-                    ),
-                    to=[customer.email],
-                    connection=connection,
-                ).send()
-            except smtplib.SMTPRecipientsRefused as exc:
-                if not refused_for_good(exc):
-                    raise  # not now: the task tries the batch again later
-                # Never deliverable: the others must not wait behind it.
-                logger.warning(
-                    "consent.notice_address_refused",
-                    extra={"notice": notice_id, "customer": str(customer.pk)},
-                )
+            message = EmailMessage(
+                subject=f"We updated our privacy notice (version {notice.version})",
+                body=(
+                    f"{notice.summary}\n\nWhat changed:\n{changes}\n\n"
+                    f"Review your choices at {_public_url(reverse('portal:consents'))}"
+                ),
+                to=[customer.email],
+                connection=connection,
+            )
+            # An address refused for good is skipped: the others must not wait
+            # behind it. A passing failure raises: the task tries the batch again.
+            if not send_unless_refused(
+                message,
+                event="consent.notice_address_refused",
+                notice=notice_id,
+                customer=str(customer.pk),
+            ):
                 continue
             NoticeDelivery.objects.create(
                 notice=notice, customer=customer, sent_at=timezone.now()

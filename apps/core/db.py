@@ -22,8 +22,8 @@ makes PostgreSQL's foreign keys deferred: the checks of a transaction's inserts 
 its commit, after the audit chain, and for that reason too must never wait.)
 """
 
+import hashlib
 import time
-import zlib
 from functools import cache
 from typing import Any
 
@@ -42,12 +42,14 @@ def declare_disposal() -> None:
 
 def advisory_xact_lock(key: int | str) -> None:
     """Wait for PostgreSQL's transaction-level advisory lock `key` (a number, or a
-    text hashed to a 32-bit one); it is released when the transaction ends. Elsewhere
-    a no-op: SQLite serialises writers itself."""
+    text hashed to a 64-bit one, so that two subjects all but never share a lock); it
+    is released when the transaction ends. Elsewhere a no-op: SQLite serialises
+    writers itself."""
     if connection.vendor != "postgresql":
         return
     if isinstance(key, str):
-        key = zlib.crc32(key.encode())
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        key = int.from_bytes(digest, "big", signed=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 

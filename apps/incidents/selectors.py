@@ -166,10 +166,10 @@ PROGRESS_STATUSES = (
 
 
 def notification_progress(*, incident: Incident) -> dict[str, Any]:
-    """Notices per status (queued, retrying, sending, sent, failed: always all five) and
-    per
-    channel; why the failed ones failed, as reason categories with counts; when the
-    next retry is due; and how many customers were erased before any notice."""
+    """Notices per status (queued, retrying, sending, sent, failed: always all five)
+    and per channel; why the failed ones failed, as reason categories with counts;
+    when the next retry is due; and how many customers were erased before any
+    notice."""
     rows = (
         IncidentNotice.objects.filter(incident=incident)
         .values_list("channel", "status")

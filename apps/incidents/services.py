@@ -6,6 +6,7 @@ in a short transaction), then the audit chain.
 """
 
 import logging
+import math
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
@@ -36,7 +38,12 @@ from apps.incidents.models import (
     StatusUpdate,
     TimelineEntry,
 )
-from apps.incidents.selectors import deadlines_for, notices_due
+from apps.incidents.selectors import (
+    deadlines_for,
+    notices_due,
+    notices_due_incident_ids,
+    notices_next_attempt_at,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -429,12 +436,9 @@ def notices_send_batch(*, incident_id: Any, batch_size: int | None = None) -> in
     notices_claims_expire()
     # Fixed for the batch: a notice deferred in it is not due again before the next.
     pending = notices_due(now=timezone.now()).filter(incident_id=incident_id)
-    with transaction.atomic():
-        batch = list(
-            pending.select_for_update(no_key=True, skip_locked=True).order_by("pk")[
-                :batch_size
-            ]
-        )
+    # Candidates only: each is claimed on its own below, skipping those another
+    # worker took meanwhile.
+    batch = list(pending.order_by("pk")[:batch_size])
     if not batch:
         return 0
     outcomes: dict[str, int] = {}
@@ -457,6 +461,29 @@ def notices_send_batch(*, incident_id: Any, batch_size: int | None = None) -> in
         extra={"incident": str(incident_id), "count": attempted, **outcomes},
     )
     return attempted
+
+
+def notices_wake_countdown(*, incident_id: Any) -> int | None:
+    """Seconds until the earliest retry of the incident is due, for the one caller
+    that books the wake-up (every worker whose batch found nothing due asks); None
+    when nothing waits or another caller booked it. At most half the broker's
+    visibility timeout: a delayed message waits unacknowledged in a worker, and Redis
+    would hand a longer-waiting one to a second worker. One that comes early finds
+    nothing due and books the next."""
+    wake = notices_next_attempt_at(incident_id=incident_id)
+    if wake is None:
+        return None
+    seconds = math.ceil((wake - timezone.now()).total_seconds())
+    countdown = min(max(1, seconds), settings.AMANAH_BROKER_VISIBILITY_TIMEOUT // 2)
+    key = f"incidents:notices_wake:{incident_id}:{wake.timestamp()}"
+    return countdown if cache.add(key, 1, timeout=countdown) else None
+
+
+def notices_resume() -> list[Any]:
+    """Settle the claims no worker will finish, and return the incidents with notices
+    due now (what the beat job sends)."""
+    notices_claims_expire()
+    return notices_due_incident_ids()
 
 
 # The longest wait between two attempts, however many are allowed.

@@ -1,18 +1,12 @@
-import math
-
 from celery import shared_task
 from django.conf import settings
-from django.core.cache import cache
 from django.db import OperationalError
-from django.utils import timezone
 
-from apps.incidents.selectors import notices_due_incident_ids, notices_next_attempt_at
-from apps.incidents.services import notices_claims_expire, notices_send_batch
-
-# A delayed message waits unacknowledged in a worker; Redis hands one that waited
-# longer than its visibility timeout to a second worker. So a wake-up is booked at most
-# half that timeout ahead: one that comes early finds nothing due and books the next.
-WAKE_MAX_SECONDS = 30 * 60
+from apps.incidents.services import (
+    notices_resume,
+    notices_send_batch,
+    notices_wake_countdown,
+)
 
 
 @shared_task(
@@ -40,18 +34,9 @@ def notices_send_task(incident_id: str) -> int:
     if attempted:
         notices_send_task.delay(incident_id)
         return attempted
-    wake = notices_next_attempt_at(incident_id=incident_id)
-    if wake is not None:
-        seconds = math.ceil((wake - timezone.now()).total_seconds())
-        countdown = min(
-            max(1, seconds),
-            WAKE_MAX_SECONDS,
-            settings.AMANAH_BROKER_VISIBILITY_TIMEOUT // 2,
-        )
-        # Every worker whose batch came up empty gets here: one wake-up is enough.
-        key = f"incidents:notices_wake:{incident_id}:{wake.timestamp()}"
-        if cache.add(key, 1, timeout=countdown):
-            notices_send_task.apply_async((incident_id,), countdown=countdown)
+    countdown = notices_wake_countdown(incident_id=incident_id)
+    if countdown is not None:
+        notices_send_task.apply_async((incident_id,), countdown=countdown)
     return 0
 
 
@@ -59,8 +44,7 @@ def notices_send_task(incident_id: str) -> int:
 def notices_send_due_task() -> int:
     """Beat: resume sending for every incident with notices due now (retries whose
     time has come, or a send that stopped). Returns how many incidents."""
-    notices_claims_expire()
-    incident_ids = notices_due_incident_ids()
+    incident_ids = notices_resume()
     for incident_id in incident_ids:
         notices_send_task.delay(str(incident_id))
     return len(incident_ids)

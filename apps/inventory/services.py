@@ -5,7 +5,6 @@ Lock order (apps/core/db.py): the system or recipient, then the audit chain.
 """
 
 import logging
-import smtplib
 from typing import Any
 
 from django.core.mail import EmailMessage, get_connection
@@ -16,7 +15,7 @@ from apps.audit import services as audit
 from apps.consent.models import ConsentState
 from apps.consent.selectors import audience_granted_filter
 from apps.core.errors import DomainError, Forbidden
-from apps.core.mail import refused_for_good
+from apps.core.mail import send_unless_refused
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
 from apps.customers.registry import DataCategory
@@ -137,23 +136,20 @@ def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
                     defaults={"sent_at": timezone.now()},
                 )
                 if created and customer.email:
-                    try:
+                    # Refused for good: logged, and the notice still shows on
+                    # their privacy page; a passing failure raises and rolls back.
+                    send_unless_refused(
                         EmailMessage(
                             subject="A change to where your data goes",
                             body=f"{notice.summary}\n\nSee the details and your "
                             "choices on your privacy page.",
                             to=[customer.email],
                             connection=connection,
-                        ).send()
-                    except smtplib.SMTPRecipientsRefused as exc:
-                        if not refused_for_good(exc):
-                            raise  # not now: rolled back, the task tries again
-                        # Never deliverable; the notice shows on their privacy
-                        # page, and the customers after them are not held up.
-                        logger.warning(
-                            "inventory.change_notice_address_refused",
-                            extra={"notice": notice.pk, "customer": str(customer.pk)},
-                        )
+                        ),
+                        event="inventory.change_notice_address_refused",
+                        notice=notice.pk,
+                        customer=str(customer.pk),
+                    )
     ChangeNotice.objects.filter(pk=notice.pk).update(
         sent_count=ChangeNoticeDelivery.objects.filter(notice=notice).count()
     )

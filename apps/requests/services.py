@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
@@ -143,12 +144,17 @@ def request_open(
 
 
 def requests_process_stalled(*, now: datetime | None = None) -> int:
-    """Queue again the exports and erasures received over ten minutes ago and never
-    processed (their task was lost: a broker down, a Redis that came back empty).
-    Returns how many."""
+    """Queue again the exports and erasures received and never processed (their task
+    was lost: a broker down, a Redis that came back empty), once a task still queued
+    or running would have been handed on and stopped: the broker's visibility timeout
+    and a task's time limit after they were received. Returns how many."""
     from apps.requests.tasks import request_process_task
 
-    before = (now or timezone.now()) - timedelta(minutes=10)
+    lost_after = timedelta(
+        seconds=settings.AMANAH_BROKER_VISIBILITY_TIMEOUT
+        + settings.CELERY_TASK_TIME_LIMIT
+    )
+    before = (now or timezone.now()) - lost_after
     stalled = list(
         DataRequest.objects.filter(
             kind__in=AUTOMATIC_KINDS,

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -367,8 +367,12 @@ def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
 @dataclass
 class RunResult:
     run: DisposalRun
-    disposed: dict[str, int] = field(default_factory=dict)  # rows per policy code
-    tally: DisposalTally | None = None
+    tally: DisposalTally
+
+    @property
+    def disposed(self) -> dict[str, int]:
+        """Rows disposed of per policy code."""
+        return {line.policy.code: line.rows for line in self.tally.policies}
 
 
 def purge_run(
@@ -407,12 +411,7 @@ def purge_run(
         raise
     disposal_run_finish(run_id=run.pk)
     run.refresh_from_db()
-    tally = disposal_run_tally(run)
-    return RunResult(
-        run=run,
-        disposed={line.policy.code: line.rows for line in tally.policies},
-        tally=tally,
-    )
+    return RunResult(run=run, tally=disposal_run_tally(run))
 
 
 def purge_fan_out(*, actor, batch_size: int, workers: int = 2) -> DisposalRun:

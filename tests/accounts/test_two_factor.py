@@ -487,3 +487,24 @@ def test_one_code_given_to_two_processes_at_once_is_accepted_once(kind):
     # The others are refused: the code is used (and then the throttle slows them).
     assert outcomes.count("accepted") == 1
     assert set(outcomes) - {"accepted"} <= {"wrong_code", "throttled"}
+
+
+@pytest.mark.postgres
+def test_a_code_check_locks_the_devices_for_no_key_update_only(support_agent):
+    """New recovery codes refer to their device; the check of that reference (at
+    commit, after the audit chain) must not wait on a verification holding it, so
+    the devices are locked FOR NO KEY UPDATE, never FOR UPDATE."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.accounts.services import otp_recovery_codes_regenerate, otp_verify
+
+    device = TOTPDevice.objects.create(user=support_agent, name="p", confirmed=True)
+    code = otp_recovery_codes_regenerate(user=support_agent)[0]
+    with CaptureQueriesContext(connection) as queries:
+        otp_verify(user=support_agent, token=current_code(device))
+        otp_verify(user=support_agent, token=code)
+        otp_recovery_codes_regenerate(user=support_agent)
+    locks = [q["sql"] for q in queries if " FOR " in q["sql"] and "UPDATE" in q["sql"]]
+    assert locks
+    assert all("FOR NO KEY UPDATE" in sql for sql in locks), locks

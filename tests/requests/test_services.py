@@ -223,7 +223,7 @@ def test_refusing_needs_a_reason(privacy_admin):
 
 
 def test_a_request_whose_task_was_lost_is_processed_by_the_beat(
-    monkeypatch, django_capture_on_commit_callbacks
+    monkeypatch, settings, django_capture_on_commit_callbacks
 ):
     from kombu.exceptions import OperationalError
 
@@ -243,9 +243,12 @@ def test_a_request_whose_task_was_lost_is_processed_by_the_beat(
         with django_capture_on_commit_callbacks(execute=True):
             old = request_open(actor=lost.user, customer=lost, kind="access")
             new = request_open(actor=fresh.user, customer=fresh, kind="access")
-    DataRequest.objects.filter(pk=old.pk).update(
-        received_at=timezone.now() - timedelta(minutes=11)
+    lost = timedelta(
+        seconds=settings.AMANAH_BROKER_VISIBILITY_TIMEOUT
+        + settings.CELERY_TASK_TIME_LIMIT
+        + 1
     )
+    DataRequest.objects.filter(pk=old.pk).update(received_at=timezone.now() - lost)
 
     assert requests_process_stalled() == 1
     old.refresh_from_db()
