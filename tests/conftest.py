@@ -56,6 +56,26 @@ LEAK_SCAN = LeakScanHandler()
 
 def pytest_configure(config):
     logging.getLogger().addHandler(LEAK_SCAN)
+    _let_the_test_flush_truncate()
+
+
+def _let_the_test_flush_truncate() -> None:
+    """The audit trail and the consent ledger refuse TRUNCATE unless the transaction
+    sets `amanah.truncate_ok` (their migrations); Django empties the test database
+    between transactional tests with one TRUNCATE of every table, so the suite's flush,
+    and only it, sets it. Application code never does."""
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    flush = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, **options):
+        statements = flush(self, style, tables, **options)
+        if not statements:
+            return statements
+        # execute_sql_flush runs them in one transaction: SET LOCAL covers TRUNCATE.
+        return ["SET LOCAL amanah.truncate_ok = 'on'", *statements]
+
+    DatabaseOperations.sql_flush = sql_flush
 
 
 @pytest.fixture(autouse=True)

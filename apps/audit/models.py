@@ -35,3 +35,26 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action}"
+
+
+class AuditChainHead(models.Model):
+    """The furthest the trail has reached: one row, moved forward by a PostgreSQL
+    trigger on every insert into the trail and never back.
+
+    A trail emptied or cut at its tail behind the triggers' back (a superuser's DELETE
+    with triggers off) still shows against it, without a checkpoint.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    seq = models.PositiveBigIntegerField(editable=False)
+    hash = models.CharField(max_length=64, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(id=1), name="audit_chain_head_single_row"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"head #{self.seq}"

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.audit.chain import GENESIS_HASH, event_hash
 from apps.audit.errors import AuditError
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditChainHead, AuditEvent
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,11 @@ class ChainReport:
     def summary(self) -> str:
         if self.ok:
             return f"Audit chain intact: {self.count} events, head #{self.head_seq}."
-        where = f"row #{self.bad_seq} (id {self.bad_id})" if self.bad_id else "the tail"
-        return f"Audit chain broken at {where}: {self.reason}"
+        if self.bad_id:
+            where = f" at row #{self.bad_seq} (id {self.bad_id})"
+        else:
+            where = " at the tail" if self.count else ""
+        return f"Audit chain broken{where}: {self.reason}"
 
 
 def audit_event_list(
@@ -97,8 +100,12 @@ def audit_checkpoint_load(path: Path) -> dict[str, Any]:
 
 
 def audit_chain_verify(*, checkpoint: dict[str, Any] | None = None) -> ChainReport:
-    """Walk the chain in order; report the first row edited, deleted or moved."""
+    """Walk the chain in order; report the first row edited, deleted or moved, and a
+    tail cut or emptied short of the checkpoint or of the furthest the chain reached."""
+    # The head first: every event it names was committed before the walk's snapshot.
+    reached = AuditChainHead.objects.values_list("seq", "hash").first()
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    reached_hash = ""
     for event in AuditEvent.objects.order_by("seq").iterator(chunk_size=5000):
         reason = ""
         if event.seq != expected_seq:
@@ -115,18 +122,26 @@ def audit_chain_verify(*, checkpoint: dict[str, Any] | None = None) -> ChainRepo
             return ChainReport(
                 False, count, expected_seq - 1, prev_hash, event.seq, event.pk, reason
             )
+        if reached is not None and event.seq == reached[0]:
+            reached_hash = event.hash
         expected_seq, prev_hash, count = expected_seq + 1, event.hash, count + 1
 
     head_seq = expected_seq - 1
+
+    def broken(
+        reason: str, bad_seq: int | None = None, bad_id: int | None = None
+    ) -> ChainReport:
+        return ChainReport(False, count, head_seq, prev_hash, bad_seq, bad_id, reason)
+
     if checkpoint is not None:
         if checkpoint["seq"] > head_seq:
-            return ChainReport(
-                False,
-                count,
-                head_seq,
-                prev_hash,
-                reason=f"the chain ends at #{head_seq} but the checkpoint names "
-                f"#{checkpoint['seq']}: rows were cut from its tail",
+            return broken(
+                f"the checkpoint's event #{checkpoint['seq']} is missing: "
+                + (
+                    f"the chain ends at #{head_seq} (rows were cut from its tail)"
+                    if count
+                    else "no events remain (the trail was emptied)"
+                )
             )
         at = (
             AuditEvent.objects.filter(seq=checkpoint["seq"])
@@ -134,13 +149,30 @@ def audit_chain_verify(*, checkpoint: dict[str, Any] | None = None) -> ChainRepo
             .first()
         )
         if checkpoint["seq"] > 0 and (at is None or at[1] != checkpoint["hash"]):
-            return ChainReport(
-                False,
-                count,
-                head_seq,
-                prev_hash,
+            return broken(
+                "its hash differs from the checkpoint: the chain was rewritten",
                 checkpoint["seq"],
                 at[0] if at else None,
-                reason="its hash differs from the checkpoint: the chain was rewritten",
+            )
+    if reached is not None:
+        reached_seq, expected_hash = reached
+        if reached_seq > head_seq:
+            if count:
+                return broken(
+                    f"the chain ends at #{head_seq} but once reached #{reached_seq}: "
+                    "rows were cut from its tail"
+                )
+            return broken(
+                f"no events remain but the chain once reached #{reached_seq}: "
+                "the trail was emptied"
+            )
+        if reached_hash != expected_hash:
+            at_pk = AuditEvent.objects.filter(seq=reached_seq).values_list(
+                "pk", flat=True
+            )
+            return broken(
+                "its hash differs from the chain head's: the tail was rewritten",
+                reached_seq,
+                at_pk.first(),
             )
     return ChainReport(True, count, head_seq, prev_hash)

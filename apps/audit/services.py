@@ -3,7 +3,8 @@
 Lock order (apps/core/db.py): the audit chain is the last lock a transaction takes, and
 it is held until commit. `record` first takes the actor's `KEY SHARE` lock, the one
 its insert's foreign-key check needs, so it never waits on a row while holding the
-chain.
+chain. The insert's trigger then moves the chain-head row (`AuditChainHead`) forward:
+only holders of the chain lock touch that row, so it is never waited on either.
 """
 
 import logging

@@ -7,6 +7,7 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from apps.audit import services as audit
+from apps.audit.chain import event_hash
 from apps.audit.errors import AuditError
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify, audit_checkpoint_get
@@ -136,17 +137,87 @@ def test_verify_detects_reordered_rows():
 
 
 @pytest.mark.postgres
-def test_verify_detects_a_cut_tail_only_against_a_checkpoint():
+def test_verify_detects_rows_deleted_from_the_start():
+    _append(4)
+    _tamper("DELETE FROM audit_auditevent WHERE seq <= 2")
+    report = audit_chain_verify()
+    assert not report.ok
+    assert report.bad_seq == 3
+    assert "expected sequence #1: a row before it was deleted" in report.reason
+
+
+@pytest.mark.postgres
+def test_verify_detects_a_cut_tail_against_the_chain_head_and_a_checkpoint():
     events = _append(5)
     checkpoint = audit_checkpoint_get()
     _tamper(
         "DELETE FROM audit_auditevent WHERE id IN (%s, %s)",
         [events[3].pk, events[4].pk],
     )
-    assert audit_chain_verify().ok
+    report = audit_chain_verify()
+    assert not report.ok
+    assert report.reason == (
+        "the chain ends at #3 but once reached #5: rows were cut from its tail"
+    )
     report = audit_chain_verify(checkpoint=checkpoint)
     assert not report.ok
     assert "cut from its tail" in report.reason
+
+
+@pytest.mark.postgres
+def test_verify_detects_a_tail_rewritten_behind_the_triggers_back():
+    _append(3)
+    last = AuditEvent.objects.get(seq=3)
+    last.details = {"n": 99}
+    forged = event_hash(last)
+    _tamper(
+        "UPDATE audit_auditevent SET details = '{\"n\": 99}', hash = %s WHERE seq = 3",
+        [forged],
+    )
+    report = audit_chain_verify()
+    assert not report.ok
+    assert report.bad_seq == 3
+    assert "differs from the chain head" in report.reason
+
+
+@pytest.mark.postgres
+def test_verify_command_fails_on_a_trail_emptied_behind_the_triggers_back():
+    _append(3)
+    _tamper("DELETE FROM audit_auditevent")
+    with pytest.raises(
+        CommandError,
+        match=r"^Audit chain broken: no events remain but the chain once reached #3: "
+        r"the trail was emptied$",
+    ):
+        call_command("verify_audit_chain")
+
+
+@pytest.mark.postgres
+def test_verify_command_fails_on_an_emptied_trail_naming_the_checkpoints_event(
+    tmp_path,
+):
+    _append(3)
+    path = tmp_path / "head.json"
+    call_command("audit_checkpoint", output=path)
+    _tamper("DELETE FROM audit_auditevent")
+    with pytest.raises(
+        CommandError,
+        match=r"^Audit chain broken: the checkpoint's event #3 is missing: "
+        r"no events remain \(the trail was emptied\)$",
+    ):
+        call_command("verify_audit_chain", checkpoint=path)
+
+
+def test_verify_command_on_a_fresh_trail_is_intact_with_0_events(capsys):
+    def roll_back_one_event() -> None:
+        with transaction.atomic():
+            audit.record(actor=None, action="test.rolled_back")
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        roll_back_one_event()  # a write that never committed leaves no trace
+    call_command("verify_audit_chain")
+    assert capsys.readouterr().out == "Audit chain intact: 0 events, head #0.\n"
 
 
 @pytest.mark.postgres
