@@ -21,8 +21,8 @@ sign-ins: support agents search, open cases, read, reveal three at once, change 
 consent for the customer, close; staff on the customer pages; delivery agents reading
 and calling through the signed relay webhook; customers switching consents on /me/ and
 downloading receipts; a sender calling the audience API and a recipient's one-click
-unsubscribe. The search is `POST /api/v1/customers/search/` where the API has it, else
-the email or phone in the list's query string, as the API offers today.
+unsubscribe. The search is `POST /api/v1/customers/search/`: the email or phone in the
+body, never in a URL.
 
 During the run, at fixed points: the beat's monitoring job (twice; reveals queue their
 own), a disposal run (the beat's `retention.purge_expired`, fanned out to the

@@ -3,17 +3,6 @@ from django import forms
 from apps.access.services import REASON_MIN
 
 
-class CustomerSearchForm(forms.Form):
-    email = forms.CharField(required=False, max_length=254, label="Exact email")
-    phone = forms.CharField(required=False, max_length=32, label="Exact phone")
-
-    def clean(self):
-        data = super().clean()
-        if self.is_bound and not (data.get("email") or data.get("phone")):
-            raise forms.ValidationError("Enter an email address or a phone number.")
-        return data
-
-
 class RevealForm(forms.Form):
     fields = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
     reason = forms.CharField(

@@ -4,6 +4,7 @@ reveals, the policy editor (privacy admins) and oversight of reveals and relays.
 import math
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -11,7 +12,7 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
-from apps.access.forms import CustomerSearchForm, RevealForm
+from apps.access.forms import RevealForm
 from apps.access.models import InteractionKind, Visibility
 from apps.access.selectors import (
     access_log_for_customer,
@@ -36,6 +37,7 @@ from apps.access.services import (
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
 from apps.accounts.permissions import RoleRequiredMixin
 from apps.core.errors import DomainError, NotFound
+from apps.customers.forms import SEARCH_FIELDS, CustomerSearchForm
 from apps.customers.registry import PII_FIELDS, DataCategory
 
 
@@ -45,19 +47,46 @@ def _minutes_left(moment) -> int:
     return max(0, math.ceil(seconds / 60))
 
 
+# Roles whose desk has the search form.
+SEARCH_ROLES = frozenset({Role.SUPPORT_AGENT, *GOVERNANCE_ROLES})
+SEARCH_IN_URL = (
+    "Search with the “Find a customer” form on this page: it sends the email address "
+    "or phone number in the request body (POST), never in the page's address, which "
+    "server and proxy logs keep. Nothing was searched."
+)
+
+
 class StaffDeskView(RoleRequiredMixin, TemplateView):
+    """The desk: my open interactions and, for searching roles, the exact search. The
+    search is a POST answered on the page itself (no redirect), so the email or phone
+    never sits in a URL; a desk URL carrying either is refused."""
+
     allowed_roles = STAFF_ROLES
     template_name = "access/desk.html"
 
-    def get_context_data(self, **kwargs):
+    def get(self, request, *args, **kwargs):
+        if SEARCH_FIELDS & request.GET.keys():
+            context = self.get_context_data(search_refused=SEARCH_IN_URL)
+            return self.render_to_response(context, status=400)
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        """The search form."""
+        if request.user.role not in SEARCH_ROLES:
+            raise PermissionDenied
+        form = CustomerSearchForm(request.POST)
+        context = self.get_context_data(search_form=form)
+        return self.render_to_response(context, status=200 if form.is_valid() else 400)
+
+    def get_context_data(self, search_form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         interactions = list(interaction_list_for(actor=user)[:100])
         for interaction in interactions:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
         context["interactions"] = interactions
-        if user.role in (Role.SUPPORT_AGENT, *GOVERNANCE_ROLES):
-            form = CustomerSearchForm(self.request.GET or None)
+        if user.role in SEARCH_ROLES:
+            form = search_form or CustomerSearchForm()
             context["search_form"] = form
             if form.is_bound and form.is_valid():
                 search = customer_search_for_staff(

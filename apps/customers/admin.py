@@ -1,12 +1,21 @@
 """Customers in the Django admin: masked values only, never ciphertext; exact search by
-email or phone through the blind index; close and erase go through the services."""
+email or phone through the blind index, by POST ("Find by email or phone"), never in a
+URL; close and erase go through the services."""
+
+import uuid
 
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import SEARCH_VAR
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from apps.accounts.models import Role
 from apps.core.errors import DomainError
 from apps.crypto.errors import IntegrityFailure
+from apps.customers.forms import SEARCH_FIELDS, CustomerSearchForm
 from apps.customers.masking import mask_field
 from apps.customers.models import Customer
 from apps.customers.registry import PII_FIELDS
@@ -23,6 +32,26 @@ PLAIN_FIELDS = (
     "closed_at",
     "erased_at",
 )
+# At most this many matches on the find page (a phone number may be shared).
+FIND_LIMIT = 20
+FIND_TITLE = "Find a customer by email or phone"
+# The changelist's `?q=` and a find URL carrying a value: refused, naming the POST form.
+SEARCH_IN_URL = (
+    "Email addresses and phone numbers are not taken in a URL (server and proxy logs "
+    "keep URLs): use this form, which sends them by POST. Nothing was searched."
+)
+ID_ONLY = (
+    "The customers list's search box takes a customer id only. Find a customer by "
+    "email address or phone number with this form (“Find by email or phone”), which "
+    "sends them by POST, never in a URL. Nothing was searched."
+)
+
+
+def _customer_id(term: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(term)
+    except ValueError:
+        return None
 
 
 def _masked_column(name: str, label: str):
@@ -48,9 +77,12 @@ class CustomerAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "country")
-    # The search box takes an exact email or phone; see get_search_results.
-    search_fields = ("email_index",)
-    search_help_text = "Exact email address or phone number (searched by blind index)."
+    # The search box takes a customer id (see changelist_view): anything else typed
+    # there, an email or a phone above all, would travel in the URL's `?q=`.
+    search_fields = ("id",)
+    search_help_text = (
+        "A customer id. By email or phone: “Find by email or phone” (kept out of URLs)."
+    )
     ordering = ("-created_at",)
     readonly_fields = PLAIN_FIELDS + tuple(f"masked_{f.name}" for f in PII_FIELDS)
     fields = readonly_fields
@@ -60,13 +92,75 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_queryset(self, request) -> QuerySet[Customer]:
         return customer_queryset()
 
+    def get_urls(self):
+        find = path(
+            "find/",
+            self.admin_site.admin_view(self.find_view),
+            name="customers_customer_find",
+        )
+        # Before the model's own: `<path:object_id>/` would take "find/".
+        return [find, *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        term = request.GET.get(SEARCH_VAR, "").strip()
+        if term and _customer_id(term) is None:
+            return self._find_page(request, refused=ID_ONLY, status=400)
+        return super().changelist_view(request, extra_context)
+
     def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
+        customer_id = _customer_id(search_term.strip())
+        if customer_id is None:  # blank: changelist_view refuses anything else
             return queryset, False
-        by_email = "@" in term
-        matches = customer_list(email=term) if by_email else customer_list(phone=term)
-        return queryset.filter(pk__in=matches.values("pk")), False
+        return queryset.filter(pk=customer_id), False
+
+    def find_view(self, request: HttpRequest) -> TemplateResponse:
+        """Exact search by email and/or phone, sent by POST and answered on the page:
+        masked matches, each linked to its change page by id."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = CustomerSearchForm(request.POST)
+            if not form.is_valid():
+                return self._find_page(request, form=form, status=400)
+            found = list(customer_list(**form.cleaned_data)[:FIND_LIMIT])
+            return self._find_page(request, form=form, found=found)
+        if SEARCH_FIELDS & request.GET.keys():
+            return self._find_page(request, refused=SEARCH_IN_URL, status=400)
+        return self._find_page(request)
+
+    def _find_page(
+        self,
+        request: HttpRequest,
+        *,
+        form: CustomerSearchForm | None = None,
+        found: list[Customer] | None = None,
+        refused: str = "",
+        status: int = 200,
+    ) -> TemplateResponse:
+        rows = None
+        if found is not None:
+            rows = [
+                {
+                    "url": reverse("admin:customers_customer_change", args=[c.pk]),
+                    "customer": c,
+                    **{
+                        name: getattr(self, f"masked_{name}")(c)
+                        for name in ("full_name", "email", "phone")
+                    },
+                }
+                for c in found
+            ]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": FIND_TITLE,
+            "form": form or CustomerSearchForm(),
+            "rows": rows,
+            "refused": refused,
+        }
+        return TemplateResponse(
+            request, "admin/customers/customer/find.html", context, status=status
+        )
 
     def has_add_permission(self, request) -> bool:
         return False  # customers are created through the API and its validation

@@ -3,7 +3,7 @@ while assigned (governance roles: everyone, masked), and each read is logged."""
 
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,7 +17,9 @@ from apps.access.selectors import (
 from apps.access.services import customers_read, reveal_open
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
 from apps.accounts.permissions import ensure_role, role_permission
+from apps.core.errors import DomainError
 from apps.core.pagination import Pagination, paginated_response
+from apps.customers.forms import SEARCH_FIELDS
 from apps.customers.registry import PII_FIELD_NAMES
 from apps.customers.services import (
     customer_close,
@@ -95,36 +97,56 @@ def _read_one(request: Request, customer) -> dict:
     return customers_read(actor=request.user, customers=[customer])[0]
 
 
+SEARCH_IN_URL = (
+    "Email and phone are not taken in a URL (access logs keep URLs): search with "
+    "POST /api/v1/customers/search/ and a JSON body."
+)
+
+
+def _customers_page(
+    request: Request, view: APIView, *, email: str = "", phone: str = ""
+) -> Response:
+    """The list and the search: who the caller may see, a page of them as the policy
+    shows them, each read in the access log."""
+    search = customer_search_for_staff(actor=request.user, email=email, phone=phone)
+    return paginated_response(
+        request=request,
+        view=view,
+        items=search.customers,
+        serialize=lambda page: customers_read(
+            actor=request.user, customers=page, capped=search.capped
+        ),
+    )
+
+
+PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int)]
+
+
 class CustomerListCreateApi(APIView):
-    """List customers (governance roles: all; agents: their assigned ones; support
-    agents: search by exact email or phone to open a case), or create one (privacy
-    admins)."""
+    """List customers (governance roles: all; agents: their assigned ones), or create
+    one (privacy admins). Exact search by email or phone is
+    `POST /api/v1/customers/search/`: a list URL carrying either is refused."""
 
     permission_classes = [StaffOnly]
 
+    class RefusedSerializer(serializers.Serializer):
+        detail = serializers.CharField()
+        code = serializers.CharField(help_text='"search_by_post"')
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("email", str, description="Exact email (blind index)."),
-            OpenApiParameter("phone", str, description="Exact phone (blind index)."),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
-        ],
-        responses={200: CustomerPageSerializer},
+        parameters=PAGE_PARAMETERS,
+        responses={
+            200: CustomerPageSerializer,
+            400: OpenApiResponse(
+                RefusedSerializer,
+                description="`email` or `phone` in the URL: search by POST instead.",
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
-        search = customer_search_for_staff(
-            actor=request.user,
-            email=request.query_params.get("email", ""),
-            phone=request.query_params.get("phone", ""),
-        )
-        return paginated_response(
-            request=request,
-            view=self,
-            items=search.customers,
-            serialize=lambda page: customers_read(
-                actor=request.user, customers=page, capped=search.capped
-            ),
-        )
+        if SEARCH_FIELDS & request.query_params.keys():
+            raise DomainError(SEARCH_IN_URL, code="search_by_post")
+        return _customers_page(request, self)
 
     @extend_schema(
         request=CustomerInputSerializer, responses={201: CustomerOutputSerializer}
@@ -135,6 +157,47 @@ class CustomerListCreateApi(APIView):
         data.is_valid(raise_exception=True)
         customer = customer_create(actor=request.user, data=data.validated_data)
         return Response(_read_one(request, customer), status=201)
+
+
+class CustomerSearchApi(APIView):
+    """Exact search by email and/or phone, sent in the body so that neither travels in
+    a URL. The same rules as the list: governance roles find anyone; support agents at
+    most the match, masked, to open a case; delivery agents only among their assigned
+    customers. Each result read is logged; monitoring notes the search (never its
+    value)."""
+
+    permission_classes = [StaffOnly]
+
+    class InputSerializer(serializers.Serializer):
+        email = serializers.CharField(
+            max_length=254,
+            required=False,
+            allow_blank=True,
+            help_text="Exact email address, any case (blind index).",
+        )
+        phone = serializers.CharField(
+            max_length=32,
+            required=False,
+            allow_blank=True,
+            help_text="Exact phone number, in any usual format (blind index).",
+        )
+
+        def validate(self, data: dict) -> dict:
+            if not (data.get("email") or data.get("phone")):
+                raise serializers.ValidationError(
+                    "Give an email address, a phone number or both."
+                )
+            return data
+
+    @extend_schema(
+        request=InputSerializer,
+        parameters=PAGE_PARAMETERS,
+        responses={200: CustomerPageSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _customers_page(request, self, **data.validated_data)
 
 
 class CustomerDetailApi(APIView):

@@ -5,6 +5,7 @@ from apps.customers import api
 
 urlpatterns = [
     path("", api.CustomerListCreateApi.as_view(), name="customer-list"),
+    path("search/", api.CustomerSearchApi.as_view(), name="customer-search"),
     path(
         "<uuid:customer_id>/", api.CustomerDetailApi.as_view(), name="customer-detail"
     ),

@@ -99,7 +99,7 @@ def test_list_without_filters(role, state):
 @pytest.mark.parametrize("role", STAFF)
 def test_search_by_email(role, state):
     _, customer, client = setup_case(role, state)
-    response = client.get(URL, {"email": "JANE@example.com"})
+    response = client.post(f"{URL}search/", {"email": "JANE@example.com"})
     assert response.status_code == 200
     results = response.json()["results"]
     found = role != Role.DELIVERY_AGENT or state == "assigned"

@@ -1,4 +1,7 @@
+import re
+
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from apps.access.models import AccessLogEntry, FieldPolicy, Interaction, Reveal
@@ -17,9 +20,9 @@ def test_support_agent_searches_opens_a_case_and_sees_the_customer(
 ):
     customer = make_customer(email="jane@example.com", full_name="Jane Doe")
     sign_in(client, support_agent)
-    html = client.get(
-        reverse("staff:desk"), {"email": "jane@example.com"}
-    ).content.decode()
+    response = client.post(reverse("staff:desk"), {"email": "jane@example.com"})
+    assert response.status_code == 200  # answered on the page: no redirect
+    html = response.content.decode()
     assert "J••• D•••" in html
     assert "Jane Doe" not in html
 
@@ -144,3 +147,81 @@ def test_oversight_lists_reveals_for_compliance(
 def test_customers_cannot_use_the_staff_desk(client, customer_user):
     sign_in(client, customer_user)
     assert client.get(reverse("staff:desk")).status_code == 403
+
+
+def test_the_desk_search_form_is_a_post_with_a_csrf_token(client, support_agent):
+    sign_in(client, support_agent)
+    html = client.get(reverse("staff:desk")).content.decode()
+    form = html[html.index('aria-label="Find a customer"') - 120 :]
+    form = form[: form.index("</form>")]
+    assert 'method="post"' in form
+    assert 'name="csrfmiddlewaretoken"' in form
+    assert 'method="get"' not in html
+
+
+def test_a_desk_search_without_a_csrf_token_is_refused(support_agent):
+    make_customer(email="jane@example.com")
+    client = Client(enforce_csrf_checks=True)
+    sign_in(client, support_agent)
+    response = client.post(reverse("staff:desk"), {"email": "jane@example.com"})
+    assert response.status_code == 403
+    assert not AccessLogEntry.objects.exists()
+
+
+def test_a_desk_search_with_the_pages_token_finds_the_customer(support_agent):
+    make_customer(email="jane@example.com", full_name="Jane Doe")
+    client = Client(enforce_csrf_checks=True)
+    sign_in(client, support_agent)
+    page = client.get(reverse("staff:desk")).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    response = client.post(
+        reverse("staff:desk"),
+        {"email": "jane@example.com", "csrfmiddlewaretoken": token},
+    )
+    assert response.status_code == 200
+    assert "J••• D•••" in response.content.decode()
+    assert AccessLogEntry.objects.filter(staff=support_agent).count() == 1
+
+
+@pytest.mark.parametrize(
+    "query", ["?email=jane%40example.com", "?phone=%2B6281211112222", "?email="]
+)
+def test_a_desk_url_carrying_email_or_phone_is_400_naming_the_form(
+    client, support_agent, query
+):
+    make_customer(email="jane@example.com", phone="+62 812-1111-2222")
+    sign_in(client, support_agent)
+    response = client.get(reverse("staff:desk") + query)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "“Find a customer” form" in html
+    assert "POST" in html
+    assert "jane" not in html
+    assert "1211112222" not in html
+    assert not AccessLogEntry.objects.exists()
+
+
+def test_a_desk_search_without_a_value_is_400_with_the_error(client, support_agent):
+    sign_in(client, support_agent)
+    response = client.post(reverse("staff:desk"), {"email": " ", "phone": ""})
+    assert response.status_code == 400
+    assert "Enter an email address or a phone number." in response.content.decode()
+
+
+def test_governance_roles_search_on_the_desk_too(client, compliance_officer):
+    jane = make_customer(email="jane@example.com")
+    sign_in(client, compliance_officer)
+    response = client.post(
+        reverse("staff:desk"), {"phone": "", "email": "JANE@example.com"}
+    )
+    assert response.status_code == 200
+    assert str(jane.pk) in response.content.decode()
+
+
+def test_delivery_agents_have_no_search_on_the_desk(client, delivery_agent):
+    make_customer(email="jane@example.com")
+    sign_in(client, delivery_agent)
+    assert "Find a customer" not in client.get(reverse("staff:desk")).content.decode()
+    response = client.post(reverse("staff:desk"), {"email": "jane@example.com"})
+    assert response.status_code == 403
+    assert not AccessLogEntry.objects.exists()

@@ -45,7 +45,8 @@ def test_web_is_gunicorn_with_workers_and_bind_from_the_environment():
 
 
 def test_access_log_keeps_the_path_only():
-    """A search's email or phone sits in the query string: the access log must not
+    """Searches send email and phone in the body, but an old link or bookmark may still
+    carry them in a query string (refused, yet requested): the access log must not
     write it, nor the referrer (a page URL) or the user agent."""
     argv = _expanded("web", AMANAH_ACCESS_LOG="/tmp/access.log")  # noqa: S108
     assert _option(argv, "--access-logfile") == "/tmp/access.log"  # noqa: S108

@@ -9,6 +9,9 @@ from tests.customers.factories import make_customer
 
 pytestmark = pytest.mark.django_db
 
+CHANGELIST = reverse("admin:customers_customer_changelist")
+FIND = reverse("admin:customers_customer_find")
+
 
 @pytest.fixture
 def admin_client(client):
@@ -42,15 +45,81 @@ def test_detail_page_never_shows_values_or_ciphertext(admin_client):
     assert "\\x01" not in html
 
 
-def test_search_by_exact_email_or_phone_uses_the_blind_index(admin_client):
+def test_find_by_exact_email_or_phone_is_a_post_through_the_blind_index(admin_client):
     jane = make_customer(email="jane@example.com", phone="+62 812-1111-2222")
     make_customer(email="john@example.com", phone="+62 812-3333-4444")
-    url = reverse("admin:customers_customer_changelist")
-    for term in ("JANE@example.com", "0812 1111 2222"):
-        html = admin_client.get(url, {"q": term}).content.decode()
-        assert str(jane.pk) in html
+    for body in ({"email": "JANE@example.com"}, {"phone": "0812 1111 2222"}):
+        response = admin_client.post(FIND, body)
+        assert response.status_code == 200  # answered on the page: no redirect
+        html = response.content.decode()
+        change = reverse("admin:customers_customer_change", args=[jane.pk])
+        assert f'href="{change}"' in html  # the change page, by id only
         assert "j•••@example.com" in html
+        assert "jane@example.com" not in html.replace('value="JANE@example.com"', "")
         assert "•••• 4444" not in html
+    html = admin_client.post(FIND, {"email": "nobody@example.com"}).content.decode()
+    assert "No customer matches exactly." in html
+
+
+def test_the_find_page_is_a_post_form_linked_from_the_changelist(admin_client):
+    changelist = admin_client.get(CHANGELIST).content.decode()
+    assert f'href="{FIND}"' in changelist
+    html = admin_client.get(FIND).content.decode()
+    form = html[html.index(f'action="{FIND}"') - 40 :]
+    form = form[: form.index("</form>")]
+    assert 'method="post"' in form
+    assert 'name="csrfmiddlewaretoken"' in form
+
+
+def test_find_without_a_value_is_400(admin_client):
+    response = admin_client.post(FIND, {"email": "", "phone": ""})
+    assert response.status_code == 400
+    assert "Enter an email address or a phone number." in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (CHANGELIST, {"q": "jane@example.com"}),
+        (CHANGELIST, {"q": "0812 1111 2222"}),
+        (CHANGELIST, {"q": "+6281211112222"}),
+        (CHANGELIST, {"q": "Jane Doe"}),
+        (FIND, {"email": "jane@example.com"}),
+        (FIND, {"phone": "0812 1111 2222"}),
+    ],
+)
+def test_an_email_or_phone_in_an_admin_url_is_400_naming_the_post_search(
+    admin_client, path, query
+):
+    make_customer(email="jane@example.com", phone="+62 812-1111-2222")
+    response = admin_client.get(path, query)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Find by email or phone" in html or "use this form" in html
+    assert f'action="{FIND}"' in html
+    assert 'method="post"' in html
+    assert "jane" not in html.lower()
+    assert "1111" not in html
+
+
+def test_the_changelist_still_finds_a_customer_by_id(admin_client):
+    jane = make_customer()
+    other = make_customer()
+    for term in (str(jane.pk), jane.pk.hex.upper()):
+        response = admin_client.get(CHANGELIST, {"q": term})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert str(jane.pk) in html
+        assert str(other.pk) not in html
+
+
+def test_only_the_admins_view_permission_opens_the_find_page(client):
+    from tests.accounts.factories import UserFactory
+
+    staff = UserFactory(username="no-perms", role=Role.PRIVACY_ADMIN, is_staff=True)
+    sign_in(client, staff)
+    assert client.get(FIND).status_code == 403
+    assert client.post(FIND, {"email": "jane@example.com"}).status_code == 403
 
 
 def test_erase_action_goes_through_the_service(admin_client):

@@ -10,6 +10,7 @@ from tests.customers.factories import customer_data, make_customer
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/customers/"
+SEARCH = "/api/v1/customers/search/"
 
 
 @pytest.fixture
@@ -37,18 +38,92 @@ def test_create_returns_masked_values_and_a_uuid(api):
     assert "jane@example.com" not in response.content.decode()
 
 
-def test_list_filters_by_exact_email_and_phone(api):
+def test_search_by_exact_email_and_phone_in_the_body(api):
     jane = make_customer(email="jane@example.com", phone="+62 812-1111-2222")
     make_customer(email="john@example.com", phone="+62 812-3333-4444")
 
-    ids = [
-        c["id"] for c in api.get(URL, {"email": "JANE@example.com"}).json()["results"]
-    ]
-    assert ids == [str(jane.pk)]
-    ids = [c["id"] for c in api.get(URL, {"phone": "081211112222"}).json()["results"]]
-    assert ids == [str(jane.pk)]
-    assert api.get(URL, {"email": "nobody@example.com"}).json()["count"] == 0
+    def found(**body) -> list[str]:
+        response = api.post(SEARCH, body, format="json")
+        assert response.status_code == 200, response.json()
+        return [c["id"] for c in response.json()["results"]]
+
+    assert found(email="JANE@example.com") == [str(jane.pk)]
+    assert found(phone="081211112222") == [str(jane.pk)]
+    assert found(email="jane@example.com", phone="081211112222") == [str(jane.pk)]
+    assert found(email="jane@example.com", phone="081233334444") == []
+    assert found(email="nobody@example.com") == []
+    assert found(email="not an address") == []
     assert api.get(URL).json()["count"] == 2
+
+
+def test_a_search_answers_a_page_like_the_list(api):
+    make_customer(phone="+62 812-1111-2222")
+    make_customer(phone="+62 812-1111-2222")
+    response = api.post(
+        f"{SEARCH}?page_size=1", {"phone": "081211112222"}, format="json"
+    )
+    body = response.json()
+    assert body["count"] == 2
+    assert len(body["results"]) == 1
+    # The next page is the same POST with `page=2`: no value in the link.
+    assert body["next"].endswith("/api/v1/customers/search/?page=2&page_size=1")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"email": "jane@example.com"},
+        {"phone": "+6281211112222"},
+        {"email": "", "page": "1"},
+    ],
+)
+def test_a_list_url_carrying_email_or_phone_is_400_naming_the_post_route(api, query):
+    make_customer(email="jane@example.com", phone="+62 812-1111-2222")
+    response = api.get(URL, query)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "search_by_post"
+    assert "POST /api/v1/customers/search/" in body["detail"]
+    text = response.content.decode()
+    assert "jane" not in text
+    assert "1211112222" not in text
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "non_field_errors"),
+        ({"email": "", "phone": "  "}, "non_field_errors"),
+        ({"email": "x" * 250 + "@example.com"}, "email"),
+        ({"phone": "1" * 40}, "phone"),
+        ({"email": ["jane@example.com"]}, "email"),
+    ],
+)
+def test_a_search_without_a_usable_value_is_400_naming_the_field(api, body, field):
+    response = api.post(SEARCH, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert "jane@example.com" not in response.content.decode()
+
+
+def test_a_search_is_not_a_get(api):
+    assert api.get(SEARCH).status_code == 405
+
+
+def test_the_schema_documents_the_search(api):
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    operation = schema["paths"]["/api/v1/customers/search/"]["post"]
+    request = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert request["$ref"].endswith("/CustomerSearchInputRequest")
+    fields = schema["components"]["schemas"]["CustomerSearchInputRequest"]
+    assert set(fields["properties"]) == {"email", "phone"}
+    page = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["$ref"].endswith("/CustomerPage")
+    # The list takes no email or phone any more, and says what it answers instead.
+    listing = schema["paths"]["/api/v1/customers/"]["get"]
+    names = {p["name"] for p in listing["parameters"]}
+    assert not names & {"email", "phone"}
+    assert "400" in listing["responses"]
 
 
 def test_detail_and_patch(api):
@@ -142,7 +217,8 @@ def test_close_and_erase(api):
     assert erased.status_code == 200
     assert erased.json()["erased"] is True
     assert erased.json()["email"] == "[erased]"
-    assert api.get(URL, {"email": "gone@example.com"}).json()["count"] == 0
+    search = api.post(SEARCH, {"email": "gone@example.com"}, format="json")
+    assert search.json()["count"] == 0
     assert api.post(f"{URL}{customer.pk}/erase/").status_code == 409
 
 

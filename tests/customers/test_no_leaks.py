@@ -38,7 +38,11 @@ def test_a_full_lifecycle_leaves_no_canary_in_logs_audit_or_errors(privacy_admin
     for response in (bad, dup):
         assert not any(v in response.content.decode() for v in _canary_values())
 
-    api.get("/api/v1/customers/", {"email": CANARY["email"]})
+    refused = api.get("/api/v1/customers/", {"email": CANARY["email"]})
+    assert refused.status_code == 400
+    assert CANARY["email"] not in refused.content.decode()
+    found = api.post("/api/v1/customers/search/", {"email": CANARY["email"]})
+    assert found.json()["count"] == 1
     api.post(
         f"{url}reveal/", {"fields": ["email", "phone"], "reason": "Canary reveal test"}
     )
