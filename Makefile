@@ -36,7 +36,8 @@ run: migrate
 # from the Procfile (honcho), DJANGO_DEBUG=0. Settings come from the environment or
 # `.env` (honcho reads it; `.env.example` lists them); Ctrl-C stops every process.
 SERVE_NEEDS := DJANGO_SECRET_KEY AMANAH_MASTER_KEYS AMANAH_BLIND_INDEX_KEY \
-	DJANGO_ALLOWED_HOSTS DATABASE_URL CACHE_URL CELERY_BROKER_URL AMANAH_RELAY_SECRET
+	DJANGO_ALLOWED_HOSTS DATABASE_URL CACHE_URL CELERY_BROKER_URL AMANAH_RELAY_SECRET \
+	AMANAH_PUBLIC_URL
 SERVE_PORT := $(or $(PORT),8000)
 HONCHO := DJANGO_DEBUG=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho
 serve: setup

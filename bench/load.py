@@ -95,6 +95,7 @@ def server_env() -> dict[str, str]:
         DJANGO_DEBUG="0",
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_BEHIND_TLS_PROXY="1",
+        AMANAH_PUBLIC_URL="https://127.0.0.1",  # links in emails; none is followed
         AMANAH_RELAY_SECRET=_setup._fixed_key(b"amanah-bench-relay-secret"),
         DJANGO_LOG_LEVEL="WARNING",
         CACHE_URL=CACHE_URL,

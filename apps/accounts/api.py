@@ -1,4 +1,5 @@
-from django.contrib.auth.signals import user_logged_in
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -13,11 +14,33 @@ from apps.accounts.roles import capabilities_for
 from apps.accounts.services import token_expires_at, token_issue
 
 
+class StaffAuthTokenSerializer(AuthTokenSerializer):
+    """DRF's credentials check, for staff only: the API serves staff, and a customer's
+    token would reach nothing but /auth/me/. A customer's right password gets the
+    answer a wrong one gets and counts as a failure for the lockout alike, so the
+    endpoint tells nobody whether a customer's password (or account) is right."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if not attrs["user"].is_staff_role:
+            user_login_failed.send(
+                sender=__name__,
+                credentials={"username": attrs["username"]},
+                request=self.context["request"],
+            )
+            # DRF's own message (and translation) for wrong credentials.
+            raise serializers.ValidationError(
+                _("Unable to log in with provided credentials."), code="authorization"
+            )
+        return attrs
+
+
 class TokenCreateApi(APIView):
-    """Exchange a username and password for an API token.
+    """Exchange a staff username and password for an API token (staff only).
 
     A locked sign-in (django-axes) is 429 with Retry-After and code "locked", the same
-    for a username that does not exist.
+    for a username that does not exist. A customer's credentials get the answer wrong
+    ones get (400).
     """
 
     authentication_classes: list = []
@@ -33,7 +56,7 @@ class TokenCreateApi(APIView):
         code = serializers.CharField(required=False, help_text='"locked" when locked')
 
     @extend_schema(
-        request=AuthTokenSerializer,
+        request=StaffAuthTokenSerializer,
         responses={
             200: OutputSerializer,
             429: OpenApiResponse(
@@ -42,7 +65,7 @@ class TokenCreateApi(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        data = AuthTokenSerializer(data=request.data, context={"request": request})
+        data = StaffAuthTokenSerializer(data=request.data, context={"request": request})
         if not data.is_valid():
             # Axes marks the request it was given, here DRF's, not the one its
             # middleware sees: the lock is answered here.

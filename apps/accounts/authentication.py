@@ -10,13 +10,14 @@ from apps.accounts.services import token_is_expired
 
 
 class ExpiringTokenAuthentication(TokenAuthentication):
-    """DRF's token, refused once older than `AMANAH_TOKEN_HOURS`."""
+    """DRF's token, refused once older than `AMANAH_TOKEN_HOURS`, and refused for
+    anyone but staff (a customer's token, from before tokens were staff-only)."""
 
     def authenticate_credentials(self, key):
         # DRF's own checks and messages, on one prepared statement instead of the
         # ORM's query (every API call makes it).
         token = token_get_with_user(key=key)
-        if token is None:
+        if token is None or not token.user.is_staff_role:
             raise AuthenticationFailed(_("Invalid token."))
         if not token.user.is_active:
             raise AuthenticationFailed(_("User inactive or deleted."))

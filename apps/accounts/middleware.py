@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from apps.accounts.models import Role
+from apps.accounts.permissions import sign_in_next
 from apps.accounts.selectors import user_needs_second_factor
 
 _LAST_SEEN = "amanah_last_seen"
@@ -48,11 +49,14 @@ class SessionIdleTimeoutMiddleware:
 def second_factor_redirect(request: HttpRequest, step: str) -> HttpResponse:
     """To the setup or verify page, coming back to this page afterwards.
 
-    Only the path travels in `next`: a query string may hold a searched email address
-    or phone number, which must not be copied into another URL.
+    Only what `sign_in_next` allows travels in `next`: the path, never its query
+    string (a searched email address or phone number) or a token in it.
     """
     target = reverse(f"accounts:otp-{step}")
-    return redirect(f"{target}?{urlencode({'next': request.path})}")
+    back = sign_in_next(request)
+    if back is None:
+        return redirect(target)
+    return redirect(f"{target}?{urlencode({'next': back})}")
 
 
 class TwoFactorRequiredMiddleware:

@@ -252,7 +252,10 @@ def token_is_expired(*, token: Token) -> bool:
 
 @transaction.atomic
 def token_issue(*, user: User) -> Token:
-    """The user's API token: the current one, or a fresh one if it has expired."""
+    """The staff member's API token: the current one, or a fresh one if it has
+    expired. Raises Forbidden for anyone else (customers use their pages)."""
+    if not user.is_staff_role:
+        raise Forbidden("API tokens are for staff.")
     # Lock the user, not the token: with no token row yet there is nothing to lock,
     # and two sign-ins at once would both create one (a unique-key error).
     User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()

@@ -15,6 +15,7 @@ from apps.audit import services as audit
 from apps.consent.models import ConsentState
 from apps.consent.selectors import audience_granted_filter
 from apps.core.errors import DomainError, Forbidden
+from apps.core.links import public_url
 from apps.core.mail import send_unless_refused
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
@@ -126,6 +127,7 @@ def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
     )
     if not customers:
         return 0
+    my_data = public_url("portal:data")
     with key_scope(), get_connection() as connection:
         data_keys_preload(c.data_key_id for c in customers)
         for customer in customers:
@@ -141,8 +143,8 @@ def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
                     send_unless_refused(
                         EmailMessage(
                             subject="A change to where your data goes",
-                            body=f"{notice.summary}\n\nSee the details and your "
-                            "choices on your privacy page.",
+                            body=f"{notice.summary}\n\nSee the details on your "
+                            f"My data page: {my_data}",
                             to=[customer.email],
                             connection=connection,
                         ),

@@ -3,10 +3,10 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
-from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from apps.core.links import public_url
 from apps.customers.selectors import customer_find_by_email
 
 WRONG = "The email address or password is not right."
@@ -37,21 +37,21 @@ class CustomerLoginForm(forms.Form):
 
 class CustomerPasswordResetForm(PasswordResetForm):
     """Django's reset form, finding the customer through the blind index and writing
-    to the address on their encrypted record."""
+    to the address on their encrypted record. The link is on AMANAH_PUBLIC_URL, never
+    on the Host header the request came with (which the client chooses)."""
 
     def save(self, request=None, **kwargs):
         customer = customer_find_by_email(email=self.cleaned_data["email"])
         if customer is None or customer.user is None or not customer.user.is_active:
             return  # same page either way: nothing says whether the address is known
         user = customer.user
-        path = reverse(
+        link = public_url(
             "portal:password-reset-confirm",
             kwargs={
                 "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
                 "token": default_token_generator.make_token(user),
             },
         )
-        link = request.build_absolute_uri(path) if request else path
         send_mail(
             subject="Reset your Amanah password",
             message=(

@@ -19,6 +19,13 @@ urlpatterns = [
     path("notice/", views.NoticeReviewView.as_view(), name="notice"),
     path("notices/", MyNoticesView.as_view(), name="notices"),
     path("data/", MyDataView.as_view(), name="data"),
+    # Where sign-in comes back to from a download link: the token stays in the
+    # session, never in `next=` (apps.accounts.permissions.sign_in_next).
+    path(
+        "data/download/",
+        ExportDownloadView.as_view(),
+        name="request-download-pending",
+    ),
     path(
         "data/download/<str:token>/",
         ExportDownloadView.as_view(),

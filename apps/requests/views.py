@@ -4,6 +4,7 @@ inventory pages."""
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -91,10 +92,28 @@ class MyDataView(CustomerPageMixin, TemplateView):
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
+# The token of a download link opened before signing in, kept in the session (on the
+# server) until sign-in comes back to the tokenless continue path.
+_PENDING_DOWNLOAD = "amanah_pending_download"
+
+
 class ExportDownloadView(CustomerPageMixin, View):
+    """The export's download link (`<token>`), and the path sign-in comes back to
+    (no token: the one kept in the session)."""
+
     review_exempt = True
 
-    def get(self, request, token):
+    @staticmethod
+    def sign_in_next(request, token: str) -> str:
+        """Keep the token server-side and come back without it (sign_in_next)."""
+        request.session[_PENDING_DOWNLOAD] = token
+        return reverse("portal:request-download-pending")
+
+    def get(self, request, token: str | None = None):
+        if token is None:
+            token = request.session.pop(_PENDING_DOWNLOAD, None)
+            if token is None:
+                return redirect("portal:data")
         try:
             _, data = export_download(token=token, customer=self.customer)
         except DomainError as exc:

@@ -8,6 +8,7 @@ secure-transport settings are on.
 import sys
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from celery.schedules import crontab
 from csp.constants import NONE, SELF
@@ -328,8 +329,27 @@ AMANAH_RELAY_FUTURE_SKEW_SECONDS = env.int(
     "AMANAH_RELAY_FUTURE_SKEW_SECONDS", default=30
 )
 
+# Where the site is reached from outside, e.g. https://privacy.example.com: every link
+# an email carries (opt-in, password reset, export ready, notices, alerts) and every
+# unsubscribe URL is built on it (apps.core.links.public_url), never on the Host
+# header a request came with. Production: required, and https.
+AMANAH_PUBLIC_URL = _required("AMANAH_PUBLIC_URL", dev_default="http://127.0.0.1:8000")
+_public = urlsplit(AMANAH_PUBLIC_URL)
+if (
+    _public.scheme not in ({"http", "https"} if DEBUG else {"https"})
+    or not _public.hostname
+    or _public.query
+    or _public.fragment
+):
+    raise ImproperlyConfigured(
+        "AMANAH_PUBLIC_URL must be an absolute https:// URL (scheme and host, no "
+        "query) when DJANGO_DEBUG=0"
+        if not DEBUG
+        else "AMANAH_PUBLIC_URL must be an absolute http:// or https:// URL (scheme "
+        "and host, no query)"
+    )
+
 # Consent and the self-service pages
-AMANAH_PUBLIC_URL = env.str("AMANAH_PUBLIC_URL", default="http://127.0.0.1:8000")
 AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 
 # Retention: rows per disposal batch (one short transaction each).
@@ -457,7 +477,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The schema and docs map every endpoint: staff only (ApiDocsPermission reads
+    # AMANAH_API_DOCS_OPEN at each request).
+    "SERVE_PERMISSIONS": ["apps.accounts.permissions.ApiDocsPermission"],
 }
+# Development serves /api/schema/ and /api/docs/ to anyone; production to signed-in
+# staff only. Not read from the environment: production has no switch to open them.
+AMANAH_API_DOCS_OPEN = DEBUG
 
 # Celery: with no broker configured every task runs eagerly in-process, so the embedded
 # default needs no services.

@@ -1,9 +1,15 @@
 import pytest
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.accounts.selectors import token_get_with_user
+from apps.accounts.services import token_issue
+from apps.core.errors import Forbidden
 from tests.accounts.factories import PASSWORD
+from tests.accounts.helpers import sign_in
+from tests.portal.factories import PASSWORD as CUSTOMER_PASSWORD
+from tests.portal.factories import make_account
 
 pytestmark = pytest.mark.django_db
 
@@ -83,3 +89,119 @@ def test_a_token_is_read_with_its_user_in_one_query(
     assert token.user == support_agent
     assert token.created is not None
     assert token_get_with_user(key="0" * 40) is None
+
+
+# API tokens are for staff: a customer's reach nothing but /auth/me/ (issue #15).
+
+WRONG = {"non_field_errors": ["Unable to log in with provided credentials."]}
+LOCKED = {
+    "detail": "Too many failed sign-ins. Try again in 15 minutes.",
+    "code": "locked",
+}
+
+
+@pytest.mark.parametrize(
+    "password", [CUSTOMER_PASSWORD, "wrong-password-123"], ids=["right", "wrong"]
+)
+def test_a_customer_gets_no_token_and_the_answers_do_not_tell_the_password(password):
+    user = make_account().user
+    client = APIClient()
+    answers = [
+        (r.status_code, r.json())
+        for r in (
+            client.post(TOKEN_URL, {"username": user.username, "password": password})
+            for _ in range(6)
+        )
+    ]
+    # The right password counts as a failure too: the lockout does not tell it apart.
+    assert answers == [(400, WRONG)] * 5 + [(429, LOCKED)]
+    assert not Token.objects.exists()
+
+
+def test_token_issue_refuses_a_customer():
+    user = make_account().user
+    with pytest.raises(Forbidden, match="API tokens are for staff"):
+        token_issue(user=user)
+    assert not Token.objects.exists()
+
+
+def test_api_refuses_the_token_a_customer_was_given_before():
+    token = Token.objects.create(user=make_account().user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = client.get("/api/v1/auth/me/")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."
+
+
+def test_the_migration_deletes_the_tokens_customers_hold(support_agent):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    kept = Token.objects.create(user=support_agent)
+    Token.objects.create(user=make_account().user)
+    import_module(
+        "apps.accounts.migrations.0005_delete_customer_api_tokens"
+    ).delete_customer_tokens(apps, None)
+    assert list(Token.objects.all()) == [kept]
+
+
+# The schema and its docs pages: staff only in production.
+
+DOCS = ["/api/schema/?format=json", "/api/docs/", "/api/docs/?script="]
+
+
+@pytest.fixture
+def production_docs(settings):
+    settings.AMANAH_API_DOCS_OPEN = False
+
+
+@pytest.mark.parametrize("url", DOCS)
+def test_in_production_the_schema_and_docs_refuse_anonymous_readers(
+    production_docs, url
+):
+    response = Client().get(url)
+    assert response.status_code == 401
+    assert b"openapi" not in response.content
+    assert b"swagger" not in response.content.lower()
+
+
+@pytest.mark.parametrize("url", DOCS)
+def test_in_production_the_schema_and_docs_refuse_customers(production_docs, url):
+    client = Client()
+    sign_in(client, make_account().user)
+    response = client.get(url)
+    assert response.status_code == 403
+    assert b"openapi" not in response.content
+
+
+@pytest.mark.parametrize("url", DOCS)
+def test_in_production_staff_read_the_schema_and_docs(
+    production_docs, support_agent, url
+):
+    client = Client()
+    sign_in(client, support_agent)
+    assert client.get(url).status_code == 200
+
+
+def test_in_production_a_staff_token_reads_the_schema(production_docs, support_agent):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=support_agent)}")
+    response = client.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    assert "/api/v1/auth/token/" in response.json()["paths"]
+
+
+def test_a_staff_session_owing_its_second_factor_reads_no_schema(
+    production_docs, support_agent
+):
+    client = Client()
+    client.force_login(support_agent)  # the password only
+    assert client.get("/api/schema/?format=json").status_code == 401
+
+
+@pytest.mark.parametrize("url", DOCS)
+def test_in_development_the_schema_and_docs_are_open(settings, url):
+    settings.AMANAH_API_DOCS_OPEN = True
+    assert Client().get(url).status_code == 200

@@ -27,6 +27,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/amanah",
     "AMANAH_RELAY_SECRET": secrets.token_urlsafe(32),
     "CACHE_URL": "redis://127.0.0.1:6379/1",
+    "AMANAH_PUBLIC_URL": "https://amanah.example",
 }
 
 
@@ -60,6 +61,46 @@ def test_production_refuses_a_cache_each_process_keeps_alone(url):
     assert result.stderr.strip().splitlines() == [
         "Configuration error: CACHE_URL must be a cache every process shares "
         "(e.g. redis://...) when DJANGO_DEBUG=0"
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://amanah.example",  # links to sign-in and reset pages, in the clear
+        "amanah.example",
+        "/me/",
+        "https://",
+        "ftp://amanah.example",
+        "https://amanah.example/?from=mail",
+        "https://amanah.example/#top",
+    ],
+)
+def test_production_refuses_a_public_url_that_is_not_absolute_https(url):
+    result = _manage("check", env={**PRODUCTION_ENV, "AMANAH_PUBLIC_URL": url})
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: AMANAH_PUBLIC_URL must be an absolute https:// URL "
+        "(scheme and host, no query) when DJANGO_DEBUG=0"
+    ]
+
+
+def test_development_has_a_public_url_of_its_own_and_takes_http():
+    assert _setting("s.AMANAH_PUBLIC_URL", {}) == "http://127.0.0.1:8000"
+    got = _setting("s.AMANAH_PUBLIC_URL", {"AMANAH_PUBLIC_URL": "http://localhost:9"})
+    assert got == "http://localhost:9"
+
+
+def test_development_refuses_a_public_url_that_is_not_absolute():
+    clean = {k: v for k, v in os.environ.items() if k != "AMANAH_PUBLIC_URL"}
+    result = _manage(
+        "check",
+        env={**clean, "DJANGO_DEBUG": "1", "AMANAH_PUBLIC_URL": "127.0.0.1:8000"},
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: AMANAH_PUBLIC_URL must be an absolute http:// or "
+        "https:// URL (scheme and host, no query)"
     ]
 
 

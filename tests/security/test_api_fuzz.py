@@ -1,4 +1,5 @@
-"""Schemathesis over `/api/schema/`, signed in as each role in turn.
+"""Schemathesis over `/api/schema/`, signed in as each staff role in turn (API tokens
+are for staff only; a customer gets none: tests/accounts/test_api.py).
 
 Every operation gets generated requests (valid and invalid), sent to the app in-process
 on PostgreSQL with the role's token. Checks: no 5xx; no success without credentials or
@@ -13,7 +14,6 @@ close).
 """
 
 import copy
-import functools
 import json
 import os
 import time
@@ -63,8 +63,9 @@ CANARY_BLIND_ROLES = {
     "support_agent",
     "delivery_agent",
     "compliance_officer",
-    "customer",
 }
+# The roles that may hold an API token.
+API_ROLES = tuple(role for role in ROLES if role != "customer")
 
 
 def token_for(client: Client, username: str, password: str) -> str:
@@ -105,17 +106,18 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(params=ROLES)
+@pytest.fixture(params=API_ROLES)
 def role_token(request, world: World, monkeypatch) -> tuple[str, str]:
     """A role, and the API token its user gets from token sign-in."""
-    raw_schema()  # before `in_process_app`: Django's client reconnects the signals
     # Token sign-in is throttled (AMANAH_TOKEN_RATE); the fuzzer signs in far more
     # often than a person. DRF reads the rates into the class once, at import.
     monkeypatch.setattr(
         SimpleRateThrottle, "THROTTLE_RATES", {"token": "100000/minute"}
     )
     role = request.param
-    return role, token_for(Client(), world.users[role].username, PASSWORD)
+    token = token_for(Client(), world.users[role].username, PASSWORD)
+    raw_schema(token)  # before `in_process_app`: Django's client reconnects the signals
+    return role, token
 
 
 @pytest.fixture
@@ -131,12 +133,21 @@ def in_process_app(role_token):
         signals.request_finished.connect(close_old_connections)
 
 
-@functools.cache
-def raw_schema() -> dict:
-    """`/api/schema/` as JSON, generated once for every role's run."""
-    response = Client().get("/api/schema/?format=json", HTTP_HOST="127.0.0.1")
-    assert response.status_code == 200
-    return json.loads(response.content)
+_SCHEMA: dict = {}
+
+
+def raw_schema(token: str) -> dict:
+    """`/api/schema/` as JSON, generated once for every role's run. Read with a staff
+    token, as production asks (development would serve it to anyone)."""
+    if not _SCHEMA:
+        response = Client().get(
+            "/api/schema/?format=json",
+            HTTP_HOST="127.0.0.1",
+            HTTP_AUTHORIZATION=f"Token {token}",
+        )
+        assert response.status_code == 200
+        _SCHEMA.update(json.loads(response.content))
+    return _SCHEMA
 
 
 @pytest.fixture
@@ -152,7 +163,9 @@ def api_schema(role_token, in_process_app):
             "headers": {"Host": "127.0.0.1"},
         }
     )
-    schema = schemathesis.openapi.from_dict(copy.deepcopy(raw_schema()), config=config)
+    schema = schemathesis.openapi.from_dict(
+        copy.deepcopy(raw_schema(token)), config=config
+    )
     schema.app = in_process_app  # as `from_wsgi` does: calls go to it in-process
     schema.location = "/api/schema/"
     schema.amanah_role = role

@@ -1,0 +1,23 @@
+"""API tokens are for staff only: delete those customers were given before. Going
+back deletes nothing and restores nothing (a token is signed in for again)."""
+
+from django.db import migrations
+
+# apps.accounts.models.STAFF_ROLES as it was when this migration was written.
+STAFF_ROLES = ("support_agent", "delivery_agent", "compliance_officer", "privacy_admin")
+
+
+def delete_customer_tokens(apps, schema_editor):
+    Token = apps.get_model("authtoken", "Token")
+    Token.objects.exclude(user__role__in=STAFF_ROLES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("accounts", "0004_mask_signin_attempt_forms"),
+        ("authtoken", "0004_alter_tokenproxy_options"),
+    ]
+
+    operations = [
+        migrations.RunPython(delete_customer_tokens, migrations.RunPython.noop)
+    ]
