@@ -97,14 +97,21 @@ class RevealStatus(models.TextChoices):
 
 
 class Reveal(models.Model):
-    """Full values of named fields for a few minutes, for a stated reason."""
+    """Full values of named fields for a few minutes, for a stated reason: until
+    `expires_at`, and no longer than the interaction it was opened under is open."""
 
     staff = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reveals"
     )
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
     interaction = models.ForeignKey(
-        Interaction, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Interaction,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The case it was opened under; it ends with it. None for governance "
+        "roles, who see customers without one (or once the case is disposed of).",
     )
     fields = models.JSONField(default=list)
     reason = models.TextField()

@@ -9,7 +9,7 @@ from uuid import UUID
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.access.defaults import DEFAULT_POLICY
@@ -98,7 +98,8 @@ class LiveReveals:
 
 # The agent's list in one statement: the open interactions that have a standing
 # guardian grant (the oldest per customer), their customers with their data keys, and
-# each customer's live reveals by the agent. One round trip and no ORM compilation: the
+# each customer's live reveals by the agent, each under an interaction that is still
+# open (a reveal ends with its case). One round trip and no ORM compilation: the
 # list page, the customer page and the API serve it on every request. The customer's
 # columns are named, not `c.*`: a prepared statement's result must keep its shape
 # while a migration adds a column under running processes.
@@ -128,7 +129,10 @@ LEFT JOIN LATERAL (
     SELECT max(v.expires_at) AS until,
            (array_agg(v.id ORDER BY v.created_at DESC))[1] AS latest,
            array_agg(DISTINCT f.name) AS names
-    FROM access_reveal v CROSS JOIN LATERAL jsonb_array_elements_text(v.fields) f(name)
+    FROM access_reveal v
+    JOIN access_interaction vi
+      ON vi.id = v.interaction_id AND vi.closed_at IS NULL AND vi.expires_at > %(now)s
+    CROSS JOIN LATERAL jsonb_array_elements_text(v.fields) f(name)
     WHERE v.staff_id = %(staff)s AND v.customer_id = c.id
       AND v.status = %(granted)s AND v.expires_at > %(now)s
 ) r ON true
@@ -339,12 +343,26 @@ def access_context(
     # An agent has few live reveals (minutes long, hourly limit): fetch them all and
     # match in Python, rather than send the page's ids to the server.
     wanted = set(customer_ids)
-    for reveal in Reveal.objects.filter(
-        staff=actor, status=RevealStatus.GRANTED, expires_at__gt=now
-    ).order_by("created_at"):
+    for reveal in reveals_live_for(actor=actor, at=now).order_by("created_at"):
         if reveal.customer_id in wanted:
             context.reveals[reveal.customer_id].append(reveal)
     return context
+
+
+def reveals_live_for(*, actor, at: datetime | None = None) -> QuerySet[Reveal]:
+    """The actor's granted, unexpired reveals whose interaction is still open: a
+    reveal ends with its case, whoever or whatever ended it. Agents' reveals always
+    have one; a governance role's (who sees customers without one) have none and
+    last their window."""
+    now = at or timezone.now()
+    under_open_case = Q(
+        interaction__closed_at__isnull=True, interaction__expires_at__gt=now
+    )
+    if actor.role not in AGENT_ROLES:
+        under_open_case |= Q(interaction__isnull=True)
+    return Reveal.objects.filter(
+        under_open_case, staff=actor, status=RevealStatus.GRANTED, expires_at__gt=now
+    )
 
 
 def interaction_current_for(*, actor, customer: Customer) -> Interaction | None:

@@ -2,8 +2,9 @@
 reveals, the access log, and masked contact relays.
 
 Lock order (apps/core/db.py): the actor's row (reveals count against it), then the
-interaction and its permission (the grant's advisory lock), or the reveals being
-suspended, then the audit chain.
+interaction (a reveal is opened under it; closing it ends its reveals), its reveals and
+its permission (the grant's advisory lock), or the reveals being suspended, then the
+audit chain.
 """
 
 import hashlib
@@ -47,6 +48,7 @@ from apps.access.selectors import (
     LiveReveals,
     access_context,
     interaction_by_alias,
+    interaction_current_for,
     live_reveals_of,
     policy_cell,
     policy_matrix,
@@ -55,16 +57,14 @@ from apps.access.selectors import (
 from apps.accounts.models import GOVERNANCE_ROLES, Role, User
 from apps.audit import services as audit
 from apps.core.db import advisory_xact_lock, server_cursor
+from apps.core.errors import NotFound
 from apps.crypto.blind import normalize_phone
 from apps.crypto.keys import data_keys_preload
 from apps.customers.masking import mask_field, show_full
 from apps.customers.models import Customer
 from apps.customers.registry import PII_BY_NAME, PII_FIELDS, DataCategory
 from apps.customers.selectors import customer_plain
-from apps.customers.validation import (
-    PERSONAL_DATA_MESSAGE,
-    contains_personal_data,
-)
+from apps.customers.services import free_text_check
 
 logger = logging.getLogger(__name__)
 
@@ -203,10 +203,13 @@ def _grant_lock(*, staff_id: int, customer_id: Any) -> None:
     advisory_xact_lock(f"access.grant:{staff_id}:{customer_id}")
 
 
-def _withdraw(interaction: Interaction, *, reason: str, now: datetime) -> None:
+def _withdraw(interaction: Interaction, *, reason: str, now: datetime) -> list[int]:
+    """Close the (locked) interaction: its reveals end, its grant goes unless another
+    case holds it, its alias stops relaying. Returns the ids of the reveals ended."""
     interaction.closed_at = now
     interaction.close_reason = reason
     interaction.save(update_fields=["closed_at", "close_reason"])
+    ended = _reveals_end(interaction=interaction, now=now)
     # Then the grant: any case opened meanwhile has committed, and is seen below.
     _grant_lock(staff_id=interaction.staff_id, customer_id=interaction.customer_id)
     still_open = Interaction.objects.filter(
@@ -220,18 +223,61 @@ def _withdraw(interaction: Interaction, *, reason: str, now: datetime) -> None:
     contact_backend().release(
         alias=interaction.contact_alias, interaction_id=str(interaction.pk)
     )
+    return ended
+
+
+def _reveals_end(*, interaction: Interaction, now: datetime) -> list[int]:
+    """End now the live reveals opened under `interaction`, which is ending; they stay
+    granted (the rate limit and the monitoring rules count them) and end early. Locked
+    first, child after parent: a reveal being opened under the interaction waits on
+    its row, so every reveal granted under it is committed and found here."""
+    ids = list(
+        Reveal.objects.select_for_update(no_key=True)
+        .filter(
+            interaction=interaction, status=RevealStatus.GRANTED, expires_at__gt=now
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if ids:
+        Reveal.objects.filter(pk__in=ids).update(expires_at=now)
+    return ids
+
+
+def _record_reveals_ended(
+    *, actor: User | None, interaction: Interaction, ids: list[int], cause: str
+) -> None:
+    """Audit the reveals an ending interaction ended, as suspending reveals is."""
+    if not ids:
+        return
+    audit.record(
+        actor=actor,
+        action="reveal.ended",
+        target_type=Customer._meta.label_lower,
+        target_id=str(interaction.customer_id),
+        details={
+            "count": len(ids),
+            "reveals": ids,
+            "interaction": str(interaction.pk),
+            "cause": cause,
+        },
+    )
 
 
 @transaction.atomic
 def interaction_close(*, actor: User, interaction: Interaction) -> Interaction:
-    """Close an interaction: the staff member's view permission goes with it."""
+    """Close an interaction: the staff member's view permission and the reveals opened
+    under it go with it (audited)."""
     interaction = Interaction.objects.select_for_update(no_key=True).get(
         pk=interaction.pk
     )
     if interaction.closed_at is not None:
         raise AccessError("This interaction is already closed.")
-    _withdraw(interaction, reason="closed", now=timezone.now())
+    ended = _withdraw(interaction, reason="closed", now=timezone.now())
     audit.record(actor=actor, action="interaction.closed", target=interaction)
+    _record_reveals_ended(
+        actor=actor, interaction=interaction, ids=ended, cause="interaction.closed"
+    )
     return interaction
 
 
@@ -260,7 +306,8 @@ def demo_interactions_ensure(
 
 
 def interactions_expire(*, batch_size: int = 500) -> int:
-    """Close every interaction past its expiry (the beat task). Returns how many."""
+    """Close every interaction past its expiry, ending its reveals (the beat task).
+    Returns how many."""
     done = 0
     while True:
         with transaction.atomic():
@@ -275,12 +322,21 @@ def interactions_expire(*, batch_size: int = 500) -> int:
             if not batch:
                 return done
             now = timezone.now()
-            for interaction in batch:
-                _withdraw(interaction, reason="expired", now=now)
-            # The audit chain last: once it is held, no permission row is waited on.
+            ended = {
+                interaction.pk: _withdraw(interaction, reason="expired", now=now)
+                for interaction in batch
+            }
+            # The audit chain last: once it is held, no permission or reveal row is
+            # waited on.
             for interaction in batch:
                 audit.record(
                     actor=None, action="interaction.expired", target=interaction
+                )
+                _record_reveals_ended(
+                    actor=None,
+                    interaction=interaction,
+                    ids=ended[interaction.pk],
+                    cause="interaction.expired",
                 )
             done += len(batch)
         logger.info("access.interactions_expired", extra={"count": len(batch)})
@@ -439,6 +495,24 @@ def access_log_write(
         )
 
 
+def access_log_write_masked(
+    *, actor: User, shown: dict[Any, list[str]], purpose: str | None = None
+) -> None:
+    """Log the masked values a page outside the staff pages and the API showed (the
+    Django admin): one row per customer, naming the fields shown masked, for the
+    purpose a search of the actor's would have (governance roles: governance), or
+    `purpose`. Through `access_log_write`, in one insert."""
+    why = purpose or _purpose(actor, None, capped=True)
+    access_log_write(
+        actor=actor,
+        entries=[
+            (customer_id, dict.fromkeys(fields, Visibility.MASKED), why, None, None)
+            for customer_id, fields in shown.items()
+            if fields
+        ],
+    )
+
+
 _ACCESS_LOG_INSERT = (
     "INSERT INTO access_accesslogentry (staff_id, staff_role, customer_id, "
     "fields, purpose, interaction_id, reveal_id, created_at) "
@@ -484,9 +558,11 @@ def reveal_open(
 ) -> tuple[Reveal, dict[str, Any]]:
     """Show named fields in full for AMANAH_REVEAL_MINUTES, for a reason.
 
-    The customer must already be visible to the actor (an open interaction, or a
-    governance role). Raises AccessError (400), AccessForbidden (403, audited as a
-    refused reveal), RateLimited (429).
+    The customer must already be visible to the actor. An agent's reveal is opened
+    under their open interaction with the customer and ends with it (never later than
+    its expiry); governance roles see customers without one, and theirs last the
+    window. Raises AccessError (400), AccessForbidden (403, audited as a refused
+    reveal), NotFound (an agent with no open interaction), RateLimited (429).
     """
     fields = list(dict.fromkeys(fields))
     if not fields or any(name not in PII_BY_NAME for name in fields):
@@ -498,14 +574,14 @@ def reveal_open(
         raise AccessError(
             f"Give a reason of at least {REASON_MIN} characters.", field="reason"
         )
-    if contains_personal_data(reason):
-        raise AccessError(PERSONAL_DATA_MESSAGE, field="reason")
+    # The reason is kept for good (reveals table, audit trail): not the customer's data.
+    free_text_check(text=reason, field="reason", customer=customer, error=AccessError)
     if customer.is_erased:
         raise AccessError("This customer was erased; there is nothing to reveal.")
 
-    interaction = access_context(
-        actor=actor, customer_ids=[customer.pk]
-    ).interactions.get(customer.pk)
+    interaction = interaction_current_for(actor=actor, customer=customer)
+    if interaction is None and actor.role in KIND_FOR_ROLE:
+        raise NotFound("No such customer.")
     matrix = policy_matrix()
     refused = [
         name
@@ -527,12 +603,24 @@ def reveal_open(
             "Your role may not reveal: " + ", ".join(refused) + ".", field="fields"
         )
 
-    now = timezone.now()
     with transaction.atomic():
         # Lock the actor's row: concurrent reveals must not slip past the hourly
         # limit. NO KEY UPDATE: rows that merely refer to the actor (their audit
         # events, alerts about them) are still written meanwhile.
         User.objects.select_for_update(no_key=True).filter(pk=actor.pk).first()
+        now = timezone.now()
+        window_ends = now + timedelta(minutes=settings.AMANAH_REVEAL_MINUTES)
+        if interaction is not None:
+            # Then the interaction, still open: a close that committed first is seen
+            # here, and one that comes later waits, then ends this reveal with it.
+            interaction = (
+                Interaction.objects.select_for_update(no_key=True)
+                .filter(pk=interaction.pk, closed_at__isnull=True, expires_at__gt=now)
+                .first()
+            )
+            if interaction is None:
+                raise NotFound("No such customer.")
+            window_ends = min(window_ends, interaction.expires_at)
         if reveal_count_since(actor=actor, since=now - timedelta(hours=1)) >= (
             settings.AMANAH_REVEALS_PER_HOUR
         ):
@@ -548,7 +636,7 @@ def reveal_open(
             reason=reason,
             status=RevealStatus.GRANTED,
             created_at=now,
-            expires_at=now + timedelta(minutes=settings.AMANAH_REVEAL_MINUTES),
+            expires_at=window_ends,
         )
         values = {name: show_full(getattr(customer, name)) for name in fields}
         AccessLogEntry.objects.create(

@@ -113,14 +113,22 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         except NotFound as exc:
             raise Http404(str(exc)) from exc
 
-    def reveal_choices(self, view: dict, matrix: dict) -> list[tuple[str, str]]:
+    def revealable(self, matrix: dict) -> list[tuple[str, str]]:
+        """The fields the role may reveal: what a reveal request may name."""
         role = self.request.user.role
         return [
             (spec.name, spec.label)
             for spec in PII_FIELDS
             if policy_cell(matrix, role, spec.category).revealable
-            and view.get("shown", {}).get(spec.name) != Visibility.FULL
-            and view.get(spec.name) is not None
+        ]
+
+    def reveal_choices(self, view: dict, matrix: dict) -> list[tuple[str, str]]:
+        """What the page offers: the revealable fields it shows, not yet in full."""
+        return [
+            (name, label)
+            for name, label in self.revealable(matrix)
+            if view.get("shown", {}).get(name) != Visibility.FULL
+            and view.get(name) is not None
         ]
 
     def get_context_data(self, reveal_form=None, **kwargs):
@@ -150,8 +158,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
             view=view,
             rows=rows,
             interaction=interaction,
-            reveal_form=reveal_form
-            or (RevealForm(choices=choices) if choices else None),
+            reveal_form=self.offer(reveal_form, choices),
             reveal_minutes_left=_minutes_left(view["reveal_expires_at"])
             if "reveal_expires_at" in view
             else None,
@@ -161,12 +168,21 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         )
         return context
 
+    @staticmethod
+    def offer(form: RevealForm | None, choices: list) -> RevealForm | None:
+        """The reveal form the page shows: a refused one keeps its input, with the
+        page's choices."""
+        if form is None:
+            return RevealForm(choices=choices) if choices else None
+        form.fields["fields"].choices = choices
+        return form
+
     def post(self, request, *args, **kwargs):
-        """The reveal form."""
+        """The reveal form. Checked against what the role may reveal, without reading
+        the customer first: the reveal's access-log row is the only look it takes (a
+        refused one shows the page again, and that read is logged as a GET's is)."""
         customer = self.get_customer()
-        matrix = policy_matrix()
-        [view] = customers_read(actor=request.user, customers=[customer], matrix=matrix)
-        form = RevealForm(request.POST, choices=self.reveal_choices(view, matrix))
+        form = RevealForm(request.POST, choices=self.revealable(policy_matrix()))
         if form.is_valid():
             try:
                 reveal, _ = reveal_open(

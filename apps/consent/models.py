@@ -198,7 +198,8 @@ class NoticeAcknowledgement(models.Model):
 
 
 class NoticeDelivery(models.Model):
-    """A notice summary emailed to one customer (a rerun never sends twice)."""
+    """A notice summary emailed to one customer, recorded once the mail server took it:
+    a rerun skips those recorded (a worker killed in between sends that one again)."""
 
     notice = models.ForeignKey(
         PrivacyNotice, on_delete=models.CASCADE, related_name="+"

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit import services as audit
@@ -33,12 +32,10 @@ from apps.consent.models import (
 )
 from apps.consent.selectors import notice_current_version, purpose_get_active
 from apps.core.db import declare_disposal
+from apps.core.links import public_url
 from apps.core.mail import send_unless_refused
 from apps.customers.models import Customer
-from apps.customers.validation import (
-    PERSONAL_DATA_MESSAGE,
-    contains_personal_data,
-)
+from apps.customers.services import free_text_check
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +93,10 @@ def consent_record(
     purpose = _purpose(purpose_code)
     if source not in ConsentSource.values:
         raise ConsentError("Unknown source.", field="source")
-    if reason and contains_personal_data(reason):
-        raise ConsentError(PERSONAL_DATA_MESSAGE, field="reason")
+    if reason:  # kept in the audit trail for good: not the customer's data
+        free_text_check(
+            text=reason, field="reason", customer=customer, error=ConsentError
+        )
     if _customer_lock(customer) is not None:
         raise ConsentError("This customer was erased.", field="customer")
     now = timezone.now()
@@ -195,10 +194,6 @@ def consent_withdraw(
 # Double opt-in --------------------------------------------------------------------
 
 
-def _public_url(path: str) -> str:
-    return settings.AMANAH_PUBLIC_URL.rstrip("/") + path
-
-
 @transaction.atomic
 def opt_in_request(*, customer: Customer, purpose: Purpose) -> OptInRequest:
     """Record a pending grant and email the customer a signed, expiring link."""
@@ -210,7 +205,7 @@ def opt_in_request(*, customer: Customer, purpose: Purpose) -> OptInRequest:
         expires_at=now + timedelta(hours=settings.AMANAH_OPT_IN_HOURS),
     )
     token = signing.dumps(request.pk, salt=OPT_IN_SALT)
-    link = _public_url(reverse("portal:opt-in-confirm", args=[token]))
+    link = public_url("portal:opt-in-confirm", args=[token])
     email = customer.email
     audit.record(
         actor=customer.user,
@@ -223,8 +218,9 @@ def opt_in_request(*, customer: Customer, purpose: Purpose) -> OptInRequest:
             subject=f"Please confirm: {purpose.name}",
             message=(
                 f"You asked to receive {purpose.name.lower()}.\n\n"
-                f"Confirm within {settings.AMANAH_OPT_IN_HOURS} hours by opening:\n"
-                f"{link}\n\nIf this was not you, ignore this message: nothing changes."
+                f"Confirm within {settings.AMANAH_OPT_IN_HOURS} hours: open this link "
+                f'and press "Yes, confirm":\n{link}\n\n'
+                "If this was not you, ignore this message: nothing changes."
             ),
             from_email=None,
             recipient_list=[email],
@@ -304,7 +300,7 @@ def unsubscribe_token(*, customer_id: UUID | str, purpose_code: str) -> str:
 
 def unsubscribe_url(*, customer_id: UUID | str, purpose_code: str) -> str:
     token = unsubscribe_token(customer_id=customer_id, purpose_code=purpose_code)
-    return _public_url(reverse("unsubscribe", args=[token]))
+    return public_url("unsubscribe", args=[token])
 
 
 def unsubscribe_headers(
@@ -435,7 +431,7 @@ def notice_announce_batch(*, notice_id: int, customer_ids: list[UUID | str]) -> 
                 subject=f"We updated our privacy notice (version {notice.version})",
                 body=(
                     f"{notice.summary}\n\nWhat changed:\n{changes}\n\n"
-                    f"Review your choices at {_public_url(reverse('portal:consents'))}"
+                    f"Review your choices at {public_url('portal:consents')}"
                 ),
                 to=[customer.email],
                 connection=connection,

@@ -13,7 +13,8 @@ def navigation(request):
 
 
 def status_banner(request):
-    """While an incident is open, customers' pages say so (from the status page)."""
+    """While an incident with a published status update is unresolved, signed-in
+    customers' pages show that update (from the status page)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or user.role != "customer":
         return {}

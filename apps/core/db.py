@@ -4,13 +4,15 @@ Lock order. A transaction that takes more than one lock takes them in this order
 says so where it takes them:
 
 1. an advisory lock that serialises one job for one subject (`advisory_xact_lock`,
-   e.g. raising alerts for one rule and person), first;
+   e.g. raising alerts for one rule and person; legal holds against erasures, see
+   apps/retention/services.py), first;
 2. the acting person's row, where a per-person limit is counted (reveals per hour,
    token issue), before anything else of theirs;
 3. the records the service changes, parent before child: a data request, then its
    customer; a customer, then its data key, consent state, interactions and reveals;
    an alert, then the staff member's row and their reveals; an interaction, then its
-   permission;
+   reveals and its permission (a reveal being opened locks its interaction after the
+   staff member's row);
 4. the audit chain (`apps.audit.services.record`), last, held until commit. After it a
    transaction waits on no row lock: it locks only rows it holds already or creates.
 
@@ -40,10 +42,11 @@ def declare_disposal() -> None:
             cursor.execute("SET LOCAL amanah.disposal = 'on'")
 
 
-def advisory_xact_lock(key: int | str) -> None:
+def advisory_xact_lock(key: int | str, *, shared: bool = False) -> None:
     """Wait for PostgreSQL's transaction-level advisory lock `key` (a number, or a
     text hashed to a 64-bit one, so that two subjects all but never share a lock); it
-    is released when the transaction ends. Elsewhere a no-op: SQLite serialises
+    is released when the transaction ends. `shared`: any number of holders at once,
+    none while someone holds it exclusively. Elsewhere a no-op: SQLite serialises
     writers itself."""
     if connection.vendor != "postgresql":
         return
@@ -51,7 +54,10 @@ def advisory_xact_lock(key: int | str) -> None:
         digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
         key = int.from_bytes(digest, "big", signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        if shared:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [key])
+        else:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 class _LoggedCursor(psycopg.Cursor):

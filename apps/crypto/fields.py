@@ -156,6 +156,10 @@ class EncryptedTextField(models.BinaryField):
 
     def _aead(self, instance: Any):
         key_id = instance.__dict__.get(self.key_attname)
+        if key_id is None:
+            # The key row is gone (a row that outlives its customer, such as a data
+            # request, loses it with them): what it sealed reads as erased.
+            return None
         cached = instance.__dict__.get(_AEAD)
         if cached is not None and cached[0] == key_id:
             return cached[1]

@@ -7,7 +7,9 @@ class DataKey(models.Model):
     """A 256-bit data key (DEK), stored only wrapped by a master key of the key ring.
 
     Destroying it (crypto-shredding) leaves `wrapped_key` empty: every value sealed
-    under it is then unreadable everywhere, backups included.
+    under it is then unreadable wherever the key is read from the live table. A backup
+    taken before still holds the wrapped key, and opens while its master key is in
+    `AMANAH_MASTER_KEYS`, so the data ends only when that backup expires.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

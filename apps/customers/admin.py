@@ -1,6 +1,8 @@
 """Customers in the Django admin: masked values only, never ciphertext; exact search by
 email or phone through the blind index, by POST ("Find by email or phone"), never in a
-URL; close and erase go through the services."""
+URL; close and erase go through the services (erase refuses a customer under a legal
+hold). Every page that shows a customer's values, masked, writes the access log: one row
+per customer shown, naming the fields whose page shows something of the value."""
 
 import uuid
 
@@ -12,15 +14,18 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from apps.access.services import access_log_write_masked
 from apps.accounts.models import Role
 from apps.core.errors import DomainError
 from apps.crypto.errors import IntegrityFailure
+from apps.crypto.fields import ERASED
 from apps.customers.forms import SEARCH_FIELDS, CustomerSearchForm
-from apps.customers.masking import mask_field
+from apps.customers.masking import DOT, mask_field
 from apps.customers.models import Customer
 from apps.customers.registry import PII_FIELDS
 from apps.customers.selectors import customer_list, customer_queryset
-from apps.customers.services import customer_close, customer_erase
+from apps.customers.services import customer_close
+from apps.retention.services import customer_erase
 
 PLAIN_FIELDS = (
     "id",
@@ -52,6 +57,39 @@ def _customer_id(term: str) -> uuid.UUID | None:
         return uuid.UUID(term)
     except ValueError:
         return None
+
+
+# The masked values the list and the find page show; the change page shows them all.
+LISTED_FIELDS = ("full_name", "email", "phone")
+
+
+def _fields_shown(customer: Customer, names: tuple[str, ...]) -> list[str]:
+    """The fields whose masked value shows something of the value (not "—", "•••",
+    "[erased]" or an integrity error). Decrypted already by the page: cached."""
+    shown = []
+    for name in names:
+        try:
+            masked = mask_field(name, getattr(customer, name))
+        except IntegrityFailure:
+            continue
+        if masked and masked not in (DOT, str(ERASED)):
+            shown.append(name)
+    return shown
+
+
+def _log_when_shown(
+    request: HttpRequest, response, customers, names: tuple[str, ...]
+) -> None:
+    """Write the access log once the page is rendered (what it showed, shown)."""
+
+    def log(rendered):
+        access_log_write_masked(
+            actor=request.user,
+            shown={c.pk: _fields_shown(c, names) for c in customers},
+        )
+        return rendered
+
+    response.add_post_render_callback(log)
 
 
 def _masked_column(name: str, label: str):
@@ -105,7 +143,19 @@ class CustomerAdmin(admin.ModelAdmin):
         term = request.GET.get(SEARCH_VAR, "").strip()
         if term and _customer_id(term) is None:
             return self._find_page(request, refused=ID_ONLY, status=400)
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is not None:
+            _log_when_shown(request, response, changelist.result_list, LISTED_FIELDS)
+        return response
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        customer = (getattr(response, "context_data", None) or {}).get("original")
+        if customer is not None:
+            names = tuple(spec.name for spec in PII_FIELDS)
+            _log_when_shown(request, response, [customer], names)
+        return response
 
     def get_search_results(self, request, queryset, search_term):
         customer_id = _customer_id(search_term.strip())
@@ -123,7 +173,9 @@ class CustomerAdmin(admin.ModelAdmin):
             if not form.is_valid():
                 return self._find_page(request, form=form, status=400)
             found = list(customer_list(**form.cleaned_data)[:FIND_LIMIT])
-            return self._find_page(request, form=form, found=found)
+            response = self._find_page(request, form=form, found=found)
+            _log_when_shown(request, response, found, LISTED_FIELDS)
+            return response
         if SEARCH_FIELDS & request.GET.keys():
             return self._find_page(request, refused=SEARCH_IN_URL, status=400)
         return self._find_page(request)

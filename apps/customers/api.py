@@ -24,9 +24,9 @@ from apps.customers.registry import PII_FIELD_NAMES
 from apps.customers.services import (
     customer_close,
     customer_create,
-    customer_erase,
     customer_update,
 )
+from apps.retention.services import customer_erase
 
 StaffOnly = role_permission(*STAFF_ROLES)
 
@@ -261,7 +261,8 @@ class CustomerCloseApi(APIView):
 
 
 class CustomerEraseApi(APIView):
-    """Crypto-shred: destroys the customer's data key; only non-PII columns remain."""
+    """Crypto-shred: destroys the customer's data key; only non-PII columns remain.
+    A customer under a legal hold is refused (409, code `legal_hold`)."""
 
     permission_classes = [StaffOnly]
 

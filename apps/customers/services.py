@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.audit import services as audit
 from apps.core.db import server_cursor
+from apps.core.errors import DomainError, NotFound
 from apps.core.fastdelete import delete_cascade, ids_in
 from apps.crypto.keys import key_scope
 from apps.crypto.models import DataKey
@@ -24,12 +25,17 @@ from apps.customers.errors import CustomerConflict, CustomerError
 from apps.customers.models import Customer, CustomerStatus
 from apps.customers.registry import PII_FIELD_NAMES
 from apps.customers.validation import (
+    PERSONAL_DATA_MESSAGE,
+    PersonMarkers,
     clean_card_last4,
     clean_country,
     clean_date_of_birth,
     clean_email,
     clean_phone,
     clean_region,
+    contains_personal_data,
+    mentions_person,
+    person_markers,
     refuse_card_numbers,
 )
 
@@ -43,7 +49,9 @@ def _clean(data: dict[str, Any], *, country: str) -> dict[str, Any]:
         raise CustomerError("This field cannot be set.", field=sorted(unknown)[0])
     clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
     # Phones are validated as phones; every other text must not hold a card number.
-    refuse_card_numbers({k: v for k, v in clean.items() if k != "phone"})
+    refuse_card_numbers(
+        {k: v for k, v in clean.items() if k != "phone"}, country=country
+    )
     if "country" in clean:
         clean["country"] = clean_country(clean["country"])
     if "region" in clean:
@@ -59,6 +67,47 @@ def _clean(data: dict[str, Any], *, country: str) -> dict[str, Any]:
     return {
         k: (None if v == "" and k in PII_FIELD_NAMES else v) for k, v in clean.items()
     }
+
+
+def free_text_check(
+    *,
+    text: str,
+    field: str,
+    customer: Customer | None = None,
+    error: type[DomainError] = CustomerError,
+    label: str = "reason",
+) -> None:
+    """Refuse free text staff type about a customer (a reason, a note: kept for good
+    in the audit trail, the reveals table, a request's history) that holds personal
+    data: any email address, phone, card or national-id-shaped number, or this
+    customer's own name, contact details or identifiers, decrypted here (one data key,
+    never logged). Raises `error` naming `field`; the message never repeats the text."""
+    if contains_personal_data(text) or (
+        customer is not None and mentions_person(text, _markers(customer))
+    ):
+        raise error(
+            PERSONAL_DATA_MESSAGE.format(label=label), field=field, code="personal_data"
+        )
+
+
+_MARKER_FIELDS = (
+    "full_name",
+    "email",
+    "phone",
+    "national_id",
+    "address_line",
+    "payment_token",
+)
+
+
+def _markers(customer: Customer) -> PersonMarkers:
+    if customer.is_erased:
+        return PersonMarkers()
+    values = {name: getattr(customer, name) for name in _MARKER_FIELDS}
+    # An erased or empty field reads as ERASED or None: nothing to look for.
+    return person_markers(
+        **{name: v for name, v in values.items() if isinstance(v, str)}
+    )
 
 
 def _save_unique(customer: Customer, **kwargs: Any) -> None:
@@ -135,10 +184,13 @@ def customer_close(*, actor: Any, customer: Customer) -> Customer:
 
 
 @transaction.atomic
-def customer_erase(
+def customer_shred(
     *, actor: Any, customer: Customer, cause: str = "request"
 ) -> Customer:
-    """Crypto-shred a customer: destroy their data key, clear PII and blind indexes."""
+    """Crypto-shred a customer: destroy their data key, clear PII and blind indexes.
+    Checks no legal hold: erase through `apps.retention.services.customer_erase`,
+    which does (legal holds are retention's, and retention already depends on this
+    app). Raises CustomerConflict."""
     customer = _locked(customer)
     if customer.is_erased:
         raise CustomerConflict("This customer was already erased.")
@@ -163,12 +215,22 @@ def customer_erase(
     return customer
 
 
-def _locked(customer: Customer) -> Customer:
-    return (
+def customer_lock(*, customer_id: Any) -> Customer:
+    """The customer's row, locked until the transaction ends (FOR NO KEY UPDATE), read
+    afresh with its data key. Raises NotFound if it was deleted meanwhile."""
+    found = (
         Customer.objects.select_for_update(no_key=True)
         .select_related("data_key")
-        .get(pk=customer.pk)
+        .filter(pk=customer_id)
+        .first()
     )
+    if found is None:
+        raise NotFound("No such customer.")
+    return found
+
+
+def _locked(customer: Customer) -> Customer:
+    return customer_lock(customer_id=customer.pk)
 
 
 def customers_bulk_create(

@@ -1,8 +1,12 @@
-"""Domain checks on customer input. Messages never echo the value they refuse."""
+"""Domain checks on customer input, and on free text staff type about a customer.
+Messages never echo the value they refuse."""
 
 import re
+import unicodedata
+from dataclasses import dataclass
 from datetime import date
 
+import phonenumbers
 import pycountry
 
 from apps.crypto.blind import normalize_email, normalize_phone
@@ -19,8 +23,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A phone number as people type one: "+62 812-3456-7890", "0812 3456 7890".
 _PHONE = re.compile(r"(?:\+|\b0)\d[\d ()-]{7,}\d")
 PERSONAL_DATA_MESSAGE = (
-    "The reason must not contain personal data (an email address, a phone or card "
-    "number)."
+    "The {label} must not contain personal data: the customer's name, contact "
+    "details or identifiers (an email address, a phone, national id or card number)."
 )
 
 
@@ -36,9 +40,16 @@ def luhn_valid(digits: str) -> bool:
 
 def contains_personal_data(text: str) -> bool:
     """True if free text a staff member typed (a reason, a note for the audit trail)
-    holds an email address, a phone number or a card number. Such text is kept, and
-    the audit trail cannot be erased."""
-    return "@" in text or bool(_PHONE.search(text)) or contains_card_number(text)
+    holds an email address, a phone number, a card number or a number shaped like a
+    national id (`contains_national_id`). Such text is kept, and the audit trail cannot
+    be erased. Whose name it holds only the customer's own values can tell
+    (`mentions_person`)."""
+    return (
+        "@" in text
+        or bool(_PHONE.search(text))
+        or contains_card_number(text)
+        or contains_national_id(text)
+    )
 
 
 def contains_card_number(text: str) -> bool:
@@ -60,10 +71,277 @@ def contains_card_number(text: str) -> bool:
     return False
 
 
-def refuse_card_numbers(values: dict[str, object]) -> None:
+def refuse_card_numbers(values: dict[str, object], *, country: str = "") -> None:
+    """Raise CustomerError naming the first field holding a card number. A national id
+    well formed for the customer's country is no card, even when it passes Luhn (one
+    Indonesian NIK in ten does)."""
     for name, value in values.items():
-        if isinstance(value, str) and contains_card_number(value):
+        if not isinstance(value, str):
+            continue
+        if name == "national_id" and national_id_valid(value, country=country):
+            continue
+        if contains_card_number(value):
             raise CustomerError(CARD_MESSAGE, field=name, code="card_number")
+
+
+# National ids -------------------------------------------------------------------------
+
+# The first two digits of a NIK: the province (Kemendagri codes). Papua is 91-96 since
+# the 2022 split (Papua 91, Papua Barat 92, Selatan 93, Tengah 94, Pegunungan 95, Barat
+# Daya 96); cards issued under the statistics office's numbering carry 94 for Papua and
+# 95-97 for the new provinces, so 91-97 all count.
+NIK_PROVINCES = frozenset(
+    {*range(11, 20), 21, *range(31, 37), 51, 52, 53, *range(61, 66)}
+    | {*range(71, 77), 81, 82, *range(91, 98)}
+)
+_ID_SEPARATORS = re.compile(r"[ .-]")
+
+
+def nik_valid(digits: str) -> bool:
+    """True if `digits` is shaped like an Indonesian NIK: 16 digits, a province
+    (`NIK_PROVINCES`), a regency and a district other than 00, the date of birth as
+    DDMMYY with 40 added to the day for women (a real date in 19YY or 20YY), and a
+    serial other than 0000. No check digit exists: that is all a NIK can be checked
+    for without the population register."""
+    if len(digits) != 16 or not (digits.isascii() and digits.isdigit()):
+        return False
+    if int(digits[:2]) not in NIK_PROVINCES or "00" in (digits[2:4], digits[4:6]):
+        return False
+    day, month, year = int(digits[6:8]), int(digits[8:10]), int(digits[10:12])
+    if day > 40:
+        day -= 40
+    try:
+        # 2000 is a leap year: 29 February of YY is real in 19YY or 20YY iff here.
+        date(2000 + year, month, day)
+    except ValueError:
+        return False
+    return digits[12:] != "0000"
+
+
+def national_id_valid(value: str, *, country: str) -> bool:
+    """True if `value` is a well-formed national id of `country` (spaces, dots or
+    dashes between digits allowed). Only ids a card-number check could mistake for a
+    card are known: Indonesia's NIK (16 digits)."""
+    if country == "ID":
+        return nik_valid(_ID_SEPARATORS.sub("", value))
+    return False
+
+
+def _iran_code_valid(digits: str) -> bool:
+    if len(set(digits)) == 1:
+        return False
+    remainder = sum(int(d) * (10 - i) for i, d in enumerate(digits[:9])) % 11
+    check = remainder if remainder < 2 else 11 - remainder
+    return int(digits[9]) == check
+
+
+def _ssn_valid(area: str, group: str, serial: str) -> bool:
+    return (
+        area not in ("000", "666")
+        and area[0] != "9"
+        and group != "00"
+        and serial != "0000"
+    )
+
+
+# Digit groups joined by single spaces, dots or dashes, as ids are written.
+_ID_RUN = re.compile(r"\d+(?:[ .-]\d+)*")
+# US Social Security numbers as written (123-45-6789); a bare 9-digit run is as
+# likely an order number.
+_SSN = re.compile(r"(?<!\d)(\d{3})-(\d{2})-(\d{4})(?!\d)")
+# Iranian national codes as the card prints them (001-234567-8), check digit valid.
+_IRAN_CODE = re.compile(r"(?<!\d)(\d{3})[ -](\d{6})[ -](\d)(?!\d)")
+
+
+def contains_national_id(text: str) -> bool:
+    """True if `text` holds a number shaped like a national id: a NIK (16 digits in
+    whole groups, `nik_valid`), a US SSN written 123-45-6789, or an Iranian national
+    code written 001-234567-8 with a valid check digit. Persian and Arabic digits
+    count. Bare 9- or 10-digit runs are not refused on their shape alone: ticket and
+    order numbers look the same (a customer's own id is still found by
+    `mentions_person`)."""
+    folded = fold(text)
+    for run in _ID_RUN.findall(folded):
+        groups = _ID_SEPARATORS.split(run)
+        for start in range(len(groups)):
+            digits = ""
+            for group in groups[start:]:
+                digits += group
+                if len(digits) >= 16:
+                    if nik_valid(digits):
+                        return True
+                    break
+    if any(_ssn_valid(*m.groups()) for m in _SSN.finditer(folded)):
+        return True
+    return any(
+        _iran_code_valid("".join(m.groups())) for m in _IRAN_CODE.finditer(folded)
+    )
+
+
+# One customer's values in free text ------------------------------------------------
+
+# Letters that differ only in how they are typed: Arabic and Persian forms of yeh and
+# kaf, tatweel (a stretch), and Latin letters with strokes that NFKD keeps whole.
+_FOLD = str.maketrans(
+    {
+        "\u064a": "\u06cc",  # ARABIC YEH -> FARSI YEH
+        "\u0649": "\u06cc",  # ALEF MAKSURA -> FARSI YEH
+        "\u0643": "\u06a9",  # ARABIC KAF -> KEHEH
+        "\u0629": "\u0647",  # TEH MARBUTA -> HEH
+        "\u0640": None,  # TATWEEL
+        "\u200c": None,  # ZERO WIDTH NON-JOINER: علی‌رضا and علیرضا are one name
+        "\u200d": None,
+        "\u00ad": None,  # SOFT HYPHEN
+        "\u0131": "i",  # DOTLESS I
+        "ø": "o",
+        "đ": "d",
+        "ð": "d",
+        "ł": "l",
+        "æ": "ae",
+        "œ": "oe",
+        "þ": "th",
+    }
+)
+_TOKEN = re.compile(r"[^\W_]+")  # letters and digits of any script
+# Digits joined by what people put between them: spaces, dashes, dots, brackets, /.
+_NUMBER = re.compile(r"\d(?:[\d .()/-]*\d)?")
+MIN_NAME_PART = 3  # "Ann" counts, as a whole word only; "Al" alone does not
+MIN_OWN_DIGITS = 6  # fewer digits (a house number) match too many ordinary numbers
+MIN_OWN_WORD = 4  # an email's local part, an identifier with letters
+# Name particles and titles (English; Indonesian degrees such as S.Kom, S.Sos) that say
+# nothing about who someone is on their own.
+_PARTICLES = frozenset(
+    {"bin", "binti", "bint", "ibn", "van", "von", "der", "den", "del", "della"}
+    | {"dos", "das", "les", "los", "mrs", "miss", "prof", "phd", "dds", "dvm"}
+    | {"drs", "dra", "haji", "kom", "sos", "farm", "ked", "kep", "psi"}
+)
+
+
+def fold(text: str) -> str:
+    """Text as names and numbers compare: case folded, accents and other marks
+    dropped, Arabic letters in their Persian form, every decimal digit (Persian,
+    Arabic-Indic, ...) as an ASCII one."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    kept = []
+    for char in decomposed:
+        if unicodedata.category(char) in ("Mn", "Me"):
+            continue
+        if char.isdecimal():
+            char = str(unicodedata.decimal(char))
+        kept.append(char)
+    return "".join(kept).translate(_FOLD)
+
+
+def _digits(text: str) -> str:
+    return "".join(char for char in text if char.isdigit())
+
+
+@dataclass(frozen=True)
+class PersonMarkers:
+    """One customer's values as free text must not hold them, folded: `words` match
+    one or more whole consecutive words of the text (names, an email's local part,
+    identifiers with letters), `numbers` match inside any number written in it."""
+
+    words: frozenset[str] = frozenset()
+    numbers: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.words or self.numbers)
+
+
+def person_markers(
+    *,
+    full_name: str = "",
+    email: str = "",
+    phone: str = "",
+    national_id: str = "",
+    address_line: str = "",
+    payment_token: str = "",
+) -> PersonMarkers:
+    """What identifies one customer in free text (see `mentions_person`).
+
+    - the name: each part of `MIN_NAME_PART`+ letters that is not a particle, and the
+      whole name written together; parts joined by a zero-width non-joiner count both
+      apart and together;
+    - the email's local part (`MIN_OWN_WORD`+ characters); the address itself has an
+      "@", refused in any text;
+    - the phone's national number (without country code or trunk zero: found in
+      every way it is dialled), the national id's digits, and digit runs of the
+      address line, each when `MIN_OWN_DIGITS`+ digits long; the national id with its
+      letters, and the payment token, as words.
+
+    City, postal code, date of birth, card last 4 and notes are not markers: they are
+    shared by many people or too short to tell a customer from an order number.
+    """
+    words: set[str] = set()
+    numbers: set[str] = set()
+    for variant in (full_name.replace("\u200c", " "), full_name):
+        parts = _TOKEN.findall(fold(variant))
+        words |= {
+            part
+            for part in parts
+            if len(part) >= MIN_NAME_PART
+            and not part.isdigit()
+            and part not in _PARTICLES
+        }
+        if len(parts) > 1:
+            words.add("".join(parts))
+    for value in (email.partition("@")[0], national_id, payment_token):
+        compact = "".join(_TOKEN.findall(fold(value)))
+        if len(compact) >= MIN_OWN_WORD and not compact.isdigit():
+            words.add(compact)
+    for value in (national_id, email.partition("@")[0]):
+        digits = _digits(fold(value))
+        if len(digits) >= MIN_OWN_DIGITS:
+            numbers.add(digits)
+    if phone:
+        numbers.add(_national_number(phone))
+    numbers |= {
+        digits
+        for digits in map(_digits, _NUMBER.findall(fold(address_line)))
+        if len(digits) >= MIN_OWN_DIGITS
+    }
+    return PersonMarkers(
+        words=frozenset(words),
+        numbers=frozenset(n for n in numbers if len(n) >= MIN_OWN_DIGITS),
+    )
+
+
+def _national_number(phone: str) -> str:
+    """The number without its country code or trunk prefix (`81299550144` for
+    +62 812-9955-0144): it is inside every way the number is written."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return _digits(fold(phone))
+    return phonenumbers.national_significant_number(number)
+
+
+def mentions_person(text: str, markers: PersonMarkers) -> bool:
+    """True if `text` holds one of the customer's markers (`person_markers`): a word
+    marker as whole words ("Ann" in "Ann called", not in "annual"; "Siti Rahma" also
+    as "sitirahma"), a number marker inside any number however grouped."""
+    if not markers:
+        return False
+    folded = fold(text)
+    if markers.words:
+        tokens = _TOKEN.findall(folded)
+        joined = "".join(tokens)
+        starts, ends, at = set(), set(), 0
+        for token in tokens:
+            starts.add(at)
+            at += len(token)
+            ends.add(at)
+        for word in markers.words:
+            found = joined.find(word)
+            while found != -1:
+                if found in starts and found + len(word) in ends:
+                    return True
+                found = joined.find(word, found + 1)
+    if markers.numbers:
+        written = [_digits(span) for span in _NUMBER.findall(folded)]
+        return any(mine in number for mine in markers.numbers for number in written)
+    return False
 
 
 def clean_country(value: str) -> str:

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils import timezone
 
 from apps.customers.registry import DataCategory
 from apps.incidents.models import (
@@ -55,10 +56,13 @@ class IncidentForm(forms.ModelForm):
             "what_we_are_doing": forms.Textarea(attrs={"rows": 3}),
             "what_you_can_do": forms.Textarea(attrs={"rows": 3}),
         }
-        labels = {"aware_at": "Became aware (UTC): the legal clocks start here"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Times typed are read in the server's zone (TIME_ZONE): name it.
+        zone = timezone.get_current_timezone_name()
+        label = f"Became aware ({zone}): the legal clocks start here"
+        self.fields["aware_at"].label = label
         if self.instance and self.instance.pk:
             self.fields["systems_text"].initial = ", ".join(self.instance.systems)
 

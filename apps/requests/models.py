@@ -39,7 +39,8 @@ class DataRequest(models.Model):
     customer = models.ForeignKey(
         Customer, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The customer's data key, so a correction's new value is sealed like their PII.
+    # The customer's data key: a correction's new value and the customer's own words
+    # are sealed like their PII, and go when it is destroyed.
     data_key = models.ForeignKey(
         DataKey, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -63,7 +64,10 @@ class DataRequest(models.Model):
         max_length=40, blank=True, help_text="Rectification: which field."
     )
     new_value = EncryptedTextField()
-    details = models.CharField(max_length=500, blank=True)
+    details = EncryptedTextField(
+        help_text="What the customer wrote (“Anything we should know”), up to 500 "
+        "characters."
+    )
     outcome = models.TextField(blank=True, help_text="Refusal reason or what was done.")
     certificate = models.JSONField(default=dict, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -2,7 +2,8 @@
 exports (built by Celery, sealed, downloadable once within 24 hours), erasure with a
 certificate, corrections.
 
-Lock order (apps/core/db.py): the request, then its customer (through the customers
+Lock order (apps/core/db.py): an erasure first keeps legal holds from being placed
+(retention's advisory lock); then the request, then its customer (through the customers
 service), then the audit chain.
 """
 
@@ -19,15 +20,19 @@ from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
+from apps.access.models import AccessPurpose, Visibility
+from apps.access.services import access_log_write
 from apps.audit import services as audit
 from apps.core.errors import Conflict, DomainError, Forbidden
+from apps.core.links import public_url
 from apps.crypto.keys import key_scope, open_with, seal_with
 from apps.customers.models import Customer
 from apps.customers.registry import PII_FIELD_NAMES, PII_FIELDS
-from apps.customers.services import customer_erase, customer_update
+from apps.customers.selectors import customer_get
+from apps.customers.services import customer_lock, customer_update, free_text_check
+from apps.customers.validation import refuse_card_numbers
 from apps.incidents.deadlines import EU
 from apps.inventory.selectors import longest_backup_days
 from apps.requests.models import (
@@ -37,7 +42,8 @@ from apps.requests.models import (
     RequestKind,
     RequestStatus,
 )
-from apps.retention.selectors import holds_active
+from apps.retention.selectors import hold_covering_customer
+from apps.retention.services import customer_erase, holds_freeze
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +71,13 @@ def regime_and_due(
     if country == "GB":
         return "UK GDPR", received + relativedelta(months=1)
     return "default", received + timedelta(days=30)
+
+
+def _customer_of(request: DataRequest) -> Customer | None:
+    """The request's customer, to check notes against; None once the row is gone."""
+    if request.customer_id is None:
+        return None
+    return customer_get(customer_id=request.customer_id)
 
 
 def _event(request: DataRequest, actor, status: str, note: str = "") -> None:
@@ -95,6 +108,19 @@ def request_open(
         raise RequestError(
             "Say how you verified the customer's identity.", field="verification"
         )
+    # Kept in plain text, beyond an erasure: never the customer's data.
+    if verification.strip():
+        free_text_check(
+            text=verification,
+            field="verification",
+            customer=customer,
+            error=RequestError,
+            label="note on the check",
+        )
+    # The details are the customer's own words, sealed under their data key and gone
+    # with it: they may name them, but hold no card number (as their record may not).
+    details = details.strip()[:500]
+    refuse_card_numbers({"details": details}, country=customer.country)
     if kind == RequestKind.RECTIFICATION:
         if field not in PII_FIELD_NAMES:
             raise RequestError("Choose the field to correct.", field="field")
@@ -118,7 +144,7 @@ def request_open(
         opened_by=actor,
         verification=verification.strip(),
         field=field,
-        details=details.strip()[:500],
+        details=details or None,
     )
     if new_value:
         request.new_value = new_value.strip()
@@ -169,6 +195,28 @@ def requests_process_stalled(*, now: datetime | None = None) -> int:
     return len(stalled)
 
 
+def request_details_read(*, actor, request: DataRequest) -> str | None:
+    """What the customer wrote on the request, opened for the staff member handling it;
+    the read goes to the access log (the customer sees it among the looks at their
+    data). None when they wrote nothing, or it was erased with their data key."""
+    details = request.details
+    if not details:  # None, or ERASED
+        return None
+    access_log_write(
+        actor=actor,
+        entries=[
+            (
+                request.customer_id,
+                {"request_details": Visibility.FULL},
+                AccessPurpose.GOVERNANCE,
+                None,
+                None,
+            )
+        ],
+    )
+    return details
+
+
 @transaction.atomic
 def request_transition(
     *, actor, request: DataRequest, status: str, note: str = ""
@@ -184,6 +232,14 @@ def request_transition(
         raise RequestError("Choose the next status.", field="status")
     if status == RequestStatus.REFUSED and len(note.strip()) < 10:
         raise RequestError("Give the reason for refusing.", field="note")
+    if note.strip():  # the outcome and the history keep it for good
+        free_text_check(
+            text=note,
+            field="note",
+            customer=_customer_of(request),
+            error=RequestError,
+            label="note",
+        )
     if status == RequestStatus.COMPLETED and request.kind == RequestKind.RECTIFICATION:
         customer = Customer.objects.get(pk=request.customer_id)
         customer_update(
@@ -214,6 +270,12 @@ def request_extend(*, actor, request: DataRequest, reason: str) -> DataRequest:
         raise RequestError("The extension was already used.")
     if len(reason.strip()) < 10:
         raise RequestError("Give the reason for the extension.", field="note")
+    free_text_check(
+        text=reason,
+        field="note",
+        customer=_customer_of(request),
+        error=RequestError,
+    )
     request.due_at = request.due_at + relativedelta(months=2)
     request.extended = True
     request.save(update_fields=["due_at", "extended"])
@@ -276,7 +338,7 @@ def export_build(*, request: DataRequest) -> None:
             target=request,
             details={"bytes": len(blob)},
         )
-        link = reverse("portal:request-download", args=[export_token(request)])
+        link = public_url("portal:request-download", args=[export_token(request)])
         transaction.on_commit(
             lambda: send_mail(
                 subject="Your data is ready",
@@ -297,8 +359,9 @@ def export_token(request: DataRequest) -> str:
 
 
 def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, bytes]:
-    """The export's bytes, once: the file is deleted as it is handed over. Raises
-    RequestError (tampered, expired, used, or someone else's)."""
+    """The export's bytes, once: the file is deleted as it is handed over, or at the
+    first try after 24 hours. Raises RequestError (tampered, expired, used, or someone
+    else's)."""
     try:
         request_id = signing.TimestampSigner(salt=EXPORT_SALT).unsign(
             token, max_age=timedelta(hours=EXPORT_HOURS)
@@ -319,20 +382,28 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
             raise RequestError("This download link is not valid.")
         if request.export_blob is None:
             raise RequestError("This file was already downloaded; ask for a new copy.")
-        if request.export_ready_at + timedelta(hours=EXPORT_HOURS) <= timezone.now():
-            request.export_blob = None  # expired: the file goes
-            request.save(update_fields=["export_blob"])
-            raise RequestError("This download link has expired; ask for a new copy.")
-        with key_scope():
-            data = open_with(
-                customer.data_key, request.export_blob, _export_aad(request)
-            )
-        request.export_blob = None
-        request.export_downloaded_at = timezone.now()
-        request.save(update_fields=["export_blob", "export_downloaded_at"])
-        audit.record(
-            actor=customer.user, action="request.export_downloaded", target=request
+        expired = request.export_ready_at + timedelta(hours=EXPORT_HOURS) <= (
+            timezone.now()
         )
+        if expired:
+            # The file goes; refused only after the commit, which a raise would undo.
+            request.export_blob = None
+            request.save(update_fields=["export_blob"])
+        else:
+            with key_scope():
+                data = open_with(
+                    customer.data_key, request.export_blob, _export_aad(request)
+                )
+            request.export_blob = None
+            request.export_downloaded_at = timezone.now()
+            request.save(update_fields=["export_blob", "export_downloaded_at"])
+            audit.record(
+                actor=customer.user,
+                action="request.export_downloaded",
+                target=request,
+            )
+    if expired:
+        raise RequestError("This download link has expired; ask for a new copy.")
     if data is None:
         raise RequestError("This data was erased.")
     return request, data
@@ -340,18 +411,21 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
 
 def erasure_execute(*, request: DataRequest) -> DataRequest:
     """Crypto-shred the customer unless a legal hold applies: then the request is
-    completed as restricted, with the reason shown to the customer."""
+    completed unerased ("restricted" in the certificate and audit), with the reason
+    shown to the customer. Nothing restricts the data meanwhile, and nothing erases it
+    when the hold ends: the customer asks again."""
     with transaction.atomic():
+        # Lock order (apps/core/db.py): no hold can be placed from here to the commit,
+        # then the request, then its customer.
+        holds_freeze()
         request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
-        customer = Customer.objects.select_related("data_key").get(
-            pk=request.customer_id
-        )
-        hold = holds_active().filter(customer=customer).first()
+        customer = customer_lock(customer_id=request.customer_id)
+        hold = hold_covering_customer(customer=customer)
         now = timezone.now()
         if hold is not None:
             request.outcome = (
-                "We cannot erase your data yet: we are legally required to keep it "
-                f"({hold.reason}). We have restricted its use to that purpose only."
+                "We cannot erase your data yet: the law requires us to keep it "
+                f"({hold.reason}). Please ask again once that obligation has ended."
             )
             request.certificate = {"restricted": True, "at": now.isoformat()}
         else:

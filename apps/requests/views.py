@@ -23,6 +23,7 @@ from apps.requests.selectors import request_get, request_queue, requests_for_cus
 from apps.requests.services import (
     export_download,
     export_token,
+    request_details_read,
     request_extend,
     request_open,
     request_transition,
@@ -170,7 +171,13 @@ class RequestDetailView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(item=self.get_object(), form=form or TransitionForm())
+        item = self.get_object()
+        context.update(
+            item=item,
+            # Sealed under the customer's key; opening it is a logged read.
+            details=request_details_read(actor=self.request.user, request=item),
+            form=form or TransitionForm(),
+        )
         return context
 
     def post(self, request, request_id):

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils import timezone
 
 from apps.customers.registry import DataCategory
 from apps.retention.models import Action, Covers, Trigger
@@ -34,6 +35,12 @@ class HoldForm(forms.Form):
     reason = forms.CharField(max_length=300, min_length=10)
     ends_at = forms.DateTimeField(
         required=False,
-        label="Ends (optional, UTC)",
+        label="Ends (optional)",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The time typed is read in the server's zone (TIME_ZONE): name it.
+        zone = timezone.get_current_timezone_name()
+        self.fields["ends_at"].label = f"Ends (optional, {zone})"

@@ -24,6 +24,14 @@ class Trigger(models.TextChoices):
     INTERACTION_CLOSED = "interaction_closed", "Interaction closed"
 
 
+CLOCK_TEXTS = {
+    Trigger.LAST_ACTIVITY: "your details were last entered or changed",
+    Trigger.CLOSED: "your account was closed",
+    Trigger.CONSENT_WITHDRAWN: "you withdrew the consent",
+    Trigger.INTERACTION_CLOSED: "the case or delivery closed",
+}
+
+
 class Action(models.TextChoices):
     CRYPTO_SHRED = "crypto_shred", "Crypto-shred (destroy the data key)"
     ANONYMIZE = "anonymize", "Anonymise (shred and coarsen what remains)"
@@ -70,6 +78,24 @@ class RetentionPolicy(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def period_text(self) -> str:
+        """The period as the public data policy says it: whole years only when exact
+        (548 days is not "2 years"), else days."""
+        years, rest = divmod(self.period_days, 365)
+        if years and not rest:
+            return f"{years} year{'s' if years > 1 else ''}"
+        return f"{self.period_days} day{'s' if self.period_days != 1 else ''}"
+
+    @property
+    def clock_text(self) -> str:
+        """When the period starts, in the customer's words."""
+        if self.trigger == Trigger.CREATED:
+            if self.covers == Covers.ACCESS_LOG:
+                return "each look was recorded"
+            return "your account was opened"
+        return CLOCK_TEXTS[self.trigger]
 
 
 class LegalHold(models.Model):

@@ -12,6 +12,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from apps.consent.models import ConsentEvent, ConsentState
+from apps.customers.models import CustomerStatus
 from apps.retention.models import (
     Action,
     Covers,
@@ -30,6 +31,27 @@ def holds_active(*, at: datetime | None = None) -> QuerySet[LegalHold]:
     return LegalHold.objects.filter(released_at__isnull=True).filter(
         Q(ends_at__isnull=True) | Q(ends_at__gt=at)
     )
+
+
+def hold_covering_customer(*, customer: Any) -> LegalHold | None:
+    """The active legal hold, if any, that keeps the data an erasure of `customer`
+    would destroy (their personal data): a hold on them; a hold on all customers'
+    personal data; on closed accounts, theirs being closed; on inactive customers,
+    when an enabled policy counts them as such."""
+    now = timezone.now()
+    holds = holds_active(at=now).order_by("placed_at")
+    kinds = [Covers.CUSTOMER_PII]
+    if customer.status == CustomerStatus.CLOSED:
+        kinds.append(Covers.CLOSED_ACCOUNTS)
+    idle = any(
+        SCOPES[policy.covers].due(policy, at=now).filter(pk=customer.pk).exists()
+        for policy in policy_list(enabled_only=True).filter(
+            covers=Covers.INACTIVE_CUSTOMERS
+        )
+    )
+    if idle:
+        kinds.append(Covers.INACTIVE_CUSTOMERS)
+    return holds.filter(Q(customer_id=customer.pk) | Q(covers__in=kinds)).first()
 
 
 def hold_list() -> QuerySet[LegalHold]:

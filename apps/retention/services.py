@@ -1,14 +1,21 @@
-"""Writes for retention: policies, legal holds, and the disposal engine.
+"""Writes for retention: policies, legal holds, erasure, and the disposal engine.
 
 The engine works in batches ordered by primary key, each its own short transaction,
 taking rows with SELECT ... FOR UPDATE SKIP LOCKED, so any number of workers share a run
 without doing a row twice. What is due is decided by SQL; a disposed row stops matching,
 which makes every batch idempotent and a run resumable after a crash.
 
-Lock order (apps/core/db.py): a batch locks the rows it disposes of (FOR UPDATE, as
-some are deleted), then what goes with them (the records that name them, their data
-keys, their sign-in accounts), and never the audit chain; a run, a policy or a hold is
-locked on its own, then the audit chain.
+Legal holds and what destroys data are serialised by one advisory lock
+(`holds_freeze`): placing a hold takes it exclusively, an erasure and a disposal batch
+take it shared, so a hold is either seen by an erasure or placed after the erasure has
+committed, never in between.
+
+Lock order (apps/core/db.py): the holds' advisory lock first. A batch then locks the
+rows it disposes of (FOR UPDATE, as some are deleted), then what goes with them (the
+records that name them, their data keys, their sign-in accounts), and never the audit
+chain; an erasure locks the customer (through the customers service), then its data
+key, then the audit chain; a run, a policy or a hold is locked on its own, then the
+audit chain.
 """
 
 import logging
@@ -24,12 +31,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.audit import services as audit
-from apps.core.db import declare_disposal, server_cursor
+from apps.core.db import advisory_xact_lock, declare_disposal, server_cursor
 from apps.crypto.blind import blind_index
-from apps.customers.validation import (
-    PERSONAL_DATA_MESSAGE,
-    contains_personal_data,
-)
+from apps.customers.models import Customer
+from apps.customers.services import customer_lock, customer_shred, free_text_check
 from apps.retention import walk
 from apps.retention.errors import HoldConflict, RetentionError
 from apps.retention.models import (
@@ -48,7 +53,7 @@ from apps.retention.selectors import (
     disposable,
     disposal_forecast,
     disposal_run_tally,
-    holds_active,
+    hold_covering_customer,
     policies_in_run_order,
     policy_list,
 )
@@ -138,6 +143,15 @@ def policy_save(*, actor, code: str, data: dict[str, Any]) -> RetentionPolicy:
 
 # Legal holds -------------------------------------------------------------------------
 
+_HOLDS_LOCK = "retention.holds"
+
+
+def holds_freeze() -> None:
+    """Keep new legal holds out until the transaction ends (a shared advisory lock,
+    taken first): what a transaction that destroys data saw of the holds stays true
+    until it commits. A hold being placed is waited for, and then seen."""
+    advisory_xact_lock(_HOLDS_LOCK, shared=True)
+
 
 @transaction.atomic
 def hold_place(
@@ -154,8 +168,11 @@ def hold_place(
         raise RetentionError(
             "Give the reason (at least 10 characters).", field="reason"
         )
-    if contains_personal_data(reason):
-        raise RetentionError(PERSONAL_DATA_MESSAGE, field="reason")
+    # Kept in the audit trail for good, and shown to the customer when it holds back
+    # an erasure: never the customer's data.
+    free_text_check(
+        text=reason, field="reason", customer=customer, error=RetentionError
+    )
     if (customer is None) == (not covers):
         raise RetentionError(
             "Hold either one customer or one kind of record.", field="covers"
@@ -164,6 +181,9 @@ def hold_place(
         raise RetentionError("Unknown kind of record.", field="covers")
     if ends_at is not None and ends_at <= timezone.now():
         raise RetentionError("The end must be in the future.", field="ends_at")
+    # First: an erasure or a disposal batch under way commits before the hold exists,
+    # and later ones see it.
+    advisory_xact_lock(_HOLDS_LOCK)
     hold = LegalHold.objects.create(
         customer=customer,
         covers=covers,
@@ -198,11 +218,25 @@ def hold_release(*, actor, hold: LegalHold) -> LegalHold:
     return hold
 
 
-def hold_check(*, customer) -> None:
-    """Raise HoldConflict if a legal hold covers the customer's data (erasure etc.)."""
-    hold = holds_active().filter(customer=customer).first()
-    if hold is not None:
-        raise HoldConflict(f"A legal hold applies: {hold.reason}", field="customer")
+# Erasure -----------------------------------------------------------------------------
+
+HELD_MESSAGE = (
+    "A legal hold applies to this customer: their data cannot be erased until the "
+    "hold is released or ends."
+)
+
+
+@transaction.atomic
+def customer_erase(*, actor, customer: Customer, cause: str = "request") -> Customer:
+    """Crypto-shred a customer unless a legal hold keeps their data: every erasure
+    (the API, the admin, an erasure request) comes here. Raises HoldConflict (the
+    hold's reason is not repeated: it is for staff with the holds page),
+    CustomerConflict, NotFound."""
+    holds_freeze()
+    customer = customer_lock(customer_id=customer.pk)
+    if hold_covering_customer(customer=customer) is not None:
+        raise HoldConflict(HELD_MESSAGE, code="legal_hold")
+    return customer_shred(actor=actor, customer=customer, cause=cause)
 
 
 # The disposal engine -----------------------------------------------------------------
@@ -230,6 +264,7 @@ def disposal_batch_execute(
     scope = SCOPES[policy.covers]
     span = cursor.span or walk.SPAN_START * batch_size
     with transaction.atomic():
+        holds_freeze()  # the due query below sees every hold placed before it
         declare_disposal()
         in_range, upper = walk.batch_range(scope.rows(policy).model, cursor, span)
         rows = list(

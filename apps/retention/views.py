@@ -3,6 +3,7 @@ legal holds; and the public data policy page generated from the enabled policies
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
@@ -90,6 +91,7 @@ class RetentionReportView(RoleRequiredMixin, TemplateView):
             peak=max((m["disposed"] for m in months), default=0),
             overdue_total=sum(p["overdue"] for p in report["policies"]),
             runs=run_list_recent(),
+            disposal_at=settings.AMANAH_MONITOR_DISPOSAL_AT,
         )
         return context
 

@@ -164,6 +164,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # TIME_ZONE: pages name the zone their times are shown in.
+                "django.template.context_processors.tz",
                 "apps.core.context_processors.navigation",
                 "apps.core.context_processors.status_banner",
             ],

@@ -177,6 +177,43 @@ def test_a_case_closing_while_another_opens_leaves_the_new_one_its_grant(
         assert "view_customer" in get_perms(agent, customer)
 
 
+def test_reveals_racing_their_case_closing_never_outlive_it(settings, agent_on_case):
+    """Reveals opened while their case closes: each is refused (the case is gone) or
+    granted before the close, which then ends it. None outlives the case."""
+    from apps.access.models import Interaction
+    from apps.core.errors import NotFound
+
+    settings.AMANAH_REVEALS_PER_HOUR = 1000
+    agent, customer, _ = agent_on_case
+
+    def reveal():
+        return reveal_open(
+            actor=agent, customer=customer, fields=["email"], reason=REASON
+        )
+
+    for _ in range(6):
+        [case] = Interaction.objects.filter(staff=agent, closed_at__isnull=True)
+        results = _at_once(
+            [lambda case=case: interaction_close(actor=agent, interaction=case)]
+            + [reveal] * 4
+        )
+        unexpected = [r for r in results if isinstance(r, Exception)]
+        assert [r for r in unexpected if not isinstance(r, NotFound)] == []
+        case.refresh_from_db()
+        assert case.closed_at is not None
+        outliving = Reveal.objects.filter(
+            interaction=case,
+            status=RevealStatus.GRANTED,
+            expires_at__gt=case.closed_at,
+        )
+        assert not outliving.exists()
+        unbound = Reveal.objects.filter(staff=agent, interaction__isnull=True)
+        assert not unbound.exists()
+        assign(agent, customer)
+    report = audit_chain_verify()
+    assert report.ok, report.summary
+
+
 @pytest.fixture
 def worker_on_redis(settings, monkeypatch):
     """A real Celery worker (threads) on Redis, consuming a queue of this test's own;

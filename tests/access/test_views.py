@@ -218,6 +218,18 @@ def test_governance_roles_search_on_the_desk_too(client, compliance_officer):
     assert str(jane.pk) in response.content.decode()
 
 
+def test_the_desk_tells_each_role_whom_it_may_see(
+    client, support_agent, compliance_officer
+):
+    sign_in(client, support_agent)
+    page = client.get(reverse("staff:desk")).content.decode()
+    assert "You see a customer only while you have an open support case" in page
+    sign_in(client, compliance_officer)
+    page = client.get(reverse("staff:desk")).content.decode()
+    assert "You can look up any customer, without a case" in page
+    assert "You see a customer only while" not in page
+
+
 def test_delivery_agents_have_no_search_on_the_desk(client, delivery_agent):
     make_customer(email="jane@example.com")
     sign_in(client, delivery_agent)

@@ -122,7 +122,7 @@ def mixed_audience():
     never = make_customer()
     erased = make_customer()
     set_consent(erased, "marketing_sms")
-    from apps.customers.services import customer_erase
+    from apps.retention.services import customer_erase
 
     customer_erase(actor=None, customer=erased)
     return yes, [yes, withdrawn, other_purpose, never, erased]

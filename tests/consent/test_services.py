@@ -96,7 +96,7 @@ def test_withdrawal_through_each_source(customer, source):
 def test_unknown_purpose_and_erased_customers_are_refused(customer):
     with pytest.raises(ConsentError, match="Unknown purpose"):
         grant(customer, "nope")
-    from apps.customers.services import customer_erase
+    from apps.retention.services import customer_erase
 
     customer_erase(actor=None, customer=customer)
     with pytest.raises(ConsentError, match="erased"):
@@ -184,6 +184,7 @@ def test_double_opt_in_is_pending_until_the_link_is_opened(
     assert not granted(customer, "marketing_email")
     [message] = mail.outbox
     assert message.to == ["jane@example.com"]
+    assert 'open this link and press "Yes, confirm"' in message.body  # opening is not
     link = next(line for line in message.body.splitlines() if "/me/confirm/" in line)
     token = link.rstrip("/").rsplit("/", 1)[-1]
 
@@ -261,6 +262,17 @@ def test_gpc_withdraws_partner_sharing_once(customer):
     assert ConsentEvent.objects.filter(source="gpc").count() == 1
     # The customer turns it back on deliberately: a later GPC request does not undo it.
     grant(customer, "partner_sharing")
+    assert consent_apply_gpc(customer=customer) is False
+    assert granted(customer, "partner_sharing")
+
+
+def test_gpc_withdraws_the_first_grant_it_finds_then_never_again(customer):
+    # As the privacy page says: the first time GPC is seen while sharing is on.
+    assert consent_apply_gpc(customer=customer) is False  # off: nothing recorded
+    grant(customer, "partner_sharing")
+    assert consent_apply_gpc(customer=customer) is True
+    assert not granted(customer, "partner_sharing")
+    grant(customer, "partner_sharing")  # turned on again after that: it stays on
     assert consent_apply_gpc(customer=customer) is False
     assert granted(customer, "partner_sharing")
 

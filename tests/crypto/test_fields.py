@@ -119,3 +119,29 @@ def test_unknown_master_key_version_is_named(settings):
 def test_erased_marker_is_falsy_and_prints_as_erased():
     assert not ERASED
     assert str(ERASED) == "[erased]"
+
+
+def test_a_backup_taken_before_erasure_opens_while_its_master_key_is_kept():
+    """The limit the erasure texts state: shredding empties the live key row only; a
+    backup holds both rows, and the master key that wraps its copy is still in use."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from apps.crypto.aead import unseal
+    from apps.crypto.keys import unwrap_raw
+    from apps.crypto.models import DataKey
+    from apps.retention.services import customer_erase
+
+    customer = make_customer(email="backup@example.com")
+    backup_email = raw_column(customer.pk, "email")
+    backup_key = DataKey.objects.values("wrapped_key", "kek_version").get(
+        pk=customer.data_key_id
+    )
+    customer_erase(actor=None, customer=customer)
+    assert DataKey.objects.get(pk=customer.data_key_id).wrapped_key is None
+    dek = unwrap_raw(
+        data_key_id=customer.data_key_id,
+        wrapped=bytes(backup_key["wrapped_key"]),
+        kek_version=backup_key["kek_version"],
+    )
+    aad = Customer._meta.get_field("email")._aad_prefix + str(customer.pk).encode()
+    assert unseal(AESGCM(dek), backup_email, aad) == b"backup@example.com"

@@ -59,7 +59,7 @@ def test_rotation_is_resumable_after_an_interruption(settings, monkeypatch):
 
 
 def test_rotation_skips_destroyed_keys(settings):
-    from apps.customers.services import customer_erase
+    from apps.retention.services import customer_erase
 
     v1 = settings.AMANAH_MASTER_KEYS
     erased = make_customer()

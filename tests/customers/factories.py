@@ -5,6 +5,7 @@ from faker import Faker
 
 from apps.customers.models import Customer
 from apps.customers.services import customer_create
+from apps.customers.validation import luhn_valid
 
 fake = Faker("en_US")
 
@@ -46,3 +47,29 @@ def make_customer(actor=None, **overrides: Any) -> Customer:
 def make_canary(actor=None) -> Customer:
     fields = {k: v for k, v in CANARY.items() if k != "phone_e164"}
     return make_customer(actor=actor, **fields)
+
+
+def nik(
+    *,
+    province="31",
+    regency="74",
+    district="01",
+    day=5,
+    month=6,
+    year=87,
+    woman=False,
+    serial="0001",
+) -> str:
+    """A NIK built from its parts: region, date of birth (+40 on the day for
+    women), serial."""
+    dd = day + 40 if woman else day
+    return f"{province}{regency}{district}{dd:02d}{month:02d}{year:02d}{serial}"
+
+
+def nik_with_luhn(passes: bool, **parts) -> str:
+    """A NIK with these parts whose serial makes it pass (or fail) Luhn."""
+    for serial in range(1, 100):
+        value = nik(serial=f"{serial:04d}", **parts)
+        if luhn_valid(value) is passes:
+            return value
+    raise AssertionError("no serial found")

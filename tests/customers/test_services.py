@@ -11,11 +11,19 @@ from apps.customers.registry import TEXT_FIELD_NAMES
 from apps.customers.selectors import customer_get, customer_list, customer_masked
 from apps.customers.services import (
     customer_close,
-    customer_erase,
     customer_update,
     customers_bulk_create,
+    free_text_check,
 )
-from tests.customers.factories import customer_data, make_customer
+from apps.customers.validation import luhn_valid
+from apps.retention.services import customer_erase
+from tests.customers.factories import (
+    CANARY,
+    customer_data,
+    make_canary,
+    make_customer,
+    nik_with_luhn,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +167,102 @@ def test_bulk_create_refuses_a_card_number():
     with pytest.raises(CustomerError, match="Card numbers"):
         customers_bulk_create(rows=rows)
     assert not Customer.objects.exists()
+
+
+# The national id and the card rule (issue #15) ------------------------------------
+
+
+def test_a_nik_that_passes_luhn_is_kept_as_the_national_id(privacy_admin):
+    value = nik_with_luhn(True, woman=True, day=12, month=3, year=91)
+    customer = make_customer(actor=privacy_admin, country="ID", national_id=value)
+    assert customer_get(customer_id=customer.pk).national_id == value
+    other = make_customer(country="ID", national_id=nik_with_luhn(False))
+    updated = customer_update(
+        actor=privacy_admin, customer=other, data={"national_id": value}
+    )
+    assert updated.national_id == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "4111 1111 1111 1111",  # a card: province 41 does not exist
+        "4111111111111111",
+        "5500 0000 0000 0004",
+    ],
+)
+def test_a_card_number_as_an_indonesian_national_id_is_still_refused(value):
+    with pytest.raises(CustomerError, match="Card numbers") as exc:
+        make_customer(country="ID", national_id=value)
+    assert exc.value.field == "national_id"
+    assert value not in str(exc.value)
+    assert not Customer.objects.exists()
+
+
+def test_a_luhn_valid_nik_shape_with_an_invalid_province_is_refused_as_a_card():
+    value = nik_with_luhn(True, province="20")
+    assert luhn_valid(value)  # a card number, as far as Luhn can tell
+    with pytest.raises(CustomerError, match="Card numbers") as exc:
+        make_customer(country="ID", national_id=value)
+    assert exc.value.field == "national_id"
+
+
+def test_a_luhn_valid_nik_is_a_card_in_another_country_or_field(privacy_admin):
+    value = nik_with_luhn(True)
+    with pytest.raises(CustomerError, match="Card numbers") as exc:
+        make_customer(country="DE", region="", national_id=value)
+    assert exc.value.field == "national_id"
+    for field in ("notes", "address_line", "postal_code", "payment_token"):
+        with pytest.raises(CustomerError, match="Card numbers") as exc:
+            make_customer(country="ID", **{field: value})
+        assert exc.value.field == field
+    assert not Customer.objects.exists()
+
+
+def test_the_card_rule_still_applies_to_indonesian_customers_other_fields():
+    with pytest.raises(CustomerError, match="Card numbers") as exc:
+        make_customer(country="ID", notes="card 4111 1111 1111 1111")
+    assert exc.value.field == "notes"
+
+
+# Free text about a customer (issue #15) -------------------------------------------
+
+
+def _check(text, customer=None):
+    free_text_check(text=text, field="reason", customer=customer)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Customer Canary Zzyzx Quill asked about the refund",
+        "Customer QUILL asked about the refund",
+        "Asked about CANARY-ID-77310",
+        "Called 812 9955 0144 back",
+        "Wrote from canary.zzyzx yesterday",
+    ],
+)
+def test_free_text_holding_the_customers_own_values_is_refused(text):
+    canary = make_canary()
+    with pytest.raises(CustomerError, match="must not contain personal data") as exc:
+        _check(text, customer=Customer.objects.get(pk=canary.pk))
+    assert exc.value.field == "reason"
+    assert exc.value.code == "personal_data"
+    assert "customer's name" in str(exc.value)
+    assert not any(value in str(exc.value) for value in CANARY.values())
+    _check(text, customer=make_customer())  # another customer's reason: fine
+
+
+def test_free_text_about_an_erased_customer_checks_shapes_only(privacy_admin):
+    canary = make_canary()
+    customer_erase(actor=privacy_admin, customer=canary, cause="test")
+    _check("Customer Canary Zzyzx Quill asked", customer=Customer.objects.get())
+    with pytest.raises(CustomerError):
+        _check("Write to someone@example.com", customer=Customer.objects.get())
+
+
+def test_free_text_check_decrypts_one_customer_once(django_assert_max_num_queries):
+    canary = make_canary()
+    customer = Customer.objects.get(pk=canary.pk)
+    with django_assert_max_num_queries(1):  # the data key, nothing per field
+        _check("Customer asked about the refund, ticket 42", customer=customer)

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from apps.incidents.deadlines import add_business_days, affected_in, due_at
-from apps.incidents.models import DeadlineRule, IncidentStatus
+from apps.incidents.models import DeadlineRule, IncidentStatus, PublicHoliday
 from apps.incidents.selectors import deadlines_for
 from apps.incidents.services import incident_transition
 from tests.incidents.factories import affect, make_incident
@@ -37,6 +37,21 @@ def test_business_days_skip_the_weekend_and_a_public_holiday():
     assert due.astimezone(SAO_PAULO).date().isoformat() == "2026-11-25"  # Wednesday
     without_holiday = add_business_days(aware, 3, [], SAO_PAULO)
     assert without_holiday.astimezone(SAO_PAULO).date().isoformat() == "2026-11-24"
+
+
+@pytest.mark.django_db
+def test_brazil_holidays_are_skipped_only_for_the_seeded_years():
+    holidays = PublicHoliday.objects.filter(country="BR").values_list("date", flat=True)
+
+    def due(day: str) -> str:
+        aware = datetime.fromisoformat(f"{day}T10:00").replace(tzinfo=SAO_PAULO)
+        moment = add_business_days(aware, 3, list(holidays), SAO_PAULO)
+        return moment.astimezone(SAO_PAULO).date().isoformat()
+
+    assert due("2026-04-20") == "2026-04-24"  # Tiradentes, Tuesday 21st, skipped
+    # 2027 is not seeded: its Tiradentes (Wednesday) counts, so the deadline is a
+    # day early, on the safe side.
+    assert due("2027-04-19") == "2027-04-22"
 
 
 def test_affected_counts_by_jurisdiction():

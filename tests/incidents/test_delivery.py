@@ -17,7 +17,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
-from apps.customers.services import customer_erase
 from apps.incidents import channels, tasks
 from apps.incidents.channels import DeliveryDeferred, DeliveryFailed
 from apps.incidents.models import AffectedCustomer, IncidentNotice
@@ -29,6 +28,7 @@ from apps.incidents.services import (
     notices_send_batch,
 )
 from apps.incidents.tasks import notices_send_due_task, notices_send_task
+from apps.retention.services import customer_erase
 from tests.accounts.helpers import sign_in
 from tests.customers.factories import make_customer
 from tests.incidents.factories import make_incident

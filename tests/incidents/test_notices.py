@@ -2,6 +2,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db.models import ProtectedError
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -9,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.customers.models import Customer
 from apps.incidents import channels
 from apps.incidents.errors import NoticeIncomplete
-from apps.incidents.models import AffectedCustomer, IncidentNotice
+from apps.incidents.models import AffectedCustomer, Incident, IncidentNotice
 from apps.incidents.notices import render
 from apps.incidents.services import (
     OUTCOME_UNKNOWN,
@@ -18,8 +19,10 @@ from apps.incidents.services import (
     notices_queue,
     notices_send_batch,
     status_publish,
+    timeline_add,
 )
 from apps.incidents.tasks import notices_send_task
+from tests.accounts.helpers import sign_in
 from tests.customers.factories import make_customer
 from tests.incidents.factories import make_incident
 from tests.portal.factories import PASSWORD, make_account
@@ -205,6 +208,67 @@ def test_customers_see_a_banner_while_an_incident_is_open(client, privacy_admin)
     )
     client.post("/me/login/", {"email": "me@example.com", "password": PASSWORD})
     assert "Pages are slow." in client.get("/me/").content.decode()
+
+
+def test_an_open_incident_shows_no_banner_until_an_update_is_published(
+    client, privacy_admin
+):
+    make_account(email="me@example.com")
+    incident = make_incident(privacy_admin, kind="outage", title="Slow pages")
+    client.post("/me/login/", {"email": "me@example.com", "password": PASSWORD})
+    assert 'class="warn banner"' not in client.get("/me/").content.decode()
+    status_publish(
+        actor=privacy_admin,
+        incident=incident,
+        phase="identified",
+        message="Pages are slow.",
+    )
+    assert 'class="warn banner"' in client.get("/me/").content.decode()
+
+
+def test_a_queued_notice_is_not_one_we_say_we_sent(client, privacy_admin):
+    incident = make_incident(privacy_admin)
+    me = make_account(email="me@example.com")
+    affected_select(
+        actor=privacy_admin, incident=incident, scope="list", customer_ids=str(me.pk)
+    )
+    notices_queue(actor=privacy_admin, incident=incident)  # queued, not sent
+    client.post("/me/login/", {"email": "me@example.com", "password": PASSWORD})
+    page = client.get("/me/notices/").content.decode()
+    assert "We have not sent you any notice about an incident." in page
+    assert "none of our incidents involved your data" not in page
+
+
+def test_status_times_name_the_configured_zone(client, privacy_admin, settings):
+    settings.TIME_ZONE = "Asia/Jakarta"
+    incident = make_incident(privacy_admin, kind="outage", title="Checkout is down")
+    update = status_publish(
+        actor=privacy_admin,
+        incident=incident,
+        phase="identified",
+        message="Pages are slow.",
+    )
+    local = timezone.localtime(update.published_at)
+    html = client.get("/status/").content.decode()
+    assert f"{local:%H:%M} (Asia/Jakarta)" in html
+    assert " UTC" not in html
+
+
+def test_the_status_form_says_the_title_is_public(client, privacy_admin):
+    incident = make_incident(privacy_admin, kind="outage", title="Vendor mix-up")
+    sign_in(client, privacy_admin)
+    html = client.get(f"/compliance/incidents/{incident.pk}/").content.decode()
+    assert 'for anyone to read, under this incident\'s title: "Vendor mix-up"' in html
+
+
+def test_nothing_deletes_an_incident(compliance_officer, privacy_admin):
+    incident = make_incident(privacy_admin)
+    timeline_add(actor=privacy_admin, incident=incident, text="Export closed.")
+    api = APIClient()
+    api.force_authenticate(compliance_officer)
+    assert api.delete(f"/api/v1/incidents/{incident.pk}/").status_code == 405
+    with pytest.raises(ProtectedError):  # no page, API or admin deletes; rows refuse
+        Incident.objects.filter(pk=incident.pk).delete()
 
 
 @pytest.mark.parametrize(

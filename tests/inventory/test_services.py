@@ -117,3 +117,27 @@ def test_an_address_the_mail_server_refuses_for_good_holds_up_no_change_notice(
     flaky_mail(settings, refuse=(people[0].email,))
     assert change_notice_send_task.apply(args=(notice.pk,), throw=False).successful()
     assert sorted(m.to[0] for m in mail.outbox) == [p.email for p in people[1:]]
+
+
+def test_removing_a_consent_gate_creates_no_change_notice(
+    privacy_admin, django_capture_on_commit_callbacks
+):
+    # What the inventory page and the README say: only new, new country or more
+    # categories tell customers; a gate dropped tells no one.
+    make_customer(email="never@example.com")
+    partner = Recipient.objects.get(name="Marketing partner")
+    with django_capture_on_commit_callbacks(execute=True):
+        inventory_save(
+            actor=privacy_admin,
+            model=Recipient,
+            name=partner.name,
+            data={
+                "country": partner.country,
+                "data_categories": partner.data_categories,
+                "purpose": partner.purpose,
+                "gating_purpose": None,
+            },
+        )
+    assert Recipient.objects.get(name=partner.name).gating_purpose is None
+    assert not ChangeNotice.objects.exists()
+    assert not mail.outbox

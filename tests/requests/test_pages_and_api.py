@@ -23,7 +23,7 @@ def test_my_data_page_shows_what_where_who_and_requests(client, me):
     assert "m•••@example.com" in html
     assert "Amanah database" in html
     assert "Delivery partner" in html
-    assert "not shared: you have not agreed to sharing with partners" in html
+    assert "we do not share with them unless you agree to sharing with partners" in html
     response = client.post(reverse("portal:data"), {"kind": "restriction"})
     assert response.status_code == 302
     assert DataRequest.objects.get().kind == "restriction"

@@ -134,7 +134,21 @@ def test_the_download_works_once_and_expires(
         export_download(token=token, customer=me)
 
 
-def test_erasure_under_a_legal_hold_is_restricted_with_the_reason(
+def test_an_expired_export_is_deleted_at_the_first_try(
+    django_capture_on_commit_callbacks,
+):
+    me = make_account(email="me@example.com")
+    request = _open_export(me, django_capture_on_commit_callbacks)
+    DataRequest.objects.filter(pk=request.pk).update(
+        export_ready_at=timezone.now() - timedelta(hours=25)
+    )
+    token = _token(request)  # My data mints a fresh link on every visit
+    with pytest.raises(RequestError, match="expired"):
+        export_download(token=token, customer=me)
+    assert DataRequest.objects.get(pk=request.pk).export_blob is None
+
+
+def test_erasure_under_a_legal_hold_is_refused_with_the_reason(
     privacy_admin, django_capture_on_commit_callbacks
 ):
     me = make_account(email="held@example.com")
@@ -143,7 +157,11 @@ def test_erasure_under_a_legal_hold_is_restricted_with_the_reason(
         request = request_open(actor=me.user, customer=me, kind="erasure")
     request.refresh_from_db()
     assert request.status == RequestStatus.COMPLETED
-    assert "Chargeback dispute pending" in request.outcome
+    # The outcome promises no restriction: nothing restricts the data meanwhile.
+    assert request.outcome == (
+        "We cannot erase your data yet: the law requires us to keep it (Chargeback "
+        "dispute pending). Please ask again once that obligation has ended."
+    )
     assert request.certificate["restricted"] is True
     assert customer_get(customer_id=me.pk).email == "held@example.com"
 

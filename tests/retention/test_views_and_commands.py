@@ -159,6 +159,47 @@ def test_the_public_data_policy_lists_the_enabled_policies(client):
     assert "Sharing with partners" in html
 
 
+def test_the_public_data_policy_says_periods_and_clocks_exactly(client):
+    RetentionPolicy.objects.filter(code="customer-notes").update(period_days=548)
+    html = client.get(reverse("data-policy")).content.decode()
+    assert "2 years after your account was closed" in html
+    assert "548 days after your account was opened" in html  # not "2 years"
+    assert "3 years after your details were last entered or changed" in html
+    assert "1 year after each look was recorded" in html
+    assert "5 years after you withdrew the consent" in html
+    assert "1 year after the case or delivery closed" in html
+
+
+def test_only_consent_purposes_say_they_need_agreement(client):
+    from apps.consent.models import Purpose
+
+    Purpose.objects.filter(code="analytics").update(legal_basis="legitimate_interest")
+    html = client.get(reverse("data-policy")).content.decode()
+    assert "(legal basis: legitimate interest)" in html
+    assert "(legal basis: consent; only with your agreement)" in html
+
+
+def test_the_report_says_when_and_in_which_zone_the_nightly_run_is(
+    client, compliance_officer, settings
+):
+    settings.TIME_ZONE = "Asia/Jakarta"
+    settings.AMANAH_MONITOR_DISPOSAL_AT = "03:15"
+    aged_customer(closed_days_ago=800)
+    sign_in(client, compliance_officer)
+    html = client.get(reverse("retention:report")).content.decode()
+    assert " overdue (past " in html
+    assert "The nightly run (Celery beat) at 03:15 (Asia/Jakarta)" in html
+    assert "Started (Asia/Jakarta)" in html
+    assert "has not run, or failed" not in html
+
+
+def test_the_hold_form_names_the_zone_its_end_is_read_in(settings):
+    from apps.retention.forms import HoldForm
+
+    settings.TIME_ZONE = "Asia/Jakarta"
+    assert HoldForm().fields["ends_at"].label == "Ends (optional, Asia/Jakarta)"
+
+
 def test_the_chart_ends_with_the_current_month():
     from datetime import UTC, datetime
 

@@ -2,10 +2,11 @@
 
 The canary (tests/customers/factories.py) goes through a working life: agents assigned,
 a reveal, staff reads, consent changes (one awaiting double opt-in), a privacy notice,
-a breach notice, an access request, a relayed call. Then none of its values may be found
-in a `pg_dump` of the whole database, in audit details, in the Celery messages waiting
-in Redis, or in the HTML of any page shown to someone whose role may not see that
-field. Log lines are scanned for the whole run by tests/conftest.py.
+a breach notice, an access request (its text holding the canary's email and phone), a
+relayed call. Then none of its values may be found in a `pg_dump` of the whole database,
+in audit details, in the Celery messages waiting in Redis, or in the HTML of any page
+shown to someone whose role may not see that field. Log lines are scanned for the whole
+run by tests/conftest.py.
 """
 
 import base64
@@ -19,10 +20,16 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.access.models import Visibility
 from apps.access.selectors import policy_cell, policy_matrix
-from apps.access.services import customers_read, relay_route, reveal_open
+from apps.access.services import (
+    customers_read,
+    interaction_close,
+    relay_route,
+    reveal_open,
+)
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
 from apps.consent.models import ConsentSource, NoticeChange, PrivacyNotice, Purpose
@@ -50,6 +57,15 @@ CANARY_FIELDS = {
     "national_id": "national_id",
     "address_line": "address_line",
 }
+
+
+# What the canary writes on their request: their own contact details.
+CANARY_DETAILS = (
+    f"Please send the copy to {CANARY['email']} or call {CANARY['phone']} first."
+)
+# Fields the canary's request page shows in full to the privacy admin handling it: the
+# text the canary wrote (the read is in the access log).
+CANARY_DETAILS_FIELDS = frozenset({"email", "phone"})
 
 
 def assert_no_canary(text: str, *, where: str, allowed: frozenset[str] = frozenset()):
@@ -100,6 +116,8 @@ def canary_lifecycle(world: World, *, execute) -> dict:
             customer=canary,
             kind="access",
             verification="Checked the national id card at the desk",
+            # The customer's own words, sealed under their key like their record.
+            details=CANARY_DETAILS,
         )
         incident = make_incident(admin)
         affected_select(
@@ -306,6 +324,33 @@ def test_the_staff_customer_page_shows_only_what_the_role_may_see(lived_canary, 
         assert any(v in html for v in values), field
 
 
+def test_a_reveal_does_not_outlive_its_case_into_the_next(world):
+    """A support agent reveals the canary's email and phone, closes the case and opens
+    another within the reveal's minutes: neither the page nor the API shows them."""
+    support, canary = world.users[Role.SUPPORT_AGENT], world.canary
+    case = assign(support, canary)
+    reveal_open(
+        actor=support,
+        customer=canary,
+        fields=["email", "phone"],
+        reason="Customer called about a missed delivery",
+    )
+    interaction_close(actor=support, interaction=case)
+    assign(support, canary)
+    allowed = allowed_fields(Role.SUPPORT_AGENT)
+
+    status, html = page(support, f"/staff/customers/{canary.pk}/")
+    assert status == 200
+    assert_no_canary(html, where="the page of the new case", allowed=allowed)
+    api = APIClient()
+    api.force_authenticate(support)
+    response = api.get(f"/api/v1/customers/{canary.pk}/")
+    assert response.status_code == 200
+    assert_no_canary(
+        response.content.decode(), where="the API on the new case", allowed=allowed
+    )
+
+
 def test_pages_of_roles_that_may_not_see_the_canary_show_none_of_it(lived_canary):
     world, made = lived_canary
     compliance = world.users[Role.COMPLIANCE_OFFICER]
@@ -354,6 +399,8 @@ def test_pages_of_roles_that_may_not_see_the_canary_show_none_of_it(lived_canary
             if user in (delivery, support)
             else frozenset()
         )
+        if path == f"/compliance/requests/{made['request'].pk}/":
+            allowed = CANARY_DETAILS_FIELDS
         assert_no_canary(html, where=f"{path} as {user.role}", allowed=allowed)
     for path in ("/privacy/", "/status/", "/accounts/login/", "/me/login/"):
         response = Client().get(path, follow=True, HTTP_HOST="127.0.0.1")

@@ -7,8 +7,8 @@ PURPOSES = [
     (
         "marketing_email",
         "Marketing emails",
-        "Offers and news by email. You confirm by a link we send, and every email has "
-        "a one-click unsubscribe link.",
+        "Offers and news by email, sent only once you confirm by a link we email you. "
+        "You can stop them at any time on your privacy page.",
         "consent",
         "email",
         True,
@@ -76,9 +76,15 @@ def seed(apps, schema_editor):
         defaults={
             "title": "Privacy notice",
             "summary": "How we collect, use, keep and dispose of your personal data.",
-            "body": "We keep your personal data encrypted, use it only for what you agreed "
-            "to, show it to staff only as far as their task needs, and dispose of it on "
-            "schedule. You can change every choice on your privacy page at any time.",
+            "body": "We keep your personal data encrypted and show it to staff only as far "
+            "as their task needs. Apart from providing the service you signed up for "
+            "(support, deliveries, payments) and what the law requires of us (for example "
+            "telling you about a breach), we use it only for the purposes on your privacy "
+            "page, and only while you agree. We dispose of it on the schedule in our data "
+            "policy. Some records are kept without a fixed end, among them our audit "
+            "trail, the record of staff asking to see a detail in full, your requests to "
+            "us and the notices we sent you. You can change every choice on your privacy "
+            "page at any time.",
             "effective_at": now,
             "published_at": now,
         },

@@ -9,8 +9,8 @@ SYSTEMS = [
      "access on a need-to-know basis, every read logged.", 0),
     ("Encrypted backups", "Nightly backups of the database.", "ID", "Surabaya",
      ["identity", "contact", "address", "financial", "sensitive", "free_text"],
-     "35 days", "Encrypted at rest; erased customers' keys are gone, so their data in "
-     "backups cannot be read.", 35),
+     "35 days", "Encrypted at rest. If your data is erased, backups taken before the "
+     "erasure still hold it until they expire, 35 days later.", 35),
     ("Email provider", "Sends our emails.", "US", "", ["contact"], "30 days of logs",
      "TLS in transit; no marketing use by the provider.", 0),
     ("Payment processor", "Takes card payments; we keep only its token and the last 4 "

@@ -12,9 +12,10 @@ POLICIES = [
         "crypto_shred",
         "Storage limitation (GDPR art. 5(1)(e), UU PDP art. 43); two years covers "
         "disputes and chargebacks after an account closes.",
-        "When you close your account, we keep your details for two years in case of "
-        "disputes or refunds, then destroy the key that encrypts them, so they can never "
-        "be read again, in backups too.",
+        "When your account is closed, we keep your details for two years in case of "
+        "disputes or refunds. Then we destroy the key that encrypts them, and from then "
+        "on they cannot be read in our database. Backups taken before that still hold "
+        "them until those backups expire, at most 35 days later.",
     ),
     (
         "inactive-customers",
@@ -25,8 +26,13 @@ POLICIES = [
         "anonymize",
         "Storage limitation (GDPR art. 5(1)(e)): no purpose remains after three years "
         "without any activity.",
-        "If you do not use our services for three years, we erase your personal details "
-        "and keep only anonymous figures (country, dates).",
+        "Three years after your details were last entered or changed (when your account "
+        "was opened, when you asked us to correct them, or when our staff updated them), "
+        "we destroy the key to your personal details and remove your region. Signing in "
+        "or using our services does not restart this clock. What remains is a record "
+        "number with your country, account status and dates, and the records linked to "
+        "it (your consent history, our record of who looked at your data, your "
+        "requests), kept as this page describes.",
     ),
     (
         "customer-notes",
@@ -37,8 +43,9 @@ POLICIES = [
         "delete",
         "Data minimisation (GDPR art. 5(1)(c)): free-text notes are only useful while a "
         "matter is current.",
-        "Notes our staff write about a request are deleted two years after they were "
-        "written.",
+        "Notes our staff write on your record are deleted once your account is two "
+        "years old; a note written after that is deleted at our next scheduled "
+        "clean-up.",
     ),
     (
         "access-log",
@@ -49,8 +56,10 @@ POLICIES = [
         "delete",
         "Accountability (GDPR art. 5(2)); one year lets you see who looked at your data "
         "and lets us investigate misuse.",
-        "The record of which staff member looked at your data, and why, is kept for one "
-        "year.",
+        "The record of when staff looked at your data, in which role and why, is kept "
+        "for one year. When a staff member asks to see a detail in full, that request "
+        "(who asked, and the reason given) is kept without a fixed end, in our audit "
+        "records.",
     ),
     (
         "consent-proof",
