@@ -554,9 +554,19 @@ def _refuse_reveal(
 
 
 def reveal_open(
-    *, actor: User, customer: Customer, fields: list[str], reason: str
+    *,
+    actor: User,
+    customer: Customer,
+    fields: list[str],
+    reason: str,
+    returns_values: bool = True,
 ) -> tuple[Reveal, dict[str, Any]]:
     """Show named fields in full for AMANAH_REVEAL_MINUTES, for a reason.
+
+    With `returns_values` (the API) the values come back and their look is logged
+    here; without (the staff page, which shows them on the page it redirects to) none
+    are decrypted and the page's read logs the look, naming the reveal: one row a
+    reveal either way.
 
     The customer must already be visible to the actor. An agent's reveal is opened
     under their open interaction with the customer and ends with it (never later than
@@ -638,17 +648,21 @@ def reveal_open(
             created_at=now,
             expires_at=window_ends,
         )
-        values = {name: show_full(getattr(customer, name)) for name in fields}
-        AccessLogEntry.objects.create(
-            staff=actor,
-            staff_role=actor.role,
-            customer=customer,
-            fields=dict.fromkeys(fields, Visibility.FULL),
-            purpose=_purpose(actor, interaction.kind if interaction else None, False),
-            interaction=interaction,
-            reveal=reveal,
-            created_at=now,
-        )
+        values = {}
+        if returns_values:
+            values = {name: show_full(getattr(customer, name)) for name in fields}
+            AccessLogEntry.objects.create(
+                staff=actor,
+                staff_role=actor.role,
+                customer=customer,
+                fields=dict.fromkeys(fields, Visibility.FULL),
+                purpose=_purpose(
+                    actor, interaction.kind if interaction else None, False
+                ),
+                interaction=interaction,
+                reveal=reveal,
+                created_at=now,
+            )
         audit.record(
             actor=actor,
             action="reveal.opened",

@@ -37,6 +37,7 @@ from apps.access.services import (
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
 from apps.accounts.permissions import RoleRequiredMixin
 from apps.core.errors import DomainError, NotFound
+from apps.core.forms import form_add_domain_error
 from apps.customers.forms import SEARCH_FIELDS, CustomerSearchForm
 from apps.customers.registry import PII_FIELDS, DataCategory
 
@@ -66,17 +67,22 @@ class StaffDeskView(RoleRequiredMixin, TemplateView):
 
     def get(self, request, *args, **kwargs):
         if SEARCH_FIELDS & request.GET.keys():
-            context = self.get_context_data(search_refused=SEARCH_IN_URL)
-            return self.render_to_response(context, status=400)
+            return self.refuse_search_in_url()
         return super().get(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
         """The search form."""
         if request.user.role not in SEARCH_ROLES:
             raise PermissionDenied
+        if SEARCH_FIELDS & request.GET.keys():
+            return self.refuse_search_in_url()
         form = CustomerSearchForm(request.POST)
         context = self.get_context_data(search_form=form)
         return self.render_to_response(context, status=200 if form.is_valid() else 400)
+
+    def refuse_search_in_url(self):
+        context = self.get_context_data(search_refused=SEARCH_IN_URL)
+        return self.render_to_response(context, status=400)
 
     def get_context_data(self, search_form=None, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -179,8 +185,9 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
 
     def post(self, request, *args, **kwargs):
         """The reveal form. Checked against what the role may reveal, without reading
-        the customer first: the reveal's access-log row is the only look it takes (a
-        refused one shows the page again, and that read is logged as a GET's is)."""
+        the customer first; the values show on the page it redirects to, whose read is
+        the one access-log row of the reveal (a refused one shows the page again, and
+        that read is logged as a GET's is)."""
         customer = self.get_customer()
         form = RevealForm(request.POST, choices=self.revealable(policy_matrix()))
         if form.is_valid():
@@ -190,11 +197,10 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                     customer=customer,
                     fields=form.cleaned_data["fields"],
                     reason=form.cleaned_data["reason"],
+                    returns_values=False,
                 )
             except DomainError as exc:
-                form.add_error(
-                    exc.field if exc.field in form.fields else None, exc.message
-                )
+                form_add_domain_error(form, exc)
             else:
                 minutes = _minutes_left(reveal.expires_at)
                 messages.success(

@@ -46,7 +46,7 @@ SEARCH_IN_URL = (
     "keep URLs): use this form, which sends them by POST. Nothing was searched."
 )
 ID_ONLY = (
-    "The customers list's search box takes a customer id only. Find a customer by "
+    "The customers list's `q` takes a customer id only. Find a customer by "
     "email address or phone number with this form (“Find by email or phone”), which "
     "sends them by POST, never in a URL. Nothing was searched."
 )
@@ -117,10 +117,9 @@ class CustomerAdmin(admin.ModelAdmin):
     list_filter = ("status", "country")
     # The search box takes a customer id (see changelist_view): anything else typed
     # there, an email or a phone above all, would travel in the URL's `?q=`.
-    search_fields = ("id",)
-    search_help_text = (
-        "A customer id. By email or phone: “Find by email or phone” (kept out of URLs)."
-    )
+    # No search box: a GET form sends what is typed in it in the URL, an email address
+    # or phone number too. "Find by email or phone" (a POST form) is linked instead;
+    # `?q=<customer id>` in a URL still narrows the list to that customer.
     ordering = ("-created_at",)
     readonly_fields = PLAIN_FIELDS + tuple(f"masked_{f.name}" for f in PII_FIELDS)
     fields = readonly_fields
@@ -168,6 +167,8 @@ class CustomerAdmin(admin.ModelAdmin):
         masked matches, each linked to its change page by id."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        if SEARCH_FIELDS & request.GET.keys():
+            return self._find_page(request, refused=SEARCH_IN_URL, status=400)
         if request.method == "POST":
             form = CustomerSearchForm(request.POST)
             if not form.is_valid():
@@ -176,8 +177,6 @@ class CustomerAdmin(admin.ModelAdmin):
             response = self._find_page(request, form=form, found=found)
             _log_when_shown(request, response, found, LISTED_FIELDS)
             return response
-        if SEARCH_FIELDS & request.GET.keys():
-            return self._find_page(request, refused=SEARCH_IN_URL, status=400)
         return self._find_page(request)
 
     def _find_page(

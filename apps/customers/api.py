@@ -195,6 +195,8 @@ class CustomerSearchApi(APIView):
         responses={200: CustomerPageSerializer},
     )
     def post(self, request: Request) -> Response:
+        if SEARCH_FIELDS & request.query_params.keys():
+            raise DomainError(SEARCH_IN_URL, code="search_by_post")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return _customers_page(request, self, **data.validated_data)

@@ -10,6 +10,7 @@ from django.views.generic import TemplateView
 from apps.accounts.models import GOVERNANCE_ROLES
 from apps.accounts.permissions import RoleRequiredMixin
 from apps.core.errors import DomainError, NotFound
+from apps.core.forms import form_add_domain_error
 from apps.incidents.forms import (
     AffectedForm,
     IncidentForm,
@@ -41,10 +42,6 @@ from apps.incidents.services import (
 from apps.portal.views import CustomerPageMixin
 
 
-def _form_error(form, exc: DomainError) -> None:
-    form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-
-
 class IncidentListView(RoleRequiredMixin, TemplateView):
     allowed_roles = GOVERNANCE_ROLES
     template_name = "incidents/list.html"
@@ -60,7 +57,7 @@ class IncidentListView(RoleRequiredMixin, TemplateView):
             try:
                 incident = incident_create(actor=request.user, data=form.service_data())
             except DomainError as exc:
-                _form_error(form, exc)
+                form_add_domain_error(form, exc)
             else:
                 messages.success(request, "Incident registered (audited).")
                 return redirect("incidents:detail", incident_id=incident.pk)
@@ -124,7 +121,7 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
             try:
                 call(form)
             except DomainError as exc:
-                _form_error(form, exc)
+                form_add_domain_error(form, exc)
                 return form
             messages.success(request, done)
             return None

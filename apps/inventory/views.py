@@ -5,6 +5,7 @@ from django.views.generic import TemplateView
 from apps.accounts.models import STAFF_ROLES, Role
 from apps.accounts.permissions import RoleRequiredMixin
 from apps.core.errors import DomainError
+from apps.core.forms import form_add_domain_error
 from apps.inventory.forms import InventoryForm
 from apps.inventory.models import Recipient, System
 from apps.inventory.selectors import change_notice_list, recipient_list, system_list
@@ -42,9 +43,7 @@ class InventoryView(RoleRequiredMixin, TemplateView):
                     data=data,
                 )
             except DomainError as exc:
-                form.add_error(
-                    exc.field if exc.field in form.fields else None, exc.message
-                )
+                form_add_domain_error(form, exc)
             else:
                 messages.success(request, f"{name} saved (audited).")
                 return redirect("inventory:list")

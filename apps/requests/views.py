@@ -13,6 +13,7 @@ from apps.accounts.models import GOVERNANCE_ROLES, Role
 from apps.accounts.permissions import RoleRequiredMixin
 from apps.consent.selectors import consent_overview_for_customer
 from apps.core.errors import DomainError, NotFound
+from apps.core.forms import form_add_domain_error
 from apps.customers.registry import PII_BY_NAME
 from apps.customers.selectors import customer_masked
 from apps.inventory.selectors import change_notice_list, recipient_list, system_list
@@ -81,9 +82,7 @@ class MyDataView(CustomerPageMixin, TemplateView):
                     actor=request.user, customer=self.customer, **form.cleaned_data
                 )
             except DomainError as exc:
-                form.add_error(
-                    exc.field if exc.field in form.fields else None, exc.message
-                )
+                form_add_domain_error(form, exc)
             else:
                 messages.success(
                     request,
@@ -150,9 +149,7 @@ class RequestQueueView(RoleRequiredMixin, TemplateView):
                 customer = customer_exists(customer_id=data.pop("customer"))
                 request_open(actor=request.user, customer=customer, **data)
             except DomainError as exc:
-                form.add_error(
-                    exc.field if exc.field in form.fields else None, exc.message
-                )
+                form_add_domain_error(form, exc)
             else:
                 messages.success(request, "Request opened.")
                 return redirect("requests:queue")
@@ -198,9 +195,7 @@ class RequestDetailView(RoleRequiredMixin, TemplateView):
                         note=data["note"],
                     )
             except DomainError as exc:
-                form.add_error(
-                    exc.field if exc.field in form.fields else None, exc.message
-                )
+                form_add_domain_error(form, exc)
             else:
                 messages.success(request, "Saved (audited).")
                 return redirect("requests:detail", request_id=item.pk)

@@ -15,6 +15,7 @@ from apps.accounts.models import GOVERNANCE_ROLES, Role
 from apps.accounts.permissions import RoleRequiredMixin
 from apps.consent.selectors import purpose_list_active
 from apps.core.errors import DomainError
+from apps.core.forms import form_add_domain_error
 from apps.retention.forms import HoldForm, PolicyForm
 from apps.retention.management.commands.retention_report import report_csv
 from apps.retention.models import LegalHold
@@ -132,9 +133,7 @@ class PolicyEditView(RoleRequiredMixin, TemplateView):
                         actor=request.user, code=new_code, data=form.cleaned_data
                     )
                 except DomainError as exc:
-                    form.add_error(
-                        exc.field if exc.field in form.fields else None, exc.message
-                    )
+                    form_add_domain_error(form, exc)
                 else:
                     messages.success(request, f"Policy {new_code} saved (audited).")
                     return redirect("retention:policies")
@@ -171,9 +170,7 @@ class HoldListView(RoleRequiredMixin, TemplateView):
                     ends_at=data["ends_at"],
                 )
             except DomainError as exc:
-                form.add_error(
-                    exc.field if exc.field in form.fields else None, exc.message
-                )
+                form_add_domain_error(form, exc)
             else:
                 messages.success(request, "Legal hold placed (audited).")
                 return redirect("retention:holds")

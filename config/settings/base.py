@@ -96,7 +96,7 @@ if not DEBUG and CACHES["default"]["BACKEND"].rsplit(".", 1)[-1] in {
     )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "apps.accounts.admin_app.AmanahAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -94,12 +94,52 @@ def test_an_email_or_phone_in_an_admin_url_is_400_naming_the_post_search(
     make_customer(email="jane@example.com", phone="+62 812-1111-2222")
     response = admin_client.get(path, query)
     assert response.status_code == 400
+    _assert_names_the_post_search(response)
+
+
+def test_an_email_in_the_find_forms_url_is_400_even_by_post(admin_client):
+    """The form's body is where they go: one in its URL is refused, not ignored."""
+    make_customer(email="jane@example.com", phone="+62 812-1111-2222")
+    response = admin_client.post(
+        FIND + "?email=jane%40example.com", {"phone": "0812 9999 0000"}
+    )
+    assert response.status_code == 400
+    _assert_names_the_post_search(response)
+
+
+def _assert_names_the_post_search(response) -> None:
     html = response.content.decode()
     assert "Find by email or phone" in html or "use this form" in html
     assert f'action="{FIND}"' in html
     assert 'method="post"' in html
     assert "jane" not in html.lower()
     assert "1111" not in html
+
+
+def test_the_changelist_has_no_search_box_to_type_an_email_into(admin_client):
+    """A GET box sends whatever is typed in it in the URL: the list has none; the
+    find page's POST form is linked instead."""
+    html = admin_client.get(CHANGELIST).content.decode()
+    assert 'name="q"' not in html
+    assert f'href="{FIND}"' in html
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        (FIND, {"email": "jane@example.com"}),
+        (CHANGELIST, {"q": "jane@example.com"}),
+        (CHANGELIST, {"q": "+62 812-1111-2222"}),
+    ],
+)
+def test_signing_in_to_the_admin_keeps_the_query_out_of_next(client, path, query):
+    response = client.get(path, query)
+    assert response.status_code == 302
+    location = response["Location"]
+    assert location.startswith(reverse("admin:login"))
+    assert "jane" not in location
+    assert "1111" not in location
+    assert location.endswith("?next=" + path)
 
 
 def test_the_changelist_still_finds_a_customer_by_id(admin_client):

@@ -80,6 +80,22 @@ def test_a_search_answers_a_page_like_the_list(api):
 def test_a_list_url_carrying_email_or_phone_is_400_naming_the_post_route(api, query):
     make_customer(email="jane@example.com", phone="+62 812-1111-2222")
     response = api.get(URL, query)
+    _assert_search_in_url_refused(response)
+
+
+@pytest.mark.parametrize(
+    "query", ["?email=jane%40example.com", "?phone=%2B6281211112222", "?email="]
+)
+def test_a_search_url_carrying_email_or_phone_is_400_even_by_post(api, query):
+    """The body is where they go: one in the POST's URL is refused, not ignored."""
+    make_customer(email="jane@example.com", phone="+62 812-1111-2222")
+    response = api.post(
+        "/api/v1/customers/search/" + query, {"phone": "+6281299990000"}, format="json"
+    )
+    _assert_search_in_url_refused(response)
+
+
+def _assert_search_in_url_refused(response) -> None:
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "search_by_post"

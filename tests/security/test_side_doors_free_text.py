@@ -277,3 +277,29 @@ def test_details_a_customer_writes_on_their_own_request_are_sealed_not_refused(
     )
     assert not DataRequest.objects.filter(kind="objection").exists()
     assert AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("reason", [NAME_REASON, ID_REASON])
+def test_a_page_refusing_a_reason_does_not_show_it_again(
+    client, support_agent, privacy_admin, canary, reason
+):
+    """The form comes back with the refusal, and its box empty: the page repeats
+    nothing it refused (the staff page's reveal, the legal-hold page)."""
+    assign(support_agent, canary)
+    sign_in(client, support_agent)
+    response = client.post(
+        reverse("staff:customer", args=[canary.pk]),
+        {"fields": ["email"], "reason": reason},
+    )
+    assert response.status_code == 400
+    assert MESSAGE in response.content.decode()
+    assert reason not in response.content.decode()
+    assert CANARY["national_id"] not in response.content.decode()
+
+    sign_in(client, privacy_admin)
+    response = client.post(
+        reverse("retention:holds"), {"customer": str(canary.pk), "reason": reason}
+    )
+    assert response.status_code == 400
+    assert MESSAGE in response.content.decode()
+    assert reason not in response.content.decode()

@@ -1,0 +1,20 @@
+"""Domain errors shown on Django forms."""
+
+from django import forms
+
+from apps.core.errors import DomainError
+
+# Codes of errors that refuse what a field holds (a customer's personal data in a
+# reason): the page shown again must not hold it either.
+CONTENT_REFUSED = frozenset({"personal_data", "card_number"})
+
+
+def form_add_domain_error(form: forms.Form, exc: DomainError) -> None:
+    """Show a service's refusal on the form: on its field when the form has one. A
+    refusal of what the field holds also empties it, so the page does not repeat the
+    value it refused."""
+    field = exc.field if exc.field in form.fields else None
+    form.add_error(field, exc.message)
+    if field is not None and exc.code in CONTENT_REFUSED and field in form.data:
+        form.data = form.data.copy()
+        form.data[form.add_prefix(field)] = ""
