@@ -3,7 +3,7 @@ inventory pages."""
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
@@ -99,7 +99,9 @@ _PENDING_DOWNLOAD = "amanah_pending_download"
 
 class ExportDownloadView(CustomerPageMixin, View):
     """The export's download link (`<token>`), and the path sign-in comes back to
-    (no token: the one kept in the session)."""
+    (no token in it: the one kept in the session). There a page offers the download
+    with a button: a download answering the sign-in itself would leave the browser
+    on the sign-in form, as if it had failed."""
 
     review_exempt = True
 
@@ -111,9 +113,19 @@ class ExportDownloadView(CustomerPageMixin, View):
 
     def get(self, request, token: str | None = None):
         if token is None:
-            token = request.session.pop(_PENDING_DOWNLOAD, None)
-            if token is None:
+            if _PENDING_DOWNLOAD not in request.session:
                 return redirect("portal:data")
+            return render(request, "requests/download_ready.html")
+        return self._download(request, token)
+
+    def post(self, request):
+        """The button of the page sign-in came back to."""
+        token = request.session.pop(_PENDING_DOWNLOAD, None)
+        if token is None:
+            return redirect("portal:data")
+        return self._download(request, token)
+
+    def _download(self, request, token: str) -> HttpResponse:
         try:
             _, data = export_download(token=token, customer=self.customer)
         except DomainError as exc:

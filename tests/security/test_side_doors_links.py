@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.core import mail
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -258,9 +258,9 @@ def test_a_signed_out_export_link_keeps_its_token_out_of_every_url(
         login.request["PATH_INFO"] + "?" + login.request["QUERY_STRING"],
         {"email": "export@example.com", "password": PASSWORD, "next": next_url},
     )
-    download = _follow(client, signed_in, token)
-    assert download.status_code == 200
-    assert download["Content-Type"] == "application/zip"
+    download = _download_from_the_page_signing_in_came_back_to(
+        client, _follow(client, signed_in, token)
+    )
     assert download.content[:2] == b"PK"
 
 
@@ -283,9 +283,23 @@ def test_a_customer_owing_a_second_factor_keeps_the_token_out_of_next(
         verify.request["PATH_INFO"] + "?" + verify.request["QUERY_STRING"],
         {"otp_token": otp_current_code(user=device.user), "next": next_url},
     )
-    download = _follow(client, done, token)
+    _download_from_the_page_signing_in_came_back_to(
+        client, _follow(client, done, token)
+    )
+
+
+def _download_from_the_page_signing_in_came_back_to(client: Client, page):
+    """Sign-in comes back to a page (not a download, which would leave the browser on
+    the sign-in form) whose button downloads."""
+    assert page.status_code == 200
+    assert page.request["PATH_INFO"] == reverse("portal:request-download-pending")
+    html = page.content.decode()
+    assert "Download my data" in html
+    assert 'method="post"' in html
+    download = client.post(page.request["PATH_INFO"])
     assert download.status_code == 200
     assert download["Content-Type"] == "application/zip"
+    return download
 
 
 def test_the_stashed_token_works_once_and_only_for_its_customer(
@@ -302,6 +316,7 @@ def test_the_stashed_token_works_once_and_only_for_its_customer(
         {"email": "other@example.com", "password": PASSWORD},
         follow=True,
     )
+    response = client.post(response.request["PATH_INFO"], follow=True)
     assert response.status_code == 200
     assert response.get("Content-Type", "").startswith("text/html")
     assert "This download link is not valid." in response.content.decode()
@@ -355,4 +370,5 @@ def test_a_stashed_token_expires_with_the_link(
         {"email": "export@example.com", "password": PASSWORD},
         follow=True,
     )
+    response = client.post(response.request["PATH_INFO"], follow=True)
     assert "This download link has expired" in response.content.decode()
