@@ -56,14 +56,16 @@ LEAK_SCAN = LeakScanHandler()
 
 def pytest_configure(config):
     logging.getLogger().addHandler(LEAK_SCAN)
-    _let_the_test_flush_truncate()
+    _flush_with_triggers_off()
 
 
-def _let_the_test_flush_truncate() -> None:
-    """The audit trail and the consent ledger refuse TRUNCATE unless the transaction
-    sets `amanah.truncate_ok` (their migrations); Django empties the test database
-    between transactional tests with one TRUNCATE of every table, so the suite's flush,
-    and only it, sets it. Application code never does."""
+def _flush_with_triggers_off() -> None:
+    """The audit trail, its chain head and the consent ledger refuse TRUNCATE whatever a
+    session sets (their migrations); Django empties the test database between
+    transactional tests with one TRUNCATE of every table. So the suite's flush, and only
+    it, runs with `session_replication_role = replica`, in which ordinary triggers
+    (TRUNCATE ones too) do not fire. Only a superuser may set it, as the test
+    database's user (`postgres`) is; application code never sets it."""
     from django.db.backends.postgresql.operations import DatabaseOperations
 
     flush = DatabaseOperations.sql_flush
@@ -73,7 +75,7 @@ def _let_the_test_flush_truncate() -> None:
         if not statements:
             return statements
         # execute_sql_flush runs them in one transaction: SET LOCAL covers TRUNCATE.
-        return ["SET LOCAL amanah.truncate_ok = 'on'", *statements]
+        return ["SET LOCAL session_replication_role = replica", *statements]
 
     DatabaseOperations.sql_flush = sql_flush
 

@@ -1,7 +1,13 @@
 """The chain head: one row holding the furthest sequence number the trail has reached
 and that event's hash. On PostgreSQL a trigger moves it forward on every insert into
 the trail and nothing moves it back, so `verify_audit_chain` sees a trail emptied or
-cut at its tail even without a checkpoint. Filled from the trail as it stands."""
+cut at its tail even without a checkpoint. Filled from the trail as it stands.
+
+The head refuses an UPDATE that does not move it forward, DELETE and TRUNCATE, whatever
+the session has set. Only a superuser or the table's owner, by switching triggers off
+(`session_replication_role = replica`, `ALTER TABLE ... DISABLE TRIGGER`), can move it
+back with the trail; only a checkpoint kept elsewhere shows that.
+"""
 
 from django.db import migrations, models
 
@@ -21,11 +27,7 @@ CREATE TRIGGER audit_event_advance_head
 
 CREATE OR REPLACE FUNCTION audit_chain_head_refuse_change() RETURNS trigger AS $$
 BEGIN
-    IF TG_OP = 'TRUNCATE' THEN
-        IF current_setting('amanah.truncate_ok', true) = 'on' THEN
-            RETURN NULL;
-        END IF;
-    ELSIF TG_OP = 'UPDATE' THEN
+    IF TG_OP = 'UPDATE' THEN
         IF NEW.id = OLD.id AND NEW.seq > OLD.seq THEN
             RETURN NEW;
         END IF;

@@ -3,8 +3,11 @@ the row-level one never sees it), also when a `TRUNCATE ... CASCADE` of a table 
 refers to (customers, users) reaches it, and also inside a retention disposal: disposal
 deletes rows one batch at a time, it never truncates.
 
-Only a transaction that sets `SET LOCAL amanah.truncate_ok = 'on'` passes: the test
-suite's flush between transactional tests (tests/conftest.py), never application code.
+No setting opens it (`amanah.disposal` opens row deletes only): any role may set a
+custom setting, so none is a key. Only a superuser or the table's owner gets past, by
+switching triggers off (`session_replication_role = replica`, as the test suite's flush
+between transactional tests does in tests/conftest.py, or `ALTER TABLE ... DISABLE
+TRIGGER`).
 """
 
 from django.db import migrations
@@ -12,9 +15,6 @@ from django.db import migrations
 CREATE = """
 CREATE OR REPLACE FUNCTION consent_event_refuse_truncate() RETURNS trigger AS $$
 BEGIN
-    IF current_setting('amanah.truncate_ok', true) = 'on' THEN
-        RETURN NULL;
-    END IF;
     RAISE EXCEPTION '% is append-only: TRUNCATE refused', TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
 END;
