@@ -322,6 +322,10 @@ def interactions_expire(*, batch_size: int = 500) -> int:
             if not batch:
                 return done
             now = timezone.now()
+            # The grants' advisory locks in one order, (staff, customer), whatever
+            # the expiry order: two overlapping runs may each hold cases of the same
+            # agent with the same customers.
+            batch.sort(key=lambda i: (i.staff_id, str(i.customer_id)))
             ended = {
                 interaction.pk: _withdraw(interaction, reason="expired", now=now)
                 for interaction in batch

@@ -12,7 +12,11 @@ says so where it takes them:
    customer; a customer, then its data key, consent state, interactions and reveals;
    an alert, then the staff member's row and their reveals; an interaction, then its
    reveals and its permission (a reveal being opened locks its interaction after the
-   staff member's row);
+   staff member's row). The one advisory lock taken here, not first: a case's grant
+   lock (staff member and customer), after the interaction and its reveals, when
+   closing it. Whoever else holds a grant lock waits on nothing after it
+   (`interaction_open` takes it after its insert only), and a batch of closes takes
+   its grant locks sorted by (staff member, customer), so two never cross;
 4. the audit chain (`apps.audit.services.record`), last, held until commit. After it a
    transaction waits on no row lock: it locks only rows it holds already or creates.
 

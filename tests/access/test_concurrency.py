@@ -6,13 +6,16 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError, connection
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from apps.access.models import Reveal, RevealStatus
+from apps.access import services
+from apps.access.models import Interaction, Reveal, RevealStatus
 from apps.access.services import (
     interaction_close,
     interactions_expire,
@@ -246,3 +249,50 @@ def test_reveals_racing_the_alert_a_worker_raises_all_answer(
     assert Alert.objects.filter(rule="reveal_volume", staff=agent).count() == 1
     report = audit_chain_verify()
     assert report.ok, report.summary
+
+
+def test_two_expiry_runs_sharing_an_agents_customers_never_deadlock(monkeypatch):
+    """Two overlapping runs of the expiry job (a backlog longer than the beat's
+    minute) whose batches hold cases of the same agent with the same two customers,
+    in opposite expiry order: each batch takes the grants' locks in one order."""
+    agent = UserFactory(role=Role.SUPPORT_AGENT)
+    first, second = make_customer(), make_customer()
+    now = timezone.now()
+    # By expiry: run A's batch (2) holds first, second; run B's second, first.
+    for minutes, customer in ((40, first), (30, second), (20, second), (10, first)):
+        Interaction.objects.filter(pk=assign(agent, customer).pk).update(
+            expires_at=now - timedelta(minutes=minutes)
+        )
+    grant_lock = services._grant_lock
+    holding = {"A": threading.Event(), "B": threading.Event()}
+
+    def lock_then_let_the_other_run_lock(*, staff_id, customer_id):
+        grant_lock(staff_id=staff_id, customer_id=customer_id)
+        me = threading.current_thread().name
+        if not holding[me].is_set():
+            holding[me].set()
+            if me == "A":  # the other run takes its first grant lock meanwhile
+                holding["B"].wait(2)
+
+    monkeypatch.setattr(services, "_grant_lock", lock_then_let_the_other_run_lock)
+    outcome: dict[str, object] = {}
+
+    def expire(name: str) -> None:
+        if name == "B":
+            holding["A"].wait(5)
+        try:
+            outcome[name] = interactions_expire(batch_size=2)
+        except OperationalError as exc:
+            outcome[name] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=expire, args=(n,), name=n) for n in "AB"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert not [r for r in outcome.values() if isinstance(r, Exception)], outcome
+    assert sum(outcome.values()) == 4
+    assert not Interaction.objects.filter(closed_at__isnull=True).exists()
