@@ -34,7 +34,7 @@ CLOCK_TEXTS = {
 
 class Action(models.TextChoices):
     CRYPTO_SHRED = "crypto_shred", "Crypto-shred (destroy the data key)"
-    ANONYMIZE = "anonymize", "Anonymise (shred and coarsen what remains)"
+    ANONYMIZE = "anonymize", "Pseudonymise (shred the details, keep a record number)"
     DELETE = "delete", "Delete the records"
 
 

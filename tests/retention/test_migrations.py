@@ -29,3 +29,13 @@ def test_the_correction_leaves_an_edited_text_alone_and_reverses():
     texts.restore(apps, None)
     for code, old, _new in texts.TEXTS:
         assert description(code) == ("Our own." if code == "access-log" else old)
+
+
+def test_the_inactive_policys_legal_basis_is_corrected_and_reverses():
+    [(code, old, new)] = texts.BASES
+    assert RetentionPolicy.objects.get(code=code).legal_basis == new
+    RetentionPolicy.objects.filter(code=code).update(legal_basis=old)
+    texts.correct(apps, None)
+    assert RetentionPolicy.objects.get(code=code).legal_basis == new
+    texts.restore(apps, None)
+    assert RetentionPolicy.objects.get(code=code).legal_basis == old

@@ -45,8 +45,9 @@ PURPOSES = [
         "partner_sharing",
         "Sharing with partners",
         "Sharing your contact details with selected partners for their own offers (the "
-        '"sale or sharing" of personal information under the CCPA). Your browser\'s '
-        "Global Privacy Control signal turns this off.",
+        '"sale or sharing" of personal information under the CCPA). The first time we '
+        "see your browser's Global Privacy Control signal while this is on, we turn it "
+        "off; turned on again after that, it stays on.",
         "consent",
         "none",
         False,

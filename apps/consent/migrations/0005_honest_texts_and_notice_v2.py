@@ -1,7 +1,9 @@
-"""Correct two seeded texts that promised more than Amanah does.
+"""Correct three seeded texts that promised more than Amanah does.
 
 The marketing-email purpose promised an unsubscribe link in every email: Amanah sends no
-marketing mail, so it cannot promise what the sending system puts in it. Notice v1 said
+marketing mail, so it cannot promise what the sending system puts in it. The partner
+sharing purpose said the browser's Global Privacy Control signal turns it off: only the
+first time it is seen, and a later "on" stands. Notice v1 said
 the data is used "only for what you agreed to" and disposed of "on schedule": the service
 itself, the law and records with no retention policy use or keep data beyond that.
 
@@ -24,6 +26,18 @@ OLD_PURPOSE = (
 NEW_PURPOSE = (
     "Offers and news by email, sent only once you confirm by a link we email you. You "
     "can stop them at any time on your privacy page."
+)
+GPC_PURPOSE = "partner_sharing"
+OLD_GPC_PURPOSE = (
+    "Sharing your contact details with selected partners for their own offers (the "
+    '"sale or sharing" of personal information under the CCPA). Your browser\'s '
+    "Global Privacy Control signal turns this off."
+)
+NEW_GPC_PURPOSE = (
+    "Sharing your contact details with selected partners for their own offers (the "
+    '"sale or sharing" of personal information under the CCPA). The first time we see '
+    "your browser's Global Privacy Control signal while this is on, we turn it off; "
+    "turned on again after that, it stays on."
 )
 
 OLD_BODY = (
@@ -53,6 +67,9 @@ def correct(apps, schema_editor):
     Purpose.objects.filter(code=PURPOSE, description=OLD_PURPOSE).update(
         description=NEW_PURPOSE
     )
+    Purpose.objects.filter(code=GPC_PURPOSE, description=OLD_GPC_PURPOSE).update(
+        description=NEW_GPC_PURPOSE
+    )
     v1 = PrivacyNotice.objects.filter(
         version=1, body=OLD_BODY, published_at__isnull=False
     ).first()
@@ -75,6 +92,9 @@ def restore(apps, schema_editor):
     ConsentEvent = apps.get_model("consent", "ConsentEvent")
     Purpose.objects.filter(code=PURPOSE, description=NEW_PURPOSE).update(
         description=OLD_PURPOSE
+    )
+    Purpose.objects.filter(code=GPC_PURPOSE, description=NEW_GPC_PURPOSE).update(
+        description=OLD_GPC_PURPOSE
     )
     # A notice someone has answered under stays: the ledger names its version.
     if ConsentEvent.objects.filter(notice_version__gte=2).exists():

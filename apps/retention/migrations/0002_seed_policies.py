@@ -24,8 +24,8 @@ POLICIES = [
         1095,
         "last_activity",
         "anonymize",
-        "Storage limitation (GDPR art. 5(1)(e)): no purpose remains after three years "
-        "without any activity.",
+        "Storage limitation (GDPR art. 5(1)(e)): no purpose remains for details nobody "
+        "has entered or changed in three years.",
         "Three years after your details were last entered or changed (when your account "
         "was opened, when you asked us to correct them, or when our staff updated them), "
         "we destroy the key to your personal details and remove your region. Signing in "

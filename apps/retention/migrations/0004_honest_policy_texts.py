@@ -1,7 +1,7 @@
 """Correct the seeded policy texts shown on the public data policy: backups outlive an
-erasure, the inactivity clock counts only changes to the record, notes are counted from
-the account's creation, and reveals outlive the access log. A text an administrator has
-edited since is left alone."""
+erasure, the inactivity clock (and its legal basis) counts only changes to the record,
+notes are counted from the account's creation, and reveals outlive the access log. A
+text an administrator has edited since is left alone."""
 
 from django.db import migrations
 
@@ -48,16 +48,33 @@ TEXTS = [
 ]
 
 
+# The legal basis shown beside the inactive customers' policy said "without any
+# activity", which its clock does not count.
+BASES = [
+    (
+        "inactive-customers",
+        "Storage limitation (GDPR art. 5(1)(e)): no purpose remains after three years "
+        "without any activity.",
+        "Storage limitation (GDPR art. 5(1)(e)): no purpose remains for details nobody "
+        "has entered or changed in three years.",
+    ),
+]
+
+
 def correct(apps, schema_editor):
     policies = apps.get_model("retention", "RetentionPolicy").objects
     for code, old, new in TEXTS:
         policies.filter(code=code, description=old).update(description=new)
+    for code, old, new in BASES:
+        policies.filter(code=code, legal_basis=old).update(legal_basis=new)
 
 
 def restore(apps, schema_editor):
     policies = apps.get_model("retention", "RetentionPolicy").objects
     for code, old, new in TEXTS:
         policies.filter(code=code, description=new).update(description=old)
+    for code, old, new in BASES:
+        policies.filter(code=code, legal_basis=new).update(legal_basis=old)
 
 
 class Migration(migrations.Migration):
