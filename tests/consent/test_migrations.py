@@ -21,9 +21,7 @@ def purpose_text(code: str = fix.PURPOSE) -> str:
 def as_installed_before():
     """An installation seeded with the old texts (v1 published under them)."""
     Purpose.objects.filter(code=fix.PURPOSE).update(description=fix.OLD_PURPOSE)
-    Purpose.objects.filter(code=fix.GPC_PURPOSE).update(
-        description=fix.OLD_GPC_PURPOSE
-    )
+    Purpose.objects.filter(code=fix.GPC_PURPOSE).update(description=fix.OLD_GPC_PURPOSE)
     PrivacyNotice.objects.filter(version=1).update(body=fix.OLD_BODY)
 
 
