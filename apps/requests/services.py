@@ -409,11 +409,29 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
     return request, data
 
 
+def _held_outcome(hold: Any, *, customer: Customer) -> str:
+    """What a customer whose erasure `hold` stopped is told. The reason of a hold on
+    them was written for them, and checked against their own values when it was
+    placed (`hold_place`): it is quoted. A hold on a whole kind of record (all
+    customers' data, closed accounts, inactive customers) was placed for reasons of
+    its own, an investigation that may name someone else, checked by shape only:
+    every customer it covers would read it, so it is not quoted."""
+    if hold.customer_id == customer.pk:
+        return (
+            "We cannot erase your data yet: the law requires us to keep it "
+            f"({hold.reason}). Please ask again once that obligation has ended."
+        )
+    return (
+        "We cannot erase your data yet: a legal obligation requires us to keep it. "
+        "Please ask again once that obligation has ended."
+    )
+
+
 def erasure_execute(*, request: DataRequest) -> DataRequest:
     """Crypto-shred the customer unless a legal hold applies: then the request is
-    completed unerased ("restricted" in the certificate and audit), with the reason
-    shown to the customer. Nothing restricts the data meanwhile, and nothing erases it
-    when the hold ends: the customer asks again."""
+    completed unerased ("restricted" in the certificate and audit), and the customer
+    told why (`_held_outcome`). Nothing restricts the data meanwhile, and nothing
+    erases it when the hold ends: the customer asks again."""
     with transaction.atomic():
         # Lock order (apps/core/db.py): no hold can be placed from here to the commit,
         # then the request, then its customer.
@@ -423,10 +441,7 @@ def erasure_execute(*, request: DataRequest) -> DataRequest:
         hold = hold_covering_customer(customer=customer)
         now = timezone.now()
         if hold is not None:
-            request.outcome = (
-                "We cannot erase your data yet: the law requires us to keep it "
-                f"({hold.reason}). Please ask again once that obligation has ended."
-            )
+            request.outcome = _held_outcome(hold, customer=customer)
             request.certificate = {"restricted": True, "at": now.isoformat()}
         else:
             held = [

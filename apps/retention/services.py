@@ -168,8 +168,9 @@ def hold_place(
         raise RetentionError(
             "Give the reason (at least 10 characters).", field="reason"
         )
-    # Kept in the audit trail for good, and shown to the customer when it holds back
-    # an erasure: never the customer's data.
+    # Kept in the audit trail for good, and, for a hold on one customer, shown to them
+    # when it holds back their erasure (a hold on a kind of record is not shown:
+    # requests.services._held_outcome): never the customer's data.
     free_text_check(
         text=reason, field="reason", customer=customer, error=RetentionError
     )

@@ -166,6 +166,45 @@ def test_erasure_under_a_legal_hold_is_refused_with_the_reason(
     assert customer_get(customer_id=me.pk).email == "held@example.com"
 
 
+# A hold on a whole kind of record was placed for reasons of its own (an investigation,
+# possibly naming someone else), checked for personal data by shape only.
+KIND_REASON = "Investigation 2026-04 into Budi Hartono, ordered by the regulator"
+
+
+@pytest.mark.parametrize("covers", ["customer_pii", "closed_accounts"])
+def test_erasure_under_a_hold_on_a_kind_of_record_does_not_show_its_reason(
+    client, privacy_admin, django_capture_on_commit_callbacks, covers
+):
+    from django.urls import reverse
+
+    from apps.customers.services import customer_close
+    from tests.portal.factories import PASSWORD
+
+    me = make_account(email="held@example.com")
+    if covers == "closed_accounts":
+        me = customer_close(actor=privacy_admin, customer=me)
+    hold_place(actor=privacy_admin, covers=covers, reason=KIND_REASON)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = request_open(actor=me.user, customer=me, kind="erasure")
+    request.refresh_from_db()
+    assert request.status == RequestStatus.COMPLETED
+    assert request.certificate["restricted"] is True
+    assert request.outcome == (
+        "We cannot erase your data yet: a legal obligation requires us to keep it. "
+        "Please ask again once that obligation has ended."
+    )
+    assert customer_get(customer_id=me.pk).email == "held@example.com"
+    assert not any(KIND_REASON in str(m.body) + m.subject for m in mail.outbox)
+    if covers == "customer_pii":  # a closed account cannot sign in to look
+        client.post(
+            reverse("portal:login"), {"email": "held@example.com", "password": PASSWORD}
+        )
+        page = client.get(reverse("portal:data")).content.decode()
+        assert "a legal obligation requires us to keep it" in page
+        assert "Hartono" not in page
+        assert "2026-04" not in page
+
+
 def test_after_erasure_nothing_of_the_customer_reads_anywhere(
     django_capture_on_commit_callbacks,
 ):
