@@ -25,7 +25,6 @@ from apps.customers.errors import CustomerConflict, CustomerError
 from apps.customers.models import Customer, CustomerStatus
 from apps.customers.registry import PII_FIELD_NAMES
 from apps.customers.validation import (
-    PERSONAL_DATA_MESSAGE,
     PersonMarkers,
     clean_card_last4,
     clean_country,
@@ -33,9 +32,9 @@ from apps.customers.validation import (
     clean_email,
     clean_phone,
     clean_region,
-    contains_personal_data,
-    mentions_person,
     person_markers,
+    personal_data_found,
+    personal_data_message,
     refuse_card_numbers,
 )
 
@@ -81,12 +80,16 @@ def free_text_check(
     in the audit trail, the reveals table, a request's history) that holds personal
     data: any email address, phone, card or national-id-shaped number, or this
     customer's own name, contact details or identifiers, decrypted here (one data key,
-    never logged). Raises `error` naming `field`; the message never repeats the text."""
-    if contains_personal_data(text) or (
-        customer is not None and mentions_person(text, _markers(customer))
-    ):
+    never logged). Raises `error` naming `field` and each kind of value found (the
+    customer's name, a phone number, ...); the message never repeats the text, nor the
+    word that matched."""
+    markers = _markers(customer) if customer is not None else None
+    kinds = personal_data_found(text, markers)
+    if kinds:
         raise error(
-            PERSONAL_DATA_MESSAGE.format(label=label), field=field, code="personal_data"
+            personal_data_message(label=label, kinds=kinds),
+            field=field,
+            code="personal_data",
         )
 
 

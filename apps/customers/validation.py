@@ -3,8 +3,11 @@ Messages never echo the value they refuse."""
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
+from itertools import permutations
 
 import phonenumbers
 import pycountry
@@ -23,9 +26,45 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A phone number as people type one: "+62 812-3456-7890", "0812 3456 7890".
 _PHONE = re.compile(r"(?:\+|\b0)\d[\d ()-]{7,}\d")
 PERSONAL_DATA_MESSAGE = (
-    "The {label} must not contain personal data: the customer's name, contact "
-    "details or identifiers (an email address, a phone, national id or card number)."
+    "The {label} must not contain personal data: it contains {kinds}."
 )
+
+
+class PersonalDataKind(StrEnum):
+    """What free text was refused for, as the refusal names it: the kind of value,
+    never the value (nor the word that matched), so staff know what to take out."""
+
+    NAME = "the customer's name"
+    EMAIL = "the customer's email address"
+    PHONE = "the customer's phone number"
+    NATIONAL_ID = "the customer's national id"
+    ADDRESS = "the customer's address (digits)"
+    PAYMENT_TOKEN = "the customer's payment token"  # noqa: S105 - a label
+    AN_EMAIL = "an email address"
+    A_PHONE = "a phone number"
+    A_CARD = "a card number"
+    A_NATIONAL_ID = "a number shaped like a national id"
+
+
+Kind = PersonalDataKind
+# A kind of the customer's own that names what a general shape would: the shape is not
+# named again (their national id is "the customer's national id", not also "a card
+# number" when it passes Luhn). A second value of that shape in the same text is named
+# once this one is gone.
+_NAMED_BY_OWN = {
+    Kind.AN_EMAIL: Kind.EMAIL,
+    Kind.A_PHONE: Kind.PHONE,
+    Kind.A_CARD: Kind.NATIONAL_ID,
+    Kind.A_NATIONAL_ID: Kind.NATIONAL_ID,
+}
+
+
+def personal_data_message(*, label: str, kinds: list[PersonalDataKind]) -> str:
+    """The refusal of free text holding `kinds`: "... it contains the customer's
+    name and a phone number." """
+    named = [str(kind) for kind in kinds]
+    listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
+    return PERSONAL_DATA_MESSAGE.format(label=label, kinds=listed)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -44,12 +83,33 @@ def contains_personal_data(text: str) -> bool:
     national id (`contains_national_id`). Such text is kept, and the audit trail cannot
     be erased. Whose name it holds only the customer's own values can tell
     (`mentions_person`)."""
-    return (
-        "@" in text
-        or bool(_PHONE.search(text))
-        or contains_card_number(text)
-        or contains_national_id(text)
-    )
+    return bool(personal_data_shapes(text))
+
+
+def personal_data_shapes(text: str) -> list[PersonalDataKind]:
+    """The kinds of personal data `text` holds by their shape alone (see
+    `contains_personal_data`), in `PersonalDataKind` order."""
+    found = {
+        Kind.AN_EMAIL: "@" in text,
+        Kind.A_PHONE: bool(_PHONE.search(text)),
+        Kind.A_CARD: contains_card_number(text),
+        Kind.A_NATIONAL_ID: contains_national_id(text),
+    }
+    return [kind for kind, present in found.items() if present]
+
+
+def personal_data_found(
+    text: str, markers: "PersonMarkers | None" = None
+) -> list[PersonalDataKind]:
+    """Every kind of personal data free text holds: the customer's own values
+    (`person_mentions`, when their `markers` are given), then the shapes any personal
+    data has (`personal_data_shapes`) that no own kind already names. Empty: the text
+    may be kept."""
+    own = person_mentions(text, markers) if markers else []
+    shapes = [
+        kind for kind in personal_data_shapes(text) if _NAMED_BY_OWN[kind] not in own
+    ]
+    return own + shapes
 
 
 def contains_card_number(text: str) -> bool:
@@ -215,6 +275,40 @@ _PARTICLES = frozenset(
     | {"dos", "das", "les", "los", "mrs", "miss", "prof", "phd", "dds", "dvm"}
     | {"drs", "dra", "haji", "kom", "sos", "farm", "ked", "kep", "psi"}
 )
+# Common English and Indonesian words that are also given names or surnames, as staff
+# write them in a reason ("will call back in May", "grace period", "mark as lost",
+# "bill", "case", "hari ini", "bulan depan", "terima kasih", "Jaksa Agung"), and the
+# mailboxes an email's local part is often named for. A name part among them counts
+# only next to another part of the name (`_name_words`). A short list by design: a
+# word left out is refused alone, and the refusal says it is the customer's name.
+COMMON_WORDS = frozenset(
+    # English
+    {"will", "may", "mark", "grace", "hope", "case", "bill", "chase", "frank", "joy"}
+    | {"faith", "june", "april", "august", "march", "dawn", "ray", "rob", "sue", "pat"}
+    | {"art", "max", "don", "guy", "jack", "nick", "drew", "gene", "lance", "dean"}
+    | {"bob", "kit", "job", "sunny", "penny", "cash", "price", "page", "post", "bond"}
+    | {"bank", "banks", "miles", "long", "short", "young", "little", "early", "best"}
+    | {"good", "rich", "white", "brown", "green", "black", "gray", "grey", "west"}
+    | {"hall", "hill", "wood", "ward", "cook", "baker", "mason", "turner", "walker"}
+    | {"porter", "carter", "miller", "fisher", "hunter", "archer", "bishop", "king"}
+    | {"major", "judge", "justice", "law", "lane", "field", "ford", "bridge", "church"}
+    | {"reed", "read", "rose", "lily", "ivy", "iris", "ruby", "amber", "pearl"}
+    | {"crystal", "summer", "winter", "autumn", "holly", "honey", "love", "star"}
+    | {"rain", "storm", "stone", "rock", "clay", "fox", "wolf", "bell", "cross"}
+    | {"sharp", "strong", "swift", "noble", "wise", "fair", "hardy", "gold", "golden"}
+    | {"silver", "sterling", "patience", "charity", "mercy", "dale", "glen", "cliff"}
+    | {"brook", "sandy", "rusty", "dusty", "buck", "bud"}
+    # Indonesian
+    | {"dan", "ada", "hari", "bulan", "aman", "untung", "bagus", "utama", "kasih"}
+    | {"selamat", "jaya", "indah", "ayu", "sari", "putri", "putra", "raja", "ratu"}
+    | {"bintang", "surya", "bayu", "cahaya", "bunga", "mawar", "melati", "intan"}
+    | {"permata", "mutiara", "murni", "suci", "setia", "sabar", "teguh", "tulus"}
+    | {"adil", "iman", "amin", "cinta", "harapan", "lestari", "mulia", "abadi"}
+    | {"sehat", "pratama", "agung", "rahmat"}
+    # Mailboxes
+    | {"info", "admin", "sales", "contact", "hello", "mail", "office", "support"}
+    | {"billing", "team", "service"}
+)
 
 
 def fold(text: str) -> str:
@@ -238,12 +332,13 @@ def _digits(text: str) -> str:
 
 @dataclass(frozen=True)
 class PersonMarkers:
-    """One customer's values as free text must not hold them, folded: `words` match
-    one or more whole consecutive words of the text (names, an email's local part,
-    identifiers with letters), `numbers` match inside any number written in it."""
+    """One customer's values as free text must not hold them, folded, each with the
+    kind a refusal names: `words` match one or more whole consecutive words of the
+    text (names, an email's local part, identifiers with letters), `numbers` match
+    inside any number written in it."""
 
-    words: frozenset[str] = frozenset()
-    numbers: frozenset[str] = frozenset()
+    words: Mapping[str, PersonalDataKind] = field(default_factory=dict)
+    numbers: Mapping[str, PersonalDataKind] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.words or self.numbers)
@@ -260,11 +355,12 @@ def person_markers(
 ) -> PersonMarkers:
     """What identifies one customer in free text (see `mentions_person`).
 
-    - the name: each part of `MIN_NAME_PART`+ letters that is not a particle, and the
-      whole name written together; parts joined by a zero-width non-joiner count both
-      apart and together;
-    - the email's local part (`MIN_OWN_WORD`+ characters); the address itself has an
-      "@", refused in any text;
+    - the name (`_name_words`): each part of `MIN_NAME_PART`+ letters that is not a
+      particle, alone unless it is a common word (`COMMON_WORDS`), and the whole name
+      written together; parts joined by a zero-width non-joiner count both apart and
+      together;
+    - the email's local part (`MIN_OWN_WORD`+ characters, not one common word such as
+      "hope" or "support"); the address itself has an "@", refused in any text;
     - the phone's national number (without country code or trunk zero: found in
       every way it is dialled), the national id's digits, and digit runs of the
       address line, each when `MIN_OWN_DIGITS`+ digits long; the national id with its
@@ -273,38 +369,69 @@ def person_markers(
     City, postal code, date of birth, card last 4 and notes are not markers: they are
     shared by many people or too short to tell a customer from an order number.
     """
-    words: set[str] = set()
-    numbers: set[str] = set()
+    words: dict[str, PersonalDataKind] = {}
+    numbers: dict[str, PersonalDataKind] = {}
+    # The name first: an email's local part made of it is named as the name.
     for variant in (full_name.replace("\u200c", " "), full_name):
-        parts = _TOKEN.findall(fold(variant))
-        words |= {
-            part
-            for part in parts
-            if len(part) >= MIN_NAME_PART
-            and not part.isdigit()
-            and part not in _PARTICLES
-        }
-        if len(parts) > 1:
-            words.add("".join(parts))
-    for value in (email.partition("@")[0], national_id, payment_token):
+        _name_words(_TOKEN.findall(fold(variant)), words)
+    local_part = email.partition("@")[0]
+    for value, kind in (
+        (local_part, Kind.EMAIL),
+        (national_id, Kind.NATIONAL_ID),
+        (payment_token, Kind.PAYMENT_TOKEN),
+    ):
         compact = "".join(_TOKEN.findall(fold(value)))
-        if len(compact) >= MIN_OWN_WORD and not compact.isdigit():
-            words.add(compact)
-    for value in (national_id, email.partition("@")[0]):
+        if (
+            len(compact) >= MIN_OWN_WORD
+            and not compact.isdigit()
+            and compact not in COMMON_WORDS
+        ):
+            words.setdefault(compact, kind)
+    for value, kind in ((national_id, Kind.NATIONAL_ID), (local_part, Kind.EMAIL)):
         digits = _digits(fold(value))
         if len(digits) >= MIN_OWN_DIGITS:
-            numbers.add(digits)
+            numbers.setdefault(digits, kind)
     if phone:
-        numbers.add(_national_number(phone))
-    numbers |= {
-        digits
-        for digits in map(_digits, _NUMBER.findall(fold(address_line)))
-        if len(digits) >= MIN_OWN_DIGITS
-    }
+        numbers.setdefault(_national_number(phone), Kind.PHONE)
+    for digits in map(_digits, _NUMBER.findall(fold(address_line))):
+        if len(digits) >= MIN_OWN_DIGITS:
+            numbers.setdefault(digits, Kind.ADDRESS)
     return PersonMarkers(
-        words=frozenset(words),
-        numbers=frozenset(n for n in numbers if len(n) >= MIN_OWN_DIGITS),
+        words=words,
+        numbers={n: kind for n, kind in numbers.items() if len(n) >= MIN_OWN_DIGITS},
     )
+
+
+def _name_words(parts: list[str], words: dict[str, PersonalDataKind]) -> None:
+    """Add the name's markers, from its folded `parts`, to `words`.
+
+    A part counts when it has `MIN_NAME_PART`+ letters and is no particle. A part that
+    is also a common word ("Will", "May", "Hari") counts only next to another part of
+    the name, in either order ("Will May", "May, Will"), or in the whole name written
+    together: alone it is the word ("Customer will call back in May"), and "May
+    called" passes for "Will May" too, the price of not refusing the month. When it is
+    the one part of the name that counts ("Grace", "Mrs. Grace") it is the whole name,
+    and counts alone."""
+    counts = [
+        len(part) >= MIN_NAME_PART and not part.isdigit() and part not in _PARTICLES
+        for part in parts
+    ]
+    kept = [part for part, counted in zip(parts, counts, strict=True) if counted]
+    for part in kept:
+        if part not in COMMON_WORDS or len(kept) == 1:
+            words.setdefault(part, Kind.NAME)
+    common = {part for part in kept if part in COMMON_WORDS}
+    for first, second in permutations(common, 2):
+        words.setdefault(first + second, Kind.NAME)
+    # Runs of consecutive parts that count match nothing their parts (or pairs) do
+    # not: they make a text holding them named for the name, and not for an email's
+    # local part or an identifier made of it.
+    for start in range(len(parts)):
+        for end in range(start + 2, len(parts) + 1):
+            if all(counts[start:end]):
+                words.setdefault("".join(parts[start:end]), Kind.NAME)
+    if len(parts) > 1:
+        words.setdefault("".join(parts), Kind.NAME)
 
 
 def _national_number(phone: str) -> str:
@@ -318,12 +445,20 @@ def _national_number(phone: str) -> str:
 
 
 def mentions_person(text: str, markers: PersonMarkers) -> bool:
-    """True if `text` holds one of the customer's markers (`person_markers`): a word
-    marker as whole words ("Ann" in "Ann called", not in "annual"; "Siti Rahma" also
-    as "sitirahma"), a number marker inside any number however grouped."""
+    """True if `text` holds one of the customer's markers (`person_mentions`)."""
+    return bool(person_mentions(text, markers))
+
+
+def person_mentions(text: str, markers: PersonMarkers) -> list[PersonalDataKind]:
+    """The kinds of the customer's values `text` holds (`person_markers`), in
+    `PersonalDataKind` order: a word marker as whole words ("Ann" in "Ann called", not
+    in "annual"; "Siti Rahma" also as "sitirahma"), a number marker inside any number
+    however grouped. A word found inside a longer one found is named as the longer:
+    "CANARY-ID-77310" is the customer's national id, not also their name "Canary"."""
     if not markers:
-        return False
+        return []
     folded = fold(text)
+    found: set[PersonalDataKind] = set()
     if markers.words:
         tokens = _TOKEN.findall(folded)
         joined = "".join(tokens)
@@ -332,16 +467,31 @@ def mentions_person(text: str, markers: PersonMarkers) -> bool:
             starts.add(at)
             at += len(token)
             ends.add(at)
-        for word in markers.words:
-            found = joined.find(word)
-            while found != -1:
-                if found in starts and found + len(word) in ends:
-                    return True
-                found = joined.find(word, found + 1)
+        spans: list[tuple[int, int, PersonalDataKind]] = []
+        for word, kind in markers.words.items():
+            start = joined.find(word)
+            while start != -1:
+                if start in starts and start + len(word) in ends:
+                    spans.append((start, start + len(word), kind))
+                start = joined.find(word, start + 1)
+        found |= {
+            kind
+            for start, end, kind in spans
+            if not any(
+                outer_start <= start
+                and end <= outer_end
+                and outer_end - outer_start > end - start
+                for outer_start, outer_end, _ in spans
+            )
+        }
     if markers.numbers:
         written = [_digits(span) for span in _NUMBER.findall(folded)]
-        return any(mine in number for mine in markers.numbers for number in written)
-    return False
+        found |= {
+            kind
+            for mine, kind in markers.numbers.items()
+            if any(mine in number for number in written)
+        }
+    return [kind for kind in PersonalDataKind if kind in found]
 
 
 def clean_country(value: str) -> str:

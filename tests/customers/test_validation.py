@@ -1,6 +1,7 @@
 import pytest
 
 from apps.customers.validation import (
+    PersonalDataKind,
     contains_card_number,
     contains_personal_data,
     luhn_valid,
@@ -8,6 +9,7 @@ from apps.customers.validation import (
     national_id_valid,
     nik_valid,
     person_markers,
+    personal_data_found,
 )
 from tests.customers.factories import nik, nik_with_luhn
 
@@ -192,6 +194,99 @@ def test_long_address_digits_and_payment_tokens_are_found_short_ones_not():
     assert _mentions(
         "token tok_1NxQ8v2eZvKYlo2C failed", payment_token="tok_1NxQ8v2eZvKYlo2C"
     )
+
+
+# Common words in names ------------------------------------------------------------
+
+
+def test_a_common_word_in_the_name_is_the_name_only_next_to_another_part():
+    """A name part that is also a common word ("Will", "May") counts when written next
+    to another part of the name, in either order, or with the name written whole; alone
+    it is the word, not the customer."""
+    name = {"full_name": "Will May"}
+    assert not _mentions("Customer will call back in May", **name)
+    assert not _mentions("May called about the refund", **name)  # the month, or her?
+    assert _mentions("Will May called about the refund", **name)
+    assert _mentions("May, Will asked for a callback", **name)
+    assert _mentions("Chat with willmay on the shop", **name)
+
+
+def test_a_common_word_next_to_an_uncommon_part_does_not_hide_it():
+    name = {"full_name": "Mark Budi Santoso"}
+    assert not _mentions("Mark the parcel as lost", **name)
+    assert _mentions("Budi called", **name)
+    assert _mentions("Pak Santoso called", **name)
+
+
+def test_common_indonesian_words_in_a_name():
+    name = {"full_name": "Bagus Hari Utama"}
+    assert not _mentions("Pembayaran utama dilakukan hari Senin, bagus", **name)
+    assert _mentions("Bagus Hari menelepon", **name)
+    assert _mentions("Pak Hari Utama menelepon", **name)
+
+
+def test_a_one_word_name_counts_even_when_it_is_a_common_word():
+    # The whole name is the one word: "Grace" alone is how she is named.
+    assert _mentions("Asked about the grace period", full_name="Grace")
+    assert not _mentions("Asked about the grace period", full_name="Grace Budiman")
+
+
+def test_a_mailbox_that_is_a_common_word_is_no_marker():
+    assert not _mentions("We hope to call back", email="hope@example.com")
+    assert not _mentions("Forwarded to support", email="support@example.com")
+    assert _mentions("Wrote from hope.budiman", email="hope.budiman@example.com")
+
+
+# Which kind of value a refusal names ------------------------------------------------
+
+Kind = PersonalDataKind
+CANARY_VALUES = {
+    "full_name": "Canary Zzyzx Quill",
+    "email": "kiwi.bird@canary-amanah.example",
+    "phone": "+6281299550144",
+    "national_id": "CANARY-ID-77310",
+    "address_line": "Jl. Sudirman 12, Kav. 5580123",
+    "payment_token": "tok_1NxQ8v2eZvKYlo2C",
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("Customer Canary Zzyzx Quill asked", [Kind.NAME]),
+        ("Customer QUILL asked", [Kind.NAME]),
+        ("Asked about CANARY-ID-77310", [Kind.NATIONAL_ID]),  # not "canary", a name
+        ("Called 812 9955 0144 back", [Kind.PHONE]),
+        ("Called +62 812-9955-0144 back", [Kind.PHONE]),  # not also "a phone number"
+        ("Wrote from kiwi.bird yesterday", [Kind.EMAIL]),
+        ("Wrote from kiwibird yesterday", [Kind.EMAIL]),
+        ("Parcel for plot 5580123", [Kind.ADDRESS]),
+        ("Token tok_1NxQ8v2eZvKYlo2C failed", [Kind.PAYMENT_TOKEN]),
+        ("Write to someone@example.com", [Kind.AN_EMAIL]),
+        ("Her number is 0812 3456 7890", [Kind.A_PHONE]),
+        ("Card 4111 1111 1111 1111 on file", [Kind.A_CARD]),
+        ("SSN 123-45-6789 on the form", [Kind.A_NATIONAL_ID]),
+        ("Quill called from 0812 3456 7890", [Kind.NAME, Kind.A_PHONE]),
+        ("Customer asked about order 4521", []),
+    ],
+)
+def test_what_free_text_holds_is_named_by_kind(text, kinds):
+    assert personal_data_found(text, _markers(**CANARY_VALUES)) == kinds
+
+
+def test_without_a_customer_only_the_shapes_are_named():
+    assert personal_data_found("Customer Canary Zzyzx Quill asked") == []
+    assert personal_data_found("Called +62 812-9955-0144 back") == [Kind.A_PHONE]
+
+
+def test_the_customers_national_id_is_not_also_named_as_a_card_or_an_id_shape():
+    value = nik_with_luhn(True)
+    found = personal_data_found(f"KTP {value} checked", _markers(national_id=value))
+    assert found == [Kind.NATIONAL_ID]
+    assert personal_data_found(f"KTP {value} checked") == [
+        Kind.A_CARD,
+        Kind.A_NATIONAL_ID,
+    ]
 
 
 @pytest.mark.parametrize(
