@@ -39,7 +39,7 @@ class PersonalDataKind(StrEnum):
     PHONE = "the customer's phone number"
     NATIONAL_ID = "the customer's national id"
     ADDRESS = "the customer's address (digits)"
-    PAYMENT_TOKEN = "the customer's payment token"  # noqa: S105 - a label
+    PAYMENT_TOKEN = "the customer's payment token"  # noqa: S105  # nosec B105 - a label
     AN_EMAIL = "an email address"
     A_PHONE = "a phone number"
     A_CARD = "a card number"
