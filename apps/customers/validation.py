@@ -102,14 +102,15 @@ def personal_data_found(
     text: str, markers: "PersonMarkers | None" = None
 ) -> list[PersonalDataKind]:
     """Every kind of personal data free text holds: the customer's own values
-    (`person_mentions`, when their `markers` are given), then the shapes any personal
-    data has (`personal_data_shapes`) that no own kind already names. Empty: the text
-    may be kept."""
+    (`person_mentions`, when their `markers` are given) that no shape any personal
+    data has (`personal_data_shapes`) names, then those shapes. Empty: the text may be
+    kept. A value of theirs with such a shape is named by the shape ("a phone number",
+    not "the customer's phone number"): the refusal must not tell staff that a number
+    they guessed is the customer's."""
+    shapes = personal_data_shapes(text)
+    hidden = {_NAMED_BY_OWN[kind] for kind in shapes}
     own = person_mentions(text, markers) if markers else []
-    shapes = [
-        kind for kind in personal_data_shapes(text) if _NAMED_BY_OWN[kind] not in own
-    ]
-    return own + shapes
+    return [kind for kind in own if kind not in hidden] + shapes
 
 
 def contains_card_number(text: str) -> bool:
@@ -279,35 +280,31 @@ _PARTICLES = frozenset(
 # write them in a reason ("will call back in May", "grace period", "mark as lost",
 # "bill", "case", "hari ini", "bulan depan", "terima kasih", "Jaksa Agung"), and the
 # mailboxes an email's local part is often named for. A name part among them counts
-# only next to another part of the name (`_name_words`). A short list by design: a
-# word left out is refused alone, and the refusal says it is the customer's name.
+# only next to another part of the name or a title (`_name_words`). A short list by
+# design, of words used mostly as words: a name such as Frank, Bob or Rahmat is not in
+# it, and counts alone.
 COMMON_WORDS = frozenset(
-    # English
-    {"will", "may", "mark", "grace", "hope", "case", "bill", "chase", "frank", "joy"}
-    | {"faith", "june", "april", "august", "march", "dawn", "ray", "rob", "sue", "pat"}
-    | {"art", "max", "don", "guy", "jack", "nick", "drew", "gene", "lance", "dean"}
-    | {"bob", "kit", "job", "sunny", "penny", "cash", "price", "page", "post", "bond"}
-    | {"bank", "banks", "miles", "long", "short", "young", "little", "early", "best"}
-    | {"good", "rich", "white", "brown", "green", "black", "gray", "grey", "west"}
-    | {"hall", "hill", "wood", "ward", "cook", "baker", "mason", "turner", "walker"}
-    | {"porter", "carter", "miller", "fisher", "hunter", "archer", "bishop", "king"}
-    | {"major", "judge", "justice", "law", "lane", "field", "ford", "bridge", "church"}
-    | {"reed", "read", "rose", "lily", "ivy", "iris", "ruby", "amber", "pearl"}
-    | {"crystal", "summer", "winter", "autumn", "holly", "honey", "love", "star"}
-    | {"rain", "storm", "stone", "rock", "clay", "fox", "wolf", "bell", "cross"}
-    | {"sharp", "strong", "swift", "noble", "wise", "fair", "hardy", "gold", "golden"}
-    | {"silver", "sterling", "patience", "charity", "mercy", "dale", "glen", "cliff"}
-    | {"brook", "sandy", "rusty", "dusty", "buck", "bud"}
+    # English: words first, in the sense a reason uses them
+    {"will", "may", "mark", "grace", "hope", "case", "bill", "chase", "job", "art"}
+    | {"march", "june", "april", "august", "summer", "winter", "autumn", "early"}
+    | {"cash", "price", "page", "post", "bond", "bank", "banks", "miles", "long"}
+    | {"short", "young", "little", "best", "good", "rich", "white", "brown", "green"}
+    | {"black", "gray", "grey", "west", "hall", "hill", "wood", "ward", "cook", "king"}
+    | {"major", "judge", "justice", "law", "lane", "field", "bridge", "church", "read"}
+    | {"love", "star", "rain", "storm", "stone", "rock", "clay", "bell", "cross"}
+    | {"sharp", "strong", "swift", "noble", "wise", "fair", "gold", "golden", "silver"}
     # Indonesian
     | {"dan", "ada", "hari", "bulan", "aman", "untung", "bagus", "utama", "kasih"}
-    | {"selamat", "jaya", "indah", "ayu", "sari", "putri", "putra", "raja", "ratu"}
-    | {"bintang", "surya", "bayu", "cahaya", "bunga", "mawar", "melati", "intan"}
-    | {"permata", "mutiara", "murni", "suci", "setia", "sabar", "teguh", "tulus"}
-    | {"adil", "iman", "amin", "cinta", "harapan", "lestari", "mulia", "abadi"}
-    | {"sehat", "pratama", "agung", "rahmat"}
+    | {"selamat", "harapan", "sehat", "sabar", "adil", "agung"}
     # Mailboxes
     | {"info", "admin", "sales", "contact", "hello", "mail", "office", "support"}
     | {"billing", "team", "service"}
+)
+# How staff name someone in a reason: a common-word part of the name right after one
+# ("Pak Hari", "Mr Bill") is the name.
+_TITLES = frozenset(
+    {"pak", "bapak", "bu", "ibu", "mbak", "mas", "kak", "bang", "mr", "mrs", "ms"}
+    | {"miss", "dr", "sir", "madam"}
 )
 
 
@@ -407,11 +404,11 @@ def _name_words(parts: list[str], words: dict[str, PersonalDataKind]) -> None:
 
     A part counts when it has `MIN_NAME_PART`+ letters and is no particle. A part that
     is also a common word ("Will", "May", "Hari") counts only next to another part of
-    the name, in either order ("Will May", "May, Will"), or in the whole name written
-    together: alone it is the word ("Customer will call back in May"), and "May
-    called" passes for "Will May" too, the price of not refusing the month. When it is
-    the one part of the name that counts ("Grace", "Mrs. Grace") it is the whole name,
-    and counts alone."""
+    the name, in either order ("Will May", "May, Will"), after a title ("Pak Hari",
+    "Mr Will"), or in the whole name written together: alone it is the word
+    ("Customer will call back in May"), and "May called" passes for "Will May" too,
+    the price of not refusing the month. When it is the one part of the name that
+    counts ("Grace", "Mrs. Grace") it is the whole name, and counts alone."""
     counts = [
         len(part) >= MIN_NAME_PART and not part.isdigit() and part not in _PARTICLES
         for part in parts
@@ -423,6 +420,9 @@ def _name_words(parts: list[str], words: dict[str, PersonalDataKind]) -> None:
     common = {part for part in kept if part in COMMON_WORDS}
     for first, second in permutations(common, 2):
         words.setdefault(first + second, Kind.NAME)
+    for part in common:
+        for title in _TITLES:
+            words.setdefault(title + part, Kind.NAME)
     # Runs of consecutive parts that count match nothing their parts (or pairs) do
     # not: they make a text holding them named for the name, and not for an email's
     # local part or an identifier made of it.
@@ -474,16 +474,14 @@ def person_mentions(text: str, markers: PersonMarkers) -> list[PersonalDataKind]
                 if start in starts and start + len(word) in ends:
                     spans.append((start, start + len(word), kind))
                 start = joined.find(word, start + 1)
-        found |= {
-            kind
-            for start, end, kind in spans
-            if not any(
-                outer_start <= start
-                and end <= outer_end
-                and outer_end - outer_start > end - start
-                for outer_start, outer_end, _ in spans
-            )
-        }
+        # Outermost spans only, in one pass: by start, the longer first, a span ending
+        # no later than one before it lies inside that one (two words never make the
+        # same span: it spells the word).
+        reach = -1
+        for _start, end, kind in sorted(spans, key=lambda span: (span[0], -span[1])):
+            if end > reach:
+                found.add(kind)
+                reach = end
     if markers.numbers:
         written = [_digits(span) for span in _NUMBER.findall(folded)]
         found |= {
