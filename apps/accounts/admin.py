@@ -17,6 +17,10 @@ for _device in (TOTPDevice, StaticDevice):
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ("username", "role", "is_active", "last_login")
+    # The search box is a GET form: what is typed in it travels in the URL. Usernames
+    # only, not the names and email addresses Django's own admin searches.
+    search_fields = ("username",)
+    search_help_text = "A username."
     list_filter = ("role", "is_active")
     fieldsets = (
         *DjangoUserAdmin.fieldsets,

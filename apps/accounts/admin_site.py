@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 
 from apps.accounts.permissions import sign_in_next
 
@@ -16,6 +17,7 @@ class AmanahAdminSite(admin.AdminSite):
     def admin_view(self, view, cacheable=False):
         guarded = super().admin_view(view, cacheable)
 
+        @never_cache
         @wraps(view)
         def inner(request, *args, **kwargs):
             logout = reverse("admin:logout", current_app=self.name)

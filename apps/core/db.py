@@ -14,9 +14,10 @@ says so where it takes them:
    reveals and its permission (a reveal being opened locks its interaction after the
    staff member's row). The one advisory lock taken here, not first: a case's grant
    lock (staff member and customer), after the interaction and its reveals, when
-   closing it. Whoever else holds a grant lock waits on nothing after it
-   (`interaction_open` takes it after its insert only), and a batch of closes takes
-   its grant locks sorted by (staff member, customer), so two never cross;
+   closing it. Whoever else holds a grant lock waits on no row after it
+   (`interaction_open` takes it after its insert, then only the audit chain, last),
+   and a batch of closes takes its grant locks sorted by (staff member, customer), so
+   two never cross;
 4. the audit chain (`apps.audit.services.record`), last, held until commit. After it a
    transaction waits on no row lock: it locks only rows it holds already or creates.
 

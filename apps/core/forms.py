@@ -15,6 +15,7 @@ def form_add_domain_error(form: forms.Form, exc: DomainError) -> None:
     value it refused."""
     field = exc.field if exc.field in form.fields else None
     form.add_error(field, exc.message)
-    if field is not None and exc.code in CONTENT_REFUSED and field in form.data:
+    name = form.add_prefix(field) if field is not None else None
+    if name is not None and exc.code in CONTENT_REFUSED and name in form.data:
         form.data = form.data.copy()
-        form.data[form.add_prefix(field)] = ""
+        form.data[name] = ""

@@ -115,8 +115,6 @@ class CustomerAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "country")
-    # The search box takes a customer id (see changelist_view): anything else typed
-    # there, an email or a phone above all, would travel in the URL's `?q=`.
     # No search box: a GET form sends what is typed in it in the URL, an email address
     # or phone number too. "Find by email or phone" (a POST form) is linked instead;
     # `?q=<customer id>` in a URL still narrows the list to that customer.

@@ -299,6 +299,8 @@ COMMON_WORDS = frozenset(
     # Mailboxes
     | {"info", "admin", "sales", "contact", "hello", "mail", "office", "support"}
     | {"billing", "team", "service"}
+    # Who a reason is about ("Customer asked ..."), in a name only as a placeholder
+    | {"customer", "client", "caller", "user", "member", "guest", "pelanggan"}
 )
 # How staff name someone in a reason: a common-word part of the name right after one
 # ("Pak Hari", "Mr Bill") is the name.

@@ -2,7 +2,7 @@
 inventory pages."""
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views import View
@@ -118,8 +118,11 @@ class ExportDownloadView(CustomerPageMixin, View):
             return render(request, "requests/download_ready.html")
         return self._download(request, token)
 
-    def post(self, request):
-        """The button of the page sign-in came back to."""
+    def post(self, request, token: str | None = None):
+        """The button of the page sign-in came back to (a link's own path downloads
+        by GET)."""
+        if token is not None:
+            return HttpResponseNotAllowed(["GET"])
         token = request.session.pop(_PENDING_DOWNLOAD, None)
         if token is None:
             return redirect("portal:data")

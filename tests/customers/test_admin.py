@@ -184,3 +184,12 @@ def test_a_tampered_value_shows_as_an_integrity_error(admin_client):
     response = admin_client.get(url)
     assert response.status_code == 200
     assert "integrity error" in response.content.decode()
+
+
+def test_the_users_search_box_takes_usernames_only(admin_client):
+    """Staff names and email addresses stay out of the URL's `?q=` too."""
+    from apps.accounts.admin import UserAdmin
+
+    assert UserAdmin.search_fields == ("username",)
+    html = admin_client.get(reverse("admin:accounts_user_changelist")).content.decode()
+    assert "A username." in html

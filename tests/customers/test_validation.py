@@ -219,6 +219,14 @@ def test_a_common_word_next_to_an_uncommon_part_does_not_hide_it():
     assert _mentions("Pak Santoso called", **name)
 
 
+def test_a_placeholder_name_does_not_refuse_every_reason():
+    """A record named "Test Customer 0042" (imports, demo and load-test data): a
+    reason saying "Customer asked ..." is about a customer, not this one."""
+    name = {"full_name": "Bench Customer 000123"}
+    assert not _mentions("Customer asked to confirm their contact details", **name)
+    assert _mentions("Bench Customer called", **name)
+
+
 def test_a_common_word_of_the_name_after_a_title_is_the_name():
     name = {"full_name": "Hari Wibowo"}
     assert not _mentions("Pengiriman dijadwalkan hari Senin", **name)

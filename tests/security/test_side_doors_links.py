@@ -372,3 +372,14 @@ def test_a_stashed_token_expires_with_the_link(
     )
     response = client.post(response.request["PATH_INFO"], follow=True)
     assert "This download link has expired" in response.content.decode()
+
+
+def test_a_post_to_a_download_link_is_refused_not_an_error(
+    django_capture_on_commit_callbacks,
+):
+    customer = make_account(email="export@example.com")
+    path = _export_link(customer, django_capture_on_commit_callbacks)
+    client = Client()
+    client.force_login(customer.user)
+    assert client.post(path).status_code == 405
+    assert client.get(path)["Content-Type"] == "application/zip"  # still unused
