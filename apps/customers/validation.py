@@ -3,7 +3,7 @@ Messages never echo the value they refuse."""
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -77,18 +77,9 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def contains_personal_data(text: str) -> bool:
-    """True if free text a staff member typed (a reason, a note for the audit trail)
-    holds an email address, a phone number, a card number or a number shaped like a
-    national id (`contains_national_id`). Such text is kept, and the audit trail cannot
-    be erased. Whose name it holds only the customer's own values can tell
-    (`mentions_person`)."""
-    return bool(personal_data_shapes(text))
-
-
 def personal_data_shapes(text: str) -> list[PersonalDataKind]:
     """The kinds of personal data `text` holds by their shape alone (see
-    `contains_personal_data`), in `PersonalDataKind` order."""
+    `personal_data_shapes`), in `PersonalDataKind` order."""
     found = {
         Kind.AN_EMAIL: "@" in text,
         Kind.A_PHONE: bool(_PHONE.search(text)),
@@ -119,17 +110,23 @@ def contains_card_number(text: str) -> bool:
     A candidate is any run of whole digit groups: "4111 1111 1111 1111 12" holds a card,
     while a 20-digit reference written without separators is not cut into windows.
     """
-    for run in _DIGIT_RUN.findall(text):
-        groups = _SEPARATOR.split(run)
-        for start in range(len(groups)):
-            digits = ""
-            for group in groups[start:]:
-                digits += group
-                if len(digits) > 19:
-                    break
-                if len(digits) >= 13 and luhn_valid(digits):
-                    return True
-    return False
+    return any(
+        len(digits) >= 13 and luhn_valid(digits)
+        for run in _DIGIT_RUN.findall(text)
+        for digits in _whole_groups(_SEPARATOR.split(run), longest=19)
+    )
+
+
+def _whole_groups(groups: list[str], *, longest: int) -> Iterator[str]:
+    """The digits of every run of consecutive whole `groups` of at most `longest`
+    digits: a number as people group it, never a window cut through a group."""
+    for start in range(len(groups)):
+        digits = ""
+        for group in groups[start:]:
+            digits += group
+            if len(digits) > longest:
+                break
+            yield digits
 
 
 def refuse_card_numbers(values: dict[str, object], *, country: str = "") -> None:
@@ -220,18 +217,14 @@ def contains_national_id(text: str) -> bool:
     code written 001-234567-8 with a valid check digit. Persian and Arabic digits
     count. Bare 9- or 10-digit runs are not refused on their shape alone: ticket and
     order numbers look the same (a customer's own id is still found by
-    `mentions_person`)."""
+    `person_mentions`)."""
     folded = fold(text)
-    for run in _ID_RUN.findall(folded):
-        groups = _ID_SEPARATORS.split(run)
-        for start in range(len(groups)):
-            digits = ""
-            for group in groups[start:]:
-                digits += group
-                if len(digits) >= 16:
-                    if nik_valid(digits):
-                        return True
-                    break
+    if any(
+        len(digits) == 16 and nik_valid(digits)
+        for run in _ID_RUN.findall(folded)
+        for digits in _whole_groups(_ID_SEPARATORS.split(run), longest=16)
+    ):
+        return True
     if any(_ssn_valid(*m.groups()) for m in _SSN.finditer(folded)):
         return True
     return any(
@@ -352,7 +345,7 @@ def person_markers(
     address_line: str = "",
     payment_token: str = "",
 ) -> PersonMarkers:
-    """What identifies one customer in free text (see `mentions_person`).
+    """What identifies one customer in free text (see `person_mentions`).
 
     - the name (`_name_words`): each part of `MIN_NAME_PART`+ letters that is not a
       particle, alone unless it is a common word (`COMMON_WORDS`), and the whole name
@@ -444,11 +437,6 @@ def _national_number(phone: str) -> str:
     except phonenumbers.NumberParseException:
         return _digits(fold(phone))
     return phonenumbers.national_significant_number(number)
-
-
-def mentions_person(text: str, markers: PersonMarkers) -> bool:
-    """True if `text` holds one of the customer's markers (`person_mentions`)."""
-    return bool(person_mentions(text, markers))
 
 
 def person_mentions(text: str, markers: PersonMarkers) -> list[PersonalDataKind]:
