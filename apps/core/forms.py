@@ -1,6 +1,7 @@
 """Domain errors shown on Django forms."""
 
 from django import forms
+from django.http import QueryDict
 
 from apps.core.errors import DomainError
 
@@ -17,5 +18,7 @@ def form_add_domain_error(form: forms.Form, exc: DomainError) -> None:
     form.add_error(field, exc.message)
     name = form.add_prefix(field) if field is not None else None
     if name is not None and exc.code in CONTENT_REFUSED and name in form.data:
-        form.data = form.data.copy()
-        form.data[name] = ""
+        # A bound form's data is the request's immutable QueryDict, or a dict.
+        data = form.data.copy() if isinstance(form.data, QueryDict) else dict(form.data)
+        data[name] = ""
+        form.data = data
