@@ -27,7 +27,7 @@ from django.shortcuts import render
 from django.urls import path
 
 from apps.access.selectors import policy_matrix
-from apps.access.services import _shape
+from apps.access.services.reads import _shape
 from apps.consent.selectors import consent_overview_for_customer
 from apps.crypto.keys import data_keys_preload
 from apps.customers.models import Customer

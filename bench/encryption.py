@@ -38,16 +38,17 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
+from apps.access.api import CustomerListCreateApi
 from apps.access.models import AccessLogEntry
 from apps.access.selectors import access_context, policy_matrix
-from apps.access.services import _purpose, _shape
+from apps.access.services.log import access_log_purpose
+from apps.access.services.reads import _shape
 from apps.accounts.models import Role, User
 from apps.core.pagination import paginated_response
 from apps.crypto.fields import EncryptedTextField
 from apps.crypto.keys import data_key_new, key_scope
 from apps.crypto.models import DataKey
 from apps.crypto.services import data_keys_rotate
-from apps.customers.api import CustomerListCreateApi
 from apps.customers.models import Customer
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
@@ -190,7 +191,9 @@ def plain_read(*, actor: User, customers: list[PlainCustomer]) -> list[dict[str,
                 (
                     customer.pk,
                     json.dumps(shown),
-                    _purpose(actor, interaction.kind if interaction else None, False),
+                    access_log_purpose(
+                        actor=actor, kind=interaction.kind if interaction else None
+                    ),
                     interaction.pk if interaction else None,
                     reveals[-1].pk if reveals else None,
                 )

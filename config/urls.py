@@ -2,15 +2,25 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from apps.access.api_urls import contact_urls, interaction_urls
+from apps.access.api_urls import contact_urls, customer_urls, interaction_urls
 from apps.accounts.views import HomeView
+from apps.consent.api_urls import customer_urls as customer_consent_urls
 from apps.incidents.views import StatusFeedView, StatusPageView
 from apps.portal.views import UnsubscribeView
+from apps.retention.api_urls import customer_urls as customer_erase_urls
 from apps.retention.views import DataPolicyView
+
+# /api/v1/customers/: reading a customer is access's (who may see whom, logged); the
+# apps above add what they do to one, each route in the app that owns it.
+customer_routes = [
+    *customer_urls,
+    *customer_erase_urls,
+    *customer_consent_urls,
+]
 
 api_v1 = [
     path("auth/", include("apps.accounts.api_urls")),
-    path("customers/", include("apps.customers.api_urls")),
+    path("customers/", include(customer_routes)),
     path("interactions/", include(interaction_urls)),
     path("contact/", include(contact_urls)),
     path("consent/", include("apps.consent.api_urls")),
@@ -27,6 +37,7 @@ urlpatterns = [
     path("me/", include("apps.portal.urls")),
     # Outside /me/: unsubscribe links work without signing in.
     path("u/<str:token>/", UnsubscribeView.as_view(), name="unsubscribe"),
+    path("compliance/", include("apps.compliance.urls")),
     path("compliance/", include("apps.audit.urls")),
     path("compliance/", include("apps.retention.urls")),
     path("compliance/incidents/", include("apps.incidents.urls")),

@@ -2,6 +2,31 @@ from django.urls import path
 
 from apps.access import api
 
+# Under /api/v1/customers/ (config/urls.py), beside the routes of the apps above that
+# act on a customer (consents, erasure).
+customer_urls = [
+    path("", api.CustomerListCreateApi.as_view(), name="customer-list"),
+    path("search/", api.CustomerSearchApi.as_view(), name="customer-search"),
+    path(
+        "<uuid:customer_id>/", api.CustomerDetailApi.as_view(), name="customer-detail"
+    ),
+    path(
+        "<uuid:customer_id>/reveal/",
+        api.CustomerRevealApi.as_view(),
+        name="customer-reveal",
+    ),
+    path(
+        "<uuid:customer_id>/close/",
+        api.CustomerCloseApi.as_view(),
+        name="customer-close",
+    ),
+    path(
+        "<uuid:customer_id>/access-log/",
+        api.CustomerAccessLogApi.as_view(),
+        name="customer-access-log",
+    ),
+]
+
 interaction_urls = [
     path("", api.InteractionListCreateApi.as_view(), name="interaction-list"),
     path(

@@ -1,12 +1,13 @@
 from django import forms
 
-from apps.access.services import REASON_MIN
+from apps.core.reasons import REASON_MIN_LENGTH
 
 
 class RevealForm(forms.Form):
-    fields = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    # The checkboxes post as "fields": __init__ adds that field, since a class
+    # attribute of that name would stand, for type checkers, where Form.fields does.
     reason = forms.CharField(
-        min_length=REASON_MIN,
+        min_length=REASON_MIN_LENGTH,
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Why you need the full values now (recorded, shown to compliance).",
@@ -14,4 +15,7 @@ class RevealForm(forms.Form):
 
     def __init__(self, *args, choices: list[tuple[str, str]], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["fields"].choices = choices
+        self.fields["fields"] = forms.MultipleChoiceField(
+            choices=choices, widget=forms.CheckboxSelectMultiple
+        )
+        self.order_fields(["fields", "reason"])

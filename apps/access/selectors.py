@@ -1,9 +1,10 @@
 """Reads for need-to-know access: the policy matrix, who may see whom, the logs."""
 
 from collections import defaultdict
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from uuid import UUID
 
 from django.contrib.auth.models import Permission
@@ -23,12 +24,16 @@ from apps.access.models import (
     RevealStatus,
     Visibility,
 )
-from apps.accounts.models import GOVERNANCE_ROLES, Role
-from apps.core.db import model_columns_sql, model_from_row, server_cursor
+from apps.accounts.models import GOVERNANCE_ROLES, Role, User
+from apps.accounts.selectors import user_ids_active_with_roles
+from apps.core.db import model_from_row, server_cursor
 from apps.core.errors import NotFound
-from apps.crypto.keys import data_keys_remember
+from apps.crypto.keys import data_key_sql, data_keys_remember
 from apps.customers.models import Customer
-from apps.customers.selectors import customer_list, customer_queryset
+from apps.customers.selectors import customer_list, customer_queryset, customer_sql
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 VIEW_CUSTOMER = "customers.view_customer"
 AGENT_ROLES = frozenset({Role.SUPPORT_AGENT, Role.DELIVERY_AGENT})
@@ -62,11 +67,23 @@ def _open_interactions(*, at: datetime | None = None) -> QuerySet[Interaction]:
     )
 
 
-def customers_assigned_to(actor) -> QuerySet[Customer]:
+class OpenInteraction(TypedDict):
+    """What `customers_assigned_to` annotates each customer with."""
+
+    open_interaction_id: UUID
+    open_interaction_kind: str
+    open_interaction_expires_at: datetime
+    open_interaction_alias: str
+
+
+def customers_assigned_to(
+    actor: User,
+) -> "QuerySet[WithAnnotations[Customer, OpenInteraction]]":
     """Customers the agent holds an object permission on (django-guardian's direct
     foreign-key table, joined by key) and an open interaction with: both must hold, so
     a grant that outlived its interaction by a beat-task interval shows nothing. Each
-    row carries its open interaction (`open_interaction_id`, the oldest if several)."""
+    row is annotated with its open interaction (the oldest if several):
+    `open_interaction_id`, `_kind`, `_expires_at` and `_alias`."""
     granted = CustomerUserObjectPermission.objects.filter(
         user=actor, permission_id=view_customer_permission_id()
     ).values("content_object_id")
@@ -81,6 +98,8 @@ def customers_assigned_to(actor) -> QuerySet[Customer]:
         .annotate(
             open_interaction_id=Subquery(oldest_open.values("id")[:1]),
             open_interaction_kind=Subquery(oldest_open.values("kind")[:1]),
+            open_interaction_expires_at=Subquery(oldest_open.values("expires_at")[:1]),
+            open_interaction_alias=Subquery(oldest_open.values("contact_alias")[:1]),
         )
         .filter(open_interaction_id__isnull=False)
     )
@@ -96,22 +115,52 @@ class LiveReveals:
     latest_id: int
 
 
+@dataclass(frozen=True)
+class AssignedCustomer:
+    """A customer on an agent's list, read with what reading them needs: the agent's
+    oldest open interaction with them and the agent's live reveals of them (None:
+    none). `customers_read`, `interaction_current_for` and `reveal_open` take it in
+    place of the customer and look none of it up again."""
+
+    customer: Customer
+    open_interaction_id: UUID
+    open_interaction_kind: str
+    open_interaction_expires_at: datetime
+    open_interaction_alias: str
+    live_reveals: LiveReveals | None
+
+    @property
+    def pk(self) -> UUID:
+        """The customer's id, as on a customer: pages and logs key rows by it."""
+        return self.customer.pk
+
+
+def customer_of(found: Customer | AssignedCustomer) -> Customer:
+    """The customer itself, for what takes the model (services of other apps, pages):
+    a staff selector's answer may be an `AssignedCustomer`."""
+    return found.customer if isinstance(found, AssignedCustomer) else found
+
+
 # The agent's list in one statement: the open interactions that have a standing
 # guardian grant (the oldest per customer), their customers with their data keys, and
 # each customer's live reveals by the agent, each under an interaction that is still
 # open (a reveal ends with its case). One round trip and no ORM compilation: the
 # list page, the customer page and the API serve it on every request. The customer's
 # columns are named, not `c.*`: a prepared statement's result must keep its shape
-# while a migration adds a column under running processes.
-_CUSTOMER_COLUMNS = model_columns_sql(Customer, "c")
+# while a migration adds a column under running processes. The customer's and the
+# data key's tables and columns are fragments their apps offer (`customer_sql`,
+# `data_key_sql`): their names stay those apps' to change, and one statement still
+# does the work. Composed once, at import: the text is constant, so a connection
+# prepares it once.
+_CUSTOMER = customer_sql("c")
+_DATA_KEY = data_key_sql("k")
 _ASSIGNED_LIST_SQL = f"""
-SELECT {_CUSTOMER_COLUMNS},
+SELECT {_CUSTOMER.columns},
        o.id AS open_interaction_id, o.kind AS open_interaction_kind,
        o.expires_at AS open_interaction_expires_at,
        o.contact_alias AS open_interaction_alias,
-       r.until AS reveal_until, r.latest AS reveal_latest_id, r.names AS reveal_fields,
-       k.wrapped_key AS data_key_wrapped, k.kek_version AS data_key_version,
-       k.destroyed_at AS data_key_destroyed_at
+       r.names AS reveal_fields, r.until AS reveal_until, r.latest AS reveal_latest_id,
+       {_DATA_KEY.columns}
 FROM (
     SELECT DISTINCT ON (i.customer_id)
            i.customer_id, i.id, i.kind, i.expires_at, i.contact_alias
@@ -123,8 +172,8 @@ FROM (
       AND (%(only)s::uuid[] IS NULL OR i.customer_id = ANY(%(only)s::uuid[]))
     ORDER BY i.customer_id, i.opened_at
 ) o
-JOIN customers_customer c ON c.id = o.customer_id
-JOIN crypto_datakey k ON k.id = c.data_key_id
+JOIN {_CUSTOMER.source} ON {_CUSTOMER.id} = o.customer_id
+JOIN {_DATA_KEY.source} ON {_DATA_KEY.id} = {_CUSTOMER.data_key_id}
 LEFT JOIN LATERAL (
     SELECT max(v.expires_at) AS until,
            (array_agg(v.id ORDER BY v.created_at DESC))[1] AS latest,
@@ -133,92 +182,106 @@ LEFT JOIN LATERAL (
     JOIN access_interaction vi
       ON vi.id = v.interaction_id AND vi.closed_at IS NULL AND vi.expires_at > %(now)s
     CROSS JOIN LATERAL jsonb_array_elements_text(v.fields) f(name)
-    WHERE v.staff_id = %(staff)s AND v.customer_id = c.id
+    WHERE v.staff_id = %(staff)s AND v.customer_id = {_CUSTOMER.id}
       AND v.status = %(granted)s AND v.expires_at > %(now)s
 ) r ON true
-ORDER BY c.created_at DESC, c.id
-"""  # noqa: S608  # nosec B608 - the column names come from the model, none from input
+ORDER BY {_CUSTOMER.newest_first}
+"""  # noqa: S608  # nosec B608 - the names come from the models, none from input
+# A row of it: the customer's columns in field order, then the others in this order
+# (the data key's last, as `data_keys_remember` takes them after its id).
+_AFTER_CUSTOMER = len(Customer._meta.concrete_fields)
 
 
-def customers_assigned_list(actor, *, only: QuerySet | None = None) -> list[Customer]:
-    """The same customers as `customers_assigned_to`, newest first, in one query: the
-    fast path for list pages. `only` narrows them (a search's matches). Each carries
-    its oldest open interaction (`open_interaction_id`, `open_interaction_kind`) and
-    its live reveals by the actor (`live_reveals`, None without), so reading them
-    needs no `access_context`; their data keys are unwrapped into the key scope."""
-    if connection.vendor != "postgresql":
-        # DISTINCT ON and LATERAL are PostgreSQL's; elsewhere the queryset (the rows
-        # carry their interaction, and reads look up the reveals).
-        rows = customers_assigned_to(actor)
-        rows = rows if only is None else rows.filter(pk__in=only)
-        return list(rows.order_by("-created_at", "pk"))
+def customers_assigned_list(
+    actor: User, *, only: QuerySet[Any] | None = None
+) -> list[AssignedCustomer]:
+    """The same customers as `customers_assigned_to`, newest first, each with its
+    oldest open interaction and its live reveals by the actor, so reading them needs
+    no `access_context`; their data keys are unwrapped into the key scope. `only`
+    narrows them (a search's matches). On PostgreSQL one query."""
     only_ids = None if only is None else list(only.values_list("pk", flat=True))
     return _customers_assigned(actor, only_ids=only_ids)
 
 
-def _customers_assigned(actor, *, only_ids: list[Any] | None) -> list[Customer]:
-    """`customers_assigned_list` on PostgreSQL, narrowed to `only_ids` if given."""
-    customers = _customers_prepared(
-        _ASSIGNED_LIST_SQL,
-        {
-            "staff": actor.pk,
-            "permission": view_customer_permission_id(),
-            "now": timezone.now(),
-            "only": only_ids,
-            "granted": RevealStatus.GRANTED,
-        },
-    )
-    data_keys_remember(
-        (
-            c.data_key_id,
-            c.data_key_wrapped,
-            c.data_key_version,
-            c.data_key_destroyed_at,
-        )
-        for c in customers
-    )
-    for customer in customers:
-        customer.live_reveals = (
-            LiveReveals(
-                frozenset(customer.reveal_fields),
-                customer.reveal_until,
-                customer.reveal_latest_id,
-            )
-            if customer.reveal_until
-            else None
-        )
-    return customers
-
-
-_layouts: dict[str, tuple[list[int], list[tuple[int, str]]]] = {}
-
-
-def _customers_prepared(sql: str, params: dict[str, Any]) -> list[Customer]:
-    """Customers from `sql` (their columns and extra ones, set as attributes), run as a
-    prepared statement on Django's connection: a persistent connection plans it once
-    (planning was half of its time on the server). Values pass through each field's
-    converters, as a queryset's do."""
+def _customers_assigned(
+    actor: User, *, only_ids: list[Any] | None, prepare: bool = True
+) -> list[AssignedCustomer]:
+    """`customers_assigned_list`, narrowed to `only_ids` if given. `prepare=False`
+    only for bench/access.py, which weighs what preparing saves."""
+    if connection.vendor != "postgresql":
+        return _customers_assigned_orm(actor, only_ids=only_ids)
+    # Prepared: a persistent connection plans it once. It pays: bench/access.py's row
+    # "the list query prepared vs not" (`make bench`) times both in the same rounds;
+    # at BENCH_CUSTOMERS=10000, 50 rows: 5.64 ms prepared, 6.04 ms not (0.93x; another
+    # benchmark was running beside it). If that row says NO (3% or less), drop it.
     with server_cursor() as cursor:
-        cursor.execute(sql, params, prepare=True)
-        # The statement names its columns, so where each one is depends on its text
-        # only: read the description (costly) once per statement and process.
-        layout = _layouts.get(sql)
-        if layout is None:
-            names = [column.name for column in cursor.description]
-            columns = {f.column for f in Customer._meta.concrete_fields}
-            layout = _layouts[sql] = (
-                [names.index(f.column) for f in Customer._meta.concrete_fields],
-                [(i, name) for i, name in enumerate(names) if name not in columns],
-            )
+        cursor.execute(
+            _ASSIGNED_LIST_SQL,
+            {
+                "staff": actor.pk,
+                "permission": view_customer_permission_id(),
+                "now": timezone.now(),
+                "only": only_ids,
+                "granted": RevealStatus.GRANTED,
+            },
+            prepare=prepare,
+        )
         rows = cursor.fetchall()
-    positions, extra = layout
-    customers = []
+    found, keys = [], []
     for row in rows:
-        customer = model_from_row(Customer, [row[p] for p in positions])
-        for position, name in extra:
-            setattr(customer, name, row[position])
-        customers.append(customer)
-    return customers
+        customer = model_from_row(Customer, row[:_AFTER_CUSTOMER])
+        (
+            interaction_id,
+            kind,
+            expires_at,
+            alias,
+            revealed,
+            until,
+            latest,
+            *data_key,
+        ) = row[_AFTER_CUSTOMER:]
+        keys.append((customer.data_key_id, *data_key))
+        found.append(
+            AssignedCustomer(
+                customer=customer,
+                open_interaction_id=interaction_id,
+                open_interaction_kind=kind,
+                open_interaction_expires_at=expires_at,
+                open_interaction_alias=alias,
+                live_reveals=LiveReveals(frozenset(revealed), until, latest)
+                if until
+                else None,
+            )
+        )
+    data_keys_remember(keys)
+    return found
+
+
+def _customers_assigned_orm(
+    actor: User, *, only_ids: list[Any] | None
+) -> list[AssignedCustomer]:
+    """`_customers_assigned` where DISTINCT ON and LATERAL are missing (not
+    PostgreSQL): the annotated queryset, then the live reveals (`access_context`)."""
+    rows = customers_assigned_to(actor)
+    if only_ids is not None:
+        rows = rows.filter(pk__in=only_ids)
+    customers = list(rows.order_by("-created_at", "pk"))
+    context = access_context(
+        actor=actor,
+        customer_ids=[c.pk for c in customers],
+        include_interactions=False,
+    )
+    return [
+        AssignedCustomer(
+            customer=customer,
+            open_interaction_id=customer.open_interaction_id,
+            open_interaction_kind=customer.open_interaction_kind,
+            open_interaction_expires_at=customer.open_interaction_expires_at,
+            open_interaction_alias=customer.open_interaction_alias,
+            live_reveals=live_reveals_of(context.reveals.get(customer.pk, [])),
+        )
+        for customer in customers
+    ]
 
 
 def live_reveals_of(reveals: list[Reveal]) -> LiveReveals | None:
@@ -227,7 +290,8 @@ def live_reveals_of(reveals: list[Reveal]) -> LiveReveals | None:
         return None
     return LiveReveals(
         frozenset(name for reveal in reveals for name in reveal.fields),
-        max(reveal.expires_at for reveal in reveals),
+        # Live reveals are granted ones: each has an end.
+        max(reveal.expires_at for reveal in reveals if reveal.expires_at is not None),
         reveals[-1].pk,
     )
 
@@ -246,31 +310,30 @@ def view_customer_permission_id() -> int:
     return _permission_ids[content_type.pk]
 
 
-def customer_get_for_staff(*, actor, customer_id: UUID | str) -> Customer:
+def customer_get_for_staff(
+    *, actor: User, customer_id: UUID | str
+) -> Customer | AssignedCustomer:
     """A customer the actor may see at all. Raises NotFound otherwise (never 403).
 
-    An agent's customer comes from the list's statement, narrowed to this id: the
-    grant, the open interaction, the live reveals and the data key in one prepared
-    round trip, so reading it (`customers_read`) needs no more lookups."""
+    An agent's customer comes from the list's statement, narrowed to this id, as an
+    `AssignedCustomer`: the grant, the open interaction, the live reveals and the data
+    key in one round trip, so reading it (`customers_read`) needs no more lookups.
+    What takes the model gets it from `customer_of`."""
     if actor.role in GOVERNANCE_ROLES:
-        candidates = customer_queryset()
-    elif actor.role in AGENT_ROLES and connection.vendor == "postgresql":
         try:
-            wanted = customer_id if isinstance(customer_id, UUID) else UUID(customer_id)
-        except (ValueError, TypeError, AttributeError):
+            return customer_queryset().get(pk=customer_id)
+        except (Customer.DoesNotExist, ValueError, TypeError):
             raise NotFound("No such customer.") from None
-        found = _customers_assigned(actor, only_ids=[wanted])
-        if not found:
-            raise NotFound("No such customer.")
-        return found[0]
-    elif actor.role in AGENT_ROLES:
-        candidates = customers_assigned_to(actor)
-    else:
+    if actor.role not in AGENT_ROLES:
         raise NotFound("No such customer.")
     try:
-        return candidates.get(pk=customer_id)
-    except (Customer.DoesNotExist, ValueError, TypeError):
+        wanted = customer_id if isinstance(customer_id, UUID) else UUID(customer_id)
+    except (ValueError, TypeError, AttributeError):
         raise NotFound("No such customer.") from None
+    found = _customers_assigned(actor, only_ids=[wanted])
+    if not found:
+        raise NotFound("No such customer.")
+    return found[0]
 
 
 def customer_exists(*, customer_id: UUID | str) -> Customer:
@@ -283,12 +346,12 @@ def customer_exists(*, customer_id: UUID | str) -> Customer:
 
 @dataclass
 class StaffSearch:
-    customers: QuerySet[Customer] | list[Customer]
+    customers: QuerySet[Customer] | list[AssignedCustomer]
     capped: bool  # results beyond the actor's assignments: masked at most
 
 
 def customer_search_for_staff(
-    *, actor, email: str = "", phone: str = ""
+    *, actor: User, email: str = "", phone: str = ""
 ) -> StaffSearch:
     """What a staff member's customer list shows.
 
@@ -308,7 +371,7 @@ def customer_search_for_staff(
         )
         # Bounded by the agent's open interactions: one query, no separate COUNT.
         return StaffSearch(customers_assigned_list(actor, only=matches), capped=False)
-    return StaffSearch(Customer.objects.none(), capped=True)
+    return StaffSearch(customer_queryset().none(), capped=True)
 
 
 @dataclass
@@ -321,7 +384,7 @@ class AccessContext:
 
 def access_context(
     *,
-    actor,
+    actor: User,
     customer_ids: list[UUID],
     include_interactions: bool = True,
     include_reveals: bool = True,
@@ -349,7 +412,7 @@ def access_context(
     return context
 
 
-def reveals_live_for(*, actor, at: datetime | None = None) -> QuerySet[Reveal]:
+def reveals_live_for(*, actor: User, at: datetime | None = None) -> QuerySet[Reveal]:
     """The actor's granted, unexpired reveals whose interaction is still open: a
     reveal ends with its case, whoever or whatever ended it. Agents' reveals always
     have one; a governance role's (who sees customers without one) have none and
@@ -365,11 +428,12 @@ def reveals_live_for(*, actor, at: datetime | None = None) -> QuerySet[Reveal]:
     )
 
 
-def interaction_current_for(*, actor, customer: Customer) -> Interaction | None:
-    """The actor's oldest open interaction with `customer`, if any. A row of the
-    agents' statement (`customer_get_for_staff`) carries it, so it costs no query."""
-    expires_at = getattr(customer, "open_interaction_expires_at", None)
-    if expires_at is None:
+def interaction_current_for(
+    *, actor: User, customer: Customer | AssignedCustomer
+) -> Interaction | None:
+    """The actor's oldest open interaction with `customer`, if any. An
+    `AssignedCustomer` carries it, so it costs no query."""
+    if not isinstance(customer, AssignedCustomer):
         return access_context(
             actor=actor, customer_ids=[customer.pk], include_reveals=False
         ).interactions.get(customer.pk)
@@ -378,7 +442,7 @@ def interaction_current_for(*, actor, customer: Customer) -> Interaction | None:
         "kind": customer.open_interaction_kind,
         "staff_id": actor.pk,
         "customer_id": customer.pk,
-        "expires_at": expires_at,
+        "expires_at": customer.open_interaction_expires_at,
         "closed_at": None,
         "contact_alias": customer.open_interaction_alias,
     }
@@ -388,7 +452,7 @@ def interaction_current_for(*, actor, customer: Customer) -> Interaction | None:
 
 
 def interaction_list_for(
-    *, actor, include_closed: bool = False
+    *, actor: User, include_closed: bool = False
 ) -> QuerySet[Interaction]:
     """The actor's own interactions, open ones first by default."""
     interactions = Interaction.objects.filter(staff=actor).select_related("customer")
@@ -399,7 +463,7 @@ def interaction_list_for(
     return interactions.order_by("-opened_at")
 
 
-def interaction_get_for(*, actor, interaction_id: UUID | str) -> Interaction:
+def interaction_get_for(*, actor: User, interaction_id: UUID | str) -> Interaction:
     """One interaction the actor owns (privacy admins: any). Raises NotFound."""
     interactions = Interaction.objects.select_related("customer", "staff")
     if actor.role != Role.PRIVACY_ADMIN:
@@ -410,7 +474,7 @@ def interaction_get_for(*, actor, interaction_id: UUID | str) -> Interaction:
         raise NotFound("No such interaction.") from None
 
 
-def reveal_count_since(*, actor, since: datetime) -> int:
+def reveal_count_since(*, actor: User, since: datetime) -> int:
     """Reveals granted since then, including those suspended since: suspending them
     gives no fresh allowance."""
     return Reveal.objects.filter(
@@ -421,6 +485,7 @@ def reveal_count_since(*, actor, since: datetime) -> int:
 
 
 def access_log_for_customer(*, customer: Customer) -> QuerySet[AccessLogEntry]:
+    """The customer's access log for staff, newest first, with who read it."""
     return (
         AccessLogEntry.objects.filter(customer=customer)
         .select_related("staff", "interaction")
@@ -445,3 +510,87 @@ def interaction_by_alias(*, alias: str) -> Interaction:
         )
     except Interaction.DoesNotExist:
         raise NotFound("Unknown alias.") from None
+
+
+def access_log_list_for_subject(
+    *, customer: Customer
+) -> Iterator[tuple[datetime, str, str, dict[str, str]]]:
+    """The customer's access log as the customer may see it, newest first: when, the
+    staff member's role, the purpose and the fields shown, never who. Streams: a
+    customer may have 10,000s of rows."""
+    return (
+        AccessLogEntry.objects.filter(customer=customer)
+        .order_by("-created_at", "-pk")
+        .values_list("created_at", "staff_role", "purpose", "fields")
+        .iterator(chunk_size=2000)
+    )
+
+
+def access_log_list(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    staff_id: int | None = None,
+    staff_ids: Collection[int] | None = None,
+    purpose: str | None = None,
+) -> QuerySet[AccessLogEntry]:
+    """Access-log rows written in (`since`, `until`], by this staff member or these,
+    for this purpose (each: any, if not given), for set-based work over the log:
+    monitoring's rules aggregate it, retention disposes of it."""
+    entries = AccessLogEntry.objects.all()
+    if since is not None:
+        entries = entries.filter(created_at__gt=since)
+    if until is not None:
+        entries = entries.filter(created_at__lte=until)
+    if staff_id is not None:
+        entries = entries.filter(staff_id=staff_id)
+    if staff_ids is not None:
+        entries = entries.filter(staff_id__in=staff_ids)
+    if purpose is not None:
+        entries = entries.filter(purpose=purpose)
+    return entries
+
+
+def access_log_written_filter(*, before: datetime) -> Q:
+    """The condition on access-log rows written at or before `before`: retention's
+    clock for the log (`access_log_list` rows)."""
+    return Q(created_at__lte=before)
+
+
+def reveal_list_granted(
+    *,
+    since: datetime,
+    until: datetime,
+    staff_id: int | None = None,
+    roles: Collection[str] | None = None,
+) -> QuerySet[Reveal]:
+    """Reveals granted in (`since`, `until`], including those suspended since (a
+    suspension gives no fresh allowance), by this staff member (any, if not given):
+    what monitoring counts. `roles`: only those of active staff members in these roles
+    (staff who left take their history with them)."""
+    reveals = Reveal.objects.filter(
+        status__in=[RevealStatus.GRANTED, RevealStatus.SUSPENDED],
+        created_at__gt=since,
+        created_at__lte=until,
+    )
+    if staff_id is not None:
+        reveals = reveals.filter(staff_id=staff_id)
+    if roles is not None:
+        reveals = reveals.filter(staff_id__in=user_ids_active_with_roles(roles=roles))
+    return reveals
+
+
+def interaction_list_closed() -> QuerySet[Interaction]:
+    """Every closed interaction, for retention (a contact session's record)."""
+    return Interaction.objects.filter(closed_at__isnull=False)
+
+
+def interaction_closed_filter(*, before: datetime) -> Q:
+    """The condition on interactions closed at or before `before`: retention's clock
+    for them (`interaction_list_closed` rows)."""
+    return Q(closed_at__lte=before)
+
+
+def interaction_list_for_customer(*, customer: Customer) -> QuerySet[Interaction]:
+    """The customer's interactions, newest first (their export)."""
+    return Interaction.objects.filter(customer=customer).order_by("-opened_at")

@@ -2,7 +2,9 @@
 reveals, the policy editor (privacy admins) and oversight of reveals and relays."""
 
 import math
+from typing import cast
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
@@ -18,6 +20,7 @@ from apps.access.selectors import (
     access_log_for_customer,
     customer_exists,
     customer_get_for_staff,
+    customer_of,
     customer_search_for_staff,
     interaction_current_for,
     interaction_get_for,
@@ -35,7 +38,7 @@ from apps.access.services import (
     reveal_open,
 )
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
-from apps.accounts.permissions import RoleRequiredMixin
+from apps.accounts.permissions import RoleRequiredMixin, request_user
 from apps.core.errors import DomainError, NotFound
 from apps.core.forms import form_add_domain_error
 from apps.customers.forms import SEARCH_FIELDS, CustomerSearchForm
@@ -121,7 +124,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
 
     def revealable(self, matrix: dict) -> list[tuple[str, str]]:
         """The fields the role may reveal: what a reveal request may name."""
-        role = self.request.user.role
+        role = request_user(self.request).role
         return [
             (spec.name, spec.label)
             for spec in PII_FIELDS
@@ -140,10 +143,11 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
     def get_context_data(self, reveal_form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        customer = self.get_customer()
+        found = self.get_customer()
+        customer = customer_of(found)
         # One read of the policy for the page (the view and its reveal form).
         matrix = policy_matrix()
-        [view] = customers_read(actor=user, customers=[customer], matrix=matrix)
+        [view] = customers_read(actor=user, customers=[found], matrix=matrix)
         rows = []
         for spec in PII_FIELDS:
             if spec.name in view:
@@ -156,7 +160,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                     }
                 )
         choices = self.reveal_choices(view, matrix)
-        interaction = interaction_current_for(actor=user, customer=customer)
+        interaction = interaction_current_for(actor=user, customer=found)
         if interaction:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
         context.update(
@@ -180,7 +184,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         page's choices."""
         if form is None:
             return RevealForm(choices=choices) if choices else None
-        form.fields["fields"].choices = choices
+        cast(forms.MultipleChoiceField, form.fields["fields"]).choices = choices
         return form
 
     def post(self, request, *args, **kwargs):

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,9 @@ def wrap(dek: bytes, *, data_key_id: Any, kek: AESGCM) -> bytes:
     return seal(kek, dek, _wrap_aad(data_key_id))
 
 
-def unwrap_raw(*, data_key_id: Any, wrapped: bytes, kek_version: int) -> bytes:
+def unwrap_raw(
+    *, data_key_id: Any, wrapped: bytes | memoryview, kek_version: int
+) -> bytes:
     """The plain data key. Raises KeyRingError (unknown version) or IntegrityFailure."""
     global _unwraps
     _unwraps += 1
@@ -49,7 +52,9 @@ def unwrap_raw(*, data_key_id: Any, wrapped: bytes, kek_version: int) -> bytes:
         raise
 
 
-def rewrap(*, data_key_id: Any, wrapped: bytes, kek_version: int, kek: AESGCM) -> bytes:
+def rewrap(
+    *, data_key_id: Any, wrapped: bytes | memoryview, kek_version: int, kek: AESGCM
+) -> bytes:
     """A wrapped key, wrapped again under another master key (rotation)."""
     global _unwraps
     _unwraps += 1
@@ -65,6 +70,8 @@ def rewrap(*, data_key_id: Any, wrapped: bytes, kek_version: int, kek: AESGCM) -
 
 
 def unwrap(data_key: DataKey) -> bytes:
+    if data_key.wrapped_key is None:  # Callers check is_destroyed first.
+        raise ValueError(f"Data key {data_key.pk} is destroyed.")
     return unwrap_raw(
         data_key_id=data_key.pk,
         wrapped=data_key.wrapped_key,
@@ -163,6 +170,33 @@ def data_keys_remember(
         )
 
 
+@dataclass(frozen=True)
+class DataKeySql:
+    """Data-key rows in a statement written by hand in another app (access's agent
+    list joins each customer's key), as SQL fragments under one alias: the table and
+    its columns come from the model, so they stay this app's to name."""
+
+    source: str  # the FROM item: the table under the alias
+    id: str  # the primary key: join on it
+    # The wrapped key, its master-key version, destroyed at: after the id, a row
+    # `data_keys_remember` takes.
+    columns: str
+
+
+def data_key_sql(alias: str) -> DataKeySql:
+    """The `DataKeySql` fragments of data keys under `alias` (an SQL identifier
+    written by the caller, never input)."""
+    meta = DataKey._meta
+    column = {f.name: f'{alias}."{f.column}"' for f in meta.concrete_fields}
+    return DataKeySql(
+        source=f'"{meta.db_table}" {alias}',
+        id=column["id"],
+        columns=", ".join(
+            column[name] for name in ("wrapped_key", "kek_version", "destroyed_at")
+        ),
+    )
+
+
 def forget(data_key: DataKey) -> None:
     """Drop a key from the current scope's cache (after destroying it)."""
     cache = _scope.get()
@@ -179,7 +213,7 @@ def seal_with(data_key: DataKey, plaintext: bytes, aad: bytes) -> bytes:
     return seal(aead, plaintext, aad)
 
 
-def open_with(data_key: DataKey, blob: bytes, aad: bytes) -> bytes | None:
+def open_with(data_key: DataKey, blob: bytes | memoryview, aad: bytes) -> bytes | None:
     """Open bytes sealed by `seal_with`; None once the key was destroyed."""
     aead = aead_for_id(data_key.pk, lambda: data_key)
     return None if aead is None else unseal(aead, bytes(blob), aad)

@@ -1,15 +1,19 @@
 """Reads of customer records, and their presentation with masking."""
 
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
+from apps.core.db import model_columns_sql
 from apps.core.errors import NotFound
 from apps.customers.errors import CustomerError
 from apps.customers.masking import mask_field
-from apps.customers.models import Customer
-from apps.customers.registry import PII_FIELD_NAMES
+from apps.customers.models import Customer, CustomerStatus
+from apps.customers.registry import PII_FIELD_NAMES, DataCategory, fields_in_category
 from apps.customers.validation import clean_email
 
 
@@ -79,3 +83,125 @@ def customer_find_by_email(*, email: str) -> Customer | None:
         .filter(email_index=address, erased_at__isnull=True)
         .first()
     )
+
+
+# Disposal (apps.retention): which customers a policy covers, and when their clocks
+# started, as querysets and conditions its set-based queries build on.
+
+CLOCK_FIELDS = {
+    "created": "created_at",
+    "last_activity": "last_activity_at",
+    "closed": "closed_at",
+}
+
+
+def customers_not_erased() -> QuerySet[Customer]:
+    return Customer.objects.filter(erased_at__isnull=True)
+
+
+def customers_closed() -> QuerySet[Customer]:
+    """Closed accounts not erased yet, with the time they closed."""
+    return customers_not_erased().filter(
+        status=CustomerStatus.CLOSED, closed_at__isnull=False
+    )
+
+
+def _holds_category(category: str) -> Q:
+    """A customer holds a value in a field of `category` (a null check on the
+    ciphertext columns: no decryption)."""
+    holding = Q()
+    for name in fields_in_category(category):
+        holding |= Q(**{f"{name}__isnull": False})
+    return holding
+
+
+def customers_holding_category(*, category: str) -> QuerySet[Customer]:
+    """Customers not erased who still hold a value in a field of `category`."""
+    return customers_not_erased().filter(_holds_category(category))
+
+
+def customer_clock_filter(*, clock: str, before: datetime) -> Q:
+    """The condition on customers whose `clock` ("created", "last_activity",
+    "closed") started at or before `before`. Raises KeyError for another clock."""
+    return Q(**{f"{CLOCK_FIELDS[clock]}__lte": before})
+
+
+# Set-based reads for the apps above (incidents, consent, inventory): which customers
+# a selection, an audience or a notice covers, as querysets their queries build on.
+
+
+def customers_in_places(
+    *, countries: Sequence[str], regions: Sequence[str]
+) -> QuerySet[Customer]:
+    """Customers in any of these countries or any of these regions (erased ones
+    too)."""
+    customers = Customer.objects.all()
+    return customers.filter(country__in=countries) | customers.filter(
+        region__in=regions
+    )
+
+
+def customers_created_between(*, start: datetime, end: datetime) -> QuerySet[Customer]:
+    """Customers created from `start` to `end`, both included (erased ones too)."""
+    return Customer.objects.filter(created_at__gte=start, created_at__lte=end)
+
+
+def customer_ids_erased() -> QuerySet:
+    """The ids of erased customers, as a subquery (`values("pk")`). They are few and
+    indexed apart (customers_erased_idx): leaving them out with `NOT IN` this is far
+    cheaper than joining every customer row."""
+    return Customer.objects.filter(erased_at__isnull=False).values("pk")
+
+
+def customer_ids_erased_sql() -> tuple[str, tuple[Any, ...]]:
+    """`customer_ids_erased` as SQL text and its parameters, for a statement written
+    by hand (`... AND customer_id NOT IN (<sql>)`)."""
+    return customer_ids_erased().query.sql_with_params()
+
+
+@dataclass(frozen=True)
+class CustomerSql:
+    """A customer row in a statement written by hand in another app (access's agent
+    list), as SQL fragments under one alias: the table and its columns come from the
+    model, so they stay this app's to name. Constant text: such a statement can be
+    composed once and prepared."""
+
+    source: str  # the FROM item: the table under the alias
+    columns: str  # every column, in field order (what `model_from_row` reads back)
+    id: str  # the primary key: join and narrow on it
+    data_key_id: str  # the data key's id: join `crypto.keys.data_key_sql` on it
+    newest_first: str  # an ORDER BY: newest first, then by id, as `customer_list`
+
+
+def customer_sql(alias: str) -> CustomerSql:
+    """The `CustomerSql` fragments of customers under `alias` (an SQL identifier
+    written by the caller, never input)."""
+    meta = Customer._meta
+    column = {f.name: f'{alias}."{f.column}"' for f in meta.concrete_fields}
+    return CustomerSql(
+        source=f'"{meta.db_table}" {alias}',
+        columns=model_columns_sql(Customer, alias),
+        id=column["id"],
+        data_key_id=column["data_key"],
+        newest_first=f"{column['created_at']} DESC, {column['id']}",
+    )
+
+
+def customer_categories_held(*, customer_ids: Iterable[UUID]) -> dict[UUID, set[str]]:
+    """Which data categories each of these customers holds anything in, in one query
+    and without decryption (a null check on the ciphertext columns). Erased
+    customers, and those whose record is gone, are not in it."""
+    annotations = {
+        f"has_{category}": ExpressionWrapper(
+            _holds_category(category), output_field=BooleanField()
+        )
+        for category in DataCategory.values
+    }
+    rows = (
+        Customer.objects.filter(pk__in=customer_ids, erased_at__isnull=True)
+        .annotate(**annotations)
+        .values("pk", *annotations)
+    )
+    return {
+        row["pk"]: {c for c in DataCategory.values if row[f"has_{c}"]} for row in rows
+    }

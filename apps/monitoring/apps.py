@@ -1,10 +1,26 @@
 from django.apps import AppConfig
 
+from apps.core.navigation import NavItem
+
 
 class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
     label = "monitoring"
     verbose_name = "Suspicious-access monitoring"
+    nav_items = (
+        NavItem(
+            "Alerts",
+            "monitoring:list",
+            roles=("compliance_officer", "privacy_admin"),
+            order=100,
+        ),
+    )
 
     def ready(self) -> None:
+        from apps.access.watchers import reveal_opened_watch
         from apps.monitoring import checks  # noqa: F401 - registers the system check
+        from apps.monitoring.services import reveal_rules_schedule
+
+        # The one inversion of the layers: access runs this after each reveal commits,
+        # without importing monitoring (apps/access/watchers.py).
+        reveal_opened_watch(reveal_rules_schedule)

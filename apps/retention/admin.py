@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from apps.core.admin import ReadOnlyAdmin
+from apps.retention import customer_admin  # noqa: F401 - registers the Customer admin
 from apps.retention.models import DisposalLogEntry, DisposalRun
 
 

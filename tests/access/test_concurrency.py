@@ -14,7 +14,6 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from apps.access import services
 from apps.access.models import Interaction, Reveal, RevealStatus
 from apps.access.services import (
     interaction_close,
@@ -22,6 +21,7 @@ from apps.access.services import (
     reveal_open,
     reveals_suspend,
 )
+from apps.access.services import interactions as services
 from apps.accounts.models import Role
 from apps.audit.selectors import audit_chain_verify
 from apps.consent.services import consent_record

@@ -158,7 +158,7 @@ def test_a_request_the_cache_stored_before_a_lost_reply_is_not_a_replay(
 ):
     """A Redis restart: the client's `add` landed, its reply was lost, and the retry
     found the key taken. The key holds this request's own value: it goes through."""
-    from apps.access import services
+    from apps.access.services import relay as services
 
     class LostReply:
         def __init__(self, real):

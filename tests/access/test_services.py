@@ -206,7 +206,7 @@ def test_reveal_input_refusals_write_nothing(
 
 
 def test_each_read_is_logged_exactly_once_in_one_insert(support_agent, monkeypatch):
-    from apps.access import services
+    from apps.access.services import reads as services
 
     customers = [make_customer() for _ in range(5)]
     for customer in customers:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from apps.access.models import Visibility
 from apps.access.selectors import Cell
-from apps.access.services import _shape
+from apps.access.services.reads import _shape
 from apps.accounts.models import Role, User
 from apps.audit import services as audit
 from apps.audit.errors import AuditError

@@ -2,9 +2,16 @@
 email or phone through the blind index, by POST ("Find by email or phone"), never in a
 URL; close and erase go through the services (erase refuses a customer under a legal
 hold). Every page that shows a customer's values, masked, writes the access log: one row
-per customer shown, naming the fields whose page shows something of the value."""
+per customer shown, naming the fields whose page shows something of the value.
+
+It lives in retention, not customers: its pages are access-logged (apps.access) and its
+erase action is retention's, and customers imports neither. Registered on the Customer
+model, its URLs are the model's (admin:customers_customer_*) wherever it is defined.
+apps/retention/admin.py imports it, so the admin's autodiscovery registers it."""
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import SEARCH_VAR
@@ -92,14 +99,14 @@ def _log_when_shown(
     response.add_post_render_callback(log)
 
 
-def _masked_column(name: str, label: str):
-    def column(self, obj: Customer) -> str:
+def _masked_column(name: str, label: str) -> Callable[[Any, Customer], str]:
+    @admin.display(description=f"{label} (masked)")
+    def column(self: Any, obj: Customer) -> str:
         try:
             return mask_field(name, getattr(obj, name)) or "—"
         except IntegrityFailure:
             return "⚠ integrity error (logged)"
 
-    column.short_description = f"{label} (masked)"
     column.__name__ = f"masked_{name}"
     return column
 

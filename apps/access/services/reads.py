@@ -1,0 +1,131 @@
+"""Reading customers: each customer as the actor may see them under the access
+policy (full, masked or hidden per field; a live reveal shows its fields in full),
+and one access-log row per customer shown, written in one insert."""
+
+from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
+from typing import Any
+
+from apps.access.models import Visibility
+from apps.access.selectors import (
+    AssignedCustomer,
+    LiveReveals,
+    access_context,
+    customer_of,
+    live_reveals_of,
+    policy_cell,
+    policy_matrix,
+)
+from apps.access.services.log import (
+    AccessLogRow,
+    access_log_purpose,
+    access_log_write,
+)
+from apps.accounts.models import User
+from apps.crypto.keys import data_keys_preload
+from apps.customers.masking import mask_field, show_full
+from apps.customers.models import Customer
+from apps.customers.registry import PII_FIELDS
+from apps.customers.selectors import customer_plain
+
+
+def _shape(
+    *,
+    actor: User,
+    customer: Customer,
+    matrix: dict,
+    revealed: AbstractSet[str],
+    capped: bool,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    data = customer_plain(customer)
+    shown: dict[str, str] = {}
+    for spec in PII_FIELDS:
+        visibility = policy_cell(matrix, actor.role, spec.category).visibility
+        if spec.name in revealed:
+            visibility = Visibility.FULL
+        if capped and visibility == Visibility.FULL:
+            visibility = Visibility.MASKED
+        if visibility == Visibility.HIDDEN:
+            continue
+        value = getattr(customer, spec.name)
+        if visibility == Visibility.FULL:
+            data[spec.name] = show_full(value)
+        else:
+            data[spec.name] = mask_field(spec.name, value)
+        if value is not None:
+            shown[spec.name] = visibility
+    data["shown"] = shown
+    return data, shown
+
+
+def _access_reasons(
+    *, actor: User, customers: list[Customer | AssignedCustomer]
+) -> tuple[dict[Any, tuple[Any, str]], dict[Any, LiveReveals]]:
+    """Each customer's open interaction (id, kind) and live reveals by the actor.
+    Rows of the agents' statement (`AssignedCustomer`) carry both; the others take
+    `access_context` (two queries, whatever their number)."""
+    interactions: dict[Any, tuple[Any, str]] = {}
+    reveals: dict[Any, LiveReveals] = {}
+    plain = []
+    for found in customers:
+        if not isinstance(found, AssignedCustomer):
+            plain.append(found.pk)
+            continue
+        interactions[found.pk] = (
+            found.open_interaction_id,
+            found.open_interaction_kind,
+        )
+        if found.live_reveals:
+            reveals[found.pk] = found.live_reveals
+    if plain:
+        context = access_context(actor=actor, customer_ids=plain)
+        for pk, interaction in context.interactions.items():
+            interactions[pk] = (interaction.pk, interaction.kind)
+        for pk, found_reveals in context.reveals.items():
+            live = live_reveals_of(found_reveals)
+            if live is not None:
+                reveals[pk] = live
+    return interactions, reveals
+
+
+def customers_read(
+    *,
+    actor: User,
+    customers: Iterable[Customer | AssignedCustomer],
+    capped: bool = False,
+    matrix: dict | None = None,
+) -> list[dict[str, Any]]:
+    """Each customer as the actor may see them, and one access-log row per customer,
+    written in one insert. `capped`: search results outside the actor's assignments,
+    shown masked at most. `matrix`: the policy, if the caller has read it already."""
+    customers = list(customers)
+    data_keys_preload(customer_of(c).data_key_id for c in customers)
+    matrix = policy_matrix() if matrix is None else matrix
+    interactions, reveals = _access_reasons(actor=actor, customers=customers)
+    results, entries = [], []
+    for found in customers:
+        customer = customer_of(found)
+        interaction_id, kind = interactions.get(customer.pk, (None, None))
+        live = None if capped else reveals.get(customer.pk)
+        data, shown = _shape(
+            actor=actor,
+            customer=customer,
+            matrix=matrix,
+            revealed=live.fields if live else frozenset(),
+            capped=capped,
+        )
+        if live:
+            data["reveal_expires_at"] = live.expires_at
+        results.append(data)
+        if shown:
+            entries.append(
+                AccessLogRow(
+                    customer.pk,
+                    shown,
+                    access_log_purpose(actor=actor, kind=kind),
+                    interaction_id,
+                    live.latest_id if live else None,
+                )
+            )
+    access_log_write(actor=actor, entries=entries)
+    return results
