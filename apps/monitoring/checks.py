@@ -1,7 +1,8 @@
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.monitoring.rules import disposal_scheduled_at, key_rotation_windows
+from apps.monitoring.rules import key_rotation_windows
+from apps.retention.selectors import disposal_scheduled_at
 
 
 @register()

@@ -1,6 +1,7 @@
 from django import forms
 from django.utils import timezone
 
+from apps.core.reasons import REASON_MIN_LENGTH
 from apps.customers.registry import DataCategory
 from apps.retention.models import Action, Covers, Trigger
 
@@ -32,7 +33,7 @@ class HoldForm(forms.Form):
         required=False,
         label="Or a whole kind",
     )
-    reason = forms.CharField(max_length=300, min_length=10)
+    reason = forms.CharField(max_length=300, min_length=REASON_MIN_LENGTH)
     ends_at = forms.DateTimeField(
         required=False,
         label="Ends (optional)",

@@ -24,7 +24,7 @@ class Trigger(models.TextChoices):
     INTERACTION_CLOSED = "interaction_closed", "Interaction closed"
 
 
-CLOCK_TEXTS = {
+CLOCK_TEXTS: dict[str, str] = {
     Trigger.LAST_ACTIVITY: "your details were last entered or changed",
     Trigger.CLOSED: "your account was closed",
     Trigger.CONSENT_WITHDRAWN: "you withdrew the consent",

@@ -10,45 +10,46 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
-from apps.access.models import AccessLogEntry, Interaction
+from apps.access.selectors import (
+    access_log_list,
+    access_log_written_filter,
+    interaction_closed_filter,
+    interaction_list_closed,
+)
 from apps.access.services import access_log_delete_bulk, interactions_delete_bulk
-from apps.consent.models import ConsentEvent, ConsentState
+from apps.consent.selectors import (
+    consent_event_queryset,
+    consent_event_withdrawn_filter,
+)
 from apps.consent.services import consent_events_delete_bulk
-from apps.customers.models import Customer, CustomerStatus
 from apps.customers.registry import fields_in_category
+from apps.customers.selectors import (
+    customer_clock_filter,
+    customers_closed,
+    customers_holding_category,
+    customers_not_erased,
+)
 from apps.customers.services import (
     customers_clear_fields_bulk,
     customers_delete_bulk,
     customers_shred_bulk,
 )
-from apps.retention.models import Action, Covers, RetentionPolicy, Trigger
-
-TIME_FIELDS = {
-    Trigger.CREATED: "created_at",
-    Trigger.LAST_ACTIVITY: "last_activity_at",
-    Trigger.CLOSED: "closed_at",
-    Trigger.INTERACTION_CLOSED: "closed_at",
-}
+from apps.retention.models import Action, Covers, RetentionPolicy
 
 
 @dataclass(frozen=True)
 class Scope:
     rows: Callable[[RetentionPolicy], QuerySet]
     customer_field: str  # path from a row to its customer's id, for legal holds
+    # The condition "the policy's clock started at or before this time", from the app
+    # that owns the rows.
+    started: Callable[[RetentionPolicy, datetime], Q]
 
     def clock(self, policy: RetentionPolicy, *, before: datetime) -> Q:
         """Rows whose retention clock started at or before `before`."""
-        if policy.trigger == Trigger.CONSENT_WITHDRAWN:
-            withdrawn = ConsentState.objects.filter(
-                customer=OuterRef("customer"),
-                purpose=OuterRef("purpose"),
-                granted=False,
-                updated_at__lte=before,
-            )
-            return Q(Exists(withdrawn))
-        return Q(**{f"{TIME_FIELDS[policy.trigger]}__lte": before})
+        return self.started(policy, before)
 
     def due(self, policy: RetentionPolicy, *, at: datetime) -> QuerySet:
         period = timedelta(days=policy.period_days)
@@ -56,30 +57,46 @@ class Scope:
 
 
 def _customers_not_erased(policy: RetentionPolicy) -> QuerySet:
-    return Customer.objects.filter(erased_at__isnull=True)
+    return customers_not_erased()
 
 
 def _closed_accounts(policy: RetentionPolicy) -> QuerySet:
-    return Customer.objects.filter(
-        erased_at__isnull=True, status=CustomerStatus.CLOSED, closed_at__isnull=False
-    )
+    return customers_closed()
 
 
 def _pii_of_category(policy: RetentionPolicy) -> QuerySet:
-    holding = Q()
-    for name in fields_in_category(policy.category):
-        holding |= Q(**{f"{name}__isnull": False})
-    return Customer.objects.filter(erased_at__isnull=True).filter(holding)
+    return customers_holding_category(category=policy.category)
+
+
+def _customer_clock(policy: RetentionPolicy, before: datetime) -> Q:
+    return customer_clock_filter(clock=policy.trigger, before=before)
+
+
+def _consent_withdrawn(policy: RetentionPolicy, before: datetime) -> Q:
+    return consent_event_withdrawn_filter(before=before)
+
+
+# The access log's and the interactions' clocks: each kind has one trigger (ALLOWED).
+def _access_log_written(policy: RetentionPolicy, before: datetime) -> Q:
+    return access_log_written_filter(before=before)
+
+
+def _interaction_closed(policy: RetentionPolicy, before: datetime) -> Q:
+    return interaction_closed_filter(before=before)
 
 
 SCOPES: dict[str, Scope] = {
-    Covers.CLOSED_ACCOUNTS: Scope(_closed_accounts, "pk"),
-    Covers.INACTIVE_CUSTOMERS: Scope(_customers_not_erased, "pk"),
-    Covers.CUSTOMER_PII: Scope(_pii_of_category, "pk"),
-    Covers.ACCESS_LOG: Scope(lambda p: AccessLogEntry.objects.all(), "customer_id"),
-    Covers.CONSENT_EVENTS: Scope(lambda p: ConsentEvent.objects.all(), "customer_id"),
+    Covers.CLOSED_ACCOUNTS: Scope(_closed_accounts, "pk", _customer_clock),
+    Covers.INACTIVE_CUSTOMERS: Scope(_customers_not_erased, "pk", _customer_clock),
+    Covers.CUSTOMER_PII: Scope(_pii_of_category, "pk", _customer_clock),
+    Covers.ACCESS_LOG: Scope(
+        lambda p: access_log_list(), "customer_id", _access_log_written
+    ),
+    Covers.CONSENT_EVENTS: Scope(
+        lambda p: consent_event_queryset(), "customer_id", _consent_withdrawn
+    ),
     Covers.INTERACTIONS: Scope(
-        lambda p: Interaction.objects.filter(closed_at__isnull=False), "customer_id"
+        lambda p: interaction_list_closed(), "customer_id", _interaction_closed
     ),
 }
 

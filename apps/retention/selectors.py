@@ -2,17 +2,18 @@
 
 import operator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import reduce
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from apps.consent.models import ConsentEvent, ConsentState
-from apps.customers.models import CustomerStatus
+from apps.consent.selectors import consent_event_counts_by_withdrawal
+from apps.customers.models import Customer, CustomerStatus
 from apps.retention.models import (
     Action,
     Covers,
@@ -33,7 +34,7 @@ def holds_active(*, at: datetime | None = None) -> QuerySet[LegalHold]:
     )
 
 
-def hold_covering_customer(*, customer: Any) -> LegalHold | None:
+def hold_covering_customer(*, customer: Customer) -> LegalHold | None:
     """The active legal hold, if any, that keeps the data an erasure of `customer`
     would destroy (their personal data): a hold on them; a hold on all customers'
     personal data; on closed accounts, theirs being closed; on inactive customers,
@@ -60,8 +61,17 @@ def hold_list() -> QuerySet[LegalHold]:
     )
 
 
-def policy_list(*, enabled_only: bool = False) -> QuerySet[RetentionPolicy]:
+def hold_get(*, hold_id: int) -> LegalHold | None:
+    return LegalHold.objects.filter(pk=hold_id).first()
+
+
+def policy_list(
+    *, enabled_only: bool = False, covers: str = ""
+) -> QuerySet[RetentionPolicy]:
+    """The policies by code; `covers`: only those of that kind of record."""
     policies = RetentionPolicy.objects.all()
+    if covers:
+        policies = policies.filter(covers=covers)
     return policies.filter(enabled=True) if enabled_only else policies
 
 
@@ -286,56 +296,37 @@ def _window_counts(policy: RetentionPolicy, at: datetime) -> dict[str, int]:
 
 
 def _consent_window_counts(policy: RetentionPolicy, at: datetime) -> dict[str, int]:
-    """`_window_counts` for consent events, whose clock is their consent's withdrawal.
-
-    The ORM can only ask that per event (a correlated EXISTS in every window, over
-    millions of events); one join of the withdrawn states that can fall due within 90
-    days to their events answers every window in one pass.
-    """
+    """`_window_counts` for consent events, whose clock is their consent's withdrawal:
+    every window in one pass over the withdrawn consents that can fall due within 90
+    days (consent's `consent_event_counts_by_withdrawal`)."""
     period = timedelta(days=policy.period_days)
 
     def limit(days: int) -> datetime:
         return at + timedelta(days=days) - period
 
     holds = holds_active(at=at)
-    if holds.filter(covers=policy.covers).exists():
-        held_sql, held_params = "TRUE", ()
-    else:
-        inner, held_params = (
-            holds.filter(customer__isnull=False).values("customer_id").query
-        ).sql_with_params()
-        held_sql = f"e.customer_id IN ({inner})"
-    due = "s.updated_at <= %s AND s.updated_at > %s"
-    # Table names from model metadata, the held customers' statement from the ORM;
-    # every value is a bound parameter.
-    sql = (
-        f"SELECT count(*) FILTER (WHERE {due}), count(*) FILTER (WHERE {due}), "  # noqa: S608  # nosec B608
-        f"count(*) FILTER (WHERE {due}), "
-        f"count(*) FILTER (WHERE s.updated_at <= %s AND NOT ({held_sql})), "
-        f"count(*) FILTER (WHERE s.updated_at <= %s AND ({held_sql})) "
-        f"FROM {ConsentState._meta.db_table} s "
-        f"JOIN {ConsentEvent._meta.db_table} e "
-        "ON e.customer_id = s.customer_id AND e.purpose_id = s.purpose_id "
-        "WHERE NOT s.granted AND s.updated_at <= %s"
+    whole_kind = holds.filter(covers=policy.covers).exists()
+    counts = consent_event_counts_by_withdrawal(
+        windows={
+            "due_30": (limit(0), limit(30)),
+            "due_60": (limit(0), limit(60)),
+            "due_90": (limit(0), limit(90)),
+            "overdue": (None, limit(0)),
+        },
+        customers=None
+        if whole_kind
+        else holds.filter(customer__isnull=False).values("customer_id"),
     )
-    params = [
-        *(limit(30), limit(0), limit(60), limit(0), limit(90), limit(0)),
-        limit(0),
-        *held_params,
-        limit(0),
-        *held_params,
-        limit(90),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        due_30, due_60, due_90, overdue, on_hold = cursor.fetchone()
+    overdue, held = counts["overdue"]
+    if whole_kind:
+        held = overdue
     return {
         "held": SCOPES[policy.covers].rows(policy).count(),
-        "due_30": due_30,
-        "due_60": due_60,
-        "due_90": due_90,
-        "overdue": overdue,
-        "on_hold": on_hold,
+        "due_30": counts["due_30"][0],
+        "due_60": counts["due_60"][0],
+        "due_90": counts["due_90"][0],
+        "overdue": overdue - held,
+        "on_hold": held,
     }
 
 
@@ -405,3 +396,20 @@ def run_list_recent(*, limit: int = 10) -> QuerySet[DisposalRun]:
         .annotate(customers=Coalesce(Subquery(customers), 0))
         .order_by("-started_at")[:limit]
     )
+
+
+def disposal_run_get(*, run_id: int) -> DisposalRun | None:
+    return DisposalRun.objects.filter(pk=run_id).first()
+
+
+def disposal_scheduled_at() -> time:
+    """When the nightly disposal job runs, in TIME_ZONE: AMANAH_DISPOSAL_AT, which
+    also sets the beat schedule (config/settings). Raises ImproperlyConfigured."""
+    value = settings.AMANAH_DISPOSAL_AT
+    try:
+        return time.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ImproperlyConfigured(
+            "AMANAH_DISPOSAL_AT (or AMANAH_MONITOR_DISPOSAL_AT, its former name) "
+            f"must be HH:MM, not {value!r}"
+        ) from None

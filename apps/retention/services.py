@@ -24,14 +24,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.audit import services as audit
-from apps.core.db import advisory_xact_lock, declare_disposal, server_cursor
+from apps.core.db import advisory_xact_lock, bulk_insert, declare_disposal
+from apps.core.reasons import reason_require
 from apps.crypto.blind import blind_index
 from apps.customers.models import Customer
 from apps.customers.services import customer_lock, customer_shred, free_text_check
@@ -52,6 +56,7 @@ from apps.retention.selectors import (
     DisposalTally,
     disposable,
     disposal_forecast,
+    disposal_run_get,
     disposal_run_tally,
     hold_covering_customer,
     policies_in_run_order,
@@ -111,7 +116,7 @@ def _validate_policy(data: dict[str, Any]) -> None:
 
 
 @transaction.atomic
-def policy_save(*, actor, code: str, data: dict[str, Any]) -> RetentionPolicy:
+def policy_save(*, actor: User, code: str, data: dict[str, Any]) -> RetentionPolicy:
     """Create or change a retention policy; audited with what changed."""
     _validate_policy(data)
     policy = (
@@ -156,18 +161,19 @@ def holds_freeze() -> None:
 @transaction.atomic
 def hold_place(
     *,
-    actor,
+    actor: User,
     reason: str,
-    customer=None,
+    customer: Customer | None = None,
     covers: str = "",
     ends_at: datetime | None = None,
 ) -> LegalHold:
     """Hold one customer's data, or a whole kind of record. Raises RetentionError."""
-    reason = (reason or "").strip()
-    if len(reason) < 10:
-        raise RetentionError(
-            "Give the reason (at least 10 characters).", field="reason"
-        )
+    reason = reason_require(
+        reason,
+        field="reason",
+        message="Give the reason (at least {min} characters).",
+        error=RetentionError,
+    )
     # Kept in the audit trail for good, and, for a hold on one customer, shown to them
     # when it holds back their erasure (a hold on a kind of record is not shown:
     # requests.services._held_outcome): never the customer's data.
@@ -208,7 +214,8 @@ def hold_place(
 
 
 @transaction.atomic
-def hold_release(*, actor, hold: LegalHold) -> LegalHold:
+def hold_release(*, actor: User, hold: LegalHold) -> LegalHold:
+    """End a legal hold now. Raises RetentionError."""
     hold = LegalHold.objects.select_for_update(no_key=True).get(pk=hold.pk)
     if hold.released_at is not None:
         raise RetentionError("This hold was already released.")
@@ -228,7 +235,9 @@ HELD_MESSAGE = (
 
 
 @transaction.atomic
-def customer_erase(*, actor, customer: Customer, cause: str = "request") -> Customer:
+def customer_erase(
+    *, actor: User | None, customer: Customer, cause: str = "request"
+) -> Customer:
     """Crypto-shred a customer unless a legal hold keeps their data: every erasure
     (the API, the admin, an erasure request) comes here. Raises HoldConflict (the
     hold's reason is not repeated: it is for staff with the holds page),
@@ -305,33 +314,25 @@ def disposal_log_write(
     *, run_id: int, policy: RetentionPolicy, per_customer: Counter
 ) -> None:
     """One disposal-log row per customer of the batch (keyed hash, records), in one
-    statement: on PostgreSQL the rows travel as two binary arrays."""
-    now = timezone.now()
-    refs = [subject_ref(customer_id) for customer_id in per_customer]
-    if connection.vendor != "postgresql":
-        DisposalLogEntry.objects.bulk_create(
-            DisposalLogEntry(
-                run_id=run_id,
-                policy=policy,
-                subject_ref=ref,
-                action=policy.action,
-                records=count,
-                disposed_at=now,
-            )
-            for ref, count in zip(refs, per_customer.values(), strict=True)
-        )
-        return
-    with server_cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO retention_disposallogentry (run_id, policy_id, subject_ref, "
-            "action, records, disposed_at) SELECT %b, %b, t.s, %b, t.r, %b "
-            "FROM unnest(%b::text[], %b::int[]) AS t(s, r)",
-            [run_id, policy.pk, policy.action, now, refs, list(per_customer.values())],
-        )
+    statement (`bulk_insert`)."""
+    bulk_insert(
+        DisposalLogEntry,
+        rows=[
+            (subject_ref(customer_id), count)
+            for customer_id, count in per_customer.items()
+        ],
+        columns=("subject_ref", "records"),
+        constants={
+            "run_id": run_id,
+            "policy_id": policy.pk,
+            "action": policy.action,
+            "disposed_at": timezone.now(),
+        },
+    )
 
 
 @transaction.atomic
-def disposal_run_start(*, actor, batch_size: int) -> DisposalRun:
+def disposal_run_start(*, actor: User | None, batch_size: int) -> DisposalRun:
     """Resume the unfinished run, or start one. Audited."""
     run = (
         DisposalRun.objects.select_for_update(no_key=True)
@@ -371,8 +372,12 @@ def disposal_policy_finished(*, run_id: int, policy_id: int) -> None:
 @transaction.atomic
 def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
     """Close the run once every policy is finished (or record its failure). Audited.
-    Returns the run if this call closed it."""
-    run = DisposalRun.objects.select_for_update(no_key=True).get(pk=run_id)
+    Returns the run if this call closed it; a run that no longer exists is logged and
+    skipped."""
+    run = DisposalRun.objects.select_for_update(no_key=True).filter(pk=run_id).first()
+    if run is None:
+        logger.warning("retention.run_missing", extra={"run_id": run_id})
+        return None
     if run.status == RunStatus.COMPLETED:
         return None
     if error:
@@ -400,6 +405,35 @@ def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
     return run
 
 
+# Driving a run. A run is a chain of batches per policy; `disposal_chain_advance` is
+# the one step of every chain, whoever takes it: this process (`purge_run`) or a
+# Celery worker (`apps.retention.tasks.purge_batch_task`, which queues the next step).
+# `purge_start` is the one place that chooses between the two.
+
+
+def disposal_chain_advance(
+    *, run_id: int, policy_id: int, cursor: walk.BatchCursor | None = None
+) -> tuple[int, walk.BatchCursor | None]:
+    """One batch of a run's chain for one policy; at the chain's end the policy is
+    marked finished and the run closed once every policy is. Returns how many rows
+    were disposed and the next batch's cursor (None: this chain is done; one with
+    `waits`: take it after `walk.SWEEP_PAUSE`). A run that no longer exists is logged
+    and skipped: its chain ends."""
+    run = disposal_run_get(run_id=run_id)
+    if run is None:
+        logger.warning(
+            "retention.run_missing", extra={"run_id": run_id, "policy_id": policy_id}
+        )
+        return 0, None
+    count, following = disposal_batch_execute(
+        run_id=run_id, policy_id=policy_id, batch_size=run.batch_size, cursor=cursor
+    )
+    if following is None:
+        disposal_policy_finished(run_id=run_id, policy_id=policy_id)
+        disposal_run_finish(run_id=run_id)
+    return count, following
+
+
 @dataclass
 class RunResult:
     run: DisposalRun
@@ -413,7 +447,7 @@ class RunResult:
 
 def purge_run(
     *,
-    actor,
+    actor: User | None,
     batch_size: int,
     on_batch: Callable[[str, int], None] | None = None,
 ) -> RunResult:
@@ -433,53 +467,55 @@ def purge_run(
             while cursor is not None:
                 if cursor.waits:
                     time.sleep(walk.SWEEP_PAUSE)
-                count, cursor = disposal_batch_execute(
-                    run_id=run.pk,
-                    policy_id=progress.policy_id,
-                    batch_size=batch_size,
-                    cursor=cursor,
+                count, cursor = disposal_chain_advance(
+                    run_id=run.pk, policy_id=progress.policy_id, cursor=cursor
                 )
                 if count and on_batch:
                     on_batch(progress.policy.code, count)
-            disposal_policy_finished(run_id=run.pk, policy_id=progress.policy_id)
     except Exception as exc:
         disposal_run_finish(run_id=run.pk, error=type(exc).__name__)
         raise
-    disposal_run_finish(run_id=run.pk)
+    disposal_run_finish(run_id=run.pk)  # a run with no enabled policy has no chain
     run.refresh_from_db()
     return RunResult(run=run, tally=disposal_run_tally(run))
 
 
-def purge_fan_out(*, actor, batch_size: int, workers: int = 2) -> DisposalRun:
+def purge_fan_out(
+    *, actor: User | None, batch_size: int, workers: int = 2
+) -> DisposalRun:
     """Start (or resume) a run whose batches Celery workers take: `workers` chains per
     policy, each batch task queueing the next until nothing is due. Every policy's
     chains start at once: a run order decides what each disposes of (`disposable`),
     not which runs first."""
+    # services <-> tasks: the task calls back into this module.
     from apps.retention.tasks import purge_batch_task
 
     run = disposal_run_start(actor=actor, batch_size=batch_size)
     for progress in run.progress.all():
         for _ in range(max(1, workers)):
             transaction.on_commit(
-                lambda p=progress: purge_batch_task.delay(run.pk, p.policy_id)
+                partial(purge_batch_task.delay, run.pk, progress.policy_id)
             )
     return run
 
 
-def demo_holds_ensure(*, actor, count: int = 3) -> int:
-    """Hold a few overdue closed accounts, if no hold exists yet (seed_demo)."""
-    if LegalHold.objects.exists():
-        return 0
-    policy = RetentionPolicy.objects.filter(
-        covers=Covers.CLOSED_ACCOUNTS, enabled=True
-    ).first()
-    if policy is None:
-        return 0
-    customers = list(disposable(policy).order_by("closed_at")[:count])
-    for customer in customers:
-        hold_place(
-            actor=actor,
-            customer=customer,
-            reason="Demo: chargeback dispute pending with the card network",
-        )
-    return len(customers)
+def purge_fans_out(*, here: bool = False) -> bool:
+    """Whether a run's batches go to Celery workers: not when tasks run eagerly (no
+    broker: this process is the worker), nor when the caller runs them `here`."""
+    return not (settings.CELERY_TASK_ALWAYS_EAGER or here)
+
+
+def purge_start(
+    *,
+    actor: User | None,
+    batch_size: int,
+    here: bool = False,
+    on_batch: Callable[[str, int], None] | None = None,
+) -> DisposalRun:
+    """Run (or resume) disposal, as the nightly job and purge_expired do: fanned out
+    to the workers (returns once the batches are queued; the run goes on there), or,
+    where `purge_fans_out` says not, in this process to the end (`on_batch` hears of
+    each batch)."""
+    if purge_fans_out(here=here):
+        return purge_fan_out(actor=actor, batch_size=batch_size)
+    return purge_run(actor=actor, batch_size=batch_size, on_batch=on_batch).run

@@ -3,13 +3,10 @@ from django.conf import settings
 from django.db import OperationalError
 
 from apps.retention import walk
-from apps.retention.models import DisposalRun
 from apps.retention.services import (
-    disposal_batch_execute,
-    disposal_policy_finished,
+    disposal_chain_advance,
     disposal_run_finish,
-    purge_fan_out,
-    purge_run,
+    purge_start,
 )
 from apps.retention.walk import BatchCursor
 
@@ -31,30 +28,25 @@ class PurgeBatch(Task):
     max_retries=5,
 )
 def purge_batch_task(run_id: int, policy_id: int, cursor: list | None = None) -> int:
-    """One batch; queue the next while the walk goes on, else close the run if done.
-    `cursor`: where the previous batch left off (`BatchCursor.to_args`)."""
-    run = DisposalRun.objects.get(pk=run_id)
-    count, following = disposal_batch_execute(
+    """One step of a run's chain (`disposal_chain_advance`); queue the next while the
+    chain goes on. `cursor`: where the previous batch left off
+    (`BatchCursor.to_args`)."""
+    count, following = disposal_chain_advance(
         run_id=run_id,
         policy_id=policy_id,
-        batch_size=run.batch_size,
         cursor=BatchCursor(*cursor) if cursor else None,
     )
     if following is not None:
-        purge_batch_task.apply_async(
-            (run_id, policy_id, following.to_args()),
-            countdown=walk.SWEEP_PAUSE if following.waits else None,
-        )
-    else:
-        disposal_policy_finished(run_id=run_id, policy_id=policy_id)
-        disposal_run_finish(run_id=run_id)
+        args = (run_id, policy_id, following.to_args())
+        if following.waits:
+            purge_batch_task.apply_async(args, countdown=walk.SWEEP_PAUSE)
+        else:
+            purge_batch_task.apply_async(args)
     return count
 
 
 @shared_task(name="retention.purge_expired")
 def purge_expired_task() -> int:
-    """The nightly run (beat): fans its batches out to the workers."""
-    batch_size = settings.AMANAH_DISPOSAL_BATCH_SIZE
-    if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker: one process does it all
-        return purge_run(actor=None, batch_size=batch_size).run.pk
-    return purge_fan_out(actor=None, batch_size=batch_size).pk
+    """The nightly run (beat): fans its batches out to the workers, or runs them here
+    when tasks run eagerly (`purge_start`)."""
+    return purge_start(actor=None, batch_size=settings.AMANAH_DISPOSAL_BATCH_SIZE).pk

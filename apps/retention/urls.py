@@ -5,7 +5,6 @@ from apps.retention import views
 app_name = "retention"
 
 urlpatterns = [
-    path("", views.ComplianceHomeView.as_view(), name="home"),
     path("retention/", views.RetentionReportView.as_view(), name="report"),
     path("retention/policies/", views.PolicyListView.as_view(), name="policies"),
     path("retention/policies/new/", views.PolicyEditView.as_view(), name="policy-new"),

@@ -1,4 +1,4 @@
-"""Compliance pages: the retention report (with a chart, CSV and JSON), policies,
+"""Retention pages: the retention report (with a chart, CSV and JSON), policies,
 legal holds; and the public data policy page generated from the enabled policies."""
 
 import json
@@ -18,9 +18,9 @@ from apps.core.errors import DomainError
 from apps.core.forms import form_add_domain_error
 from apps.retention.forms import HoldForm, PolicyForm
 from apps.retention.management.commands.retention_report import report_csv
-from apps.retention.models import LegalHold
 from apps.retention.selectors import (
     disposed_per_month,
+    hold_get,
     hold_list,
     policy_get,
     policy_list,
@@ -47,18 +47,6 @@ def _bars(months: list[dict]) -> list[dict]:
             }
         )
     return bars
-
-
-class ComplianceHomeView(RoleRequiredMixin, TemplateView):
-    allowed_roles = GOVERNANCE_ROLES
-    template_name = "retention/compliance_home.html"
-
-    def get_context_data(self, **kwargs):
-        from apps.requests.selectors import request_overdue_count
-
-        context = super().get_context_data(**kwargs)
-        context["overdue_requests"] = request_overdue_count()
-        return context
 
 
 class RetentionReportView(RoleRequiredMixin, TemplateView):
@@ -92,7 +80,7 @@ class RetentionReportView(RoleRequiredMixin, TemplateView):
             peak=max((m["disposed"] for m in months), default=0),
             overdue_total=sum(p["overdue"] for p in report["policies"]),
             runs=run_list_recent(),
-            disposal_at=settings.AMANAH_MONITOR_DISPOSAL_AT,
+            disposal_at=settings.AMANAH_DISPOSAL_AT,
         )
         return context
 
@@ -181,7 +169,7 @@ class HoldReleaseView(RoleRequiredMixin, View):
     allowed_roles = (Role.PRIVACY_ADMIN,)
 
     def post(self, request, pk: int):
-        hold = LegalHold.objects.filter(pk=pk).first()
+        hold = hold_get(hold_id=pk)
         if hold is None:
             raise Http404("No such hold.")
         try:

@@ -8,6 +8,7 @@ secure-transport settings are on.
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from celery.schedules import crontab
@@ -125,6 +126,8 @@ INSTALLED_APPS = [
     "apps.inventory",
     "apps.requests",
     "apps.monitoring",
+    "apps.compliance",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
@@ -167,7 +170,7 @@ TEMPLATES = [
                 # TIME_ZONE: pages name the zone their times are shown in.
                 "django.template.context_processors.tz",
                 "apps.core.context_processors.navigation",
-                "apps.core.context_processors.status_banner",
+                "apps.incidents.context_processors.status_banner",
             ],
         },
     },
@@ -354,8 +357,19 @@ if (
 # Consent and the self-service pages
 AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 
-# Retention: rows per disposal batch (one short transaction each).
+# Retention: rows per disposal batch (one short transaction each), and the time of
+# day (TIME_ZONE, HH:MM) the nightly disposal job runs: it sets the beat job (below),
+# and monitoring's off-schedule rule reads it. AMANAH_MONITOR_DISPOSAL_AT, its former
+# name, is still read when it is not set.
 AMANAH_DISPOSAL_BATCH_SIZE = env.int("AMANAH_DISPOSAL_BATCH_SIZE", default=2000)
+AMANAH_DISPOSAL_AT = env.str(
+    "AMANAH_DISPOSAL_AT",
+    default=env.str("AMANAH_MONITOR_DISPOSAL_AT", default="02:30"),
+)
+try:
+    _DISPOSAL_HOUR, _DISPOSAL_MINUTE = map(int, AMANAH_DISPOSAL_AT.split(":"))
+except ValueError:  # the system check monitoring.E001 reports it at start-up
+    _DISPOSAL_HOUR, _DISPOSAL_MINUTE = 2, 30
 
 # Incident notices: notices per sending batch; one that fails for a passing reason
 # (mail server down) is tried at most ..._MAX_ATTEMPTS times, the first retry after
@@ -395,15 +409,9 @@ AMANAH_MONITOR_PROBING_MINUTES = env.int("AMANAH_MONITOR_PROBING_MINUTES", defau
 AMANAH_MONITOR_CONSENT_CHANGES_PER_HOUR = env.int(
     "AMANAH_MONITOR_CONSENT_CHANGES_PER_HOUR", default=30
 )
-# Schedules: disposal runs at AMANAH_MONITOR_DISPOSAL_AT, which also sets the nightly
-# beat job (below), give or take the tolerance; a key rotation outside every announced
-# window ("START/END" ISO date-times, comma-separated; none announced = every
-# rotation) is off-schedule.
-AMANAH_MONITOR_DISPOSAL_AT = env.str("AMANAH_MONITOR_DISPOSAL_AT", default="02:30")
-try:
-    _DISPOSAL_HOUR, _DISPOSAL_MINUTE = map(int, AMANAH_MONITOR_DISPOSAL_AT.split(":"))
-except ValueError:  # the system check monitoring.E001 reports it at start-up
-    _DISPOSAL_HOUR, _DISPOSAL_MINUTE = 2, 30
+# Schedules: disposal runs at AMANAH_DISPOSAL_AT (retention's, above), give or take
+# the tolerance; a key rotation outside every announced window ("START/END" ISO
+# date-times, comma-separated; none announced = every rotation) is off-schedule.
 AMANAH_MONITOR_DISPOSAL_TOLERANCE_MINUTES = env.int(
     "AMANAH_MONITOR_DISPOSAL_TOLERANCE_MINUTES", default=60
 )
@@ -569,7 +577,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Logging: event names and ids only, never PII (see STYLE.md).
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

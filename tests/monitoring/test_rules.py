@@ -280,7 +280,7 @@ def test_the_nightly_run_is_on_schedule(db):
 
 
 def test_the_tolerance_wraps_around_midnight(settings):
-    settings.AMANAH_MONITOR_DISPOSAL_AT = "00:10"
+    settings.AMANAH_DISPOSAL_AT = "00:10"
     late = NOON.replace(hour=23, minute=40)
     _disposal_at(late)
     assert DisposalOffSchedule().evaluate(now=late + timedelta(minutes=1)) == []
@@ -289,8 +289,8 @@ def test_the_tolerance_wraps_around_midnight(settings):
 
 
 def test_a_bad_disposal_time_setting_is_a_clear_error(settings, db):
-    settings.AMANAH_MONITOR_DISPOSAL_AT = "half past two"
-    with pytest.raises(ImproperlyConfigured, match="AMANAH_MONITOR_DISPOSAL_AT"):
+    settings.AMANAH_DISPOSAL_AT = "half past two"
+    with pytest.raises(ImproperlyConfigured, match="AMANAH_DISPOSAL_AT"):
         DisposalOffSchedule().evaluate(now=NOON)
 
 
@@ -345,7 +345,7 @@ def test_a_bad_rotation_window_is_a_clear_error(settings, db, window):
 def test_a_malformed_schedule_is_a_start_up_error(settings):
     from apps.monitoring.checks import check_schedules
 
-    settings.AMANAH_MONITOR_DISPOSAL_AT = "half past two"
+    settings.AMANAH_DISPOSAL_AT = "half past two"
     assert [e.id for e in check_schedules(None)] == ["monitoring.E001"]
-    settings.AMANAH_MONITOR_DISPOSAL_AT = "02:30"
+    settings.AMANAH_DISPOSAL_AT = "02:30"
     assert check_schedules(None) == []

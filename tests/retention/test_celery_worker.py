@@ -308,12 +308,12 @@ def test_purge_expired_stops_waiting_when_a_batch_fails_for_good(
 ):
     """A batch that fails for good marks the run failed, so the command does not wait
     for a chain that ended; it says so and exits 1."""
-    from apps.retention import tasks
+    from apps.retention import services
 
     def broken(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(tasks, "disposal_batch_execute", broken)
+    monkeypatch.setattr(services, "disposal_batch_execute", broken)
     aged_customer(closed_days_ago=800)
     done, stuck = threading.Event(), threading.Event()
 

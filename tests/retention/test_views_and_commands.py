@@ -183,7 +183,7 @@ def test_the_report_says_when_and_in_which_zone_the_nightly_run_is(
     client, compliance_officer, settings
 ):
     settings.TIME_ZONE = "Asia/Jakarta"
-    settings.AMANAH_MONITOR_DISPOSAL_AT = "03:15"
+    settings.AMANAH_DISPOSAL_AT = "03:15"
     aged_customer(closed_days_ago=800)
     sign_in(client, compliance_officer)
     html = client.get(reverse("retention:report")).content.decode()

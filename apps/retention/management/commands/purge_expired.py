@@ -13,7 +13,7 @@ from apps.retention.selectors import (
     disposal_run_tally,
     policies_in_run_order,
 )
-from apps.retention.services import purge_dry_run, purge_fan_out, purge_run
+from apps.retention.services import purge_dry_run, purge_fans_out, purge_start
 from config.celery import broker_shown, task_queue, workers_consuming
 
 
@@ -58,21 +58,21 @@ class Command(BaseCommand):
                 )
             self.stdout.write("Dry run: nothing was changed.")
             return
-        fan_out = not (settings.CELERY_TASK_ALWAYS_EAGER or here)
+        fan_out = purge_fans_out(here=here)
         if fan_out:
             self._require_worker()
         total = sum(disposable(p).count() for p in policies_in_run_order())
         quiet = options["verbosity"] == 0
         with tqdm(total=total, unit="row", desc="Disposing", disable=quiet) as bar:
             try:
+                run = purge_start(
+                    actor=None,
+                    batch_size=batch_size,
+                    here=here,
+                    on_batch=lambda code, n: bar.update(n),
+                )
                 if fan_out:
-                    run = self._fan_out(batch_size, bar)
-                else:
-                    run = purge_run(
-                        actor=None,
-                        batch_size=batch_size,
-                        on_batch=lambda code, n: bar.update(n),
-                    ).run
+                    run = self._wait(run, bar)
             except DomainError as exc:
                 raise CommandError(str(exc)) from exc
             # Rows that fell due (or were freed) while the run went on count too.
@@ -110,8 +110,8 @@ class Command(BaseCommand):
                 "`make worker`, or run the disposal in this process with --here."
             )
 
-    def _fan_out(self, batch_size: int, bar):
-        run = purge_fan_out(actor=None, batch_size=batch_size)
+    def _wait(self, run, bar):
+        """Follow a run the workers do until it ends, saying so when it stalls."""
         seen, moved = 0, time.monotonic()
         while True:
             run.refresh_from_db()
