@@ -24,10 +24,11 @@ from apps.accounts import services
 from apps.accounts.forms import OtpTokenForm, StaffLoginForm
 from apps.accounts.middleware import second_factor_redirect
 from apps.accounts.models import Role
-from apps.accounts.permissions import SignInRequiredMixin
+from apps.accounts.permissions import SignInRequiredMixin, request_user
 from apps.accounts.roles import capabilities_for
 from apps.accounts.selectors import user_needs_second_factor
 from apps.core.errors import DomainError
+from apps.core.forms import form_add_domain_error
 
 _SETUP_DEVICE = "amanah_otp_setup_device"
 
@@ -108,7 +109,9 @@ class OtpSetupView(VerifiedIfEnrolledMixin, View):
     template_name = "accounts/otp_setup.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        device = self._device(request) or services.otp_setup_begin(user=request.user)
+        device = self._device(request) or services.otp_setup_begin(
+            user=request_user(request)
+        )
         request.session[_SETUP_DEVICE] = device.pk
         return self._page(request, device, OtpTokenForm())
 
@@ -120,12 +123,12 @@ class OtpSetupView(VerifiedIfEnrolledMixin, View):
         if form.is_valid():
             try:
                 codes = services.otp_setup_confirm(
-                    user=request.user,
+                    user=request_user(request),
                     device_id=device.pk,
                     token=form.cleaned_data["otp_token"],
                 )
             except DomainError as error:
-                form.add_error(error.field, error.message)
+                form_add_domain_error(form, error)
             else:
                 del request.session[_SETUP_DEVICE]
                 device.refresh_from_db()
@@ -173,7 +176,8 @@ class OtpVerifyView(SignInRequiredMixin, View):
     template_name = "accounts/otp_verify.html"
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        if request.user.is_verified():
+        # django-otp's middleware gives the user is_verified().
+        if request.user.is_verified():  # type: ignore[union-attr]
             return redirect(_next_url(request))
         return render(
             request,
@@ -186,10 +190,10 @@ class OtpVerifyView(SignInRequiredMixin, View):
         if form.is_valid():
             try:
                 device = services.otp_verify(
-                    user=request.user, token=form.cleaned_data["otp_token"]
+                    user=request_user(request), token=form.cleaned_data["otp_token"]
                 )
             except DomainError as error:
-                form.add_error(error.field, error.message)
+                form_add_domain_error(form, error)
             else:
                 _second_factor_passed(request, device)
                 return redirect(_next_url(request))
@@ -215,7 +219,7 @@ class SecurityView(VerifiedIfEnrolledMixin, TemplateView):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         action = request.POST.get("action")
-        user = request.user
+        user = request_user(request)
         try:
             if action == "recovery_codes":
                 codes = services.otp_recovery_codes_regenerate(user=user)

@@ -1,7 +1,17 @@
 from django.apps import AppConfig
 
+from apps.core.navigation import NavItem
+
 
 class AuditConfig(AppConfig):
     name = "apps.audit"
     label = "audit"
     verbose_name = "Audit trail"
+    nav_items = (
+        NavItem(
+            "Audit trail",
+            "audit:event-list",
+            roles=("compliance_officer", "privacy_admin"),
+            order=120,
+        ),
+    )

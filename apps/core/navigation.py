@@ -1,36 +1,40 @@
-"""The navigation bar per role: (label, url name, roles that see it)."""
+"""The navigation bar per role. Core knows no app: each app offers its entries in
+its AppConfig (`nav_items`), and the bar is what the installed apps offer, in order."""
 
+from dataclasses import dataclass
+
+from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
-from apps.accounts.models import Role
 
-_GOV = (Role.COMPLIANCE_OFFICER, Role.PRIVACY_ADMIN)
-_STAFF = (Role.SUPPORT_AGENT, Role.DELIVERY_AGENT, *_GOV)
+@dataclass(frozen=True)
+class NavItem:
+    """One entry: its label, URL name, the roles (plain role values: AppConfigs load
+    before models can be imported) that see it, and its place in the bar."""
 
-NAV_ITEMS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Home", "home", _STAFF),
-    ("My consents", "portal:consents", (Role.CUSTOMER,)),
-    ("My data", "portal:data", (Role.CUSTOMER,)),
-    ("Notices about my data", "portal:notices", (Role.CUSTOMER,)),
-    ("Staff desk", "staff:desk", _STAFF),
-    ("Reveals & relays", "staff:oversight", _GOV),
-    ("Access policy", "staff:policy", (Role.PRIVACY_ADMIN,)),
-    ("Compliance", "retention:home", _GOV),
-    ("Incidents", "incidents:list", _GOV),
-    ("Alerts", "monitoring:list", _GOV),
-    ("Requests", "requests:queue", _GOV),
-    ("Audit trail", "audit:event-list", _GOV),
-    ("API docs", "api-docs", _STAFF),
-)
+    label: str
+    url_name: str
+    roles: tuple[str, ...]
+    order: int
+
+
+def nav_items() -> list[NavItem]:
+    """Every installed app's entries, in bar order."""
+    offered = [
+        item
+        for config in apps.get_app_configs()
+        for item in getattr(config, "nav_items", ())
+    ]
+    return sorted(offered, key=lambda item: item.order)
 
 
 def nav_for(role: str) -> list[dict[str, str]]:
     items = []
-    for label, url_name, roles in NAV_ITEMS:
-        if role not in roles:
+    for item in nav_items():
+        if role not in item.roles:
             continue
         try:
-            items.append({"label": label, "url": reverse(url_name)})
+            items.append({"label": item.label, "url": reverse(item.url_name)})
         except NoReverseMatch:
             continue
     return items

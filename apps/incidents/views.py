@@ -1,5 +1,5 @@
 """Incident pages for compliance officers and privacy admins; the public status page
-and its JSON feed; the customer's "notices about your data"."""
+and its JSON feed. (The customer's "notices about your data" is in the portal.)"""
 
 from django.contrib import messages
 from django.http import Http404, JsonResponse
@@ -24,7 +24,6 @@ from apps.incidents.selectors import (
     deadlines_for,
     incident_get,
     incident_list,
-    notices_for_customer,
     notification_progress,
     status_components,
     status_updates_published,
@@ -35,11 +34,9 @@ from apps.incidents.services import (
     incident_notify,
     incident_transition,
     incident_update,
-    remedy_redeem,
     status_publish,
     timeline_add,
 )
-from apps.portal.views import CustomerPageMixin
 
 
 class IncidentListView(RoleRequiredMixin, TemplateView):
@@ -249,30 +246,3 @@ class StatusFeedView(View):
                 ],
             }
         )
-
-
-class MyNoticesView(CustomerPageMixin, TemplateView):
-    template_name = "incidents/my_notices.html"
-    review_exempt = True
-
-    def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        notices = list(notices_for_customer(customer_id=self.customer.pk))
-        offers = {
-            a.incident_id: a
-            for a in AffectedCustomer.objects.filter(
-                customer_id=self.customer.pk
-            ).exclude(remedy_code="")
-        }
-        context.update(notices=notices, offers=offers)
-        return context
-
-    def post(self, request):
-        try:
-            incident = incident_get(incident_id=request.POST.get("incident", ""))
-            remedy_redeem(customer_id=self.customer.pk, incident=incident)
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(request, "Marked as redeemed.")
-        return redirect("portal:notices")

@@ -4,8 +4,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.http import HttpRequest
 
-from apps.accounts.models import Role
+from apps.accounts.models import Role, User
 from apps.crypto.blind import blind_index, normalize_email
 from apps.customers.selectors import customer_find_by_email
 
@@ -13,11 +14,15 @@ from apps.customers.selectors import customer_find_by_email
 class CustomerEmailBackend(ModelBackend):
     def authenticate(
         self,
-        request,
-        email: str | None = None,
+        request: HttpRequest | None,
+        username: str | None = None,
         password: str | None = None,
+        *,
+        email: str | None = None,
         **kwargs: Any,
-    ):
+    ) -> User | None:
+        """The customer whose email and password these are. `username` is the staff
+        sign-in's (ModelBackend's signature): a customer gives an email instead."""
         if not email or not password:
             return None
         customer = customer_find_by_email(email=email)

@@ -3,13 +3,15 @@
 Lock order (apps/core/db.py): the customer, then their user, then the audit chain.
 """
 
-from django.contrib.auth import password_validation
 from django.db import transaction
 
-from apps.accounts.models import Role, User
+from apps.accounts.errors import AccountError
+from apps.accounts.models import User
+from apps.accounts.services import user_ensure_customer
 from apps.audit import services as audit
 from apps.core.errors import DomainError
 from apps.customers.models import Customer
+from apps.customers.services import customer_lock, customer_user_link
 
 
 class PortalError(DomainError):
@@ -17,23 +19,19 @@ class PortalError(DomainError):
 
 
 @transaction.atomic
-def customer_account_enable(*, actor, customer: Customer, password: str) -> User:
+def customer_account_enable(
+    *, actor: User | None, customer: Customer, password: str
+) -> User:
     """Let a customer sign in with their email and this password. Raises PortalError."""
-    customer = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
+    customer = customer_lock(customer_id=customer.pk, with_data_key=False)
     if customer.is_erased:
         raise PortalError("This customer was erased.")
-    user = customer.user or User(username=f"c-{customer.pk}", role=Role.CUSTOMER)
     try:
-        password_validation.validate_password(password, user)
-    except Exception as exc:  # ValidationError: messages never echo the password
-        raise PortalError(
-            " ".join(getattr(exc, "messages", [])), field="password"
-        ) from None
-    user.set_password(password)
-    user.is_active = True
-    user.save()
-    if customer.user_id != user.pk:
-        customer.user = user
-        customer.save(update_fields=["user"])
+        user = user_ensure_customer(
+            user=customer.user, username=f"c-{customer.pk}", password=password
+        )
+    except AccountError as exc:
+        raise PortalError(exc.message, field=exc.field) from None
+    customer_user_link(customer=customer, user=user)
     audit.record(actor=actor, action="customer.account_enabled", target=customer)
     return user

@@ -1,8 +1,6 @@
 from django.urls import path
 
-from apps.incidents.views import MyNoticesView
 from apps.portal import views
-from apps.requests.views import ExportDownloadView, MyDataView
 
 app_name = "portal"
 
@@ -17,18 +15,18 @@ urlpatterns = [
         name="consent-toggle",
     ),
     path("notice/", views.NoticeReviewView.as_view(), name="notice"),
-    path("notices/", MyNoticesView.as_view(), name="notices"),
-    path("data/", MyDataView.as_view(), name="data"),
+    path("notices/", views.MyNoticesView.as_view(), name="notices"),
+    path("data/", views.MyDataView.as_view(), name="data"),
     # Where sign-in comes back to from a download link: the token stays in the
     # session, never in `next=` (apps.accounts.permissions.sign_in_next).
     path(
         "data/download/",
-        ExportDownloadView.as_view(),
+        views.ExportDownloadView.as_view(),
         name="request-download-pending",
     ),
     path(
         "data/download/<str:token>/",
-        ExportDownloadView.as_view(),
+        views.ExportDownloadView.as_view(),
         name="request-download",
     ),
     path(

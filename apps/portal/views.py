@@ -1,5 +1,6 @@
-"""The customer's self-service pages under /me/, and the public unsubscribe and
-confirmation pages. They work without JavaScript."""
+"""The customer's self-service pages under /me/ (consents, "My data", notices about
+their data), and the public unsubscribe and confirmation pages. They work without
+JavaScript, and reach each app's data through its selectors and services."""
 
 import json
 
@@ -7,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
@@ -38,7 +39,22 @@ from apps.consent.services import (
     unsubscribe,
     unsubscribe_resolve,
 )
+from apps.core.errors import DomainError
+from apps.core.forms import form_add_domain_error
+from apps.customers.registry import PII_BY_NAME
+from apps.customers.selectors import customer_masked
+from apps.incidents.selectors import (
+    incident_get,
+    notices_for_customer,
+    remedy_offers_for_customer,
+)
+from apps.incidents.services import remedy_redeem
+from apps.inventory.selectors import change_notice_list, recipient_list, system_list
 from apps.portal.forms import CustomerLoginForm, CustomerPasswordResetForm
+from apps.requests.export import access_history
+from apps.requests.forms import CustomerRequestForm
+from apps.requests.selectors import requests_for_customer
+from apps.requests.services import export_download, export_token, request_open
 
 
 def request_evidence(request) -> str:
@@ -204,6 +220,140 @@ class OptInConfirmView(View):
                 request, "portal/opt_in.html", {"error": exc.message}, status=exc.status
             )
         return render(request, "portal/opt_in.html", {"confirmed": event.purpose})
+
+
+class MyDataView(CustomerPageMixin, TemplateView):
+    """What is held (masked), where, who receives it, who looked, my requests."""
+
+    template_name = "portal/my_data.html"
+
+    def get_context_data(self, form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        customer = self.customer
+        masked = customer_masked(customer)
+        held = [
+            (PII_BY_NAME[name].label, value)
+            for name, value in masked.items()
+            if name in PII_BY_NAME and value is not None
+        ]
+        categories = {
+            PII_BY_NAME[name].category
+            for name, value in masked.items()
+            if name in PII_BY_NAME and value is not None
+        }
+        granted = {
+            v.purpose.pk
+            for v in consent_overview_for_customer(customer=customer)
+            if v.granted
+        }
+        recipients = [
+            (r, not r.gating_purpose_id or r.gating_purpose_id in granted)
+            for r in recipient_list()
+            if categories & set(r.data_categories)
+        ]
+        context.update(
+            held=held,
+            systems=[s for s in system_list() if categories & set(s.data_categories)],
+            recipients=recipients,
+            looks=list(access_history(customer=customer))[:100],
+            requests=[
+                (r, export_token(r) if r.export_blob is not None else None)
+                for r in requests_for_customer(customer=customer)
+            ],
+            changes=change_notice_list(limit=10),
+            form=form or CustomerRequestForm(),
+        )
+        return context
+
+    def post(self, request):
+        form = CustomerRequestForm(request.POST)
+        if form.is_valid():
+            try:
+                request_open(
+                    actor=request.user, customer=self.customer, **form.cleaned_data
+                )
+            except DomainError as exc:
+                form_add_domain_error(form, exc)
+            else:
+                messages.success(
+                    request,
+                    "Your request is recorded. We will answer by the date shown.",
+                )
+                return redirect("portal:data")
+        return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+# The token of a download link opened before signing in, kept in the session (on the
+# server) until sign-in comes back to the tokenless continue path.
+_PENDING_DOWNLOAD = "amanah_pending_download"
+
+
+class ExportDownloadView(CustomerPageMixin, View):
+    """The export's download link (`<token>`), and the path sign-in comes back to
+    (no token in it: the one kept in the session). There a page offers the download
+    with a button: a download answering the sign-in itself would leave the browser
+    on the sign-in form, as if it had failed."""
+
+    review_exempt = True
+
+    @staticmethod
+    def sign_in_next(request, token: str) -> str:
+        """Keep the token server-side and come back without it (sign_in_next)."""
+        request.session[_PENDING_DOWNLOAD] = token
+        return reverse("portal:request-download-pending")
+
+    def get(self, request, token: str | None = None):
+        if token is None:
+            if _PENDING_DOWNLOAD not in request.session:
+                return redirect("portal:data")
+            return render(request, "portal/download_ready.html")
+        return self._download(request, token)
+
+    def post(self, request, token: str | None = None):
+        """The button of the page sign-in came back to (a link's own path downloads
+        by GET)."""
+        if token is not None:
+            return HttpResponseNotAllowed(["GET"])
+        token = request.session.pop(_PENDING_DOWNLOAD, None)
+        if token is None:
+            return redirect("portal:data")
+        return self._download(request, token)
+
+    def _download(self, request, token: str) -> HttpResponse:
+        try:
+            _, data = export_download(token=token, customer=self.customer)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect("portal:data")
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = 'attachment; filename="my-data.zip"'
+        return response
+
+
+class MyNoticesView(CustomerPageMixin, TemplateView):
+    """What the customer was told about incidents involving their data, and the
+    remedies offered to them."""
+
+    template_name = "portal/my_notices.html"
+    review_exempt = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            notices=list(notices_for_customer(customer_id=self.customer.pk)),
+            offers=remedy_offers_for_customer(customer_id=self.customer.pk),
+        )
+        return context
+
+    def post(self, request):
+        try:
+            incident = incident_get(incident_id=request.POST.get("incident", ""))
+            remedy_redeem(customer_id=self.customer.pk, incident=incident)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, "Marked as redeemed.")
+        return redirect("portal:notices")
 
 
 @method_decorator(csrf_exempt, name="dispatch")

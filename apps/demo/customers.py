@@ -21,6 +21,16 @@ LOCALES = (
 )
 
 
+def _mobile_template(country: str) -> str:
+    """The country's example mobile number (E.164): the shape demo phones follow."""
+    example = phonenumbers.example_number_for_type(
+        country, phonenumbers.PhoneNumberType.MOBILE
+    )
+    if example is None:  # phonenumbers has one for every country in LOCALES.
+        raise ValueError(f"No example mobile number for {country}.")
+    return phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
 class DemoCustomers:
     """Generates valid customer rows; seeded, so a seed gives the same people."""
 
@@ -41,15 +51,7 @@ class DemoCustomers:
             ]
             for c in self.countries
         }
-        self.phone_templates = {
-            c: phonenumbers.format_number(
-                phonenumbers.example_number_for_type(
-                    c, phonenumbers.PhoneNumberType.MOBILE
-                ),
-                phonenumbers.PhoneNumberFormat.E164,
-            )
-            for c in self.countries
-        }
+        self.phone_templates = {c: _mobile_template(c) for c in self.countries}
 
     def phone(self, country: str) -> str:
         template = self.phone_templates[country]

@@ -4,18 +4,18 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from apps.access.services import demo_interactions_ensure
 from apps.accounts.models import Role
 from apps.accounts.services import user_ensure_staff
 from apps.consent.models import ConsentSource
 from apps.consent.services import consent_record
 from apps.core.errors import DomainError
-from apps.customers.demo import DemoCustomers
 from apps.customers.selectors import customer_count, customer_find_by_email
 from apps.customers.services import customer_create, customers_bulk_create
-from apps.incidents.services import demo_incidents_ensure
+from apps.demo.access import demo_interactions_ensure
+from apps.demo.customers import DemoCustomers
+from apps.demo.incidents import demo_incidents_ensure
+from apps.demo.retention import demo_holds_ensure
 from apps.portal.services import customer_account_enable
-from apps.retention.services import demo_holds_ensure
 
 DEMO_STAFF = (
     ("support", Role.SUPPORT_AGENT, "+622150910001"),
