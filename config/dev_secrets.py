@@ -24,8 +24,8 @@ def _generate() -> dict[str, str]:
 def load_dev_secrets(path: Path) -> dict[str, str]:
     """Read the development secrets, creating the file (with a warning) once."""
     if not path.exists():
-        values = _generate()
-        body = "".join(f"{name}={value}\n" for name, value in values.items())
+        generated = _generate()
+        body = "".join(f"{name}={value}\n" for name, value in generated.items())
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(

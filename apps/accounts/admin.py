@@ -23,7 +23,7 @@ class UserAdmin(DjangoUserAdmin):
     search_help_text = "A username."
     list_filter = ("role", "is_active")
     fieldsets = (
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Amanah", {"fields": ("role",)}),
     )
     actions = ["reset_second_factor"]

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.lockout import sign_in_lock_for
+from apps.accounts.permissions import request_user
 from apps.accounts.roles import capabilities_for
 from apps.accounts.services import token_expires_at, token_issue
 
@@ -70,7 +71,9 @@ class TokenCreateApi(APIView):
             # Axes marks the request it was given, here DRF's, not the one its
             # middleware sees: the lock is answered here.
             if getattr(request, "axes_locked_out", False):
-                lock = sign_in_lock_for(request, request.axes_credentials)
+                # Set by django-axes with axes_locked_out.
+                credentials = request.axes_credentials  # type: ignore[attr-defined]
+                lock = sign_in_lock_for(request, credentials)
                 return Response(
                     {"detail": lock.message, "code": "locked"},
                     status=429,
@@ -96,7 +99,7 @@ class MeApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer})
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = request_user(request)
         return Response(
             {
                 "username": user.username,

@@ -10,9 +10,20 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import resolve_url
 from django.urls import Resolver404, resolve
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 
-from apps.accounts.models import STAFF_ROLES
+from apps.accounts.models import STAFF_ROLES, User
 from apps.core.errors import Forbidden
+
+
+def request_user(request: HttpRequest | Request) -> User:
+    """The signed-in user of a request its view's sign-in check let through
+    (`SignInRequiredMixin`, the API's authenticated-only permissions). Raises
+    PermissionDenied for anyone else, whom those checks turned away already."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user
 
 
 def has_role(user, roles: Iterable[str]) -> bool:

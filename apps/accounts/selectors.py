@@ -1,6 +1,8 @@
+from collections.abc import Iterable
 from typing import Literal
 
 from django.db import connection
+from django.db.models import Count, QuerySet
 from django_otp import user_has_device
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -12,6 +14,40 @@ from apps.core.db import model_columns_sql, model_from_row, server_cursor
 
 def user_get_by_username(*, username: str) -> User | None:
     return User.objects.filter(username=username).first()
+
+
+def user_ids_by_username(*, username: str) -> QuerySet:
+    """The id of the user named `username` (none, or one), as a subquery
+    (`values("pk")`) for another app's filter on its own user column."""
+    return User.objects.filter(username=username).values("pk")
+
+
+def user_ids_active_with_roles(*, roles: Iterable[str]) -> QuerySet:
+    """The ids of the active users holding any of these roles, as a subquery
+    (`values("pk")`) for another app's filter on its own user column."""
+    return User.objects.filter(role__in=roles, is_active=True).values("pk")
+
+
+def user_count_by_role(*, roles: Iterable[str]) -> dict[str, int]:
+    """How many active users hold each of these roles (a role nobody holds is
+    missing): one grouped query."""
+    return dict(
+        User.objects.filter(role__in=roles, is_active=True)
+        .values("role")
+        .annotate(n=Count("pk"))
+        .values_list("role", "n")
+    )
+
+
+def user_emails_for_role(*, role: str) -> list[str]:
+    """The addresses of the active users holding `role` who have one, oldest account
+    first."""
+    return list(
+        User.objects.filter(role=role, is_active=True)
+        .exclude(email="")
+        .order_by("pk")
+        .values_list("email", flat=True)
+    )
 
 
 # Every API call looks its token up. One statement, prepared once per connection

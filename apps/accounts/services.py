@@ -5,11 +5,15 @@ chain.
 """
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django_otp import device_classes
 from django_otp.models import Device
@@ -86,6 +90,22 @@ def user_ensure_staff(
         target=user,
         details={"role": role},
     )
+    return user
+
+
+def user_ensure_customer(*, user: User | None, username: str, password: str) -> User:
+    """A customer's login with this password, active: `user`, or a new customer user
+    named `username` (one write, in the caller's transaction). Raises AccountError (on
+    "password") when the password validators refuse it; the message never echoes the
+    password."""
+    user = user or User(username=username, role=Role.CUSTOMER)
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise AccountError(" ".join(exc.messages), field="password") from None
+    user.set_password(password)
+    user.is_active = True
+    user.save()
     return user
 
 
@@ -221,6 +241,21 @@ def _code(token: str) -> str:
     return "".join(token.split()).replace("-", "").lower()
 
 
+# Disposal
+
+
+def users_deactivate_bulk(*, user_ids: QuerySet[Any] | list[int]) -> int:
+    """Stop many logins signing in: inactive, with no usable password (the rows stay:
+    the audit trail names them). For the customers a disposal erases; runs in the
+    caller's transaction, whose service records what it disposed of. `user_ids`: the
+    ids, or a subquery of them (one statement). Returns the logins changed."""
+    if isinstance(user_ids, list) and not user_ids:
+        return 0
+    return User.objects.filter(pk__in=user_ids).update(
+        is_active=False, password=make_password(None)
+    )
+
+
 # Sessions and API tokens
 
 
@@ -250,6 +285,14 @@ def token_is_expired(*, token: Token) -> bool:
     return token_expires_at(token=token) <= timezone.now()
 
 
+def user_lock(*, user_id: int) -> None:
+    """Lock a person's row in the caller's transaction, where a per-person limit is
+    counted (reveals per hour, token issue): step 2 of the lock order
+    (apps/core/db.py). NO KEY UPDATE: rows that merely refer to the person (their
+    audit events, alerts about them) are still written meanwhile."""
+    User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
+
+
 @transaction.atomic
 def token_issue(*, user: User) -> Token:
     """The staff member's API token: the current one, or a fresh one if it has
@@ -258,7 +301,7 @@ def token_issue(*, user: User) -> Token:
         raise Forbidden("API tokens are for staff.")
     # Lock the user, not the token: with no token row yet there is nothing to lock,
     # and two sign-ins at once would both create one (a unique-key error).
-    User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+    user_lock(user_id=user.pk)
     token = Token.objects.filter(user=user).first()
     if token is not None and not token_is_expired(token=token):
         return token

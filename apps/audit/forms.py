@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 
 
@@ -15,7 +17,8 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, actions: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "Any action")] + [(a, a) for a in actions]
+        action = cast(forms.ChoiceField, self.fields["action"])
+        action.choices = [("", "Any action")] + [(a, a) for a in actions]
 
     def clean(self):
         data = super().clean()

@@ -1,6 +1,7 @@
 """Reads of the audit trail, and verification of its hash chain."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.accounts.selectors import user_ids_by_username
 from apps.audit.chain import GENESIS_HASH, event_hash
 from apps.audit.errors import AuditError
 from apps.audit.models import AuditChainHead, AuditEvent
@@ -49,7 +51,7 @@ def audit_event_list(
     if action:
         events = events.filter(action=action)
     if actor_username:
-        events = events.filter(actor__username=actor_username)
+        events = events.filter(actor__in=user_ids_by_username(username=actor_username))
     if target_type:
         events = events.filter(target_type=target_type)
     if target_id:
@@ -59,6 +61,27 @@ def audit_event_list(
         events = events.filter(created_at__gte=datetime.combine(since, time.min, tz))
     if until:
         events = events.filter(created_at__lte=datetime.combine(until, time.max, tz))
+    return events
+
+
+def audit_event_list_between(
+    *,
+    actions: Iterable[str],
+    after: datetime,
+    until: datetime,
+    actor_id: int | None = None,
+    actor_roles: Iterable[str] | None = None,
+) -> QuerySet[AuditEvent]:
+    """Events of these actions recorded after `after` and up to `until`; of one actor,
+    and of actors in these roles, when given. A queryset the monitoring rules
+    aggregate over."""
+    events = AuditEvent.objects.filter(
+        action__in=actions, created_at__gt=after, created_at__lte=until
+    )
+    if actor_id is not None:
+        events = events.filter(actor_id=actor_id)
+    if actor_roles is not None:
+        events = events.filter(actor_role__in=actor_roles)
     return events
 
 

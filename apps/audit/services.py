@@ -15,6 +15,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from psycopg import sql
 
+from apps.accounts.models import User
 from apps.audit.chain import GENESIS_HASH, canonical_content, link_hash
 from apps.audit.errors import AuditError
 from apps.audit.models import AuditEvent
@@ -81,7 +82,9 @@ def _check_text(value: str, path: str) -> None:
 
 
 def _lock_chain_head(actor_id: Any) -> None:
-    """Serialise appends until the caller's transaction ends: the chain never forks."""
+    """Serialise appends until the caller's transaction ends: the chain never forks.
+    The actor's row is key-share locked first, by its table's name from the foreign
+    key's metadata (accounts and audit share a layer: docs/ARCHITECTURE.md)."""
     if actor_id is not None and connection.vendor == "postgresql":
         users = AuditEvent._meta.get_field("actor").related_model._meta.db_table
         with connection.cursor() as cursor:
@@ -97,7 +100,7 @@ def _lock_chain_head(actor_id: Any) -> None:
 @transaction.atomic
 def record(
     *,
-    actor: Any | None,
+    actor: User | None,
     action: str,
     target: models.Model | None = None,
     target_type: str = "",

@@ -1,9 +1,6 @@
-import csv
-import io
 import uuid
 from uuid import UUID
 
-from django.db import connection
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -12,19 +9,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.access.selectors import customer_get_for_staff
+from apps.access.selectors import customer_get_for_staff, customer_of
 from apps.accounts.models import STAFF_ROLES, Role
-from apps.accounts.permissions import ensure_role, has_role, role_permission
+from apps.accounts.permissions import (
+    ensure_role,
+    has_role,
+    request_user,
+    role_permission,
+)
 from apps.consent.errors import ConsentError
 from apps.consent.models import OptInRequest
 from apps.consent.selectors import (
     audience_allowed_ids,
-    audience_copy_sql,
-    audience_queryset,
+    audience_csv_chunks,
     consent_overview_for_customer,
     purpose_get_active,
 )
 from apps.consent.services import consent_grant, consent_withdraw, unsubscribe_url
+from apps.core.reasons import REASON_MIN_LENGTH
 
 AUDIENCE_MAX_IDS = 100_000
 
@@ -45,12 +47,16 @@ class CustomerConsentsApi(APIView):
         notice_version = serializers.IntegerField(
             source="state.notice_version", allow_null=True
         )
-        source = serializers.CharField(source="state.source", allow_null=True)
+        # DRF's metaclass takes declared fields out of the class: this is the API's
+        # "source" key, not Field.source.
+        source = serializers.CharField(  # type: ignore[assignment]
+            source="state.source", allow_null=True
+        )
 
     class InputSerializer(serializers.Serializer):
         purpose = serializers.SlugField()
         granted = serializers.BooleanField()
-        reason = serializers.CharField(min_length=10, max_length=500)
+        reason = serializers.CharField(min_length=REASON_MIN_LENGTH, max_length=500)
 
     def _rows(self, customer):
         return [
@@ -65,20 +71,25 @@ class CustomerConsentsApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer(many=True)})
     def get(self, request: Request, customer_id: UUID) -> Response:
-        customer = customer_get_for_staff(actor=request.user, customer_id=customer_id)
+        customer = customer_of(
+            customer_get_for_staff(actor=request_user(request), customer_id=customer_id)
+        )
         return Response(self.OutputSerializer(self._rows(customer), many=True).data)
 
     @extend_schema(
         request=InputSerializer, responses={200: OutputSerializer(many=True)}
     )
     def post(self, request: Request, customer_id: UUID) -> Response:
-        customer = customer_get_for_staff(actor=request.user, customer_id=customer_id)
-        ensure_role(request.user, Role.SUPPORT_AGENT, Role.PRIVACY_ADMIN)
+        actor = request_user(request)
+        customer = customer_of(
+            customer_get_for_staff(actor=actor, customer_id=customer_id)
+        )
+        ensure_role(actor, Role.SUPPORT_AGENT, Role.PRIVACY_ADMIN)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         change = consent_grant if data.validated_data["granted"] else consent_withdraw
         result = change(
-            actor=request.user,
+            actor=actor,
             customer=customer,
             purpose_code=data.validated_data["purpose"],
             source="staff",
@@ -167,27 +178,7 @@ class AudienceApi(APIView):
     def _stream_csv(self, purpose) -> StreamingHttpResponse:
         def rows():
             yield "customer_id\n"
-            if connection.vendor == "postgresql":
-                sql, params = audience_copy_sql(purpose=purpose)
-                with (
-                    connection.cursor() as cursor,
-                    cursor.cursor.copy(sql, params) as copy,
-                ):
-                    for chunk in copy:
-                        yield bytes(chunk)
-                return
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            ids = audience_queryset(purpose=purpose).values_list(
-                "customer_id", flat=True
-            )
-            for customer_id in ids.iterator(chunk_size=10_000):
-                writer.writerow([customer_id])
-                if buffer.tell() > 65_536:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-            yield buffer.getvalue()
+            yield from audience_csv_chunks(purpose=purpose)
 
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = (

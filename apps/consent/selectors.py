@@ -1,12 +1,15 @@
 """Reads of consent: purposes, notices, a customer's state and history, audiences."""
 
+import csv
+import io
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.consent.models import (
@@ -20,6 +23,7 @@ from apps.consent.models import (
 )
 from apps.core.db import server_cursor
 from apps.customers.models import Customer
+from apps.customers.selectors import customer_ids_erased, customer_ids_erased_sql
 
 
 def purpose_list_active() -> QuerySet[Purpose]:
@@ -148,9 +152,9 @@ def notice_pending_review(*, customer: Customer) -> PrivacyNotice | None:
     return material.notice if material else None
 
 
-# The audience SQL below leaves out erased customers with `NOT IN (SELECT id ... WHERE
-# erased_at IS NOT NULL)`: they are few and indexed apart (customers_erased_idx), so a
-# hashed NOT IN is far cheaper than joining every customer row.
+# The audiences leave out erased customers with `NOT IN` the customers app's subquery
+# of erased ids (`customer_ids_erased`): they are few and indexed apart, so a hashed
+# NOT IN is far cheaper than joining every customer row.
 
 
 def audience_granted_filter(purpose: Purpose) -> Q:
@@ -159,22 +163,44 @@ def audience_granted_filter(purpose: Purpose) -> Q:
     )
 
 
+def consent_granted_customer_ids(*, purpose: Purpose) -> QuerySet:
+    """The ids of the customers whose grant for the purpose counts now, as a subquery
+    (`values("customer_id")`); erased ones too: the caller's customers leave them
+    out."""
+    return ConsentState.objects.filter(audience_granted_filter(purpose)).values(
+        "customer_id"
+    )
+
+
+def consent_granted_for_customer(*, customer: Customer, purpose: Purpose) -> bool:
+    """Whether the customer's grant for the purpose counts now."""
+    return ConsentState.objects.filter(
+        audience_granted_filter(purpose), customer=customer
+    ).exists()
+
+
 def audience_allowed_ids(*, purpose: Purpose, customer_ids: list[UUID]) -> list[UUID]:
     """Which of these customers may be contacted for the purpose right now."""
     if connection.vendor == "postgresql":
         # Up to 100,000 ids: one binary array parameter, not 100,000 quoted literals.
+        erased, erased_params = customer_ids_erased_sql()
         with server_cursor() as cursor:
             cursor.execute(
-                "SELECT customer_id FROM consent_consentstate WHERE purpose_id = %b "
+                "SELECT customer_id FROM consent_consentstate WHERE purpose_id = %b "  # noqa: S608  # nosec B608
                 "AND granted AND notice_version >= %b AND customer_id = ANY(%b) "
-                "AND customer_id NOT IN "
-                "(SELECT id FROM customers_customer WHERE erased_at IS NOT NULL)",
-                [purpose.pk, purpose.min_notice_version, list(customer_ids)],
+                f"AND customer_id NOT IN ({erased})",
+                [
+                    purpose.pk,
+                    purpose.min_notice_version,
+                    list(customer_ids),
+                    *erased_params,
+                ],
             )
             return [row[0] for row in cursor.fetchall()]
     return list(
         ConsentState.objects.filter(audience_granted_filter(purpose))
-        .filter(customer_id__in=customer_ids, customer__erased_at__isnull=True)
+        .filter(customer_id__in=customer_ids)
+        .exclude(customer_id__in=customer_ids_erased())
         .values_list("customer_id", flat=True)
     )
 
@@ -183,18 +209,111 @@ def audience_queryset(*, purpose: Purpose) -> QuerySet[ConsentState]:
     """Everyone who may be contacted for the purpose, by customer id."""
     return (
         ConsentState.objects.filter(audience_granted_filter(purpose))
-        .filter(customer__erased_at__isnull=True)
+        .exclude(customer_id__in=customer_ids_erased())
         .order_by("customer_id")
     )
 
 
 def audience_copy_sql(*, purpose: Purpose) -> tuple[str, list[Any]]:
     """The same audience as a COPY statement (streamed as CSV on PostgreSQL)."""
+    erased, erased_params = customer_ids_erased_sql()
     return (
-        "COPY (SELECT customer_id FROM consent_consentstate WHERE purpose_id = %s "
+        "COPY (SELECT customer_id FROM consent_consentstate WHERE purpose_id = %s "  # noqa: S608  # nosec B608
         "AND granted AND notice_version >= %s "
-        "AND customer_id NOT IN "
-        "(SELECT id FROM customers_customer WHERE erased_at IS NOT NULL)) "
+        f"AND customer_id NOT IN ({erased})) "
         "TO STDOUT WITH (FORMAT csv)",
-        [purpose.pk, purpose.min_notice_version],
+        [purpose.pk, purpose.min_notice_version, *erased_params],
     )
+
+
+def audience_csv_chunks(*, purpose: Purpose) -> Iterator[bytes | str]:
+    """The same audience as CSV, one customer id a line, in chunks to stream. On
+    PostgreSQL the server writes it (`audience_copy_sql`, on the driver's own cursor:
+    no row passes through Python one by one); elsewhere `audience_queryset` in chunks
+    of about 64 KiB."""
+    if connection.vendor == "postgresql":
+        sql, params = audience_copy_sql(purpose=purpose)
+        with connection.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
+            for chunk in copy:
+                yield bytes(chunk)
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    ids = audience_queryset(purpose=purpose).values_list("customer_id", flat=True)
+    for customer_id in ids.iterator(chunk_size=10_000):
+        writer.writerow([customer_id])
+        if buffer.tell() > 65_536:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+# Disposal (apps.retention): the ledger's rows, and when each one's clock starts (the
+# withdrawal of the consent it records).
+
+
+def consent_event_queryset() -> QuerySet[ConsentEvent]:
+    return ConsentEvent.objects.all()
+
+
+def consent_event_withdrawn_filter(*, before: datetime) -> Q:
+    """The condition on consent events whose consent is withdrawn now, and was last
+    changed at or before `before`."""
+    withdrawn = ConsentState.objects.filter(
+        customer=OuterRef("customer"),
+        purpose=OuterRef("purpose"),
+        granted=False,
+        updated_at__lte=before,
+    )
+    return Q(Exists(withdrawn))
+
+
+def consent_event_counts_by_withdrawal(
+    *,
+    windows: Mapping[str, tuple[datetime | None, datetime]],
+    customers: QuerySet | None = None,
+) -> dict[str, tuple[int, int]]:
+    """Per window `(after, upto]` (no `after`: any time up to `upto`): the consent
+    events whose consent is withdrawn and was last changed within it, and how many of
+    those are the events of `customers` (a queryset of customer ids; 0 without it).
+
+    The ORM can only ask that per event (a correlated EXISTS in every window, over
+    millions of events); one join of the withdrawn states to their events answers
+    every window in one pass.
+    """
+    of_customers, inner_params = "", ()
+    if customers is not None:
+        inner, inner_params = customers.query.sql_with_params()
+        of_customers = f"e.customer_id IN ({inner})"
+    columns: list[str] = []
+    params: list[Any] = []
+    for after, upto in windows.values():
+        within = "s.updated_at <= %s"
+        bounds: list[Any] = [upto]
+        if after is not None:
+            within += " AND s.updated_at > %s"
+            bounds.append(after)
+        columns.append(f"count(*) FILTER (WHERE {within})")
+        params.extend(bounds)
+        if customers is not None:
+            columns.append(f"count(*) FILTER (WHERE {within} AND {of_customers})")
+            params.extend([*bounds, *inner_params])
+    # Table names from model metadata, the customers' statement from the ORM; every
+    # value is a bound parameter.
+    sql = (
+        f"SELECT {', '.join(columns)} "  # noqa: S608  # nosec B608
+        f"FROM {ConsentState._meta.db_table} s "
+        f"JOIN {ConsentEvent._meta.db_table} e "
+        "ON e.customer_id = s.customer_id AND e.purpose_id = s.purpose_id "
+        "WHERE NOT s.granted AND s.updated_at <= %s"
+    )
+    params.append(max(upto for _, upto in windows.values()))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = list(cursor.fetchone())
+    width = 2 if customers is not None else 1
+    return {
+        name: (row[i * width], row[i * width + 1] if customers is not None else 0)
+        for i, name in enumerate(windows)
+    }

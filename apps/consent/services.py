@@ -8,8 +8,8 @@ requests, then the audit chain; a notice being published, then the audit chain.
 import hashlib
 import hmac
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from django.conf import settings
@@ -18,6 +18,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.audit import services as audit
 from apps.consent.errors import ConsentError, TokenExpired, TokenInvalid
 from apps.consent.models import (
@@ -32,10 +33,16 @@ from apps.consent.models import (
 )
 from apps.consent.selectors import notice_current_version, purpose_get_active
 from apps.core.db import declare_disposal
+from apps.core.errors import NotFound
 from apps.core.links import public_url
 from apps.core.mail import send_unless_refused
 from apps.customers.models import Customer
-from apps.customers.services import free_text_check
+from apps.customers.selectors import (
+    customer_get,
+    customer_ids_erased,
+    customers_not_erased,
+)
+from apps.customers.services import customer_lock_erased_at, free_text_check
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +73,13 @@ def _customer_lock(customer: Customer) -> datetime | None:
 
     First in every consent write: concurrent changes for one customer queue up, so the
     state always equals a replay of the events in id order."""
-    return (
-        Customer.objects.select_for_update(no_key=True)
-        .filter(pk=customer.pk)
-        .values_list("erased_at", flat=True)
-        .get()
-    )
+    return customer_lock_erased_at(customer_id=customer.pk)
 
 
 @transaction.atomic
 def consent_record(
     *,
-    actor: Any,
+    actor: User | None,
     customer: Customer,
     purpose_code: str,
     granted: bool,
@@ -143,7 +145,7 @@ def consent_record(
 
 def consent_grant(
     *,
-    actor: Any,
+    actor: User | None,
     customer: Customer,
     purpose_code: str,
     source: str,
@@ -168,7 +170,7 @@ def consent_grant(
 
 def consent_withdraw(
     *,
-    actor: Any,
+    actor: User | None,
     customer: Customer,
     purpose_code: str,
     source: str,
@@ -223,7 +225,8 @@ def opt_in_request(*, customer: Customer, purpose: Purpose) -> OptInRequest:
                 "If this was not you, ignore this message: nothing changes."
             ),
             from_email=None,
-            recipient_list=[email],
+            # Without an address (erased, or never given) nothing is sent.
+            recipient_list=[email] if email else [],
         )
     )
     return request
@@ -319,8 +322,8 @@ def unsubscribe_resolve(*, token: str) -> tuple[Customer, Purpose]:
     try:
         value = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign(token)
         customer_id, purpose_code = value.split(".", 1)
-        customer = Customer.objects.get(pk=customer_id)
-    except (signing.BadSignature, ValueError, Customer.DoesNotExist):
+        customer = customer_get(customer_id=customer_id)
+    except (signing.BadSignature, ValueError, NotFound):
         raise TokenInvalid("This unsubscribe link is not valid.") from None
     purpose = purpose_get_active(code=purpose_code)
     if purpose is None:
@@ -356,7 +359,7 @@ def notice_acknowledge(*, customer: Customer, notice: PrivacyNotice) -> None:
 
 
 @transaction.atomic
-def notice_publish(*, actor: Any, notice: PrivacyNotice) -> PrivacyNotice:
+def notice_publish(*, actor: User, notice: PrivacyNotice) -> PrivacyNotice:
     """Publish a notice version: material changes make older grants need renewing,
     and affected customers are emailed a summary in batches (Celery)."""
     from apps.consent.tasks import notice_announce_task
@@ -386,16 +389,15 @@ def notice_affected_customer_ids(*, notice: PrivacyNotice) -> list[UUID]:
     """Customers holding a consent answer for a purpose the notice changes."""
     purposes = NoticeChange.objects.filter(notice=notice).values("purpose")
     return list(
-        ConsentState.objects.filter(
-            purpose__in=purposes, customer__erased_at__isnull=True
-        )
+        ConsentState.objects.filter(purpose__in=purposes)
+        .exclude(customer_id__in=customer_ids_erased())
         .order_by("customer_id")
         .values_list("customer_id", flat=True)
         .distinct()
     )
 
 
-def notice_announce_batch(*, notice_id: int, customer_ids: list[UUID | str]) -> int:
+def notice_announce_batch(*, notice_id: int, customer_ids: Sequence[UUID | str]) -> int:
     """Email the notice summary to these customers, skipping those already told.
     Returns how many were sent."""
     from django.core.mail import EmailMessage, get_connection
@@ -411,7 +413,7 @@ def notice_announce_batch(*, notice_id: int, customer_ids: list[UUID | str]) -> 
     )
     customers = [
         c
-        for c in Customer.objects.filter(pk__in=customer_ids, erased_at__isnull=True)
+        for c in customers_not_erased().filter(pk__in=customer_ids)
         if c.pk not in done
     ]
     changes = "\n".join(

@@ -8,7 +8,7 @@ with the batch's keys as an array parameter, so the plan stays correct as tables
 added, and memory stays flat.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -44,7 +44,7 @@ def _relations(model: type[models.Model]) -> list[Any]:
     return sorted(rels, key=lambda rel: len(list(_children(rel.related_model))))
 
 
-def _children(model: type[models.Model]):
+def _children(model: type[models.Model]) -> Iterable[Any]:
     return get_candidate_relations_to_delete(model._meta)
 
 
@@ -91,7 +91,9 @@ def delete_cascade(
                 cursor.execute(sql, params)
                 if cursor.fetchone():
                     raise ProtectedRows(f"{child._meta.label} still refers to them.")
-        where, params = ids_in(_quoted(model._meta.pk.column), pks)
+        # A primary key is a concrete field: its column is never None.
+        pk_name = _quoted(model._meta.pk.column)  # type: ignore[arg-type]
+        where, params = ids_in(pk_name, pks)
         table = _quoted(model._meta.db_table)
         sql = f"DELETE FROM {table} WHERE {where}"  # nosec B608
         cursor.execute(sql, params)

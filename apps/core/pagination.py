@@ -1,6 +1,7 @@
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.db.models import QuerySet
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -13,9 +14,14 @@ class Pagination(PageNumberPagination):
 
 
 def paginated_response(
-    *, request: Request, view: Any, items: Sequence, serialize: Callable[[list], Any]
+    *,
+    request: Request,
+    view: Any,
+    items: QuerySet[Any] | Sequence[Any],
+    serialize: Callable[[list[Any]], Any],
 ) -> Response:
     """One page of `items`, shaped by `serialize`, with DRF's count/next/previous."""
     paginator = Pagination()
     page = paginator.paginate_queryset(items, request, view=view)
-    return paginator.get_paginated_response(serialize(page))
+    # None only for a paginator without a page size; this one has one.
+    return paginator.get_paginated_response(serialize(page or []))

@@ -7,7 +7,7 @@ trail and the renderer. Bodies deeper than MAX_JSON_DEPTH are refused before dec
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rest_framework import parsers
@@ -70,8 +70,14 @@ class JSONParser(parsers.JSONParser):
     """DRF's JSON parser, refusing bodies nested deeper than MAX_JSON_DEPTH (400,
     code `too_deep`)."""
 
-    def parse(self, stream, media_type=None, parser_context=None) -> Any:
-        encoding = parsers.get_encoding(parser_context or {})
+    def parse(
+        self,
+        stream: Any,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        # DRF's own charset check (no bytes-to-bytes codecs); its stubs lack it.
+        encoding = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]
         parse_constant = strict_constant if self.strict else None
         try:
             text = stream.read().decode(encoding)

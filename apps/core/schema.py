@@ -1,6 +1,7 @@
 """OpenAPI schema generation (drf-spectacular) tuned to our API style."""
 
 import re
+from typing import Any, Literal
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 
@@ -12,7 +13,9 @@ class AutoSchema(SpectacularAutoSchema):
     named by class alone they would all collide as "Input" and "Output" components.
     """
 
-    def get_serializer_name(self, serializer, direction) -> str:
+    def get_serializer_name(
+        self, serializer: Any, direction: Literal["request", "response"]
+    ) -> str:
         cls = serializer if isinstance(serializer, type) else type(serializer)
         parts = cls.__qualname__.split(".")
         if len(parts) > 1:

@@ -11,7 +11,7 @@ through a blind index.
 
 import logging
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from django.db import models
 
@@ -46,7 +46,7 @@ class _Erased:
             cls._instance = super().__new__(cls)
         return cls._instance
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> Literal[False]:
         return False
 
     def __repr__(self) -> str:
@@ -98,6 +98,11 @@ class _EncryptedDescriptor:
 
 class EncryptedTextField(models.BinaryField):
     """Text sealed with AES-256-GCM under the row's data key."""
+
+    # For django-stubs: what the attribute holds (`_EncryptedDescriptor`), not the
+    # ciphertext BinaryField stands for; always nullable.
+    _pyi_private_set_type: str | None
+    _pyi_private_get_type: str | _Erased | None  # type: ignore[assignment]
 
     def __init__(self, *args: Any, key_field: str = "data_key", **kwargs: Any):
         self.key_field = key_field
@@ -221,6 +226,9 @@ class EncryptedTextField(models.BinaryField):
 
 class EncryptedDateField(EncryptedTextField):
     """A date sealed like text (ISO format inside the ciphertext)."""
+
+    _pyi_private_set_type: date | str | None  # type: ignore[assignment]
+    _pyi_private_get_type: date | _Erased | None  # type: ignore[assignment]
 
     def encode(self, value: Any) -> bytes:
         if isinstance(value, str):

@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.audit import services as audit
+from apps.core.db import server_cursor
 from apps.crypto.keyring import key_ring
 from apps.crypto.keys import data_key_new, forget, rewrap
 from apps.crypto.models import DataKey
@@ -67,6 +69,8 @@ def _rewrap_batch(*, batch_size: int, to_version: int, after: Any) -> tuple[int,
         )
         now = timezone.now()
         for pk, wrapped, version in rows:
+            if wrapped is None:  # Only a destroyed key has none; none is selected.
+                raise ValueError(f"Data key {pk} is destroyed.")
             blob = rewrap(data_key_id=pk, wrapped=wrapped, kek_version=version, kek=kek)
             DataKey.objects.filter(pk=pk).update(
                 wrapped_key=blob, kek_version=to_version, rotated_at=now
@@ -75,13 +79,13 @@ def _rewrap_batch(*, batch_size: int, to_version: int, after: Any) -> tuple[int,
 
 
 def _rewrap_batch_postgres(
-    batch_size: int, to_version: int, after: Any, kek
+    batch_size: int, to_version: int, after: Any, kek: AESGCM
 ) -> tuple[int, Any]:
-    """The same on PostgreSQL with server-side binding and binary parameters: keys and
-    blobs travel as parameters (never in SQL text), without text quoting in Python,
-    and the UPDATE is bounded to the batch's key range so it never scans the table."""
-    connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    """The same on PostgreSQL with server-side binding and binary parameters
+    (`apps.core.db.server_cursor`): keys and blobs travel as parameters (never in SQL
+    text), without text quoting in Python, and the UPDATE is bounded to the batch's
+    key range so it never scans the table."""
+    with server_cursor() as cursor:
         cursor.execute(
             "SELECT id, wrapped_key, kek_version FROM crypto_datakey "
             "WHERE destroyed_at IS NULL AND kek_version <> %s AND id > %s "
@@ -109,7 +113,7 @@ def _rewrap_batch_postgres(
 
 def data_keys_rotate(
     *,
-    actor,
+    actor: User | None,
     batch_size: int = 5000,
     on_progress: Callable[[int], None] | None = None,
 ) -> RotationResult:

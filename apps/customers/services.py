@@ -4,11 +4,14 @@ Lock order (apps/core/db.py): the customer, then its data key, then the audit ch
 """
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.accounts.models import User
+from apps.accounts.services import users_deactivate_bulk
 from apps.audit import services as audit
 from apps.core.db import server_cursor
 from apps.core.errors import DomainError, NotFound
@@ -46,7 +49,9 @@ def _clean(data: dict[str, Any], *, country: str) -> dict[str, Any]:
     unknown = set(data) - EDITABLE_FIELDS
     if unknown:
         raise CustomerError("This field cannot be set.", field=sorted(unknown)[0])
-    clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()}
+    clean: dict[str, Any] = {
+        k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()
+    }
     # Phones are validated as phones; every other text must not hold a card number.
     refuse_card_numbers(
         {k: v for k, v in clean.items() if k != "phone"}, country=country
@@ -126,7 +131,7 @@ def _save_unique(customer: Customer, **kwargs: Any) -> None:
 
 
 @transaction.atomic
-def customer_create(*, actor: Any, data: dict[str, Any]) -> Customer:
+def customer_create(*, actor: User | None, data: dict[str, Any]) -> Customer:
     """Create a customer with a data key of their own. Raises CustomerError."""
     if not data.get("country"):
         raise CustomerError("This field is required.", field="country")
@@ -150,7 +155,7 @@ def customer_create(*, actor: Any, data: dict[str, Any]) -> Customer:
 
 @transaction.atomic
 def customer_update(
-    *, actor: Any, customer: Customer, data: dict[str, Any]
+    *, actor: User, customer: Customer, data: dict[str, Any]
 ) -> Customer:
     """Change some fields of a customer. Raises CustomerError, CustomerConflict."""
     customer = _locked(customer)
@@ -174,7 +179,7 @@ def customer_update(
 
 
 @transaction.atomic
-def customer_close(*, actor: Any, customer: Customer) -> Customer:
+def customer_close(*, actor: User, customer: Customer) -> Customer:
     """Close a customer's account (retention clocks for closed accounts start)."""
     customer = _locked(customer)
     if customer.status == CustomerStatus.CLOSED:
@@ -188,7 +193,7 @@ def customer_close(*, actor: Any, customer: Customer) -> Customer:
 
 @transaction.atomic
 def customer_shred(
-    *, actor: Any, customer: Customer, cause: str = "request"
+    *, actor: User | None, customer: Customer, cause: str = "request"
 ) -> Customer:
     """Crypto-shred a customer: destroy their data key, clear PII and blind indexes.
     Checks no legal hold: erase through `apps.retention.services.customer_erase`,
@@ -199,7 +204,7 @@ def customer_shred(
         raise CustomerConflict("This customer was already erased.")
     data_key_destroy(data_key=customer.data_key)
     now = timezone.now()
-    update = {name: None for name in PII_FIELD_NAMES}
+    update: dict[str, Any] = dict.fromkeys(PII_FIELD_NAMES)
     update.update(
         email_index=None,
         phone_index=None,
@@ -218,18 +223,37 @@ def customer_shred(
     return customer
 
 
-def customer_lock(*, customer_id: Any) -> Customer:
+def customer_lock(*, customer_id: Any, with_data_key: bool = True) -> Customer:
     """The customer's row, locked until the transaction ends (FOR NO KEY UPDATE), read
-    afresh with its data key. Raises NotFound if it was deleted meanwhile."""
-    found = (
-        Customer.objects.select_for_update(no_key=True)
-        .select_related("data_key")
-        .filter(pk=customer_id)
-        .first()
-    )
+    afresh, with its data key (read and locked too) unless `with_data_key` is False.
+    Raises NotFound if it was deleted meanwhile."""
+    rows = Customer.objects.select_for_update(no_key=True)
+    if with_data_key:
+        rows = rows.select_related("data_key")
+    found = rows.filter(pk=customer_id).first()
     if found is None:
         raise NotFound("No such customer.")
     return found
+
+
+def customer_lock_erased_at(*, customer_id: Any) -> datetime | None:
+    """Lock the customer's row until the transaction ends (FOR NO KEY UPDATE), the
+    lock alone without reading the record; returns when they were erased, or None.
+    Raises Customer.DoesNotExist if the row is gone."""
+    return (
+        Customer.objects.select_for_update(no_key=True)
+        .filter(pk=customer_id)
+        .values_list("erased_at", flat=True)
+        .get()
+    )
+
+
+def customer_user_link(*, customer: Customer, user: User) -> None:
+    """Make `user` the customer's login. The caller holds the customer's row lock
+    (customer_lock)."""
+    if customer.user_id != user.pk:
+        customer.user = user
+        customer.save(update_fields=["user"])
 
 
 def _locked(customer: Customer) -> Customer:
@@ -343,14 +367,10 @@ def customers_delete_bulk(*, customer_ids: list[Any]) -> int:
 
 
 def _deactivate_logins(customer_ids: list[Any]) -> None:
-    """A disposed customer can no longer sign in (the login row stays for the audit)."""
-    from django.contrib.auth.hashers import make_password
-
-    with server_cursor() as cursor:
-        where, params = ids_in("id", list(customer_ids))
-        cursor.execute(
-            # `where` holds placeholders only (ids_in); the ids are bound parameters.
-            "UPDATE accounts_user SET is_active = FALSE, password = %s WHERE id IN "  # noqa: S608  # nosec B608
-            f"(SELECT user_id FROM customers_customer WHERE {where})",
-            [make_password(None), *params],
-        )
+    """A disposed customer can no longer sign in (the login row stays for the audit):
+    one UPDATE of their logins, found by a subquery."""
+    users_deactivate_bulk(
+        user_ids=Customer.objects.filter(
+            pk__in=customer_ids, user__isnull=False
+        ).values("user_id")
+    )

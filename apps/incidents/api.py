@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import GOVERNANCE_ROLES
-from apps.accounts.permissions import role_permission
+from apps.accounts.permissions import request_user, role_permission
 from apps.core.pagination import Pagination, paginated_response
 from apps.customers.registry import DataCategory
 from apps.incidents.models import IncidentKind, IncidentStatus, RiskLevel, Severity
@@ -98,7 +98,9 @@ class IncidentListCreateApi(APIView):
     def post(self, request: Request) -> Response:
         data = IncidentInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        incident = incident_create(actor=request.user, data=data.validated_data)
+        incident = incident_create(
+            actor=request_user(request), data=data.validated_data
+        )
         return Response(IncidentOutputSerializer(incident).data, status=201)
 
 
@@ -119,7 +121,7 @@ class IncidentDetailApi(APIView):
         data = IncidentInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         incident = incident_update(
-            actor=request.user, incident=incident, data=data.validated_data
+            actor=request_user(request), incident=incident, data=data.validated_data
         )
         return Response(IncidentOutputSerializer(incident).data)
 
@@ -137,7 +139,7 @@ class IncidentTransitionApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         incident = incident_transition(
-            actor=request.user, incident=incident, **data.validated_data
+            actor=request_user(request), incident=incident, **data.validated_data
         )
         return Response(IncidentOutputSerializer(incident).data)
 
@@ -226,6 +228,6 @@ class IncidentNotificationsApi(APIView):
     @extend_schema(request=None, responses={202: OutputSerializer})
     def post(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
-        incident_notify(actor=request.user, incident=incident)
+        incident_notify(actor=request_user(request), incident=incident)
         progress = notification_progress(incident=incident)
         return Response(self.OutputSerializer(progress).data, status=202)

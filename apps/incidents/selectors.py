@@ -232,6 +232,14 @@ def notices_for_customer(*, customer_id: UUID) -> QuerySet[IncidentNotice]:
     )
 
 
+def remedy_offers_for_customer(*, customer_id: UUID) -> dict[UUID, AffectedCustomer]:
+    """The remedies offered to one customer (a code to redeem), by incident id."""
+    offers = AffectedCustomer.objects.filter(customer_id=customer_id).exclude(
+        remedy_code=""
+    )
+    return {affected.incident_id: affected for affected in offers}
+
+
 def status_components() -> QuerySet[StatusComponent]:
     return StatusComponent.objects.all()
 

@@ -16,12 +16,21 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.audit import services as audit
+from apps.core.reasons import reason_require
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
-from apps.customers.registry import DataCategory, fields_in_category
+from apps.customers.registry import DataCategory
+from apps.customers.selectors import (
+    customer_categories_held,
+    customer_queryset,
+    customers_created_between,
+    customers_in_places,
+)
 from apps.incidents import notices
 from apps.incidents.channels import DeliveryDeferred, DeliveryFailed, channel
 from apps.incidents.errors import IncidentError
@@ -92,7 +101,7 @@ def _check_times(incident: Incident) -> None:
 
 
 @transaction.atomic
-def incident_create(*, actor, data: dict[str, Any]) -> Incident:
+def incident_create(*, actor: User, data: dict[str, Any]) -> Incident:
     """Register an incident. Raises IncidentError."""
     incident = Incident(created_by=actor)
     for name in EDITABLE:
@@ -110,7 +119,9 @@ def incident_create(*, actor, data: dict[str, Any]) -> Incident:
 
 
 @transaction.atomic
-def incident_update(*, actor, incident: Incident, data: dict[str, Any]) -> Incident:
+def incident_update(
+    *, actor: User, incident: Incident, data: dict[str, Any]
+) -> Incident:
     """Change fields of an open incident; audited with the names of what changed."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if incident.is_closed:
@@ -136,7 +147,7 @@ def incident_update(*, actor, incident: Incident, data: dict[str, Any]) -> Incid
 
 @transaction.atomic
 def incident_transition(
-    *, actor, incident: Incident, status: str, note: str = ""
+    *, actor: User, incident: Incident, status: str, note: str = ""
 ) -> Incident:
     """Move an incident forward (investigating → ... → resolved). Resolving records the
     deadlines as they stand, so later edits to the rules never move them."""
@@ -179,7 +190,9 @@ def incident_transition(
 
 
 @transaction.atomic
-def timeline_add(*, actor, incident: Incident, text: str, at: datetime | None = None):
+def timeline_add(
+    *, actor: User, incident: Incident, text: str, at: datetime | None = None
+) -> TimelineEntry:
     text = (text or "").strip()
     if not text:
         raise IncidentError("Say what was done.", field="text")
@@ -209,7 +222,7 @@ def _parse_ids(text: str) -> list[uuid.UUID]:
 @transaction.atomic
 def affected_select(
     *,
-    actor,
+    actor: User,
     incident: Incident,
     scope: str,
     countries: list[str] | None = None,
@@ -226,21 +239,19 @@ def affected_select(
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if IncidentNotice.objects.filter(incident=incident).exists():
         raise IncidentError("Notices have gone out: the affected list is fixed now.")
-    customers = Customer.objects.all()
+    customers = customer_queryset()
     if scope == "countries":
         if not (countries or regions):
             raise IncidentError(
                 "Name at least one country or region.", field="countries"
             )
-        customers = customers.filter(country__in=countries or []) | customers.filter(
-            region__in=regions or []
+        customers = customers_in_places(
+            countries=countries or [], regions=regions or []
         )
     elif scope == "window":
         if not (created_from and created_to) or created_from > created_to:
             raise IncidentError("Give a window: from, then to.", field="created_from")
-        customers = customers.filter(
-            created_at__gte=created_from, created_at__lte=created_to
-        )
+        customers = customers_created_between(start=created_from, end=created_to)
     elif scope == "list":
         ids = _parse_ids(customer_ids)
         if not ids:
@@ -303,32 +314,8 @@ def notice_elements(incident: Incident, data_involved: str) -> dict[str, str]:
     }
 
 
-def _categories_held(customer_ids: list) -> dict:
-    """Which data categories each customer holds anything in (no decryption: a null
-    check on the ciphertext columns). Erased customers, and those whose record is gone,
-    are not in it."""
-    from django.db.models import BooleanField, ExpressionWrapper, Q
-
-    annotations = {}
-    for category in DataCategory.values:
-        q = Q()
-        for name in fields_in_category(category):
-            q |= Q(**{f"{name}__isnull": False})
-        annotations[f"has_{category}"] = ExpressionWrapper(
-            q, output_field=BooleanField()
-        )
-    rows = (
-        Customer.objects.filter(pk__in=customer_ids, erased_at__isnull=True)
-        .annotate(**annotations)
-        .values("pk", *annotations)
-    )
-    return {
-        row["pk"]: {c for c in DataCategory.values if row[f"has_{c}"]} for row in rows
-    }
-
-
 @transaction.atomic
-def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
+def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) -> int:
     """Render and queue one notice per affected customer and channel (never email to
     a mailbox whose credentials were taken). Idempotent: existing notices are kept.
     A customer erased since the snapshot and not yet sent anything is set apart as
@@ -350,7 +337,8 @@ def notices_queue(*, actor, incident: Incident, batch_size: int = 2000) -> int:
         if not batch:
             break
         last = batch[-1].pk
-        held = _categories_held([a.customer_id for a in batch])
+        # Erased customers, and those whose record is gone, are not in it.
+        held = customer_categories_held(customer_ids=[a.customer_id for a in batch])
         gone = {a.customer_id for a in batch} - held.keys()
         existing = set(
             IncidentNotice.objects.filter(
@@ -445,7 +433,7 @@ def notices_send_batch(*, incident_id: Any, batch_size: int | None = None) -> in
     with key_scope():
         customers = {
             c.pk: c
-            for c in Customer.objects.filter(pk__in={n.customer_id for n in batch})
+            for c in customer_queryset().filter(pk__in={n.customer_id for n in batch})
         }
         data_keys_preload(c.data_key_id for c in customers.values())
         for candidate in batch:
@@ -491,7 +479,7 @@ RETRY_WAIT_MAX = timedelta(days=1)
 OUTCOME_UNKNOWN = "outcome unknown: the sending worker stopped"
 
 
-def _claim(pending, pk: int) -> IncidentNotice | None:
+def _claim(pending: QuerySet[IncidentNotice], pk: int) -> IncidentNotice | None:
     """Take one due notice to send, committed before the send: if the process dies
     while sending, the notice is not sent again (`notices_claims_expire`)."""
     with transaction.atomic():
@@ -577,7 +565,7 @@ def _retry_later(notice: IncidentNotice, *, reason: str) -> None:
 
 
 @transaction.atomic
-def incident_notify(*, actor, incident: Incident) -> int:
+def incident_notify(*, actor: User, incident: Incident) -> int:
     """Queue every notice and hand the sending to Celery, in batches. Idempotent: a
     rerun queues only what is missing and sends only what is due."""
     from apps.incidents.tasks import notices_send_task
@@ -610,7 +598,7 @@ def remedy_redeem(*, customer_id: Any, incident: Incident) -> None:
 @transaction.atomic
 def status_publish(
     *,
-    actor,
+    actor: User,
     incident: Incident,
     phase: str,
     message: str,
@@ -619,9 +607,12 @@ def status_publish(
 ) -> StatusUpdate:
     """Publish a plain-language update on the public status page, and set the state of
     the components it names."""
-    message = (message or "").strip()
-    if len(message) < 10:
-        raise IncidentError("Write the update in a sentence or two.", field="message")
+    message = reason_require(
+        message,
+        field="message",
+        message="Write the update in a sentence or two.",
+        error=IncidentError,
+    )
     update = StatusUpdate.objects.create(
         incident=incident,
         phase=phase,
@@ -639,57 +630,3 @@ def status_publish(
         details={"phase": phase, "update": update.pk},
     )
     return update
-
-
-def demo_incidents_ensure(*, actor) -> int:
-    """An open suspected breach with its deadlines and a resolved outage on the status
-    page, if the register is empty (seed_demo)."""
-    from datetime import timedelta
-
-    if Incident.objects.exists():
-        return 0
-    now = timezone.now()
-    outage = incident_create(
-        actor=actor,
-        data={
-            "title": "Checkout unavailable",
-            "kind": "outage",
-            "severity": "medium",
-            "occurred_at": now - timedelta(days=14, hours=3),
-            "detected_at": now - timedelta(days=14, hours=3),
-            "aware_at": now - timedelta(days=14, hours=3),
-        },
-    )
-    status_publish(
-        actor=actor,
-        incident=outage,
-        phase="resolved",
-        message="Checkout was down for 40 minutes after a failed deployment. No "
-        "personal data was exposed. Everything works again.",
-        data_at_risk="no",
-    )
-    incident_transition(actor=actor, incident=outage, status=IncidentStatus.RESOLVED)
-    breach = incident_create(
-        actor=actor,
-        data={
-            "title": "Support export shared with the wrong vendor",
-            "kind": "suspected_breach",
-            "severity": "high",
-            "occurred_at": now - timedelta(days=2),
-            "detected_at": now - timedelta(hours=30),
-            "aware_at": now - timedelta(hours=26),
-            "data_categories": ["identity", "contact"],
-            "systems": ["support tool", "vendor SFTP"],
-            "risk_level": "high",
-            "risk_reasoning": "Names and contact details in plain text; the vendor "
-            "confirms deletion but we cannot verify it yet.",
-            "what_happened": "A support export went to a vendor who should not see it.",
-            "what_we_are_doing": "The vendor deleted it; we are checking their logs.",
-            "what_you_can_do": "Be wary of messages asking for your password.",
-            "contact": "privacy@amanah.example",
-        },
-    )
-    affected_select(
-        actor=actor, incident=breach, scope="countries", countries=["ID", "US", "DE"]
-    )
-    return 2

@@ -5,7 +5,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import STAFF_ROLES, Role
-from apps.accounts.permissions import ensure_role, role_permission
+from apps.accounts.permissions import ensure_role, request_user, role_permission
 from apps.consent.selectors import purpose_get_active
 from apps.customers.registry import DataCategory
 from apps.inventory.models import Recipient, System
@@ -81,7 +81,8 @@ class InventoryApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request: Request) -> Response:
-        ensure_role(request.user, Role.PRIVACY_ADMIN)
+        actor = request_user(request)
+        ensure_role(actor, Role.PRIVACY_ADMIN)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         d = dict(data.validated_data)
@@ -111,7 +112,7 @@ class InventoryApi(APIView):
                 "active": d["active"],
             }
         inventory_save(
-            actor=request.user,
+            actor=actor,
             model=System if kind == "system" else Recipient,
             name=name,
             data=payload,

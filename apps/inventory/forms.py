@@ -1,6 +1,6 @@
 from django import forms
 
-from apps.consent.models import Purpose
+from apps.consent.selectors import purpose_list_active
 from apps.customers.registry import DataCategory
 
 
@@ -27,7 +27,7 @@ class InventoryForm(forms.Form):
         max_length=200, required=False, label="Transfer safeguards"
     )
     gating_purpose = forms.ModelChoiceField(
-        queryset=Purpose.objects.filter(active=True),
+        queryset=purpose_list_active(),
         required=False,
         label="Only with consent to",
     )

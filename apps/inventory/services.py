@@ -9,17 +9,22 @@ from typing import Any
 
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.audit import services as audit
-from apps.consent.models import ConsentState
-from apps.consent.selectors import audience_granted_filter
+from apps.consent.selectors import (
+    consent_granted_customer_ids,
+    consent_granted_for_customer,
+)
 from apps.core.errors import DomainError, Forbidden
 from apps.core.links import public_url
 from apps.core.mail import send_unless_refused
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
 from apps.customers.registry import DataCategory
+from apps.customers.selectors import customers_not_erased
 from apps.inventory.models import (
     ChangeNotice,
     ChangeNoticeDelivery,
@@ -49,7 +54,7 @@ def _clean(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "country": country}
 
 
-def _widens(before: Any, after: Any) -> list[str]:
+def _widens(before: System | Recipient | None, after: System | Recipient) -> list[str]:
     """What makes a change one customers must hear about."""
     if before is None:
         return ["new"]
@@ -62,7 +67,13 @@ def _widens(before: Any, after: Any) -> list[str]:
 
 
 @transaction.atomic
-def inventory_save(*, actor, model: type, name: str, data: dict[str, Any]):
+def inventory_save(
+    *,
+    actor: User,
+    model: type[System] | type[Recipient],
+    name: str,
+    data: dict[str, Any],
+) -> System | Recipient:
     """Create or change a system or recipient; audited. A change that affects
     customers (new, new country, more categories) creates a change notice and
     emails the affected customers in batches."""
@@ -96,8 +107,8 @@ def inventory_save(*, actor, model: type, name: str, data: dict[str, Any]):
         notice = ChangeNotice.objects.create(
             summary=summary,
             created_at=timezone.now(),
-            recipient=item if model is Recipient else None,
-            system=item if model is System else None,
+            recipient=item if isinstance(item, Recipient) else None,
+            system=item if isinstance(item, System) else None,
         )
         from apps.inventory.tasks import change_notice_send_task
 
@@ -105,15 +116,14 @@ def inventory_save(*, actor, model: type, name: str, data: dict[str, Any]):
     return item
 
 
-def change_notice_audience(notice: ChangeNotice):
+def change_notice_audience(notice: ChangeNotice) -> QuerySet[Customer]:
     """Who a change affects: for a recipient gated by consent, those who granted it;
     otherwise every customer whose record holds data."""
-    customers = Customer.objects.filter(erased_at__isnull=True)
+    customers = customers_not_erased()
     recipient = notice.recipient
-    if recipient is not None and recipient.gating_purpose_id:
-        granted = ConsentState.objects.filter(
-            audience_granted_filter(recipient.gating_purpose)
-        ).values("customer_id")
+    purpose = recipient.gating_purpose if recipient is not None else None
+    if purpose is not None:
+        granted = consent_granted_customer_ids(purpose=purpose)
         customers = customers.filter(pk__in=granted)
     return customers
 
@@ -158,15 +168,13 @@ def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
     return len(customers)
 
 
-def data_share(*, actor, recipient: Recipient, customer: Customer) -> ShareRecord:
+def data_share(*, actor: User, recipient: Recipient, customer: Customer) -> ShareRecord:
     """Record a sharing of the customer's data with a recipient. Raises
     SharingRefused (the refusal itself is recorded and audited) without the gating
     consent."""
-    allowed = (
-        not recipient.gating_purpose_id
-        or ConsentState.objects.filter(
-            audience_granted_filter(recipient.gating_purpose), customer=customer
-        ).exists()
+    purpose = recipient.gating_purpose
+    allowed = purpose is None or consent_granted_for_customer(
+        customer=customer, purpose=purpose
     )
     allowed = allowed and recipient.active and not customer.is_erased
     with transaction.atomic():

@@ -8,7 +8,7 @@ hits into alerts. Thresholds are read from settings at call time.
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -18,13 +18,13 @@ from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import ExtractHour, ExtractMinute, TruncHour
 from django.utils import timezone
 
-from apps.access.models import AccessLogEntry, AccessPurpose, Reveal, RevealStatus
-from apps.accounts.models import STAFF_ROLES, User
-from apps.audit.models import AuditEvent
+from apps.access.models import AccessPurpose
+from apps.access.selectors import access_log_list, reveal_list_granted
+from apps.accounts.models import STAFF_ROLES
+from apps.accounts.selectors import user_count_by_role
+from apps.audit.selectors import audit_event_list_between
 from apps.monitoring.models import AlertSeverity, LookupKind, SearchBy, StaffLookup
-
-# Reveals that were granted, including those suspended since.
-_GRANTED = (RevealStatus.GRANTED, RevealStatus.SUSPENDED)
+from apps.retention.selectors import disposal_scheduled_at
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class Rule:
         return f"{self.code}:{staff_id or '-'}:{bucket}"
 
 
-def _for_staff(queryset: QuerySet, staff_id: int | None, name: str = "staff_id"):
-    return queryset.filter(**{name: staff_id}) if staff_id is not None else queryset
+def _for_staff(queryset: QuerySet, staff_id: int | None) -> QuerySet:
+    return queryset.filter(staff_id=staff_id) if staff_id is not None else queryset
 
 
 def _z(value: float, mean: float, std: float) -> float:
@@ -88,8 +88,9 @@ class RevealVolume(Rule):
     def evaluate(self, *, now: datetime, staff_id: int | None = None) -> list[Hit]:
         start = now - self.window
         current = (
-            _for_staff(Reveal.objects.filter(status__in=_GRANTED), staff_id)
-            .filter(created_at__gt=start, created_at__lte=now)
+            reveal_list_granted(since=start, until=now, staff_id=staff_id)
+            # The revealing staff member's current role, through the reveal's foreign
+            # key: one join in the aggregate (docs/ARCHITECTURE.md, on purpose).
             .values("staff_id", role=F("staff__role"))
             .annotate(n=Count("pk"), first_id=Min("pk"), last_id=Max("pk"))
             .filter(n__gte=settings.AMANAH_MONITOR_REVEAL_MIN)
@@ -103,12 +104,7 @@ class RevealVolume(Rule):
         stats = self._baseline(
             roles=roles, since=start - timedelta(days=days), to=start
         )
-        staff_per_role = dict(
-            User.objects.filter(role__in=roles, is_active=True)
-            .values("role")
-            .annotate(n=Count("pk"))
-            .values_list("role", "n")
-        )
+        staff_per_role = user_count_by_role(roles=roles)
         per_role: dict[str, tuple[int, int]] = {}
         for role, total, squares in stats.values():
             role_total, role_squares = per_role.get(role, (0, 0))
@@ -161,14 +157,8 @@ class RevealVolume(Rule):
         squares of their hourly reveal counts, computed by the database over hourly
         buckets (hours without reveals add nothing to either)."""
         buckets = (
-            Reveal.objects.filter(
-                status__in=_GRANTED,
-                created_at__gt=since,
-                created_at__lte=to,
-                staff__role__in=roles,
-                # As the peer count: staff who left take their history with them.
-                staff__is_active=True,
-            )
+            # As the peer count: staff who left take their history with them.
+            reveal_list_granted(since=since, until=to, roles=roles)
             .values("staff_id", role=F("staff__role"), hour=TruncHour("created_at"))
             .annotate(n=Count("pk"))
         )
@@ -211,8 +201,7 @@ class OffHoursReads(Rule):
         tz = timezone.get_default_timezone()
         lookback = timedelta(minutes=settings.AMANAH_MONITOR_LOOKBACK_MINUTES)
         rows = (
-            _for_staff(AccessLogEntry.objects.all(), staff_id)
-            .filter(created_at__gt=now - lookback, created_at__lte=now)
+            access_log_list(since=now - lookback, until=now, staff_id=staff_id)
             .annotate(local_hour=ExtractHour("created_at", tzinfo=tz))
             .filter(outside)
             .values("staff_id")
@@ -280,11 +269,11 @@ class SearchEnumeration(Rule):
             return []
         # The searched values are never kept; the access log says whom they found.
         found = dict(
-            AccessLogEntry.objects.filter(
+            access_log_list(
+                since=since,
+                until=now,
+                staff_ids=[row["staff_id"] for row in rows],
                 purpose=AccessPurpose.SEARCH,
-                staff_id__in=[row["staff_id"] for row in rows],
-                created_at__gt=since,
-                created_at__lte=now,
             )
             .values("staff_id")
             .annotate(n=Count("customer_id", distinct=True))
@@ -366,12 +355,12 @@ class ConsentChangeVolume(Rule):
 
     def evaluate(self, *, now: datetime, staff_id: int | None = None) -> list[Hit]:
         rows = (
-            _for_staff(AuditEvent.objects.all(), staff_id, "actor_id")
-            .filter(
-                action__in=CONSENT_ACTIONS,
-                actor_role__in=sorted(STAFF_ROLES),
-                created_at__gt=now - self.window,
-                created_at__lte=now,
+            audit_event_list_between(
+                actions=CONSENT_ACTIONS,
+                after=now - self.window,
+                until=now,
+                actor_id=staff_id,
+                actor_roles=sorted(STAFF_ROLES),
             )
             .values("actor_id")
             .annotate(
@@ -409,21 +398,10 @@ def _schedule_lookback(now: datetime) -> datetime:
     return now - timedelta(hours=settings.AMANAH_MONITOR_SCHEDULE_LOOKBACK_HOURS)
 
 
-def disposal_scheduled_at() -> time:
-    """AMANAH_MONITOR_DISPOSAL_AT as a time of day. Raises ImproperlyConfigured."""
-    value = settings.AMANAH_MONITOR_DISPOSAL_AT
-    try:
-        return time.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ImproperlyConfigured(
-            f"AMANAH_MONITOR_DISPOSAL_AT must be HH:MM, not {value!r}"
-        ) from None
-
-
 class DisposalOffSchedule(Rule):
     """A disposal run started or resumed (audit trail) more than
-    AMANAH_MONITOR_DISPOSAL_TOLERANCE_MINUTES away from AMANAH_MONITOR_DISPOSAL_AT
-    (the nightly beat job, 02:30 in TIME_ZONE)."""
+    AMANAH_MONITOR_DISPOSAL_TOLERANCE_MINUTES away from the nightly beat job
+    (retention's `disposal_scheduled_at`, 02:30 in TIME_ZONE)."""
 
     code = "disposal_off_schedule"
     title = "Disposal run outside its schedule"
@@ -445,11 +423,11 @@ class DisposalOffSchedule(Rule):
             on_time = Q(minute_of_day__gte=low, minute_of_day__lte=high)
         tz = timezone.get_default_timezone()
         events = (
-            _for_staff(AuditEvent.objects.all(), staff_id, "actor_id")
-            .filter(
-                action__in=self.actions,
-                created_at__gt=_schedule_lookback(now),
-                created_at__lte=now,
+            audit_event_list_between(
+                actions=self.actions,
+                after=_schedule_lookback(now),
+                until=now,
+                actor_id=staff_id,
             )
             .annotate(
                 minute_of_day=ExtractHour("created_at", tzinfo=tz) * 60
@@ -515,10 +493,11 @@ class KeyRotationOffSchedule(Rule):
     severity = AlertSeverity.HIGH
 
     def evaluate(self, *, now: datetime, staff_id: int | None = None) -> list[Hit]:
-        events = _for_staff(AuditEvent.objects.all(), staff_id, "actor_id").filter(
-            action="keys.rotated",
-            created_at__gt=_schedule_lookback(now),
-            created_at__lte=now,
+        events = audit_event_list_between(
+            actions=("keys.rotated",),
+            after=_schedule_lookback(now),
+            until=now,
+            actor_id=staff_id,
         )
         announced = Q()
         for start, end in key_rotation_windows():

@@ -3,7 +3,8 @@
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
-from apps.accounts.models import Role, User
+from apps.accounts.models import Role
+from apps.accounts.selectors import user_emails_for_role
 from apps.core.errors import NotFound
 from apps.monitoring.models import Alert, AlertSeverity, AlertStatus
 
@@ -47,9 +48,4 @@ def alert_recipients() -> list[str]:
     """AMANAH_ALERT_EMAILS, or else the addresses of active compliance officers."""
     if settings.AMANAH_ALERT_EMAILS:
         return list(settings.AMANAH_ALERT_EMAILS)
-    return list(
-        User.objects.filter(role=Role.COMPLIANCE_OFFICER, is_active=True)
-        .exclude(email="")
-        .order_by("pk")
-        .values_list("email", flat=True)
-    )
+    return user_emails_for_role(role=Role.COMPLIANCE_OFFICER)

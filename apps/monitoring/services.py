@@ -153,8 +153,9 @@ def alert_raise(*, hit: Hit, now: datetime) -> Alert | None:
         and alert.staff_id is not None
         and settings.AMANAH_ALERT_SUSPEND_ON_HIGH
     )
-    if suspend:
-        reveals_live_lock(staff=alert.staff)  # before the audit chain
+    staff = alert.staff if suspend else None
+    if staff is not None:
+        reveals_live_lock(staff=staff)  # before the audit chain
     audit.record(
         actor=None,
         action="alert.raised",
@@ -375,7 +376,10 @@ def alert_escalate(*, actor: User, alert: Alert) -> Alert:
 
 
 def _suspend(*, actor: User | None, alert: Alert) -> int:
-    count = reveals_suspend(actor=actor, staff=alert.staff, cause=f"alert:{alert.pk}")
+    staff = alert.staff
+    if staff is None:  # Callers check the alert names someone first.
+        raise AlertError("This alert names no staff member.", field="staff")
+    count = reveals_suspend(actor=actor, staff=staff, cause=f"alert:{alert.pk}")
     alert.reveals_suspended_at = timezone.now()
     alert.save(update_fields=["reveals_suspended_at"])
     audit.record(

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import Role
-from apps.accounts.permissions import role_permission
+from apps.accounts.permissions import request_user, role_permission
 from apps.core.pagination import Pagination, paginated_response
 from apps.requests.models import RequestStatus
 from apps.requests.selectors import request_get, request_queue
@@ -72,7 +72,7 @@ class RequestTransitionApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         item = request_transition(
-            actor=request.user,
+            actor=request_user(request),
             request=item,
             status=data.validated_data["status"],
             note=data.validated_data.get("reason", ""),

@@ -1,10 +1,15 @@
 """What a customer's export holds: their own data and nothing of anyone else's."""
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.utils import timezone
 
-from apps.access.models import AccessLogEntry, AccessPurpose, Interaction
+from apps.access.models import AccessPurpose
+from apps.access.selectors import (
+    access_log_list_for_subject,
+    interaction_list_for_customer,
+)
 from apps.accounts.models import Role
 from apps.consent.selectors import (
     consent_overview_for_customer,
@@ -13,22 +18,16 @@ from apps.consent.selectors import (
 from apps.customers.masking import show_full
 from apps.customers.models import Customer
 from apps.customers.registry import PII_FIELDS
-from apps.incidents.models import IncidentNotice
+from apps.incidents.selectors import notices_for_customer
 from apps.inventory.selectors import recipient_list, system_list
 
 
-def access_history(*, customer: Customer):
+def access_history(*, customer: Customer) -> Iterator[dict[str, Any]]:
     """Who looked at the customer's data, as the customer sees it: date, role and
     purpose, never the employee's name. A generator: it streams 10,000s of rows."""
     labels = dict(Role.choices)
     purposes = dict(AccessPurpose.choices)
-    rows = (
-        AccessLogEntry.objects.filter(customer=customer)
-        .order_by("-created_at", "-pk")
-        .values_list("created_at", "staff_role", "purpose", "fields")
-        .iterator(chunk_size=2000)
-    )
-    for at, role, purpose, fields in rows:
+    for at, role, purpose, fields in access_log_list_for_subject(customer=customer):
         yield {
             "at": at.isoformat(),
             "who": f"a {labels.get(role, 'staff member').lower()}",
@@ -74,15 +73,16 @@ def export_contents(*, customer: Customer) -> dict[str, Any]:
                 "opened_at": i.opened_at.isoformat(),
                 "closed_at": i.closed_at.isoformat() if i.closed_at else None,
             }
-            for i in Interaction.objects.filter(customer=customer).order_by(
-                "-opened_at"
-            )
+            for i in interaction_list_for_customer(customer=customer)
         ],
         "notices_received": [
-            {"subject": n.subject, "sent_at": n.sent_at.isoformat(), "text": n.body}
-            for n in IncidentNotice.objects.filter(
-                customer_id=customer.pk, sent_at__isnull=False
-            ).order_by("-sent_at")
+            {
+                "subject": n.subject,
+                # Sent ones only (the selector): never None.
+                "sent_at": n.sent_at.isoformat() if n.sent_at else None,
+                "text": n.body,
+            }
+            for n in notices_for_customer(customer_id=customer.pk)
         ],
         "where_your_data_is_kept": [
             {"name": s.name, "country": s.country, "retention": s.retention}

@@ -1,7 +1,10 @@
+from uuid import UUID
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core.errors import NotFound
+from apps.customers.models import Customer
 from apps.requests.models import OPEN_STATUSES, DataRequest
 
 
@@ -19,12 +22,14 @@ def request_overdue_count() -> int:
     ).count()
 
 
-def request_get(*, request_id) -> DataRequest:
+def request_get(*, request_id: UUID | str) -> DataRequest:
+    """One data request by id. Raises NotFound."""
     try:
         return DataRequest.objects.get(pk=request_id)
     except (DataRequest.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such request.") from None
 
 
-def requests_for_customer(*, customer) -> QuerySet[DataRequest]:
+def requests_for_customer(*, customer: Customer) -> QuerySet[DataRequest]:
+    """The customer's requests, newest first."""
     return DataRequest.objects.filter(customer=customer).order_by("-received_at")

@@ -22,11 +22,12 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from apps.access.models import AccessPurpose, Visibility
-from apps.access.services import access_log_write
+from apps.access.services import access_log_write_full
+from apps.accounts.models import User
 from apps.audit import services as audit
-from apps.core.errors import Conflict, DomainError, Forbidden
+from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
 from apps.core.links import public_url
+from apps.core.reasons import reason_require
 from apps.crypto.keys import key_scope, open_with, seal_with
 from apps.customers.models import Customer
 from apps.customers.registry import PII_FIELD_NAMES, PII_FIELDS
@@ -42,6 +43,7 @@ from apps.requests.models import (
     RequestKind,
     RequestStatus,
 )
+from apps.retention.models import LegalHold
 from apps.retention.selectors import hold_covering_customer
 from apps.retention.services import customer_erase, holds_freeze
 
@@ -80,7 +82,17 @@ def _customer_of(request: DataRequest) -> Customer | None:
     return customer_get(customer_id=request.customer_id)
 
 
-def _event(request: DataRequest, actor, status: str, note: str = "") -> None:
+def _customer_required(request: DataRequest) -> Customer:
+    """The request's customer. Raises NotFound once the row is gone."""
+    customer = _customer_of(request)
+    if customer is None:
+        raise NotFound("No such customer.")  # as customer_get says it
+    return customer
+
+
+def _event(
+    request: DataRequest, actor: User | None, status: str, note: str = ""
+) -> None:
     RequestEvent.objects.create(
         request=request, at=timezone.now(), actor=actor, status=status, note=note
     )
@@ -89,7 +101,7 @@ def _event(request: DataRequest, actor, status: str, note: str = "") -> None:
 @transaction.atomic
 def request_open(
     *,
-    actor,
+    actor: User,
     customer: Customer,
     kind: str,
     verification: str = "",
@@ -104,9 +116,12 @@ def request_open(
     if customer.is_erased:
         raise RequestError("This customer was erased.", field="customer")
     by_staff = getattr(actor, "role", "customer") != "customer"
-    if by_staff and len(verification.strip()) < 10:
-        raise RequestError(
-            "Say how you verified the customer's identity.", field="verification"
+    if by_staff:
+        reason_require(
+            verification,
+            field="verification",
+            message="Say how you verified the customer's identity.",
+            error=RequestError,
         )
     # Kept in plain text, beyond an erasure: never the customer's data.
     if verification.strip():
@@ -195,31 +210,22 @@ def requests_process_stalled(*, now: datetime | None = None) -> int:
     return len(stalled)
 
 
-def request_details_read(*, actor, request: DataRequest) -> str | None:
+def request_details_read(*, actor: User, request: DataRequest) -> str | None:
     """What the customer wrote on the request, opened for the staff member handling it;
     the read goes to the access log (the customer sees it among the looks at their
     data). None when they wrote nothing, or it was erased with their data key."""
     details = request.details
     if not details:  # None, or ERASED
         return None
-    access_log_write(
-        actor=actor,
-        entries=[
-            (
-                request.customer_id,
-                {"request_details": Visibility.FULL},
-                AccessPurpose.GOVERNANCE,
-                None,
-                None,
-            )
-        ],
+    access_log_write_full(
+        actor=actor, customer_id=request.customer_id, fields=["request_details"]
     )
     return details
 
 
 @transaction.atomic
 def request_transition(
-    *, actor, request: DataRequest, status: str, note: str = ""
+    *, actor: User, request: DataRequest, status: str, note: str = ""
 ) -> DataRequest:
     """Move a request on (privacy admins). Refusing needs a reason; completing a
     correction applies it. Raises RequestError, Forbidden."""
@@ -230,8 +236,13 @@ def request_transition(
         raise RequestError("This request is closed.", field="status")
     if status not in RequestStatus.values or status == RequestStatus.RECEIVED:
         raise RequestError("Choose the next status.", field="status")
-    if status == RequestStatus.REFUSED and len(note.strip()) < 10:
-        raise RequestError("Give the reason for refusing.", field="note")
+    if status == RequestStatus.REFUSED:
+        reason_require(
+            note,
+            field="note",
+            message="Give the reason for refusing.",
+            error=RequestError,
+        )
     if note.strip():  # the outcome and the history keep it for good
         free_text_check(
             text=note,
@@ -241,7 +252,7 @@ def request_transition(
             label="note",
         )
     if status == RequestStatus.COMPLETED and request.kind == RequestKind.RECTIFICATION:
-        customer = Customer.objects.get(pk=request.customer_id)
+        customer = _customer_required(request)
         customer_update(
             actor=actor, customer=customer, data={request.field: request.new_value}
         )
@@ -261,15 +272,19 @@ def request_transition(
 
 
 @transaction.atomic
-def request_extend(*, actor, request: DataRequest, reason: str) -> DataRequest:
+def request_extend(*, actor: User, request: DataRequest, reason: str) -> DataRequest:
     """GDPR art. 12(3): two more months for complex or numerous requests, once."""
     request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if request.regime not in ("GDPR", "UK GDPR"):
         raise RequestError("Only the GDPR allows this extension.", field="regime")
     if request.extended:
         raise RequestError("The extension was already used.")
-    if len(reason.strip()) < 10:
-        raise RequestError("Give the reason for the extension.", field="note")
+    reason_require(
+        reason,
+        field="note",
+        message="Give the reason for the extension.",
+        error=RequestError,
+    )
     free_text_check(
         text=reason,
         field="note",
@@ -308,9 +323,7 @@ def export_build(*, request: DataRequest) -> None:
     from apps.requests.export import export_contents
 
     with key_scope():
-        customer = Customer.objects.select_related("data_key").get(
-            pk=request.customer_id
-        )
+        customer = _customer_required(request)
         contents = export_contents(customer=customer)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -380,20 +393,18 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
         )
         if request is None or request.customer_id != customer.pk:
             raise RequestError("This download link is not valid.")
-        if request.export_blob is None:
+        blob, ready_at = request.export_blob, request.export_ready_at
+        # export_build sets the two together: a file always has its ready time.
+        if blob is None or ready_at is None:
             raise RequestError("This file was already downloaded; ask for a new copy.")
-        expired = request.export_ready_at + timedelta(hours=EXPORT_HOURS) <= (
-            timezone.now()
-        )
+        expired = ready_at + timedelta(hours=EXPORT_HOURS) <= timezone.now()
         if expired:
             # The file goes; refused only after the commit, which a raise would undo.
             request.export_blob = None
             request.save(update_fields=["export_blob"])
         else:
             with key_scope():
-                data = open_with(
-                    customer.data_key, request.export_blob, _export_aad(request)
-                )
+                data = open_with(customer.data_key, blob, _export_aad(request))
             request.export_blob = None
             request.export_downloaded_at = timezone.now()
             request.save(update_fields=["export_blob", "export_downloaded_at"])
@@ -409,7 +420,7 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
     return request, data
 
 
-def _held_outcome(hold: Any, *, customer: Customer) -> str:
+def _held_outcome(hold: LegalHold, *, customer: Customer) -> str:
     """What a customer whose erasure `hold` stopped is told. The reason of a hold on
     them was written for them, and checked against their own values when it was
     placed (`hold_place`): it is quoted. A hold on a whole kind of record (all

@@ -1,0 +1,80 @@
+"""Whose grant counts for a purpose (what inventory asks before sharing and when a
+gated recipient changes), and the audience as CSV chunks (the audience API's body)."""
+
+import pytest
+
+from apps.consent.models import ConsentSource, Purpose
+from apps.consent.selectors import (
+    audience_csv_chunks,
+    consent_granted_customer_ids,
+    consent_granted_for_customer,
+    purpose_get_active,
+)
+from apps.consent.services import consent_record
+from apps.customers.models import Customer
+from apps.retention.services import customer_erase
+from tests.customers.factories import make_customer
+
+pytestmark = pytest.mark.django_db
+
+PURPOSE = "marketing_sms"
+
+
+def _answer(customer, granted: bool, code: str = PURPOSE) -> None:
+    consent_record(
+        actor=None,
+        customer=customer,
+        purpose_code=code,
+        granted=granted,
+        source=ConsentSource.SELF_SERVICE,
+    )
+
+
+def test_a_grant_counts_until_withdrawn():
+    customer = make_customer()
+    purpose = purpose_get_active(code=PURPOSE)
+    assert not consent_granted_for_customer(customer=customer, purpose=purpose)
+
+    _answer(customer, True)
+    assert consent_granted_for_customer(customer=customer, purpose=purpose)
+
+    _answer(customer, False)
+    assert not consent_granted_for_customer(customer=customer, purpose=purpose)
+
+
+def test_a_grant_under_an_older_notice_than_the_purpose_needs_does_not_count():
+    customer = make_customer()
+    _answer(customer, True)
+    Purpose.objects.filter(code=PURPOSE).update(min_notice_version=99)
+    purpose = purpose_get_active(code=PURPOSE)
+
+    assert not consent_granted_for_customer(customer=customer, purpose=purpose)
+    assert not consent_granted_customer_ids(purpose=purpose).exists()
+
+
+def test_granted_ids_are_of_that_purpose_erased_customers_included():
+    granted, withdrawn, elsewhere, erased = (make_customer() for _ in range(4))
+    _answer(granted, True)
+    _answer(withdrawn, True)
+    _answer(withdrawn, False)
+    _answer(elsewhere, True, code="analytics")
+    _answer(erased, True)
+    customer_erase(actor=None, customer=erased)
+
+    ids = consent_granted_customer_ids(purpose=purpose_get_active(code=PURPOSE))
+
+    # A subquery of customer ids: the caller's customers leave the erased out.
+    assert set(Customer.objects.filter(pk__in=ids)) == {granted, erased}
+
+
+def test_the_audience_csv_is_one_id_a_line_without_the_erased():
+    granted, erased, withdrawn = make_customer(), make_customer(), make_customer()
+    for customer in (granted, erased, withdrawn):
+        _answer(customer, True)
+    _answer(withdrawn, False)
+    customer_erase(actor=None, customer=erased)
+
+    chunks = audience_csv_chunks(purpose=purpose_get_active(code=PURPOSE))
+    text = "".join(c.decode() if isinstance(c, bytes) else c for c in chunks)
+
+    assert text.splitlines() == [str(granted.pk)]
