@@ -54,9 +54,13 @@ serve: setup
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# ruff; the allowed imports between apps (import-linter, docs/ARCHITECTURE.md); types
+# (mypy with django-stubs over apps/).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy apps
 
 format: setup
 	$(VENV)/bin/ruff format .
