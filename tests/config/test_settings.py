@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from config.dev_secrets import load_dev_secrets
+from tests.settings_probe import settings_value
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,26 +132,9 @@ def test_gitignore_keeps_development_secrets_out_of_the_repository():
 
 def _setting(expression: str, env: dict[str, str]) -> str:
     """What `expression` over the development settings is, with `env` set."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DJANGO_BEHIND_TLS_PROXY", "AMANAH_PROXY_COUNT"}
-    }
-    result = subprocess.run(  # noqa: S603 - our own interpreter
-        [
-            sys.executable,
-            "-c",
-            f"from config.settings import base as s; print({expression})",
-        ],
-        cwd=ROOT,
-        env={**clean, "DJANGO_DEBUG": "1", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return settings_value(
+        expression, env, unset={"DJANGO_BEHIND_TLS_PROXY", "AMANAH_PROXY_COUNT"}
     )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 @pytest.mark.parametrize(

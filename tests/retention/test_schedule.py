@@ -2,9 +2,6 @@
 job; deployments that still set its former name, AMANAH_MONITOR_DISPOSAL_AT, keep
 their time."""
 
-import os
-import subprocess
-import sys
 from datetime import time
 from pathlib import Path
 
@@ -12,6 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.retention.selectors import disposal_scheduled_at
+from tests.settings_probe import settings_value
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ("AMANAH_DISPOSAL_AT", "AMANAH_MONITOR_DISPOSAL_AT")
@@ -19,24 +17,13 @@ NAMES = ("AMANAH_DISPOSAL_AT", "AMANAH_MONITOR_DISPOSAL_AT")
 
 def _schedule(env: dict[str, str]) -> str:
     """The setting and the beat job's hour and minute, with `env` set."""
-    clean = {k: v for k, v in os.environ.items() if k not in NAMES}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from config.settings import base as s; "
-            "job = s.CELERY_BEAT_SCHEDULE['retention-purge-nightly']['schedule']; "
-            "print(s.AMANAH_DISPOSAL_AT, *job.hour, *job.minute)",
-        ],
-        cwd=ROOT,
-        env={**clean, "DJANGO_DEBUG": "1", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return settings_value(
+        "s.AMANAH_DISPOSAL_AT, *s.CELERY_BEAT_SCHEDULE['retention-purge-nightly']"
+        "['schedule'].hour, *s.CELERY_BEAT_SCHEDULE['retention-purge-nightly']"
+        "['schedule'].minute",
+        env,
+        unset=NAMES,
     )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 @pytest.mark.parametrize(
