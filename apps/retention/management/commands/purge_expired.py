@@ -6,6 +6,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from tqdm import tqdm
 
 from apps.core.errors import DomainError
+from apps.core.workers import broker_shown, task_queue, workers_consuming
 from apps.retention.models import DisposalProgress, RunStatus
 from apps.retention.selectors import (
     DisposalTally,
@@ -14,7 +15,6 @@ from apps.retention.selectors import (
     policies_in_run_order,
 )
 from apps.retention.services import purge_dry_run, purge_fans_out, purge_start
-from config.celery import broker_shown, task_queue, workers_consuming
 
 
 class Command(BaseCommand):
