@@ -103,9 +103,21 @@ def server_cursor() -> Any:
 # result must keep its shape while a migration adds a column under running processes.
 
 
+def model_column_sql(model: type[Model], alias: str) -> dict[str, str]:
+    """Each concrete field's name of `model` to its column under `alias`
+    (`alias."col"`), in field order: for an app naming its own table's columns in a
+    statement written by hand."""
+    return {f.name: f'{alias}."{f.column}"' for f in model._meta.concrete_fields}
+
+
 def model_columns_sql(model: type[Model], alias: str) -> str:
     """`alias."col", ...` for every concrete column of `model`, in field order."""
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
+    return ", ".join(model_column_sql(model, alias).values())
+
+
+def model_source_sql(model: type[Model], alias: str) -> str:
+    """The FROM item of `model`'s table under `alias`."""
+    return f'"{model._meta.db_table}" {alias}'
 
 
 @cache

@@ -16,6 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.db import connection
 
+from apps.core.db import model_column_sql, model_source_sql
 from apps.crypto.aead import seal, unseal
 from apps.crypto.errors import IntegrityFailure
 from apps.crypto.keyring import KEY_BYTES, key_ring
@@ -186,10 +187,9 @@ class DataKeySql:
 def data_key_sql(alias: str) -> DataKeySql:
     """The `DataKeySql` fragments of data keys under `alias` (an SQL identifier
     written by the caller, never input)."""
-    meta = DataKey._meta
-    column = {f.name: f'{alias}."{f.column}"' for f in meta.concrete_fields}
+    column = model_column_sql(DataKey, alias)
     return DataKeySql(
-        source=f'"{meta.db_table}" {alias}',
+        source=model_source_sql(DataKey, alias),
         id=column["id"],
         columns=", ".join(
             column[name] for name in ("wrapped_key", "kek_version", "destroyed_at")

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
-from apps.core.db import model_columns_sql
+from apps.core.db import model_column_sql, model_columns_sql, model_source_sql
 from apps.core.errors import NotFound
 from apps.customers.errors import CustomerError
 from apps.customers.masking import mask_field
@@ -176,10 +176,9 @@ class CustomerSql:
 def customer_sql(alias: str) -> CustomerSql:
     """The `CustomerSql` fragments of customers under `alias` (an SQL identifier
     written by the caller, never input)."""
-    meta = Customer._meta
-    column = {f.name: f'{alias}."{f.column}"' for f in meta.concrete_fields}
+    column = model_column_sql(Customer, alias)
     return CustomerSql(
-        source=f'"{meta.db_table}" {alias}',
+        source=model_source_sql(Customer, alias),
         columns=model_columns_sql(Customer, alias),
         id=column["id"],
         data_key_id=column["data_key"],
