@@ -7,9 +7,10 @@ from rest_framework.test import APIClient
 
 from apps.accounts.models import Role
 from apps.consent.models import ConsentEvent, ConsentSource
-from apps.consent.services import consent_record, unsubscribe_resolve
+from apps.consent.services import unsubscribe_resolve
 from tests.access.factories import assign
 from tests.accounts.factories import UserFactory
+from tests.consent.factories import consent_answer
 from tests.customers.factories import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -24,13 +25,7 @@ def client_for(user) -> APIClient:
 
 
 def set_consent(customer, code, granted=True):
-    consent_record(
-        actor=None,
-        customer=customer,
-        purpose_code=code,
-        granted=granted,
-        source=ConsentSource.SELF_SERVICE,
-    )
+    consent_answer(customer, code, granted, source=ConsentSource.SELF_SERVICE)
 
 
 def test_staff_read_the_current_state_per_purpose(support_agent):

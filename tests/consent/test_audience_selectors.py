@@ -10,9 +10,9 @@ from apps.consent.selectors import (
     consent_granted_for_customer,
     purpose_get_active,
 )
-from apps.consent.services import consent_record
 from apps.customers.models import Customer
 from apps.retention.services import customer_erase
+from tests.consent.factories import consent_answer
 from tests.customers.factories import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -21,13 +21,7 @@ PURPOSE = "marketing_sms"
 
 
 def _answer(customer, granted: bool, code: str = PURPOSE) -> None:
-    consent_record(
-        actor=None,
-        customer=customer,
-        purpose_code=code,
-        granted=granted,
-        source=ConsentSource.SELF_SERVICE,
-    )
+    consent_answer(customer, code, granted, source=ConsentSource.SELF_SERVICE)
 
 
 def test_a_grant_counts_until_withdrawn():

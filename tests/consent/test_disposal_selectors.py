@@ -12,8 +12,8 @@ from apps.consent.selectors import (
     consent_event_queryset,
     consent_event_withdrawn_filter,
 )
-from apps.consent.services import consent_record
 from apps.customers.models import Customer
+from tests.consent.factories import consent_answer
 from tests.customers.factories import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -21,12 +21,8 @@ pytestmark = pytest.mark.django_db
 
 def _answers(customer, *granted: bool) -> None:
     for answer in granted:
-        consent_record(
-            actor=None,
-            customer=customer,
-            purpose_code="marketing_sms",
-            granted=answer,
-            source=ConsentSource.SELF_SERVICE,
+        consent_answer(
+            customer, "marketing_sms", answer, source=ConsentSource.SELF_SERVICE
         )
 
 

@@ -6,7 +6,7 @@ from django.core import mail
 
 from apps.consent.models import NoticeChange, PrivacyNotice, Purpose
 from apps.consent.selectors import notice_current, notice_pending_review
-from apps.consent.services import consent_record
+from tests.consent.factories import consent_answer
 from tests.customers.factories import make_customer
 
 pytestmark = pytest.mark.django_db
@@ -37,13 +37,7 @@ def test_an_old_install_gets_v2_which_asks_nothing_of_anyone(
     django_capture_on_commit_callbacks,
 ):
     customer = make_customer(email="jane@example.com")
-    consent_record(
-        actor=None,
-        customer=customer,
-        purpose_code="partner_sharing",
-        granted=True,
-        source="api",
-    )
+    consent_answer(customer, "partner_sharing")
     as_installed_before()
     with django_capture_on_commit_callbacks(execute=True):
         fix.correct(apps, None)
@@ -67,13 +61,7 @@ def test_an_old_install_gets_v2_which_asks_nothing_of_anyone(
 def test_v2_stays_once_someone_answered_under_it():
     as_installed_before()
     fix.correct(apps, None)
-    consent_record(
-        actor=None,
-        customer=make_customer(),
-        purpose_code="analytics",
-        granted=True,
-        source="api",
-    )
+    consent_answer(make_customer(), "analytics")
     fix.restore(apps, None)
     assert PrivacyNotice.objects.filter(version=2).exists()
 

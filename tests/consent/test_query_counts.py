@@ -6,8 +6,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.consent.models import ConsentSource
-from apps.consent.services import consent_record
 from apps.retention.services import customer_erase
+from tests.consent.factories import consent_answer
 from tests.customers.factories import make_customer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -24,20 +24,10 @@ def grow_audience(customers: list, size: int) -> None:
         state = len(customers) % 5
         if state != 3:
             code = "analytics" if state == 2 else "marketing_sms"
-            consent_record(
-                actor=None,
-                customer=customer,
-                purpose_code=code,
-                granted=True,
-                source=ConsentSource.SELF_SERVICE,
-            )
+            consent_answer(customer, code, source=ConsentSource.SELF_SERVICE)
         if state == 1:
-            consent_record(
-                actor=None,
-                customer=customer,
-                purpose_code="marketing_sms",
-                granted=False,
-                source=ConsentSource.SELF_SERVICE,
+            consent_answer(
+                customer, "marketing_sms", False, source=ConsentSource.SELF_SERVICE
             )
         if state == 4:
             customer_erase(actor=None, customer=customer)

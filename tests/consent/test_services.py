@@ -12,9 +12,7 @@ from apps.consent.models import (
     ConsentEvent,
     ConsentSource,
     ConsentState,
-    NoticeChange,
     OptInRequest,
-    PrivacyNotice,
 )
 from apps.consent.selectors import (
     consent_overview_for_customer,
@@ -36,7 +34,7 @@ from apps.consent.services import (
     unsubscribe_token,
 )
 from apps.consent.tasks import notice_announce_batch_task
-from tests.consent.factories import reseed_purposes
+from tests.consent.factories import notice_changing, reseed_purposes
 from tests.customers.factories import make_customer
 from tests.mail import flaky_mail
 
@@ -332,16 +330,9 @@ def test_a_material_notice_asks_for_review_and_fresh_consent(
     customer, privacy_admin, django_capture_on_commit_callbacks
 ):
     grant(customer, "partner_sharing")
-    notice = PrivacyNotice.objects.create(
-        version=2,
-        title="Privacy notice",
-        summary="We work with a new partner.",
-        body="...",
-        effective_at=timezone.now(),
-    )
-    NoticeChange.objects.create(
-        notice=notice,
-        purpose_id=ConsentState.objects.get(customer=customer).purpose_id,
+    notice = notice_changing(
+        "partner_sharing",
+        "We work with a new partner.",
         material=True,
         description="A new partner receives contact details.",
     )
@@ -368,16 +359,9 @@ def analytics_notice(customer):
     ]
     for person in people:
         grant(person, "analytics")
-    notice = PrivacyNotice.objects.create(
-        version=2,
-        title="Privacy notice",
-        summary="We measure less.",
-        body="...",
-        effective_at=timezone.now(),
-    )
-    NoticeChange.objects.create(
-        notice=notice,
-        purpose_id=ConsentState.objects.filter(customer=customer).get().purpose_id,
+    notice = notice_changing(
+        "analytics",
+        "We measure less.",
         description="Analytics keeps 6 months instead of 12.",
     )
     return notice, people

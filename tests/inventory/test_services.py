@@ -2,11 +2,12 @@ import pytest
 from django.core import mail
 
 from apps.audit.models import AuditEvent
-from apps.consent.services import consent_record
 from apps.inventory.models import ChangeNotice, Recipient, ShareRecord
 from apps.inventory.services import SharingRefused, data_share, inventory_save
 from apps.inventory.tasks import change_notice_send_task
+from tests.consent.factories import consent_answer
 from tests.customers.factories import make_customer
+from tests.inventory.factories import partner_save
 from tests.mail import flaky_mail
 
 pytestmark = pytest.mark.django_db
@@ -20,13 +21,7 @@ def test_sharing_without_the_gating_consent_is_refused_and_recorded(privacy_admi
     assert ShareRecord.objects.get().allowed is False
     assert AuditEvent.objects.filter(action="data.share_refused").count() == 1
 
-    consent_record(
-        actor=None,
-        customer=customer,
-        purpose_code="partner_sharing",
-        granted=True,
-        source="api",
-    )
+    consent_answer(customer, "partner_sharing")
     assert data_share(actor=privacy_admin, recipient=partner, customer=customer).allowed
 
 
@@ -35,26 +30,10 @@ def test_a_recipient_change_notifies_exactly_the_affected_customers_once(
 ):
     agreed = make_customer(email="agreed@example.com")
     make_customer(email="never@example.com")
-    consent_record(
-        actor=None,
-        customer=agreed,
-        purpose_code="partner_sharing",
-        granted=True,
-        source="api",
-    )
-    partner = Recipient.objects.get(name="Marketing partner")
+    consent_answer(agreed, "partner_sharing")
     with django_capture_on_commit_callbacks(execute=True):
-        inventory_save(
-            actor=privacy_admin,
-            model=Recipient,
-            name=partner.name,
-            data={
-                "country": "US",  # a new country: customers must hear of it
-                "data_categories": partner.data_categories,
-                "purpose": partner.purpose,
-                "gating_purpose": partner.gating_purpose,
-            },
-        )
+        # A new country: customers must hear of it.
+        partner = partner_save(privacy_admin, country="US")
     assert [m.to for m in mail.outbox] == [["agreed@example.com"]]
     notice = ChangeNotice.objects.get()
     change_notice_send_task.delay(notice.pk)  # a rerun tells nobody twice
@@ -76,25 +55,8 @@ def partner_moved(privacy_admin):
     after the commit). Returns the notice and the customers."""
     people = [make_customer(email=f"p{n}@example.com") for n in range(3)]
     for person in people:
-        consent_record(
-            actor=None,
-            customer=person,
-            purpose_code="partner_sharing",
-            granted=True,
-            source="api",
-        )
-    partner = Recipient.objects.get(name="Marketing partner")
-    inventory_save(
-        actor=privacy_admin,
-        model=Recipient,
-        name=partner.name,
-        data={
-            "country": "US",
-            "data_categories": partner.data_categories,
-            "purpose": partner.purpose,
-            "gating_purpose": partner.gating_purpose,
-        },
-    )
+        consent_answer(person, "partner_sharing")
+    partner_save(privacy_admin, country="US")
     return ChangeNotice.objects.get(), people
 
 
@@ -125,19 +87,8 @@ def test_removing_a_consent_gate_creates_no_change_notice(
     # What the inventory page and the README say: only new, new country or more
     # categories tell customers; a gate dropped tells no one.
     make_customer(email="never@example.com")
-    partner = Recipient.objects.get(name="Marketing partner")
     with django_capture_on_commit_callbacks(execute=True):
-        inventory_save(
-            actor=privacy_admin,
-            model=Recipient,
-            name=partner.name,
-            data={
-                "country": partner.country,
-                "data_categories": partner.data_categories,
-                "purpose": partner.purpose,
-                "gating_purpose": None,
-            },
-        )
+        partner = partner_save(privacy_admin, gating_purpose=None)
     assert Recipient.objects.get(name=partner.name).gating_purpose is None
     assert not ChangeNotice.objects.exists()
     assert not mail.outbox

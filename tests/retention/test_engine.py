@@ -10,7 +10,6 @@ from apps.access.models import AccessLogEntry
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_chain_verify
 from apps.consent.models import ConsentEvent
-from apps.consent.services import consent_record
 from apps.crypto.fields import ERASED
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_get, customer_list
@@ -30,6 +29,7 @@ from apps.retention.services import (
     purge_run,
     subject_ref,
 )
+from tests.consent.factories import consent_answer
 from tests.retention.factories import aged_customer
 
 pytestmark = pytest.mark.django_db
@@ -82,13 +82,7 @@ def test_due_dates_per_trigger(code, kwargs, due):
 def test_consent_events_are_due_five_years_after_withdrawal():
     customer = aged_customer()
     for granted in (True, False):
-        consent_record(
-            actor=None,
-            customer=customer,
-            purpose_code="marketing_sms",
-            granted=granted,
-            source="api",
-        )
+        consent_answer(customer, "marketing_sms", granted)
     assert due_ids("consent-proof") == set()
     from apps.consent.models import ConsentState
 
@@ -206,13 +200,7 @@ def test_delete_action_removes_the_customer_and_everything_hanging_on_them(
     from apps.access.services import customers_read
 
     customers_read(actor=support_agent, customers=[customer])
-    consent_record(
-        actor=None,
-        customer=customer,
-        purpose_code="analytics",
-        granted=True,
-        source="api",
-    )
+    consent_answer(customer, "analytics")
     Customer.objects.filter(pk=customer.pk).update(
         status="closed", closed_at=timezone.now() - timedelta(days=800)
     )
@@ -310,13 +298,7 @@ def test_the_consent_proof_report_agrees_with_the_due_query(privacy_admin, whole
         customer = aged_customer()
         customers.append(customer)
         for granted in (True, False) if withdrawn_days_ago else (True,):
-            consent_record(
-                actor=None,
-                customer=customer,
-                purpose_code="marketing_sms",
-                granted=granted,
-                source="api",
-            )
+            consent_answer(customer, "marketing_sms", granted)
         if withdrawn_days_ago:
             ConsentState.objects.filter(customer=customer).update(
                 updated_at=now - timedelta(days=withdrawn_days_ago)

@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from apps.access.services import customers_read
 from apps.consent.models import ConsentSource, ConsentState
-from apps.consent.services import consent_record
 from apps.retention.selectors import retention_report
 from apps.retention.services import hold_place, purge_run
 from tests.access.factories import assign
 from tests.accounts.helpers import sign_in
+from tests.consent.factories import consent_answer
 from tests.retention.factories import aged_customer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
@@ -36,12 +36,8 @@ def grow(made: list, size: int, *, agent, admin) -> int:
         aged_customer(inactive_days=1100)
         noted = aged_customer(created_days_ago=800, notes="Call after the holidays.")
         for granted in (True, False):
-            consent_record(
-                actor=None,
-                customer=noted,
-                purpose_code="marketing_sms",
-                granted=granted,
-                source=ConsentSource.SELF_SERVICE,
+            consent_answer(
+                noted, "marketing_sms", granted, source=ConsentSource.SELF_SERVICE
             )
         assign(agent, noted)
         customers_read(actor=agent, customers=[noted])

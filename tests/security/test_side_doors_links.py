@@ -15,19 +15,17 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.selectors import otp_current_code
-from apps.consent.models import NoticeChange, PrivacyNotice, Purpose
 from apps.consent.services import (
     consent_grant,
-    consent_record,
     notice_publish,
     unsubscribe_headers,
 )
 from apps.incidents.services import affected_select, notices_queue, notices_send_batch
-from apps.inventory.models import Recipient
-from apps.inventory.services import inventory_save
 from apps.monitoring.services import alert_raise
 from apps.requests.services import request_open
+from tests.consent.factories import consent_answer, notice_changing
 from tests.incidents.factories import make_incident
+from tests.inventory.factories import partner_save
 from tests.monitoring.factories import NOON, hit
 from tests.portal.factories import PASSWORD, make_account
 
@@ -78,23 +76,10 @@ def _export_ready(privacy_admin, capture) -> None:
 
 def _privacy_notice_change(privacy_admin, capture) -> None:
     customer = make_account(email="notice@example.com")
-    consent_record(
-        actor=None,
-        customer=customer,
-        purpose_code="analytics",
-        granted=True,
-        source="api",
-    )
-    notice = PrivacyNotice.objects.create(
-        version=2,
-        title="Privacy notice",
-        summary="We measure less.",
-        body="...",
-        effective_at=timezone.now(),
-    )
-    NoticeChange.objects.create(
-        notice=notice,
-        purpose=Purpose.objects.get(code="analytics"),
+    consent_answer(customer, "analytics")
+    notice = notice_changing(
+        "analytics",
+        "We measure less.",
         description="Analytics keeps 6 months instead of 12.",
     )
     with capture(execute=True):
@@ -103,26 +88,9 @@ def _privacy_notice_change(privacy_admin, capture) -> None:
 
 def _recipient_change(privacy_admin, capture) -> None:
     customer = make_account(email="partner@example.com")
-    consent_record(
-        actor=None,
-        customer=customer,
-        purpose_code="partner_sharing",
-        granted=True,
-        source="api",
-    )
-    partner = Recipient.objects.get(name="Marketing partner")
+    consent_answer(customer, "partner_sharing")
     with capture(execute=True):
-        inventory_save(
-            actor=privacy_admin,
-            model=Recipient,
-            name=partner.name,
-            data={
-                "country": "US",
-                "data_categories": partner.data_categories,
-                "purpose": partner.purpose,
-                "gating_purpose": partner.gating_purpose,
-            },
-        )
+        partner_save(privacy_admin, country="US")
 
 
 def _breach_notice(privacy_admin, capture) -> None:
