@@ -31,6 +31,7 @@ from apps.customers.selectors import (
     customers_created_between,
     customers_in_places,
 )
+from apps.customers.services import free_text_check
 from apps.incidents import notices
 from apps.incidents.channels import DeliveryDeferred, DeliveryFailed, channel
 from apps.incidents.errors import IncidentError
@@ -613,6 +614,8 @@ def status_publish(
         message="Write the update in a sentence or two.",
         error=IncidentError,
     )
+    # Published to anyone on /status/ and on customers' pages: no personal data.
+    free_text_check(text=message, field="message", error=IncidentError, label="update")
     update = StatusUpdate.objects.create(
         incident=incident,
         phase=phase,

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from apps.audit.models import AuditEvent
 from apps.customers.models import Customer
 from apps.incidents import channels
-from apps.incidents.errors import NoticeIncomplete
+from apps.incidents.errors import IncidentError, NoticeIncomplete
 from apps.incidents.models import AffectedCustomer, Incident, IncidentNotice
 from apps.incidents.notices import render
 from apps.incidents.services import (
@@ -195,6 +195,22 @@ def test_the_status_page_shows_only_what_was_published(client, privacy_admin):
     feed = client.get("/status.json").json()
     assert feed["updates"][0]["phase"] == "investigating"
     assert AuditEvent.objects.filter(action="status.published").exists()
+
+
+def test_a_status_update_holding_personal_data_is_refused(client, privacy_admin):
+    incident = make_incident(privacy_admin, kind="outage", title="Checkout is down")
+    with pytest.raises(IncidentError) as refused:
+        status_publish(
+            actor=privacy_admin,
+            incident=incident,
+            phase="investigating",
+            message="Mail jane.doe@example.com if your payment failed.",
+        )
+    assert refused.value.field == "message"
+    assert refused.value.code == "personal_data"
+    assert "jane.doe" not in str(refused.value)
+    assert "jane.doe" not in client.get("/status/").content.decode()
+    assert not incident.status_updates.exists()
 
 
 def test_customers_see_a_banner_while_an_incident_is_open(client, privacy_admin):
