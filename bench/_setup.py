@@ -202,9 +202,20 @@ def customers_fill_sql(
     for benchmarks that measure what happens around the customers, not the crypto.
 
     `columns` overrides `CUSTOMER_DEFAULTS` with SQL expressions over `n`, the
-    customer's number from 1 to `count` (bench code only, never user input).
+    customer's number from 1 to `count` (bench code only, never user input);
+    `updated_at` is the latest of the row's times unless given.
     """
     plain = {**CUSTOMER_DEFAULTS, **(columns or {})}
+    # As migration customers 0003 back-fills it: the row's latest time.
+    plain.setdefault(
+        "updated_at",
+        "GREATEST("
+        + ", ".join(
+            f"({plain[name]})"
+            for name in ("created_at", "last_activity_at", "closed_at", "erased_at")
+        )
+        + ")",
+    )
     names = ", ".join(plain)
     values = ", ".join(f"({expression})" for expression in plain.values())
     return [

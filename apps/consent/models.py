@@ -134,6 +134,10 @@ class ConsentState(models.Model):
     granted = models.BooleanField()
     notice_version = models.PositiveIntegerField()
     source = models.CharField(max_length=20, choices=ConsentSource.choices)
+    # When the answer last changed: the time of the event it replays to, set by
+    # `consent_record`, the one writer. It is also when a withdrawal started
+    # retention's clock (`consent_event_withdrawn_filter`), so nothing else moves it:
+    # no trigger, and an erasure of the customer leaves their answers as they were.
     updated_at = models.DateTimeField()
     # The event this state replays to. A plain id, not a foreign key: disposal may
     # delete old events while the answer they led to stands.
@@ -153,6 +157,8 @@ class ConsentState(models.Model):
                 name="consent_state_granted",
                 condition=models.Q(granted=True),
             ),
+            # The sync feed's keyset order.
+            models.Index(fields=["updated_at", "id"], name="consent_state_updated"),
         ]
 
     def __str__(self) -> str:

@@ -9,7 +9,15 @@ from typing import Any
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 from django.utils import timezone
 
 from apps.consent.models import (
@@ -130,6 +138,34 @@ def consent_state_replay_matches(*, customer: Customer) -> bool:
         )
     )
     return replay == state
+
+
+def consent_states_changed_since(*, since: datetime | None) -> QuerySet[ConsentState]:
+    """Every customer's current answer per purpose (purpose joined; `customer_id`),
+    changed at or after `since` (all without it), by `updated_at`: a grant, a
+    withdrawal (unsubscribe link, GPC, staff, the customer), a confirmed double opt-in.
+    Unordered: the caller orders and pages by ("updated_at", "pk") (index
+    consent_state_updated).
+
+    Each row also says, as of now, whether a grant counts (`grant_counts`: not under
+    a notice older than the purpose's last material change) and whether its customer
+    is erased (`customer_erased`; an erased customer is in no audience). Neither
+    moves `updated_at`: publishing a material notice does not touch the answers, and
+    an erasure leaves them as they were (the customer's erasure is in
+    `customers.selectors.customers_changed_since`). A customer deleted by disposal
+    takes their answers with them."""
+    states = ConsentState.objects.select_related("purpose").annotate(
+        grant_counts=ExpressionWrapper(
+            Q(granted=True, notice_version__gte=F("purpose__min_notice_version")),
+            output_field=BooleanField(),
+        ),
+        customer_erased=ExpressionWrapper(
+            Q(customer_id__in=customer_ids_erased()), output_field=BooleanField()
+        ),
+    )
+    if since is not None:
+        states = states.filter(updated_at__gte=since)
+    return states
 
 
 def notice_pending_review(*, customer: Customer) -> PrivacyNotice | None:

@@ -1,7 +1,10 @@
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from apps.crypto.blind import normalize_email, normalize_phone
 from apps.crypto.fields import BlindIndexField, EncryptedDateField, EncryptedTextField
@@ -11,6 +14,15 @@ from apps.crypto.models import DataKey
 class CustomerStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     CLOSED = "closed", "Closed"
+
+
+class CustomerQuerySet(models.QuerySet["Customer"]):
+    def update(self, **kwargs: Any) -> int:
+        """A set-based write moves `updated_at` too, unless the caller sets it (on
+        SQLite nothing else would; on PostgreSQL the trigger would, but with the
+        database's clock rather than the one every other write of the app uses)."""
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
 
 
 class Customer(models.Model):
@@ -36,6 +48,11 @@ class Customer(models.Model):
     last_activity_at = models.DateTimeField(db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     erased_at = models.DateTimeField(null=True, blank=True)
+    # The sync feed's clock: moved by every write of the row. `auto_now` covers a
+    # save (`save` adds it to `update_fields`), the queryset's `update` a set-based
+    # write, and on PostgreSQL a trigger any other UPDATE (raw SQL, a foreign key set
+    # to NULL; migration 0003). `db_default`: rows inserted by SQL get one too.
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
 
     full_name = EncryptedTextField()
     email = EncryptedTextField()
@@ -55,8 +72,12 @@ class Customer(models.Model):
     )
     phone_index = BlindIndexField(source="phone", normalizer=normalize_phone)
 
+    objects = CustomerQuerySet.as_manager()
+
     class Meta:
         indexes = [
+            # The sync feed's keyset order.
+            models.Index(fields=["updated_at", "id"], name="customers_updated_idx"),
             models.Index(fields=["country", "region"], name="customers_country_idx"),
             models.Index(fields=["status", "closed_at"], name="customers_status_idx"),
             models.Index(
@@ -71,6 +92,14 @@ class Customer(models.Model):
 
     def __repr__(self) -> str:
         return f"<Customer {self.pk}>"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A save of some fields is a write of the row too: `auto_now` stamps
+        # `updated_at` only when it is among them. An empty list still saves nothing.
+        fields = kwargs.get("update_fields")
+        if fields:
+            kwargs["update_fields"] = {*fields, "updated_at"}
+        super().save(*args, **kwargs)
 
     @property
     def is_erased(self) -> bool:

@@ -1,7 +1,10 @@
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from apps.crypto.fields import EncryptedTextField
 from apps.crypto.models import DataKey
@@ -30,6 +33,14 @@ OPEN_STATUSES = (
     RequestStatus.VERIFYING,
     RequestStatus.IN_PROGRESS,
 )
+
+
+class DataRequestQuerySet(models.QuerySet["DataRequest"]):
+    def update(self, **kwargs: Any) -> int:
+        """A set-based write moves `updated_at` too, unless the caller sets it (see
+        `Customer`'s queryset)."""
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
 
 
 class DataRequest(models.Model):
@@ -77,13 +88,32 @@ class DataRequest(models.Model):
     export_blob = models.BinaryField(null=True, editable=False)
     export_ready_at = models.DateTimeField(null=True, blank=True)
     export_downloaded_at = models.DateTimeField(null=True, blank=True)
+    # The sync feed's clock, moved by every write of the row: opening, each
+    # transition, an extension, completion, the export's life, a link to a customer or
+    # key set to NULL by their deletion. As `Customer.updated_at`: `auto_now` and
+    # `save`, the queryset's `update`, and on PostgreSQL a trigger (migration 0004).
+    updated_at = models.DateTimeField(auto_now=True, db_default=Now())
+
+    objects = DataRequestQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["status", "due_at"], name="dsr_queue")]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="dsr_queue"),
+            # The sync feed's keyset order.
+            models.Index(fields=["updated_at", "id"], name="dsr_updated"),
+        ]
         ordering = ["due_at"]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.status})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # A save of some fields is a write of the row too: `auto_now` stamps
+        # `updated_at` only when it is among them. An empty list still saves nothing.
+        fields = kwargs.get("update_fields")
+        if fields:
+            kwargs["update_fields"] = {*fields, "updated_at"}
+        super().save(*args, **kwargs)
 
     @property
     def is_open(self) -> bool:

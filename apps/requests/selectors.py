@@ -1,3 +1,4 @@
+from datetime import datetime
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -14,6 +15,17 @@ def request_queue(*, include_closed: bool = False) -> QuerySet[DataRequest]:
     if not include_closed:
         requests = requests.filter(status__in=OPEN_STATUSES)
     return requests.order_by("due_at")
+
+
+def requests_changed_since(*, since: datetime | None) -> QuerySet[DataRequest]:
+    """Every request, open and closed, changed at or after `since` (all without it),
+    by `updated_at`, which every write of the row moves: opening, each transition, an
+    extension, completion, the export. Unordered: the caller orders and pages by
+    ("updated_at", "pk") (index dsr_updated)."""
+    requests = DataRequest.objects.all()
+    if since is not None:
+        requests = requests.filter(updated_at__gte=since)
+    return requests
 
 
 def request_overdue_count() -> int:
