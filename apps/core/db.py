@@ -19,7 +19,19 @@ says so where it takes them:
    and a batch of closes takes its grant locks sorted by (staff member, customer), so
    two never cross;
 4. the audit chain (`apps.audit.services.record`), last, held until commit. After it a
-   transaction waits on no row lock: it locks only rows it holds already or creates.
+   transaction waits on no row lock: it locks only rows it holds already or creates,
+   with one exception: step 5.
+
+An API request sent with an `Idempotency-Key` (apps.core.idempotency) takes its
+record's row before all of these and updates it after them:
+
+0. the idempotency record: claimed (inserted, or taken over) in a statement of its
+   own, committed before the handler's transaction begins, so the handler holds no
+   lock on it;
+5. the same record, updated as the handler's transaction's last statement (the
+   answer kept with the change), after the audit chain. Its only other writers are
+   single statements that take no other lock (a concurrent claim's takeover, a
+   release, the purge): the wait is brief and joins no cycle.
 
 Rows are locked `FOR NO KEY UPDATE` (`select_for_update(no_key=True)`) unless they are
 about to be deleted: the `KEY SHARE` lock that every foreign-key check of an insert

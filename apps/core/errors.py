@@ -22,3 +22,22 @@ class Forbidden(DomainError):
 
 class Conflict(DomainError):
     status, code = 409, "conflict"
+
+
+class Unprocessable(DomainError):
+    """A well-formed request that cannot be carried out as sent (e.g. an
+    Idempotency-Key reused with another body)."""
+
+    status, code = 422, "unprocessable"
+
+
+class PreconditionFailed(DomainError):
+    """If-Match names a version that is no longer current."""
+
+    status, code = 412, "precondition_failed"
+
+
+class PreconditionRequired(DomainError):
+    """A change that must say which version it changes (If-Match) did not."""
+
+    status, code = 428, "precondition_required"

@@ -10,6 +10,8 @@ from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
 from apps.core.db import model_column_sql, model_columns_sql, model_source_sql
 from apps.core.errors import NotFound
+from apps.core.etags import etag_of
+from apps.crypto.fields import EncryptedTextField
 from apps.customers.errors import CustomerError
 from apps.customers.masking import mask_field
 from apps.customers.models import Customer, CustomerStatus
@@ -66,6 +68,45 @@ def customer_plain(customer: Customer) -> dict[str, Any]:
         "closed_at": customer.closed_at,
         "erased": customer.is_erased,
     }
+
+
+def customers_changed_since(*, since: datetime | None) -> QuerySet[Customer]:
+    """Every customer, closed and erased ones too, changed at or after `since` (all
+    without it), by `updated_at`, which every write of the row moves: creation, a
+    change, closing, erasure, disposal. Unordered: the caller orders and pages by
+    ("updated_at", "pk") (index customers_updated_idx). A customer deleted by disposal
+    is not in it: the row is gone."""
+    customers = customer_queryset()
+    if since is not None:
+        customers = customers.filter(updated_at__gte=since)
+    return customers
+
+
+def customer_etag(customer: Customer) -> str:
+    """The customer's version (an ETag), from the row as stored and never decrypted:
+    every column, the sealed ones as their ciphertext (a change of any field seals
+    it anew), so any write of the row (a change, a close, an erasure, a
+    rectification) changes it. Raises ValueError for a value set but not saved,
+    NotFound."""
+    stored = customer.__dict__
+    deferred = sorted(customer.get_deferred_fields())
+    if deferred:
+        # Read as stored: refresh_from_db would open the sealed ones.
+        row = Customer.objects.filter(pk=customer.pk).values_list(*deferred).first()
+        if row is None:
+            raise NotFound("No such customer.")
+        stored = {**stored, **dict(zip(deferred, row, strict=True))}
+    parts: list[Any] = ["customer"]
+    for field in Customer._meta.concrete_fields:
+        value = stored[field.attname]
+        if isinstance(field, EncryptedTextField) and not (
+            value is None or isinstance(value, bytes | memoryview)
+        ):
+            # A plain value here was set on the instance and not saved: hashing it
+            # would publish a digest of personal data, and no version holds it.
+            raise ValueError(f"{field.name} was changed and not saved.")
+        parts.append(value)
+    return etag_of(*parts)
 
 
 def customer_count() -> int:

@@ -15,6 +15,7 @@ from apps.accounts.services import users_deactivate_bulk
 from apps.audit import services as audit
 from apps.core.db import server_cursor
 from apps.core.errors import DomainError, NotFound
+from apps.core.etags import etag_check
 from apps.core.fastdelete import delete_cascade, ids_in
 from apps.crypto.keys import key_scope
 from apps.crypto.models import DataKey
@@ -27,6 +28,7 @@ from apps.crypto.services import (
 from apps.customers.errors import CustomerConflict, CustomerError
 from apps.customers.models import Customer, CustomerStatus
 from apps.customers.registry import PII_FIELD_NAMES
+from apps.customers.selectors import customer_etag
 from apps.customers.validation import (
     PersonMarkers,
     clean_card_last4,
@@ -155,10 +157,19 @@ def customer_create(*, actor: User | None, data: dict[str, Any]) -> Customer:
 
 @transaction.atomic
 def customer_update(
-    *, actor: User, customer: Customer, data: dict[str, Any]
+    *,
+    actor: User,
+    customer: Customer,
+    data: dict[str, Any],
+    if_match: str | None = None,
 ) -> Customer:
-    """Change some fields of a customer. Raises CustomerError, CustomerConflict."""
+    """Change some fields of a customer; with `if_match`, only if it still names the
+    customer's version (`customer_etag`). Raises CustomerError, CustomerConflict,
+    PreconditionFailed."""
     customer = _locked(customer)
+    if if_match is not None:
+        # Under the row lock: of two changes sent with one version, one is refused.
+        etag_check(if_match=if_match, current=customer_etag(customer))
     if customer.is_erased:
         raise CustomerConflict("This customer was erased; the record holds no data.")
     country = (

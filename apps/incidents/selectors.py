@@ -9,6 +9,7 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.errors import NotFound
+from apps.core.etags import etag_of
 from apps.incidents.deadlines import affected_in, due_at, holiday_country
 from apps.incidents.models import (
     PENDING_STATUSES,
@@ -34,6 +35,12 @@ def incident_get(*, incident_id: UUID | str) -> Incident:
         return Incident.objects.get(pk=incident_id)
     except (Incident.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such incident.") from None
+
+
+def incident_etag(incident: Incident) -> str:
+    """The incident's version (an ETag): every save of the row moves `updated_at`
+    (auto_now; no write of an incident goes around `save`)."""
+    return etag_of("incident", incident.pk, incident.updated_at)
 
 
 def affected_counts(*, incident: Incident) -> dict[tuple[str, str], int]:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit import services as audit
+from apps.core.etags import etag_check
 from apps.core.reasons import reason_require
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
@@ -50,6 +51,7 @@ from apps.incidents.models import (
 )
 from apps.incidents.selectors import (
     deadlines_for,
+    incident_etag,
     notices_due,
     notices_due_incident_ids,
     notices_next_attempt_at,
@@ -121,10 +123,19 @@ def incident_create(*, actor: User, data: dict[str, Any]) -> Incident:
 
 @transaction.atomic
 def incident_update(
-    *, actor: User, incident: Incident, data: dict[str, Any]
+    *,
+    actor: User,
+    incident: Incident,
+    data: dict[str, Any],
+    if_match: str | None = None,
 ) -> Incident:
-    """Change fields of an open incident; audited with the names of what changed."""
+    """Change fields of an open incident; audited with the names of what changed.
+    With `if_match`, only if it still names the incident's version
+    (`incident_etag`). Raises IncidentError, PreconditionFailed."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+    if if_match is not None:
+        # Under the row lock: of two changes sent with one version, one is refused.
+        etag_check(if_match=if_match, current=incident_etag(incident))
     if incident.is_closed:
         raise IncidentError(
             "A resolved incident is part of the record: it cannot change."
