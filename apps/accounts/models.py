@@ -1,5 +1,8 @@
+import hashlib
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 
@@ -56,3 +59,64 @@ class User(AbstractUser):
     @property
     def is_governance(self) -> bool:
         return self.role in GOVERNANCE_ROLES
+
+
+class ApiTokenKind(models.TextChoices):
+    SIGN_IN = "sign_in", "Sign-in"
+    NAMED = "named", "Named (an integration's)"
+
+
+# What every key starts with: a secret scanner (or a person) can tell an Amanah key.
+API_KEY_PREFIX = "amk_"
+# How much of a key is kept in clear, to recognise a token in a list.
+API_KEY_SHOWN = 8
+
+
+def api_key_hash(key: str) -> str:
+    """The stored form of an API key. A key is 256 random bits: a fast hash is enough
+    (nothing to guess), and it lets one indexed lookup find the token."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """An API token: a sign-in's (every scope, `AMANAH_TOKEN_HOURS`), or a named one
+    an integration holds (its scopes, its own expiry). Only the key's hash is kept."""
+
+    # Indexed with created_at below (a user's tokens, newest first).
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="api_tokens", db_index=False
+    )
+    kind = models.CharField(max_length=16, choices=ApiTokenKind.choices)
+    # Blank for sign-in tokens.
+    name = models.CharField(max_length=100, blank=True)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(max_length=API_KEY_SHOWN, editable=False)
+    # Scope values (apps/accounts/scopes.py); null for sign-in tokens: every scope.
+    scopes = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # Written at most once a minute (services.api_token_touch), not per request.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["user", "-created_at"], name="accounts_apitoken_user_idx"
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind=ApiTokenKind.SIGN_IN, name="", scopes__isnull=True)
+                    | (
+                        models.Q(kind=ApiTokenKind.NAMED, scopes__isnull=False)
+                        & ~models.Q(name="")
+                    )
+                ),
+                name="accounts_apitoken_kind_shape",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}… ({self.get_kind_display()})"

@@ -3,13 +3,18 @@ from typing import Literal
 
 from django.db import connection
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 from django_otp import user_has_device
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
-from apps.accounts.models import User
-from apps.core.db import model_columns_sql, model_from_row, server_cursor
+from apps.accounts.models import API_KEY_PREFIX, ApiToken, User, api_key_hash
+from apps.core.db import (
+    model_columns_sql,
+    model_from_row,
+    model_source_sql,
+    server_cursor,
+)
 
 
 def user_get_by_username(*, username: str) -> User | None:
@@ -50,31 +55,47 @@ def user_emails_for_role(*, role: str) -> list[str]:
     )
 
 
+def api_token_list_for(*, user: User) -> QuerySet[ApiToken]:
+    """`user`'s live API tokens (neither revoked nor expired), newest first."""
+    return ApiToken.objects.filter(
+        user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).order_by("-created_at", "-pk")
+
+
+def api_token_get_for(*, user: User, token_id: int) -> ApiToken | None:
+    """One of `user`'s live API tokens, or None (another person's, revoked, expired,
+    none)."""
+    return api_token_list_for(user=user).filter(pk=token_id).first()
+
+
 # Every API call looks its token up. One statement, prepared once per connection
 # (apps.core.db.server_cursor), reads the token and its user without the ORM's SQL
 # compilation.
 _TOKEN_WITH_USER_SQL = " ".join(  # nosec B608 - names from the models
     (
-        f"SELECT {model_columns_sql(Token, 't')}, {model_columns_sql(User, 'u')}",
-        f"FROM {Token._meta.db_table} t JOIN {User._meta.db_table} u",
-        "ON u.id = t.user_id WHERE t.key = %s",
+        f"SELECT {model_columns_sql(ApiToken, 't')}, {model_columns_sql(User, 'u')}",
+        f"FROM {model_source_sql(ApiToken, 't')}",
+        f"JOIN {model_source_sql(User, 'u')}",
+        "ON u.id = t.user_id WHERE t.key_hash = %s",
     )
 )
 
 
-def token_get_with_user(*, key: str) -> Token | None:
-    """The API token `key`, its user loaded with it, or None if there is none."""
-    if connection.vendor != "postgresql":
-        return Token.objects.select_related("user").filter(key=key).first()
-    if "\x00" in key:  # PostgreSQL text cannot hold it: no token can match
+def token_get_with_user(*, key: str) -> ApiToken | None:
+    """The API token whose key is `key`, its user loaded with it, or None if there is
+    none (revoked and expired ones included: the caller tells them apart)."""
+    if not key.startswith(API_KEY_PREFIX):
         return None
+    key_hash = api_key_hash(key)
+    if connection.vendor != "postgresql":
+        return ApiToken.objects.select_related("user").filter(key_hash=key_hash).first()
     with server_cursor() as cursor:
-        cursor.execute(_TOKEN_WITH_USER_SQL, [key], prepare=True)
+        cursor.execute(_TOKEN_WITH_USER_SQL, [key_hash], prepare=True)
         row = cursor.fetchone()
     if row is None:
         return None
-    split = len(Token._meta.concrete_fields)
-    token = model_from_row(Token, row[:split])
+    split = len(ApiToken._meta.concrete_fields)
+    token = model_from_row(ApiToken, row[:split])
     token.user = model_from_row(User, row[split:])
     return token
 

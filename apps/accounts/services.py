@@ -4,6 +4,11 @@ Lock order (apps/core/db.py): the user, then their devices and tokens, then the 
 chain.
 """
 
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,18 +18,27 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django_otp import device_classes
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
-from rest_framework.authtoken.models import Token
 
 from apps.accounts.errors import AccountError
-from apps.accounts.models import Role, User
+from apps.accounts.models import (
+    API_KEY_PREFIX,
+    API_KEY_SHOWN,
+    ApiToken,
+    ApiTokenKind,
+    Role,
+    User,
+    api_key_hash,
+)
+from apps.accounts.scopes import ALL_SCOPES
+from apps.accounts.selectors import api_token_list_for
 from apps.audit import services as audit
-from apps.core.errors import Forbidden
+from apps.core.errors import Forbidden, NotFound
 
 _WRONG_CODE = "That code is not right. Check the time on your phone and try again."
 _THROTTLED = "Too many wrong codes. Wait a minute, then enter the newest code."
@@ -261,7 +275,8 @@ def users_deactivate_bulk(*, user_ids: QuerySet[Any] | list[int]) -> int:
 
 @transaction.atomic
 def user_sign_out_everywhere(*, user: User) -> None:
-    """End every session and API token of `user`, on every device."""
+    """End every session and API token (sign-in and named) of `user`, on every
+    device."""
     _sessions_end(user=user)
     audit.record(
         actor=user, action="user.signed_out_everywhere", target=user, details={}
@@ -270,19 +285,13 @@ def user_sign_out_everywhere(*, user: User) -> None:
 
 def _sessions_end(*, user: User) -> None:
     # Sessions carry a hash bound to the epoch (User._get_session_auth_hash), so
-    # raising it invalidates all of them without scanning the session table.
+    # raising it invalidates all of them without scanning the session table. The
+    # user's row first, then their tokens (the lock order).
     User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
     user.refresh_from_db(fields=["session_epoch"])
-    Token.objects.filter(user=user).delete()
-
-
-def token_expires_at(*, token: Token) -> datetime:
-    return token.created + timedelta(hours=settings.AMANAH_TOKEN_HOURS)
-
-
-def token_is_expired(*, token: Token) -> bool:
-    """Whether an API token is older than `AMANAH_TOKEN_HOURS`."""
-    return token_expires_at(token=token) <= timezone.now()
+    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
 
 
 def user_lock(*, user_id: int) -> None:
@@ -293,18 +302,182 @@ def user_lock(*, user_id: int) -> None:
     User.objects.select_for_update(no_key=True).filter(pk=user_id).first()
 
 
-@transaction.atomic
-def token_issue(*, user: User) -> Token:
-    """The staff member's API token: the current one, or a fresh one if it has
-    expired. Raises Forbidden for anyone else (customers use their pages)."""
+# A user's live sign-in tokens: each sign-in adds one; beyond this many the oldest are
+# revoked, so a loop signing in cannot grow the table without bound.
+SIGN_IN_TOKENS_MAX = 100
+NAMED_TOKEN_DAYS_DEFAULT = 90
+_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+NAMED_TOKEN_DAYS_MAX = 365
+# How stale `last_used_at` may be: it is written at most this often per token.
+TOKEN_USE_PRECISION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token just made, and its key: the only time the key exists outside the
+    client (the database keeps its hash)."""
+
+    token: ApiToken
+    key: str
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.token.expires_at
+
+
+def _api_token_make(
+    *,
+    user: User,
+    kind: ApiTokenKind,
+    now: datetime,
+    lasts: timedelta,
+    name: str = "",
+    scopes: list[str] | None = None,
+) -> IssuedToken:
+    key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        kind=kind,
+        name=name,
+        key_hash=api_key_hash(key),
+        key_prefix=key[:API_KEY_SHOWN],
+        scopes=scopes,
+        created_at=now,
+        expires_at=now + lasts,
+    )
+    return IssuedToken(token=token, key=key)
+
+
+def _staff_only(user: User) -> None:
     if not user.is_staff_role:
         raise Forbidden("API tokens are for staff.")
-    # Lock the user, not the token: with no token row yet there is nothing to lock,
-    # and two sign-ins at once would both create one (a unique-key error).
+
+
+@transaction.atomic
+def token_issue(*, user: User) -> IssuedToken:
+    """A new sign-in token for the staff member (every scope, for
+    `AMANAH_TOKEN_HOURS`); each sign-in gets its own. Raises Forbidden for anyone
+    else (customers use their pages)."""
+    _staff_only(user)
+    # The user first (step 2 of the lock order): their count of live tokens is a
+    # per-person limit, and two sign-ins at once must not both skip the revocation.
     user_lock(user_id=user.pk)
-    token = Token.objects.filter(user=user).first()
-    if token is not None and not token_is_expired(token=token):
-        return token
-    if token is not None:
-        token.delete()
-    return Token.objects.create(user=user)
+    now = timezone.now()
+    ApiToken.objects.filter(user=user, expires_at__lte=now).delete()
+    beyond = ApiToken.objects.filter(
+        user=user, kind=ApiTokenKind.SIGN_IN, revoked_at__isnull=True
+    ).order_by("-created_at", "-pk")[SIGN_IN_TOKENS_MAX - 1 :]
+    ApiToken.objects.filter(pk__in=list(beyond.values_list("pk", flat=True))).update(
+        revoked_at=now
+    )
+    return _api_token_make(
+        user=user,
+        kind=ApiTokenKind.SIGN_IN,
+        now=now,
+        lasts=timedelta(hours=settings.AMANAH_TOKEN_HOURS),
+    )
+
+
+@transaction.atomic
+def api_token_create(
+    *,
+    actor: User,
+    name: str,
+    scopes: Iterable[str],
+    expires_in_days: int = NAMED_TOKEN_DAYS_DEFAULT,
+) -> IssuedToken:
+    """A named token for an integration of `actor`'s, with these scopes, expiring in
+    `expires_in_days` (1-365); its key is returned this once. Raises Forbidden for
+    anyone but staff, AccountError on a bad name, scopes or expiry."""
+    _staff_only(actor)
+    name = name.strip()
+    if not 1 <= len(name) <= 100:
+        raise AccountError("Give a name of 1 to 100 characters.", field="name")
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise AccountError("A name may not hold control characters.", field="name")
+    # The name is audited, and the audit trail holds no contact details.
+    if _EMAIL_LIKE.search(name):
+        raise AccountError(
+            "Name the integration, not a person: no email addresses.", field="name"
+        )
+    wanted = set(scopes)
+    if not wanted:
+        raise AccountError("Choose at least one scope.", field="scopes", code="empty")
+    unknown = wanted - set(ALL_SCOPES)
+    if unknown:
+        raise AccountError(
+            f"Unknown scope: {', '.join(sorted(unknown))}.",
+            field="scopes",
+            code="unknown",
+        )
+    if not 1 <= expires_in_days <= NAMED_TOKEN_DAYS_MAX:
+        raise AccountError(
+            f"A token lasts 1 to {NAMED_TOKEN_DAYS_MAX} days.", field="expires_in_days"
+        )
+    # The user first: two creations at once must not both find the name free.
+    user_lock(user_id=actor.pk)
+    now = timezone.now()
+    if api_token_list_for(user=actor).filter(name=name).exists():
+        raise AccountError(
+            "You have a token with that name already; choose another or revoke it.",
+            field="name",
+            code="duplicate",
+        )
+    issued = _api_token_make(
+        user=actor,
+        kind=ApiTokenKind.NAMED,
+        name=name,
+        scopes=[scope for scope in ALL_SCOPES if scope in wanted],
+        now=now,
+        lasts=timedelta(days=expires_in_days),
+    )
+    token = issued.token
+    audit.record(
+        actor=actor,
+        action="api_token.created",
+        target=actor,
+        details={"id": token.pk, "token_name": token.name, "scopes": token.scopes},
+    )
+    return issued
+
+
+@transaction.atomic
+def api_token_revoke(*, actor: User, token_id: int) -> ApiToken:
+    """Revoke one of `actor`'s live tokens. Raises NotFound for any other id (another
+    person's, revoked, expired)."""
+    token = (
+        api_token_list_for(user=actor)
+        .select_for_update(no_key=True)
+        .filter(pk=token_id)
+    ).first()
+    if token is None:
+        raise NotFound("No such token.")
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    audit.record(
+        actor=actor,
+        action="api_token.revoked",
+        target=actor,
+        details={"id": token.pk, "token_name": token.name, "scopes": token.scopes},
+    )
+    return token
+
+
+def api_token_touch(*, token: ApiToken) -> None:
+    """Note that `token` was used now: at most once per TOKEN_USE_PRECISION, so an
+    API call writes nothing most of the time. One conditional UPDATE, in its own
+    statement after any transaction the caller is in: a row lock on the token held
+    through a request would wait, and make others wait, against the lock order."""
+    now = timezone.now()
+    if token.last_used_at is not None and now - token.last_used_at < (
+        TOKEN_USE_PRECISION
+    ):
+        return
+    token.last_used_at = now
+
+    def touch() -> None:
+        ApiToken.objects.filter(pk=token.pk).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOKEN_USE_PRECISION)
+        ).update(last_used_at=now)
+
+    transaction.on_commit(touch)

@@ -1,10 +1,98 @@
-"""The API's throttle: DRF's per-scope rates, counted per client address as every
-other reader sees it (`apps.accounts.network.client_address`), in the shared cache."""
+"""The API's rate limits, counted in the shared cache (CACHES) so that every web
+process counts the same requests.
 
+- `ApiRateThrottle`: every operation, per token (a browser session per user, a
+  request with neither per client address), `AMANAH_API_RATE` requests per window.
+  Its count rides on the request (`request.rate_limit`) and `apps.core.api.ApiView`
+  answers with `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`.
+- `ClientAddressThrottle`: DRF's per-scope rates, per client address as every other
+  reader sees it (`apps.accounts.network.client_address`): token sign-in.
+"""
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.request import Request
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 
 from apps.accounts.network import client_address
+
+logger = logging.getLogger(__name__)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def rate_parse(rate: str) -> tuple[int, int]:
+    """ "600/minute" -> (600, 60): requests and the window in seconds."""
+    count, _, period = rate.partition("/")
+    return int(count), _UNITS[period.strip()[:1]]
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    limit: int
+    remaining: int
+    reset: int  # seconds until the window ends
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset),
+        }
+
+
+def rate_ident(request: Request) -> str:
+    token_pk = getattr(request.auth, "pk", None)
+    if token_pk is not None:
+        return f"token:{token_pk}"
+    if request.user is not None and request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return f"address:{client_address(request)}"
+
+
+class ApiRateThrottle(BaseThrottle):
+    """A fixed window per client: one atomic increment in the shared cache per
+    request (Redis INCR), so concurrent requests in many processes never undercount
+    (DRF's own throttles read, append and write back a list: two processes at once
+    each count one)."""
+
+    def allow_request(self, request: Request, view: object) -> bool:
+        limit, window = rate_parse(settings.AMANAH_API_RATE)
+        now = time.time()
+        start = int(now // window) * window
+        key = f"ratelimit:{rate_ident(request)}:{start}"
+        try:
+            cache.add(key, 0, timeout=window + 1)
+            try:
+                count = cache.incr(key)
+            except ValueError:  # expired between add and incr: a new window
+                cache.add(key, 1, timeout=window + 1)
+                count = 1
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            # The shared cache is down past its retries: the limit protects the API,
+            # it is not what the API is for. Let the call through, uncounted (the
+            # token sign-in's own throttle and the relay's replay guard still refuse
+            # with 503: they guard against guessing and replays).
+            logger.warning(
+                "accounts.rate_limit_uncounted", extra={"error": type(exc).__name__}
+            )
+            return True
+        reset = max(1, math.ceil(start + window - now))
+        request.rate_limit = RateLimit(  # type: ignore[attr-defined]
+            limit=limit, remaining=max(0, limit - count), reset=reset
+        )
+        self._wait = reset
+        return count <= limit
+
+    def wait(self) -> float:
+        return self._wait
 
 
 class ClientAddressThrottle(ScopedRateThrottle):

@@ -21,12 +21,13 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import services
-from apps.accounts.forms import OtpTokenForm, StaffLoginForm
+from apps.accounts.forms import ApiTokenForm, OtpTokenForm, StaffLoginForm
 from apps.accounts.middleware import second_factor_redirect
-from apps.accounts.models import Role
+from apps.accounts.models import Role, User
 from apps.accounts.permissions import SignInRequiredMixin, request_user
 from apps.accounts.roles import capabilities_for
-from apps.accounts.selectors import user_needs_second_factor
+from apps.accounts.scopes import ALL_SCOPES, Scope
+from apps.accounts.selectors import api_token_list_for, user_needs_second_factor
 from apps.core.errors import DomainError
 from apps.core.forms import form_add_domain_error
 
@@ -202,10 +203,11 @@ class OtpVerifyView(SignInRequiredMixin, View):
         )
 
 
-# Keys, QR codes and recovery codes must not stay in a browser or proxy cache.
+# Keys, QR codes, recovery codes and API keys must not stay in a browser or proxy cache.
 @method_decorator(never_cache, name="dispatch")
 class SecurityView(VerifiedIfEnrolledMixin, TemplateView):
-    """The second factor, recovery codes, and signing out everywhere."""
+    """The second factor, recovery codes, API tokens (staff), and signing out
+    everywhere."""
 
     template_name = "accounts/security.html"
 
@@ -215,6 +217,13 @@ class SecurityView(VerifiedIfEnrolledMixin, TemplateView):
         context["has_device"] = user_has_device(user, confirmed=True)
         context["must_keep"] = user.is_staff_role
         context["idle_minutes"] = settings.AMANAH_SESSION_IDLE_MINUTES
+        context["token_hours"] = settings.AMANAH_TOKEN_HOURS
+        if user.is_staff_role:
+            context["tokens"] = [
+                (token, [Scope(s).label for s in token.scopes or ALL_SCOPES])
+                for token in api_token_list_for(user=user)
+            ]
+            context.setdefault("token_form", ApiTokenForm())
         return context
 
     def post(self, request: HttpRequest) -> HttpResponse:
@@ -234,9 +243,48 @@ class SecurityView(VerifiedIfEnrolledMixin, TemplateView):
                 logout(request)
                 messages.info(request, "You are signed out on every device.")
                 return redirect(_login_for(user))
+            if action == "token_create":
+                needed = user_needs_second_factor(user=user)
+                if needed is not None:
+                    # A named token lasts months: not on a password alone.
+                    return second_factor_redirect(request, needed)
+                return self._token_create(request, user)
+            if action == "token_revoke":
+                token = services.api_token_revoke(
+                    actor=user, token_id=_posted_id(request.POST.get("token_id"))
+                )
+                messages.info(request, f"Token {token.key_prefix}… is revoked.")
         except DomainError as error:
             messages.error(request, error.message)
         return redirect("accounts:security")
+
+    def _token_create(self, request: HttpRequest, user: User) -> HttpResponse:
+        form = ApiTokenForm(request.POST)
+        if form.is_valid():
+            try:
+                issued = services.api_token_create(actor=user, **form.cleaned_data)
+            except DomainError as error:
+                if error.field is None:
+                    raise  # not a field's fault (a customer): a message above the page
+                form_add_domain_error(form, error)
+            else:
+                return render(
+                    request,
+                    "accounts/api_token_created.html",
+                    {
+                        "token": issued.token,
+                        "key": issued.key,
+                        "scopes": [Scope(s).label for s in issued.token.scopes or ()],
+                    },
+                )
+        return self.render_to_response(
+            self.get_context_data(token_form=form), status=400
+        )
+
+
+def _posted_id(value: str | None) -> int:
+    """A posted id as a number; anything else is no token's (0)."""
+    return int(value) if value and value.isdigit() else 0
 
 
 def _login_for(user) -> str:

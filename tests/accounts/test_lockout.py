@@ -243,8 +243,10 @@ def test_a_locked_token_sign_in_is_429_with_retry_after_and_code_locked(support_
     assert sixth.status_code == 429
     assert sixth["Retry-After"] == "900"
     assert sixth.json() == {
-        "detail": "Too many failed sign-ins. Try again in 15 minutes.",
+        "status": 429,
         "code": "locked",
+        "detail": "Too many failed sign-ins. Try again in 15 minutes.",
+        "errors": [],
     }
 
     right = _token(client, "support", PASSWORD)

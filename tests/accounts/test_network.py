@@ -61,9 +61,18 @@ def test_the_drf_throttles_see_the_same_address(settings, count, forwarded):
 
 
 def test_every_api_throttle_counts_by_that_address(settings):
+    # The per-token limit falls back to the address for a request without credentials.
+    from apps.accounts.throttling import rate_ident
+
     assert settings.REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] == [
-        "apps.accounts.throttling.ClientAddressThrottle"
+        "apps.accounts.throttling.ApiRateThrottle",
+        "apps.accounts.throttling.ClientAddressThrottle",
     ]
+    settings.AMANAH_PROXY_COUNT = 1
+    request = _request("192.0.2.66, 203.0.113.5")
+    request.auth = None
+    request.user = None
+    assert rate_ident(request) == f"address:{client_address(request)}"
 
 
 def test_consent_evidence_hashes_the_same_address(settings):

@@ -131,3 +131,60 @@ def test_the_throttle_holds_across_two_web_processes(shared_cache_url):
     second = _web_process(location, prefix, 2)
     assert [status for status, _ in second] == [429, 429], second
     assert all(0 < int(retry_after) <= 3600 for _, retry_after in second)
+
+
+# The per-token API rate (AMANAH_API_RATE): every operation, one atomic count in the
+# shared cache, so concurrent processes never let more through than the limit.
+
+_API_PROCESS = """
+import json, sys
+import django
+django.setup()
+from django.conf import settings
+settings.CACHES["default"]["KEY_PREFIX"] = sys.argv[1]
+from django.test import Client
+client = Client(REMOTE_ADDR="203.0.113.9", HTTP_HOST="localhost")
+answers = []
+for _ in range(int(sys.argv[2])):
+    # The relay's webhook takes no credentials: counted per address; unsigned, 401.
+    response = client.post(
+        "/api/v1/contact/relay/", {}, content_type="application/json"
+    )
+    answers.append([response.status_code, response.get("RateLimit-Remaining")])
+print(json.dumps(answers))
+"""
+
+
+def test_the_api_rate_holds_across_concurrent_web_processes(shared_cache_url):
+    location, prefix = shared_cache_url
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "DJANGO_DEBUG": "1",
+        "CACHE_URL": location,
+        "AMANAH_API_RATE": "10/hour",
+        "DATABASE_URL": "sqlite:///:memory:",
+        "AMANAH_RELAY_SECRET": "x" * 32,
+    }
+    runs = [
+        subprocess.Popen(  # noqa: S603 - our own interpreter and script
+            [sys.executable, "-c", _API_PROCESS, prefix, "8"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    answers = []
+    for run in runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 0, err
+        answers += json.loads(out.strip().splitlines()[-1])
+    statuses = [status for status, _ in answers]
+    # 24 requests from three processes at once: exactly the 10 allowed got through.
+    assert statuses.count(401) == 10, statuses
+    assert statuses.count(429) == 14, statuses
+    remaining = sorted(int(left) for status, left in answers if status == 401)
+    assert remaining == list(range(10)), remaining
