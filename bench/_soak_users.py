@@ -432,11 +432,10 @@ class Sender(SoakUser):
     @task(1)
     def audience_csv(self) -> None:
         self.call(
-            "POST",
-            "/api/v1/consent/audience/",
+            "GET",
+            f"/api/v1/consent/audience/{random.choice(plan['purposes'])}.csv",
             name="sender: audience (CSV of all)",
             ok={200},
-            json={"purpose": random.choice(plan["purposes"])},
         )
 
 

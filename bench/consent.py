@@ -2,7 +2,7 @@
 
 1,000,000 customers x 5 purposes, about 60% allowed for the purpose asked:
 
-1. The full audience as CSV (`POST /api/v1/consent/audience/` without ids, streamed)
+1. The full audience as CSV (`GET /api/v1/consent/audience/{purpose}.csv`, streamed)
    vs computing the same ids from the ledger alone (`DISTINCT ON`, the latest event
    per customer) vs PostgreSQL's own `COPY (SELECT customer_id ...) TO STDOUT` of the
    state table: what the API adds on top of the server's fastest path.
@@ -42,7 +42,7 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from apps.accounts.models import Role, User
-from apps.consent.api import AudienceApi, CanQueryAudience
+from apps.consent.api import AudienceApi, AudienceExportApi, CanQueryAudience
 from apps.consent.models import ConsentEvent, ConsentState, Purpose
 from apps.consent.selectors import consent_state_replay_matches, purpose_get_active
 from apps.consent.services import consent_record
@@ -118,12 +118,12 @@ def bench_audience(admin: User, purpose: Purpose) -> tuple[Row, int]:
     """The CSV stream vs DISTINCT ON over the ledger vs COPY of the state table.
     Returns the row and the audience's size."""
     factory = APIRequestFactory()
-    view = AudienceApi.as_view()
+    view = AudienceExportApi.as_view()
 
     def ours() -> bytes:
-        request = factory.post(PATH, {"purpose": PURPOSE}, format="json")
+        request = factory.get(f"{PATH}{PURPOSE}.csv")
         force_authenticate(request, user=admin)
-        response = view(request)
+        response = view(request, purpose=PURPOSE)
         assert response.status_code == 200, response.status_code
         return b"".join(response.streaming_content)
 

@@ -1,10 +1,12 @@
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from apps.access.api_urls import contact_urls, customer_urls, interaction_urls
 from apps.accounts.views import HomeView
 from apps.consent.api_urls import customer_urls as customer_consent_urls
+from apps.core import api_errors
+from apps.core.schema_views import SchemaApi, SchemaJsonApi
 from apps.incidents.views import StatusFeedView, StatusPageView
 from apps.portal.views import UnsubscribeView
 from apps.retention.api_urls import customer_urls as customer_erase_urls
@@ -49,10 +51,19 @@ urlpatterns = [
     path("status.json", StatusFeedView.as_view(), name="status-feed"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaApi.as_view(), name="schema"),
+    path("api/schema.json", SchemaJsonApi.as_view(), name="schema-json"),
     path(
         "api/docs/",
         SpectacularSwaggerSplitView.as_view(url_name="schema"),
         name="api-docs",
     ),
+    # Last: any other URL under /api/ is a 404 in the API's error envelope.
+    re_path(r"^api/", api_errors.api_not_found),
 ]
+
+# Under /api/, Django's own error answers in the API's envelope; pages elsewhere.
+handler400 = api_errors.bad_request
+handler403 = api_errors.permission_denied
+handler404 = api_errors.page_not_found
+handler500 = api_errors.server_error

@@ -4,13 +4,13 @@ reveals; a customer's access log; interactions; the contact relay's webhook."""
 
 from uuid import UUID
 
+from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.access.errors import AccessError, RelayError
 from apps.access.models import InteractionKind
@@ -35,14 +35,18 @@ from apps.access.services import (
 )
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
 from apps.accounts.permissions import ensure_role, request_user, role_permission
+from apps.accounts.scopes import Scope
 from apps.accounts.selectors import user_get_by_username
+from apps.core.api import ApiView, created, if_match, with_etag
 from apps.core.errors import DomainError
-from apps.core.pagination import Pagination, paginated_response
+from apps.core.pagination import CursorPagination, Order, paginated_response
 from apps.core.parsers import JSONTooDeep, json_loads_bounded
 from apps.core.reasons import REASON_MIN_LENGTH
+from apps.core.sync import SYNC_ORDER, UpdatedSinceSerializer, settled
 from apps.customers.forms import SEARCH_FIELDS
-from apps.customers.models import Customer
+from apps.customers.models import Customer, CustomerStatus
 from apps.customers.registry import PII_FIELD_NAMES
+from apps.customers.selectors import customer_etag, customers_changed_since
 from apps.customers.services import customer_close, customer_create, customer_update
 
 StaffOnly = role_permission(*STAFF_ROLES)
@@ -71,13 +75,6 @@ class CustomerInputSerializer(serializers.Serializer):
     card_last4 = serializers.CharField(max_length=4, required=False, allow_blank=True)
 
 
-class CustomerPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = CustomerOutputSerializer(many=True)
-
-
 def _read_one(request: Request, customer: Customer | AssignedCustomer) -> dict:
     return customers_read(actor=request_user(request), customers=[customer])[0]
 
@@ -88,54 +85,64 @@ SEARCH_IN_URL = (
 )
 
 
-def _customers_page(
-    request: Request, view: APIView, *, email: str = "", phone: str = ""
-) -> Response:
+# Newest first, as customer_list orders them; the id makes the order total.
+CUSTOMER_ORDER = Order(("-created_at", "pk"))
+
+
+def _customers_page(request: Request, *, email: str = "", phone: str = "") -> Response:
     """The list and the search: who the caller may see, a page of them as the policy
     shows them, each read in the access log."""
     actor = request_user(request)
     search = customer_search_for_staff(actor=actor, email=email, phone=phone)
     return paginated_response(
         request=request,
-        view=view,
         items=search.customers,
+        order=CUSTOMER_ORDER,
         serialize=lambda page: customers_read(
             actor=actor, customers=page, capped=search.capped
         ),
     )
 
 
-PAGE_PARAMETERS = [OpenApiParameter("page", int), OpenApiParameter("page_size", int)]
+def _customer_answer(
+    request: Request, customer: Customer | AssignedCustomer
+) -> Response:
+    """A single customer as the caller may see them, with its version (ETag)."""
+    return with_etag(
+        Response(_read_one(request, customer)), customer_etag(customer_of(customer))
+    )
 
 
-class CustomerListCreateApi(APIView):
+class SearchNotInUrl(ApiView):
+    """Refuses email and phone in the URL, before the unknown-parameter check: this
+    refusal says what to do instead (and echoes no value)."""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        if SEARCH_FIELDS & request.query_params.keys():
+            raise DomainError(SEARCH_IN_URL, code="search_by_post")
+        super().initial(request, *args, **kwargs)
+
+
+class CustomerListCreateApi(SearchNotInUrl):
     """List customers (governance roles: all; agents: their assigned ones), or create
     one (privacy admins). Exact search by email or phone is
     `POST /api/v1/customers/search/`: a list URL carrying either is refused."""
 
     permission_classes = [StaffOnly]
-
-    class RefusedSerializer(serializers.Serializer):
-        detail = serializers.CharField()
-        code = serializers.CharField(help_text='"search_by_post"')
+    pagination_class = CursorPagination
+    scopes = {"post": Scope.CUSTOMERS_WRITE}
 
     @extend_schema(
-        parameters=PAGE_PARAMETERS,
-        responses={
-            200: CustomerPageSerializer,
-            400: OpenApiResponse(
-                RefusedSerializer,
-                description="`email` or `phone` in the URL: search by POST instead.",
-            ),
-        },
+        operation_id="list_customers",
+        responses={200: CustomerOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        if SEARCH_FIELDS & request.query_params.keys():
-            raise DomainError(SEARCH_IN_URL, code="search_by_post")
-        return _customers_page(request, self)
+        return _customers_page(request)
 
     @extend_schema(
-        request=CustomerInputSerializer, responses={201: CustomerOutputSerializer}
+        operation_id="create_customer",
+        request=CustomerInputSerializer,
+        responses={201: CustomerOutputSerializer},
     )
     def post(self, request: Request) -> Response:
         actor = request_user(request)
@@ -143,10 +150,14 @@ class CustomerListCreateApi(APIView):
         data = CustomerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = customer_create(actor=actor, data=data.validated_data)
-        return Response(_read_one(request, customer), status=201)
+        response = created(
+            _read_one(request, customer),
+            location=reverse("customer-detail", args=[customer.pk]),
+        )
+        return with_etag(response, customer_etag(customer))
 
 
-class CustomerSearchApi(APIView):
+class CustomerSearchApi(SearchNotInUrl):
     """Exact search by email and/or phone, sent in the body so that neither travels in
     a URL. The same rules as the list: governance roles find anyone; support agents at
     most the match, masked, to open a case; delivery agents only among their assigned
@@ -154,6 +165,10 @@ class CustomerSearchApi(APIView):
     value)."""
 
     permission_classes = [StaffOnly]
+    pagination_class = CursorPagination
+    paginated_methods = frozenset({"post"})
+    read_only_methods = frozenset({"post"})
+    scopes = {"post": Scope.READ}
 
     class InputSerializer(serializers.Serializer):
         email = serializers.CharField(
@@ -177,48 +192,93 @@ class CustomerSearchApi(APIView):
             return data
 
     @extend_schema(
+        operation_id="search_customers",
         request=InputSerializer,
-        parameters=PAGE_PARAMETERS,
-        responses={200: CustomerPageSerializer},
+        responses={200: CustomerOutputSerializer(many=True)},
     )
     def post(self, request: Request) -> Response:
-        if SEARCH_FIELDS & request.query_params.keys():
-            raise DomainError(SEARCH_IN_URL, code="search_by_post")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        return _customers_page(request, self, **data.validated_data)
+        return _customers_page(request, **data.validated_data)
 
 
-class CustomerDetailApi(APIView):
+class CustomerChangesApi(ApiView):
+    """What changed about which customers, as ids and states, never personal data:
+    created, changed, closed, erased (governance roles). Oldest change first; a
+    system that mirrors customers keeps the `next` link of its last page, or asks
+    again with `updated_since`."""
+
+    permission_classes = [role_permission(*GOVERNANCE_ROLES)]
+    pagination_class = CursorPagination
+    query_serializers = {"get": UpdatedSinceSerializer}
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.UUIDField()
+        status = serializers.ChoiceField(choices=CustomerStatus.choices)
+        erased = serializers.BooleanField(source="is_erased")
+        created_at = serializers.DateTimeField()
+        closed_at = serializers.DateTimeField(allow_null=True)
+        erased_at = serializers.DateTimeField(allow_null=True)
+        updated_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="list_customer_changes",
+        responses={200: OutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        changes = customers_changed_since(since=self.query.get("updated_since"))
+        return paginated_response(
+            request=request,
+            items=settled(changes),
+            order=SYNC_ORDER,
+            serialize=lambda page: self.OutputSerializer(page, many=True).data,
+        )
+
+
+class CustomerDetailApi(ApiView):
+    """One customer as the caller may see them, with an `ETag`; a change (privacy
+    admins) names it in `If-Match` (412 if the customer changed since, 428 without)."""
+
     permission_classes = [StaffOnly]
+    scopes = {"patch": Scope.CUSTOMERS_WRITE}
+    etag_methods = frozenset({"get", "patch"})
 
-    @extend_schema(responses={200: CustomerOutputSerializer})
+    @extend_schema(
+        operation_id="get_customer", responses={200: CustomerOutputSerializer}
+    )
     def get(self, request: Request, customer_id: UUID) -> Response:
         customer = customer_get_for_staff(
             actor=request_user(request), customer_id=customer_id
         )
-        return Response(_read_one(request, customer))
+        return _customer_answer(request, customer)
 
     @extend_schema(
-        request=CustomerInputSerializer, responses={200: CustomerOutputSerializer}
+        operation_id="update_customer",
+        request=CustomerInputSerializer,
+        responses={200: CustomerOutputSerializer},
     )
     def patch(self, request: Request, customer_id: UUID) -> Response:
         actor = request_user(request)
         found = customer_get_for_staff(actor=actor, customer_id=customer_id)
         ensure_role(actor, Role.PRIVACY_ADMIN)
+        version = if_match(request)
         data = CustomerInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         customer = customer_update(
-            actor=actor, customer=customer_of(found), data=data.validated_data
+            actor=actor,
+            customer=customer_of(found),
+            data=data.validated_data,
+            if_match=version,
         )
-        return Response(_read_one(request, customer))
+        return _customer_answer(request, customer)
 
 
-class CustomerRevealApi(APIView):
+class CustomerRevealApi(ApiView):
     """Full values of some fields for a few minutes, for a reason (10+ characters).
     Audited; a role that may not reveal a field gets 403, audited as refused."""
 
     permission_classes = [StaffOnly]
+    scopes = {"post": Scope.CUSTOMERS_REVEAL}
 
     class InputSerializer(serializers.Serializer):
         # DRF's metaclass takes declared fields out of the class: this is the API's
@@ -232,7 +292,11 @@ class CustomerRevealApi(APIView):
         values = serializers.DictField(child=serializers.CharField(allow_null=True))
         expires_at = serializers.DateTimeField()
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="reveal_customer",
+        request=InputSerializer,
+        responses={200: OutputSerializer},
+    )
     def post(self, request: Request, customer_id: UUID) -> Response:
         actor = request_user(request)
         customer = customer_get_for_staff(actor=actor, customer_id=customer_id)
@@ -244,29 +308,36 @@ class CustomerRevealApi(APIView):
         return Response({"values": values, "expires_at": reveal.expires_at})
 
 
-class CustomerCloseApi(APIView):
-    permission_classes = [StaffOnly]
+class CustomerCloseApi(ApiView):
+    """Close the customer's account (privacy admins): retention counts from here."""
 
-    @extend_schema(request=None, responses={200: CustomerOutputSerializer})
+    permission_classes = [StaffOnly]
+    scopes = {"post": Scope.CUSTOMERS_WRITE}
+
+    @extend_schema(
+        operation_id="close_customer",
+        request=None,
+        responses={200: CustomerOutputSerializer},
+    )
     def post(self, request: Request, customer_id: UUID) -> Response:
         actor = request_user(request)
         found = customer_get_for_staff(actor=actor, customer_id=customer_id)
         ensure_role(actor, Role.PRIVACY_ADMIN)
         customer = customer_close(actor=actor, customer=customer_of(found))
-        return Response(_read_one(request, customer))
+        return _customer_answer(request, customer)
 
 
-class CustomerAccessLogApi(APIView):
+class CustomerAccessLogApi(ApiView):
     """Who read this customer's data, which fields, shown how, and why
-    (privacy admins and compliance officers)."""
+    (privacy admins and compliance officers), newest first."""
 
     permission_classes = [StaffOnly]
-    pagination_class = Pagination  # the schema shows the list as a page
+    pagination_class = CursorPagination
 
     class OutputSerializer(serializers.Serializer):
         at = serializers.DateTimeField(source="created_at")
         staff = serializers.CharField(source="staff.username")
-        staff_role = serializers.CharField()
+        staff_role = serializers.ChoiceField(choices=Role.choices)
         # The API's "fields" key (see CustomerRevealApi.InputSerializer).
         fields = serializers.DictField(  # type: ignore[assignment]
             child=serializers.CharField()
@@ -276,7 +347,7 @@ class CustomerAccessLogApi(APIView):
         reveal = serializers.IntegerField(source="reveal_id", allow_null=True)
 
     @extend_schema(
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        operation_id="list_customer_access_log",
         responses={200: OutputSerializer(many=True)},
     )
     def get(self, request: Request, customer_id: UUID) -> Response:
@@ -285,7 +356,7 @@ class CustomerAccessLogApi(APIView):
         ensure_role(actor, *GOVERNANCE_ROLES)
         return paginated_response(
             request=request,
-            view=self,
+            order=Order(("-created_at", "-pk")),
             items=access_log_for_customer(customer=customer_of(found)),
             serialize=lambda page: self.OutputSerializer(page, many=True).data,
         )
@@ -296,7 +367,7 @@ class CustomerAccessLogApi(APIView):
 
 class InteractionOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    kind = serializers.CharField()
+    kind = serializers.ChoiceField(choices=InteractionKind.choices)
     customer = serializers.UUIDField(source="customer_id")
     staff = serializers.CharField(source="staff.username")
     opened_at = serializers.DateTimeField()
@@ -318,12 +389,21 @@ def _out(interaction, many: bool = False):
     ).data
 
 
-class InteractionListCreateApi(APIView):
-    """My interactions, or open one: support agents open support cases for themselves;
-    privacy admins may name the `staff` (e.g. to dispatch a delivery)."""
+class InteractionListCreateApi(ApiView):
+    """My interactions, newest first, or open one: support agents open support cases
+    for themselves; privacy admins may name the `staff` (e.g. to dispatch a
+    delivery)."""
 
     permission_classes = [StaffOnly]
-    pagination_class = Pagination  # the schema shows the list as a page
+    pagination_class = CursorPagination
+    scopes = {"post": Scope.CASES_WRITE}
+
+    class QuerySerializer(serializers.Serializer):
+        state = serializers.ChoiceField(
+            choices=["open", "all"], default="open", help_text="Default open."
+        )
+
+    query_serializers = {"get": QuerySerializer}
 
     class InputSerializer(serializers.Serializer):
         customer = serializers.UUIDField()
@@ -332,28 +412,25 @@ class InteractionListCreateApi(APIView):
         staff = serializers.CharField(required=False, max_length=150)
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "state", str, enum=["open", "all"], description="Default open."
-            ),
-            OpenApiParameter("page", int),
-        ],
+        operation_id="list_interactions",
         responses={200: InteractionOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
         interactions = interaction_list_for(
             actor=request_user(request),
-            include_closed=request.query_params.get("state") == "all",
+            include_closed=self.query["state"] == "all",
         )
         return paginated_response(
             request=request,
-            view=self,
+            order=Order(("-opened_at", "pk")),
             items=interactions,
             serialize=lambda page: _out(page, many=True),
         )
 
     @extend_schema(
-        request=InputSerializer, responses={201: InteractionOutputSerializer}
+        operation_id="open_interaction",
+        request=InputSerializer,
+        responses={201: InteractionOutputSerializer},
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -371,20 +448,44 @@ class InteractionListCreateApi(APIView):
             staff=staff,
             expires_at=data.validated_data.get("expires_at"),
         )
-        return Response(_out(interaction), status=201)
+        return created(
+            _out(interaction),
+            location=reverse("interaction-detail", args=[interaction.pk]),
+        )
 
 
-class InteractionCloseApi(APIView):
+class InteractionDetailApi(ApiView):
+    """One of my interactions (privacy admins: anyone's)."""
+
     permission_classes = [StaffOnly]
+    etag_methods = frozenset({"get"})
 
-    @extend_schema(request=None, responses={200: InteractionOutputSerializer})
+    @extend_schema(
+        operation_id="get_interaction", responses={200: InteractionOutputSerializer}
+    )
+    def get(self, request: Request, interaction_id: UUID) -> Response:
+        actor = request_user(request)
+        return Response(
+            _out(interaction_get_for(actor=actor, interaction_id=interaction_id))
+        )
+
+
+class InteractionCloseApi(ApiView):
+    permission_classes = [StaffOnly]
+    scopes = {"post": Scope.CASES_WRITE}
+
+    @extend_schema(
+        operation_id="close_interaction",
+        request=None,
+        responses={200: InteractionOutputSerializer},
+    )
     def post(self, request: Request, interaction_id: UUID) -> Response:
         actor = request_user(request)
         interaction = interaction_get_for(actor=actor, interaction_id=interaction_id)
         return Response(_out(interaction_close(actor=actor, interaction=interaction)))
 
 
-class ContactRelayApi(APIView):
+class ContactRelayApi(ApiView):
     """Webhook for the telephony/email relay provider.
 
     Body `{"alias": ..., "caller": ...}`; headers `X-Amanah-Timestamp` (Unix seconds)
@@ -395,6 +496,8 @@ class ContactRelayApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    # Signed once per request by the provider (its replay guard): nothing to retry.
+    read_only_methods = frozenset({"post"})
 
     class InputSerializer(serializers.Serializer):
         alias = serializers.CharField(max_length=64)
@@ -404,7 +507,18 @@ class ContactRelayApi(APIView):
         destination = serializers.CharField()
         caller_party = serializers.ChoiceField(choices=["staff", "customer"])
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer}, auth=[])
+    @extend_schema(
+        operation_id="route_contact",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            401: OpenApiResponse(
+                description="Unsigned, stale, future-dated or already used."
+            ),
+            410: OpenApiResponse(description="The session is closed or expired."),
+        },
+        auth=[],
+    )
     def post(self, request: Request) -> Response:
         body = request._request.body  # the exact bytes that were signed
         relay_verify(

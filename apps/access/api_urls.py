@@ -7,6 +7,7 @@ from apps.access import api
 customer_urls = [
     path("", api.CustomerListCreateApi.as_view(), name="customer-list"),
     path("search/", api.CustomerSearchApi.as_view(), name="customer-search"),
+    path("changes/", api.CustomerChangesApi.as_view(), name="customer-changes"),
     path(
         "<uuid:customer_id>/", api.CustomerDetailApi.as_view(), name="customer-detail"
     ),
@@ -29,6 +30,11 @@ customer_urls = [
 
 interaction_urls = [
     path("", api.InteractionListCreateApi.as_view(), name="interaction-list"),
+    path(
+        "<uuid:interaction_id>/",
+        api.InteractionDetailApi.as_view(),
+        name="interaction-detail",
+    ),
     path(
         "<uuid:interaction_id>/close/",
         api.InteractionCloseApi.as_view(),

@@ -130,6 +130,11 @@ class AssignedCustomer:
     live_reveals: LiveReveals | None
 
     @property
+    def created_at(self) -> datetime:
+        """The customer's, as on a customer: the list's order (newest first)."""
+        return self.customer.created_at
+
+    @property
     def pk(self) -> UUID:
         """The customer's id, as on a customer: pages and logs key rows by it."""
         return self.customer.pk

@@ -3,6 +3,8 @@ a customer: access's (list, detail, reveal, close) and retention's erasure."""
 
 from rest_framework import serializers
 
+from apps.customers.models import CustomerStatus
+
 
 def _pii(help_text: str = "") -> serializers.CharField:
     return serializers.CharField(allow_null=True, required=False, help_text=help_text)
@@ -14,7 +16,7 @@ class CustomerOutputSerializer(serializers.Serializer):
     `shown` says which. `[erased]` marks a crypto-shredded value."""
 
     id = serializers.UUIDField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=CustomerStatus.choices)
     country = serializers.CharField()
     region = serializers.CharField()
     created_at = serializers.DateTimeField()

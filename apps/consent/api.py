@@ -2,12 +2,12 @@ import uuid
 from uuid import UUID
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.access.selectors import customer_get_for_staff, customer_of
 from apps.accounts.models import STAFF_ROLES, Role
@@ -17,25 +17,34 @@ from apps.accounts.permissions import (
     request_user,
     role_permission,
 )
+from apps.accounts.scopes import Scope
 from apps.consent.errors import ConsentError
-from apps.consent.models import OptInRequest
+from apps.consent.models import ConsentSource, OptInRequest
 from apps.consent.selectors import (
     audience_allowed_ids,
     audience_csv_chunks,
     consent_overview_for_customer,
+    consent_states_changed_since,
     purpose_get_active,
 )
 from apps.consent.services import consent_grant, consent_withdraw, unsubscribe_url
+from apps.core.api import ApiView
+from apps.core.pagination import CursorPagination, paginated_response
 from apps.core.reasons import REASON_MIN_LENGTH
+from apps.core.sync import SYNC_ORDER, UpdatedSinceSerializer, settled
 
 AUDIENCE_MAX_IDS = 100_000
 
 
-class CustomerConsentsApi(APIView):
+class CustomerConsentsApi(ApiView):
     """The customer's consent per purpose; staff may change one on the customer's
-    behalf (assigned support agents and privacy admins), with a reason."""
+    behalf (assigned support agents and privacy admins), with a reason.
+
+    A grant of a purpose that needs double opt-in is 202: the customer is asked by
+    email to confirm, and the purpose shows `pending` until they do."""
 
     permission_classes = [role_permission(*STAFF_ROLES)]
+    scopes = {"post": Scope.CUSTOMERS_WRITE}
 
     class OutputSerializer(serializers.Serializer):
         purpose = serializers.CharField(source="purpose.code")
@@ -49,8 +58,8 @@ class CustomerConsentsApi(APIView):
         )
         # DRF's metaclass takes declared fields out of the class: this is the API's
         # "source" key, not Field.source.
-        source = serializers.CharField(  # type: ignore[assignment]
-            source="state.source", allow_null=True
+        source = serializers.ChoiceField(  # type: ignore[assignment]
+            choices=ConsentSource.choices, source="state.source", allow_null=True
         )
 
     class InputSerializer(serializers.Serializer):
@@ -69,7 +78,10 @@ class CustomerConsentsApi(APIView):
             for view in consent_overview_for_customer(customer=customer)
         ]
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="list_customer_consents",
+        responses={200: OutputSerializer(many=True)},
+    )
     def get(self, request: Request, customer_id: UUID) -> Response:
         customer = customer_of(
             customer_get_for_staff(actor=request_user(request), customer_id=customer_id)
@@ -77,7 +89,18 @@ class CustomerConsentsApi(APIView):
         return Response(self.OutputSerializer(self._rows(customer), many=True).data)
 
     @extend_schema(
-        request=InputSerializer, responses={200: OutputSerializer(many=True)}
+        operation_id="change_customer_consent",
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(
+                OutputSerializer(many=True), description="Changed: every purpose."
+            ),
+            202: OpenApiResponse(
+                OutputSerializer(many=True),
+                description="Asked: the purpose needs the customer's confirmation "
+                "(double opt-in); it shows `pending` until they confirm.",
+            ),
+        },
     )
     def post(self, request: Request, customer_id: UUID) -> Response:
         actor = request_user(request)
@@ -124,20 +147,69 @@ def _parse_ids(raw: object) -> list[UUID]:
         raise ConsentError("Every id must be a UUID.", field="customer_ids") from None
 
 
-class AudienceApi(APIView):
-    """Who may be contacted for a purpose, for the systems that send marketing.
+def _purpose(code: object):
+    purpose = purpose_get_active(code=code) if isinstance(code, str) else None
+    if purpose is None:
+        raise ConsentError("Unknown purpose.", field="purpose")
+    return purpose
 
-    With `customer_ids` (up to 100,000): `{"allowed": [...]}`, plus each one's
-    unsubscribe URL with `include_unsubscribe: true`. Without: a CSV stream of every
-    customer id allowed for the purpose.
-    """
+
+class ConsentChangesApi(ApiView):
+    """Every customer's answer per purpose that changed, oldest change first: grants,
+    withdrawals, unsubscribes, Global Privacy Control. Ids and states only. For the
+    systems that keep their own copy of who may be contacted: keep the `next` link of
+    the last page, or ask again with `updated_since`."""
 
     permission_classes = [CanQueryAudience]
+    pagination_class = CursorPagination
+    scopes = {"get": Scope.AUDIENCE}
+    query_serializers = {"get": UpdatedSinceSerializer}
+
+    class OutputSerializer(serializers.Serializer):
+        customer = serializers.UUIDField(source="customer_id")
+        purpose = serializers.CharField(source="purpose.code")
+        granted = serializers.BooleanField(help_text="The customer's last answer.")
+        counts = serializers.BooleanField(
+            source="grant_counts",
+            help_text="Whether the customer may be contacted for it now: granted, "
+            "under a notice no later one changed materially, and not erased.",
+        )
+        customer_erased = serializers.BooleanField()
+        # The API's "source" key (see CustomerConsentsApi.OutputSerializer).
+        source = serializers.ChoiceField(  # type: ignore[assignment]
+            choices=ConsentSource.choices
+        )
+        notice_version = serializers.IntegerField()
+        updated_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="list_consent_changes",
+        responses={200: OutputSerializer(many=True)},
+    )
+    def get(self, request: Request) -> Response:
+        changes = consent_states_changed_since(since=self.query.get("updated_since"))
+        return paginated_response(
+            request=request,
+            items=settled(changes),
+            order=SYNC_ORDER,
+            serialize=lambda page: self.OutputSerializer(page, many=True).data,
+        )
+
+
+class AudienceApi(ApiView):
+    """Which of these customers (up to 100,000) may be contacted for a purpose, for
+    the systems that send marketing; with `include_unsubscribe: true` each one's
+    unsubscribe URL too. Every customer allowed for a purpose:
+    `GET /api/v1/consent/audience/{purpose}.csv`."""
+
+    permission_classes = [CanQueryAudience]
+    scopes = {"post": Scope.AUDIENCE}
+    read_only_methods = frozenset({"post"})
 
     class InputSerializer(serializers.Serializer):
         purpose = serializers.SlugField()
         customer_ids = serializers.ListField(
-            child=serializers.UUIDField(), required=False
+            child=serializers.UUIDField(), max_length=AUDIENCE_MAX_IDS
         )
         include_unsubscribe = serializers.BooleanField(required=False, default=False)
 
@@ -149,22 +221,21 @@ class AudienceApi(APIView):
         )
 
     @extend_schema(
+        operation_id="query_audience",
         request=InputSerializer,
-        responses={
-            200: OpenApiResponse(
-                OutputSerializer, description="JSON, or text/csv without customer_ids"
-            )
-        },
+        responses={200: OutputSerializer},
     )
-    def post(self, request: Request) -> Response | StreamingHttpResponse:
+    def post(self, request: Request) -> Response:
         # Parsed by hand: a DRF UUIDField over 100,000 ids costs more than the query.
         body = request.data if isinstance(request.data, dict) else {}
-        code = body.get("purpose")
-        purpose = purpose_get_active(code=code) if isinstance(code, str) else None
-        if purpose is None:
-            raise ConsentError("Unknown purpose.", field="purpose")
+        purpose = _purpose(body.get("purpose"))
         if "customer_ids" not in body:
-            return self._stream_csv(purpose)
+            raise ConsentError(
+                "Give a list of customer ids; every customer allowed for the purpose "
+                f"is GET /api/v1/consent/audience/{purpose.code}.csv.",
+                field="customer_ids",
+                code="required",
+            )
         ids = _parse_ids(body["customer_ids"])
         allowed = audience_allowed_ids(purpose=purpose, customer_ids=ids)
         result: dict = {"purpose": purpose.code, "allowed": [str(i) for i in allowed]}
@@ -175,13 +246,31 @@ class AudienceApi(APIView):
             }
         return Response(result)
 
-    def _stream_csv(self, purpose) -> StreamingHttpResponse:
+
+class AudienceExportApi(ApiView):
+    """Every customer id allowed for a purpose, as CSV (`customer_id` heading, one
+    id a line), streamed: millions of rows in constant memory."""
+
+    permission_classes = [CanQueryAudience]
+    scopes = {"get": Scope.AUDIENCE}
+
+    @extend_schema(
+        operation_id="export_audience_csv",
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="`customer_id`, then one id a line."
+            )
+        },
+    )
+    def get(self, request: Request, purpose: str) -> StreamingHttpResponse:
+        found = _purpose(purpose)
+
         def rows():
             yield "customer_id\n"
-            yield from audience_csv_chunks(purpose=purpose)
+            yield from audience_csv_chunks(purpose=found)
 
         response = StreamingHttpResponse(rows(), content_type="text/csv")
         response["Content-Disposition"] = (
-            f'attachment; filename="audience-{purpose.code}.csv"'
+            f'attachment; filename="audience-{found.code}.csv"'
         )
         return response

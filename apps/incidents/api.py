@@ -1,20 +1,23 @@
 from uuid import UUID
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts.models import GOVERNANCE_ROLES
 from apps.accounts.permissions import request_user, role_permission
-from apps.core.pagination import Pagination, paginated_response
+from apps.accounts.scopes import Scope
+from apps.core.api import ApiView, created, if_match, with_etag
+from apps.core.pagination import CursorPagination, Order, paginated_response
 from apps.customers.registry import DataCategory
 from apps.incidents.models import IncidentKind, IncidentStatus, RiskLevel, Severity
 from apps.incidents.selectors import (
     affected_counts,
     affected_erased_count,
     deadlines_for,
+    incident_etag,
     incident_get,
     incident_list,
     notification_progress,
@@ -61,39 +64,54 @@ class IncidentInputSerializer(serializers.Serializer):
 class IncidentOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     title = serializers.CharField()
-    kind = serializers.CharField()
-    severity = serializers.CharField()
-    status = serializers.CharField()
+    kind = serializers.ChoiceField(choices=IncidentKind.choices)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    status = serializers.ChoiceField(choices=IncidentStatus.choices)
     occurred_at = serializers.DateTimeField(allow_null=True)
     detected_at = serializers.DateTimeField()
     aware_at = serializers.DateTimeField()
     assessed_at = serializers.DateTimeField(allow_null=True)
     contained_at = serializers.DateTimeField(allow_null=True)
     resolved_at = serializers.DateTimeField(allow_null=True)
-    data_categories = serializers.ListField(child=serializers.CharField())
+    data_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=DataCategory.choices)
+    )
     systems = serializers.ListField(child=serializers.CharField())
-    risk_level = serializers.CharField()
+    risk_level = serializers.ChoiceField(choices=RiskLevel.choices)
     encrypted_keys_safe = serializers.BooleanField()
     risk_reasoning = serializers.CharField()
 
 
-class IncidentListCreateApi(APIView):
-    """The incident register (compliance officers and privacy admins)."""
+def _incident_answer(incident) -> Response:
+    return with_etag(
+        Response(IncidentOutputSerializer(incident).data), incident_etag(incident)
+    )
+
+
+class IncidentListCreateApi(ApiView):
+    """The incident register, latest first (compliance officers and privacy
+    admins), or record a new incident."""
 
     permission_classes = [Governance]
-    pagination_class = Pagination  # the schema shows the list as a page
+    pagination_class = CursorPagination
+    scopes = {"post": Scope.COMPLIANCE_WRITE}
 
-    @extend_schema(responses={200: IncidentOutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="list_incidents",
+        responses={200: IncidentOutputSerializer(many=True)},
+    )
     def get(self, request: Request) -> Response:
         return paginated_response(
             request=request,
-            view=self,
+            order=Order(("-aware_at", "pk")),
             items=incident_list(),
             serialize=lambda page: IncidentOutputSerializer(page, many=True).data,
         )
 
     @extend_schema(
-        request=IncidentInputSerializer, responses={201: IncidentOutputSerializer}
+        operation_id="create_incident",
+        request=IncidentInputSerializer,
+        responses={201: IncidentOutputSerializer},
     )
     def post(self, request: Request) -> Response:
         data = IncidentInputSerializer(data=request.data)
@@ -101,39 +119,61 @@ class IncidentListCreateApi(APIView):
         incident = incident_create(
             actor=request_user(request), data=data.validated_data
         )
-        return Response(IncidentOutputSerializer(incident).data, status=201)
-
-
-class IncidentDetailApi(APIView):
-    permission_classes = [Governance]
-
-    @extend_schema(responses={200: IncidentOutputSerializer})
-    def get(self, request: Request, incident_id: UUID) -> Response:
-        return Response(
-            IncidentOutputSerializer(incident_get(incident_id=incident_id)).data
+        response = created(
+            IncidentOutputSerializer(incident).data,
+            location=reverse("incident-detail", args=[incident.pk]),
         )
+        return with_etag(response, incident_etag(incident))
+
+
+class IncidentDetailApi(ApiView):
+    """One incident, with an `ETag`; a change names it in `If-Match` (412 if the
+    incident changed since, 428 without)."""
+
+    permission_classes = [Governance]
+    scopes = {"patch": Scope.COMPLIANCE_WRITE}
+    etag_methods = frozenset({"get", "patch"})
 
     @extend_schema(
-        request=IncidentInputSerializer, responses={200: IncidentOutputSerializer}
+        operation_id="get_incident", responses={200: IncidentOutputSerializer}
+    )
+    def get(self, request: Request, incident_id: UUID) -> Response:
+        return _incident_answer(incident_get(incident_id=incident_id))
+
+    @extend_schema(
+        operation_id="update_incident",
+        request=IncidentInputSerializer,
+        responses={200: IncidentOutputSerializer},
     )
     def patch(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
+        version = if_match(request)
         data = IncidentInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         incident = incident_update(
-            actor=request_user(request), incident=incident, data=data.validated_data
+            actor=request_user(request),
+            incident=incident,
+            data=data.validated_data,
+            if_match=version,
         )
-        return Response(IncidentOutputSerializer(incident).data)
+        return _incident_answer(incident)
 
 
-class IncidentTransitionApi(APIView):
+class IncidentTransitionApi(ApiView):
+    """Move the incident on: contained, resolved, ..."""
+
     permission_classes = [Governance]
+    scopes = {"post": Scope.COMPLIANCE_WRITE}
 
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=IncidentStatus.choices)
         note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
-    @extend_schema(request=InputSerializer, responses={200: IncidentOutputSerializer})
+    @extend_schema(
+        operation_id="change_incident_status",
+        request=InputSerializer,
+        responses={200: IncidentOutputSerializer},
+    )
     def post(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
         data = self.InputSerializer(data=request.data)
@@ -141,10 +181,10 @@ class IncidentTransitionApi(APIView):
         incident = incident_transition(
             actor=request_user(request), incident=incident, **data.validated_data
         )
-        return Response(IncidentOutputSerializer(incident).data)
+        return _incident_answer(incident)
 
 
-class IncidentDeadlinesApi(APIView):
+class IncidentDeadlinesApi(ApiView):
     """Every legal deadline that applies, earliest first (recorded ones once closed)."""
 
     permission_classes = [Governance]
@@ -161,7 +201,10 @@ class IncidentDeadlinesApi(APIView):
         legal_source = serializers.CharField()
         note = serializers.CharField()
 
-    @extend_schema(responses={200: OutputSerializer(many=True)})
+    @extend_schema(
+        operation_id="list_incident_deadlines",
+        responses={200: OutputSerializer(many=True)},
+    )
     def get(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
         return Response(
@@ -169,7 +212,9 @@ class IncidentDeadlinesApi(APIView):
         )
 
 
-class IncidentAffectedApi(APIView):
+class IncidentAffectedApi(ApiView):
+    """How many customers the incident affects, by place."""
+
     permission_classes = [Governance]
 
     class OutputSerializer(serializers.Serializer):
@@ -179,7 +224,9 @@ class IncidentAffectedApi(APIView):
             help_text="Matched, but erased before any notice: not affected, not told."
         )
 
-    @extend_schema(responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="get_incident_affected", responses={200: OutputSerializer}
+    )
     def get(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
         counts = affected_counts(incident=incident)
@@ -195,10 +242,11 @@ class IncidentAffectedApi(APIView):
         )
 
 
-class IncidentNotificationsApi(APIView):
+class IncidentNotificationsApi(ApiView):
     """Notification progress (GET), or queue and send the notices (POST)."""
 
     permission_classes = [Governance]
+    scopes = {"post": Scope.COMPLIANCE_WRITE}
 
     class OutputSerializer(serializers.Serializer):
         total = serializers.IntegerField()
@@ -219,13 +267,19 @@ class IncidentNotificationsApi(APIView):
             help_text="Customers erased before any notice: not affected, not told."
         )
 
-    @extend_schema(responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="get_incident_notifications", responses={200: OutputSerializer}
+    )
     def get(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
         progress = notification_progress(incident=incident)
         return Response(self.OutputSerializer(progress).data)
 
-    @extend_schema(request=None, responses={202: OutputSerializer})
+    @extend_schema(
+        operation_id="send_incident_notifications",
+        request=None,
+        responses={202: OutputSerializer},
+    )
     def post(self, request: Request, incident_id: UUID) -> Response:
         incident = incident_get(incident_id=incident_id)
         incident_notify(actor=request_user(request), incident=incident)

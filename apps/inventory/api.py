@@ -2,47 +2,56 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts.models import STAFF_ROLES, Role
 from apps.accounts.permissions import ensure_role, request_user, role_permission
+from apps.accounts.scopes import Scope
 from apps.consent.selectors import purpose_get_active
+from apps.core.api import ApiView
 from apps.customers.registry import DataCategory
 from apps.inventory.models import Recipient, System
 from apps.inventory.selectors import recipient_list, system_list
 from apps.inventory.services import InventoryError, inventory_save
 
 
-class InventoryApi(APIView):
+class SystemSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    country = serializers.CharField()
+    data_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=DataCategory.choices)
+    )
+    retention = serializers.CharField()
+    security = serializers.CharField()
+    backup_days = serializers.IntegerField()
+    active = serializers.BooleanField()
+
+
+class RecipientSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    purpose = serializers.CharField()
+    country = serializers.CharField()
+    data_categories = serializers.ListField(
+        child=serializers.ChoiceField(choices=DataCategory.choices)
+    )
+    safeguards = serializers.CharField()
+    gating_purpose = serializers.CharField(
+        source="gating_purpose.code", allow_null=True
+    )
+    active = serializers.BooleanField()
+
+
+class InventoryOutputSerializer(serializers.Serializer):
+    systems = SystemSerializer(many=True)
+    recipients = RecipientSerializer(many=True)
+
+
+class InventoryApi(ApiView):
     """Where personal data lives and who receives it (read: staff; write: privacy
     admins, audited; a change that affects customers notifies them)."""
 
     permission_classes = [role_permission(*STAFF_ROLES)]
-
-    class SystemSerializer(serializers.Serializer):
-        name = serializers.CharField()
-        description = serializers.CharField()
-        country = serializers.CharField()
-        data_categories = serializers.ListField(child=serializers.CharField())
-        retention = serializers.CharField()
-        security = serializers.CharField()
-        backup_days = serializers.IntegerField()
-        active = serializers.BooleanField()
-
-    class RecipientSerializer(serializers.Serializer):
-        name = serializers.CharField()
-        purpose = serializers.CharField()
-        country = serializers.CharField()
-        data_categories = serializers.ListField(child=serializers.CharField())
-        safeguards = serializers.CharField()
-        gating_purpose = serializers.CharField(
-            source="gating_purpose.code", allow_null=True
-        )
-        active = serializers.BooleanField()
-
-    class OutputSerializer(serializers.Serializer):
-        systems = serializers.ListField(child=serializers.DictField())
-        recipients = serializers.ListField(child=serializers.DictField())
+    scopes = {"post": Scope.COMPLIANCE_WRITE}
 
     class InputSerializer(serializers.Serializer):
         kind = serializers.ChoiceField(choices=["system", "recipient"])
@@ -67,19 +76,23 @@ class InventoryApi(APIView):
 
     def _body(self) -> dict:
         return {
-            "systems": self.SystemSerializer(
-                system_list(active_only=False), many=True
-            ).data,
-            "recipients": self.RecipientSerializer(
+            "systems": SystemSerializer(system_list(active_only=False), many=True).data,
+            "recipients": RecipientSerializer(
                 recipient_list(active_only=False), many=True
             ).data,
         }
 
-    @extend_schema(responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="get_inventory", responses={200: InventoryOutputSerializer}
+    )
     def get(self, request: Request) -> Response:
         return Response(self._body())
 
-    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    @extend_schema(
+        operation_id="save_inventory_entry",
+        request=InputSerializer,
+        responses={200: InventoryOutputSerializer},
+    )
     def post(self, request: Request) -> Response:
         actor = request_user(request)
         ensure_role(actor, Role.PRIVACY_ADMIN)

@@ -1,13 +1,13 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts.models import GOVERNANCE_ROLES
 from apps.accounts.permissions import role_permission
-from apps.core.pagination import Pagination, paginated_response
-from apps.monitoring.models import AlertStatus
+from apps.core.api import ApiView
+from apps.core.pagination import CursorPagination, Order, paginated_response
+from apps.monitoring.models import AlertSeverity, AlertStatus
 from apps.monitoring.selectors import alert_list
 
 Governance = role_permission(*GOVERNANCE_ROLES)
@@ -16,8 +16,8 @@ Governance = role_permission(*GOVERNANCE_ROLES)
 class AlertOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     rule = serializers.CharField()
-    severity = serializers.CharField()
-    status = serializers.CharField()
+    severity = serializers.ChoiceField(choices=AlertSeverity.choices)
+    status = serializers.ChoiceField(choices=AlertStatus.choices)
     staff = serializers.CharField(
         source="staff.username", allow_null=True, default=None
     )
@@ -32,25 +32,27 @@ class AlertOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class AlertListApi(APIView):
+class AlertListApi(ApiView):
     """Suspicious-access alerts, newest first (compliance officers, privacy admins)."""
 
     permission_classes = [Governance]
-    pagination_class = Pagination  # the schema shows the list as a page
+    pagination_class = CursorPagination
+
+    class QuerySerializer(serializers.Serializer):
+        status = serializers.ChoiceField(
+            choices=AlertStatus.choices, required=False, help_text="Only these."
+        )
+
+    query_serializers = {"get": QuerySerializer}
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=AlertStatus.values)],
+        operation_id="list_alerts",
         responses={200: AlertOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        status = request.query_params.get("status", "")
-        if status and status not in AlertStatus.values:
-            raise serializers.ValidationError(
-                {"status": ["Choose from: " + ", ".join(AlertStatus.values) + "."]}
-            )
         return paginated_response(
             request=request,
-            view=self,
-            items=alert_list(status=status),
+            order=Order(("-created_at", "-pk")),
+            items=alert_list(status=self.query.get("status", "")),
             serialize=lambda page: AlertOutputSerializer(page, many=True).data,
         )

@@ -1,16 +1,23 @@
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts.models import Role
 from apps.accounts.permissions import request_user, role_permission
-from apps.core.pagination import Pagination, paginated_response
-from apps.requests.models import RequestStatus
-from apps.requests.selectors import request_get, request_queue
+from apps.accounts.scopes import Scope
+from apps.core.api import ApiView
+from apps.core.pagination import CursorPagination, Order, paginated_response
+from apps.core.sync import SYNC_ORDER, UpdatedSinceSerializer, settled
+from apps.requests.models import RequestKind, RequestStatus
+from apps.requests.selectors import (
+    request_get,
+    request_queue,
+    requests_changed_since,
+)
 from apps.requests.services import request_transition
 
 PrivacyAdmins = role_permission(Role.PRIVACY_ADMIN)
@@ -19,46 +26,60 @@ PrivacyAdmins = role_permission(Role.PRIVACY_ADMIN)
 class RequestOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     customer = serializers.UUIDField(source="customer_id", allow_null=True)
-    kind = serializers.CharField()
-    status = serializers.CharField()
+    kind = serializers.ChoiceField(choices=RequestKind.choices)
+    status = serializers.ChoiceField(choices=RequestStatus.choices)
     regime = serializers.CharField()
     received_at = serializers.DateTimeField()
     due_at = serializers.DateTimeField()
     extended = serializers.BooleanField()
     overdue = serializers.SerializerMethodField()
     outcome = serializers.CharField()
+    updated_at = serializers.DateTimeField()
 
     def get_overdue(self, obj) -> bool:
-        from django.utils import timezone
-
         return obj.is_open and obj.due_at <= timezone.now()
 
 
-class RequestListApi(APIView):
-    """The queue of data subject requests, by due date (privacy admins)."""
+class RequestListApi(ApiView):
+    """The queue of data subject requests (privacy admins): open ones by due date,
+    with `all=true` closed ones too. With `updated_since`, every request changed
+    since then, oldest change first, closed ones included: a system that mirrors the
+    queue reads on from the `next` link of its last page."""
 
     permission_classes = [PrivacyAdmins]
-    pagination_class = Pagination  # the schema shows the list as a page
+    pagination_class = CursorPagination
+
+    class QuerySerializer(UpdatedSinceSerializer):
+        all = serializers.BooleanField(
+            required=False, default=False, help_text="Include closed ones."
+        )
+
+    query_serializers = {"get": QuerySerializer}
 
     @extend_schema(
-        parameters=[OpenApiParameter("all", bool, description="Include closed ones.")],
+        operation_id="list_requests",
         responses={200: RequestOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
+        if "updated_since" in self.query:
+            items = settled(requests_changed_since(since=self.query["updated_since"]))
+            order = SYNC_ORDER
+        else:
+            items = request_queue(include_closed=self.query["all"])
+            order = Order(("due_at", "pk"))
         return paginated_response(
             request=request,
-            view=self,
-            items=request_queue(
-                include_closed=request.query_params.get("all") in ("1", "true")
-            ),
+            items=items,
+            order=order,
             serialize=lambda page: RequestOutputSerializer(page, many=True).data,
         )
 
 
-class RequestTransitionApi(APIView):
+class RequestTransitionApi(ApiView):
     """Move a request on with a reason (refusals need one)."""
 
     permission_classes = [PrivacyAdmins]
+    scopes = {"post": Scope.COMPLIANCE_WRITE}
 
     class InputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(
@@ -66,7 +87,11 @@ class RequestTransitionApi(APIView):
         )
         reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
-    @extend_schema(request=InputSerializer, responses={200: RequestOutputSerializer})
+    @extend_schema(
+        operation_id="transition_request",
+        request=InputSerializer,
+        responses={200: RequestOutputSerializer},
+    )
     def post(self, request: Request, request_id: UUID) -> Response:
         item = request_get(request_id=request_id)
         data = self.InputSerializer(data=request.data)

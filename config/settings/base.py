@@ -104,7 +104,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
@@ -243,8 +242,16 @@ AXES_SENSITIVE_PARAMETERS = [
 # and after `SESSION_COOKIE_AGE` whatever happens.
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
 AMANAH_SESSION_IDLE_MINUTES = env.int("AMANAH_SESSION_IDLE_MINUTES", default=30)
-# API tokens stop working this many hours after they were issued.
+# A sign-in's API token stops working this many hours after it was issued (named
+# tokens, an integration's, carry their own expiry).
 AMANAH_TOKEN_HOURS = env.int("AMANAH_TOKEN_HOURS", default=8)
+# Safe retries (apps.core.idempotency): the answer to a request sent with an
+# Idempotency-Key is replayed for this many hours (then purged by the beat), and a run
+# holds its key this many seconds before a retry may take it over (its process died).
+AMANAH_IDEMPOTENCY_HOURS = env.int("AMANAH_IDEMPOTENCY_HOURS", default=24)
+AMANAH_IDEMPOTENCY_LEASE_SECONDS = env.int(
+    "AMANAH_IDEMPOTENCY_LEASE_SECONDS", default=60
+)
 # The issuer name authenticator apps show next to the code.
 OTP_TOTP_ISSUER = env.str("AMANAH_OTP_ISSUER", default="Amanah")
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # should a device admin come back
@@ -454,28 +461,36 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int(
 # REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "apps.accounts.authentication.ExpiringTokenAuthentication",
+        "apps.accounts.authentication.ApiTokenAuthentication",
         "apps.accounts.authentication.VerifiedSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    # DRF's defaults, with a JSON parser that refuses bodies nested too deep (400).
-    "DEFAULT_PARSER_CLASSES": [
-        "apps.core.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only, refusing bodies nested too deep (400); token sign-in also takes a
+    # form, for `curl -d`.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # No `?format=`: every operation answers JSON (or says it answers CSV).
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.Pagination",
-    "PAGE_SIZE": 50,
+    "DEFAULT_PAGINATION_CLASS": None,
     "EXCEPTION_HANDLER": "apps.core.exceptions.exception_handler",
-    # Throttles count in the shared cache (CACHES), per client address.
-    "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.throttling.ClientAddressThrottle"],
+    # Throttles count in the shared cache (CACHES): every operation per token
+    # (AMANAH_API_RATE), token sign-in per client address too (AMANAH_TOKEN_RATE).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.accounts.throttling.ApiRateThrottle",
+        "apps.accounts.throttling.ClientAddressThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "token": env.str("AMANAH_TOKEN_RATE", default="30/minute")
     },
 }
+# Requests per token (a session per user) per window, on every API operation.
+AMANAH_API_RATE = env.str("AMANAH_API_RATE", default="600/minute")
+# Sync lists (`updated_since`) answer changes once this many seconds old
+# (apps/core/sync.py says why).
+AMANAH_SYNC_SETTLE_SECONDS = env.int("AMANAH_SYNC_SETTLE_SECONDS", default=5)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Amanah API",
     "DESCRIPTION": "Customer-data governance: encrypted records, consent, access.",
@@ -490,6 +505,21 @@ SPECTACULAR_SETTINGS = {
     # The schema and docs map every endpoint: staff only (ApiDocsPermission reads
     # AMANAH_API_DOCS_OPEN at each request).
     "SERVE_PERMISSIONS": ["apps.accounts.permissions.ApiDocsPermission"],
+    # Output enums named for what they are where field names collide ("status").
+    "ENUM_NAME_OVERRIDES": {
+        "CustomerStatusEnum": "apps.customers.models.CustomerStatus",
+        "RequestStatusEnum": "apps.requests.models.RequestStatus",
+        "RequestKindEnum": "apps.requests.models.RequestKind",
+        "IncidentStatusEnum": "apps.incidents.models.IncidentStatus",
+        "IncidentKindEnum": "apps.incidents.models.IncidentKind",
+        "IncidentSeverityEnum": "apps.incidents.models.Severity",
+        "AlertStatusEnum": "apps.monitoring.models.AlertStatus",
+        "AlertSeverityEnum": "apps.monitoring.models.AlertSeverity",
+        "InteractionKindEnum": "apps.access.models.InteractionKind",
+        "ApiTokenKindEnum": "apps.accounts.models.ApiTokenKind",
+        "RoleEnum": "apps.accounts.models.Role",
+        "InventoryKindEnum": [("system", "system"), ("recipient", "recipient")],
+    },
 }
 # Development serves /api/schema/ and /api/docs/ to anyone; production to signed-in
 # staff only. Not read from the environment: production has no switch to open them.
@@ -573,6 +603,10 @@ CELERY_BEAT_SCHEDULE = {
     "incidents-send-due-notices": {
         "task": "incidents.send_due_notices",
         "schedule": timedelta(minutes=5),
+    },
+    "core-idempotency-purge": {
+        "task": "core.idempotency_purge",
+        "schedule": timedelta(hours=1),
     },
 }
 

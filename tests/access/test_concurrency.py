@@ -11,7 +11,6 @@ from datetime import timedelta
 import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from apps.access.models import Interaction, Reveal, RevealStatus
@@ -23,6 +22,7 @@ from apps.access.services import (
 )
 from apps.access.services import interactions as services
 from apps.accounts.models import Role
+from apps.accounts.services import token_issue
 from apps.audit.selectors import audit_chain_verify
 from apps.consent.services import consent_record
 from apps.monitoring.models import Alert
@@ -81,7 +81,7 @@ def agent_on_case(db):
     agent = UserFactory(username="agent", role=Role.SUPPORT_AGENT)
     customer = make_customer()
     assign(agent, customer)
-    return agent, customer, Token.objects.create(user=agent).key
+    return agent, customer, token_issue(user=agent).key
 
 
 def test_forty_reveals_at_once_by_one_agent_answer_and_hold_the_limit(

@@ -147,8 +147,10 @@ def test_a_replayed_request_is_refused(session):
     replay = send(body, headers)
     assert replay.status_code == 401
     assert replay.json() == {
-        "detail": "This request was already used.",
+        "status": 401,
         "code": "relay_replayed",
+        "detail": "This request was already used.",
+        "errors": [],
     }
     assert RelayEvent.objects.count() == 1
 
@@ -209,8 +211,10 @@ def test_a_timestamp_in_the_future_beyond_the_skew_is_refused(session, settings)
     )
     assert response.status_code == 401
     assert response.json() == {
-        "detail": "Timestamp in the future.",
+        "status": 401,
         "code": "relay_unauthorized",
+        "detail": "Timestamp in the future.",
+        "errors": [],
     }
     assert not RelayEvent.objects.exists()
 
@@ -229,8 +233,10 @@ def test_a_signed_body_that_is_not_json_is_400(session):
     response = send(body, signed(body))
     assert response.status_code == 400
     assert response.json() == {
-        "detail": "The body must be JSON.",
+        "status": 400,
         "code": "parse_error",
+        "detail": "The body must be JSON.",
+        "errors": [],
     }
 
 
@@ -242,8 +248,10 @@ def test_a_signed_body_nested_100000_deep_is_400(session, settings):
     )
     assert response.status_code == 400
     assert response.json() == {
-        "detail": "JSON nested deeper than 64 levels.",
+        "status": 400,
         "code": "too_deep",
+        "detail": "JSON nested deeper than 64 levels.",
+        "errors": [],
     }
     assert not RelayEvent.objects.exists()
 

@@ -12,6 +12,7 @@ from tests.access.factories import assign
 from tests.accounts.factories import UserFactory
 from tests.consent.factories import consent_answer
 from tests.customers.factories import make_customer
+from tests.errors import error_code, error_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +92,7 @@ def test_bad_staff_changes_get_400_naming_the_field(privacy_admin, body, field):
         f"/api/v1/customers/{customer.pk}/consents/", body, format="json"
     )
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in error_fields(response)
     assert not ConsentEvent.objects.exists()
 
 
@@ -155,11 +156,19 @@ def test_audience_with_unsubscribe_urls(privacy_admin, mixed_audience):
     assert (customer.pk, purpose.code) == (yes.pk, "marketing_sms")
 
 
-def test_audience_streams_a_csv_without_ids(privacy_admin, mixed_audience):
-    yes, _ = mixed_audience
+def test_audience_without_ids_is_400_pointing_at_the_csv(privacy_admin):
     response = client_for(privacy_admin).post(
         AUDIENCE, {"purpose": "marketing_sms"}, format="json"
     )
+    assert response.status_code == 400
+    assert error_code(response) == "required"
+    [message] = error_fields(response)["customer_ids"]
+    assert f"GET {AUDIENCE}marketing_sms.csv" in message
+
+
+def test_audience_streams_a_csv_of_everyone_allowed(privacy_admin, mixed_audience):
+    yes, _ = mixed_audience
+    response = client_for(privacy_admin).get(f"{AUDIENCE}marketing_sms.csv")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv"
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
@@ -177,7 +186,13 @@ def test_audience_streams_a_csv_without_ids(privacy_admin, mixed_audience):
 def test_audience_bad_input_is_400(privacy_admin, body, field):
     response = client_for(privacy_admin).post(AUDIENCE, body, format="json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in error_fields(response)
+
+
+def test_the_audience_csv_of_an_unknown_purpose_is_400(privacy_admin):
+    response = client_for(privacy_admin).get(f"{AUDIENCE}nope.csv")
+    assert response.status_code == 400
+    assert error_fields(response) == {"purpose": ["Unknown purpose."]}
 
 
 def test_audience_needs_the_role_or_the_permission():

@@ -87,8 +87,10 @@ def test_token_sign_in_refuses_a_deep_body_with_400(production, support_agent, b
     )
     assert response.status_code == 400
     assert response.json() == {
-        "detail": f"JSON nested deeper than {MAX_JSON_DEPTH} levels.",
+        "status": 400,
         "code": "too_deep",
+        "detail": f"JSON nested deeper than {MAX_JSON_DEPTH} levels.",
+        "errors": [],
     }
 
 
@@ -120,7 +122,8 @@ def test_malformed_json_answers_in_the_same_shape(production, support_agent):
     response = post(signed_in(support_agent), "/api/v1/interactions/", '{"kind": ')
     assert response.status_code == 400
     body = response.json()
-    assert set(body) == {"detail", "code"}
+    assert set(body) == {"status", "code", "detail", "errors"}
+    assert (body["status"], body["errors"]) == (400, [])
     assert body["code"] == "parse_error"
     assert body["detail"].startswith("JSON parse error")
 

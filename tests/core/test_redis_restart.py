@@ -128,8 +128,10 @@ def test_the_relay_answers_503_while_the_cache_stays_down(cache_down):
     assert response.status_code == 503
     assert response["Retry-After"] == "10"
     assert response.json() == {
-        "detail": "A service Amanah relies on is down; try again shortly.",
+        "status": 503,
         "code": "unavailable",
+        "detail": "A service Amanah relies on is down; try again shortly.",
+        "errors": [],
     }
 
 
@@ -166,3 +168,16 @@ def test_a_task_queued_during_a_broker_restart_waits_for_it(own_redis, monkeypat
         assert connection.as_uri().endswith(f":{own_redis.port}/0")
         queued = connection.default_channel.client.llen("restart-test")
     assert queued == 1
+
+
+@pytest.mark.django_db
+def test_api_reads_go_on_uncounted_while_the_cache_stays_down(
+    cache_down, privacy_admin, caplog
+):
+    # The per-token rate limit protects the API; it does not take it down with Redis.
+    client = APIClient()
+    client.force_authenticate(privacy_admin)
+    response = client.get("/api/v1/customers/")
+    assert response.status_code == 200
+    assert "RateLimit-Limit" not in response
+    assert "accounts.rate_limit_uncounted" in caplog.messages

@@ -6,6 +6,7 @@ from apps.audit.models import AuditEvent
 from apps.customers.models import Customer
 from tests.accounts.factories import UserFactory
 from tests.customers.factories import customer_data, make_customer
+from tests.errors import error_code, error_fields
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,7 @@ def test_create_returns_masked_values_and_a_uuid(api):
     assert body["phone"] == "•••• 7890"
     assert body["notes"] is None
     assert Customer.objects.filter(pk=body["id"]).exists()
+    assert response["Location"] == f"{URL}{body['id']}/"
     assert "jane@example.com" not in response.content.decode()
 
 
@@ -53,20 +55,33 @@ def test_search_by_exact_email_and_phone_in_the_body(api):
     assert found(email="jane@example.com", phone="081233334444") == []
     assert found(email="nobody@example.com") == []
     assert found(email="not an address") == []
-    assert api.get(URL).json()["count"] == 2
+    listed = api.get(URL).json()
+    assert listed["next"] is None
+    assert len(listed["results"]) == 2
 
 
 def test_a_search_answers_a_page_like_the_list(api):
-    make_customer(phone="+62 812-1111-2222")
-    make_customer(phone="+62 812-1111-2222")
+    first = make_customer(phone="+62 812-1111-2222")
+    second = make_customer(phone="+62 812-1111-2222")
     response = api.post(
         f"{SEARCH}?page_size=1", {"phone": "081211112222"}, format="json"
     )
     body = response.json()
-    assert body["count"] == 2
+    assert set(body) == {"next", "results"}
     assert len(body["results"]) == 1
-    # The next page is the same POST with `page=2`: no value in the link.
-    assert body["next"].endswith("/api/v1/customers/search/?page=2&page_size=1")
+    # The next page is the same POST with the `cursor` given: no value in the link.
+    link = body["next"]
+    assert link.startswith("http://testserver/api/v1/customers/search/?")
+    assert "page_size=1" in link
+    assert "cursor=" in link
+    assert "1211112222" not in link
+    seen = [row["id"] for row in body["results"]]
+    while link:
+        page = api.post(link, {"phone": "081211112222"}, format="json").json()
+        assert len(page["results"]) <= 1
+        seen += [row["id"] for row in page["results"]]
+        link = page["next"]
+    assert sorted(seen) == sorted([str(first.pk), str(second.pk)])
 
 
 @pytest.mark.parametrize(
@@ -108,8 +123,9 @@ def _assert_search_in_url_refused(response) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({}, "non_field_errors"),
-        ({"email": "", "phone": "  "}, "non_field_errors"),
+        # None: the body as a whole.
+        ({}, None),
+        ({"email": "", "phone": "  "}, None),
         ({"email": "x" * 250 + "@example.com"}, "email"),
         ({"phone": "1" * 40}, "phone"),
         ({"email": ["jane@example.com"]}, "email"),
@@ -118,7 +134,7 @@ def _assert_search_in_url_refused(response) -> None:
 def test_a_search_without_a_usable_value_is_400_naming_the_field(api, body, field):
     response = api.post(SEARCH, body, format="json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in error_fields(response)
     assert "jane@example.com" not in response.content.decode()
 
 
@@ -134,7 +150,9 @@ def test_the_schema_documents_the_search(api):
     fields = schema["components"]["schemas"]["CustomerSearchInputRequest"]
     assert set(fields["properties"]) == {"email", "phone"}
     page = operation["responses"]["200"]["content"]["application/json"]["schema"]
-    assert page["$ref"].endswith("/CustomerPage")
+    assert page["$ref"].endswith("/PaginatedCustomerOutputList")
+    shape = schema["components"]["schemas"]["PaginatedCustomerOutputList"]
+    assert set(shape["properties"]) == {"next", "results"}
     # The list takes no email or phone any more, and says what it answers instead.
     listing = schema["paths"]["/api/v1/customers/"]["get"]
     names = {p["name"] for p in listing["parameters"]}
@@ -148,9 +166,15 @@ def test_detail_and_patch(api):
     assert detail.status_code == 200
     assert detail.json()["city"] == "Jakarta"
 
-    response = api.patch(f"{URL}{customer.pk}/", {"city": "Bandung"}, format="json")
+    response = api.patch(
+        f"{URL}{customer.pk}/",
+        {"city": "Bandung"},
+        format="json",
+        headers={"If-Match": detail["ETag"]},
+    )
     assert response.status_code == 200
     assert response.json()["city"] == "Bandung"
+    assert response["ETag"] != detail["ETag"]
 
 
 def test_unknown_customer_id_is_404(api):
@@ -174,8 +198,7 @@ def test_unknown_customer_id_is_404(api):
 def test_invalid_fields_get_400_naming_the_field_without_echoing(api, field, value):
     response = api.post(URL, payload(**{field: value}), format="json")
     assert response.status_code == 400
-    body = response.json()
-    assert field in body
+    assert field in error_fields(response)
     assert value not in response.content.decode()
     assert not Customer.objects.exists()
 
@@ -183,14 +206,17 @@ def test_invalid_fields_get_400_naming_the_field_without_echoing(api, field, val
 def test_card_numbers_get_the_card_message(api):
     response = api.post(URL, payload(notes="4111111111111111"), format="json")
     assert response.status_code == 400
-    assert "Card numbers must not be stored here" in response.json()["notes"][0]
+    assert error_code(response) == "card_number"
+    [message] = error_fields(response)["notes"]
+    assert "Card numbers must not be stored here" in message
 
 
 def test_duplicate_email_is_409(api):
     make_customer(email="dup@example.com")
     response = api.post(URL, payload(email="dup@example.com"), format="json")
     assert response.status_code == 409
-    assert "email" in response.json()
+    assert error_code(response) == "customer_conflict"
+    assert "email" in error_fields(response)
 
 
 def test_reveal_returns_full_values_with_a_reason(api):
@@ -211,7 +237,8 @@ def test_reveal_returns_full_values_with_a_reason(api):
     [
         ({"fields": ["email"], "reason": "too short"}, "reason"),
         ({"fields": ["email"]}, "reason"),
-        ({"fields": ["secret"], "reason": "a long enough reason"}, "fields"),
+        # Nested fields are dotted: the first entry of `fields`.
+        ({"fields": ["secret"], "reason": "a long enough reason"}, "fields.0"),
         ({"fields": [], "reason": "a long enough reason"}, "fields"),
     ],
 )
@@ -219,7 +246,7 @@ def test_reveal_refusals_are_400_naming_the_field(api, body, field):
     customer = make_customer()
     response = api.post(f"{URL}{customer.pk}/reveal/", body, format="json")
     assert response.status_code == 400
-    assert field in response.json()
+    assert field in error_fields(response)
     assert not AuditEvent.objects.filter(action__startswith="reveal.").exists()
 
 
@@ -234,7 +261,7 @@ def test_close_and_erase(api):
     assert erased.json()["erased"] is True
     assert erased.json()["email"] == "[erased]"
     search = api.post(SEARCH, {"email": "gone@example.com"}, format="json")
-    assert search.json()["count"] == 0
+    assert search.json() == {"next": None, "results": []}
     assert api.post(f"{URL}{customer.pk}/erase/").status_code == 409
 
 

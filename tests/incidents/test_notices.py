@@ -24,6 +24,7 @@ from apps.incidents.services import (
 from apps.incidents.tasks import notices_send_task
 from tests.accounts.helpers import sign_in
 from tests.customers.factories import make_customer
+from tests.errors import error_fields
 from tests.incidents.factories import make_incident
 from tests.portal.factories import PASSWORD, make_account
 
@@ -326,4 +327,4 @@ def test_the_incident_api_for_compliance(compliance_officer, privacy_admin):
         f"/api/v1/incidents/{incident_id}/status/", {"status": "nope"}, format="json"
     )
     assert bad.status_code == 400
-    assert "status" in bad.json()
+    assert "status" in error_fields(bad)

@@ -2,6 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from apps.monitoring.models import AlertStatus
+from tests.errors import error_fields
 from tests.monitoring.factories import make_alert
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +22,7 @@ def test_governance_roles_list_alerts(compliance_officer, support_agent):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["count"] == 1
+    assert body["next"] is None
     [row] = body["results"]
     assert row["id"] == alert.pk
     assert row["staff"] == "support"
@@ -39,7 +40,7 @@ def test_a_system_alert_has_no_staff(privacy_admin):
 def test_a_bad_status_is_400(compliance_officer):
     response = _client(compliance_officer).get("/api/v1/alerts/", {"status": "x"})
     assert response.status_code == 400
-    assert "status" in response.json()
+    assert "status" in error_fields(response)
 
 
 def test_agents_and_anonymous_callers_are_refused(support_agent):

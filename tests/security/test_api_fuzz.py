@@ -72,6 +72,7 @@ def token_for(client: Client, username: str, password: str) -> str:
     response = client.post(
         "/api/v1/auth/token/",
         {"username": username, "password": password},
+        content_type="application/json",
         HTTP_HOST="127.0.0.1",
     )
     assert response.status_code == 200, response.content
@@ -152,14 +153,14 @@ def raw_schema(token: str) -> dict:
 
 @pytest.fixture
 def api_schema(role_token, in_process_app):
-    """The live schema, with the role's token as the API key of `tokenAuth`."""
+    """The live schema, with the role's token as the bearer of `bearerAuth`."""
     role, token = role_token
     config = schemathesis.Config.from_dict(
         {
             **({"seed": int(SEED)} if DETERMINISTIC else {}),
             "generation": {"max-examples": EXAMPLES, "mode": "all"},
             "phases": {"coverage": {"enabled": COVERAGE_PHASE}},
-            "auth": {"openapi": {"tokenAuth": {"api_key": f"Token {token}"}}},
+            "auth": {"openapi": {"bearerAuth": {"bearer": token}}},
             "headers": {"Host": "127.0.0.1"},
         }
     )

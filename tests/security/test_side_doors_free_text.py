@@ -17,6 +17,7 @@ from apps.retention.models import LegalHold
 from tests.access.factories import assign
 from tests.accounts.helpers import sign_in
 from tests.customers.factories import CANARY, make_canary, nik_with_luhn
+from tests.errors import error_code, error_fields
 from tests.monitoring.factories import make_alert
 
 pytestmark = pytest.mark.django_db
@@ -63,9 +64,11 @@ def test_a_reveal_reason_naming_the_customer_is_refused(support_agent, canary, r
         format="json",
     )
     assert response.status_code == 400
-    assert list(response.json()) == ["reason", "code"]
-    assert MESSAGE in response.json()["reason"][0]
-    assert KIND[reason] in response.json()["reason"][0]
+    assert error_code(response) == "personal_data"
+    assert list(error_fields(response)) == ["reason"]
+    [message] = error_fields(response)["reason"]
+    assert MESSAGE in message
+    assert KIND[reason] in message
     assert CANARY["full_name"] not in response.content.decode()
     assert CANARY["national_id"] not in response.content.decode()
     assert not Reveal.objects.exists()
@@ -84,7 +87,7 @@ def test_a_consent_change_reason_naming_the_customer_is_refused(
         format="json",
     )
     assert response.status_code == 400
-    assert "reason" in response.json()
+    assert "reason" in error_fields(response)
     assert_refused(response.content.decode(), "reason", KIND[reason])
     assert not ConsentEvent.objects.exists()
     assert AuditEvent.objects.count() == events
@@ -182,7 +185,7 @@ def test_a_request_transition_reason_through_the_api_is_refused(
         format="json",
     )
     assert response.status_code == 400
-    assert MESSAGE in response.json()["note"][0]
+    assert MESSAGE in error_fields(response)["note"][0]
     assert CANARY["national_id"] not in response.content.decode()
     open_request.refresh_from_db()
     assert open_request.status == RequestStatus.RECEIVED

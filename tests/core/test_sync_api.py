@@ -1,0 +1,124 @@
+"""Sync (docs/API.md, "Sync"): what changed since a time, read on by cursor, for
+customers, consents and customers' requests; ids and states, never personal data."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.consent.services import consent_withdraw
+from apps.requests.services import request_open
+from apps.retention.services import customer_erase
+from tests.consent.factories import consent_answer, reseed_purposes
+from tests.customers.factories import CANARY, make_canary, make_customer
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _settled_at_once(settings):
+    settings.AMANAH_SYNC_SETTLE_SECONDS = 0
+
+
+def api(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def read_all(client: APIClient, url: str, **params) -> list[dict]:
+    page = client.get(url, {"page_size": 2, **params})
+    assert page.status_code == 200, page.content
+    rows = page.json()["results"]
+    while page.json()["next"]:
+        page = client.get(page.json()["next"])
+        rows += page.json()["results"]
+    return rows
+
+
+def test_the_customers_feed_gives_creations_and_erasures_as_ids_and_states(
+    privacy_admin,
+):
+    canary = make_canary()
+    other = make_customer()
+    client = api(privacy_admin)
+    rows = read_all(client, "/api/v1/customers/changes/")
+    assert [row["id"] for row in rows] == [str(canary.pk), str(other.pk)]
+    assert not any(value in json.dumps(rows) for value in CANARY.values())
+
+    since = timezone.now()
+    customer_erase(actor=privacy_admin, customer=canary)
+    rows = read_all(client, "/api/v1/customers/changes/", updated_since=since)
+    assert [(row["id"], row["erased"]) for row in rows] == [(str(canary.pk), True)]
+
+
+def test_the_feed_holds_back_changes_younger_than_the_settle_window(
+    privacy_admin, settings
+):
+    settings.AMANAH_SYNC_SETTLE_SECONDS = 60
+    make_customer()
+    assert read_all(api(privacy_admin), "/api/v1/customers/changes/") == []
+
+
+def test_a_cursor_kept_from_the_last_page_reads_on_to_later_changes(privacy_admin):
+    first = make_customer()
+    client = api(privacy_admin)
+    page = client.get("/api/v1/customers/changes/", {"page_size": 1}).json()
+    assert [row["id"] for row in page["results"]] == [str(first.pk)]
+    assert page["next"] is None
+    # The last row's position, as a client keeps it: ask on from there.
+    cursor_page = client.get("/api/v1/customers/changes/", {"page_size": 1})
+    later = make_customer()
+    rows = read_all(
+        client,
+        "/api/v1/customers/changes/",
+        updated_since=cursor_page.json()["results"][-1]["updated_at"],
+    )
+    assert [row["id"] for row in rows] == [str(first.pk), str(later.pk)]
+
+
+def test_agents_may_not_read_the_customers_feed(support_agent):
+    response = api(support_agent).get("/api/v1/customers/changes/")
+    assert response.status_code == 403
+
+
+def test_the_consent_feed_gives_withdrawals(privacy_admin):
+    reseed_purposes()
+    customer = make_customer()
+    consent_answer(customer, "marketing_sms")
+    since = timezone.now()
+    consent_withdraw(
+        actor=privacy_admin,
+        customer=customer,
+        purpose_code="marketing_sms",
+        source="staff",
+        reason="Customer asked on the phone",
+    )
+    rows = read_all(api(privacy_admin), "/api/v1/consent/changes/", updated_since=since)
+    assert [(r["customer"], r["purpose"], r["granted"], r["counts"]) for r in rows] == [
+        (str(customer.pk), "marketing_sms", False, False)
+    ]
+
+
+def test_the_requests_feed_gives_every_change_closed_ones_too(privacy_admin):
+    customer = make_customer()
+    before = timezone.now() - timedelta(seconds=1)
+    opened = request_open(
+        actor=privacy_admin,
+        customer=customer,
+        kind="access",
+        verification="Signed in to their account",
+    )
+    rows = read_all(api(privacy_admin), "/api/v1/requests/", updated_since=before)
+    assert [(r["id"], r["status"]) for r in rows] == [(str(opened.pk), "received")]
+    assert rows[0]["updated_at"]
+
+
+def test_updated_since_that_is_not_a_time_is_a_400(privacy_admin):
+    response = api(privacy_admin).get(
+        "/api/v1/customers/changes/", {"updated_since": "yesterday"}
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "updated_since"
