@@ -89,6 +89,16 @@ def _leak_scan_attached():
         root.setLevel(logging.DEBUG)
 
 
+@pytest.fixture(autouse=True)
+def _rate_limit_counting():
+    """A test that took the shared cache down leaves the API's limiter counting again
+    (it skips the cache for a few seconds after a failure, per process)."""
+    yield
+    from apps.accounts.throttling import ApiRateThrottle
+
+    ApiRateThrottle.uncounted_until = 0.0
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A canary customer's values must appear in no log line of the whole run."""
     from tests.customers.factories import CANARY

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -34,7 +34,12 @@ from apps.access.services import (
     reveal_open,
 )
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
-from apps.accounts.permissions import ensure_role, request_user, role_permission
+from apps.accounts.permissions import (
+    ensure_role,
+    has_role,
+    request_user,
+    role_permission,
+)
 from apps.accounts.scopes import Scope
 from apps.accounts.selectors import user_get_by_username
 from apps.core.api import ApiView, created, if_match, with_etag
@@ -150,6 +155,7 @@ class CustomerListCreateApi(SearchNotInUrl):
         data = CustomerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = customer_create(actor=actor, data=data.validated_data)
+        self.idempotency_subject = customer.pk
         response = created(
             _read_one(request, customer),
             location=reverse("customer-detail", args=[customer.pk]),
@@ -202,14 +208,32 @@ class CustomerSearchApi(SearchNotInUrl):
         return _customers_page(request, **data.validated_data)
 
 
+# What the customers' sync feed reads: ids, states and times, no sealed column.
+CHANGE_COLUMNS = ("id", "status", "created_at", "closed_at", "erased_at", "updated_at")
+
+
+class SyncReaders(BasePermission):
+    """Governance roles, and the systems that send marketing (consent's
+    `query_audience` permission): they must learn of erasures."""
+
+    message = "Needs a governance role or the consent.query_audience permission."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return has_role(user, GOVERNANCE_ROLES) or bool(
+            user and user.is_authenticated and user.has_perm("consent.query_audience")
+        )
+
+
 class CustomerChangesApi(ApiView):
     """What changed about which customers, as ids and states, never personal data:
-    created, changed, closed, erased (governance roles). Oldest change first; a
-    system that mirrors customers keeps the `next` link of its last page, or asks
-    again with `updated_since`."""
+    created, changed, closed, erased (governance roles, and the systems that send
+    marketing). Oldest change first. `next` is never null: keep it, and follow it
+    later for what changed since (or ask again with `updated_since`)."""
 
-    permission_classes = [role_permission(*GOVERNANCE_ROLES)]
+    permission_classes = [SyncReaders]
     pagination_class = CursorPagination
+    scopes = {"get": (Scope.READ, Scope.AUDIENCE)}
     query_serializers = {"get": UpdatedSinceSerializer}
 
     class OutputSerializer(serializers.Serializer):
@@ -229,9 +253,10 @@ class CustomerChangesApi(ApiView):
         changes = customers_changed_since(since=self.query.get("updated_since"))
         return paginated_response(
             request=request,
-            items=settled(changes),
+            items=settled(changes).only(*CHANGE_COLUMNS),
             order=SYNC_ORDER,
             serialize=lambda page: self.OutputSerializer(page, many=True).data,
+            resumable=True,
         )
 
 
@@ -264,6 +289,7 @@ class CustomerDetailApi(ApiView):
         version = if_match(request)
         data = CustomerInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
+        self.idempotency_subject = customer_id
         customer = customer_update(
             actor=actor,
             customer=customer_of(found),
@@ -279,6 +305,9 @@ class CustomerRevealApi(ApiView):
 
     permission_classes = [StaffOnly]
     scopes = {"post": Scope.CUSTOMERS_REVEAL}
+    # Full values, for minutes: never kept to be replayed (a retry reveals again,
+    # logged and counted again).
+    secret_answer_methods = frozenset({"post"})
 
     class InputSerializer(serializers.Serializer):
         # DRF's metaclass takes declared fields out of the class: this is the API's
@@ -323,6 +352,7 @@ class CustomerCloseApi(ApiView):
         actor = request_user(request)
         found = customer_get_for_staff(actor=actor, customer_id=customer_id)
         ensure_role(actor, Role.PRIVACY_ADMIN)
+        self.idempotency_subject = customer_id
         customer = customer_close(actor=actor, customer=customer_of(found))
         return _customer_answer(request, customer)
 

@@ -25,6 +25,10 @@ from apps.accounts.network import client_address
 
 logger = logging.getLogger(__name__)
 
+# After the shared cache failed a call, how long this process lets API calls through
+# uncounted before asking the cache again.
+UNCOUNTED_SECONDS = 10
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -63,7 +67,14 @@ class ApiRateThrottle(BaseThrottle):
     (DRF's own throttles read, append and write back a list: two processes at once
     each count one)."""
 
+    # Until when (time.monotonic) this process counts nothing: the cache was down.
+    # One call waits through the cache client's retries; the ones after it in the
+    # next seconds do not wait again.
+    uncounted_until = 0.0
+
     def allow_request(self, request: Request, view: object) -> bool:
+        if time.monotonic() < ApiRateThrottle.uncounted_until:
+            return True
         limit, window = rate_parse(settings.AMANAH_API_RATE)
         now = time.time()
         start = int(now // window) * window
@@ -83,6 +94,7 @@ class ApiRateThrottle(BaseThrottle):
             logger.warning(
                 "accounts.rate_limit_uncounted", extra={"error": type(exc).__name__}
             )
+            ApiRateThrottle.uncounted_until = time.monotonic() + UNCOUNTED_SECONDS
             return True
         reset = max(1, math.ceil(start + window - now))
         request.rate_limit = RateLimit(  # type: ignore[attr-defined]

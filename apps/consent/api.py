@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -157,8 +158,10 @@ def _purpose(code: object):
 class ConsentChangesApi(ApiView):
     """Every customer's answer per purpose that changed, oldest change first: grants,
     withdrawals, unsubscribes, Global Privacy Control. Ids and states only. For the
-    systems that keep their own copy of who may be contacted: keep the `next` link of
-    the last page, or ask again with `updated_since`."""
+    systems that keep their own copy of who may be contacted: `next` is never null;
+    keep it and follow it later (or ask again with `updated_since`). An erasure is in
+    the customers' feed (`GET /api/v1/customers/changes/`), which these systems may
+    read too."""
 
     permission_classes = [CanQueryAudience]
     pagination_class = CursorPagination
@@ -169,10 +172,9 @@ class ConsentChangesApi(ApiView):
         customer = serializers.UUIDField(source="customer_id")
         purpose = serializers.CharField(source="purpose.code")
         granted = serializers.BooleanField(help_text="The customer's last answer.")
-        counts = serializers.BooleanField(
-            source="grant_counts",
+        counts = serializers.SerializerMethodField(
             help_text="Whether the customer may be contacted for it now: granted, "
-            "under a notice no later one changed materially, and not erased.",
+            "under a notice no later one changed materially, and not erased."
         )
         customer_erased = serializers.BooleanField()
         # The API's "source" key (see CustomerConsentsApi.OutputSerializer).
@@ -181,6 +183,9 @@ class ConsentChangesApi(ApiView):
         )
         notice_version = serializers.IntegerField()
         updated_at = serializers.DateTimeField()
+
+        def get_counts(self, state) -> bool:
+            return bool(state.grant_counts and not state.customer_erased)
 
     @extend_schema(
         operation_id="list_consent_changes",
@@ -193,6 +198,7 @@ class ConsentChangesApi(ApiView):
             items=settled(changes),
             order=SYNC_ORDER,
             serialize=lambda page: self.OutputSerializer(page, many=True).data,
+            resumable=True,
         )
 
 
@@ -247,12 +253,30 @@ class AudienceApi(ApiView):
         return Response(result)
 
 
+class CsvRenderer(BaseRenderer):
+    """Lets a client ask for `text/csv` (the stream renders itself)."""
+
+    media_type = "text/csv"
+    format = "csv"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data
+
+
 class AudienceExportApi(ApiView):
     """Every customer id allowed for a purpose, as CSV (`customer_id` heading, one
     id a line), streamed: millions of rows in constant memory."""
 
     permission_classes = [CanQueryAudience]
     scopes = {"get": Scope.AUDIENCE}
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response):
+            # An error: JSON in the envelope, whatever the client accepts.
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
 
     @extend_schema(
         operation_id="export_audience_csv",

@@ -13,6 +13,7 @@
 """
 
 import calendar
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -33,8 +34,9 @@ from apps.core.etags import etag_of
 from apps.core.pagination import CursorPagination
 
 READ_SCOPE = "read"
+PARAMETER_NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,40}")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_HEADER = idempotency.HEADER
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class Deprecation:
 class ApiView(APIView):
     # Method (lower case) -> the scope a token needs for it. GET needs "read"; every
     # other method must be named here (tests/core/test_api_contract.py checks).
-    scopes: ClassVar[Mapping[str, str]] = {}
+    # A tuple: any one of them will do.
+    scopes: ClassVar[Mapping[str, str | tuple[str, ...]]] = {}
     # CursorPagination for an operation that answers with a page.
     pagination_class: ClassVar[type[CursorPagination] | None] = None
     # Method -> the serializer of its query parameters (documented and validated).
@@ -82,6 +85,9 @@ class ApiView(APIView):
     deprecations: ClassVar[Mapping[str, Deprecation]] = {}
 
     query: dict[str, Any]
+    # The customer a change's answer shows, set by the handler: erasing the customer
+    # forgets the kept answer (idempotency.idempotency_forget).
+    idempotency_subject: Any = None
 
     # What each request must pass, after authentication and permissions.
 
@@ -101,7 +107,7 @@ class ApiView(APIView):
         if negotiator.select_parser(request, self.get_parsers()) is None:
             raise UnsupportedMediaType(request.content_type)
 
-    def scope_for(self, method: str) -> str:
+    def scope_for(self, method: str) -> str | tuple[str, ...]:
         method = method.lower()
         if method in self.scopes:
             return self.scopes[method]
@@ -113,9 +119,11 @@ class ApiView(APIView):
     def _check_scope(self, request: Request) -> None:
         granted = getattr(request.auth, "scopes", None)
         needed = self.scope_for(request.method or "GET")
-        if granted is not None and needed not in granted:
+        options = needed if isinstance(needed, tuple) else (needed,)
+        if granted is not None and not set(options) & set(granted):
             raise Forbidden(
-                f'This token does not have the "{needed}" scope.', code="scope"
+                f"This token does not have the {scopes_text(needed)} scope.",
+                code="scope",
             )
 
     def _query_params(self, request: Request) -> dict[str, Any]:
@@ -128,7 +136,9 @@ class ApiView(APIView):
         if unknown:
             raise serializers.ValidationError(
                 {
-                    name: [
+                    # A name as sent only when it looks like a parameter's name: a
+                    # client's typo may be anything, an email address included.
+                    (name if PARAMETER_NAME.fullmatch(name) else "(unknown)"): [
                         "Not a parameter of this operation"
                         + (
                             f" (it takes: {', '.join(sorted(allowed))})."
@@ -191,6 +201,8 @@ class ApiView(APIView):
         method = (request.method or "").upper()
         if key is None or not self.takes_idempotency_key(method):
             return None
+        if not (request.user and request.user.is_authenticated):
+            return None  # no owner to keep it for (no operation of this kind today)
         return idempotency.claim(
             owner=idempotency_owner(request),
             key=key,
@@ -209,7 +221,9 @@ class ApiView(APIView):
     ) -> HttpResponseBase:
         """The handler and the kept answer in one transaction: a crash before the
         commit leaves neither, and a retry runs the change again; after it, a retry
-        gets the answer. A refusal (4xx) is kept too; an error of ours (5xx) is not."""
+        gets the answer (idempotency.answer_is_kept says which answers are kept). An
+        error of ours (5xx) rolls the change back and frees the key: a retry makes the
+        change once."""
         try:
             with transaction.atomic():
                 try:
@@ -217,10 +231,19 @@ class ApiView(APIView):
                 except Exception as exc:
                     response = self.handle_exception(exc)
                 response = self.finalize_response(request, response, *args, **kwargs)
-                idempotency.settle(claim=claim, response=self._rendered(response))
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)
+                else:
+                    idempotency.settle(
+                        claim=claim,
+                        response=self._rendered(response),
+                        subject=self.idempotency_subject,
+                    )
         except BaseException:
             idempotency.release(claim=claim)
             raise
+        if response.status_code >= 500:
+            idempotency.release(claim=claim)
         return response
 
     @staticmethod
@@ -256,14 +279,18 @@ class ApiView(APIView):
         return response
 
 
+def scopes_text(needed: str | tuple[str, ...]) -> str:
+    options = needed if isinstance(needed, tuple) else (needed,)
+    return " or ".join(f'"{scope}"' for scope in options)
+
+
 def idempotency_owner(request: Request) -> str:
     """Whose keys a request's Idempotency-Key is among: its token's, else its user's
     (a browser session), so two clients never share one."""
     token_pk = getattr(request.auth, "pk", None)
     if token_pk is not None:
         return f"token:{token_pk}"
-    user_pk = getattr(request.user, "pk", None)
-    return f"user:{user_pk}"
+    return f"user:{request.user.pk}"
 
 
 def created(data: Any, *, location: str) -> Response:

@@ -9,8 +9,8 @@ import logging
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import Resolver404, resolve
-from django.urls import Resolver404, resolve
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 
 from apps.core.exceptions import error_body
 
@@ -31,6 +31,7 @@ def api_error(status: int, code: str, detail: str) -> JsonResponse:
     )
 
 
+@csrf_exempt  # a POST to a wrong URL is told so, not refused for its CSRF token
 def api_not_found(
     request: HttpRequest, *args: object, **kwargs: object
 ) -> HttpResponse:

@@ -66,7 +66,8 @@ def validation_body(detail: Any, *, status: int = 400) -> dict[str, Any]:
             sentence = f"{errors[0]['field']}: {sentence}"
     else:
         sentence = f"{len(errors)} problems with the request; see errors."
-    code = errors[0]["code"] if len(errors) == 1 else "invalid"
+    codes = {error["code"] for error in errors}
+    code = codes.pop() if len(codes) == 1 else "invalid"
     return error_body(status=status, code=code, detail=sentence, errors=errors)
 
 

@@ -6,16 +6,22 @@ same key gets the first answer again (apps.core.api.ApiView calls this module).
   the handler runs, so a concurrent duplicate sees it: that one gets a 409 while the
   lease holds, the kept answer once there is one (`StoredResponse`), and takes the
   claim over once the lease has run out (the process that held it died).
-- `settle`: the answer (status below 500) is kept, in the handler's transaction: the
-  change and its answer commit together. An error of ours (5xx) is not kept: the
-  claim is released and a retry runs the change again.
+- `settle`: the answer is kept, in the handler's transaction: the change and its
+  answer commit together. Kept are the outcomes a retry must get again: a success
+  (2xx) and a refusal of the body itself (400, 409, 422). An answer a retry may well
+  change (401, 403, 404, 412, 428, 429: credentials, a role, a version, a limit) is
+  not kept: the claim is released. An error of ours (5xx) is not kept and its change
+  is rolled back (apps.core.api.ApiView), so a retry makes it once.
+- A record may name its subject (the customer the answer shows): erasing the customer
+  forgets it (`idempotency_forget`), so no kept answer outlives the data it shows.
 - Keys are per owner (a token, or a user's session): another owner's key is another
   key. The same key with another method, path or body is a 422. Records older than
   `AMANAH_IDEMPOTENCY_HOURS` count as absent; the beat task `core.idempotency_purge`
   deletes them.
 - A kept body is sealed (AES-GCM, a key derived from SECRET_KEY): it can hold what the
   caller saw of a customer. One that no longer opens (the secret was rotated past its
-  fallbacks) counts as absent. Neither keys nor bodies are logged.
+  fallbacks) is a 409: the change was made, its answer is lost, and running it again
+  would make it twice. Neither keys nor bodies are logged.
 
 Lock order (apps/core/db.py): the record is claimed and committed before the
 handler's transaction begins; settling updates it last, after the audit chain.
@@ -25,6 +31,7 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -145,12 +152,14 @@ def claim(
             if stored is not None:
                 logger.info("idempotency.replayed", extra={"record_id": record.pk})
                 return stored
-            # Its body no longer opens: as if absent, the request runs again.
-            if _take_over(record, fingerprint=fingerprint, lease=lease, now=now):
-                return Claim(
-                    record_id=record.pk, owner=owner, key=key, locked_until=lease
-                )
-            continue
+            # Its body no longer opens: the change was made; running it again would
+            # make it twice.
+            raise Conflict(
+                f"The request with this {HEADER} was carried out, but its answer can "
+                "no longer be read. Read the object to see its state; use a new key "
+                "for a new request.",
+                code="idempotency_answer_lost",
+            )
         if record.locked_until is not None and record.locked_until > now:
             break
         # The run that claimed it stopped without an answer: this one takes over.
@@ -165,14 +174,30 @@ def claim(
     )
 
 
-def settle(*, claim: Claim, response: HttpResponseBase) -> None:
+def answer_is_kept(status: int) -> bool:
+    """Whether a retry gets this answer again (see the module's docstring)."""
+    return 200 <= status < 300 or status in (400, 409, 422)
+
+
+def idempotency_forget(*, subjects: Iterable[Any]) -> int:
+    """Forget the kept answers that show these subjects (customers' ids): their data
+    is being erased, and no copy of it may outlive the erasure. A retry of one of
+    those requests then runs again (and finds the customer erased)."""
+    names = [str(subject) for subject in subjects]
+    if not names:
+        return 0
+    deleted, _ = IdempotencyRecord.objects.filter(subject__in=names).delete()
+    return deleted
+
+
+def settle(*, claim: Claim, response: HttpResponseBase, subject: Any = None) -> None:
     """Keep `response` as the answer to `claim`'s key (a status below 500), or
     release the claim. Run inside the handler's transaction, the answer commits with
     the change. Raises IdempotencyLeaseLost (inside a transaction) when another run
     has taken the key over meanwhile."""
     status = response.status_code
-    if status >= 500 or getattr(response, "streaming", False):
-        # An error of ours is not the answer; a stream is not held in memory.
+    if not answer_is_kept(status) or getattr(response, "streaming", False):
+        # Not an answer a retry must get again; a stream is not held in memory.
         release(claim=claim)
         return
     headers = {
@@ -192,6 +217,7 @@ def settle(*, claim: Claim, response: HttpResponseBase) -> None:
         status_code=status,
         headers=headers,
         body=sealed,
+        subject=subject or "",
     )
     if kept:
         return

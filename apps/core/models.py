@@ -26,12 +26,21 @@ class IdempotencyRecord(models.Model):
     headers = models.JSONField(default=dict, blank=True)
     # AES-GCM under a key derived from SECRET_KEY (apps.core.idempotency).
     body = models.BinaryField(null=True, blank=True)
+    # The customer the answer shows, if any: erasing them forgets the answer.
+    subject = models.CharField(max_length=64, blank=True, db_default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "key"], name="core_idempotency_owner_key"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["subject"],
+                name="core_idempotency_subject",
+                condition=~models.Q(subject=""),
             )
         ]
 

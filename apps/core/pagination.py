@@ -5,19 +5,22 @@
 A page starts after the last row of the one before (by the list's order, which ends in
 a unique column), so rows added or changed while a client reads never shift a page:
 nothing is skipped or read twice, and page 1,000 costs what page 1 does (no OFFSET,
-no COUNT). `next` is null on the last page. The cursor is opaque to clients; one this
-API did not give is a 400.
+no COUNT). `next` is null on the last page (a sync list's never is: see
+`paginated_response`). The cursor is opaque to clients and signed: one this API did not
+give, or gave for a list in another order, is a 400.
+
+"Never shifts" holds for rows whose order columns do not change; a list ordered by a
+column that can (a request's due date, moved by an extension) may show a row moved
+behind the reader again, or not at all.
 """
 
-import base64
-import binascii
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import ValidationError
@@ -66,6 +69,11 @@ class Order:
             result = step if result is None else result | step
         return result or Q()
 
+    @property
+    def salt(self) -> str:
+        """Cursors are signed for their order: one list's cursor is no other's."""
+        return "amanah.cursor:" + ",".join(self.fields)
+
     def key_of(self, row: Any) -> list[Any]:
         return [_encode_value(getattr(row, name)) for name in self.names]
 
@@ -93,8 +101,8 @@ class CursorPagination(BasePagination):
         if raw is None:
             return None
         try:
-            value = json.loads(base64.urlsafe_b64decode(raw.encode("ascii") + b"=="))
-        except (ValueError, UnicodeError, binascii.Error):
+            value = signing.loads(raw, salt=order.salt)
+        except signing.BadSignature:
             value = None
         if not (
             isinstance(value, list)
@@ -109,6 +117,8 @@ class CursorPagination(BasePagination):
         request: Request,
         items: QuerySet[Any] | Sequence[Any],
         order: Order,
+        *,
+        resumable: bool = False,
     ) -> tuple[list[Any], str | None]:
         size = self.page_size(request)
         position = self.position(request, order)
@@ -130,13 +140,14 @@ class CursorPagination(BasePagination):
         more = len(rows) > size
         rows = rows[:size]
         next_url = None
-        if more and rows:
-            cursor = base64.urlsafe_b64encode(
-                json.dumps(order.key_of(rows[-1])).encode()
-            ).rstrip(b"=")
+        if rows and (more or resumable):
+            cursor = signing.dumps(order.key_of(rows[-1]), salt=order.salt)
             next_url = replace_query_param(
-                request.build_absolute_uri(), CURSOR_PARAM, cursor.decode("ascii")
+                request.build_absolute_uri(), CURSOR_PARAM, cursor
             )
+        elif resumable:
+            # Nothing new past the cursor: the same place, to ask again later.
+            next_url = request.build_absolute_uri()
         return rows, next_url
 
     @staticmethod
@@ -144,6 +155,7 @@ class CursorPagination(BasePagination):
         for spec, value, mark in zip(
             order.fields, order.key_of(row), position, strict=True
         ):
+            mark = str(mark)  # a cursor's values are compared as the key's text
             if value != mark:
                 return value < mark if spec.startswith("-") else value > mark
         return False
@@ -194,7 +206,12 @@ def paginated_response(
     items: QuerySet[Any] | Sequence[Any],
     order: Order,
     serialize: Callable[[list[Any]], Any],
+    resumable: bool = False,
 ) -> Response:
-    """One page of `items` in `order`, shaped by `serialize`: `{next, results}`."""
-    rows, next_url = CursorPagination().page(request, items, order)
+    """One page of `items` in `order`, shaped by `serialize`: `{next, results}`.
+
+    `resumable` (the sync lists): `next` is never null. On the last page it points
+    past its last row (or, with no rows, where the reader is), so a client keeps it
+    and asks again later for what changed since."""
+    rows, next_url = CursorPagination().page(request, items, order, resumable=resumable)
     return Response({"next": next_url, "results": serialize(rows)})

@@ -14,7 +14,7 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 
-from apps.core.api import IDEMPOTENCY_HEADER, SAFE_METHODS, ApiView
+from apps.core.api import IDEMPOTENCY_HEADER, SAFE_METHODS, ApiView, scopes_text
 
 
 class ErrorFieldSerializer(serializers.Serializer):
@@ -106,7 +106,9 @@ class AutoSchema(SpectacularAutoSchema):
         description = super().get_description() or ""
         view = self._api()
         if view is not None and not self._open():
-            description += f"\n\nToken scope: `{view.scope_for(self.method)}`."
+            description += (
+                f"\n\nToken scope: {scopes_text(view.scope_for(self.method))}."
+            )
         return description.strip()
 
     def is_deprecated(self) -> bool:
@@ -162,8 +164,8 @@ class AutoSchema(SpectacularAutoSchema):
         statuses = [400, 429, 500, 503]
         if not self._open():
             statuses += [401, 403]
-        if "{" in self.path:
-            statuses.append(404)
+        if "{" in self.path or self.method not in SAFE_METHODS:
+            statuses.append(404)  # an id in the path, or in the body
         if self.method not in SAFE_METHODS:
             statuses.append(415)
         if view.takes_idempotency_key(self.method):

@@ -17,6 +17,7 @@ from apps.core.db import server_cursor
 from apps.core.errors import DomainError, NotFound
 from apps.core.etags import etag_check
 from apps.core.fastdelete import delete_cascade, ids_in
+from apps.core.idempotency import idempotency_forget
 from apps.crypto.keys import key_scope
 from apps.crypto.models import DataKey
 from apps.crypto.services import (
@@ -224,6 +225,7 @@ def customer_shred(
         closed_at=customer.closed_at or now,
     )
     Customer.objects.filter(pk=customer.pk).update(**update)
+    idempotency_forget(subjects=[customer.pk])
     customer.refresh_from_db()
     audit.record(
         actor=actor,
@@ -344,6 +346,7 @@ def customers_shred_bulk(*, customer_ids: list[Any], anonymize: bool = False) ->
     if anonymize:
         update["region"] = ""
     count = rows.update(**update)
+    idempotency_forget(subjects=customer_ids)
     _deactivate_logins(customer_ids)
     return count
 
@@ -358,6 +361,7 @@ def customers_clear_fields_bulk(*, customer_ids: list[Any], fields: list[str]) -
         update["email_index"] = None
     if "phone" in fields:
         update["phone_index"] = None
+    idempotency_forget(subjects=customer_ids)
     return Customer.objects.filter(pk__in=customer_ids).update(**update)
 
 
@@ -372,6 +376,7 @@ def customers_delete_bulk(*, customer_ids: list[Any]) -> int:
         cursor.execute(sql, params)
         key_ids = [row[0] for row in cursor.fetchall()]
     _deactivate_logins(customer_ids)
+    idempotency_forget(subjects=customer_ids)
     deleted = delete_cascade(Customer, customer_ids)
     delete_cascade(DataKey, key_ids, emptied=(Customer,))
     return deleted

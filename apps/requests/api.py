@@ -61,7 +61,8 @@ class RequestListApi(ApiView):
         responses={200: RequestOutputSerializer(many=True)},
     )
     def get(self, request: Request) -> Response:
-        if "updated_since" in self.query:
+        sync = "updated_since" in self.query
+        if sync:
             items = settled(requests_changed_since(since=self.query["updated_since"]))
             order = SYNC_ORDER
         else:
@@ -72,6 +73,7 @@ class RequestListApi(ApiView):
             items=items,
             order=order,
             serialize=lambda page: RequestOutputSerializer(page, many=True).data,
+            resumable=sync,
         )
 
 

@@ -33,6 +33,7 @@ class CustomerEraseApi(ApiView):
         actor = request_user(request)
         found = customer_get_for_staff(actor=actor, customer_id=customer_id)
         ensure_role(actor, Role.PRIVACY_ADMIN)
+        self.idempotency_subject = customer_id
         customer = customer_erase(actor=actor, customer=customer_of(found))
         [view] = customers_read(actor=actor, customers=[customer])
         return Response(view)

@@ -202,3 +202,20 @@ def test_audience_needs_the_role_or_the_permission():
     agent.user_permissions.add(Permission.objects.get(codename="query_audience"))
     agent = type(agent).objects.get(pk=agent.pk)  # fresh permission cache
     assert client_for(agent).post(AUDIENCE, body, format="json").status_code == 200
+
+
+def test_the_audience_csv_answers_a_client_that_asks_for_csv(privacy_admin):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(privacy_admin)
+    response = client.get(
+        "/api/v1/consent/audience/marketing_sms.csv", HTTP_ACCEPT="text/csv"
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert b"".join(response.streaming_content).startswith(b"customer_id\n")
+    refused = client.get("/api/v1/consent/audience/nope.csv", HTTP_ACCEPT="text/csv")
+    assert refused.status_code == 400
+    assert refused["Content-Type"] == "application/json"
+    assert refused.json()["errors"][0]["field"] == "purpose"

@@ -28,6 +28,7 @@ from apps.access.models import Interaction
 from apps.accounts.services import token_issue
 from apps.core import idempotency
 from apps.core.api import ApiView, created
+from apps.core.errors import Conflict
 from apps.core.models import IdempotencyRecord, IdempotencyState
 from apps.core.tasks import idempotency_purge_task
 from tests.customers.factories import CANARY, make_customer
@@ -235,8 +236,10 @@ def test_an_error_of_ours_is_not_kept_and_a_retry_runs_again(token):
     unavailable = _post(api, {"name": "unavailable"}, key="other-key")
     assert unavailable.status_code == 503
     assert not IdempotencyRecord.objects.exists()
+    assert not Group.objects.exists()  # its change was rolled back with it
     again = _post(api, {"name": "unavailable"}, key="other-key")
     assert "Idempotent-Replayed" not in again.headers
+    assert not Group.objects.exists()
 
 
 @pytest.mark.urls(HERE)
@@ -363,7 +366,9 @@ def test_the_kept_body_is_sealed(token):
 
 @pytest.mark.urls(HERE)
 @pytest.mark.django_db
-def test_a_body_sealed_under_another_secret_counts_as_absent(settings, token):
+def test_a_body_sealed_under_another_secret_is_a_409_never_a_second_change(
+    settings, token
+):
     api = _client(token)
     _post(api, {"name": "a"})
 
@@ -371,9 +376,9 @@ def test_a_body_sealed_under_another_secret_counts_as_absent(settings, token):
     settings.SECRET_KEY_FALLBACKS = []
     again = _post(api, {"name": "a"})
 
-    assert again.status_code == 201
-    assert "Idempotent-Replayed" not in again.headers
-    assert Group.objects.count() == 2  # the request ran again: its answer was lost
+    assert again.status_code == 409
+    assert again.json()["code"] == "idempotency_answer_lost"
+    assert Group.objects.count() == 1  # made once: its answer is lost, not redone
 
 
 @pytest.mark.urls(HERE)
@@ -401,10 +406,11 @@ def test_a_body_opens_only_in_its_own_record():
     one, two = IdempotencyRecord.objects.order_by("key")
     IdempotencyRecord.objects.filter(pk=two.pk).update(body=one.body)
 
-    again = idempotency.claim(
-        owner="user:1", key="two", method="POST", path=URL, body=b"{}"
-    )
-    assert isinstance(again, idempotency.Claim)  # absent: runs again
+    # Moved into another record, a body does not open: never replayed there.
+    with pytest.raises(Conflict, match="can no longer be read"):
+        idempotency.claim(
+            owner="user:1", key="two", method="POST", path=URL, body=b"{}"
+        )
 
 
 @pytest.mark.urls(HERE)

@@ -2,11 +2,9 @@
 it, the app's own (which stamp it themselves, on SQLite too) and, on PostgreSQL, any
 other UPDATE (a trigger); `customers_changed_since` reads by it."""
 
-import importlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.apps import apps
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -187,40 +185,6 @@ def test_a_row_inserted_by_sql_without_it_gets_one():
         )
         (new_id,) = cursor.fetchone()
     assert before <= Customer.objects.get(pk=new_id).updated_at <= timezone.now()
-
-
-def test_the_migration_fills_it_with_the_rows_latest_time():
-    fill = importlib.import_module(
-        "apps.customers.migrations.0003_customer_updated_at"
-    ).backfill
-    created = datetime(2021, 1, 1, tzinfo=UTC)
-    times = {
-        "active": {"last_activity_at": created + timedelta(days=3)},
-        "closed": {
-            "last_activity_at": created + timedelta(days=1),
-            "status": CustomerStatus.CLOSED,
-            "closed_at": created + timedelta(days=5),
-        },
-        "erased": {
-            "last_activity_at": created,
-            "closed_at": created + timedelta(days=5),
-            "erased_at": created + timedelta(days=9),
-        },
-    }
-    customers = {name: make_customer() for name in times}
-    for name, values in times.items():
-        Customer.objects.filter(pk=customers[name].pk).update(
-            created_at=created, **values
-        )
-    fill(apps, None)
-    assert {name: _stored(c) for name, c in customers.items()} == {
-        "active": created + timedelta(days=3),
-        "closed": created + timedelta(days=5),
-        "erased": created + timedelta(days=9),
-    }
-
-
-# The feed's selector ----------------------------------------------------------------
 
 
 def test_changed_since_covers_every_customer_closed_and_erased_too(privacy_admin):
