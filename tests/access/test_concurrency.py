@@ -31,6 +31,7 @@ from apps.monitoring.tasks import rules_evaluate_for_staff_task
 from tests.access.factories import assign, assign_then_expire
 from tests.accounts.factories import UserFactory
 from tests.brokers import redis_url_or_skip, thread_worker
+from tests.concurrency import at_once
 from tests.consent.factories import reseed_purposes
 from tests.customers.factories import make_customer
 from tests.monitoring.factories import make_alert
@@ -38,29 +39,6 @@ from tests.monitoring.factories import make_alert
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 REASON = "Customer called about a late refund"
-
-
-def _at_once(jobs: list[Callable[[], object]]) -> list[object]:
-    """Run every job in a thread of its own, released together; each job's result,
-    or the exception it raised."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def run(n: int) -> None:
-        try:
-            barrier.wait()
-            results[n] = jobs[n]()
-        except Exception as exc:
-            results[n] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _reveal_over_api(token: str, customer_id) -> Callable[[], int]:
@@ -90,7 +68,7 @@ def test_forty_reveals_at_once_by_one_agent_answer_and_hold_the_limit(
     settings.AMANAH_REVEALS_PER_HOUR = 20
     agent, customer, token = agent_on_case
 
-    codes = _at_once([_reveal_over_api(token, customer.pk) for _ in range(40)])
+    codes = at_once([_reveal_over_api(token, customer.pk) for _ in range(40)])
 
     assert Counter(codes) == {200: 20, 429: 20}
     assert (
@@ -150,7 +128,7 @@ def test_every_locking_path_at_once_for_one_agent_and_customer(agent_on_case):
         interactions_expire,
     ]
 
-    results = _at_once(jobs)
+    results = at_once(jobs)
 
     failures = [repr(r) for r in results if isinstance(r, Exception)]
     assert failures == []
@@ -170,7 +148,7 @@ def test_a_case_closing_while_another_opens_leaves_the_new_one_its_grant(
     agent, customer, _ = agent_on_case
     for _ in range(8):
         [old] = Interaction.objects.filter(staff=agent, closed_at__isnull=True)
-        results = _at_once(
+        results = at_once(
             [
                 lambda old=old: interaction_close(actor=agent, interaction=old),
                 lambda: assign(agent, customer),
@@ -196,7 +174,7 @@ def test_reveals_racing_their_case_closing_never_outlive_it(settings, agent_on_c
 
     for _ in range(6):
         [case] = Interaction.objects.filter(staff=agent, closed_at__isnull=True)
-        results = _at_once(
+        results = at_once(
             [lambda case=case: interaction_close(actor=agent, interaction=case)]
             + [reveal] * 4
         )
@@ -235,7 +213,7 @@ def test_reveals_racing_the_alert_a_worker_raises_all_answer(
     settings.AMANAH_REVEALS_PER_HOUR = 30
     agent, customer, token = agent_on_case
 
-    codes = _at_once([_reveal_over_api(token, customer.pk) for _ in range(24)])
+    codes = at_once([_reveal_over_api(token, customer.pk) for _ in range(24)])
 
     assert Counter(codes) == {200: 24}
     alert = None

@@ -5,7 +5,6 @@ Through the interactions API (a real operation), and through small ApiViews moun
 here (`urlpatterns`, with `pytest.mark.urls`) for what a real operation cannot show
 on demand: a slow handler, a server error, an answer holding personal data."""
 
-import threading
 import time
 import uuid
 from collections import Counter
@@ -31,6 +30,7 @@ from apps.core.api import ApiView, created
 from apps.core.errors import Conflict
 from apps.core.models import IdempotencyRecord, IdempotencyState
 from apps.core.tasks import idempotency_purge_task
+from tests.concurrency import at_once
 from tests.customers.factories import CANARY, make_customer
 
 HERE = "tests.core.test_idempotency"
@@ -454,27 +454,6 @@ def test_the_purge_works_in_batches():
 # Under real concurrency: each thread with a connection of its own.
 
 
-def _at_once(jobs: list[Callable[[], object]]) -> list[object]:
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def run(n: int) -> None:
-        try:
-            barrier.wait()
-            results[n] = jobs[n]()
-        except Exception as exc:
-            results[n] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def _poster(token: str, body: dict, url: str = URL) -> Callable[[], tuple[int, bool]]:
     def post() -> tuple[int, bool]:
         answer = _post(_client(token), body, url=url)
@@ -489,7 +468,7 @@ def _poster(token: str, body: dict, url: str = URL) -> Callable[[], tuple[int, b
 def test_two_at_once_with_one_key_change_once(support_agent):
     token = token_issue(user=support_agent).key
 
-    results = _at_once([_poster(token, {"name": "slow"}) for _ in range(2)])
+    results = at_once([_poster(token, {"name": "slow"}) for _ in range(2)])
 
     # The other waited on the first (409), or came after it (the replay).
     assert sorted(results) in (
@@ -507,7 +486,7 @@ def test_interactions_opened_at_once_with_one_key_open_one(support_agent):
     customer = make_customer()
     body = {"customer": str(customer.pk), "kind": "support_case"}
 
-    results = _at_once([_poster(token, body, url=INTERACTIONS) for _ in range(4)])
+    results = at_once([_poster(token, body, url=INTERACTIONS) for _ in range(4)])
 
     statuses = Counter(status for status, _ in results)
     assert statuses[201] >= 1

@@ -1,11 +1,9 @@
 """A customer's version (ETag) and `customer_update(if_match=...)`: a change names
 the version it was made on, and is refused (412) once the customer has changed."""
 
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
@@ -16,6 +14,7 @@ from apps.customers.selectors import customer_etag, customer_get
 from apps.customers.services import customer_close, customer_update
 from apps.retention.services import customer_erase
 from tests.accounts.factories import UserFactory
+from tests.concurrency import at_once
 from tests.customers.factories import make_customer
 
 
@@ -138,31 +137,10 @@ def test_two_updates_at_once_with_one_tag_make_one_change():
             actor=admin, customer=customer, data={"city": city}, if_match=tag
         )
 
-    results = _at_once([update("Bandung"), update("Surabaya")])
+    results = at_once([update("Bandung"), update("Surabaya")])
 
     refused = [r for r in results if isinstance(r, PreconditionFailed)]
     made = [r for r in results if isinstance(r, Customer)]
     assert (len(refused), len(made)) == (1, 1), results
     assert _fresh(customer).city == made[0].city
     assert AuditEvent.objects.filter(action="customer.updated").count() == 1
-
-
-def _at_once(jobs: list[Callable[[], object]]) -> list[object]:
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def run(n: int) -> None:
-        try:
-            barrier.wait()
-            results[n] = jobs[n]()
-        except Exception as exc:
-            results[n] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results

@@ -1,11 +1,9 @@
 """An incident's version (ETag) and `incident_update(if_match=...)`: a change names
 the version it was made on, and is refused (412) once the incident has changed."""
 
-import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
 
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
@@ -14,6 +12,7 @@ from apps.incidents.models import Incident
 from apps.incidents.selectors import incident_etag, incident_get
 from apps.incidents.services import incident_transition, incident_update
 from tests.accounts.factories import UserFactory
+from tests.concurrency import at_once
 from tests.incidents.factories import make_incident
 
 
@@ -111,31 +110,10 @@ def test_two_updates_at_once_with_one_tag_make_one_change():
             actor=officer, incident=incident, data={"title": title}, if_match=tag
         )
 
-    results = _at_once([update("Second"), update("Third")])
+    results = at_once([update("Second"), update("Third")])
 
     refused = [r for r in results if isinstance(r, PreconditionFailed)]
     made = [r for r in results if isinstance(r, Incident)]
     assert (len(refused), len(made)) == (1, 1), results
     assert _fresh(incident).title == made[0].title
     assert AuditEvent.objects.filter(action="incident.updated").count() == 1
-
-
-def _at_once(jobs: list[Callable[[], object]]) -> list[object]:
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def run(n: int) -> None:
-        try:
-            barrier.wait()
-            results[n] = jobs[n]()
-        except Exception as exc:
-            results[n] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
