@@ -42,7 +42,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
-from apps.access.api import CustomerListCreateApi
+from apps.access.api import CUSTOMER_ORDER, CustomerListCreateApi
 from apps.access.models import (
     AccessLogEntry,
     CustomerUserObjectPermission,
@@ -88,12 +88,10 @@ class NaiveAssignedListApi(APIView):
     customer_ids: list[Any] = []  # set per view by as_view()
 
     def get(self, request: Request) -> Response:
-        customers = Customer.objects.filter(pk__in=self.customer_ids).order_by(
-            "-created_at", "pk"
-        )
+        customers = Customer.objects.filter(pk__in=self.customer_ids)
         return paginated_response(
             request=request,
-            view=self,
+            order=CUSTOMER_ORDER,
             items=customers,
             serialize=lambda page: naive_read(actor=request.user, customers=page),
         )

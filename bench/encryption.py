@@ -38,7 +38,7 @@ from rest_framework.response import Response
 from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
-from apps.access.api import CustomerListCreateApi
+from apps.access.api import CUSTOMER_ORDER, CustomerListCreateApi
 from apps.access.models import AccessLogEntry
 from apps.access.selectors import access_context, policy_matrix
 from apps.access.services.log import access_log_purpose
@@ -218,11 +218,10 @@ class PlainCustomerListApi(APIView):
     permission_classes = CustomerListCreateApi.permission_classes
 
     def get(self, request: Request) -> Response:
-        customers = PlainCustomer.objects.order_by("-created_at", "pk")
         return paginated_response(
             request=request,
-            view=self,
-            items=customers,
+            order=CUSTOMER_ORDER,
+            items=PlainCustomer.objects.all(),
             serialize=lambda page: plain_read(actor=request.user, customers=page),
         )
 
