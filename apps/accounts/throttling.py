@@ -19,7 +19,7 @@ from django.core.cache import cache
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.request import Request
-from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
 from apps.accounts.network import client_address
 
@@ -28,14 +28,6 @@ logger = logging.getLogger(__name__)
 # After the shared cache failed a call, how long this process lets API calls through
 # uncounted before asking the cache again.
 UNCOUNTED_SECONDS = 10
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def rate_parse(rate: str) -> tuple[int, int]:
-    """ "600/minute" -> (600, 60): requests and the window in seconds."""
-    count, _, period = rate.partition("/")
-    return int(count), _UNITS[period.strip()[:1]]
 
 
 @dataclass(frozen=True)
@@ -61,7 +53,7 @@ def rate_ident(request: Request) -> str:
     return f"address:{client_address(request)}"
 
 
-class ApiRateThrottle(BaseThrottle):
+class ApiRateThrottle(SimpleRateThrottle):
     """A fixed window per client: one atomic increment in the shared cache per
     request (Redis INCR), so concurrent requests in many processes never undercount
     (DRF's own throttles read, append and write back a list: two processes at once
@@ -72,10 +64,16 @@ class ApiRateThrottle(BaseThrottle):
     # next seconds do not wait again.
     uncounted_until = 0.0
 
+    def __init__(self) -> None:
+        """No scope and no rate at construction: AMANAH_API_RATE is read at each
+        request (DRF's `parse_rate` reads it)."""
+
     def allow_request(self, request: Request, view: object) -> bool:
         if time.monotonic() < ApiRateThrottle.uncounted_until:
             return True
-        limit, window = rate_parse(settings.AMANAH_API_RATE)
+        limit, window = self.parse_rate(settings.AMANAH_API_RATE)
+        if limit is None or window is None:
+            return True  # no rate set: no limit
         now = time.time()
         start = int(now // window) * window
         key = f"ratelimit:{rate_ident(request)}:{start}"

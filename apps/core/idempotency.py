@@ -338,6 +338,7 @@ def _take_over(
             status_code=None,
             headers={},
             body=None,
+            subject="",
             created_at=now,
         )
     )

@@ -76,7 +76,10 @@ def customers_changed_since(*, since: datetime | None) -> QuerySet[Customer]:
     change, closing, erasure, disposal. Unordered: the caller orders and pages by
     ("updated_at", "pk") (index customers_updated_idx). A customer deleted by disposal
     is not in it: the row is gone."""
-    customers = customer_queryset()
+    # Ids, states and times only: no sealed column is read.
+    customers = customer_queryset().only(
+        "id", "status", "created_at", "closed_at", "erased_at", "updated_at"
+    )
     if since is not None:
         customers = customers.filter(updated_at__gte=since)
     return customers

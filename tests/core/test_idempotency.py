@@ -494,3 +494,20 @@ def test_interactions_opened_at_once_with_one_key_open_one(support_agent):
     # The first answer, and any other 201 is its replay.
     assert sum(1 for status, replayed in results if status == 201 and not replayed) == 1
     assert Interaction.objects.filter(customer=customer).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_record_taken_over_past_the_window_forgets_its_old_subject(settings):
+    first = idempotency.claim(
+        owner="user:1", key="k", method="POST", path=URL, body=b""
+    )
+    idempotency.settle(claim=first, response=HttpResponse("x"), subject="cust-1")
+    IdempotencyRecord.objects.update(
+        created_at=timezone.now()
+        - timedelta(hours=settings.AMANAH_IDEMPOTENCY_HOURS + 1)
+    )
+    again = idempotency.claim(
+        owner="user:1", key="k", method="POST", path=URL, body=b""
+    )
+    assert isinstance(again, idempotency.Claim)
+    assert IdempotencyRecord.objects.get().subject == ""
