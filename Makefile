@@ -4,13 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: setup run serve soak test lint format security bench worker beat migrate clean chromium
+.PHONY: setup run serve soak test lint format security bench worker beat migrate clean chromium softhsm
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	@command -v chromium >/dev/null || $(MAKE) --no-print-directory chromium
+	@command -v softhsm2-util >/dev/null || $(MAKE) --no-print-directory softhsm
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -21,6 +22,14 @@ chromium:
 		 (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)) \
 		&& echo "Installed Debian's chromium for the browser tests."; \
 	else echo "No chromium: browser tests will be skipped (apt-get install chromium)."; fi
+
+# The HSM tests and `AMANAH_KEY_PROVIDER=pkcs11` on a laptop use Debian's SoftHSM2.
+softhsm:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get install -y -qq softhsm2 >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get install -y -qq softhsm2 >/dev/null)) \
+		&& echo "Installed Debian's softhsm2 for the HSM tests."; \
+	else echo "No softhsm2: HSM tests will be skipped (apt-get install softhsm2)."; fi
 
 setup: $(STAMP)
 
@@ -37,12 +46,13 @@ run: migrate
 # `.env` (honcho reads it; `.env.example` lists them); Ctrl-C stops every process.
 SERVE_NEEDS := DJANGO_SECRET_KEY AMANAH_MASTER_KEYS AMANAH_BLIND_INDEX_KEY \
 	DJANGO_ALLOWED_HOSTS DATABASE_URL CACHE_URL CELERY_BROKER_URL AMANAH_RELAY_SECRET \
-	AMANAH_PUBLIC_URL
+	AMANAH_PUBLIC_URL AMANAH_ERASURE_JOURNAL
 SERVE_PORT := $(or $(PORT),8000)
 HONCHO := DJANGO_DEBUG=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho
 serve: setup
 	@$(HONCHO) run sh -c 'missing=""; for v in $(SERVE_NEEDS); do \
-		[ -n "$$(printenv $$v)" ] || missing="$$missing $$v"; done; \
+		[ -n "$$(printenv $$v)" ] || { [ $$v = AMANAH_MASTER_KEYS ] && [ "$$AMANAH_KEY_PROVIDER" = pkcs11 ]; } \
+			|| missing="$$missing $$v"; done; \
 		[ -z "$$missing" ] || { echo "make serve needs:$$missing (set them in the environment or .env; see .env.example)" >&2; exit 1; }; \
 		[ "$$DJANGO_DEBUG" = 0 ] || { echo "make serve runs production settings: remove DJANGO_DEBUG from .env" >&2; exit 1; }'
 	@$(HONCHO) run python manage.py migrate --noinput

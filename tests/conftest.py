@@ -1,3 +1,4 @@
+import contextlib
 import logging
 import os
 import shutil
@@ -8,6 +9,7 @@ from django.db import connection
 
 from apps.accounts.models import Role
 from tests.accounts.factories import UserFactory
+from tests.hsm import softhsm_token
 
 
 def pytest_sessionstart(session):
@@ -100,8 +102,15 @@ def _rate_limit_counting():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """A canary customer's values must appear in no log line of the whole run."""
+    """A canary customer's values must appear in no log line of the whole run. The
+    run's own erasure journal (config/settings/test.py) goes with the run."""
     from tests.customers.factories import CANARY
+
+    if not hasattr(session.config, "workerinput"):  # the controller, after workers
+        journal = settings.AMANAH_ERASURE_JOURNAL
+        if os.path.basename(journal).startswith("amanah-test-erasure-journal-"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(journal)
 
     leaks = [
         key
@@ -155,6 +164,29 @@ def privacy_admin(db):
 @pytest.fixture
 def customer_user(db):
     return UserFactory(username="c-demo", role=Role.CUSTOMER)
+
+
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory):
+    """A SoftHSM2 token of this test run's (tests/hsm.py); skips without SoftHSM2."""
+    return softhsm_token(tmp_path_factory.mktemp("softhsm"))
+
+
+@pytest.fixture
+def hsm(settings, softhsm):
+    """Master keys in the SoftHSM2 token, under labels of this test's own: the
+    `pkcs11` provider, with no `env` keys. Destroyed when the test ends."""
+    import uuid
+
+    from apps.crypto.keyring import key_ring
+
+    for name, value in softhsm.settings(f"t-{uuid.uuid4().hex[:12]}").items():
+        setattr(settings, name, value)
+    settings.AMANAH_MASTER_KEYS = ""
+    yield softhsm
+    ring = key_ring()
+    for version in ring.versions():
+        ring.destroy(version)
 
 
 CHROMIUM = os.environ.get("AMANAH_CHROMIUM", "/usr/bin/chromium")

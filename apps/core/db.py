@@ -33,6 +33,18 @@ record's row before all of these and updates it after them:
    single statements that take no other lock (a concurrent claim's takeover, a
    release, the purge): the wait is brief and joins no cycle.
 
+The erasure journal (apps/customers/journal.py) is appended after an erasure commits,
+in a transaction of its own that takes nothing else: the pending rows first (`FOR
+UPDATE SKIP LOCKED`, by id: two appenders skip each other's rows, never wait on them),
+then the journal file's exclusive `flock`, held for the write and its fsync only. An
+erasure's own transaction only inserts its pending row.
+
+A master-key rotation or retirement (apps/crypto/masterkeys.py) takes the master keys'
+session-level advisory lock (`advisory_session_lock`) before anything else and holds it
+across its short transactions: one such job at a time. Inside them it locks MasterKey
+rows, then (rotation batches) data keys, skipping those another transaction holds; the
+audit chain last. Making a data key only reads MasterKey.
+
 Rows are locked `FOR NO KEY UPDATE` (`select_for_update(no_key=True)`) unless they are
 about to be deleted: the `KEY SHARE` lock that every foreign-key check of an insert
 takes (an access-log row naming its customer, an audit event naming its actor) never
@@ -44,7 +56,8 @@ its commit, after the audit chain, and for that reason too must never wait.)
 import hashlib
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -62,6 +75,13 @@ def declare_disposal() -> None:
             cursor.execute("SET LOCAL amanah.disposal = 'on'")
 
 
+def _lock_key(key: int | str) -> int:
+    if isinstance(key, str):
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+    return key
+
+
 def advisory_xact_lock(key: int | str, *, shared: bool = False) -> None:
     """Wait for PostgreSQL's transaction-level advisory lock `key` (a number, or a
     text hashed to a 64-bit one, so that two subjects all but never share a lock); it
@@ -70,14 +90,57 @@ def advisory_xact_lock(key: int | str, *, shared: bool = False) -> None:
     writers itself."""
     if connection.vendor != "postgresql":
         return
-    if isinstance(key, str):
-        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-        key = int.from_bytes(digest, "big", signed=True)
+    key = _lock_key(key)
     with connection.cursor() as cursor:
         if shared:
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [key])
         else:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+@contextmanager
+def advisory_session_lock(key: int | str) -> Iterator[bool]:
+    """Try PostgreSQL's session-level advisory lock `key` without waiting: yields
+    whether this connection got it, and releases it when the block ends. It outlives
+    the block's transactions (a job of many short ones, run once at a time); a process
+    that dies loses it with its connection. Elsewhere always True."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    key = _lock_key(key)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def transactions_before_now_wait(*, timeout: float, poll: float = 0.05) -> bool:
+    """Wait until every other transaction of this database that began before now has
+    ended, or `timeout` seconds: afterwards no one acts on what they read before a
+    change this connection has committed. True if they all ended. PostgreSQL only
+    (pg_stat_activity); elsewhere True at once."""
+    if connection.vendor != "postgresql":
+        return True
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND xact_start < %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        since = cursor.fetchone()[0]
+        deadline = time.monotonic() + timeout
+        while True:
+            cursor.execute(sql, [since])
+            if not cursor.fetchone()[0]:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
 
 
 class _LoggedCursor(psycopg.Cursor):

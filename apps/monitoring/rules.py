@@ -485,8 +485,9 @@ def key_rotation_windows() -> list[tuple[datetime, datetime]]:
 
 
 class KeyRotationOffSchedule(Rule):
-    """A key rotation (audit trail) outside every window announced in
-    AMANAH_MONITOR_KEY_ROTATION_WINDOWS; with none announced, every rotation."""
+    """A key rotation started or resumed (audit trail) outside every window announced
+    in AMANAH_MONITOR_KEY_ROTATION_WINDOWS; with none announced, every one. Beat's
+    own epoch rotation (`scheduled` in the event) is announced by the schedule."""
 
     code = "key_rotation_off_schedule"
     title = "Key rotation outside an announced window"
@@ -494,11 +495,11 @@ class KeyRotationOffSchedule(Rule):
 
     def evaluate(self, *, now: datetime, staff_id: int | None = None) -> list[Hit]:
         events = audit_event_list_between(
-            actions=("keys.rotated",),
+            actions=("keys.rotation_started", "keys.rotation_resumed"),
             after=_schedule_lookback(now),
             until=now,
             actor_id=staff_id,
-        )
+        ).filter(Q(details__scheduled__isnull=True) | ~Q(details__scheduled=True))
         announced = Q()
         for start, end in key_rotation_windows():
             announced |= Q(created_at__gte=start, created_at__lt=end)
@@ -508,7 +509,7 @@ class KeyRotationOffSchedule(Rule):
         for event in events.values("seq", "actor_id", "details"):
             details = event["details"] or {}
             evidence = {"audit_seq": event["seq"]}
-            for key in ("to_version", "rewrapped", "remaining"):
+            for key in ("to_version", "pending"):
                 if isinstance(details.get(key), int):
                     evidence[key] = details[key]
             hits.append(

@@ -42,9 +42,23 @@ def _required(name: str, *, dev_default: str | None = None) -> str:
 SECRET_KEY = _required(
     "DJANGO_SECRET_KEY", dev_default=_dev_secrets.get("DJANGO_SECRET_KEY")
 )
-AMANAH_MASTER_KEYS = _required(
-    "AMANAH_MASTER_KEYS", dev_default=_dev_secrets.get("AMANAH_MASTER_KEYS")
+# Master keys (README, "How the encryption works"): `env` keeps them in
+# AMANAH_MASTER_KEYS; `pkcs11` in an HSM token, where AMANAH_MASTER_KEYS (optional)
+# holds only older versions still being rotated away.
+AMANAH_KEY_PROVIDER = env.str("AMANAH_KEY_PROVIDER", default="env")
+AMANAH_MASTER_KEYS = (
+    _required("AMANAH_MASTER_KEYS", dev_default=_dev_secrets.get("AMANAH_MASTER_KEYS"))
+    if AMANAH_KEY_PROVIDER == "env"
+    else env.str("AMANAH_MASTER_KEYS", default="")
 )
+AMANAH_PKCS11_LIBRARY = env.str("AMANAH_PKCS11_LIBRARY", default="")
+AMANAH_PKCS11_TOKEN = env.str("AMANAH_PKCS11_TOKEN", default="")
+AMANAH_PKCS11_PIN = env.str("AMANAH_PKCS11_PIN", default="")  # or _PIN_FILE
+AMANAH_PKCS11_KEY_LABEL = env.str("AMANAH_PKCS11_KEY_LABEL", default="amanah-master")
+# A new master key version every epoch (beat's crypto.key_epoch rotates into it); a
+# version is retired once every backup that may hold a key under it has expired.
+AMANAH_KEY_EPOCH_DAYS = env.int("AMANAH_KEY_EPOCH_DAYS", default=30)
+AMANAH_BACKUP_RETENTION_DAYS = env.int("AMANAH_BACKUP_RETENTION_DAYS", default=35)
 AMANAH_BLIND_INDEX_KEY = _required(
     "AMANAH_BLIND_INDEX_KEY", dev_default=_dev_secrets.get("AMANAH_BLIND_INDEX_KEY")
 )
@@ -361,6 +375,15 @@ if (
         "and host, no query)"
     )
 
+# The erasure journal (README, "Restoring from a backup"): every erasure is appended to
+# this file after it commits, so that a restore from a backup taken before it can
+# reapply it (`manage.py reapply_erasures`). It must live outside the database and its
+# backups; every process that erases (web, workers) appends to it. Production: required
+# (and `check --deploy` checks its directory is there and writable).
+AMANAH_ERASURE_JOURNAL = _required(
+    "AMANAH_ERASURE_JOURNAL", dev_default=str(BASE_DIR / ".erasure-journal.jsonl")
+)
+
 # Consent and the self-service pages
 AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 
@@ -607,6 +630,18 @@ CELERY_BEAT_SCHEDULE = {
     "core-idempotency-purge": {
         "task": "core.idempotency_purge",
         "schedule": timedelta(hours=1),
+    },
+    # Erasures a process committed but did not append to the journal (it died first,
+    # or the file could not be written and its retries ran out).
+    "customers-erasure-journal-flush": {
+        "task": "customers.erasure_journal_flush",
+        "schedule": timedelta(minutes=5),
+    },
+    # A new master key version when the epoch ends, every data key rotated into it,
+    # versions past the backup retention retired (apps/crypto/masterkeys.py).
+    "crypto-key-epoch": {
+        "task": "crypto.key_epoch",
+        "schedule": crontab(hour=3, minute=15),
     },
 }
 

@@ -6,6 +6,7 @@ The database is PostgreSQL when DATABASE_URL points at it or one answers on
 
 import os
 import socket
+import tempfile
 
 
 def _postgres_answers() -> bool:
@@ -32,6 +33,17 @@ os.environ.setdefault(
 )
 os.environ.setdefault(
     "AMANAH_BLIND_INDEX_KEY", "H4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4c="
+)
+
+# The run's own erasure journal (its worker and manage.py subprocesses inherit it);
+# tests that read a journal give each its own (tmp_path).
+os.environ.setdefault(
+    "AMANAH_ERASURE_JOURNAL",
+    os.path.join(
+        tempfile.gettempdir(),
+        "amanah-test-erasure-journal-"
+        f"{os.environ.get('PYTEST_XDIST_TESTRUNUID', str(os.getpid()))[:12]}.jsonl",
+    ),
 )
 
 from config.settings.base import *  # noqa: E402

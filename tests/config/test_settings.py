@@ -5,6 +5,7 @@ import os
 import secrets
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,9 @@ PRODUCTION_ENV = {
     "AMANAH_RELAY_SECRET": secrets.token_urlsafe(32),
     "CACHE_URL": "redis://127.0.0.1:6379/1",
     "AMANAH_PUBLIC_URL": "https://amanah.example",
+    "AMANAH_ERASURE_JOURNAL": os.path.join(
+        tempfile.gettempdir(), "amanah-test-deploy-erasure-journal.jsonl"
+    ),
 }
 
 
@@ -105,6 +109,19 @@ def test_development_refuses_a_public_url_that_is_not_absolute():
     ]
 
 
+def test_production_with_master_keys_in_an_hsm_needs_no_env_keys(softhsm):
+    """With `pkcs11` AMANAH_MASTER_KEYS is optional (older versions only) and the
+    deploy checklist passes against the token."""
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "AMANAH_MASTER_KEYS"}
+    env |= softhsm.settings("deploy-check") | {"SOFTHSM2_CONF": softhsm.conf}
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stderr
+    env["AMANAH_PKCS11_PIN"] = "wrong"
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "The PIN for PKCS#11 token" in result.stderr
+
+
 def test_production_settings_pass_the_deploy_checklist():
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr
@@ -128,6 +145,25 @@ def test_development_secrets_are_created_once_with_a_warning(tmp_path, capsys):
 
 def test_gitignore_keeps_development_secrets_out_of_the_repository():
     assert ".dev-secrets.env" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_the_development_erasure_journal_is_kept_out_of_the_repository():
+    journal = _setting("s.AMANAH_ERASURE_JOURNAL", {"AMANAH_ERASURE_JOURNAL": ""})
+    assert journal == str(ROOT / ".erasure-journal.jsonl")
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "/.erasure-journal.jsonl" in ignored
+
+
+def test_production_refuses_a_journal_directory_that_is_not_there(tmp_path):
+    journal = str(tmp_path / "not-mounted" / "erasure-journal.jsonl")
+    result = _manage(
+        "check",
+        "--deploy",
+        env={**PRODUCTION_ENV, "AMANAH_ERASURE_JOURNAL": journal},
+    )
+    assert result.returncode != 0
+    assert "customers.E003" in result.stderr
+    assert "not-mounted" in result.stderr
 
 
 def _setting(expression: str, env: dict[str, str]) -> str:

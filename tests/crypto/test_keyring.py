@@ -3,7 +3,7 @@ import base64
 import pytest
 
 from apps.crypto.checks import check_keys
-from apps.crypto.errors import KeyRingError
+from apps.crypto.errors import IntegrityFailure, KeyRingError
 from apps.crypto.keyring import key_ring
 
 
@@ -11,20 +11,31 @@ def b64(byte: int, n: int = 32) -> str:
     return base64.b64encode(bytes([byte]) * n).decode()
 
 
-def test_highest_version_is_active(settings):
+def test_the_ring_holds_every_version_and_names_its_newest(settings):
     settings.AMANAH_MASTER_KEYS = f"1:{b64(1)}, 3:{b64(3)},2:{b64(2)}"
     ring = key_ring()
+    assert ring.versions() == {1, 2, 3}
     assert ring.active_version == 3
-    assert ring.active_key == bytes([3]) * 32
-    assert ring.get(1) == bytes([1]) * 32
+    sealed = ring.wrap(1, b"k" * 32, b"aad")
+    assert ring.unwrap(1, sealed, b"aad") == b"k" * 32
+    with pytest.raises(IntegrityFailure):
+        ring.unwrap(2, sealed, b"aad")
 
 
 def test_missing_version_is_named(settings):
     settings.AMANAH_MASTER_KEYS = f"2:{b64(2)}"
     with pytest.raises(
-        KeyRingError, match="Master key version 1 is not in AMANAH_MASTER_KEYS"
+        KeyRingError,
+        match=r"Master key version 1 is not in the key ring \(AMANAH_MASTER_KEYS\)",
     ):
-        key_ring().get(1)
+        key_ring().unwrap(1, b"\x01" + b"x" * 40, b"aad")
+
+
+def test_an_unknown_provider_is_refused(settings):
+    settings.AMANAH_KEY_PROVIDER = "vault"
+    with pytest.raises(KeyRingError, match="must be one of env, pkcs11"):
+        key_ring()
+    assert [e.id for e in check_keys(None)] == ["crypto.E001"]
 
 
 @pytest.mark.parametrize(

@@ -301,8 +301,8 @@ def _rotation_at(at):
     return audited_at(
         at,
         actor=None,
-        action="keys.rotated",
-        details={"to_version": 2, "rewrapped": 40, "remaining": 0},
+        action="keys.rotation_started",
+        details={"to_version": 2, "pending": 40},
     )
 
 
@@ -312,12 +312,18 @@ def test_an_unannounced_key_rotation_is_a_hit(settings):
     [hit] = KeyRotationOffSchedule().evaluate(now=NOON + timedelta(minutes=1))
     assert hit.severity == "high"
     assert hit.staff_id is None
-    assert hit.evidence == {
-        "audit_seq": event.seq,
-        "to_version": 2,
-        "rewrapped": 40,
-        "remaining": 0,
-    }
+    assert hit.evidence == {"audit_seq": event.seq, "to_version": 2, "pending": 40}
+
+
+def test_beats_own_epoch_rotation_is_announced_by_the_schedule(settings):
+    settings.AMANAH_MONITOR_KEY_ROTATION_WINDOWS = []
+    audited_at(
+        NOON,
+        actor=None,
+        action="keys.rotation_started",
+        details={"to_version": 2, "pending": 40, "scheduled": True},
+    )
+    assert KeyRotationOffSchedule().evaluate(now=NOON + timedelta(minutes=1)) == []
 
 
 def test_a_rotation_inside_an_announced_window_is_no_hit(settings):

@@ -1,15 +1,23 @@
+import signal
+
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from apps.crypto.errors import CryptoError
-from apps.crypto.keyring import key_ring
-from apps.crypto.services import data_keys_pending_rotation, data_keys_rotate
+from apps.crypto.services import data_keys_rotate, master_keys_retired_in_ring
+
+
+def _stop_on_sigterm(signum, frame):
+    # A process manager's stop: end as Ctrl-C does, so the run is audited as
+    # interrupted before the process goes.
+    raise KeyboardInterrupt
 
 
 class Command(BaseCommand):
     help = (
-        "Rewrap every data key under the active master key (the highest version in "
-        "AMANAH_MASTER_KEYS). Resumable: run it again after an interruption."
+        "Rewrap every data key under the newest master key in the key ring, putting "
+        "that version in use first if it is not yet. Resumable: run it again after an "
+        "interruption; audited as started, interrupted, resumed and completed."
     )
 
     def add_arguments(self, parser):
@@ -18,27 +26,45 @@ class Command(BaseCommand):
     def handle(self, *args, batch_size: int, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        bar = tqdm(unit="key", disable=options["verbosity"] == 0)
+
+        def started(version: int, pending: int) -> None:
+            bar.reset(total=pending)
+            bar.set_description(f"Rewrapping under v{version}")
+
+        previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
         try:
-            version = key_ring().active_version
-            pending = data_keys_pending_rotation()
-            with tqdm(
-                total=pending,
-                unit="key",
-                desc=f"Rewrapping under v{version}",
-                disable=options["verbosity"] == 0 or pending == 0,
-            ) as bar:
-                result = data_keys_rotate(
-                    actor=None, batch_size=batch_size, on_progress=bar.update
-                )
+            result = data_keys_rotate(
+                actor=None,
+                batch_size=batch_size,
+                on_start=started,
+                on_progress=bar.update,
+            )
         except CryptoError as exc:
             raise CommandError(str(exc)) from exc
+        except KeyboardInterrupt:
+            raise CommandError(
+                "Rotation interrupted (audited); run rotate_keys again to finish it."
+            ) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            bar.close()
+        resumed = " (resumed)" if result.resumed else ""
         self.stdout.write(
             self.style.SUCCESS(
                 f"Rewrapped {result.rewrapped} data keys under master key "
-                f"v{result.to_version}; {result.remaining} left."
+                f"v{result.to_version}{resumed}; {result.remaining} left."
             )
         )
-        if result.remaining == 0:
-            self.stdout.write(
-                "Older master keys can now be removed from AMANAH_MASTER_KEYS."
+        if result.remaining:
+            raise CommandError(
+                f"{result.remaining} data keys were busy; run rotate_keys again."
+            )
+        self.stdout.write(
+            "Older master keys retire once the backup retention has passed: "
+            "run retire_keys (beat runs it daily)."
+        )
+        for version in master_keys_retired_in_ring():
+            self.stderr.write(
+                f"Master key v{version} is retired: remove it from AMANAH_MASTER_KEYS."
             )
