@@ -52,8 +52,17 @@ def softhsm_token(root: Path) -> SoftHsm:
     os.environ["SOFTHSM2_CONF"] = str(conf)
     label = f"amanah-test-{uuid.uuid4().hex[:8]}"
     subprocess.run(  # noqa: S603 - a fixed program with arguments of ours
-        [util, "--init-token", "--free", "--label", label, "--pin", PIN,
-         "--so-pin", SO_PIN],
+        [
+            util,
+            "--init-token",
+            "--free",
+            "--label",
+            label,
+            "--pin",
+            PIN,
+            "--so-pin",
+            SO_PIN,
+        ],
         check=True,
         capture_output=True,
     )
