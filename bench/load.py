@@ -97,6 +97,9 @@ def server_env() -> dict[str, str]:
         DJANGO_BEHIND_TLS_PROXY="1",
         AMANAH_PUBLIC_URL="https://127.0.0.1",  # links in emails; none is followed
         AMANAH_RELAY_SECRET=_setup._fixed_key(b"amanah-bench-relay-secret"),
+        AMANAH_ERASURE_JOURNAL=os.path.join(
+            tempfile.gettempdir(), "amanah-bench-erasure-journal.jsonl"
+        ),
         DJANGO_LOG_LEVEL="WARNING",
         CACHE_URL=CACHE_URL,
         # The 25 API clients sign in from one address in the same second.

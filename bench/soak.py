@@ -329,6 +329,7 @@ def server_env(*, port: int, logs: Path, cache_url: str, broker_url: str) -> dic
         DJANGO_LOG_LEVEL="INFO",
         AMANAH_RELAY_SECRET=RELAY_SECRET,
         AMANAH_PUBLIC_URL=f"https://127.0.0.1:{port}",
+        AMANAH_ERASURE_JOURNAL=str(logs / "erasure-journal.jsonl"),
         CACHE_URL=cache_url,
         CELERY_BROKER_URL=broker_url,
         # Every API user signs in from this one address within seconds.

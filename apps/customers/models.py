@@ -104,3 +104,30 @@ class Customer(models.Model):
     @property
     def is_erased(self) -> bool:
         return self.erased_at is not None
+
+
+class ErasureAction(models.TextChoices):
+    """What an erasure did to a customer, as the erasure journal names it."""
+
+    ERASED = "erased", "Erased"
+    ANONYMIZED = "anonymized", "Anonymized"
+    DELETED = "deleted", "Deleted"
+    CLEARED = "cleared", "Fields cleared"
+
+
+class ErasureJournalPending(models.Model):
+    """Erasures committed but not yet appended to the erasure journal (the file
+    `AMANAH_ERASURE_JOURNAL`, outside the database): written in the erasure's own
+    transaction, deleted once its lines are in the file (apps.customers.journal). One
+    row per erasure call, however many customers it covers: a disposal batch adds one
+    row, not thousands. No PII: ids, the action, its time and field names."""
+
+    action = models.CharField(max_length=16, choices=ErasureAction.choices)
+    at = models.DateTimeField()
+    # [[customer id, data key id], ...] as text.
+    customers = models.JSONField()
+    # The fields cleared (ErasureAction.CLEARED only).
+    fields = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"Pending erasure journal entry {self.pk}"

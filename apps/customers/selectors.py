@@ -12,6 +12,8 @@ from apps.core.db import model_column_sql, model_columns_sql, model_source_sql
 from apps.core.errors import NotFound
 from apps.core.etags import etag_of
 from apps.crypto.fields import EncryptedTextField
+from apps.crypto.keyring import key_ring
+from apps.crypto.masterkeys import master_key_unreadable_on
 from apps.customers.errors import CustomerError
 from apps.customers.masking import mask_field
 from apps.customers.models import Customer, CustomerStatus
@@ -248,3 +250,31 @@ def customer_categories_held(*, customer_ids: Iterable[UUID]) -> dict[UUID, set[
     return {
         row["pk"]: {c for c in DataCategory.values if row[f"has_{c}"]} for row in rows
     }
+
+
+@dataclass(frozen=True)
+class BackupCopiesEnd:
+    """When the copies of a customer's data that backups hold stop being readable:
+    the day the master key their data key was last wrapped under is retired (every
+    older backup holds it under that version or an older one, retired no later)."""
+
+    on: datetime  # the retirement's date: when it is due, or when it happened
+    done: bool  # the version is retired
+    # The key ring destroys it itself (an HSM, by beat's daily crypto.key_epoch);
+    # otherwise (env) it is retired and an operator removes it from the configuration.
+    destroyed_by_ring: bool
+
+
+def customer_backup_copies_end(*, customer: Customer) -> BackupCopiesEnd | None:
+    """When the copies of `customer`'s data in backups become unreadable (see
+    `BackupCopiesEnd`); None when the database records no date for the version
+    (one from before master keys were recorded, never activated). A destroyed data
+    key keeps its version, so this holds after an erasure."""
+    version = customer.data_key.kek_version
+    found = master_key_unreadable_on(version=version)
+    if found is None:
+        return None
+    on, done = found
+    return BackupCopiesEnd(
+        on=on, done=done, destroyed_by_ring=key_ring().destroys(version)
+    )

@@ -3,17 +3,22 @@
 Lock order (apps/core/db.py): the customer, then its data key, then the audit chain.
 """
 
+import dataclasses
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.accounts.services import users_deactivate_bulk
 from apps.audit import services as audit
-from apps.core.db import server_cursor
+from apps.core.db import declare_disposal, server_cursor
 from apps.core.errors import DomainError, NotFound
 from apps.core.etags import etag_check
 from apps.core.fastdelete import delete_cascade, ids_in
@@ -27,7 +32,13 @@ from apps.crypto.services import (
     data_keys_destroy_bulk,
 )
 from apps.customers.errors import CustomerConflict, CustomerError
-from apps.customers.models import Customer, CustomerStatus
+from apps.customers.journal import (
+    JournalEntry,
+    UnreadableLine,
+    erasure_journal_add,
+    erasure_journal_read,
+)
+from apps.customers.models import Customer, CustomerStatus, ErasureAction
 from apps.customers.registry import PII_FIELD_NAMES
 from apps.customers.selectors import customer_etag
 from apps.customers.validation import (
@@ -226,6 +237,11 @@ def customer_shred(
     )
     Customer.objects.filter(pk=customer.pk).update(**update)
     idempotency_forget(subjects=[customer.pk])
+    erasure_journal_add(
+        action=ErasureAction.ERASED,
+        customers=[(customer.pk, customer.data_key_id)],
+        at=now,
+    )
     customer.refresh_from_db()
     audit.record(
         actor=actor,
@@ -334,13 +350,17 @@ def _pii_cleared() -> dict[str, Any]:
     }
 
 
-def customers_shred_bulk(*, customer_ids: list[Any], anonymize: bool = False) -> int:
+def customers_shred_bulk(
+    *, customer_ids: list[Any], anonymize: bool = False, journal: bool = True
+) -> int:
     """Crypto-shred many customers in a few statements: destroy their data keys, clear
     PII and blind indexes. `anonymize` also drops the region, so what remains (country,
-    dates, status) cannot single anyone out. Runs in the caller's transaction."""
+    dates, status) cannot single anyone out. Runs in the caller's transaction, which
+    records the erasures for the erasure journal (`journal=False`: only when
+    reapplying that journal)."""
     rows = Customer.objects.filter(pk__in=customer_ids, erased_at__isnull=True)
-    key_ids = list(rows.values_list("data_key_id", flat=True))
-    data_keys_destroy_bulk(data_key_ids=key_ids)
+    pairs = list(rows.values_list("pk", "data_key_id"))
+    data_keys_destroy_bulk(data_key_ids=[key_id for _, key_id in pairs])
     now = timezone.now()
     update = _pii_cleared() | {"erased_at": now}
     if anonymize:
@@ -348,11 +368,22 @@ def customers_shred_bulk(*, customer_ids: list[Any], anonymize: bool = False) ->
     count = rows.update(**update)
     idempotency_forget(subjects=customer_ids)
     _deactivate_logins(customer_ids)
+    if journal:
+        erasure_journal_add(
+            action=ErasureAction.ANONYMIZED if anonymize else ErasureAction.ERASED,
+            customers=pairs,
+            at=now,
+        )
     return count
 
 
-def customers_clear_fields_bulk(*, customer_ids: list[Any], fields: list[str]) -> int:
-    """Dispose of some PII fields of many customers (e.g. free-text notes)."""
+def customers_clear_fields_bulk(
+    *, customer_ids: list[Any], fields: list[str], journal: bool = True
+) -> int:
+    """Dispose of some PII fields of many customers (e.g. free-text notes). Runs in
+    the caller's transaction, which records the clearing (field names only) for the
+    erasure journal (`journal=False`: only when reapplying that journal). Raises
+    CustomerError for a field that is not PII."""
     unknown = set(fields) - set(PII_FIELD_NAMES)
     if unknown:
         raise CustomerError("Unknown field.", field=sorted(unknown)[0])
@@ -362,23 +393,36 @@ def customers_clear_fields_bulk(*, customer_ids: list[Any], fields: list[str]) -
     if "phone" in fields:
         update["phone_index"] = None
     idempotency_forget(subjects=customer_ids)
-    return Customer.objects.filter(pk__in=customer_ids).update(**update)
+    rows = Customer.objects.filter(pk__in=customer_ids)
+    if journal:
+        erasure_journal_add(
+            action=ErasureAction.CLEARED,
+            customers=rows.values_list("pk", "data_key_id"),
+            at=timezone.now(),
+            fields=sorted(fields),
+        )
+    return rows.update(**update)
 
 
-def customers_delete_bulk(*, customer_ids: list[Any]) -> int:
+def customers_delete_bulk(*, customer_ids: list[Any], journal: bool = True) -> int:
     """Delete many customers with everything that depends on them, set-based, then
-    their data keys. Runs in the caller's transaction."""
+    their data keys. Runs in the caller's transaction, which records the deletions
+    for the erasure journal (`journal=False`: only when reapplying that journal)."""
     customer_ids = list(customer_ids)
     with server_cursor() as cursor:
         where, params = ids_in("id", customer_ids)
         # `where` holds placeholders only (ids_in); the ids are bound parameters.
-        sql = f"SELECT data_key_id FROM customers_customer WHERE {where}"  # noqa: S608  # nosec B608
+        sql = f"SELECT id, data_key_id FROM customers_customer WHERE {where}"  # noqa: S608  # nosec B608
         cursor.execute(sql, params)
-        key_ids = [row[0] for row in cursor.fetchall()]
+        pairs = [(row[0], row[1]) for row in cursor.fetchall()]
     _deactivate_logins(customer_ids)
     idempotency_forget(subjects=customer_ids)
     deleted = delete_cascade(Customer, customer_ids)
-    delete_cascade(DataKey, key_ids, emptied=(Customer,))
+    delete_cascade(DataKey, [key_id for _, key_id in pairs], emptied=(Customer,))
+    if journal:
+        erasure_journal_add(
+            action=ErasureAction.DELETED, customers=pairs, at=timezone.now()
+        )
     return deleted
 
 
@@ -390,3 +434,183 @@ def _deactivate_logins(customer_ids: list[Any]) -> None:
             pk__in=customer_ids, user__isnull=False
         ).values("user_id")
     )
+
+
+# Restoring from a backup -----------------------------------------------------------
+
+# Line numbers of unreadable lines kept for the summary.
+UNREADABLE_SHOWN = 5
+
+
+@dataclasses.dataclass
+class ReapplyResult:
+    """Journal lines, by what reapplying them found."""
+
+    reapplied: int = 0
+    already_applied: int = 0
+    # Lines naming a customer this database does not hold (created after the backup,
+    # or deleted since): nothing of theirs to erase here.
+    not_found: int = 0
+    unreadable: int = 0
+    # The first few unreadable lines' numbers.
+    unreadable_lines: list[int] = dataclasses.field(default_factory=list)
+
+
+def erasures_reapply(
+    *,
+    path: Path,
+    batch_size: int = 5000,
+    on_progress: Callable[[int], None] | None = None,
+) -> ReapplyResult:
+    """Apply again each erasure of the erasure journal at `path` that this database
+    does not show (restored from a backup taken before it): shred the customers still
+    readable (with their erasure's time), delete those still here, clear fields still
+    set. No legal hold is asked about (each erasure happened already), nothing new is
+    journaled (the journal holds it), and a second run changes nothing. A batch of
+    lines per transaction; one audit event. Unreadable lines are counted and skipped.
+    Raises OSError when the file cannot be read."""
+    result = ReapplyResult()
+    batch: list[JournalEntry] = []
+    reported = 0
+
+    def apply() -> None:
+        nonlocal reported
+        if batch:
+            with transaction.atomic():
+                # Deletions replay a disposal: the consent ledger's rows go too.
+                declare_disposal()
+                _reapply_batch(batch, result)
+            batch.clear()
+        if on_progress is not None and last > reported:
+            on_progress(last - reported)
+            reported = last
+
+    last = 0
+    for item in erasure_journal_read(path):
+        last = item.line
+        if isinstance(item, UnreadableLine):
+            result.unreadable += 1
+            if len(result.unreadable_lines) < UNREADABLE_SHOWN:
+                result.unreadable_lines.append(item.line)
+            continue
+        batch.append(item)
+        if len(batch) >= batch_size:
+            apply()
+    apply()
+    with transaction.atomic():
+        audit.record(
+            actor=None,
+            action="erasures.reapplied",
+            details={
+                "reapplied": result.reapplied,
+                "already_applied": result.already_applied,
+                "not_found": result.not_found,
+                "unreadable": result.unreadable,
+            },
+        )
+    return result
+
+
+def _reapply_batch(entries: list[JournalEntry], result: ReapplyResult) -> None:
+    """Work out, line by line in the journal's order, what each entry still has to
+    do here (as if the lines before it were done), then do it set-based: clear, shred,
+    delete."""
+    ids = {entry.customer for entry in entries}
+    # Each customer here: readable (True) or erased; absent, not here (or deleted by
+    # a line before).
+    readable = {
+        pk: erased_at is None
+        for pk, erased_at in Customer.objects.filter(pk__in=ids).values_list(
+            "pk", "erased_at"
+        )
+    }
+    still_set = _fields_still_set(entries, readable)
+    clear: dict[tuple[str, ...], set[UUID]] = defaultdict(set)
+    shred: dict[bool, dict[UUID, datetime]] = {False: {}, True: {}}
+    delete: set[UUID] = set()
+    for entry in entries:
+        customer = entry.customer
+        state = readable.get(customer)
+        if entry.action == ErasureAction.DELETED:
+            if state is None:
+                result.already_applied += 1
+                continue
+            delete.add(customer)
+            del readable[customer]
+        elif state is None:
+            result.not_found += 1
+            continue
+        elif not state:
+            result.already_applied += 1
+            continue
+        elif entry.action == ErasureAction.CLEARED:
+            if customer not in still_set[entry.fields]:
+                result.already_applied += 1
+                continue
+            clear[entry.fields].add(customer)
+            still_set[entry.fields].discard(customer)
+        else:
+            shred[entry.action == ErasureAction.ANONYMIZED][customer] = entry.at
+            readable[customer] = False
+        result.reapplied += 1
+    for fields, customer_ids in clear.items():
+        customers_clear_fields_bulk(
+            customer_ids=list(customer_ids), fields=list(fields), journal=False
+        )
+    for anonymize, times in shred.items():
+        if times:
+            customers_shred_bulk(
+                customer_ids=list(times), anonymize=anonymize, journal=False
+            )
+            _erased_at_restore(times)
+    if delete:
+        customers_delete_bulk(customer_ids=list(delete), journal=False)
+
+
+def _fields_still_set(
+    entries: list[JournalEntry], readable: dict[UUID, bool]
+) -> dict[tuple[str, ...], set[UUID]]:
+    """For each set of fields the batch's "cleared" lines name, the customers (here,
+    not erased) still holding a value in one of them: a null check, no decryption."""
+    wanted: dict[tuple[str, ...], set[UUID]] = defaultdict(set)
+    for entry in entries:
+        if entry.action == ErasureAction.CLEARED and readable.get(entry.customer):
+            wanted[entry.fields].add(entry.customer)
+    found: dict[tuple[str, ...], set[UUID]] = defaultdict(set)
+    for fields, customer_ids in wanted.items():
+        holding = Q()
+        for name in fields:
+            holding |= Q(**{f"{name}__isnull": False})
+        found[fields] = set(
+            Customer.objects.filter(holding, pk__in=customer_ids).values_list(
+                "pk", flat=True
+            )
+        )
+    return found
+
+
+# Customers given one erasure time per statement: a CASE of this many times at most.
+_TIMES_PER_UPDATE = 500
+
+
+def _erased_at_restore(times: dict[UUID, datetime]) -> None:
+    """Set each customer's `erased_at` to when the journal says they were erased (a
+    disposal batch shares one time, so usually one statement)."""
+    by_time: dict[datetime, list[UUID]] = defaultdict(list)
+    for customer, at in times.items():
+        by_time[at].append(customer)
+    groups = list(by_time.items())
+    for start in range(0, len(groups), _TIMES_PER_UPDATE):
+        chunk = groups[start : start + _TIMES_PER_UPDATE]
+        if len(chunk) == 1:
+            at, customer_ids = chunk[0]
+            Customer.objects.filter(pk__in=customer_ids).update(erased_at=at)
+            continue
+        Customer.objects.filter(
+            pk__in=[customer for _, ids in chunk for customer in ids]
+        ).update(
+            erased_at=Case(
+                *(When(pk__in=ids, then=Value(at)) for at, ids in chunk),
+                output_field=DateTimeField(),
+            )
+        )

@@ -53,7 +53,7 @@ from apps.inventory.selectors import change_notice_list, recipient_list, system_
 from apps.portal.forms import CustomerLoginForm, CustomerPasswordResetForm
 from apps.requests.export import access_history
 from apps.requests.forms import CustomerRequestForm
-from apps.requests.selectors import requests_for_customer
+from apps.requests.selectors import erasure_backups_statement, requests_for_customer
 from apps.requests.services import export_download, export_token, request_open
 
 
@@ -82,8 +82,12 @@ class CustomerPageMixin(SignInRequiredMixin):
             raise PermissionDenied
         self.customer = request.user.customer
         if self.customer.is_erased:
+            backups = erasure_backups_statement(customer=self.customer).text
             logout(request)
-            messages.info(request, "Your data was erased and your account is closed.")
+            messages.info(
+                request,
+                f"Your data was erased and your account is closed. {backups}",
+            )
             return redirect("portal:login")
         if sends_gpc(request) and consent_apply_gpc(
             customer=self.customer, evidence=request_evidence(request)
@@ -262,6 +266,11 @@ class MyDataView(CustomerPageMixin, TemplateView):
             ],
             changes=change_notice_list(limit=10),
             form=form or CustomerRequestForm(),
+            # What an erasure now would mean for the copies in backups (an erased
+            # customer's certificate keeps what was true at their erasure).
+            erasure_backups=erasure_backups_statement(
+                customer=customer, prospective=True
+            ).text,
         )
         return context
 

@@ -1,11 +1,13 @@
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from uuid import UUID
 
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import dateformat, timezone
 
 from apps.core.errors import NotFound
 from apps.customers.models import Customer
+from apps.customers.selectors import BackupCopiesEnd, customer_backup_copies_end
 from apps.requests.models import OPEN_STATUSES, DataRequest
 
 
@@ -45,3 +47,64 @@ def request_get(*, request_id: UUID | str) -> DataRequest:
 def requests_for_customer(*, customer: Customer) -> QuerySet[DataRequest]:
     """The customer's requests, newest first."""
     return DataRequest.objects.filter(customer=customer).order_by("-received_at")
+
+
+# What an erased customer is told about the copies of their data in backups.
+RESTORE_PROMISE = (
+    "If we ever restore a backup, your erasure is applied again before the system "
+    "is used."
+)
+
+
+@dataclass(frozen=True)
+class BackupsStatement:
+    unreadable_on: date | None  # the day, in TIME_ZONE; None when none is set yet
+    text: str
+
+
+def erasure_backups_statement(
+    *, customer: Customer, prospective: bool = False
+) -> BackupsStatement:
+    """What `customer` is told about the copies of their data in backups once it is
+    erased (the certificate), or if it were erased now (`prospective`, My data): the
+    day the last of them becomes unreadable (the retirement of the master key their
+    data key was last wrapped under, as the key ring does it) and what a restore does
+    (`reapply_erasures`, from the journal)."""
+    end = customer_backup_copies_end(customer=customer)
+    sentence = _backups_sentence(end)
+    if prospective:
+        sentence = f"If your data is erased now, {sentence[0].lower()}{sentence[1:]}"
+    return BackupsStatement(
+        unreadable_on=timezone.localdate(end.on) if end else None,
+        text=f"{sentence} {RESTORE_PROMISE}",
+    )
+
+
+def _backups_sentence(end: BackupCopiesEnd | None) -> str:
+    if end is None:
+        return (
+            "Copies of your data in our backups stay readable until the key they are "
+            "locked with is retired; no date is set for that yet."
+        )
+    day = dateformat.format(timezone.localdate(end.on), "j F Y")
+    if end.destroyed_by_ring and end.done:
+        return (
+            "Copies of your data in our backups were locked with a key that was "
+            f"destroyed on {day}: they can no longer be opened."
+        )
+    if end.destroyed_by_ring:
+        return (
+            "Copies of your data in our backups are locked with a key that is due to "
+            f"be destroyed on {day}; from then on they can no longer be opened."
+        )
+    if end.done:
+        return (
+            "Copies of your data in our backups are locked with a key that was "
+            f"retired on {day}; once our administrators have removed it from our "
+            "systems, they can no longer be opened."
+        )
+    return (
+        "Copies of your data in our backups are locked with a key that is due to be "
+        f"retired on {day}; our administrators then remove it from our systems, and "
+        "from then on those copies can no longer be opened."
+    )

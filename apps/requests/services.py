@@ -35,7 +35,6 @@ from apps.customers.selectors import customer_get
 from apps.customers.services import customer_lock, customer_update, free_text_check
 from apps.customers.validation import refuse_card_numbers
 from apps.incidents.deadlines import EU
-from apps.inventory.selectors import longest_backup_days
 from apps.requests.models import (
     OPEN_STATUSES,
     DataRequest,
@@ -43,6 +42,7 @@ from apps.requests.models import (
     RequestKind,
     RequestStatus,
 )
+from apps.requests.selectors import erasure_backups_statement
 from apps.retention.models import LegalHold
 from apps.retention.selectors import hold_covering_customer
 from apps.retention.services import customer_erase, holds_freeze
@@ -449,26 +449,49 @@ def erasure_execute(*, request: DataRequest) -> DataRequest:
         holds_freeze()
         request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
         customer = customer_lock(customer_id=request.customer_id)
-        hold = hold_covering_customer(customer=customer)
         now = timezone.now()
-        if hold is not None:
+        # Already erased (by retention meanwhile, or reapplied from the erasure journal
+        # after a restore brought this request back open): nothing is left to hold or
+        # to erase; the request is completed with the erasure that happened.
+        erased_at = customer.erased_at
+        hold = None if erased_at else hold_covering_customer(customer=customer)
+        if erased_at is not None:
+            backups = erasure_backups_statement(customer=customer)
+            request.certificate = {
+                "request": str(request.pk),
+                "erased_at": erased_at.isoformat(),
+                "fields": [],
+                "categories": [],
+                "method": "crypto-shredding: the key to your data was destroyed",
+                "backups_unreadable_on": (
+                    backups.unreadable_on.isoformat() if backups.unreadable_on else None
+                ),
+                "backups": backups.text,
+            }
+            request.outcome = "Your data was erased."
+        elif hold is not None:
             request.outcome = _held_outcome(hold, customer=customer)
             request.certificate = {"restricted": True, "at": now.isoformat()}
         else:
             held = [
                 spec for spec in PII_FIELDS if getattr(customer, spec.name) is not None
             ]
-            customer_erase(actor=None, customer=customer, cause="erasure_request")
-            backup_days = longest_backup_days()
+            customer = customer_erase(
+                actor=None, customer=customer, cause="erasure_request"
+            )
+            backups = erasure_backups_statement(customer=customer)
             request.certificate = {
                 "request": str(request.pk),
                 "erased_at": now.isoformat(),
                 "fields": [spec.label for spec in held],
                 "categories": sorted({str(spec.category.label) for spec in held}),
                 "method": "crypto-shredding: the key to your data was destroyed",
-                "backups_expire_by": (now + timedelta(days=backup_days))
-                .date()
-                .isoformat(),
+                # When the last copy, in a backup, becomes unreadable, and what a
+                # restore does. Certificates from before this say `backups_expire_by`.
+                "backups_unreadable_on": (
+                    backups.unreadable_on.isoformat() if backups.unreadable_on else None
+                ),
+                "backups": backups.text,
             }
             request.outcome = "Your data was erased."
         request.status = RequestStatus.COMPLETED
