@@ -14,6 +14,7 @@ import platform
 import signal
 import statistics
 import sys
+import tempfile
 import time
 import timeit
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +45,11 @@ def _fixed_key(label: bytes) -> str:
     return base64.b64encode(label.ljust(32, b".")[:32]).decode()
 
 
+def erasure_journal_path(name: str) -> Path:
+    """The erasure journal of bench database `name`, a file of its own."""
+    return Path(tempfile.gettempdir()) / f"{name}.erasure-journal.jsonl"
+
+
 def configure_django(name: str | None = None) -> str:
     """Point Django at a per-process bench database and set it up. Returns its name.
 
@@ -60,6 +66,9 @@ def configure_django(name: str | None = None) -> str:
         DJANGO_SECRET_KEY=_fixed_key(b"amanah-bench-django-secret-key"),
         AMANAH_MASTER_KEYS="1:" + _fixed_key(b"amanah-bench-master-key-v1"),
         AMANAH_BLIND_INDEX_KEY=_fixed_key(b"amanah-bench-blind-index-key"),
+        # Erasures append here, not to the developer's journal (`bench_database`
+        # removes it).
+        AMANAH_ERASURE_JOURNAL=str(erasure_journal_path(name)),
         # Services log one INFO line per batch; the table is the output.
         DJANGO_LOG_LEVEL="WARNING",
     )
@@ -101,6 +110,7 @@ def bench_database(name: str) -> Iterator[None]:
                     sql.Identifier(name)
                 )
             )
+        erasure_journal_path(name).unlink(missing_ok=True)
         signal.signal(signal.SIGTERM, previous)
 
 
@@ -308,7 +318,11 @@ def time_once(func: Callable[[], object]) -> float:
 
 
 def median_interleaved(
-    funcs: Sequence[Callable[[], object]], *, runs: int, warmup: int = 1
+    funcs: Sequence[Callable[[], object]],
+    *,
+    runs: int,
+    warmup: int = 1,
+    before: Sequence[Callable[[], object]] | None = None,
 ) -> list[float]:
     """Median seconds per call of each function, calling them in turn on every round so
     drift (autovacuum, CPU frequency, caches) lands on all of them alike.
@@ -321,9 +335,14 @@ def median_interleaved(
     Each round starts with the next function in turn: the first call after a
     collection runs with cold CPU caches (about 1 ms slower for a 3 ms call here), and
     always putting the same function first would charge that to it alone.
+
+    `before[i]`, if given, runs untimed right before every call of `funcs[i]` (to put
+    in place the state that call measures).
     """
+    setups = before or [lambda: None for _ in funcs]
     for _ in range(warmup):
-        for func in funcs:
+        for setup, func in zip(setups, funcs, strict=True):
+            setup()
             func()
     samples: list[list[float]] = [[] for _ in funcs]
     enabled = gc.isenabled()
@@ -333,6 +352,7 @@ def median_interleaved(
             gc.collect()
             for step in range(len(funcs)):
                 i = (round_ + step) % len(funcs)
+                setups[i]()
                 samples[i].append(time_once(funcs[i]))
     finally:
         if enabled:

@@ -38,10 +38,13 @@ class SoftHsm:
         }
 
 
-def softhsm_token(root: Path) -> SoftHsm:
+def softhsm_make(root: Path, *, prefix: str = "amanah-test") -> SoftHsm | None:
+    """A new SoftHSM2 token in `root`, or None without SoftHSM2 (the tests skip, the
+    benchmarks leave their HSM rows out). Points SOFTHSM2_CONF at `root`: call it
+    before anything loads the library."""
     util = shutil.which("softhsm2-util")
     if util is None or not Path(LIBRARY).exists():
-        pytest.skip("no SoftHSM2 (make setup installs Debian's softhsm2)")
+        return None
     tokens = root / "tokens"
     tokens.mkdir(parents=True)
     conf = root / "softhsm2.conf"
@@ -50,20 +53,25 @@ def softhsm_token(root: Path) -> SoftHsm:
         "log.level = ERROR\nslots.removable = false\n"
     )
     os.environ["SOFTHSM2_CONF"] = str(conf)
-    label = f"amanah-test-{uuid.uuid4().hex[:8]}"
+    label = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    init = [
+        "--init-token",
+        "--free",
+        "--label",
+        label,
+        "--pin",
+        PIN,
+        "--so-pin",
+        SO_PIN,
+    ]
     subprocess.run(  # noqa: S603 - a fixed program with arguments of ours
-        [
-            util,
-            "--init-token",
-            "--free",
-            "--label",
-            label,
-            "--pin",
-            PIN,
-            "--so-pin",
-            SO_PIN,
-        ],
-        check=True,
-        capture_output=True,
+        [util, *init], check=True, capture_output=True
     )
     return SoftHsm(library=LIBRARY, token=label, pin=PIN, conf=str(conf))
+
+
+def softhsm_token(root: Path) -> SoftHsm:
+    hsm = softhsm_make(root)
+    if hsm is None:
+        pytest.skip("no SoftHSM2 (make setup installs Debian's softhsm2)")
+    return hsm
