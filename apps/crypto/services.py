@@ -515,9 +515,16 @@ def master_keys_epoch_advance(*, now: datetime | None = None) -> EpochResult:
         or master_key_rotation_unfinished()
     ):
         rotation = data_keys_rotate(actor=None, scheduled=True)
+    retirements = master_keys_retire(actor=None, now=now)
+    for item in retirements:
+        if item.outcome == "remove_from_configuration":
+            # env: retired in the database; the key itself is the operator's to remove.
+            logger.warning(
+                "crypto.master_key_to_remove", extra={"version": item.version}
+            )
     return EpochResult(
         rotation=rotation,
-        retirements=master_keys_retire(actor=None, now=now),
+        retirements=retirements,
         created=created,
         missing_key=missing,
     )

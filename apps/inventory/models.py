@@ -15,7 +15,7 @@ class System(models.Model):
     security = models.TextField(help_text="Security measures, in plain words.")
     backup_days = models.PositiveIntegerField(
         default=0,
-        help_text="How long backups of it are kept (for erasure certificates).",
+        help_text="How long backups of it are kept.",
     )
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)

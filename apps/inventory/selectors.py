@@ -15,8 +15,3 @@ def recipient_list(*, active_only: bool = True) -> QuerySet[Recipient]:
 
 def change_notice_list(*, limit: int = 50) -> QuerySet[ChangeNotice]:
     return ChangeNotice.objects.order_by("-created_at")[:limit]
-
-
-def longest_backup_days() -> int:
-    """How long the longest-kept backup lives (erasure certificates)."""
-    return max(System.objects.values_list("backup_days", flat=True), default=0)

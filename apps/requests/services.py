@@ -438,6 +438,26 @@ def _held_outcome(hold: LegalHold, *, customer: Customer) -> str:
     )
 
 
+def _erasure_certificate(
+    request: DataRequest, *, customer: Customer, erased_at: datetime, held: list
+) -> dict:
+    """What was erased (`held`: the fields that held a value), when, how; when the last
+    copy, in a backup, becomes unreadable, and what a restore does. Certificates from
+    before key epochs say `backups_expire_by` instead."""
+    backups = erasure_backups_statement(customer=customer)
+    return {
+        "request": str(request.pk),
+        "erased_at": erased_at.isoformat(),
+        "fields": [spec.label for spec in held],
+        "categories": sorted({str(spec.category.label) for spec in held}),
+        "method": "crypto-shredding: the key to your data was destroyed",
+        "backups_unreadable_on": (
+            backups.unreadable_on.isoformat() if backups.unreadable_on else None
+        ),
+        "backups": backups.text,
+    }
+
+
 def erasure_execute(*, request: DataRequest) -> DataRequest:
     """Crypto-shred the customer unless a legal hold applies: then the request is
     completed unerased ("restricted" in the certificate and audit), and the customer
@@ -455,44 +475,20 @@ def erasure_execute(*, request: DataRequest) -> DataRequest:
         # to erase; the request is completed with the erasure that happened.
         erased_at = customer.erased_at
         hold = None if erased_at else hold_covering_customer(customer=customer)
-        if erased_at is not None:
-            backups = erasure_backups_statement(customer=customer)
-            request.certificate = {
-                "request": str(request.pk),
-                "erased_at": erased_at.isoformat(),
-                "fields": [],
-                "categories": [],
-                "method": "crypto-shredding: the key to your data was destroyed",
-                "backups_unreadable_on": (
-                    backups.unreadable_on.isoformat() if backups.unreadable_on else None
-                ),
-                "backups": backups.text,
-            }
-            request.outcome = "Your data was erased."
-        elif hold is not None:
+        if hold is not None:
             request.outcome = _held_outcome(hold, customer=customer)
             request.certificate = {"restricted": True, "at": now.isoformat()}
         else:
             held = [
                 spec for spec in PII_FIELDS if getattr(customer, spec.name) is not None
             ]
-            customer = customer_erase(
-                actor=None, customer=customer, cause="erasure_request"
+            if erased_at is None:
+                customer = customer_erase(
+                    actor=None, customer=customer, cause="erasure_request"
+                )
+            request.certificate = _erasure_certificate(
+                request, customer=customer, erased_at=erased_at or now, held=held
             )
-            backups = erasure_backups_statement(customer=customer)
-            request.certificate = {
-                "request": str(request.pk),
-                "erased_at": now.isoformat(),
-                "fields": [spec.label for spec in held],
-                "categories": sorted({str(spec.category.label) for spec in held}),
-                "method": "crypto-shredding: the key to your data was destroyed",
-                # When the last copy, in a backup, becomes unreadable, and what a
-                # restore does. Certificates from before this say `backups_expire_by`.
-                "backups_unreadable_on": (
-                    backups.unreadable_on.isoformat() if backups.unreadable_on else None
-                ),
-                "backups": backups.text,
-            }
             request.outcome = "Your data was erased."
         request.status = RequestStatus.COMPLETED
         request.completed_at = now
