@@ -46,12 +46,12 @@ run: migrate
 # `.env` (honcho reads it; `.env.example` lists them); Ctrl-C stops every process.
 SERVE_NEEDS := DJANGO_SECRET_KEY AMANAH_MASTER_KEYS AMANAH_BLIND_INDEX_KEY \
 	DJANGO_ALLOWED_HOSTS DATABASE_URL CACHE_URL CELERY_BROKER_URL AMANAH_RELAY_SECRET \
-	AMANAH_PUBLIC_URL AMANAH_ERASURE_JOURNAL
+	AMANAH_PUBLIC_URL AMANAH_ERASURE_JOURNAL AMANAH_SIGNING_KEY AMANAH_AUDIT_CHECKPOINT_DIR
 SERVE_PORT := $(or $(PORT),8000)
 HONCHO := DJANGO_DEBUG=0 PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho
 serve: setup
 	@$(HONCHO) run sh -c 'missing=""; for v in $(SERVE_NEEDS); do \
-		[ -n "$$(printenv $$v)" ] || { [ $$v = AMANAH_MASTER_KEYS ] && [ "$$AMANAH_KEY_PROVIDER" = pkcs11 ]; } \
+		[ -n "$$(printenv $$v)" ] || { { [ $$v = AMANAH_MASTER_KEYS ] || [ $$v = AMANAH_SIGNING_KEY ]; } && [ "$$AMANAH_KEY_PROVIDER" = pkcs11 ]; } \
 			|| missing="$$missing $$v"; done; \
 		[ -z "$$missing" ] || { echo "make serve needs:$$missing (set them in the environment or .env; see .env.example)" >&2; exit 1; }; \
 		[ "$$DJANGO_DEBUG" = 0 ] || { echo "make serve runs production settings: remove DJANGO_DEBUG from .env" >&2; exit 1; }'

@@ -10,7 +10,12 @@ import secrets
 import sys
 from pathlib import Path
 
-DEV_SECRET_NAMES = ("DJANGO_SECRET_KEY", "AMANAH_MASTER_KEYS", "AMANAH_BLIND_INDEX_KEY")
+DEV_SECRET_NAMES = (
+    "DJANGO_SECRET_KEY",
+    "AMANAH_MASTER_KEYS",
+    "AMANAH_BLIND_INDEX_KEY",
+    "AMANAH_SIGNING_KEY",
+)
 
 
 def _generate() -> dict[str, str]:
@@ -18,6 +23,8 @@ def _generate() -> dict[str, str]:
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "AMANAH_MASTER_KEYS": "1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "AMANAH_BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        # An Ed25519 private seed (apps/crypto/signing.py).
+        "AMANAH_SIGNING_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
     }
 
 
@@ -42,4 +49,18 @@ def load_dev_secrets(path: Path) -> dict[str, str]:
         if line and not line.startswith("#") and "=" in line:
             name, value = line.split("=", 1)
             values[name.strip()] = value.strip()
+    missing = [name for name in DEV_SECRET_NAMES if not values.get(name)]
+    if missing:
+        # A file from before a secret was added: add it, keep the others.
+        generated = _generate()
+        with path.open("a") as fh:
+            if not path.read_text().endswith("\n"):
+                fh.write("\n")
+            fh.write("".join(f"{name}={generated[name]}\n" for name in missing))
+        values.update({name: generated[name] for name in missing})
+        print(  # noqa: T201 - settings run before logging is configured.
+            f"WARNING: added {', '.join(missing)} to {path.name} "
+            "(DJANGO_DEBUG is on; never use these in production).",
+            file=sys.stderr,
+        )
     return values

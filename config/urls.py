@@ -5,8 +5,10 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 from apps.access.api_urls import contact_urls, customer_urls, interaction_urls
 from apps.accounts.views import HomeView
 from apps.consent.api_urls import customer_urls as customer_consent_urls
+from apps.consent.views import ReceiptVerifyView
 from apps.core import api_errors
 from apps.core.schema_views import SchemaApi, SchemaJsonApi
+from apps.crypto.views import SigningKeysView
 from apps.incidents.views import StatusFeedView, StatusPageView
 from apps.portal.views import UnsubscribeView
 from apps.retention.api_urls import customer_urls as customer_erase_urls
@@ -30,6 +32,7 @@ api_v1 = [
     path("requests/", include("apps.requests.api_urls")),
     path("inventory/", include("apps.inventory.api_urls")),
     path("alerts/", include("apps.monitoring.api_urls")),
+    path("ropa/", include("apps.compliance.api_urls")),
 ]
 
 urlpatterns = [
@@ -49,6 +52,14 @@ urlpatterns = [
     path("privacy/", DataPolicyView.as_view(), name="data-policy"),
     path("status/", StatusPageView.as_view(), name="status"),
     path("status.json", StatusFeedView.as_view(), name="status-feed"),
+    # Public, no sign-in: the keys that sign receipts and checkpoints, and a page
+    # that checks a receipt against them.
+    path(
+        ".well-known/amanah-signing-keys.json",
+        SigningKeysView.as_view(),
+        name="signing-keys",
+    ),
+    path("receipts/verify/", ReceiptVerifyView.as_view(), name="receipt-verify"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SchemaApi.as_view(), name="schema"),

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditCheckpoint, AuditEvent, ChainVerification
 from apps.core.admin import ReadOnlyAdmin
 
 
@@ -12,3 +12,16 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_filter = ("action", "actor_role")
     search_fields = ("target_id",)
     ordering = ("-seq",)
+
+
+@admin.register(AuditCheckpoint)
+class AuditCheckpointAdmin(ReadOnlyAdmin):
+    list_display = ("taken_at", "seq", "count", "kid", "path")
+    ordering = ("-taken_at",)
+
+
+@admin.register(ChainVerification)
+class ChainVerificationAdmin(ReadOnlyAdmin):
+    list_display = ("verified_at", "ok", "count", "head_seq", "source", "reason")
+    list_filter = ("ok", "source")
+    ordering = ("-verified_at",)

@@ -15,3 +15,6 @@ class AuditConfig(AppConfig):
             order=120,
         ),
     )
+
+    def ready(self) -> None:
+        from apps.audit import checks  # noqa: F401 - registers the checkpoint check

@@ -58,3 +58,45 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"head #{self.seq}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed checkpoint written outside the database (AMANAH_AUDIT_CHECKPOINT_DIR,
+    or a file `audit_checkpoint --output` named): when, the head it names, where."""
+
+    taken_at = models.DateTimeField(db_index=True)
+    seq = models.PositiveBigIntegerField()
+    count = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    path = models.CharField(max_length=1024)
+    kid = models.CharField(max_length=64)  # the signing key's id
+
+    class Meta:
+        ordering = ["-taken_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"checkpoint #{self.seq} at {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class ChainVerification(models.Model):
+    """One run of the chain check (beat's nightly task, `verify_audit_chain`)."""
+
+    class Source(models.TextChoices):
+        TASK = "task", "Nightly task"
+        COMMAND = "command", "verify_audit_chain"
+
+    verified_at = models.DateTimeField(db_index=True)
+    ok = models.BooleanField()
+    count = models.PositiveBigIntegerField()
+    head_seq = models.PositiveBigIntegerField()
+    reason = models.CharField(max_length=500, blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    # The checkpoint it was checked against (its file name), if any.
+    checkpoint = models.CharField(max_length=1024, blank=True)
+
+    class Meta:
+        ordering = ["-verified_at", "-pk"]
+
+    def __str__(self) -> str:
+        state = "intact" if self.ok else "broken"
+        return f"chain {state} at {self.verified_at:%Y-%m-%d %H:%M}"

@@ -13,7 +13,17 @@ from django.utils import timezone
 from apps.accounts.selectors import user_ids_by_username
 from apps.audit.chain import GENESIS_HASH, event_hash
 from apps.audit.errors import AuditError
-from apps.audit.models import AuditChainHead, AuditEvent
+from apps.audit.models import (
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    ChainVerification,
+)
+from apps.audit.signatures import CHECKPOINT_TYPE, checkpoint_signature_verify
+from apps.core.errors import DomainError
+
+# A checkpoint is a few hundred bytes; a file far bigger is not one.
+CHECKPOINT_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -95,10 +105,12 @@ def audit_action_list() -> list[str]:
 
 
 def audit_checkpoint_get() -> dict[str, Any]:
-    """The chain's head (row count and hash), to be kept outside the database."""
+    """The chain's head (row count and hash), to be signed and kept outside the
+    database (`audit_checkpoint_write`)."""
     head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, head_hash = head if head else (0, GENESIS_HASH)
     return {
+        "type": CHECKPOINT_TYPE,
         "seq": seq,
         "count": AuditEvent.objects.count(),
         "hash": head_hash,
@@ -107,19 +119,48 @@ def audit_checkpoint_get() -> dict[str, Any]:
 
 
 def audit_checkpoint_load(path: Path) -> dict[str, Any]:
-    """Read a checkpoint file written by `audit_checkpoint`. Raises AuditError."""
+    """Read a checkpoint file and check its signature first. Raises AuditError (not
+    found, not a checkpoint, unsigned, signed by an unknown key, altered)."""
     try:
-        data = json.loads(path.read_text())
-        return {"seq": int(data["seq"]), "hash": str(data["hash"])}
+        if path.stat().st_size > CHECKPOINT_MAX_BYTES:
+            raise ValueError("too big")
+        data = json.loads(path.read_bytes())
     except FileNotFoundError as exc:
         raise AuditError(
             f"Checkpoint file not found: {path}", field="checkpoint"
         ) from exc
+    except (OSError, ValueError) as exc:
+        raise AuditError(
+            "Checkpoint file is not a checkpoint (not a signed JSON document).",
+            field="checkpoint",
+        ) from exc
+    if isinstance(data, dict) and "signature" not in data:
+        raise AuditError(
+            "The checkpoint is not signed: only a checkpoint signed by this "
+            "installation's key is trusted (write one with audit_checkpoint).",
+            field="checkpoint",
+        )
+    try:
+        checkpoint_signature_verify(data)
+    except DomainError as exc:
+        raise AuditError(str(exc), field="checkpoint") from exc
+    try:
+        return {"seq": int(data["seq"]), "hash": str(data["hash"])}
     except (ValueError, KeyError, TypeError) as exc:
         raise AuditError(
             "Checkpoint file is not a checkpoint (needs 'seq' and 'hash').",
             field="checkpoint",
         ) from exc
+
+
+def audit_checkpoint_last() -> AuditCheckpoint | None:
+    """The checkpoint written last (`.taken_at, .seq, .hash, .path`), or None."""
+    return AuditCheckpoint.objects.order_by("-taken_at", "-pk").first()
+
+
+def audit_verification_last() -> ChainVerification | None:
+    """The last check of the chain (`.verified_at, .ok, .count, .reason`), or None."""
+    return ChainVerification.objects.order_by("-verified_at", "-pk").first()
 
 
 def audit_chain_verify(*, checkpoint: dict[str, Any] | None = None) -> ChainReport:

@@ -7,10 +7,15 @@ chain. The insert's trigger then moves the chain-head row (`AuditChainHead`) for
 only holders of the chain lock touch that row, so it is never waited on either.
 """
 
+import json
 import logging
+import os
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 from psycopg import sql
@@ -18,7 +23,9 @@ from psycopg import sql
 from apps.accounts.models import User
 from apps.audit.chain import GENESIS_HASH, canonical_content, link_hash
 from apps.audit.errors import AuditError
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditCheckpoint, AuditEvent, ChainVerification
+from apps.audit.selectors import ChainReport, audit_checkpoint_get
+from apps.audit.signatures import checkpoint_sign
 from apps.core.db import advisory_xact_lock
 
 logger = logging.getLogger(__name__)
@@ -144,3 +151,72 @@ def record(
     )
     logger.debug("audit.recorded", extra={"action": action, "seq": seq})
     return event
+
+
+def _write_atomically(path: Path, body: bytes) -> None:
+    """Write `path` whole or not at all: a temporary file beside it, fsynced, renamed
+    over it, and the directory fsynced so the rename survives a crash."""
+    directory = path.parent
+    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def audit_checkpoint_write(*, output: Path | None = None) -> AuditCheckpoint:
+    """Sign the chain's head and write it outside the database: to `output`, or a
+    new file in AMANAH_AUDIT_CHECKPOINT_DIR named by its sequence number and time.
+    Recorded in AuditCheckpoint (not in the trail: the checkpoint would no longer be
+    its head). Raises AuditError (the file cannot be written) or DomainError (no
+    signing key)."""
+    content = audit_checkpoint_get()
+    document = checkpoint_sign(content)
+    taken_at = datetime.fromisoformat(content["taken_at"])
+    if output is None:
+        directory = Path(settings.AMANAH_AUDIT_CHECKPOINT_DIR)
+        stamp = taken_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        output = directory / f"checkpoint-{content['seq']:012d}-{stamp}.json"
+    try:
+        output.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+        _write_atomically(output, (json.dumps(document, indent=2) + "\n").encode())
+    except OSError as exc:
+        raise AuditError(
+            f"Cannot write {output}: {exc.strerror}", field="output"
+        ) from exc
+    row = AuditCheckpoint.objects.create(
+        taken_at=taken_at,
+        seq=content["seq"],
+        count=content["count"],
+        hash=content["hash"],
+        path=str(output.resolve()),
+        kid=document["signature"]["kid"],
+    )
+    logger.info("audit.checkpoint_written", extra={"seq": row.seq})
+    return row
+
+
+def chain_verification_record(
+    *, report: ChainReport, source: str, checkpoint: str = ""
+) -> ChainVerification:
+    """Keep the outcome of one chain check (the cockpit shows the last)."""
+    return ChainVerification.objects.create(
+        verified_at=timezone.now(),
+        ok=report.ok,
+        count=report.count,
+        head_seq=report.head_seq,
+        reason=report.reason[:500],
+        source=source,
+        checkpoint=checkpoint[:1024],
+    )

@@ -2,6 +2,7 @@ from django.core.checks import Error, register
 
 from apps.crypto.errors import KeyRingError
 from apps.crypto.keyring import EnvKeyRing, blind_index_key, key_ring
+from apps.crypto.signing import signer
 
 
 @register()
@@ -27,4 +28,8 @@ def check_keys(app_configs, **kwargs):
                     id="crypto.E003",
                 )
             )
+    try:
+        signer()  # parses AMANAH_SIGNING_KEY; an HSM's key is made on first use
+    except KeyRingError as exc:
+        errors.append(Error(str(exc), id="crypto.E004"))
     return errors

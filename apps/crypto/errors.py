@@ -15,3 +15,10 @@ class IntegrityFailure(CryptoError):
     """A stored value failed authentication: tampered with, moved, or corrupted."""
 
     status, code = 409, "integrity_error"
+
+
+class SignatureInvalid(CryptoError):
+    """A signed document (a consent receipt, an audit checkpoint) is not what it
+    claims: not one, unsigned, signed by an unknown key, or altered."""
+
+    code = "signature_invalid"

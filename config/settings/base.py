@@ -62,6 +62,14 @@ AMANAH_BACKUP_RETENTION_DAYS = env.int("AMANAH_BACKUP_RETENTION_DAYS", default=3
 AMANAH_BLIND_INDEX_KEY = _required(
     "AMANAH_BLIND_INDEX_KEY", dev_default=_dev_secrets.get("AMANAH_BLIND_INDEX_KEY")
 )
+# The Ed25519 key that signs consent receipts and audit checkpoints (README, "Signed
+# consent receipts"): `env` keeps its seed in AMANAH_SIGNING_KEY; `pkcs11` makes the
+# key pair on the token, where AMANAH_SIGNING_KEY (optional) is only still published.
+AMANAH_SIGNING_KEY = (
+    _required("AMANAH_SIGNING_KEY", dev_default=_dev_secrets.get("AMANAH_SIGNING_KEY"))
+    if AMANAH_KEY_PROVIDER == "env"
+    else env.str("AMANAH_SIGNING_KEY", default="")
+)
 ALLOWED_HOSTS = [
     host.strip()
     for host in _required(
@@ -384,6 +392,13 @@ AMANAH_ERASURE_JOURNAL = _required(
     "AMANAH_ERASURE_JOURNAL", dev_default=str(BASE_DIR / ".erasure-journal.jsonl")
 )
 
+# Signed audit checkpoints (README, "Audit checkpoints"): beat writes one here every
+# hour, as `audit_checkpoint` does without --output. Like the journal, outside the
+# database and its backups. Production: required (`check --deploy` checks it).
+AMANAH_AUDIT_CHECKPOINT_DIR = _required(
+    "AMANAH_AUDIT_CHECKPOINT_DIR", dev_default=str(BASE_DIR / ".audit-checkpoints")
+)
+
 # Consent and the self-service pages
 AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 
@@ -407,6 +422,10 @@ except ValueError:  # the system check monitoring.E001 reports it at start-up
 AMANAH_NOTICE_BATCH_SIZE = env.int("AMANAH_NOTICE_BATCH_SIZE", default=500)
 AMANAH_NOTICE_MAX_ATTEMPTS = env.int("AMANAH_NOTICE_MAX_ATTEMPTS", default=5)
 AMANAH_NOTICE_RETRY_SECONDS = env.int("AMANAH_NOTICE_RETRY_SECONDS", default=300)
+
+# The record of processing activities (/compliance/ropa/): the controller's country;
+# a system or recipient elsewhere is a transfer to a third country.
+AMANAH_CONTROLLER_COUNTRY = env.str("AMANAH_CONTROLLER_COUNTRY", default="ID")
 
 # Suspicious-access monitoring (apps.monitoring): rules run by the beat every 5 minutes
 # and after each reveal; each hit is an alert on /compliance/alerts/.
@@ -614,6 +633,11 @@ CELERY_BEAT_SCHEDULE = {
     "audit-verify-chain-nightly": {
         "task": "audit.verify_chain",
         "schedule": timedelta(hours=24),
+    },
+    # A signed checkpoint of the chain's head, to AMANAH_AUDIT_CHECKPOINT_DIR.
+    "audit-checkpoint-hourly": {
+        "task": "audit.write_checkpoint",
+        "schedule": crontab(minute=7),
     },
     "monitoring-evaluate-rules": {
         "task": "monitoring.evaluate_rules",

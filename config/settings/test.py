@@ -34,6 +34,9 @@ os.environ.setdefault(
 os.environ.setdefault(
     "AMANAH_BLIND_INDEX_KEY", "H4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4eHh4c="
 )
+os.environ.setdefault(
+    "AMANAH_SIGNING_KEY", "nZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ0="
+)
 
 # The run's own erasure journal (its worker and manage.py subprocesses inherit it);
 # tests that read a journal give each its own (tmp_path).
@@ -43,6 +46,16 @@ os.environ.setdefault(
         tempfile.gettempdir(),
         "amanah-test-erasure-journal-"
         f"{os.environ.get('PYTEST_XDIST_TESTRUNUID', str(os.getpid()))[:12]}.jsonl",
+    ),
+)
+
+# The run's own checkpoint directory; tests that read checkpoints give each its own.
+os.environ.setdefault(
+    "AMANAH_AUDIT_CHECKPOINT_DIR",
+    os.path.join(
+        tempfile.gettempdir(),
+        "amanah-test-audit-checkpoints-"
+        f"{os.environ.get('PYTEST_XDIST_TESTRUNUID', str(os.getpid()))[:12]}",
     ),
 )
 

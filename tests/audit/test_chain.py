@@ -1,5 +1,6 @@
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -231,17 +232,22 @@ def test_verify_detects_a_rewritten_chain_against_a_checkpoint():
     assert "differs from the checkpoint" in report.reason
 
 
-def test_commands_verify_and_checkpoint(tmp_path, capsys):
+def test_commands_verify_and_checkpoint(tmp_path, capsys, settings):
     _append(3)
     path = tmp_path / "head.json"
     call_command("audit_checkpoint", output=path)
     assert json.loads(path.read_text())["seq"] == 3
+    assert "signature" in json.loads(path.read_text())
 
     call_command("verify_audit_chain", checkpoint=path)
     assert "intact: 3 events" in capsys.readouterr().out
 
+    # Without --output: a new file in AMANAH_AUDIT_CHECKPOINT_DIR, its path printed.
+    settings.AMANAH_AUDIT_CHECKPOINT_DIR = str(tmp_path / "checkpoints")
     call_command("audit_checkpoint")
-    assert json.loads(capsys.readouterr().out)["count"] == 3
+    written = Path(capsys.readouterr().out.strip())
+    assert written.parent == tmp_path / "checkpoints"
+    assert json.loads(written.read_text())["count"] == 3
 
 
 @pytest.mark.postgres

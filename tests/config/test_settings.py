@@ -33,6 +33,8 @@ PRODUCTION_ENV = {
     "AMANAH_ERASURE_JOURNAL": os.path.join(
         tempfile.gettempdir(), "amanah-test-deploy-erasure-journal.jsonl"
     ),
+    "AMANAH_SIGNING_KEY": _key(),
+    "AMANAH_AUDIT_CHECKPOINT_DIR": tempfile.gettempdir(),
 }
 
 
@@ -112,7 +114,11 @@ def test_development_refuses_a_public_url_that_is_not_absolute():
 def test_production_with_master_keys_in_an_hsm_needs_no_env_keys(softhsm):
     """With `pkcs11` AMANAH_MASTER_KEYS is optional (older versions only) and the
     deploy checklist passes against the token."""
-    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "AMANAH_MASTER_KEYS"}
+    env = {
+        k: v
+        for k, v in PRODUCTION_ENV.items()
+        if k not in {"AMANAH_MASTER_KEYS", "AMANAH_SIGNING_KEY"}
+    }
     env |= softhsm.settings("deploy-check") | {"SOFTHSM2_CONF": softhsm.conf}
     result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stderr
@@ -136,6 +142,7 @@ def test_development_secrets_are_created_once_with_a_warning(tmp_path, capsys):
         "DJANGO_SECRET_KEY",
         "AMANAH_MASTER_KEYS",
         "AMANAH_BLIND_INDEX_KEY",
+        "AMANAH_SIGNING_KEY",
     }
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
@@ -152,6 +159,37 @@ def test_the_development_erasure_journal_is_kept_out_of_the_repository():
     assert journal == str(ROOT / ".erasure-journal.jsonl")
     ignored = (ROOT / ".gitignore").read_text().splitlines()
     assert "/.erasure-journal.jsonl" in ignored
+
+
+def test_production_refuses_a_checkpoint_directory_that_is_not_there(tmp_path):
+    result = _manage(
+        "check",
+        "--deploy",
+        env={
+            **PRODUCTION_ENV,
+            "AMANAH_AUDIT_CHECKPOINT_DIR": str(tmp_path / "not-mounted"),
+        },
+    )
+    assert result.returncode != 0
+    assert "audit.E003" in result.stderr
+    assert "not-mounted" in result.stderr
+
+
+def test_production_refuses_a_malformed_signing_key():
+    result = _manage(
+        "check", env={**PRODUCTION_ENV, "AMANAH_SIGNING_KEY": "bm90IDMyIGJ5dGVz"}
+    )
+    assert result.returncode != 0
+    assert "crypto.E004" in result.stderr
+    assert "AMANAH_SIGNING_KEY must be 32 bytes" in result.stderr
+
+
+def test_the_development_checkpoints_are_kept_out_of_the_repository():
+    directory = _setting(
+        "s.AMANAH_AUDIT_CHECKPOINT_DIR", {"AMANAH_AUDIT_CHECKPOINT_DIR": ""}
+    )
+    assert directory == str(ROOT / ".audit-checkpoints")
+    assert "/.audit-checkpoints/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_production_refuses_a_journal_directory_that_is_not_there(tmp_path):

@@ -315,13 +315,18 @@ def test_receipts_name_who_what_when_notice_and_source(customer):
     receipts = consent_receipts_for_customer(customer=customer)["receipts"]
     assert receipts == [
         {
+            "type": "amanah.consent_receipt",
+            "issuer": "http://127.0.0.1:8000",
             "receipt": receipts[0]["receipt"],
+            "customer": str(customer.pk),
             "purpose": "analytics",
             "decision": "granted",
             "at": receipts[0]["at"],
             "notice_version": 1,
             "source": "self_service",
             "by": "you",
+            "evidence_hash": "",
+            "signature": receipts[0]["signature"],  # tests/consent/test_receipts.py
         }
     ]
 

@@ -1,26 +1,29 @@
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.audit.selectors import audit_checkpoint_get
+from apps.audit.services import audit_checkpoint_write
+from apps.core.errors import DomainError
 
 
 class Command(BaseCommand):
-    help = "Print the audit chain's head (row count and hash) as JSON, or save it."
+    help = (
+        "Write a signed checkpoint of the audit chain's head (sequence number, row "
+        "count, hash) to AMANAH_AUDIT_CHECKPOINT_DIR, or to --output; prints its path."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--output", type=Path, help="Write the checkpoint to this file."
+            "--output", type=Path, help="Write the checkpoint to this file instead."
         )
 
     def handle(self, *args, output: Path | None, **options):
-        body = json.dumps(audit_checkpoint_get(), indent=2) + "\n"
-        if output is None:
-            self.stdout.write(body, ending="")
-            return
         try:
-            output.write_text(body)
-        except OSError as exc:
-            raise CommandError(f"Cannot write {output}: {exc.strerror}") from exc
-        self.stderr.write(f"Checkpoint written to {output}.")
+            row = audit_checkpoint_write(output=output)
+        except DomainError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(row.path)
+        self.stderr.write(
+            f"Checkpoint of event #{row.seq} ({row.count} events) written and signed "
+            f"(key {row.kid})."
+        )

@@ -1,0 +1,116 @@
+"""Signed consent receipts: one per ledger event, verifiable with the public key alone.
+
+A receipt is a signed document (apps/crypto/signing.py) of type
+`amanah.consent_receipt`: the event's id, the customer's id, the purpose, the decision,
+when, the notice in force, the source, who acted, and the event's evidence hash (the
+keyed hash of the request's address and browser; empty when none was recorded).
+The same event always gives the same receipt, signature included (Ed25519 is
+deterministic).
+
+What is checked takes any of: one receipt, the bundle the customer downloads
+(`{"receipts": [...]}`), a data export (`{"consent_receipts": [...]}`) or a list.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from apps.consent.models import ConsentEvent
+from apps.crypto.errors import SignatureInvalid
+from apps.crypto.signing import PublicKey, document_sign, document_verify
+from apps.customers.models import Customer
+
+RECEIPT_TYPE = "amanah.consent_receipt"
+WHAT = "a consent receipt"
+# Receipts one check reads at most (a bundle of a customer's whole history is far
+# smaller); the page limits the bytes too.
+MAX_RECEIPTS = 5000
+
+
+def receipt_content(*, event: ConsentEvent, customer: Customer) -> dict[str, Any]:
+    return {
+        "type": RECEIPT_TYPE,
+        "issuer": settings.AMANAH_PUBLIC_URL,
+        "receipt": event.pk,
+        "customer": str(customer.pk),
+        "purpose": event.purpose.code,
+        "decision": "granted" if event.granted else "withdrawn",
+        "at": event.created_at.isoformat(),
+        "notice_version": event.notice_version,
+        "source": event.source,
+        "by": "you"
+        if event.actor_id is None or event.actor_id == customer.user_id
+        else "staff on your behalf",
+        "evidence_hash": event.evidence_hash,
+    }
+
+
+def receipt_sign(*, event: ConsentEvent, customer: Customer) -> dict[str, Any]:
+    """The event's receipt, signed. Raises KeyRingError (no signing key)."""
+    return document_sign(receipt_content(event=event, customer=customer))
+
+
+@dataclass(frozen=True)
+class VerifiedReceipt:
+    content: dict[str, Any]
+    kid: str
+
+    @property
+    def attests(self) -> str:
+        """What the receipt says, in one sentence."""
+        c = self.content
+        verb = "granted" if c.get("decision") == "granted" else "withdrew"
+        by = (
+            "by the customer"
+            if c.get("by") == "you"
+            else "by staff on the customer's behalf"
+        )
+        evidence = c.get("evidence_hash") or "none recorded"
+        return (
+            f'Customer {c.get("customer")} {verb} consent to "{c.get("purpose")}" '
+            f"at {c.get('at')} under privacy notice version {c.get('notice_version')}, "
+            f"{by} (source {c.get('source')}); ledger event {c.get('receipt')}, "
+            f"evidence hash {evidence}; issued by {c.get('issuer')}, signed by key "
+            f"{self.kid}."
+        )
+
+
+def _documents(data: Any) -> tuple[list[Any], bool]:
+    """The receipts in `data`, and whether it was a bundle."""
+    if isinstance(data, dict) and "type" in data:
+        return [data], False
+    if isinstance(data, dict):
+        for name in ("receipts", "consent_receipts"):
+            if isinstance(data.get(name), list):
+                return data[name], True
+    if isinstance(data, list):
+        return data, True
+    raise SignatureInvalid(f"This is not {WHAT}.", code="not_a_document")
+
+
+def receipts_verify(
+    data: Any, *, keys: list[PublicKey] | None = None
+) -> list[VerifiedReceipt]:
+    """Check every receipt in `data` (parsed JSON) against this installation's
+    public keys (or `keys`). Raises SignatureInvalid naming the first that fails."""
+    documents, bundle = _documents(data)
+    if not documents:
+        raise SignatureInvalid("The file holds no receipts.", code="empty")
+    if len(documents) > MAX_RECEIPTS:
+        raise SignatureInvalid(
+            f"The file holds more than {MAX_RECEIPTS} receipts; check it in parts.",
+            code="too_many",
+        )
+    verified = []
+    for number, document in enumerate(documents, start=1):
+        try:
+            result = document_verify(document, type=RECEIPT_TYPE, what=WHAT, keys=keys)
+        except SignatureInvalid as exc:
+            if not bundle:
+                raise
+            raise SignatureInvalid(
+                f"Receipt {number} of {len(documents)}: {exc.message}", code=exc.code
+            ) from exc
+        verified.append(VerifiedReceipt(content=result.content, kid=result.kid))
+    return verified
