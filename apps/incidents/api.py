@@ -12,10 +12,18 @@ from apps.accounts.scopes import Scope
 from apps.core.api import ApiView, created, if_match, with_etag
 from apps.core.pagination import CursorPagination, Order, paginated_response
 from apps.customers.registry import DataCategory
-from apps.incidents.models import IncidentKind, IncidentStatus, RiskLevel, Severity
+from apps.incidents.models import (
+    Audience,
+    IncidentKind,
+    IncidentStatus,
+    RiskLevel,
+    Severity,
+)
 from apps.incidents.selectors import (
+    DEADLINE_STATUSES,
     affected_counts,
     affected_erased_count,
+    affected_erased_counts,
     deadlines_for,
     incident_etag,
     incident_get,
@@ -23,6 +31,7 @@ from apps.incidents.selectors import (
     notification_progress,
 )
 from apps.incidents.services import (
+    deadline_notified_record,
     incident_create,
     incident_notify,
     incident_transition,
@@ -195,8 +204,25 @@ class IncidentDeadlinesApi(ApiView):
         jurisdiction = serializers.CharField()
         audience = serializers.CharField()
         due_at = serializers.DateTimeField(allow_null=True)
-        affected = serializers.IntegerField()
-        missed = serializers.BooleanField()
+        affected = serializers.IntegerField(
+            help_text="Affected people there still on record (the erased are not "
+            "counted)."
+        )
+        status = serializers.ChoiceField(
+            choices=DEADLINE_STATUSES,
+            help_text="open until notified; met when notified by `due_at` (or it has "
+            "no fixed time), met_late when after it.",
+        )
+        notified_at = serializers.DateTimeField(
+            allow_null=True,
+            help_text="When they were told: the notification recorded, or for "
+            "people the last notice sent once every notice has finished.",
+        )
+        recipient = serializers.CharField(help_text="Whom: empty while open.")
+        reference = serializers.CharField()
+        missed = serializers.BooleanField(
+            help_text="Overdue: still open and `due_at` has passed."
+        )
         exempt = serializers.BooleanField()
         legal_source = serializers.CharField()
         note = serializers.CharField()
@@ -223,6 +249,13 @@ class IncidentAffectedApi(ApiView):
         erased_before_notice = serializers.IntegerField(
             help_text="Matched, but erased before any notice: not affected, not told."
         )
+        erased_before_incident = serializers.IntegerField(
+            help_text="Matched, but erased before the incident occurred (or, when "
+            "that is not known, was detected): their data was gone."
+        )
+        erased_since_incident = serializers.IntegerField(
+            help_text="Matched and erased after it occurred: no one left to tell."
+        )
 
     @extend_schema(
         operation_id="get_incident_affected", responses={200: OutputSerializer}
@@ -238,7 +271,63 @@ class IncidentAffectedApi(ApiView):
                     for (country, region), n in sorted(counts.items())
                 ],
                 "erased_before_notice": affected_erased_count(incident=incident),
+                **{
+                    f"erased_{when}": n
+                    for when, n in affected_erased_counts(incident=incident).items()
+                },
             }
+        )
+
+
+class IncidentNotifiedApi(ApiView):
+    """Record that the body a deadline names was told (the authority, an attorney
+    general, or the people by other means): once per deadline; a second record is a
+    409 (code `already_notified`), as is any record on a resolved incident."""
+
+    permission_classes = [Governance]
+    scopes = {"post": Scope.COMPLIANCE_WRITE}
+
+    class InputSerializer(serializers.Serializer):
+        rule = serializers.CharField(max_length=50, help_text="The deadline's rule.")
+        audience = serializers.ChoiceField(choices=Audience.choices)
+        notified_at = serializers.DateTimeField()
+        recipient = serializers.CharField(max_length=200)
+        reference = serializers.CharField(
+            max_length=200, required=False, allow_blank=True
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        rule = serializers.CharField(source="rule_code")
+        audience = serializers.ChoiceField(choices=Audience.choices)
+        notified_at = serializers.DateTimeField()
+        recipient = serializers.CharField()
+        reference = serializers.CharField()
+        recorded_by = serializers.CharField(source="recorded_by.username")
+        recorded_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="record_incident_notification",
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+    )
+    def post(self, request: Request, incident_id: UUID) -> Response:
+        incident = incident_get(incident_id=incident_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        record = deadline_notified_record(
+            actor=request_user(request),
+            incident=incident,
+            rule_code=values["rule"],
+            audience=values["audience"],
+            notified_at=values["notified_at"],
+            recipient=values["recipient"],
+            reference=values.get("reference", ""),
+        )
+        return created(
+            self.OutputSerializer(record).data,
+            location=reverse("incident-deadlines", args=[incident.pk]),
         )
 
 

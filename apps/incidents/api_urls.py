@@ -18,6 +18,11 @@ urlpatterns = [
         name="incident-deadlines",
     ),
     path(
+        "<uuid:incident_id>/notified/",
+        api.IncidentNotifiedApi.as_view(),
+        name="incident-notified",
+    ),
+    path(
         "<uuid:incident_id>/affected/",
         api.IncidentAffectedApi.as_view(),
         name="incident-affected",

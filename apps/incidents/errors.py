@@ -1,4 +1,4 @@
-from apps.core.errors import DomainError
+from apps.core.errors import Conflict, DomainError
 
 
 class IncidentError(DomainError):
@@ -7,3 +7,9 @@ class IncidentError(DomainError):
 
 class NoticeIncomplete(IncidentError):
     code = "notice_incomplete"
+
+
+class IncidentConflict(Conflict):
+    """The incident's state refuses it: resolved, or already recorded."""
+
+    code = "incident_conflict"

@@ -119,11 +119,52 @@ class AffectedForm(forms.Form):
 class StatusUpdateForm(forms.Form):
     phase = forms.ChoiceField(choices=UpdatePhase.choices)
     message = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    # No default: publishing "not at risk" must be a choice, never the form's.
     data_at_risk = forms.ChoiceField(
         choices=[
+            ("", "Choose what to tell people about their data"),
             ("no", "Your data is not at risk"),
             ("yes", "Some data may be at risk"),
             ("unknown", "We are still checking"),
-        ]
+        ],
+        label="Is people's data at risk?",
     )
     component_state = forms.ChoiceField(choices=ComponentState.choices, required=False)
+
+
+class NotifiedForm(forms.Form):
+    """That the body a deadline names was told (one per deadline)."""
+
+    rule = forms.CharField(max_length=50, widget=forms.HiddenInput)
+    audience = forms.CharField(max_length=20, widget=forms.HiddenInput)
+    recipient = forms.CharField(
+        max_length=200,
+        label="Whom",
+        help_text="The authority or body (for people: how they were told).",
+    )
+    notified_at = forms.DateTimeField(widget=DATETIME, label="When")
+    reference = forms.CharField(
+        max_length=200, required=False, label="Their reference or ours"
+    )
+
+
+class ReportSendForm(forms.Form):
+    recipient = forms.CharField(max_length=200, label="Sent to (the authority)")
+    notified_at = forms.DateTimeField(widget=DATETIME, label="Sent at")
+    reference = forms.CharField(
+        max_length=200, required=False, label="The authority's reference"
+    )
+
+
+class ReportForm(forms.Form):
+    """One text area per heading of the report's form."""
+
+    def __init__(self, *args, sections: list[tuple[str, str, str]], **kwargs):
+        super().__init__(*args, **kwargs)
+        for key, title, text in sections:
+            self.fields[key] = forms.CharField(
+                label=title,
+                initial=text,
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 6}),
+            )

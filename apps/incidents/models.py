@@ -150,6 +150,13 @@ class AffectedCustomer(models.Model):
         help_text="Erased before any notice was queued: no one is left to tell, so "
         "not counted as affected and sent nothing (counted apart).",
     )
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the customer was erased, if they already were when the "
+        "snapshot was taken: erased before the incident occurred means their data "
+        "was gone, so they are not affected (counted apart).",
+    )
 
     class Meta:
         constraints = [
@@ -265,6 +272,71 @@ class RecordedDeadline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.incident_id}: {self.rule_code}"
+
+
+class DeadlineNotification(models.Model):
+    """That the body a deadline names was told: when, whom, under which reference.
+    One per deadline of an incident; part of the record, never changed."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="notifications"
+    )
+    rule_code = models.CharField(max_length=50)
+    audience = models.CharField(max_length=20, choices=Audience.choices)
+    notified_at = models.DateTimeField(help_text="When the notification was made.")
+    recipient = models.CharField(
+        max_length=200,
+        help_text="Which authority or body (for people: how they were told).",
+    )
+    reference = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["notified_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "rule_code"], name="incidents_notified_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}: {self.rule_code} notified"
+
+
+class AuthorityReport(models.Model):
+    """The report to an authority for one deadline, as edited before it is sent;
+    frozen once marked sent (`sent_at`, and the notification it recorded)."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="reports"
+    )
+    rule_code = models.CharField(max_length=50)
+    sections = models.JSONField(default=dict, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    notification = models.OneToOneField(
+        DeadlineNotification,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="report",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "rule_code"], name="incidents_report_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id}: {self.rule_code} report"
 
 
 class Channel(models.TextChoices):

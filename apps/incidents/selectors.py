@@ -1,19 +1,24 @@
 """Reads of incidents: the register, affected counts, deadlines, progress, status."""
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
 from apps.core.errors import NotFound
 from apps.core.etags import etag_of
+from apps.customers.selectors import customer_ids_erased
 from apps.incidents.deadlines import affected_in, due_at, holiday_country
 from apps.incidents.models import (
     PENDING_STATUSES,
     AffectedCustomer,
+    Audience,
+    AuthorityReport,
+    DeadlineNotification,
     DeadlineRule,
     DeliveryStatus,
     Incident,
@@ -43,15 +48,61 @@ def incident_etag(incident: Incident) -> str:
     return etag_of("incident", incident.pk, incident.updated_at)
 
 
+def _living(affected: QuerySet[AffectedCustomer]) -> QuerySet[AffectedCustomer]:
+    """Affected people still on record: not erased (whenever that was) and not set
+    apart when notices were queued. Erasures after the snapshot leave at once, not
+    only when the notices are queued."""
+    return affected.filter(erased_before_notice=False, erased_at__isnull=True).exclude(
+        customer_id__in=customer_ids_erased()
+    )
+
+
 def affected_counts(*, incident: Incident) -> dict[tuple[str, str], int]:
-    """Affected people per (country, region): one grouped query. Customers erased
-    before any notice are not affected (see `affected_erased_count`)."""
+    """Affected people still on record, per (country, region): one grouped query.
+    These decide the thresholds. The erased are counted apart
+    (`affected_erased_counts`)."""
     rows = (
-        AffectedCustomer.objects.filter(incident=incident, erased_before_notice=False)
+        _living(AffectedCustomer.objects.filter(incident=incident))
         .values_list("country", "region")
         .annotate(n=Count("pk"))
     )
     return {(country, region): n for country, region, n in rows}
+
+
+def affected_counts_by_incident(
+    *, incident_ids: Sequence[UUID]
+) -> dict[UUID, dict[tuple[str, str], int]]:
+    """`affected_counts` of many incidents in one grouped query."""
+    rows = (
+        _living(AffectedCustomer.objects.filter(incident_id__in=incident_ids))
+        .values_list("incident_id", "country", "region")
+        .annotate(n=Count("pk"))
+    )
+    result: dict[UUID, dict[tuple[str, str], int]] = {}
+    for incident_id, country, region, n in rows:
+        result.setdefault(incident_id, {})[(country, region)] = n
+    return result
+
+
+def incident_erasure_cutoff(incident: Incident) -> datetime:
+    """Customers erased before this moment were gone before the incident: when it
+    occurred, or, when that is not known, when it was detected (it cannot have
+    occurred later)."""
+    return incident.occurred_at or incident.detected_at
+
+
+def affected_erased_counts(*, incident: Incident) -> dict[str, int]:
+    """Customers the selection matched who are erased, in one query:
+    `before_incident` (erased before it occurred: their data was gone, so not
+    affected) and `since_incident` (their data was there, but no one is left to
+    tell). Neither is in `affected_counts`."""
+    erased = Q(erased_before_notice=True) | Q(erased_at__isnull=False)
+    erased |= Q(customer_id__in=customer_ids_erased())
+    before = Q(erased_at__lt=incident_erasure_cutoff(incident))
+    return AffectedCustomer.objects.filter(erased, incident=incident).aggregate(
+        before_incident=Count("pk", filter=before),
+        since_incident=Count("pk", filter=~before),
+    )
 
 
 def affected_erased_count(*, incident: Incident) -> int:
@@ -60,6 +111,10 @@ def affected_erased_count(*, incident: Incident) -> int:
     return AffectedCustomer.objects.filter(
         incident=incident, erased_before_notice=True
     ).count()
+
+
+OPEN, MET, MET_LATE = "open", "met", "met_late"
+DEADLINE_STATUSES = (OPEN, MET, MET_LATE)
 
 
 @dataclass(frozen=True)
@@ -73,10 +128,33 @@ class Deadline:
     legal_source: str
     note: str
     exempt: bool = False
+    # Who was told, when: a notification recorded by hand, or (people) the notices.
+    notified_at: datetime | None = None
+    recipient: str = ""
+    reference: str = ""
+    notified_by: str = ""  # "recorded" or "notices"
+
+    @property
+    def status(self) -> str:
+        """open until notified; then met, or met_late when told after it was due."""
+        if self.notified_at is None:
+            return OPEN
+        if self.due_at is None or self.notified_at <= self.due_at:
+            return MET
+        return MET_LATE
+
+    @property
+    def status_label(self) -> str:
+        return self.status.replace("_", " ")
 
     @property
     def missed(self) -> bool:
-        return self.due_at is not None and self.due_at <= timezone.now()
+        """Overdue: still open and its time has passed. A met deadline never is."""
+        return (
+            self.status == OPEN
+            and self.due_at is not None
+            and self.due_at <= timezone.now()
+        )
 
     @property
     def seconds_left(self) -> float | None:
@@ -86,14 +164,19 @@ class Deadline:
             else (self.due_at - timezone.now()).total_seconds()
         )
 
+    @property
+    def audience_label(self) -> str:
+        return Audience(self.audience).label
+
 
 def deadlines_for(*, incident: Incident) -> list[Deadline]:
-    """Every deadline that applies to a breach, earliest first. A closed incident shows
-    the deadlines recorded when it closed, whatever the rules say now."""
+    """Every deadline that applies to a breach, earliest first, each with its status.
+    A closed incident shows the deadlines recorded when it closed, whatever the rules
+    say now."""
     if not incident.is_breach:
         return []
     if incident.is_closed:
-        return [
+        deadlines = [
             Deadline(
                 d.rule_code,
                 d.regime,
@@ -106,19 +189,71 @@ def deadlines_for(*, incident: Incident) -> list[Deadline]:
             )
             for d in incident.deadlines.all()
         ]
-    return deadlines_compute(
-        incident=incident, counts=affected_counts(incident=incident)
+    else:
+        deadlines = deadlines_compute(
+            incident=incident, counts=affected_counts(incident=incident)
+        )
+    return deadlines_with_notifications(
+        deadlines,
+        notified=list(DeadlineNotification.objects.filter(incident=incident)),
+        notices_done_at=notices_finished_at(incident=incident),
     )
 
 
-def deadlines_compute(
-    *, incident: Incident, counts: dict[tuple[str, str], int]
+def deadlines_with_notifications(
+    deadlines: list[Deadline],
+    *,
+    notified: Iterable[DeadlineNotification],
+    notices_done_at: datetime | None,
 ) -> list[Deadline]:
-    holidays: dict[str, list] = {}
-    for row in PublicHoliday.objects.values_list("country", "date"):
-        holidays.setdefault(row[0], []).append(row[1])
+    """The deadlines with who was told and when: a notification recorded for the
+    rule, or, for people, the notices once every one has finished."""
+    by_rule = {n.rule_code: n for n in notified}
     result = []
-    for rule in DeadlineRule.objects.filter(active=True):
+    for deadline in deadlines:
+        record = by_rule.get(deadline.rule_code)
+        if record is not None:
+            deadline = replace(
+                deadline,
+                notified_at=record.notified_at,
+                recipient=record.recipient,
+                reference=record.reference,
+                notified_by="recorded",
+            )
+        elif deadline.audience == Audience.INDIVIDUALS and notices_done_at:
+            deadline = replace(
+                deadline,
+                notified_at=notices_done_at,
+                recipient="affected people, by the incident's notices",
+                notified_by="notices",
+            )
+        result.append(deadline)
+    return result
+
+
+def _holidays() -> dict[str, list[date]]:
+    holidays: dict[str, list[date]] = {}
+    for country, day in PublicHoliday.objects.values_list("country", "date"):
+        holidays.setdefault(country, []).append(day)
+    return holidays
+
+
+def deadlines_compute(
+    *,
+    incident: Incident,
+    counts: dict[tuple[str, str], int],
+    holidays: dict[str, list[date]] | None = None,
+    rules: Sequence[DeadlineRule] | None = None,
+) -> list[Deadline]:
+    """The deadlines the rules give an open incident with these counts (all open:
+    see `deadlines_with_notifications`). `holidays` and `rules` may be read once for
+    many incidents."""
+    if holidays is None:
+        holidays = _holidays()
+    if rules is None:
+        rules = list(DeadlineRule.objects.filter(active=True))
+    result = []
+    for rule in rules:
         affected = affected_in(rule.jurisdiction, counts)
         if affected < max(rule.min_affected, 1):
             continue
@@ -201,6 +336,94 @@ def notification_progress(*, incident: Incident) -> dict[str, Any]:
         "next_attempt_at": notices_next_attempt_at(incident_id=incident.pk),
         "erased_before_notice": affected_erased_count(incident=incident),
     }
+
+
+_NOT_FINISHED = (*PENDING_STATUSES, DeliveryStatus.SENDING)
+
+
+def _notices_finished(rows: Iterable[tuple[Any, int, int, datetime | None]]) -> dict:
+    return {
+        key: last_sent
+        for key, unfinished, sent, last_sent in rows
+        if not unfinished and sent and last_sent
+    }
+
+
+def _notices_finished_query(notices: QuerySet[IncidentNotice]) -> QuerySet:
+    """Per incident: notices not finished, sent, and the last sent's time."""
+    return (
+        notices.values("incident_id")
+        .annotate(
+            unfinished=Count("pk", filter=Q(status__in=_NOT_FINISHED)),
+            sent=Count("pk", filter=Q(status=DeliveryStatus.SENT)),
+            last_sent=Max("sent_at", filter=Q(status=DeliveryStatus.SENT)),
+        )
+        .values_list("incident_id", "unfinished", "sent", "last_sent")
+    )
+
+
+def notices_finished_at(*, incident: Incident) -> datetime | None:
+    """When the incident's notices finished: none queued, retrying or sending, at
+    least one sent; the last one's `sent_at`. None while any is still to go."""
+    rows = _notices_finished_query(IncidentNotice.objects.filter(incident=incident))
+    return _notices_finished(rows).get(incident.pk)
+
+
+def incidents_open_nearest_deadline() -> list[tuple[Incident, Deadline | None]]:
+    """Every incident not resolved, with its nearest deadline still open and owed
+    (None if it has none), nearest first, those without one last. A fixed number of
+    queries, however many incidents and rules: the incidents, the rules, the
+    holidays, the affected counts, the notifications and the notices' progress."""
+    incidents = list(
+        Incident.objects.exclude(status=IncidentStatus.RESOLVED).order_by("aware_at")
+    )
+    breaches = [incident.pk for incident in incidents if incident.is_breach]
+    nearest: dict[UUID, Deadline] = {}
+    if breaches:
+        holidays = _holidays()
+        rules = list(DeadlineRule.objects.filter(active=True))
+        counts = affected_counts_by_incident(incident_ids=breaches)
+        notified: dict[UUID, list[DeadlineNotification]] = {}
+        for record in DeadlineNotification.objects.filter(incident_id__in=breaches):
+            notified.setdefault(record.incident_id, []).append(record)
+        finished = _notices_finished(
+            _notices_finished_query(
+                IncidentNotice.objects.filter(incident_id__in=breaches)
+            )
+        )
+        for incident in incidents:
+            if not incident.is_breach:
+                continue
+            deadlines = deadlines_with_notifications(
+                deadlines_compute(
+                    incident=incident,
+                    counts=counts.get(incident.pk, {}),
+                    holidays=holidays,
+                    rules=rules,
+                ),
+                notified=notified.get(incident.pk, ()),
+                notices_done_at=finished.get(incident.pk),
+            )
+            owed = [d for d in deadlines if d.status == OPEN and not d.exempt]
+            if owed:  # already earliest first, undated ones last
+                nearest[incident.pk] = owed[0]
+    far = datetime.max.replace(tzinfo=UTC)
+    result = [(incident, nearest.get(incident.pk)) for incident in incidents]
+    result.sort(
+        key=lambda pair: (
+            pair[1] is None,
+            (pair[1].due_at or far) if pair[1] else far,
+        )
+    )
+    return result
+
+
+def authority_report_find(
+    *, incident: Incident, rule_code: str
+) -> AuthorityReport | None:
+    return AuthorityReport.objects.filter(
+        incident=incident, rule_code=rule_code
+    ).first()
 
 
 def notices_due(*, now: datetime) -> QuerySet[IncidentNotice]:

@@ -5,6 +5,8 @@ Lock order (apps/core/db.py): the incident, then its notices (each claimed on it
 in a short transaction), then the audit chain.
 """
 
+import hashlib
+import json
 import logging
 import math
 import secrets
@@ -35,11 +37,14 @@ from apps.customers.selectors import (
 from apps.customers.services import free_text_check
 from apps.incidents import notices
 from apps.incidents.channels import DeliveryDeferred, DeliveryFailed, channel
-from apps.incidents.errors import IncidentError
+from apps.incidents.errors import IncidentConflict, IncidentError
 from apps.incidents.models import (
     STATUS_ORDER,
     AffectedCustomer,
+    Audience,
+    AuthorityReport,
     Channel,
+    DeadlineNotification,
     DeliveryStatus,
     Incident,
     IncidentNotice,
@@ -49,7 +54,9 @@ from apps.incidents.models import (
     StatusUpdate,
     TimelineEntry,
 )
+from apps.incidents.reports import authority_report_get, report_headings
 from apps.incidents.selectors import (
+    Deadline,
     deadlines_for,
     incident_etag,
     notices_due,
@@ -215,6 +222,169 @@ def timeline_add(
     return entry
 
 
+# Notifications made ------------------------------------------------------------------
+
+
+def _deadline_of(incident: Incident, rule_code: str) -> Deadline:
+    deadline = next(
+        (d for d in deadlines_for(incident=incident) if d.rule_code == rule_code),
+        None,
+    )
+    if deadline is None:
+        raise IncidentError("Not a deadline of this incident.", field="rule")
+    return deadline
+
+
+@transaction.atomic
+def deadline_notified_record(
+    *,
+    actor: User,
+    incident: Incident,
+    rule_code: str,
+    audience: str,
+    notified_at: datetime,
+    recipient: str,
+    reference: str = "",
+) -> DeadlineNotification:
+    """Record that the body one of the incident's deadlines names was told: when,
+    whom, under which reference. Once per deadline, never on a resolved incident.
+    Raises IncidentError (a field at fault), IncidentConflict."""
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+    if incident.is_closed:
+        raise IncidentConflict(
+            "A resolved incident is part of the record: it cannot change.",
+            code="incident_resolved",
+        )
+    deadline = _deadline_of(incident, rule_code)
+    if audience != deadline.audience:
+        raise IncidentError(
+            f"This deadline is owed to: {deadline.audience}.", field="audience"
+        )
+    if notified_at > timezone.now():
+        raise IncidentError("It cannot be in the future.", field="notified_at")
+    if notified_at < incident.aware_at:
+        raise IncidentError(
+            "It cannot come before we became aware.", field="notified_at"
+        )
+    recipient = (recipient or "").strip()
+    if not recipient:
+        raise IncidentError("Say whom you notified.", field="recipient")
+    if DeadlineNotification.objects.filter(
+        incident=incident, rule_code=rule_code
+    ).exists():
+        raise IncidentConflict(
+            "This deadline's notification is already recorded.",
+            field="rule",
+            code="already_notified",
+        )
+    record = DeadlineNotification.objects.create(
+        incident=incident,
+        rule_code=rule_code,
+        audience=audience,
+        notified_at=notified_at,
+        recipient=recipient,
+        reference=(reference or "").strip(),
+        recorded_by=actor,
+    )
+    audit.record(
+        actor=actor,
+        action="incident.notified",
+        target=incident,
+        details={
+            "rule": rule_code,
+            "audience": audience,
+            "late": deadline.due_at is not None and notified_at > deadline.due_at,
+        },
+    )
+    return record
+
+
+def _report_for_update(
+    *, actor: User, incident: Incident, rule_code: str
+) -> AuthorityReport:
+    if incident.is_closed:
+        raise IncidentConflict(
+            "A resolved incident is part of the record: it cannot change.",
+            code="incident_resolved",
+        )
+    current = authority_report_get(incident=incident, rule_code=rule_code)
+    report, _ = AuthorityReport.objects.select_for_update().get_or_create(
+        incident=incident,
+        rule_code=rule_code,
+        defaults={
+            "updated_by": actor,
+            "sections": {key: text for key, _, text in current.sections},
+        },
+    )
+    if report.sent_at is not None:
+        raise IncidentConflict(
+            "The report was sent: it cannot change.", code="report_sent"
+        )
+    return report
+
+
+@transaction.atomic
+def authority_report_save(
+    *, actor: User, incident: Incident, rule_code: str, sections: dict[str, str]
+) -> AuthorityReport:
+    """Keep the officer's text of an authority report (its headings only) until it
+    is sent. Raises IncidentError, IncidentConflict (sent, or incident resolved)."""
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+    report = _report_for_update(actor=actor, incident=incident, rule_code=rule_code)
+    keys = [h.key for h in report_headings(rule_code)[1]]
+    report.sections = {key: (sections.get(key) or "").strip() for key in keys}
+    report.updated_by = actor
+    report.save()
+    audit.record(
+        actor=actor,
+        action="incident.report_saved",
+        target=incident,
+        details={"rule": rule_code, "report": report.pk},
+    )
+    return report
+
+
+@transaction.atomic
+def authority_report_send(
+    *,
+    actor: User,
+    incident: Incident,
+    rule_code: str,
+    notified_at: datetime,
+    recipient: str,
+    reference: str = "",
+) -> AuthorityReport:
+    """Mark the report sent: its text is frozen, and the authority's notification is
+    recorded with the report (its number and a digest of its text) as reference.
+    Raises IncidentError, IncidentConflict."""
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+    report = _report_for_update(actor=actor, incident=incident, rule_code=rule_code)
+    digest = hashlib.sha256(
+        json.dumps(report.sections, sort_keys=True).encode()
+    ).hexdigest()[:16]
+    own = f"Amanah report {report.pk} (sha256 {digest})"
+    reference = (reference or "").strip()
+    report.notification = deadline_notified_record(
+        actor=actor,
+        incident=incident,
+        rule_code=rule_code,
+        audience=Audience.AUTHORITY,
+        notified_at=notified_at,
+        recipient=recipient,
+        reference=f"{reference} · {own}"[:200] if reference else own,
+    )
+    report.sent_at = timezone.now()
+    report.updated_by = actor
+    report.save()
+    audit.record(
+        actor=actor,
+        action="incident.report_sent",
+        target=incident,
+        details={"rule": rule_code, "report": report.pk, "sha256": digest},
+    )
+    return report
+
+
 # Affected customers ------------------------------------------------------------------
 
 
@@ -246,8 +416,9 @@ def affected_select(
 ) -> int:
     """Snapshot who the incident affects: everyone, some countries or regions, those
     created in a window, or a list of ids. Replaces an earlier snapshot while no notice
-    has gone out. Customers already erased are kept apart ("erased before notice"):
-    not affected, never told. Returns how many are affected."""
+    has gone out. Customers already erased are kept apart ("erased before notice",
+    with when they were erased: before the incident occurred, they were never
+    affected): not counted, never told. Returns how many are affected."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if IncidentNotice.objects.filter(incident=incident).exists():
         raise IncidentError("Notices have gone out: the affected list is fixed now.")
@@ -286,6 +457,7 @@ def affected_select(
                 region=region,
                 mailbox_compromised=mailbox_compromised,
                 erased_before_notice=erased_at is not None,
+                erased_at=erased_at,
             )
         )
         if len(batch) >= 5000:
@@ -606,6 +778,10 @@ def remedy_redeem(*, customer_id: Any, incident: Incident) -> None:
 
 # Status page -------------------------------------------------------------------------
 
+DATA_AT_RISK = frozenset(
+    value for value, _ in StatusUpdate._meta.get_field("data_at_risk").choices or ()
+)
+
 
 @transaction.atomic
 def status_publish(
@@ -614,11 +790,16 @@ def status_publish(
     incident: Incident,
     phase: str,
     message: str,
-    data_at_risk: str = "unknown",
+    data_at_risk: str,
     components: dict[int, str] | None = None,
 ) -> StatusUpdate:
     """Publish a plain-language update on the public status page, and set the state of
-    the components it names."""
+    the components it names. Whether data is at risk is the officer's to say: there
+    is no default."""
+    if data_at_risk not in DATA_AT_RISK:
+        raise IncidentError(
+            "Say whether people's data is at risk.", field="data_at_risk"
+        )
     message = reason_require(
         message,
         field="message",

@@ -14,14 +14,21 @@ from apps.core.forms import form_add_domain_error
 from apps.incidents.forms import (
     AffectedForm,
     IncidentForm,
+    NotifiedForm,
+    ReportForm,
+    ReportSendForm,
     StatusUpdateForm,
     TimelineForm,
     TransitionForm,
 )
-from apps.incidents.models import AffectedCustomer, Incident
+from apps.incidents.models import AffectedCustomer, Audience, Incident
+from apps.incidents.reports import authority_report_get
 from apps.incidents.selectors import (
+    OPEN,
     affected_counts,
+    affected_erased_counts,
     deadlines_for,
+    incident_erasure_cutoff,
     incident_get,
     incident_list,
     notification_progress,
@@ -30,6 +37,9 @@ from apps.incidents.selectors import (
 )
 from apps.incidents.services import (
     affected_select,
+    authority_report_save,
+    authority_report_send,
+    deadline_notified_record,
     incident_create,
     incident_notify,
     incident_transition,
@@ -79,11 +89,33 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
         remedies = AffectedCustomer.objects.filter(incident=incident).exclude(
             remedy_code=""
         )
+        deadlines = deadlines_for(incident=incident)
+        failed = forms.get("notified")
+        failed_rule = failed.prefix if failed is not None else None
+        rows = [
+            (
+                d,
+                failed
+                if d.rule_code == failed_rule
+                else NotifiedForm(
+                    initial={"rule": d.rule_code, "audience": d.audience},
+                    prefix=d.rule_code,
+                ),
+            )
+            for d in deadlines
+        ]
+        owed = [d for d in deadlines if d.status == OPEN and not d.exempt]
         context.update(
             incident=incident,
-            deadlines=deadlines_for(incident=incident),
+            deadlines=deadlines,
+            deadline_rows=rows,
+            nearest=owed[0] if owed else None,
+            overdue=sum(d.missed for d in owed),
+            audience_authority=Audience.AUTHORITY,
             counts=sorted(counts.items(), key=lambda kv: -kv[1]),
             affected_total=sum(counts.values()),
+            erased=affected_erased_counts(incident=incident),
+            erasure_cutoff=incident_erasure_cutoff(incident),
             progress=notification_progress(incident=incident),
             timeline=incident.timeline.select_related("author"),
             updates=incident.status_updates.order_by("-published_at"),
@@ -182,6 +214,24 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
             request, form, call, "Affected customers recorded."
         )
 
+    def _do_notified(self, request, incident):
+        # One form per deadline on the page, each under its rule's prefix.
+        form = NotifiedForm(request.POST, prefix=request.POST.get("deadline", ""))
+        return "notified", self._run(
+            request,
+            form,
+            lambda f: deadline_notified_record(
+                actor=request.user,
+                incident=incident,
+                rule_code=f.cleaned_data["rule"],
+                audience=f.cleaned_data["audience"],
+                notified_at=f.cleaned_data["notified_at"],
+                recipient=f.cleaned_data["recipient"],
+                reference=f.cleaned_data["reference"],
+            ),
+            "Notification recorded (audited).",
+        )
+
     def _do_notify(self, request, incident):
         try:
             count = incident_notify(actor=request.user, incident=incident)
@@ -211,6 +261,87 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
             )
 
         return "status", self._run(request, form, call, "Published on the status page.")
+
+
+class IncidentReportView(RoleRequiredMixin, TemplateView):
+    """The report to one authority, drafted from the incident, editable until it is
+    marked sent; printable (A4) as the PDF to send."""
+
+    allowed_roles = GOVERNANCE_ROLES
+    template_name = "incidents/report.html"
+
+    def report(self):
+        try:
+            incident = incident_get(incident_id=self.kwargs["incident_id"])
+            return authority_report_get(
+                incident=incident, rule_code=self.kwargs["rule_code"]
+            )
+        except DomainError as exc:
+            raise Http404(str(exc)) from exc
+
+    def get_context_data(self, report=None, form=None, send_form=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        report = report or self.report()
+        context.update(
+            report=report,
+            incident=report.incident,
+            deadline=report.deadline,
+            form=form or ReportForm(sections=report.sections),
+            send_form=send_form or ReportSendForm(),
+        )
+        return context
+
+    def post(self, request, incident_id, rule_code):
+        report = self.report()
+        form = ReportForm(request.POST, sections=report.sections)
+        send_form = None
+        if not form.is_valid():
+            return self._again(report, form, send_form)
+        try:
+            if request.POST.get("action") == "send":
+                send_form = ReportSendForm(request.POST)
+                if not send_form.is_valid():
+                    return self._again(report, form, send_form)
+                authority_report_save(
+                    actor=request.user,
+                    incident=report.incident,
+                    rule_code=rule_code,
+                    sections=form.cleaned_data,
+                )
+                authority_report_send(
+                    actor=request.user,
+                    incident=report.incident,
+                    rule_code=rule_code,
+                    **send_form.cleaned_data,
+                )
+                messages.success(
+                    request,
+                    "Marked sent: the report is frozen, the notification recorded.",
+                )
+            else:
+                authority_report_save(
+                    actor=request.user,
+                    incident=report.incident,
+                    rule_code=rule_code,
+                    sections=form.cleaned_data,
+                )
+                messages.success(request, "Report saved (audited).")
+        except DomainError as exc:
+            target = send_form if send_form is not None else form
+            if exc.field in ("notified_at", "recipient", "reference"):
+                form_add_domain_error(target, exc)
+            else:
+                form_add_domain_error(form, exc)
+            return self._again(report, form, send_form)
+        return redirect(
+            "incidents:report", incident_id=incident_id, rule_code=rule_code
+        )
+
+    def _again(self, report, form, send_form):
+        return self.render_to_response(
+            self.get_context_data(report=report, form=form, send_form=send_form),
+            status=400,
+        )
 
 
 class StatusPageView(TemplateView):

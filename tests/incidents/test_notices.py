@@ -206,6 +206,7 @@ def test_a_status_update_holding_personal_data_is_refused(client, privacy_admin)
             incident=incident,
             phase="investigating",
             message="Mail jane.doe@example.com if your payment failed.",
+            data_at_risk="unknown",
         )
     assert refused.value.field == "message"
     assert refused.value.code == "personal_data"
@@ -222,6 +223,7 @@ def test_customers_see_a_banner_while_an_incident_is_open(client, privacy_admin)
         incident=incident,
         phase="identified",
         message="Pages are slow.",
+        data_at_risk="no",
     )
     client.post("/me/login/", {"email": "me@example.com", "password": PASSWORD})
     assert "Pages are slow." in client.get("/me/").content.decode()
@@ -239,6 +241,7 @@ def test_an_open_incident_shows_no_banner_until_an_update_is_published(
         incident=incident,
         phase="identified",
         message="Pages are slow.",
+        data_at_risk="no",
     )
     assert 'class="warn banner"' in client.get("/me/").content.decode()
 
@@ -264,6 +267,7 @@ def test_status_times_name_the_configured_zone(client, privacy_admin, settings):
         incident=incident,
         phase="identified",
         message="Pages are slow.",
+        data_at_risk="no",
     )
     local = timezone.localtime(update.published_at)
     html = client.get("/status/").content.decode()
