@@ -10,6 +10,12 @@ def _pii(help_text: str = "") -> serializers.CharField:
     return serializers.CharField(allow_null=True, required=False, help_text=help_text)
 
 
+class RestrictionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    purpose = serializers.CharField(help_text="The only use the data is kept for.")
+    since = serializers.DateTimeField()
+
+
 class CustomerOutputSerializer(serializers.Serializer):
     """A customer as the caller may see them. A PII field is full, masked
     (`j•••@example.com`, `•••• 1234`, ...) or absent (hidden by the access policy);
@@ -39,3 +45,10 @@ class CustomerOutputSerializer(serializers.Serializer):
         help_text="For each field present: full or masked.",
     )
     reveal_expires_at = serializers.DateTimeField(required=False)
+    restricted = RestrictionOutputSerializer(
+        many=True,
+        required=False,
+        help_text="Present while the customer's data is restricted (GDPR art. 18): "
+        "fields the policy shows in full are masked, and a reveal's reason must name "
+        "a restriction's purpose.",
+    )

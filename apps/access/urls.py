@@ -12,6 +12,11 @@ urlpatterns = [
         name="customer",
     ),
     path(
+        "customers/<uuid:customer_id>/restrictions/<int:restriction_id>/lift/",
+        views.RestrictionLiftView.as_view(),
+        name="restriction-lift",
+    ),
+    path(
         "interactions/open/",
         views.InteractionOpenView.as_view(),
         name="interaction-open",

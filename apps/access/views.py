@@ -39,10 +39,16 @@ from apps.access.services import (
 )
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
 from apps.accounts.permissions import RoleRequiredMixin, request_user
-from apps.core.errors import DomainError, NotFound
+from apps.core.errors import DomainError, Forbidden, NotFound
 from apps.core.forms import form_add_domain_error
 from apps.customers.forms import SEARCH_FIELDS, CustomerSearchForm
 from apps.customers.registry import PII_FIELDS, DataCategory
+from apps.customers.selectors import (
+    customer_restriction_get,
+    customer_restrictions_active,
+    customer_restrictions_active_for,
+)
+from apps.customers.services import customer_restriction_lift
 
 
 def _minutes_left(moment) -> int:
@@ -91,8 +97,12 @@ class StaffDeskView(RoleRequiredMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         interactions = list(interaction_list_for(actor=user)[:100])
+        restricted = customer_restrictions_active_for(
+            customer_ids=[i.customer_id for i in interactions]
+        )
         for interaction in interactions:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
+            interaction.restrictions = restricted.get(interaction.customer_id, [])
         context["interactions"] = interactions
         if user.role in SEARCH_ROLES:
             form = search_form or CustomerSearchForm()
@@ -160,6 +170,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                     }
                 )
         choices = self.reveal_choices(view, matrix)
+        restrictions = view.get("restricted", [])
         interaction = interaction_current_for(actor=user, customer=found)
         if interaction:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
@@ -168,7 +179,11 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
             view=view,
             rows=rows,
             interaction=interaction,
-            reveal_form=self.offer(reveal_form, choices),
+            restrictions=restrictions,
+            can_lift=user.role == Role.PRIVACY_ADMIN,
+            reveal_form=self.offer(
+                reveal_form, choices, [r["purpose"] for r in restrictions]
+            ),
             reveal_minutes_left=_minutes_left(view["reveal_expires_at"])
             if "reveal_expires_at" in view
             else None,
@@ -179,11 +194,16 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         return context
 
     @staticmethod
-    def offer(form: RevealForm | None, choices: list) -> RevealForm | None:
+    def offer(
+        form: RevealForm | None, choices: list, restricted_to: list[str]
+    ) -> RevealForm | None:
         """The reveal form the page shows: a refused one keeps its input, with the
-        page's choices."""
+        page's choices; for a restricted customer it offers the restriction's
+        purpose to confirm."""
         if form is None:
-            return RevealForm(choices=choices) if choices else None
+            if not choices:
+                return None
+            return RevealForm(choices=choices, restricted_to=restricted_to)
         cast(forms.MultipleChoiceField, form.fields["fields"]).choices = choices
         return form
 
@@ -193,14 +213,21 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         the one access-log row of the reveal (a refused one shows the page again, and
         that read is logged as a GET's is)."""
         customer = self.get_customer()
-        form = RevealForm(request.POST, choices=self.revealable(policy_matrix()))
+        form = RevealForm(
+            request.POST,
+            choices=self.revealable(policy_matrix()),
+            restricted_to=[
+                r.purpose
+                for r in customer_restrictions_active(customer=customer_of(customer))
+            ],
+        )
         if form.is_valid():
             try:
                 reveal, _ = reveal_open(
                     actor=request.user,
                     customer=customer,
                     fields=form.cleaned_data["fields"],
-                    reason=form.cleaned_data["reason"],
+                    reason=form.reason_stated(),
                     returns_values=False,
                 )
             except DomainError as exc:
@@ -214,6 +241,35 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         return self.render_to_response(
             self.get_context_data(reveal_form=form), status=400
         )
+
+
+class RestrictionLiftView(RoleRequiredMixin, View):
+    """Lift a restriction (privacy admins; the service refuses other roles: 403),
+    with a reason, the customer told first (GDPR art. 18(3))."""
+
+    allowed_roles = STAFF_ROLES
+
+    def post(self, request, customer_id, restriction_id):
+        try:
+            restriction = customer_restriction_get(restriction_id=restriction_id)
+        except NotFound as exc:
+            raise Http404(str(exc)) from exc
+        if restriction.customer_id != customer_id:
+            raise Http404("No such restriction.")
+        try:
+            customer_restriction_lift(
+                actor=request.user,
+                restriction=restriction,
+                reason=request.POST.get("reason", ""),
+                customer_told=request.POST.get("customer_told") == "on",
+            )
+        except Forbidden as exc:
+            raise PermissionDenied(str(exc)) from exc
+        except DomainError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Restriction lifted (audited).")
+        return redirect("staff:customer", customer_id=customer_id)
 
 
 class InteractionOpenView(RoleRequiredMixin, View):

@@ -174,9 +174,14 @@ class ConsentChangesApi(ApiView):
         granted = serializers.BooleanField(help_text="The customer's last answer.")
         counts = serializers.SerializerMethodField(
             help_text="Whether the customer may be contacted for it now: granted, "
-            "under a notice no later one changed materially, and not erased."
+            "under a notice no later one changed materially, not erased and not "
+            "restricted."
         )
         customer_erased = serializers.BooleanField()
+        customer_restricted = serializers.BooleanField(
+            help_text="The customer's data is restricted (GDPR art. 18): in no "
+            "audience until the restriction is lifted."
+        )
         # The API's "source" key (see CustomerConsentsApi.OutputSerializer).
         source = serializers.ChoiceField(  # type: ignore[assignment]
             choices=ConsentSource.choices
@@ -185,7 +190,11 @@ class ConsentChangesApi(ApiView):
         updated_at = serializers.DateTimeField()
 
         def get_counts(self, state) -> bool:
-            return bool(state.grant_counts and not state.customer_erased)
+            return bool(
+                state.grant_counts
+                and not state.customer_erased
+                and not state.customer_restricted
+            )
 
     @extend_schema(
         operation_id="list_consent_changes",

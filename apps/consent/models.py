@@ -37,6 +37,10 @@ class Purpose(models.Model):
     min_notice_version = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=100)
+    # Direct marketing (GDPR art. 21(2)): an objection to it withdraws this purpose,
+    # and staff can no longer grant it for that customer. Said, not guessed from the
+    # channel.
+    direct_marketing = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["position", "code"]
@@ -91,6 +95,7 @@ class ConsentSource(models.TextChoices):
     STAFF = "staff", "Staff, on the customer's behalf"
     API = "api", "API"
     DOUBLE_OPT_IN = "double_opt_in", "Confirmation link"
+    OBJECTION = "objection", "The customer's objection to direct marketing"
 
 
 class ConsentEvent(models.Model):
@@ -163,6 +168,23 @@ class ConsentState(models.Model):
 
     def __str__(self) -> str:
         return f"ConsentState {self.customer_id}/{self.purpose_id}"
+
+
+class MarketingObjection(models.Model):
+    """The customer objected to direct marketing (GDPR art. 21(2), (3)): every
+    direct-marketing purpose was withdrawn, and from then on only the customer can
+    grant one again (staff cannot). Kept apart from the ledger, which disposal
+    thins: the objection stands as long as the customer."""
+
+    customer = models.OneToOneField(
+        Customer, on_delete=models.CASCADE, related_name="+"
+    )
+    objected_at = models.DateTimeField()
+    # The customer's request, if it came as one (a plain id: requests sit above).
+    request_id = models.UUIDField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"MarketingObjection {self.customer_id}"
 
 
 class OptInRequest(models.Model):

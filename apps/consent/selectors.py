@@ -23,15 +23,23 @@ from django.utils import timezone
 from apps.consent.models import (
     ConsentEvent,
     ConsentState,
+    MarketingObjection,
     NoticeAcknowledgement,
     NoticeChange,
     OptInRequest,
     PrivacyNotice,
     Purpose,
 )
+from apps.consent.receipts import receipt_sign
 from apps.core.db import server_cursor
+from apps.core.links import public_url
 from apps.customers.models import Customer
-from apps.customers.selectors import customer_ids_erased, customer_ids_erased_sql
+from apps.customers.selectors import (
+    customer_ids_erased,
+    customer_ids_erased_sql,
+    customer_ids_restricted,
+    customer_ids_restricted_sql,
+)
 
 
 def purpose_list_active() -> QuerySet[Purpose]:
@@ -40,6 +48,16 @@ def purpose_list_active() -> QuerySet[Purpose]:
 
 def purpose_get_active(*, code: str) -> Purpose | None:
     return Purpose.objects.filter(code=code, active=True).first()
+
+
+def purpose_list_direct_marketing() -> QuerySet[Purpose]:
+    """The active purposes that are direct marketing (`Purpose.direct_marketing`)."""
+    return purpose_list_active().filter(direct_marketing=True)
+
+
+def consent_marketing_objection(*, customer: Customer) -> MarketingObjection | None:
+    """The customer's objection to direct marketing, or None."""
+    return MarketingObjection.objects.filter(customer_id=customer.pk).first()
 
 
 def notice_current(*, at: datetime | None = None) -> PrivacyNotice | None:
@@ -104,22 +122,14 @@ def consent_history_for_customer(*, customer: Customer) -> QuerySet[ConsentEvent
 
 
 def consent_receipts_for_customer(*, customer: Customer) -> dict[str, Any]:
-    """Every consent event of the customer as receipts (JSON-ready)."""
+    """Every consent event of the customer as signed receipts (JSON-ready,
+    apps/consent/receipts.py), and where the public keys that verify them are."""
     return {
         "customer": str(customer.pk),
         "generated_at": timezone.now().isoformat(),
+        "keys": public_url("/.well-known/amanah-signing-keys.json"),
         "receipts": [
-            {
-                "receipt": event.pk,
-                "purpose": event.purpose.code,
-                "decision": "granted" if event.granted else "withdrawn",
-                "at": event.created_at.isoformat(),
-                "notice_version": event.notice_version,
-                "source": event.source,
-                "by": "you"
-                if event.actor_id is None or event.actor_id == customer.user_id
-                else "staff on your behalf",
-            }
+            receipt_sign(event=event, customer=customer)
             for event in consent_history_for_customer(customer=customer).order_by(
                 "created_at", "pk"
             )
@@ -143,15 +153,17 @@ def consent_state_replay_matches(*, customer: Customer) -> bool:
 def consent_states_changed_since(*, since: datetime | None) -> QuerySet[ConsentState]:
     """Every customer's current answer per purpose (purpose joined; `customer_id`),
     changed at or after `since` (all without it), by `updated_at`: a grant, a
-    withdrawal (unsubscribe link, GPC, staff, the customer), a confirmed double opt-in.
+    withdrawal (unsubscribe link, GPC, staff, the customer, an objection), a confirmed
+    double opt-in.
     Unordered: the caller orders and pages by ("updated_at", "pk") (index
     consent_state_updated).
 
     Each row also says, as of now, whether a grant counts (`grant_counts`: not under
-    a notice older than the purpose's last material change) and whether its customer
-    is erased (`customer_erased`; an erased customer is in no audience). Neither
+    a notice older than the purpose's last material change), whether its customer
+    is erased (`customer_erased`) and whether their data is restricted
+    (`customer_restricted`, GDPR art. 18); such a customer is in no audience. None
     moves `updated_at`: publishing a material notice does not touch the answers, and
-    an erasure leaves them as they were (the customer's erasure is in
+    an erasure or restriction leaves them as they were (the customer's is in
     `customers.selectors.customers_changed_since`). A customer deleted by disposal
     takes their answers with them."""
     states = ConsentState.objects.select_related("purpose").annotate(
@@ -161,6 +173,9 @@ def consent_states_changed_since(*, since: datetime | None) -> QuerySet[ConsentS
         ),
         customer_erased=ExpressionWrapper(
             Q(customer_id__in=customer_ids_erased()), output_field=BooleanField()
+        ),
+        customer_restricted=ExpressionWrapper(
+            Q(customer_id__in=customer_ids_restricted()), output_field=BooleanField()
         ),
     )
     if since is not None:
@@ -190,7 +205,9 @@ def notice_pending_review(*, customer: Customer) -> PrivacyNotice | None:
 
 # The audiences leave out erased customers with `NOT IN` the customers app's subquery
 # of erased ids (`customer_ids_erased`): they are few and indexed apart, so a hashed
-# NOT IN is far cheaper than joining every customer row.
+# NOT IN is far cheaper than joining every customer row. Restricted customers (GDPR
+# art. 18) go the same way (`customer_ids_restricted`, active restrictions only,
+# indexed apart too).
 
 
 def audience_granted_filter(purpose: Purpose) -> Q:
@@ -201,8 +218,8 @@ def audience_granted_filter(purpose: Purpose) -> Q:
 
 def consent_granted_customer_ids(*, purpose: Purpose) -> QuerySet:
     """The ids of the customers whose grant for the purpose counts now, as a subquery
-    (`values("customer_id")`); erased ones too: the caller's customers leave them
-    out."""
+    (`values("customer_id")`); erased and restricted ones too: the caller's customers
+    leave them out where it is an audience (a change notice tells them too)."""
     return ConsentState.objects.filter(audience_granted_filter(purpose)).values(
         "customer_id"
     )
@@ -216,20 +233,24 @@ def consent_granted_for_customer(*, customer: Customer, purpose: Purpose) -> boo
 
 
 def audience_allowed_ids(*, purpose: Purpose, customer_ids: list[UUID]) -> list[UUID]:
-    """Which of these customers may be contacted for the purpose right now."""
+    """Which of these customers may be contacted for the purpose right now (not
+    erased, not restricted)."""
     if connection.vendor == "postgresql":
         # Up to 100,000 ids: one binary array parameter, not 100,000 quoted literals.
         erased, erased_params = customer_ids_erased_sql()
+        restricted, restricted_params = customer_ids_restricted_sql()
         with server_cursor() as cursor:
             cursor.execute(
                 "SELECT customer_id FROM consent_consentstate WHERE purpose_id = %b "  # noqa: S608  # nosec B608
                 "AND granted AND notice_version >= %b AND customer_id = ANY(%b) "
-                f"AND customer_id NOT IN ({erased})",
+                f"AND customer_id NOT IN ({erased}) "
+                f"AND customer_id NOT IN ({restricted})",
                 [
                     purpose.pk,
                     purpose.min_notice_version,
                     list(customer_ids),
                     *erased_params,
+                    *restricted_params,
                 ],
             )
             return [row[0] for row in cursor.fetchall()]
@@ -237,15 +258,18 @@ def audience_allowed_ids(*, purpose: Purpose, customer_ids: list[UUID]) -> list[
         ConsentState.objects.filter(audience_granted_filter(purpose))
         .filter(customer_id__in=customer_ids)
         .exclude(customer_id__in=customer_ids_erased())
+        .exclude(customer_id__in=customer_ids_restricted())
         .values_list("customer_id", flat=True)
     )
 
 
 def audience_queryset(*, purpose: Purpose) -> QuerySet[ConsentState]:
-    """Everyone who may be contacted for the purpose, by customer id."""
+    """Everyone who may be contacted for the purpose (not erased, not restricted),
+    by customer id."""
     return (
         ConsentState.objects.filter(audience_granted_filter(purpose))
         .exclude(customer_id__in=customer_ids_erased())
+        .exclude(customer_id__in=customer_ids_restricted())
         .order_by("customer_id")
     )
 
@@ -253,12 +277,19 @@ def audience_queryset(*, purpose: Purpose) -> QuerySet[ConsentState]:
 def audience_copy_sql(*, purpose: Purpose) -> tuple[str, list[Any]]:
     """The same audience as a COPY statement (streamed as CSV on PostgreSQL)."""
     erased, erased_params = customer_ids_erased_sql()
+    restricted, restricted_params = customer_ids_restricted_sql()
     return (
         "COPY (SELECT customer_id FROM consent_consentstate WHERE purpose_id = %s "  # noqa: S608  # nosec B608
         "AND granted AND notice_version >= %s "
-        f"AND customer_id NOT IN ({erased})) "
+        f"AND customer_id NOT IN ({erased}) "
+        f"AND customer_id NOT IN ({restricted})) "
         "TO STDOUT WITH (FORMAT csv)",
-        [purpose.pk, purpose.min_notice_version, *erased_params],
+        [
+            purpose.pk,
+            purpose.min_notice_version,
+            *erased_params,
+            *restricted_params,
+        ],
     )
 
 

@@ -25,13 +25,18 @@ from apps.consent.models import (
     ConsentEvent,
     ConsentSource,
     ConsentState,
+    MarketingObjection,
     NoticeAcknowledgement,
     NoticeChange,
     OptInRequest,
     PrivacyNotice,
     Purpose,
 )
-from apps.consent.selectors import notice_current_version, purpose_get_active
+from apps.consent.selectors import (
+    notice_current_version,
+    purpose_get_active,
+    purpose_list_direct_marketing,
+)
 from apps.core.db import declare_disposal
 from apps.core.errors import NotFound
 from apps.core.links import public_url
@@ -68,6 +73,25 @@ def _purpose(code: str) -> Purpose:
     return purpose
 
 
+# The customer's own ways to grant: after an objection to direct marketing only these
+# grant a direct-marketing purpose again.
+CUSTOMER_SOURCES = (ConsentSource.SELF_SERVICE, ConsentSource.DOUBLE_OPT_IN)
+
+
+def _objection_check(*, customer: Customer, purpose: Purpose, source: str) -> None:
+    """Refuse a grant of a direct-marketing purpose the customer objected to, unless
+    the customer gives it themselves. Raises ConsentError."""
+    if not purpose.direct_marketing or source in CUSTOMER_SOURCES:
+        return
+    if MarketingObjection.objects.filter(customer_id=customer.pk).exists():
+        raise ConsentError(
+            "The customer objected to direct marketing: only they can agree to it "
+            "again, on their privacy page.",
+            field="purpose",
+            code="objected",
+        )
+
+
 def _customer_lock(customer: Customer) -> datetime | None:
     """Lock the customer's row for this transaction; returns when it was erased.
 
@@ -101,6 +125,9 @@ def consent_record(
         )
     if _customer_lock(customer) is not None:
         raise ConsentError("This customer was erased.", field="customer")
+    if granted:
+        # Under the customer's lock: an objection committing meanwhile is seen.
+        _objection_check(customer=customer, purpose=purpose, source=source)
     now = timezone.now()
     event = ConsentEvent.objects.create(
         customer=customer,
@@ -156,6 +183,8 @@ def consent_grant(
     and emails the confirmation link. Raises ConsentError."""
     purpose = _purpose(purpose_code)
     if purpose.double_opt_in and source != ConsentSource.DOUBLE_OPT_IN:
+        # Staff asking for a confirmation would market to an objecting customer.
+        _objection_check(customer=customer, purpose=purpose, source=source)
         return opt_in_request(customer=customer, purpose=purpose)
     return consent_record(
         actor=actor,
@@ -191,6 +220,47 @@ def consent_withdraw(
         customer=customer, purpose=event.purpose, confirmed_at__isnull=True
     ).update(expires_at=event.created_at)
     return event
+
+
+@transaction.atomic
+def consent_object_to_marketing(
+    *, actor: User | None, customer: Customer, request_id: UUID | None = None
+) -> list[ConsentEvent]:
+    """The customer objects to direct marketing (GDPR art. 21(2), (3)): every active
+    direct-marketing purpose is withdrawn in the ledger (source `objection`), and
+    from then on only the customer can grant one again (`_objection_check`); GPC and
+    unsubscribe links work as before. A second objection withdraws again. Audited.
+    Lock order: the customer, then their consent state, then the audit chain. Raises
+    ConsentError (erased)."""
+    if _customer_lock(customer) is not None:
+        raise ConsentError("This customer was erased.", field="customer")
+    now = timezone.now()
+    MarketingObjection.objects.get_or_create(
+        customer_id=customer.pk,
+        defaults={"objected_at": now, "request_id": request_id},
+    )
+    # Each withdrawal audits as it goes: the state rows it then locks are this
+    # customer's, and every writer of them holds the customer's row first (taken
+    # above), so none waits after the audit chain.
+    events = [
+        consent_withdraw(
+            actor=actor,
+            customer=customer,
+            purpose_code=purpose.code,
+            source=ConsentSource.OBJECTION,
+        )
+        for purpose in purpose_list_direct_marketing()
+    ]
+    audit.record(
+        actor=actor,
+        action="consent.marketing_objected",
+        target=customer,
+        details={
+            "purposes": [event.purpose.code for event in events],
+            "request": str(request_id) if request_id else None,
+        },
+    )
+    return events
 
 
 # Double opt-in --------------------------------------------------------------------

@@ -106,6 +106,68 @@ class Customer(models.Model):
         return self.erased_at is not None
 
 
+class RestrictionSource(models.TextChoices):
+    """Why a customer's data came to be restricted (GDPR art. 18)."""
+
+    REQUEST = "request", "The customer's request"
+    LEGAL_HOLD = "legal_hold", "A legal hold stopped an erasure"
+    OBJECTION_REVIEW = "objection_review", "An objection under review"
+    STAFF = "staff", "Staff"
+
+
+class Restriction(models.Model):
+    """The customer's data restricted to one stated purpose (GDPR art. 18), until a
+    privacy admin lifts it, the customer told first (art. 18(3)). While one is active
+    (`lifted_at` null) the customer is in no audience and no data share, and staff
+    see full values only for that purpose. Active ones are few and indexed apart
+    (restriction_active_idx): audiences leave them out with a cheap `NOT IN`."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    # The stated ground, in plain text: checked to hold no personal data.
+    purpose = models.CharField(max_length=300)
+    source = models.CharField(max_length=20, choices=RestrictionSource.choices)
+    # The customer's request that led to it, if any. A plain id: requests are a
+    # layer above customers.
+    request_id = models.UUIDField(null=True, blank=True)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    placed_at = models.DateTimeField()
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lift_reason = models.CharField(max_length=500, blank=True)
+    # When the customer was told it would be lifted (art. 18(3)), as the privacy
+    # admin who lifted it confirmed.
+    customer_told_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["customer"],
+                name="restriction_active_idx",
+                condition=models.Q(lifted_at__isnull=True),
+            ),
+        ]
+        ordering = ["placed_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Restriction {self.pk}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.lifted_at is None
+
+
 class ErasureAction(models.TextChoices):
     """What an erasure did to a customer, as the erasure journal names it."""
 

@@ -16,7 +16,7 @@ from apps.crypto.keyring import key_ring
 from apps.crypto.masterkeys import master_key_unreadable_on
 from apps.customers.errors import CustomerError
 from apps.customers.masking import mask_field
-from apps.customers.models import Customer, CustomerStatus
+from apps.customers.models import Customer, CustomerStatus, Restriction
 from apps.customers.registry import PII_FIELD_NAMES, DataCategory, fields_in_category
 from apps.customers.validation import clean_email
 
@@ -203,6 +203,73 @@ def customer_ids_erased_sql() -> tuple[str, tuple[Any, ...]]:
     """`customer_ids_erased` as SQL text and its parameters, for a statement written
     by hand (`... AND customer_id NOT IN (<sql>)`)."""
     return customer_ids_erased().query.sql_with_params()
+
+
+# Restriction (GDPR art. 18): a restricted customer is in no audience and no data
+# share; staff see their full values only for the restriction's stated purpose.
+
+
+def customer_restriction_active(*, customer: Customer) -> Restriction | None:
+    """The customer's oldest restriction not lifted, or None when not restricted."""
+    return (
+        Restriction.objects.filter(customer_id=customer.pk, lifted_at__isnull=True)
+        .order_by("placed_at", "pk")
+        .first()
+    )
+
+
+def customer_restrictions_active(*, customer: Customer) -> list[Restriction]:
+    """Every restriction of the customer not lifted, oldest first."""
+    return list(
+        Restriction.objects.filter(
+            customer_id=customer.pk, lifted_at__isnull=True
+        ).order_by("placed_at", "pk")
+    )
+
+
+def customer_restrictions_active_for(
+    *, customer_ids: Iterable[UUID]
+) -> dict[UUID, list[Restriction]]:
+    """The active restrictions of each of these customers (those restricted only),
+    in one query."""
+    found: dict[UUID, list[Restriction]] = {}
+    customer_ids = list(customer_ids)
+    if not customer_ids:
+        return found
+    rows = Restriction.objects.filter(
+        customer_id__in=customer_ids, lifted_at__isnull=True
+    ).order_by("placed_at", "pk")
+    for restriction in rows:
+        found.setdefault(restriction.customer_id, []).append(restriction)
+    return found
+
+
+def customer_restriction_get(*, restriction_id: int | str) -> Restriction:
+    """One restriction by id, its customer joined. Raises NotFound."""
+    try:
+        return Restriction.objects.select_related("customer").get(pk=restriction_id)
+    except (Restriction.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such restriction.") from None
+
+
+def customer_restrictions_for(*, customer: Customer) -> QuerySet[Restriction]:
+    """Every restriction of the customer, lifted ones too, newest first."""
+    return Restriction.objects.filter(customer_id=customer.pk).order_by(
+        "-placed_at", "-pk"
+    )
+
+
+def customer_ids_restricted() -> QuerySet:
+    """The ids of restricted customers, as a subquery (`values("customer_id")`): few,
+    and indexed apart (restriction_active_idx), so audiences leave them out with a
+    cheap `NOT IN`, as they do erased ones."""
+    return Restriction.objects.filter(lifted_at__isnull=True).values("customer_id")
+
+
+def customer_ids_restricted_sql() -> tuple[str, tuple[Any, ...]]:
+    """`customer_ids_restricted` as SQL text and its parameters, for a statement
+    written by hand (`... AND customer_id NOT IN (<sql>)`)."""
+    return customer_ids_restricted().query.sql_with_params()
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, Q, Value, When
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import Role, User
 from apps.accounts.services import users_deactivate_bulk
 from apps.audit import services as audit
 from apps.core.db import declare_disposal, server_cursor
-from apps.core.errors import DomainError, NotFound
+from apps.core.errors import DomainError, Forbidden, NotFound
 from apps.core.etags import etag_check
 from apps.core.fastdelete import delete_cascade, ids_in
 from apps.core.idempotency import idempotency_forget
+from apps.core.reasons import reason_require
 from apps.crypto.keys import key_scope
 from apps.crypto.models import DataKey
 from apps.crypto.services import (
@@ -38,7 +39,13 @@ from apps.customers.journal import (
     erasure_journal_add,
     erasure_journal_read,
 )
-from apps.customers.models import Customer, CustomerStatus, ErasureAction
+from apps.customers.models import (
+    Customer,
+    CustomerStatus,
+    ErasureAction,
+    Restriction,
+    RestrictionSource,
+)
 from apps.customers.registry import PII_FIELD_NAMES
 from apps.customers.selectors import customer_etag
 from apps.customers.validation import (
@@ -250,6 +257,122 @@ def customer_shred(
         details={"data_key": str(customer.data_key_id), "cause": cause},
     )
     return customer
+
+
+# Restriction (GDPR art. 18) ---------------------------------------------------------
+
+
+@transaction.atomic
+def customer_restrict(
+    *,
+    actor: User | None,
+    customer: Customer,
+    purpose: str,
+    source: str,
+    request_id: UUID | None = None,
+) -> Restriction:
+    """Restrict the customer's data to `purpose` (the stated ground, e.g. "legal
+    claims"): from the commit they are in no audience and no data share, and staff
+    reveal their values only for that purpose. Placing the same restriction again
+    (same source and request) returns the one in force. Audited. Lock order: the
+    customer's row (the caller may hold it already), then the audit chain. Raises
+    CustomerError, CustomerConflict (erased), NotFound."""
+    if source not in RestrictionSource.values:
+        raise CustomerError("Unknown source.", field="source")
+    purpose = reason_require(
+        purpose,
+        field="purpose",
+        message="State the purpose the data stays usable for ({min} characters or "
+        "more).",
+        error=CustomerError,
+    )[:300]
+    # Kept in plain text and shown to staff: not the customer's data.
+    free_text_check(text=purpose, field="purpose", customer=customer, label="purpose")
+    erased_at = customer_lock_erased_at(customer_id=customer.pk)
+    if erased_at is not None:
+        raise CustomerConflict("This customer was erased; nothing is left to restrict.")
+    current = Restriction.objects.filter(
+        customer_id=customer.pk,
+        source=source,
+        request_id=request_id,
+        lifted_at__isnull=True,
+    ).first()
+    if current is not None:
+        return current
+    restriction = Restriction.objects.create(
+        customer_id=customer.pk,
+        purpose=purpose,
+        source=source,
+        request_id=request_id,
+        placed_by=actor if getattr(actor, "pk", None) else None,
+        placed_at=timezone.now(),
+    )
+    # A write of the customer for the sync feed (`customers_changed_since`).
+    Customer.objects.filter(pk=customer.pk).update()
+    audit.record(
+        actor=actor,
+        action="customer.restricted",
+        target=customer,
+        details={
+            "restriction": restriction.pk,
+            "source": source,
+            "purpose": purpose,
+            "request": str(request_id) if request_id else None,
+        },
+    )
+    return restriction
+
+
+@transaction.atomic
+def customer_restriction_lift(
+    *,
+    actor: User,
+    restriction: Restriction,
+    reason: str,
+    customer_told: bool,
+) -> Restriction:
+    """Lift a restriction (privacy admins), with a reason, once the customer was told
+    it would be lifted (GDPR art. 18(3)): the admin confirms it, and the time is
+    kept. Audited. Lock order: the customer's row, then the restriction, then the
+    audit chain. Raises Forbidden, CustomerError, CustomerConflict (lifted already)."""
+    if getattr(actor, "role", "") != Role.PRIVACY_ADMIN:
+        raise Forbidden("Only privacy admins lift a restriction.")
+    reason = reason_require(
+        reason,
+        field="reason",
+        message="Give the reason for lifting it ({min} characters or more).",
+        error=CustomerError,
+    )
+    customer = restriction.customer
+    free_text_check(text=reason, field="reason", customer=customer, error=CustomerError)
+    if not customer_told:
+        raise CustomerError(
+            "Tell the customer before the restriction is lifted (GDPR art. 18(3)), "
+            "then confirm it here.",
+            field="customer_told",
+        )
+    customer_lock_erased_at(customer_id=restriction.customer_id)
+    restriction = Restriction.objects.select_for_update(no_key=True).get(
+        pk=restriction.pk
+    )
+    if restriction.lifted_at is not None:
+        raise CustomerConflict("This restriction was already lifted.")
+    now = timezone.now()
+    restriction.lifted_at = now
+    restriction.lifted_by = actor
+    restriction.lift_reason = reason[:500]
+    restriction.customer_told_at = now
+    restriction.save(
+        update_fields=["lifted_at", "lifted_by", "lift_reason", "customer_told_at"]
+    )
+    Customer.objects.filter(pk=restriction.customer_id).update()
+    audit.record(
+        actor=actor,
+        action="customer.restriction_lifted",
+        target=customer,
+        details={"restriction": restriction.pk, "reason": reason},
+    )
+    return restriction
 
 
 def customer_lock(*, customer_id: Any, with_data_key: bool = True) -> Customer:

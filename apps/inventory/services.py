@@ -24,7 +24,10 @@ from apps.core.mail import send_unless_refused
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
 from apps.customers.registry import DataCategory
-from apps.customers.selectors import customers_not_erased
+from apps.customers.selectors import (
+    customer_restriction_active,
+    customers_not_erased,
+)
 from apps.inventory.models import (
     ChangeNotice,
     ChangeNoticeDelivery,
@@ -170,13 +173,15 @@ def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
 
 def data_share(*, actor: User, recipient: Recipient, customer: Customer) -> ShareRecord:
     """Record a sharing of the customer's data with a recipient. Raises
-    SharingRefused (the refusal itself is recorded and audited) without the gating
-    consent."""
+    SharingRefused (the refusal itself is recorded and audited, with why) without the
+    gating consent, or while the customer's data is restricted (GDPR art. 18)."""
     purpose = recipient.gating_purpose
     allowed = purpose is None or consent_granted_for_customer(
         customer=customer, purpose=purpose
     )
     allowed = allowed and recipient.active and not customer.is_erased
+    restricted = customer_restriction_active(customer=customer) is not None
+    allowed = allowed and not restricted
     with transaction.atomic():
         record = ShareRecord.objects.create(
             recipient=recipient,
@@ -184,11 +189,21 @@ def data_share(*, actor: User, recipient: Recipient, customer: Customer) -> Shar
             allowed=allowed,
             at=timezone.now(),
         )
+        details = {"recipient": recipient.name}
+        if restricted:
+            details["why"] = "restricted"
         audit.record(
             actor=actor,
             action="data.shared" if allowed else "data.share_refused",
             target=customer,
-            details={"recipient": recipient.name},
+            details=details,
+        )
+    if restricted:
+        raise SharingRefused(
+            "This customer's data is restricted: it is not shared while the "
+            "restriction lasts.",
+            field="customer",
+            code="restricted",
         )
     if not allowed:
         raise SharingRefused(

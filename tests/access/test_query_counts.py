@@ -36,8 +36,9 @@ def test_the_desk_does_not_grow_with_the_agents_interactions(
         grow(customers, size, agent=agent)
         client.get(reverse("staff:desk"))  # stamps the session's last-seen time
         # The session, the user and their second-factor device (3); the open
-        # interactions, their customers joined (1).
-        with django_assert_max_num_queries(4):
+        # interactions, their customers joined (1); their customers' active
+        # restrictions (1).
+        with django_assert_max_num_queries(5):
             response = client.get(reverse("staff:desk"))
         assert response.status_code == 200
         assert response.content.decode().count("Close</button>") == size
@@ -56,8 +57,9 @@ def test_a_support_agents_desk_search_does_not_grow_with_the_matches(
         # interactions (1); the match (at most one for an agent: 1); the data keys,
         # the field policy, the open interactions and live reveals of the match
         # (4); the access-log rows (1, one statement); the lookup monitoring
-        # record, in a savepoint (3).
-        with django_assert_max_num_queries(13):
+        # record, in a savepoint (3); the active restrictions of the interactions'
+        # customers and of the match (2).
+        with django_assert_max_num_queries(15):
             response = client.post(reverse("staff:desk"), {"phone": SHARED_PHONE})
         assert response.status_code == 200
         html = response.content.decode()
@@ -77,8 +79,9 @@ def test_a_governance_desk_search_does_not_grow_with_the_matches(
         # As an agent's search, for up to 20 matches: the session, the user and the
         # device (3); their own open interactions (1); the matches (1); the data keys,
         # the field policy, open interactions and live reveals (4); the access-log
-        # rows (1); the lookup monitoring record, in a savepoint (3).
-        with django_assert_max_num_queries(13):
+        # rows (1); the lookup monitoring record, in a savepoint (3); the matches'
+        # active restrictions (1).
+        with django_assert_max_num_queries(14):
             response = client.post(reverse("staff:desk"), {"phone": SHARED_PHONE})
         assert response.status_code == 200
         assert response.content.decode().count(">View</a>") == min(size, 20)

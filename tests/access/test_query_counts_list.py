@@ -37,8 +37,9 @@ def test_the_agents_list_api_does_not_grow_with_the_list(
         grow(agent, customers, size)
         api.get(URL)  # looks up the permission's id, once per process
         # The customers with their grant, open interaction, live reveals and data
-        # key (1, prepared); the field policy; the access-log rows (1, one statement).
-        with django_assert_max_num_queries(3):
+        # key (1, prepared); the field policy; their active restrictions (1); the
+        # access-log rows (1, one statement).
+        with django_assert_max_num_queries(4):
             response = api.get(URL)
         assert response.status_code == 200
         # The whole list on one page: no further page to walk.
@@ -62,7 +63,7 @@ def test_the_agents_list_does_not_grow_with_the_list(
         grow(agent, customers, size)
         read()  # looks up the permission's id, once per process
         # As the API: the list in one prepared statement, the field policy, the
-        # access-log rows.
-        with django_assert_max_num_queries(3):
+        # active restrictions, the access-log rows.
+        with django_assert_max_num_queries(4):
             views = read()
         assert len(views) == size

@@ -150,7 +150,8 @@ def test_reading_the_list_needs_the_list_query_the_policy_and_the_log_insert(
 
     view_customer_permission_id()  # looked up once per process, then remembered
     few, many = queries(2), queries(8)
-    assert len(few) == len(many) == 3
+    # The list, the policy, the active restrictions among them, the log insert.
+    assert len(few) == len(many) == 4
     assert not [sql for sql in many if "FROM crypto_datakey WHERE" in sql]
 
 
@@ -174,8 +175,9 @@ def test_an_agents_customer_comes_with_what_reading_it_needs(
                 actor=support_agent, customer_id=str(customer.pk)
             )
             interaction = interaction_current_for(actor=support_agent, customer=found)
-        # The policy and the access-log insert: no interaction, reveal or key lookup.
-        with django_assert_num_queries(2):
+        # The policy, the customer's active restrictions and the access-log insert:
+        # no interaction, reveal or key lookup.
+        with django_assert_num_queries(3):
             [view] = customers_read(actor=support_agent, customers=[found])
 
     assert found.pk == customer.pk

@@ -233,7 +233,12 @@ def test_a_request_opened_by_staff_naming_the_customer_is_refused(
     events = AuditEvent.objects.count()
     response = client.post(
         reverse("requests:queue"),
-        {"customer": str(canary.pk), "kind": "objection", **data},
+        {
+            "customer": str(canary.pk),
+            "kind": "objection",
+            "objection_to": "other",
+            **data,
+        },
     )
     assert response.status_code == 400
     form = response.context["form"]
@@ -275,7 +280,11 @@ def test_details_a_customer_writes_on_their_own_request_are_sealed_not_refused(
     events = AuditEvent.objects.count()
     response = client.post(
         reverse("portal:data"),
-        {"kind": "objection", "details": "Charge 4111 1111 1111 1111 instead"},
+        {
+            "kind": "objection",
+            "objection_to": "other",
+            "details": "Charge 4111 1111 1111 1111 instead",
+        },
     )
     assert response.status_code == 400
     assert "Card numbers" in response.context["form"].errors["details"][0]

@@ -26,7 +26,7 @@ from apps.crypto.keys import data_keys_preload
 from apps.customers.masking import mask_field, show_full
 from apps.customers.models import Customer
 from apps.customers.registry import PII_FIELDS
-from apps.customers.selectors import customer_plain
+from apps.customers.selectors import customer_plain, customer_restrictions_active_for
 
 
 def _shape(
@@ -36,11 +36,16 @@ def _shape(
     matrix: dict,
     revealed: AbstractSet[str],
     capped: bool,
+    restricted: bool = False,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     data = customer_plain(customer)
     shown: dict[str, str] = {}
     for spec in PII_FIELDS:
         visibility = policy_cell(matrix, actor.role, spec.category).visibility
+        # Restricted (GDPR art. 18): what the policy shows in full is masked; only a
+        # reveal, whose reason names the restriction's purpose, shows it.
+        if restricted and visibility == Visibility.FULL:
+            visibility = Visibility.MASKED
         if spec.name in revealed:
             visibility = Visibility.FULL
         if capped and visibility == Visibility.FULL:
@@ -97,11 +102,17 @@ def customers_read(
 ) -> list[dict[str, Any]]:
     """Each customer as the actor may see them, and one access-log row per customer,
     written in one insert. `capped`: search results outside the actor's assignments,
-    shown masked at most. `matrix`: the policy, if the caller has read it already."""
+    shown masked at most. `matrix`: the policy, if the caller has read it already.
+    A restricted customer's fields are masked where the policy would show them in
+    full (a live reveal still shows its fields), and their row says `restricted`:
+    the purposes their use is limited to, oldest first."""
     customers = list(customers)
     data_keys_preload(customer_of(c).data_key_id for c in customers)
     matrix = policy_matrix() if matrix is None else matrix
     interactions, reveals = _access_reasons(actor=actor, customers=customers)
+    restrictions = customer_restrictions_active_for(
+        customer_ids=[customer_of(c).pk for c in customers]
+    )
     results, entries = [], []
     for found in customers:
         customer = customer_of(found)
@@ -113,7 +124,13 @@ def customers_read(
             matrix=matrix,
             revealed=live.fields if live else frozenset(),
             capped=capped,
+            restricted=customer.pk in restrictions,
         )
+        if customer.pk in restrictions:
+            data["restricted"] = [
+                {"purpose": r.purpose, "since": r.placed_at, "id": r.pk}
+                for r in restrictions[customer.pk]
+            ]
         if live:
             data["reveal_expires_at"] = live.expires_at
         results.append(data)

@@ -38,8 +38,9 @@ from apps.audit import services as audit
 from apps.core.errors import NotFound
 from apps.core.reasons import reason_require
 from apps.customers.masking import show_full
-from apps.customers.models import Customer
+from apps.customers.models import Customer, Restriction
 from apps.customers.registry import PII_BY_NAME
+from apps.customers.selectors import customer_restrictions_active
 from apps.customers.services import free_text_check
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,17 @@ def _refuse_reveal(
         )
 
 
+def _words(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def reason_names_restriction(reason: str, restrictions: list[Restriction]) -> bool:
+    """Whether the reason names the purpose of one of these restrictions (the words
+    of its purpose, in any case and spacing)."""
+    said = _words(reason)
+    return any(_words(r.purpose) in said for r in restrictions)
+
+
 def reveal_open(
     *,
     actor: User,
@@ -93,6 +105,8 @@ def reveal_open(
     open interaction with the customer and ends with it (never later than its
     expiry); governance roles see customers without one, and theirs last the window.
     Once it commits, the access watchers hear of it (apps/access/watchers.py).
+    A restricted customer (GDPR art. 18) is revealed only for a reason naming the
+    restriction's purpose.
     Raises AccessError (400), AccessForbidden (403, audited as a refused reveal),
     NotFound (an agent with no open interaction), RateLimited (429).
     """
@@ -111,6 +125,24 @@ def reveal_open(
     interaction = interaction_current_for(actor=actor, customer=found)
     if interaction is None and actor.role in KIND_FOR_ROLE:
         raise NotFound("No such customer.")
+    # A restricted customer's data is used only for the restriction's stated purpose
+    # (GDPR art. 18(2)): the reason must name it.
+    restrictions = customer_restrictions_active(customer=customer)
+    if restrictions and not reason_names_restriction(reason, restrictions):
+        purposes = "; ".join(f"“{r.purpose}”" for r in restrictions)
+        _refuse_reveal(
+            actor=actor,
+            customer=customer,
+            fields=fields,
+            reason=reason,
+            why="restricted: the reason does not name its purpose",
+            interaction=interaction,
+        )
+        raise AccessForbidden(
+            "This customer's data is restricted: its use is limited to "
+            f"{purposes}. Name that purpose in your reason.",
+            field="reason",
+        )
     matrix = policy_matrix()
     refused = [
         name
