@@ -1,7 +1,7 @@
 from django import forms
 
 from apps.customers.registry import PII_FIELDS
-from apps.requests.models import RequestKind, RequestStatus
+from apps.requests.models import ObjectionTo, RequestKind, RequestStatus
 
 
 class CustomerRequestForm(forms.Form):
@@ -14,12 +14,27 @@ class CustomerRequestForm(forms.Form):
     new_value = forms.CharField(
         required=False, max_length=300, label="The correct value"
     )
+    objection_to = forms.ChoiceField(
+        choices=[("", "—"), *ObjectionTo.choices],
+        required=False,
+        label="For an objection: what you object to",
+    )
     details = forms.CharField(
         required=False,
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
         label="Anything we should know (optional)",
     )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("kind") == RequestKind.OBJECTION and not data.get("objection_to"):
+            self.add_error(
+                "objection_to",
+                "Say what you object to: direct marketing, or another use of your "
+                "data.",
+            )
+        return data
 
 
 class StaffRequestForm(CustomerRequestForm):
@@ -35,5 +50,5 @@ class TransitionForm(forms.Form):
     )
     note = forms.CharField(required=False, max_length=500, label="Reason or note")
     extend = forms.BooleanField(
-        required=False, label="Use the GDPR extension (+2 months)"
+        required=False, label="Use the extension the law allows (once)"
     )

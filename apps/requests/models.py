@@ -20,6 +20,13 @@ class RequestKind(models.TextChoices):
     OBJECTION = "objection", "Object to a use of my data"
 
 
+class ObjectionTo(models.TextChoices):
+    """What an objection (GDPR art. 21) is to."""
+
+    MARKETING = "marketing", "Direct marketing"
+    OTHER = "other", "Other use of my data"
+
+
 class RequestStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     VERIFYING = "verifying", "Verifying identity"
@@ -73,6 +80,12 @@ class DataRequest(models.Model):
     )
     field = models.CharField(
         max_length=40, blank=True, help_text="Rectification: which field."
+    )
+    objection_to = models.CharField(
+        max_length=12,
+        choices=ObjectionTo.choices,
+        blank=True,
+        help_text="Objection: to direct marketing, or to another use.",
     )
     new_value = EncryptedTextField()
     details = EncryptedTextField(

@@ -1,8 +1,8 @@
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import dateformat, timezone
 
 from apps.core.errors import NotFound
@@ -107,4 +107,31 @@ def _backups_sentence(end: BackupCopiesEnd | None) -> str:
         "Copies of your data in our backups are locked with a key that is due to be "
         f"retired on {day}; our administrators then remove it from our systems, and "
         "from then on those copies can no longer be opened."
+    )
+
+
+# The requests queue's due filters (`?due=`): open requests past their due date, and
+# those falling due within the next 7 days.
+DUE_SOON = timedelta(days=7)
+DUE_FILTERS = {"overdue": "Overdue", "week": "Due within 7 days"}
+
+
+def request_queue_due(*, due: str, at: datetime | None = None) -> QuerySet[DataRequest]:
+    """Open requests by due date: overdue ones ("overdue"), or those due within 7
+    days and not overdue yet ("week"). Raises KeyError for another filter."""
+    at = at or timezone.now()
+    condition = {
+        "overdue": Q(due_at__lte=at),
+        "week": Q(due_at__gt=at, due_at__lte=at + DUE_SOON),
+    }[due]
+    return request_queue().filter(condition)
+
+
+def request_due_counts(*, at: datetime | None = None) -> dict[str, int]:
+    """How many open requests are overdue, and how many fall due within 7 days (not
+    overdue yet): one query over the open ones (index dsr_queue)."""
+    at = at or timezone.now()
+    return DataRequest.objects.filter(status__in=OPEN_STATUSES).aggregate(
+        overdue=Count("pk", filter=Q(due_at__lte=at)),
+        week=Count("pk", filter=Q(due_at__gt=at, due_at__lte=at + DUE_SOON)),
     )

@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,19 +26,26 @@ from django.utils import timezone
 from apps.access.services import access_log_write_full
 from apps.accounts.models import User
 from apps.audit import services as audit
+from apps.consent.services import consent_object_to_marketing
 from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
 from apps.core.links import public_url
 from apps.core.reasons import reason_require
 from apps.crypto.keys import key_scope, open_with, seal_with
-from apps.customers.models import Customer
+from apps.customers.models import Customer, RestrictionSource
 from apps.customers.registry import PII_FIELD_NAMES, PII_FIELDS
 from apps.customers.selectors import customer_get
-from apps.customers.services import customer_lock, customer_update, free_text_check
+from apps.customers.services import (
+    customer_lock,
+    customer_restrict,
+    customer_update,
+    free_text_check,
+)
 from apps.customers.validation import refuse_card_numbers
 from apps.incidents.deadlines import EU
 from apps.requests.models import (
     OPEN_STATUSES,
     DataRequest,
+    ObjectionTo,
     RequestEvent,
     RequestKind,
     RequestStatus,
@@ -60,19 +68,96 @@ class RequestError(DomainError):
     code = "request_invalid"
 
 
+@dataclass(frozen=True)
+class DueRule:
+    """The time a law gives to answer a request, with its source (as an incident's
+    `DeadlineRule` carries its `legal_source`), and the one extension it allows."""
+
+    regime: str
+    countries: frozenset[str]  # empty: any country (with `region`, or the default)
+    region: str
+    period: timedelta | relativedelta
+    legal_source: str
+    extension: timedelta | relativedelta | None = None
+    extension_text: str = ""
+
+    def applies(self, *, country: str, region: str) -> bool:
+        if self.region:
+            return region == self.region
+        return not self.countries or country in self.countries
+
+
+# First match wins: a region's rule before its country's, the default last.
+DUE_RULES: tuple[DueRule, ...] = (
+    DueRule(
+        "CCPA",
+        frozenset(),
+        "US-CA",
+        timedelta(days=45),
+        "CCPA, Cal. Civ. Code §1798.130(a)(2)",
+        extension=timedelta(days=45),
+        extension_text="45 more days, once",
+    ),
+    DueRule(
+        "UU PDP",
+        frozenset({"ID"}),
+        "",
+        timedelta(hours=72),
+        "UU No. 27/2022 (PDP) art. 32(2)",
+    ),
+    DueRule(
+        "GDPR",
+        EU,
+        "",
+        relativedelta(months=1),
+        "GDPR art. 12(3)",
+        extension=relativedelta(months=2),
+        extension_text="two more months, once",
+    ),
+    DueRule(
+        "UK GDPR",
+        frozenset({"GB"}),
+        "",
+        relativedelta(months=1),
+        "UK GDPR art. 12(3)",
+        extension=relativedelta(months=2),
+        extension_text="two more months, once",
+    ),
+    DueRule(
+        "LGPD",
+        frozenset({"BR"}),
+        "",
+        timedelta(days=15),
+        "LGPD art. 19 II",
+    ),
+    DueRule(
+        "default",
+        frozenset(),
+        "",
+        timedelta(days=30),
+        "Amanah's default, not a legal period",
+    ),
+)
+RULES_BY_REGIME = {rule.regime: rule for rule in DUE_RULES}
+
+
+def due_rule_for(*, country: str, region: str) -> DueRule:
+    """The rule that sets the answer time for a customer of `country` and `region`."""
+    return next(r for r in DUE_RULES if r.applies(country=country, region=region))
+
+
+def due_rule_of(*, regime: str) -> DueRule:
+    """The rule a request was opened under, by its regime's name (the default's for
+    a name no rule has any more)."""
+    return RULES_BY_REGIME.get(regime, RULES_BY_REGIME["default"])
+
+
 def regime_and_due(
     *, country: str, region: str, received: datetime
 ) -> tuple[str, datetime]:
     """The law that sets the answer time, and the due date it gives."""
-    if region == "US-CA":
-        return "CCPA", received + timedelta(days=45)
-    if country == "ID":
-        return "UU PDP", received + timedelta(hours=72)
-    if country in EU:
-        return "GDPR", received + relativedelta(months=1)
-    if country == "GB":
-        return "UK GDPR", received + relativedelta(months=1)
-    return "default", received + timedelta(days=30)
+    rule = due_rule_for(country=country, region=region)
+    return rule.regime, received + rule.period
 
 
 def _customer_of(request: DataRequest) -> Customer | None:
@@ -108,11 +193,23 @@ def request_open(
     field: str = "",
     new_value: str = "",
     details: str = "",
+    objection_to: str = "",
 ) -> DataRequest:
     """Open a request. Staff must say how they verified the customer's identity.
+    An objection says what it is to (`objection_to`): to direct marketing it is done
+    at once (`_objection_marketing`); to another use it opens a review, the data
+    restricted meanwhile (`_objection_review_open`); unsaid (the forms ask for it;
+    objections from before it was asked), it waits for a privacy admin as it did.
     Raises RequestError, Conflict."""
     if kind not in RequestKind.values:
         raise RequestError("Choose what you are asking for.", field="kind")
+    if objection_to and objection_to not in ObjectionTo.values:
+        raise RequestError(
+            "Say what you object to: direct marketing, or another use of your data.",
+            field="objection_to",
+        )
+    if kind != RequestKind.OBJECTION:
+        objection_to = ""
     if customer.is_erased:
         raise RequestError("This customer was erased.", field="customer")
     by_staff = getattr(actor, "role", "customer") != "customer"
@@ -160,6 +257,7 @@ def request_open(
         verification=verification.strip(),
         field=field,
         details=details or None,
+        objection_to=objection_to,
     )
     if new_value:
         request.new_value = new_value.strip()
@@ -171,8 +269,17 @@ def request_open(
         actor=actor,
         action="request.opened",
         target=request,
-        details={"kind": kind, "regime": regime, "by_staff": by_staff},
+        details={
+            "kind": kind,
+            "regime": regime,
+            "by_staff": by_staff,
+            **({"objection_to": objection_to} if objection_to else {}),
+        },
     )
+    if objection_to == ObjectionTo.MARKETING:
+        _objection_marketing(actor=actor, request=request, customer=customer)
+    elif objection_to == ObjectionTo.OTHER:
+        _objection_review_open(actor=actor, request=request, customer=customer)
     if kind in AUTOMATIC_KINDS:
         from apps.requests.tasks import request_process_task
 
@@ -182,6 +289,77 @@ def request_open(
             lambda: request_process_task.delay(str(request.pk)), robust=True
         )
     return request
+
+
+# Restriction (GDPR art. 18) and objection (art. 21) ---------------------------------
+
+# The stated purposes restricted data stays usable for (besides storage), by what
+# restricted it; a reveal's reason must name one (apps/access/services/reveals.py).
+RESTRICTION_PURPOSE_REQUEST = "legal claims or another's rights (GDPR art. 18(2))"
+RESTRICTION_PURPOSE_OBJECTION = (
+    "legal claims, while an objection is reviewed (GDPR art. 18(1)(d))"
+)
+
+RESTRICTED_TEXT = (
+    "The use of your data is restricted: we keep it, and use it only for {purpose}, "
+    "not for marketing or sharing. We will tell you before the restriction is lifted."
+)
+MARKETING_OBJECTION_TEXT = (
+    "We no longer use your data for direct marketing: every marketing purpose ({}) "
+    "is withdrawn, and our staff cannot turn one on again; only you can, on your "
+    "privacy page."
+)
+OBJECTION_REVIEW_TEXT = (
+    "We are reviewing your objection. Until we answer, the use of your data is "
+    "restricted: we keep it, and use it only for {purpose}."
+)
+OBJECTION_UPHELD_TEXT = (
+    "We upheld your objection: we no longer use your data for what you objected "
+    "to. Its use stays restricted to {purpose}, and we will tell you before that "
+    "restriction is lifted."
+)
+OBJECTION_REFUSED_TEXT = (
+    "The use of your data stays restricted until we tell you we lift it."
+)
+
+
+def _objection_marketing(
+    *, actor: User, request: DataRequest, customer: Customer
+) -> None:
+    """GDPR art. 21(3): every direct-marketing purpose withdrawn at once (source
+    `objection`), the request completed. In request_open's transaction: the request
+    (created), then the customer (consent's lock), then the audit chain."""
+    events = consent_object_to_marketing(
+        actor=actor, customer=customer, request_id=request.pk
+    )
+    names = ", ".join(event.purpose.name.lower() for event in events) or "none"
+    now = timezone.now()
+    request.status = RequestStatus.COMPLETED
+    request.completed_at = now
+    request.outcome = MARKETING_OBJECTION_TEXT.format(names)
+    request.save()
+    _event(request, None, RequestStatus.COMPLETED, "marketing purposes withdrawn")
+
+
+def _objection_review_open(
+    *, actor: User, request: DataRequest, customer: Customer
+) -> None:
+    """An objection to another use: a review, due when the request is, the data
+    restricted meanwhile (GDPR art. 18(1)(d)). In request_open's transaction: the
+    request (created), then the customer, then the audit chain."""
+    customer_restrict(
+        actor=actor,
+        customer=customer,
+        purpose=RESTRICTION_PURPOSE_OBJECTION,
+        source=RestrictionSource.OBJECTION_REVIEW,
+        request_id=request.pk,
+    )
+    request.status = RequestStatus.IN_PROGRESS
+    request.outcome = OBJECTION_REVIEW_TEXT.format(
+        purpose=RESTRICTION_PURPOSE_OBJECTION
+    )
+    request.save()
+    _event(request, None, RequestStatus.IN_PROGRESS, "review opened; restricted")
 
 
 def requests_process_stalled(*, now: datetime | None = None) -> int:
@@ -228,7 +406,8 @@ def request_transition(
     *, actor: User, request: DataRequest, status: str, note: str = ""
 ) -> DataRequest:
     """Move a request on (privacy admins). Refusing needs a reason; completing a
-    correction applies it. Raises RequestError, Forbidden."""
+    correction applies it; accepting (in progress) or completing a restriction
+    restricts the customer's data. Raises RequestError, Forbidden."""
     if getattr(actor, "role", "") != "privacy_admin":
         raise Forbidden("Only privacy admins handle requests.")
     request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
@@ -256,10 +435,36 @@ def request_transition(
         customer_update(
             actor=actor, customer=customer, data={request.field: request.new_value}
         )
+    outcome = note.strip()
+    if request.kind == RequestKind.RESTRICTION and status in (
+        RequestStatus.IN_PROGRESS,
+        RequestStatus.COMPLETED,
+    ):
+        # Accepting or completing it restricts (again, the same one: idempotent).
+        customer_restrict(
+            actor=actor,
+            customer=_customer_required(request),
+            purpose=RESTRICTION_PURPOSE_REQUEST,
+            source=RestrictionSource.REQUEST,
+            request_id=request.pk,
+        )
+        if status == RequestStatus.COMPLETED:
+            restricted = RESTRICTED_TEXT.format(purpose=RESTRICTION_PURPOSE_REQUEST)
+            outcome = f"{outcome} {restricted}".strip()
+    if request.kind == RequestKind.OBJECTION and request.objection_to == (
+        ObjectionTo.OTHER
+    ):
+        # Upheld, the restriction of the review stays; refused, it stays until a
+        # privacy admin lifts it, the customer told first (GDPR art. 18(3)).
+        if status == RequestStatus.COMPLETED:
+            upheld = OBJECTION_UPHELD_TEXT.format(purpose=RESTRICTION_PURPOSE_OBJECTION)
+            outcome = f"{outcome} {upheld}".strip()
+        elif status == RequestStatus.REFUSED:
+            outcome = f"{outcome} {OBJECTION_REFUSED_TEXT}"
     request.status = status
     if status in (RequestStatus.COMPLETED, RequestStatus.REFUSED):
         request.completed_at = timezone.now()
-        request.outcome = note.strip()
+        request.outcome = outcome
     request.save()
     _event(request, actor, status, note.strip()[:500])
     audit.record(
@@ -273,10 +478,14 @@ def request_transition(
 
 @transaction.atomic
 def request_extend(*, actor: User, request: DataRequest, reason: str) -> DataRequest:
-    """GDPR art. 12(3): two more months for complex or numerous requests, once."""
+    """Extend the due date once, by what the request's law allows (GDPR art. 12(3):
+    two months; CCPA: 45 days). Raises RequestError."""
     request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
-    if request.regime not in ("GDPR", "UK GDPR"):
-        raise RequestError("Only the GDPR allows this extension.", field="regime")
+    rule = due_rule_of(regime=request.regime)
+    if rule.extension is None:
+        raise RequestError(
+            f"This request's rule ({rule.regime}) allows no extension.", field="regime"
+        )
     if request.extended:
         raise RequestError("The extension was already used.")
     reason_require(
@@ -291,7 +500,7 @@ def request_extend(*, actor: User, request: DataRequest, reason: str) -> DataReq
         customer=_customer_of(request),
         error=RequestError,
     )
-    request.due_at = request.due_at + relativedelta(months=2)
+    request.due_at = request.due_at + rule.extension
     request.extended = True
     request.save(update_fields=["due_at", "extended"])
     _event(request, actor, request.status, f"extended: {reason.strip()[:400]}")
@@ -420,6 +629,13 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
     return request, data
 
 
+HELD_RESTRICTED = (
+    "Meanwhile its use is restricted to that obligation: we keep it, and do not use "
+    "it for marketing or share it, and we will tell you before the restriction is "
+    "lifted."
+)
+
+
 def _held_outcome(hold: LegalHold, *, customer: Customer) -> str:
     """What a customer whose erasure `hold` stopped is told. The reason of a hold on
     them was written for them, and checked against their own values when it was
@@ -430,12 +646,28 @@ def _held_outcome(hold: LegalHold, *, customer: Customer) -> str:
     if hold.customer_id == customer.pk:
         return (
             "We cannot erase your data yet: the law requires us to keep it "
-            f"({hold.reason}). Please ask again once that obligation has ended."
+            f"({hold.reason}). {HELD_RESTRICTED} Please ask again once that "
+            "obligation has ended."
         )
     return (
         "We cannot erase your data yet: a legal obligation requires us to keep it. "
-        "Please ask again once that obligation has ended."
+        f"{HELD_RESTRICTED} Please ask again once that obligation has ended."
     )
+
+
+def _held_purpose(hold: LegalHold, *, customer: Customer) -> str:
+    """The purpose a held customer's data stays usable for: the hold's reason when
+    the hold is on them (written for them, and checked against their values), else
+    the hold by number (a wider hold's reason may name someone else)."""
+    generic = f"legal claims: legal hold {hold.pk}"
+    if hold.customer_id != customer.pk:
+        return generic
+    purpose = f"legal claims: {hold.reason}"[:300]
+    try:
+        free_text_check(text=purpose, field="purpose", customer=customer)
+    except DomainError:
+        return generic
+    return purpose
 
 
 def _erasure_certificate(
@@ -459,9 +691,10 @@ def _erasure_certificate(
 
 
 def erasure_execute(*, request: DataRequest) -> DataRequest:
-    """Crypto-shred the customer unless a legal hold applies: then the request is
-    completed unerased ("restricted" in the certificate and audit), and the customer
-    told why (`_held_outcome`). Nothing restricts the data meanwhile, and nothing
+    """Crypto-shred the customer unless a legal hold applies: then the customer's
+    data is restricted to the hold's purpose (a `Restriction`, source `legal_hold`,
+    in the same transaction), the request completed unerased ("restricted" in the
+    certificate and audit), and the customer told why (`_held_outcome`). Nothing
     erases it when the hold ends: the customer asks again."""
     with transaction.atomic():
         # Lock order (apps/core/db.py): no hold can be placed from here to the commit,
@@ -476,8 +709,22 @@ def erasure_execute(*, request: DataRequest) -> DataRequest:
         erased_at = customer.erased_at
         hold = None if erased_at else hold_covering_customer(customer=customer)
         if hold is not None:
+            # The hold keeps the data: its use is restricted to that obligation, in
+            # this transaction (the customer's row is held; the audit chain last).
+            restriction = customer_restrict(
+                actor=None,
+                customer=customer,
+                purpose=_held_purpose(hold, customer=customer),
+                source=RestrictionSource.LEGAL_HOLD,
+                request_id=request.pk,
+            )
             request.outcome = _held_outcome(hold, customer=customer)
-            request.certificate = {"restricted": True, "at": now.isoformat()}
+            request.certificate = {
+                "restricted": True,
+                "at": now.isoformat(),
+                "restriction": restriction.pk,
+                "purpose": restriction.purpose,
+            }
         else:
             held = [
                 spec for spec in PII_FIELDS if getattr(customer, spec.name) is not None

@@ -12,8 +12,14 @@ from apps.accounts.permissions import RoleRequiredMixin
 from apps.core.errors import DomainError, NotFound
 from apps.core.forms import form_add_domain_error
 from apps.requests.forms import StaffRequestForm, TransitionForm
-from apps.requests.selectors import request_get, request_queue
+from apps.requests.selectors import (
+    DUE_FILTERS,
+    request_get,
+    request_queue,
+    request_queue_due,
+)
 from apps.requests.services import (
+    due_rule_of,
     request_details_read,
     request_extend,
     request_open,
@@ -27,10 +33,16 @@ class RequestQueueView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
+        due = self.request.GET.get("due", "")
+        if due in DUE_FILTERS:
+            requests = request_queue_due(due=due)
+        else:
+            due = ""
+            requests = request_queue(include_closed=self.request.GET.get("all") == "1")
         context.update(
-            requests=request_queue(include_closed=self.request.GET.get("all") == "1")[
-                :300
-            ],
+            requests=requests[:300],
+            due=due,
+            due_label=DUE_FILTERS.get(due, ""),
             form=form or StaffRequestForm(),
         )
         return context
@@ -70,6 +82,7 @@ class RequestDetailView(RoleRequiredMixin, TemplateView):
             item=item,
             # Sealed under the customer's key; opening it is a logged read.
             details=request_details_read(actor=self.request.user, request=item),
+            due_rule=due_rule_of(regime=item.regime),
             form=form or TransitionForm(),
         )
         return context

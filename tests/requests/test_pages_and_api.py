@@ -48,6 +48,7 @@ def test_the_queue_is_for_governance_roles(client, support_agent, privacy_admin,
         {
             "customer": str(me.pk),
             "kind": "objection",
+            "objection_to": "other",
             "verification": "Phone call, PIN checked",
         },
     )

@@ -12,7 +12,11 @@ from apps.access.services import customers_read
 from apps.consent.services import consent_record
 from apps.core.errors import Conflict
 from apps.crypto.fields import ERASED
-from apps.customers.selectors import customer_get, customer_list
+from apps.customers.selectors import (
+    customer_get,
+    customer_list,
+    customer_restriction_active,
+)
 from apps.requests.models import DataRequest, RequestStatus
 from apps.requests.services import (
     EXPORT_SALT,
@@ -39,7 +43,8 @@ NOW = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
         ("GB", "", "UK GDPR", datetime(2026, 2, 28, 10, 0, tzinfo=UTC)),
         ("US", "US-CA", "CCPA", NOW + timedelta(days=45)),
         ("ID", "ID-JK", "UU PDP", NOW + timedelta(hours=72)),
-        ("BR", "", "default", NOW + timedelta(days=30)),
+        ("BR", "", "LGPD", NOW + timedelta(days=15)),
+        ("SG", "", "default", NOW + timedelta(days=30)),
     ],
 )
 def test_due_dates_per_jurisdiction(country, region, regime, due):
@@ -157,12 +162,21 @@ def test_erasure_under_a_legal_hold_is_refused_with_the_reason(
         request = request_open(actor=me.user, customer=me, kind="erasure")
     request.refresh_from_db()
     assert request.status == RequestStatus.COMPLETED
-    # The outcome promises no restriction: nothing restricts the data meanwhile.
+    # The hold restricts the data for real: a restriction in force, to its purpose.
     assert request.outcome == (
         "We cannot erase your data yet: the law requires us to keep it (Chargeback "
-        "dispute pending). Please ask again once that obligation has ended."
+        "dispute pending). Meanwhile its use is restricted to that obligation: we "
+        "keep it, and do not use it for marketing or share it, and we will tell you "
+        "before the restriction is lifted. Please ask again once that obligation "
+        "has ended."
     )
     assert request.certificate["restricted"] is True
+    restriction = customer_restriction_active(customer=me)
+    assert restriction is not None
+    assert restriction.source == "legal_hold"
+    assert restriction.purpose == "legal claims: Chargeback dispute pending"
+    assert restriction.request_id == request.pk
+    assert request.certificate["restriction"] == restriction.pk
     assert customer_get(customer_id=me.pk).email == "held@example.com"
 
 
@@ -191,8 +205,15 @@ def test_erasure_under_a_hold_on_a_kind_of_record_does_not_show_its_reason(
     assert request.certificate["restricted"] is True
     assert request.outcome == (
         "We cannot erase your data yet: a legal obligation requires us to keep it. "
-        "Please ask again once that obligation has ended."
+        "Meanwhile its use is restricted to that obligation: we keep it, and do not "
+        "use it for marketing or share it, and we will tell you before the "
+        "restriction is lifted. Please ask again once that obligation has ended."
     )
+    # Restricted too, to the hold by number: its reason may name someone else.
+    restriction = customer_restriction_active(customer=me)
+    assert restriction is not None
+    assert restriction.purpose.startswith("legal claims: legal hold ")
+    assert "Hartono" not in restriction.purpose
     assert customer_get(customer_id=me.pk).email == "held@example.com"
     assert not any(KIND_REASON in str(m.body) + m.subject for m in mail.outbox)
     if covers == "customer_pii":  # a closed account cannot sign in to look
