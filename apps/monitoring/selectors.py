@@ -9,11 +9,13 @@ from apps.core.errors import NotFound
 from apps.monitoring.models import Alert, AlertSeverity, AlertStatus
 
 
-def alert_list(*, status: str = "") -> QuerySet[Alert]:
-    """Alerts newest first, of one status or all."""
+def alert_list(*, status: str = "", severity: str = "") -> QuerySet[Alert]:
+    """Alerts newest first, of one status or all, of one severity or all."""
     alerts = Alert.objects.select_related("staff", "handled_by", "incident")
     if status:
         alerts = alerts.filter(status=status)
+    if severity:
+        alerts = alerts.filter(severity=severity)
     return alerts.order_by("-created_at", "-pk")
 
 
@@ -49,3 +51,17 @@ def alert_recipients() -> list[str]:
     if settings.AMANAH_ALERT_EMAILS:
         return list(settings.AMANAH_ALERT_EMAILS)
     return user_emails_for_role(role=Role.COMPLIANCE_OFFICER)
+
+
+def alert_open_counts() -> dict[str, int]:
+    """How many alerts are open, per severity (every severity, zeros included): one
+    query over the open alerts only (index monitoring_alert_status)."""
+    rows = (
+        Alert.objects.filter(status=AlertStatus.OPEN)
+        .order_by()
+        .values_list("severity")
+        .annotate(n=Count("pk"))
+    )
+    counts = dict.fromkeys(AlertSeverity.values, 0)
+    counts.update(dict(rows))
+    return counts

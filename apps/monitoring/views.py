@@ -27,6 +27,10 @@ def _status_filter(value: str | None) -> str:
     return value if value in AlertStatus.values else ""
 
 
+def _severity_filter(value: str | None) -> str:
+    return value if value in AlertSeverity.values else ""
+
+
 class AlertListView(RoleRequiredMixin, TemplateView):
     allowed_roles = GOVERNANCE_ROLES
     template_name = "monitoring/alerts.html"
@@ -36,7 +40,8 @@ class AlertListView(RoleRequiredMixin, TemplateView):
         status = _status_filter(
             self.request.GET.get("status") or self.request.POST.get("status_filter")
         )
-        alerts = list(alert_list(status=status)[:PAGE_LIMIT])
+        severity = _severity_filter(self.request.GET.get("severity"))
+        alerts = list(alert_list(status=status, severity=severity)[:PAGE_LIMIT])
         errors = errors or {}
         for alert in alerts:
             alert.title = rule_title(alert.rule)
@@ -45,6 +50,7 @@ class AlertListView(RoleRequiredMixin, TemplateView):
         context.update(
             alerts=alerts,
             status=status,
+            severity=severity,
             status_counts=[
                 (value, label, counts["status"][value])
                 for value, label in AlertStatus.choices

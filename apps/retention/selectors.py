@@ -8,7 +8,21 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
@@ -413,3 +427,49 @@ def disposal_scheduled_at() -> time:
             "AMANAH_DISPOSAL_AT (or AMANAH_MONITOR_DISPOSAL_AT, its former name) "
             f"must be HH:MM, not {value!r}"
         ) from None
+
+
+def _count_of(rows: QuerySet) -> Subquery:
+    """`SELECT count(*)` of `rows` as a scalar subquery."""
+    counted = rows.order_by().annotate(n=Func(F("pk"), function="COUNT"))
+    return Subquery(counted.values("n"), output_field=IntegerField())
+
+
+def policy_overdue_counts(
+    *, at: datetime | None = None
+) -> list[tuple[RetentionPolicy, int]]:
+    """Per enabled policy, in run order, what `retention_report` counts as overdue:
+    rows due under the policy's own rule and not on legal hold. Two queries however
+    many policies there are; each count reads only the due rows, through the index on
+    the policy's clock, not every row the policy covers (`retention_report` counts
+    every window of every row)."""
+    at = at or timezone.now()
+    policies = policies_in_run_order()
+    if not policies:
+        return []
+    holds = holds_active(at=at)
+    held_customers = holds.filter(customer__isnull=False).values("customer_id")
+    whens = []
+    for policy in policies:
+        scope = SCOPES[policy.covers]
+        held = Q(Exists(holds.filter(covers=policy.covers))) | Q(
+            **{f"{scope.customer_field}__in": held_customers}
+        )
+        rows = scope.due(policy, at=at).filter(~held)
+        whens.append(When(pk=policy.pk, then=_count_of(rows)))
+    counts = dict(
+        RetentionPolicy.objects.filter(pk__in=[p.pk for p in policies])
+        .annotate(overdue=Case(*whens, default=Value(0)))
+        .values_list("pk", "overdue")
+    )
+    return [(policy, counts[policy.pk]) for policy in policies]
+
+
+def disposal_run_last() -> DisposalRun | None:
+    """The latest disposal run, with `records`: what it disposed of so far (the sum
+    of its progress, one row per policy)."""
+    return (
+        DisposalRun.objects.annotate(records=Coalesce(Sum("progress__disposed"), 0))
+        .order_by("-started_at", "-pk")
+        .first()
+    )
