@@ -79,11 +79,13 @@ class AuditCheckpoint(models.Model):
 
 
 class ChainVerification(models.Model):
-    """One run of the chain check (beat's nightly task, `verify_audit_chain`)."""
+    """One run of the chain check (beat's nightly task, `verify_audit_chain`, the
+    audit page's "Verify now")."""
 
     class Source(models.TextChoices):
         TASK = "task", "Nightly task"
         COMMAND = "command", "verify_audit_chain"
+        PAGE = "page", "Verify now (audit page)"
 
     verified_at = models.DateTimeField(db_index=True)
     ok = models.BooleanField()

@@ -118,22 +118,32 @@ def audit_checkpoint_get() -> dict[str, Any]:
     }
 
 
-def audit_checkpoint_load(path: Path) -> dict[str, Any]:
-    """Read a checkpoint file and check its signature first. Raises AuditError (not
-    found, not a checkpoint, unsigned, signed by an unknown key, altered)."""
+def _json_file_read(path: Path, *, what: str, field: str) -> Any:
+    """A small JSON file, parsed. Raises AuditError naming `what` it should be."""
     try:
         if path.stat().st_size > CHECKPOINT_MAX_BYTES:
             raise ValueError("too big")
-        data = json.loads(path.read_bytes())
+        return json.loads(path.read_bytes())
     except FileNotFoundError as exc:
-        raise AuditError(
-            f"Checkpoint file not found: {path}", field="checkpoint"
-        ) from exc
-    except (OSError, ValueError) as exc:
-        raise AuditError(
-            "Checkpoint file is not a checkpoint (not a signed JSON document).",
-            field="checkpoint",
-        ) from exc
+        raise AuditError(f"{what} not found: {path}", field=field) from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise AuditError(f"{what} is not {_NOT[field]}.", field=field) from exc
+
+
+_NOT = {
+    "checkpoint": "a checkpoint (not a signed JSON document)",
+    "keys": "a JWKS (not a small JSON document)",
+}
+
+
+def audit_checkpoint_load(path: Path, *, keys: Path | None = None) -> dict[str, Any]:
+    """Read a checkpoint file and check its signature first: against this
+    installation's public keys, or those of the JWKS file `keys` (a saved copy of
+    the published keys). Returns its `seq`, `hash` and the signing key's `kid`.
+    Raises AuditError (not found, not a checkpoint, unsigned, signed by an unknown
+    key, altered)."""
+    data = _json_file_read(path, what="Checkpoint file", field="checkpoint")
+    jwks = _json_file_read(keys, what="Key file", field="keys") if keys else None
     if isinstance(data, dict) and "signature" not in data:
         raise AuditError(
             "The checkpoint is not signed: only a checkpoint signed by this "
@@ -141,11 +151,11 @@ def audit_checkpoint_load(path: Path) -> dict[str, Any]:
             field="checkpoint",
         )
     try:
-        checkpoint_signature_verify(data)
+        kid = checkpoint_signature_verify(data, jwks=jwks)
     except DomainError as exc:
         raise AuditError(str(exc), field="checkpoint") from exc
     try:
-        return {"seq": int(data["seq"]), "hash": str(data["hash"])}
+        return {"seq": int(data["seq"]), "hash": str(data["hash"]), "kid": kid}
     except (ValueError, KeyError, TypeError) as exc:
         raise AuditError(
             "Checkpoint file is not a checkpoint (needs 'seq' and 'hash').",

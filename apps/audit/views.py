@@ -4,7 +4,14 @@ from django.views.generic import TemplateView
 from apps.accounts.models import GOVERNANCE_ROLES
 from apps.accounts.permissions import RoleRequiredMixin
 from apps.audit.forms import AuditFilterForm
-from apps.audit.selectors import audit_action_list, audit_chain_verify, audit_event_list
+from apps.audit.models import ChainVerification
+from apps.audit.selectors import (
+    audit_action_list,
+    audit_chain_verify,
+    audit_event_list,
+    audit_verification_last,
+)
+from apps.audit.services import chain_verification_record
 
 
 class AuditEventListView(RoleRequiredMixin, TemplateView):
@@ -38,10 +45,18 @@ class AuditEventListView(RoleRequiredMixin, TemplateView):
 
 
 class AuditChainVerifyView(RoleRequiredMixin, TemplateView):
+    """GET shows the last check of the chain; POST ("Verify now") walks it and
+    records the outcome, as the nightly task and `verify_audit_chain` do."""
+
     allowed_roles = GOVERNANCE_ROLES
     template_name = "audit/verify.html"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["report"] = audit_chain_verify()
+        context["last"] = audit_verification_last()
         return context
+
+    def post(self, request, *args, **kwargs):
+        report = audit_chain_verify()
+        chain_verification_record(report=report, source=ChainVerification.Source.PAGE)
+        return self.render_to_response(self.get_context_data(report=report))

@@ -4,19 +4,20 @@ A receipt is a signed document (apps/crypto/signing.py) of type
 `amanah.consent_receipt`: the event's id, the customer's id, the purpose, the decision,
 when, the notice in force, the source, who acted, and the event's evidence hash (the
 keyed hash of the request's address and browser; empty when none was recorded).
-The same event always gives the same receipt, signature included (Ed25519 is
-deterministic).
+The same event gives the same receipt, signature included (Ed25519 is deterministic),
+as long as the signing key and AMANAH_PUBLIC_URL (the issuer) stay the same.
 
 What is checked takes any of: one receipt, the bundle the customer downloads
 (`{"receipts": [...]}`), a data export (`{"consent_receipts": [...]}`) or a list.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 
-from apps.consent.models import ConsentEvent
+from apps.consent.models import ConsentEvent, Purpose
 from apps.crypto.errors import SignatureInvalid
 from apps.crypto.signing import PublicKey, document_sign, document_verify
 from apps.customers.models import Customer
@@ -74,6 +75,60 @@ class VerifiedReceipt:
             f"evidence hash {evidence}; issued by {c.get('issuer')}, signed by key "
             f"{self.kid}."
         )
+
+
+# How much of a key id a person reads (the whole one is in the details).
+KID_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class ReceiptReading:
+    """A valid receipt as a person reads it: the purpose by name, the time as a
+    time, who acted, the key by a short id; `receipt` keeps the raw fields."""
+
+    receipt: VerifiedReceipt
+    purpose: str
+    at: datetime | None
+
+    @property
+    def decision(self) -> str:
+        granted = self.receipt.content.get("decision") == "granted"
+        return "granted" if granted else "withdrawn"
+
+    @property
+    def by(self) -> str:
+        mine = self.receipt.content.get("by") == "you"
+        return "you" if mine else "staff on your behalf"
+
+    @property
+    def kid_short(self) -> str:
+        kid = self.receipt.kid
+        return kid if len(kid) <= KID_SHOWN else f"{kid[:KID_SHOWN]}…"
+
+
+def _when(value: Any) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def receipts_readable(verified: list[VerifiedReceipt]) -> list[ReceiptReading]:
+    """Each verified receipt with its purpose's name (its code when this
+    installation has no such purpose) and its time parsed (None if not ISO 8601
+    with a zone, then shown raw)."""
+    codes = {str(r.content.get("purpose")) for r in verified}
+    names = dict(Purpose.objects.filter(code__in=codes).values_list("code", "name"))
+    return [
+        ReceiptReading(
+            receipt=r,
+            purpose=names.get(str(r.content.get("purpose")))
+            or str(r.content.get("purpose")),
+            at=_when(r.content.get("at")),
+        )
+        for r in verified
+    ]
 
 
 def _documents(data: Any) -> tuple[list[Any], bool]:

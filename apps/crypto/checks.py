@@ -2,7 +2,7 @@ from django.core.checks import Error, register
 
 from apps.crypto.errors import KeyRingError
 from apps.crypto.keyring import EnvKeyRing, blind_index_key, key_ring
-from apps.crypto.signing import signer
+from apps.crypto.signing import retired_public_keys, signer
 
 
 @register()
@@ -29,7 +29,8 @@ def check_keys(app_configs, **kwargs):
                 )
             )
     try:
-        signer()  # parses AMANAH_SIGNING_KEY; an HSM's key is made on first use
+        signer()  # parses AMANAH_SIGNING_KEY; an HSM's key is made when it first signs
+        retired_public_keys()
     except KeyRingError as exc:
         errors.append(Error(str(exc), id="crypto.E004"))
     return errors

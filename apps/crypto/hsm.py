@@ -16,7 +16,8 @@ import logging
 import os
 import re
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
@@ -72,6 +73,9 @@ class _Session:
         self.lock = threading.RLock()
         self._pid = 0
         self._session: Any = None
+        # How many PKCS#11 sessions this has opened: key handles found in one are
+        # not valid in the next (opened again, or in a forked child).
+        self.opened = 0
 
     def get(self) -> Any:
         if self._session is not None and self._pid == os.getpid():
@@ -108,18 +112,52 @@ class _Session:
                 f"({type(exc).__name__})."
             ) from exc
         self._pid = os.getpid()
+        self.opened += 1
         return self._session
 
     def drop(self) -> None:
         self._session = None
 
 
-def _session(library: str, token: str, pin: str) -> _Session:
+def token_session(library: str, token: str, pin: str) -> _Session:
+    """This process's logged-in session on `token` (one per library and token)."""
     with _registry_lock:
         session = _sessions.get((library, token))
         if session is None:
             session = _sessions[(library, token)] = _Session(library, token, pin)
         return session
+
+
+class HandleHolder(Protocol):
+    """Something that keeps key handles found in a token's session."""
+
+    # The session (its `opened` count) the handles were found in.
+    handles_opened: int
+
+    def handles_forget(self) -> None: ...
+
+
+T = TypeVar("T")
+
+
+def with_session(token: _Session, holder: HandleHolder, work: Callable[[Any], T]) -> T:
+    """Run `work(session)` under the session lock; once more on a fresh session if the
+    token dropped this one. `holder` forgets its key handles first whenever the
+    session is not the one they were found in (opened again, or a forked child's)."""
+    with token.lock:
+        for attempt in (1, 2):
+            session = token.get()
+            if holder.handles_opened != token.opened:
+                holder.handles_forget()
+                holder.handles_opened = token.opened
+            try:
+                return work(session)
+            except _SESSION_LOST:
+                if attempt == 2:
+                    raise
+                logger.warning("crypto.pkcs11_session_reopened")
+                token.drop()
+    raise AssertionError("unreachable")
 
 
 class Pkcs11KeyRing(KeyRing):
@@ -135,12 +173,12 @@ class Pkcs11KeyRing(KeyRing):
         label: str,
         legacy: KeyRing | None = None,
     ) -> None:
-        self._session = _session(library, token, pin)
+        self._session = token_session(library, token, pin)
         self._label = label
         self._pattern = re.compile(re.escape(label) + r"-v([1-9][0-9]{0,8})")
         self._legacy = legacy
         self._keys: dict[int, Any] = {}
-        self._pid = 0
+        self.handles_opened = 0
         self._loaded = False
         self.where = f"PKCS#11 token {token!r}"
         if legacy is not None:
@@ -151,24 +189,11 @@ class Pkcs11KeyRing(KeyRing):
 
     # Reading the token ------------------------------------------------------------
 
-    def _call(self, work: Any) -> Any:
-        """Run `work(session)` under the session lock; once more on a fresh session
-        if the token dropped this one."""
-        with self._session.lock:
-            for attempt in (1, 2):
-                if self._pid != os.getpid():
-                    # Key handles belong to the parent's session after a fork.
-                    self._keys, self._loaded, self._pid = {}, False, os.getpid()
-                session = self._session.get()
-                try:
-                    return work(session)
-                except _SESSION_LOST:
-                    if attempt == 2:
-                        raise
-                    logger.warning("crypto.pkcs11_session_reopened")
-                    self._session.drop()
-                    self._keys, self._loaded = {}, False
-        raise AssertionError("unreachable")
+    def handles_forget(self) -> None:
+        self._keys, self._loaded = {}, False
+
+    def _call(self, work: Callable[[Any], T]) -> T:
+        return with_session(self._session, self, work)
 
     def _load(self, session: Any) -> None:
         keys: dict[int, Any] = {}

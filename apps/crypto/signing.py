@@ -7,11 +7,16 @@ The key goes through the key provider (`AMANAH_KEY_PROVIDER`, apps/crypto/keyrin
 - `env`: `AMANAH_SIGNING_KEY`, the base64 of the key's 32-byte private seed, held in
   this process's memory;
 - `pkcs11`: an Ed25519 key pair on the HSM token, labelled
-  `<AMANAH_PKCS11_KEY_LABEL>-signing`, made on the token the first time it is needed
-  (never imported), its private half sensitive and not extractable; documents are
+  `<AMANAH_PKCS11_KEY_LABEL>-signing`, made on the token the first time it signs
+  (never imported; publishing the keys never makes it), its private half sensitive
+  and not extractable; documents are
   signed inside the HSM (CKM_EDDSA). `AMANAH_SIGNING_KEY`, if also set, is still
   published (receipts signed under `env` before the move keep verifying) but signs
   nothing.
+
+`AMANAH_SIGNING_PUBLIC_KEYS_RETIRED` (optional, comma-separated base64 raw 32-byte
+Ed25519 public keys) are keys that signed before: published and accepted, never used to
+sign, so a replaced key leaves older receipts and checkpoints verifiable.
 
 A signed document is a JSON object with a `type` and a `signature` member:
 `{"type": ..., ..., "signature": {"alg": "EdDSA", "kid": ..., "value": ...}}`. The
@@ -26,6 +31,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -53,6 +59,8 @@ SIGNATURE_BYTES = 64
 # Ed25519 (RFC 8410): the curve's object identifier, as PKCS#11 names it.
 ED25519_OID = "1.3.101.112"
 SIGNING_KEY_LOCK = "crypto.signing_key"
+# A key id this installation makes: an RFC 7638 thumbprint, base64url (43 characters).
+KID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def b64url(data: bytes) -> str:
@@ -179,18 +187,19 @@ def _env_signer(raw: str) -> EnvSigner:
 
 class Pkcs11Signer(Signer):
     """An Ed25519 key pair on the token, labelled `<label>-signing`, made there on
-    first use (one process makes it: an advisory lock in the database)."""
+    the first signature (one process makes it: an advisory lock in the database).
+    Reading the public keys never makes it: until then the token publishes none."""
 
     def __init__(
         self, *, library: str, token: str, pin: str, label: str, legacy: str
     ) -> None:
-        from apps.crypto.hsm import _session
+        from apps.crypto.hsm import token_session
 
-        self._session = _session(library, token, pin)
+        self._session = token_session(library, token, pin)
         self.label = f"{label}-signing"
         self._legacy = _env_signer(legacy) if legacy else None
         self._lock = threading.Lock()
-        self._pid = 0
+        self.handles_opened = 0
         self._public: PublicKey | None = None
         self._private: Any = None
         self.where = f"PKCS#11 token {token!r}, key {self.label!r}"
@@ -198,23 +207,13 @@ class Pkcs11Signer(Signer):
     def __repr__(self) -> str:
         return f"<Pkcs11Signer {self.where}>"
 
-    def _call(self, work: Any) -> Any:
-        from apps.crypto.hsm import _SESSION_LOST
+    def handles_forget(self) -> None:
+        self._private = None  # the public key's bytes stay true
 
-        with self._session.lock:
-            for attempt in (1, 2):
-                if self._pid != os.getpid():
-                    self._private, self._pid = None, os.getpid()
-                session = self._session.get()
-                try:
-                    return work(session)
-                except _SESSION_LOST:
-                    if attempt == 2:
-                        raise
-                    logger.warning("crypto.pkcs11_session_reopened")
-                    self._session.drop()
-                    self._private = None
-        raise AssertionError("unreachable")
+    def _call(self, work: Any) -> Any:
+        from apps.crypto.hsm import with_session
+
+        return with_session(self._session, self, work)
 
     def _find(self, session: Any) -> tuple[Any, Any] | None:
         from pkcs11 import Attribute, KeyType, ObjectClass
@@ -282,17 +281,18 @@ class Pkcs11Signer(Signer):
             },
         )
 
-    def _load(self, *, create: bool) -> None:
-        if self._private is not None and self._pid == os.getpid():
-            return
+    def _load(self, *, create: bool) -> bool:
+        """Whether the key pair is on the token; made first when `create`."""
+        if self._public is not None:
+            return True
         with self._lock:
             pair = self._call(self._find)
             if pair is None and create:
                 pair = self._create()
             if pair is None:
-                raise KeyRingError(f"{self.where} is not on the token.")
-            self._private, public = pair
-            self._public = self._point(public)
+                return False
+            self._public = self._point(pair[1])
+            return True
 
     def _create(self) -> tuple[Any, Any]:
         """Make the key pair, once across processes: under the database's advisory
@@ -320,9 +320,8 @@ class Pkcs11Signer(Signer):
 
     @property
     def public_key(self) -> PublicKey:
-        self._load(create=True)
-        if self._public is None:
-            raise KeyRingError(f"{self.where} is not on the token.")
+        if not self._load(create=False) or self._public is None:
+            raise KeyRingError(f"{self.where} is not on the token yet.")
         return self._public
 
     def sign(self, data: bytes) -> bytes:
@@ -331,7 +330,7 @@ class Pkcs11Signer(Signer):
         self._load(create=True)
 
         def sign(session: Any) -> bytes:
-            if self._private is None:  # the session was opened again
+            if self._private is None:  # not found yet in this session
                 pair = self._find(session)
                 if pair is None:
                     raise KeyRingError(f"{self.where} is not on the token.")
@@ -341,7 +340,7 @@ class Pkcs11Signer(Signer):
         return self._call(sign)
 
     def public_keys(self) -> list[PublicKey]:
-        keys = [self.public_key]
+        keys = [self._public] if self._load(create=False) and self._public else []
         if self._legacy is not None and self._legacy.public_key not in keys:
             keys.append(self._legacy.public_key)
         return keys
@@ -382,9 +381,40 @@ def signer() -> Signer:
     return _env_signer(raw)
 
 
+@lru_cache(maxsize=8)
+def _parse_retired(raw: str) -> tuple[PublicKey, ...]:
+    keys = []
+    for number, item in enumerate(raw.split(","), start=1):
+        if not item.strip():
+            continue
+        try:
+            key = base64.b64decode(item.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if len(key) != SEED_BYTES:
+            raise KeyRingError(
+                f"AMANAH_SIGNING_PUBLIC_KEYS_RETIRED: key {number} is not the base64 "
+                "of a 32-byte Ed25519 public key."
+            )
+        keys.append(PublicKey(key))
+    return tuple(keys)
+
+
+def retired_public_keys() -> tuple[PublicKey, ...]:
+    """The keys of AMANAH_SIGNING_PUBLIC_KEYS_RETIRED. Raises KeyRingError."""
+    return _parse_retired(getattr(settings, "AMANAH_SIGNING_PUBLIC_KEYS_RETIRED", ""))
+
+
+def public_key_b64(key: PublicKey) -> str:
+    """The form AMANAH_SIGNING_PUBLIC_KEYS_RETIRED takes a key in."""
+    return base64.b64encode(key.raw).decode()
+
+
 def public_keys() -> list[PublicKey]:
-    """The public keys that verify this installation's documents."""
-    return signer().public_keys()
+    """The public keys that verify this installation's documents: the signer's, then
+    the retired ones."""
+    keys = signer().public_keys()
+    return keys + [key for key in retired_public_keys() if key not in keys]
 
 
 def jwks() -> dict[str, list[dict[str, str]]]:
@@ -448,6 +478,7 @@ def document_verify(
         not isinstance(signature, dict)
         or signature.get("alg") != ALG
         or not isinstance(signature.get("kid"), str)
+        or not KID_RE.fullmatch(signature["kid"])
     ):
         raise SignatureInvalid(
             f"This {_noun(what)}'s signature is malformed (it needs alg EdDSA, a kid "
@@ -469,11 +500,21 @@ def document_verify(
     if key is None:
         raise SignatureInvalid(
             f"This {_noun(what)} is signed by an unknown key "
-            f"(kid {signature['kid'][:64]}), not one this installation publishes.",
+            f"(kid {signature['kid']}), not one this installation publishes.",
             code="unknown_key",
         )
     content = {name: value for name, value in document.items() if name != "signature"}
-    if not key.verify(value, canonical_json(content)):
+    try:
+        signed = canonical_json(content)
+    except (UnicodeError, ValueError, RecursionError):
+        # A lone surrogate ("\ud800") has no UTF-8; nothing this installation signs
+        # holds one.
+        raise SignatureInvalid(
+            f"This {_noun(what)} cannot be read: it holds text that is not valid "
+            "Unicode, so it was not signed as it is.",
+            code="malformed",
+        ) from None
+    if not key.verify(value, signed):
         raise SignatureInvalid(
             f"This {_noun(what)}'s signature does not match its content: it was "
             "altered after it was signed.",

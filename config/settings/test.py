@@ -85,6 +85,7 @@ STORAGES["staticfiles"]["BACKEND"] = (
 )
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"token": "1000/minute"}
 AMANAH_API_RATE = "100000/minute"
+AMANAH_RECEIPT_VERIFY_RATE = "100000/minute"
 
 # Every record reaches the leak scan (tests/conftest.py); the console shows warnings.
 LOGGING["root"]["level"] = "DEBUG"

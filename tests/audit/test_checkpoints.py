@@ -1,19 +1,27 @@
 """Signed checkpoints on a schedule, and the record of every chain check."""
 
 import base64
+import io
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.test import Client
+from django.urls import reverse
 
 from apps.audit import services as audit
 from apps.audit.checks import check_checkpoint_dir
-from apps.audit.models import AuditCheckpoint, ChainVerification
+from apps.audit.models import AuditCheckpoint, AuditEvent, ChainVerification
 from apps.audit.selectors import audit_checkpoint_last, audit_verification_last
 from apps.audit.tasks import audit_chain_verify_task, audit_checkpoint_write_task
 from apps.crypto.signing import jwks
+from tests.accounts.helpers import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -165,3 +173,131 @@ def test_the_deploy_check_wants_an_absolute_writable_directory(settings, tmp_pat
     assert [e.id for e in check_checkpoint_dir(None)] == ["audit.E003"]
     settings.AMANAH_AUDIT_CHECKPOINT_DIR = str(tmp_path)
     assert check_checkpoint_dir(None) == []
+
+
+# An auditor's check against a saved copy of the published keys -------------------
+
+
+def test_an_auditor_checks_a_checkpoint_with_a_saved_copy_of_the_keys(
+    tmp_path, settings
+):
+    path, _ = _written(tmp_path)
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(jwks()))
+    settings.AMANAH_SIGNING_KEY = ""  # the auditor holds no private key
+    call_command("verify_audit_chain", checkpoint=path, keys=keys)
+    assert audit_verification_last().ok is True
+    other = tmp_path / "other.json"
+    settings.AMANAH_SIGNING_KEY = base64.b64encode(b"\x01" * 32).decode()
+    other.write_text(json.dumps(jwks()))
+    with pytest.raises(CommandError, match="signed by an unknown key"):
+        call_command("verify_audit_chain", checkpoint=path, keys=other)
+    (tmp_path / "bad.json").write_text("[" * 100000)
+    with pytest.raises(CommandError, match="Key file is not a JWKS"):
+        call_command("verify_audit_chain", checkpoint=path, keys=tmp_path / "bad.json")
+    with pytest.raises(CommandError, match="give --checkpoint too"):
+        call_command("verify_audit_chain", keys=keys)
+
+
+def test_a_checkpoint_signed_before_the_key_was_replaced_verifies_when_retired(
+    tmp_path, settings
+):
+    path, _ = _written(tmp_path)
+    old = jwks()["keys"][0]
+    old_raw = base64.b64encode(
+        base64.urlsafe_b64decode(old["x"] + "=" * (-len(old["x"]) % 4))
+    ).decode()
+    settings.AMANAH_SIGNING_KEY = base64.b64encode(b"\x01" * 32).decode()
+    settings.AMANAH_SIGNING_PUBLIC_KEYS_RETIRED = old_raw
+    assert old["kid"] in [key["kid"] for key in jwks()["keys"]]
+    call_command("verify_audit_chain", checkpoint=path)
+    assert audit_verification_last().ok is True
+
+
+def _verify_out(**options) -> str:
+    out = io.StringIO()
+    call_command("verify_audit_chain", stdout=out, **options)
+    return out.getvalue()
+
+
+def test_the_command_says_the_checkpoints_signature_was_checked(tmp_path):
+    path, document = _written(tmp_path)
+    kid = document["signature"]["kid"]
+    intact = r"audit chain intact: \d+ events, head #\d+\.\n"
+    out = _verify_out(checkpoint=path)
+    assert re.fullmatch(rf"Checkpoint signature valid \(key {kid}\); {intact}", out)
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps(jwks()))
+    out = _verify_out(checkpoint=path, keys=keys)
+    assert out.startswith(f"Checkpoint signature valid (key {kid} from {keys}); ")
+    assert re.fullmatch(r"Audit chain intact: \d+ events, head #\d+\.\n", _verify_out())
+
+
+def _manage(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - this interpreter, our own arguments
+        [sys.executable, "manage.py", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_command_run_from_the_shell_fails_in_one_plain_line(tmp_path):
+    """Exit 1 with the reason alone on stderr, not Django's `CommandError: ...`
+    (checked before the chain is walked, so no database is needed)."""
+    path, document = _written(tmp_path)
+    del document["signature"]
+    path.write_text(json.dumps(document))
+    done = _manage("verify_audit_chain", "--checkpoint", str(path))
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "The checkpoint is not signed: only a checkpoint signed by this "
+        "installation's key is trusted (write one with audit_checkpoint).\n"
+    )
+    done = _manage("verify_audit_chain", "--keys", str(path))
+    assert (done.returncode, done.stderr) == (
+        1,
+        "--keys checks a checkpoint: give --checkpoint too.\n",
+    )
+
+
+# "Verify now" on the audit page ---------------------------------------------------
+
+
+def test_the_verify_page_shows_the_last_check_and_runs_none_on_get(
+    client, compliance_officer
+):
+    sign_in(client, compliance_officer)
+    page = client.get(reverse("audit:verify"))
+    assert page.status_code == 200
+    assert "has not been verified yet" in page.content.decode()
+    assert 'method="post"' in page.content.decode()
+    assert not ChainVerification.objects.exists()
+
+
+def test_verify_now_records_the_check_for_the_cockpit(client, compliance_officer):
+    _append(3)
+    sign_in(client, compliance_officer)
+    page = client.post(reverse("audit:verify"))
+    assert page.status_code == 200
+    assert "Audit chain intact" in page.content.decode()
+    last = audit_verification_last()
+    assert (last.ok, last.source) == (True, ChainVerification.Source.PAGE)
+    assert last.count == AuditEvent.objects.count()
+    text = client.get(reverse("audit:verify")).content.decode()
+    assert "Verify now (audit page)" in text
+    assert "intact" in text
+
+
+def test_verify_now_is_for_governance_roles_and_needs_its_csrf_token(
+    client, support_agent, compliance_officer
+):
+    sign_in(client, support_agent)
+    assert client.post(reverse("audit:verify")).status_code == 403
+    guarded = Client(enforce_csrf_checks=True)
+    sign_in(guarded, compliance_officer)
+    assert guarded.post(reverse("audit:verify")).status_code == 403
+    assert not ChainVerification.objects.exists()

@@ -8,16 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.urls import reverse
+from django.utils import dateformat, timezone
 
 from apps.consent.forms import RECEIPT_MAX_BYTES
 from apps.consent.models import ConsentEvent
 from apps.consent.selectors import consent_receipts_for_customer
 from apps.consent.services import consent_record, evidence_hash
+from apps.consent.views import BODY_MAX_BYTES
 from apps.crypto.signing import jwks
 from apps.requests.export import export_contents
 from tests.customers.factories import make_customer
@@ -208,7 +211,46 @@ def test_the_page_is_public_and_checks_a_pasted_receipt(bundle, customer):
     text = response.content.decode()
     assert response.status_code == 200
     assert "Valid." in text
-    assert f"Customer {customer.pk} granted consent to &quot;analytics&quot;" in text
+    event = ConsentEvent.objects.filter(customer=customer).order_by("pk").first()
+    when = dateformat.format(timezone.localtime(event.created_at), "j F Y, H:i T")
+    kid = bundle["receipts"][0]["signature"]["kid"]
+    assert (
+        f"<strong>Valid</strong> — Product analytics: granted on {when} by you, "
+        f'under notice version 1 (signed by key <code title="{kid}">{kid[:8]}…'
+        "</code>)" in text
+    )
+    # The raw values are kept, folded away, and wrap rather than spill.
+    details = text[text.index("<details>") : text.index("</details>")]
+    assert str(customer.pk) in details
+    assert event.created_at.isoformat() in details
+    assert kid in details
+    assert "<code>analytics</code>" in details
+    assert str(customer.pk) not in text.replace(details, "")
+    assert '<ul class="receipts wrap-anywhere">' in text
+
+
+def test_the_page_names_staff_and_falls_back_to_a_purposes_code(
+    customer, support_agent
+):
+    from apps.consent.receipts import receipt_content
+    from apps.crypto.signing import document_sign
+
+    consent_record(
+        actor=support_agent,
+        customer=customer,
+        purpose_code="analytics",
+        granted=True,
+        source="staff",
+    )
+    event = ConsentEvent.objects.filter(customer=customer).order_by("pk").last()
+    gone = document_sign(
+        {**receipt_content(event=event, customer=customer), "purpose": "retired_use"}
+    )
+    mine = consent_receipts_for_customer(customer=customer)["receipts"][-1]
+    text = _page_post({"receipt": json.dumps([mine, gone])}).content.decode()
+    assert "— Product analytics: granted on " in text
+    assert " by staff on your behalf, under notice version 1" in text
+    assert "— retired_use: granted on " in text
 
 
 def test_the_page_checks_an_uploaded_bundle(bundle):
@@ -245,6 +287,42 @@ def test_the_page_refuses_another_keys_receipt_and_what_is_not_one(customer, set
     assert "it is not JSON" in response.content.decode()
     response = _page_post({"receipt": ""})
     assert "Paste a receipt or upload the file." in response.content.decode()
+
+
+def _manage(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - this interpreter, our own arguments
+        [sys.executable, "manage.py", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_verify_receipt_run_from_the_shell_prints_one_plain_line(tmp_path, bundle):
+    """README: exit 0 "Valid: ...", or exit 1 with one line `Not valid: ...`, not
+    Django's `CommandError: ...`."""
+    ok = _manage("verify_receipt", str(_write(tmp_path, bundle)))
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("Valid: 2 receipts, signature verified.\n")
+    receipt = bundle["receipts"][0]
+    receipt["purpose"] = "marketing_email"
+    bad = _manage("verify_receipt", str(_write(tmp_path, receipt, "bad.json")))
+    assert bad.returncode == 1
+    assert bad.stdout == ""
+    assert bad.stderr == (
+        "Not valid: This consent receipt's signature does not match its content: "
+        "it was altered after it was signed.\n"
+    )
+    both = _write(tmp_path, {"receipts": [bundle["receipts"][1], receipt]}, "two.json")
+    bad = _manage("verify_receipt", str(both))
+    assert (bad.returncode, bad.stderr.count("\n")) == (1, 1)
+    assert bad.stderr.startswith("Not valid: Receipt 2 of 2: ")
+    missing = _manage("verify_receipt", str(tmp_path / "none.json"))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("Cannot read ")
+    assert "CommandError" not in missing.stderr
 
 
 def test_the_page_limits_the_size(bundle):
@@ -303,3 +381,130 @@ def test_the_readmes_offline_check_runs_as_written(tmp_path, bundle, client):
     (tmp_path / "receipt.json").write_text(json.dumps(receipt))
     bad = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, check=False)  # noqa: S603
     assert "InvalidSignature" in bad.stderr
+
+
+# Crafted input, size and rate ------------------------------------------------------
+
+
+def _surrogate_receipt(bundle) -> str:
+    """A receipt under this installation's kid whose text holds a lone surrogate,
+    which has no UTF-8 (JSON's escape lets it through)."""
+    receipt = bundle["receipts"][0]
+    receipt["purpose"] = "\ud800"
+    return json.dumps(receipt)  # ensure_ascii: "\\ud800"
+
+
+def test_the_page_says_not_valid_to_crafted_input(bundle):
+    response = _page_post({"receipt": "[" * 100000})
+    assert response.status_code == 400
+    assert "Not valid." in response.content.decode()
+    assert "nested too deep" in response.content.decode()
+    response = _page_post({"receipt": _surrogate_receipt(bundle)})
+    assert response.status_code == 400
+    assert "holds text that is not valid Unicode" in response.content.decode()
+    receipt = bundle["receipts"][1]
+    receipt["signature"]["kid"] = "\ud800"
+    response = _page_post({"receipt": json.dumps(receipt)})
+    assert response.status_code == 400
+    assert "signature is malformed" in response.content.decode()
+
+
+def test_verify_receipt_says_not_valid_to_crafted_input(tmp_path, bundle):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100000)
+    with pytest.raises(CommandError, match="nested too deep"):
+        _verify(deep)
+    odd = tmp_path / "odd.json"
+    odd.write_text(_surrogate_receipt(bundle))
+    with pytest.raises(CommandError, match=r"^Not valid: .*not valid Unicode"):
+        _verify(odd)
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own arguments
+        [sys.executable, "manage.py", "verify_receipt", str(odd)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().count("\n") == 0
+    assert "not valid Unicode" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_page_refuses_a_body_too_big_before_reading_it(monkeypatch):
+    from django.http import HttpRequest
+
+    def unread(self):
+        raise AssertionError("the body was read")
+
+    monkeypatch.setattr(HttpRequest, "_load_post_and_files", unread)
+    upload = SimpleUploadedFile(
+        "big.json", b" " * (BODY_MAX_BYTES + 1), "application/json"
+    )
+    response = _page_post({"file": upload})
+    assert response.status_code == 413
+    text = response.content.decode()
+    assert "a receipt file is at most 512 KB" in text
+    assert "Not valid." not in text
+
+
+def test_the_page_limits_checks_per_client_address(bundle, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.AMANAH_RECEIPT_VERIFY_RATE = "2/minute"
+    receipt = {"receipt": json.dumps(bundle["receipts"][0])}
+    for _ in range(2):
+        assert _page_post(receipt, REMOTE_ADDR="192.0.2.7").status_code == 200
+    refused = _page_post(receipt, REMOTE_ADDR="192.0.2.7")
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    assert "Too many checks from your address" in refused.content.decode()
+    assert _page_post(receipt, REMOTE_ADDR="192.0.2.8").status_code == 200
+    assert (
+        Client().get(reverse("receipt-verify"), REMOTE_ADDR="192.0.2.7").status_code
+        == 200
+    )
+    cache.clear()
+
+
+def test_a_receipt_signed_before_the_key_was_replaced_verifies_when_retired(
+    tmp_path, customer, settings
+):
+    settings.AMANAH_SIGNING_KEY = OTHER_KEY
+    old = consent_receipts_for_customer(customer=customer)["receipts"][0]
+    old_public = base64.b64encode(
+        Ed25519PrivateKey.from_private_bytes(b"\x01" * 32)
+        .public_key()
+        .public_bytes_raw()
+    ).decode()
+    settings.AMANAH_SIGNING_KEY = "nZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ2dnZ0="
+    assert _page_post({"receipt": json.dumps(old)}).status_code == 400
+    settings.AMANAH_SIGNING_PUBLIC_KEYS_RETIRED = old_public
+    kids = [key["kid"] for key in jwks()["keys"]]
+    assert kids[1:] == [old["signature"]["kid"]]
+    response = _page_post({"receipt": json.dumps(old)})
+    assert response.status_code == 200
+    assert "Valid." in response.content.decode()
+    assert "Valid: receipt" in _verify(_write(tmp_path, old))
+
+
+# The customer's history ------------------------------------------------------------
+
+
+def test_the_customers_history_says_your_objection_not_the_customers(client):
+    me = make_account(email="me@example.com")
+    consent_record(
+        actor=None,
+        customer=me,
+        purpose_code="marketing_email",
+        granted=False,
+        source="objection",
+    )
+    client.post(
+        reverse("portal:login"), {"email": "me@example.com", "password": PASSWORD}
+    )
+    text = client.get(reverse("portal:consents")).content.decode()
+    assert "<td>Your objection to direct marketing</td>" in text
+    assert "The customer&#x27;s objection" not in text
+    event = ConsentEvent.objects.get(customer=me)
+    assert event.source == "objection"  # the stored value is unchanged

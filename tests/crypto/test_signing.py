@@ -2,6 +2,7 @@
 
 import base64
 import json
+from pathlib import Path
 
 import pkcs11
 import pytest
@@ -9,11 +10,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import reverse
 from pkcs11 import Attribute, ObjectClass
 
 from apps.audit.models import AuditEvent
+from apps.crypto.checks import check_keys
 from apps.crypto.errors import KeyRingError, SignatureInvalid
 from apps.crypto.signing import (
     PublicKey,
@@ -22,6 +25,7 @@ from apps.crypto.signing import (
     document_sign,
     document_verify,
     jwks,
+    public_key_b64,
     public_keys,
     public_keys_from_jwks,
     signer,
@@ -206,3 +210,58 @@ def test_the_jwks_is_public(db):
     response = Client().get(reverse("signing-keys"))
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.django_db
+def test_reading_the_keys_under_the_hsm_makes_no_key(hsm, settings):
+    """An anonymous GET of the JWKS, or a verification, must not make the key pair on
+    the token (nor write to the trail): only the first signature does."""
+    settings.AMANAH_SIGNING_KEY = ""
+    response = Client().get(reverse("signing-keys"))
+    assert response.status_code == 200
+    assert response.json() == {"keys": []}
+    document = {"type": "t", "signature": {"alg": "EdDSA", "kid": "k", "value": "A"}}
+    with pytest.raises(SignatureInvalid):
+        document_verify(document, type="t", what="a t")
+    key = signer()
+    assert key._call(key._find) is None
+    assert not AuditEvent.objects.filter(action="crypto.signing_key_created").exists()
+    with pytest.raises(KeyRingError, match="not on the token yet"):
+        key.public_key  # noqa: B018 - the property reads the token
+    signed = document_sign({"type": "t", "n": 1})
+    assert [k["kid"] for k in jwks()["keys"]] == [signed["signature"]["kid"]]
+    assert AuditEvent.objects.filter(action="crypto.signing_key_created").count() == 1
+
+
+def test_a_lone_surrogate_is_not_valid_not_a_crash():
+    document = document_sign({"type": "t", "text": "ok"})
+    document["text"] = "\ud800"
+    with pytest.raises(SignatureInvalid, match="not valid Unicode") as caught:
+        document_verify(document, type="t", what="a t")
+    assert caught.value.code == "malformed"
+
+
+def test_retired_public_keys_are_published_and_checked(settings):
+    old = Ed25519PrivateKey.from_private_bytes(b"\x01" * 32).public_key()
+    settings.AMANAH_SIGNING_PUBLIC_KEYS_RETIRED = (
+        " " + base64.b64encode(old.public_bytes_raw()).decode() + ", "
+    )
+    keys = public_keys()
+    assert len(keys) == 2
+    assert keys[1].raw == old.public_bytes_raw()
+    assert public_key_b64(keys[1]) == settings.AMANAH_SIGNING_PUBLIC_KEYS_RETIRED[1:-2]
+    settings.AMANAH_SIGNING_PUBLIC_KEYS_RETIRED = "bm90IGEga2V5"
+    with pytest.raises(KeyRingError, match="key 1 is not the base64"):
+        public_keys()
+    assert [e.id for e in check_keys(None)] == ["crypto.E004"]
+
+
+def test_the_env_example_names_the_signing_keys_companions():
+    example = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    for name in (
+        "AMANAH_SIGNING_KEY",
+        "AMANAH_SIGNING_PUBLIC_KEYS_RETIRED",
+        "AMANAH_RECEIPT_VERIFY_RATE",
+    ):
+        assert f"\n# {name}=" in example
+        assert hasattr(django_settings, name)

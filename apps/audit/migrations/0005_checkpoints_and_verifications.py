@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                 ('count', models.PositiveBigIntegerField()),
                 ('head_seq', models.PositiveBigIntegerField()),
                 ('reason', models.CharField(blank=True, max_length=500)),
-                ('source', models.CharField(choices=[('task', 'Nightly task'), ('command', 'verify_audit_chain')], max_length=16)),
+                ('source', models.CharField(choices=[('task', 'Nightly task'), ('command', 'verify_audit_chain'), ('page', 'Verify now (audit page)')], max_length=16)),
                 ('checkpoint', models.CharField(blank=True, max_length=1024)),
             ],
             options={

@@ -21,11 +21,16 @@ def _read_json(path: Path, *, what: str) -> object:
         )
     try:
         return json.loads(raw)
+    except RecursionError:
+        raise CommandError(f"{path} is not {what} (it is nested too deep).") from None
     except ValueError:
         raise CommandError(f"{path} is not {what} (it is not JSON).") from None
 
 
 class Command(BaseCommand):
+    """Exit 0 and say what each receipt attests; 1 with one plain line on stderr
+    (`Not valid: ...`), not Django's `CommandError: ...`."""
+
     help = (
         "Check a signed consent receipt, or a downloaded file of them: exit 0 and "
         "say what each attests when valid, 1 with the reason when not."
@@ -40,6 +45,15 @@ class Command(BaseCommand):
             "/.well-known/amanah-signing-keys.json) instead of this installation's "
             "keys.",
         )
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except CommandError as exc:
+            if not self._called_from_command_line or options.get("traceback"):
+                raise  # call_command's callers get the CommandError
+            self.stderr.write(str(exc))
+            raise SystemExit(exc.returncode) from None
 
     def handle(self, *args, file: Path, keys: Path | None, **options):
         data = _read_json(file, what="a consent receipt")
