@@ -43,7 +43,8 @@ class RopaActivitySerializer(serializers.Serializer):
     name = serializers.CharField()
     purpose = serializers.CharField()
     legal_basis = serializers.CharField(
-        help_text="`consent`, `contract`, `legal_obligation`, `legitimate_interest`."
+        help_text="`consent`, `contract`, `legal_obligation`, `vital_interests`, "
+        "`public_task`, `legitimate_interest` (GDPR art. 6(1)(a) to (f))."
     )
     legal_basis_text = serializers.CharField()
     consent_purpose = serializers.CharField(
@@ -55,7 +56,13 @@ class RopaActivitySerializer(serializers.Serializer):
     recipients = serializers.ListField(child=serializers.CharField())
     transfers = RopaTransferSerializer(many=True)
     retention = serializers.ListField(
-        child=serializers.CharField(), help_text="From the linked retention policies."
+        child=serializers.CharField(),
+        help_text="From the linked retention policies; with none linked, what the "
+        "linked systems state (`retention_source`).",
+    )
+    retention_source = serializers.ChoiceField(
+        choices=["policies", "systems", "none"],
+        help_text="`policies`, `systems` (no policy linked), `none` (nothing linked).",
     )
     security = serializers.ListField(
         child=serializers.CharField(), help_text="The systems' security measures."

@@ -1,6 +1,6 @@
 from django import forms
 
-from apps.consent.models import LegalBasis
+from apps.compliance.models import ActivityBasis
 from apps.consent.selectors import purpose_list_active
 from apps.customers.registry import DataCategory
 from apps.inventory.selectors import recipient_list, system_list
@@ -12,7 +12,7 @@ class ActivityForm(forms.Form):
 
     name = forms.CharField(max_length=120)
     purpose = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
-    legal_basis = forms.ChoiceField(choices=LegalBasis.choices)
+    legal_basis = forms.ChoiceField(choices=ActivityBasis.choices)
     data_subjects = forms.CharField(max_length=200)
     data_categories = forms.MultipleChoiceField(
         choices=DataCategory.choices,

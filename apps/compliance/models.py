@@ -1,10 +1,23 @@
 from django.conf import settings
 from django.db import models
 
-from apps.consent.models import LegalBasis, Purpose
+from apps.consent.models import Purpose
 from apps.customers.registry import DataCategory
 from apps.inventory.models import Recipient, System
 from apps.retention.models import RetentionPolicy
+
+
+class ActivityBasis(models.TextChoices):
+    """GDPR art. 6(1)'s six lawful bases, (a) to (f). (A consent purpose's basis,
+    apps.consent.LegalBasis, is one of four: the ledger records no vital interests or
+    public task.)"""
+
+    CONSENT = "consent", "Consent"
+    CONTRACT = "contract", "Performance of a contract"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+    VITAL_INTERESTS = "vital_interests", "Vital interests"
+    PUBLIC_TASK = "public_task", "Public task"
+    LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
 
 
 class ProcessingActivity(models.Model):
@@ -15,7 +28,7 @@ class ProcessingActivity(models.Model):
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=120)
     purpose = models.TextField(help_text="What the processing is for, in plain words.")
-    legal_basis = models.CharField(max_length=24, choices=LegalBasis.choices)
+    legal_basis = models.CharField(max_length=24, choices=ActivityBasis.choices)
     data_subjects = models.CharField(
         max_length=200, help_text="Whose data, e.g. “Customers who agreed”."
     )

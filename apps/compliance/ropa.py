@@ -12,11 +12,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from apps.compliance.models import ProcessingActivity
-from apps.consent.models import LegalBasis
+from apps.compliance.models import ActivityBasis, ProcessingActivity
 from apps.customers.registry import DataCategory
 
 # A review older than this is flagged.
@@ -24,10 +23,12 @@ REVIEW_DAYS = 365
 
 # Where each basis sits in the GDPR (art. 6(1)).
 BASIS_ARTICLES: dict[str, str] = {
-    LegalBasis.CONSENT: "GDPR art. 6(1)(a)",
-    LegalBasis.CONTRACT: "GDPR art. 6(1)(b)",
-    LegalBasis.LEGAL_OBLIGATION: "GDPR art. 6(1)(c)",
-    LegalBasis.LEGITIMATE_INTEREST: "GDPR art. 6(1)(f)",
+    ActivityBasis.CONSENT: "GDPR art. 6(1)(a)",
+    ActivityBasis.CONTRACT: "GDPR art. 6(1)(b)",
+    ActivityBasis.LEGAL_OBLIGATION: "GDPR art. 6(1)(c)",
+    ActivityBasis.VITAL_INTERESTS: "GDPR art. 6(1)(d)",
+    ActivityBasis.PUBLIC_TASK: "GDPR art. 6(1)(e)",
+    ActivityBasis.LEGITIMATE_INTEREST: "GDPR art. 6(1)(f)",
 }
 
 NO_SAFEGUARD = "none recorded"
@@ -55,6 +56,9 @@ class RopaEntry:
     recipients: list[str]
     transfers: list[RopaTransfer]
     retention: list[str]
+    # Where `retention` comes from: "policies" (the linked retention policies),
+    # "systems" (none linked: what the linked systems state), or "none".
+    retention_source: str
     security: list[str]
     owner: str
     reviewed_at: date | None
@@ -84,8 +88,19 @@ def review_due(reviewed_at: date | None, *, today: date | None = None) -> bool:
     return reviewed_at is None or reviewed_at < today - timedelta(days=REVIEW_DAYS)
 
 
+def activity_review_counts(*, today: date | None = None) -> dict[str, int]:
+    """Activities whose review is due, in one query: `never` reviewed, and `stale`
+    (last reviewed more than REVIEW_DAYS ago)."""
+    today = today or timezone.localdate()
+    cutoff = today - timedelta(days=REVIEW_DAYS)
+    return ProcessingActivity.objects.aggregate(
+        never=Count("pk", filter=Q(reviewed_at__isnull=True)),
+        stale=Count("pk", filter=Q(reviewed_at__lt=cutoff)),
+    )
+
+
 def _basis_text(basis: str) -> str:
-    label = LegalBasis(basis).label if basis in LegalBasis.values else basis
+    label = ActivityBasis(basis).label if basis in ActivityBasis.values else basis
     article = BASIS_ARTICLES.get(basis)
     return f"{label} ({article})" if article else str(label)
 
@@ -102,6 +117,19 @@ def _retention(activity: ProcessingActivity) -> list[str]:
     return lines
 
 
+def _retention_of(
+    activity: ProcessingActivity, systems: list[Any]
+) -> tuple[list[str], str]:
+    """The retention periods: the linked policies'; with none linked, what the
+    linked systems state (their inventory entry), said to be that."""
+    lines = _retention(activity)
+    if lines:
+        return lines, "policies"
+    if systems:
+        return [f"{s.name}: {s.retention}" for s in systems], "systems"
+    return [], "none"
+
+
 def _entry(activity: ProcessingActivity, *, home: str, today: date) -> RopaEntry:
     systems = sorted(activity.systems.all(), key=lambda s: s.name)
     recipients = sorted(activity.recipients.all(), key=lambda r: r.name)
@@ -114,6 +142,7 @@ def _entry(activity: ProcessingActivity, *, home: str, today: date) -> RopaEntry
         for r in recipients
         if r.country != home
     ]
+    retention, retention_source = _retention_of(activity, systems)
     categories = [
         str(DataCategory(c).label) if c in DataCategory.values else c
         for c in activity.data_categories
@@ -132,7 +161,8 @@ def _entry(activity: ProcessingActivity, *, home: str, today: date) -> RopaEntry
         systems=[f"{s.name} ({s.country})" for s in systems],
         recipients=[f"{r.name} ({r.country}): {r.purpose}" for r in recipients],
         transfers=transfers,
-        retention=_retention(activity),
+        retention=retention,
+        retention_source=retention_source,
         security=[f"{s.name}: {s.security}" for s in systems],
         owner=activity.owner,
         reviewed_at=activity.reviewed_at,
@@ -167,6 +197,7 @@ CSV_COLUMNS = [
     "recipients",
     "transfers",
     "retention",
+    "retention_source",
     "security",
     "owner",
     "reviewed_at",
@@ -180,8 +211,9 @@ def _transfer_text(t: RopaTransfer) -> str:
 
 
 def _cell(text: str) -> str:
-    # A cell a spreadsheet would run as a formula is read as text.
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
+    # A cell a spreadsheet would run as a formula is read as text (OWASP's CSV
+    # injection list: = + - @ and a leading tab or carriage return).
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def ropa_csv(entries: list[RopaEntry]) -> str:
@@ -202,6 +234,7 @@ def ropa_csv(entries: list[RopaEntry]) -> str:
             "; ".join(e.recipients),
             "; ".join(_transfer_text(t) for t in e.transfers),
             "; ".join(e.retention),
+            e.retention_source,
             "; ".join(e.security),
             e.owner,
             e.reviewed_at.isoformat() if e.reviewed_at else "",

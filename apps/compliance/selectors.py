@@ -12,6 +12,7 @@ from typing import Any
 from django.utils import timezone
 
 from apps.audit.selectors import audit_checkpoint_last, audit_verification_last
+from apps.compliance.ropa import activity_review_counts
 from apps.incidents.models import Audience, Incident
 from apps.incidents.selectors import Deadline, incidents_open_nearest_deadline
 from apps.monitoring.models import AlertSeverity
@@ -123,6 +124,12 @@ class IncidentsTile:
         return first if first is not None and first.due_at is not None else None
 
     @property
+    def others(self) -> list[OpenIncident]:
+        """The shown ones but the nearest (linked once, above them)."""
+        nearest = self.nearest
+        return [o for o in self.shown if o is not nearest]
+
+    @property
     def urgent(self) -> bool:
         return self.nearest is not None and self.nearest.close
 
@@ -181,6 +188,19 @@ class AuditTile:
 
 
 @dataclass(frozen=True)
+class RopaTile:
+    """Processing activities whose yearly review is due. Never red: a review is
+    housekeeping, not a legal deadline; nor does it stop the page being all clear."""
+
+    never: int  # never reviewed
+    stale: int  # last reviewed more than a year ago
+
+    @property
+    def due(self) -> int:
+        return self.never + self.stale
+
+
+@dataclass(frozen=True)
 class Cockpit:
     at: datetime
     retention: RetentionTile
@@ -188,6 +208,7 @@ class Cockpit:
     incidents: IncidentsTile
     requests: RequestsTile
     audit: AuditTile
+    ropa: RopaTile
 
     @property
     def all_clear(self) -> bool:
@@ -210,4 +231,5 @@ def cockpit_get(*, at: datetime | None = None) -> Cockpit:
         ),
         requests=RequestsTile(**request_due_counts(at=at)),
         audit=AuditTile(audit_verification_last(), audit_checkpoint_last(), at),
+        ropa=RopaTile(**activity_review_counts(today=timezone.localdate(at))),
     )

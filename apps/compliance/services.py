@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.models import Role, User
 from apps.audit import services as audit
-from apps.compliance.models import ProcessingActivity
-from apps.consent.models import LegalBasis
+from apps.compliance.models import ActivityBasis, ProcessingActivity
 from apps.core.errors import DomainError, Forbidden, NotFound
 from apps.customers.registry import DataCategory
 from apps.customers.services import free_text_check
@@ -45,7 +44,7 @@ def _validate(data: dict[str, Any]) -> None:
     for name in ("name", "purpose", "data_subjects", "owner"):
         if name in data and not str(data[name]).strip():
             raise RopaError("This field is required.", field=name)
-    if "legal_basis" in data and data["legal_basis"] not in LegalBasis.values:
+    if "legal_basis" in data and data["legal_basis"] not in ActivityBasis.values:
         raise RopaError("Choose a legal basis.", field="legal_basis")
     categories = data.get("data_categories", [])
     if any(c not in DataCategory.values for c in categories):

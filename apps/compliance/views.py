@@ -64,7 +64,10 @@ class RopaView(RoleRequiredMixin, TemplateView):
         entries = ropa_get()
         context.update(
             entries=entries,
-            stale_count=sum(1 for e in entries if e.review_due),
+            never_count=sum(1 for e in entries if e.reviewed_at is None),
+            stale_count=sum(
+                1 for e in entries if e.review_due and e.reviewed_at is not None
+            ),
             controller_country=settings.AMANAH_CONTROLLER_COUNTRY,
             can_edit=self.request.user.role == Role.PRIVACY_ADMIN,
         )

@@ -205,8 +205,8 @@ class IncidentDeadlinesApi(ApiView):
         audience = serializers.CharField()
         due_at = serializers.DateTimeField(allow_null=True)
         affected = serializers.IntegerField(
-            help_text="Affected people there still on record (the erased are not "
-            "counted)."
+            help_text="Affected people there: all but those erased before the "
+            "incident (those erased since are counted)."
         )
         status = serializers.ChoiceField(
             choices=DEADLINE_STATUSES,
@@ -244,17 +244,22 @@ class IncidentAffectedApi(ApiView):
     permission_classes = [Governance]
 
     class OutputSerializer(serializers.Serializer):
-        total = serializers.IntegerField()
+        total = serializers.IntegerField(
+            help_text="Affected: all the selection matched but those erased before "
+            "the incident (those erased since are counted); this decides the "
+            "thresholds."
+        )
         by_place = serializers.ListField(child=serializers.DictField())
         erased_before_notice = serializers.IntegerField(
-            help_text="Matched, but erased before any notice: not affected, not told."
+            help_text="Matched, but erased before any notice was queued: sent nothing."
         )
         erased_before_incident = serializers.IntegerField(
             help_text="Matched, but erased before the incident occurred (or, when "
-            "that is not known, was detected): their data was gone."
+            "that is not known, was detected): their data was gone; not in `total`."
         )
         erased_since_incident = serializers.IntegerField(
-            help_text="Matched and erased after it occurred: no one left to tell."
+            help_text="Matched and erased after it occurred: in `total` (their data "
+            "was exposed), but not notified: no one is left to tell."
         )
 
     @extend_schema(
@@ -353,7 +358,7 @@ class IncidentNotificationsApi(ApiView):
             allow_null=True, help_text="When the earliest retry is due."
         )
         erased_before_notice = serializers.IntegerField(
-            help_text="Customers erased before any notice: not affected, not told."
+            help_text="Customers erased before any notice was queued: sent nothing."
         )
 
     @extend_schema(

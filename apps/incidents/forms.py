@@ -147,6 +147,11 @@ class NotifiedForm(forms.Form):
         max_length=200, required=False, label="Their reference or ours"
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.fields["notified_at"].label = f"When ({zone})"
+
 
 class ReportSendForm(forms.Form):
     recipient = forms.CharField(max_length=200, label="Sent to (the authority)")
@@ -154,6 +159,11 @@ class ReportSendForm(forms.Form):
     reference = forms.CharField(
         max_length=200, required=False, label="The authority's reference"
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.fields["notified_at"].label = f"Sent at ({zone})"
 
 
 class ReportForm(forms.Form):

@@ -90,6 +90,29 @@ class Report:
     def sent(self) -> bool:
         return self.saved is not None and self.saved.sent_at is not None
 
+    @property
+    def notified_apart(self) -> bool:
+        """The deadline's notification was recorded by hand, not by sending this
+        report: it cannot be marked sent, and its text is a follow-up record."""
+        return not self.sent and self.deadline.notified_at is not None
+
+    @property
+    def sent_on(self) -> datetime | None:
+        """When the report went to the authority (the notification's time)."""
+        if not self.sent or self.saved is None or self.saved.notification is None:
+            return None
+        return self.saved.notification.notified_at
+
+    @property
+    def controller(self) -> str:
+        return controller_name()
+
+
+def controller_name() -> str:
+    """The controller named on reports: AMANAH_CONTROLLER_NAME, or "the controller"
+    until it is set."""
+    return settings.AMANAH_CONTROLLER_NAME.strip() or "the controller"
+
 
 def report_headings(rule_code: str) -> tuple[str, tuple[Heading, ...]]:
     return FORMS.get(rule_code, ("", OTHER))
@@ -104,8 +127,9 @@ def _when(moment: datetime | None) -> str:
 
 def report_draft_sections(*, incident: Incident, deadline: Deadline) -> dict[str, str]:
     """Each heading's text, prefilled from the incident: its times, systems and data
-    categories, how many people (still on record, and erased since it occurred), its
-    risk reasoning, contact, and what was done (the timeline)."""
+    categories, how many people (those erased since it occurred among them, those
+    erased before it apart), its risk reasoning, contact, and what was done (the
+    timeline)."""
     counts = affected_counts(incident=incident)
     erased = affected_erased_counts(incident=incident)
     living = sum(counts.values())
@@ -121,7 +145,7 @@ def report_draft_sections(*, incident: Incident, deadline: Deadline) -> dict[str
     )
     if erased["since_incident"]:
         people += (
-            f" A further {erased['since_incident']:,} customers whose data was held "
+            f" Of these, {erased['since_incident']:,} customers whose data was held "
             "when it occurred have since been erased; no one is left to tell them."
         )
     if erased["before_incident"]:
@@ -176,7 +200,10 @@ def report_draft_sections(*, incident: Incident, deadline: Deadline) -> dict[str
         consequences += " The data was encrypted and the keys were not taken."
     if incident.risk_reasoning:
         consequences += f"\n{incident.risk_reasoning}"
-    contact = incident.contact or "not yet given"
+    contact = (
+        f"{controller_name()}. Data protection officer or other contact point: "
+        f"{incident.contact or 'not yet given'}"
+    )
     late = deadline.due_at is not None and timezone.now() > deadline.due_at
     return {
         "nature": nature,

@@ -31,8 +31,12 @@ from apps.incidents.models import (
 )
 
 
-def incident_list() -> QuerySet[Incident]:
-    return Incident.objects.order_by("-aware_at")
+def incident_list(*, open_only: bool = False) -> QuerySet[Incident]:
+    """Every incident, latest first; `open_only`: all but the resolved ones."""
+    incidents = Incident.objects.order_by("-aware_at")
+    if open_only:
+        incidents = incidents.exclude(status=IncidentStatus.RESOLVED)
+    return incidents
 
 
 def incident_get(*, incident_id: UUID | str) -> Incident:
@@ -48,40 +52,53 @@ def incident_etag(incident: Incident) -> str:
     return etag_of("incident", incident.pk, incident.updated_at)
 
 
-def _living(affected: QuerySet[AffectedCustomer]) -> QuerySet[AffectedCustomer]:
-    """Affected people still on record: not erased (whenever that was) and not set
-    apart when notices were queued. Erasures after the snapshot leave at once, not
-    only when the notices are queued."""
-    return affected.filter(erased_before_notice=False, erased_at__isnull=True).exclude(
+def _erased_before_incident(incidents: Iterable[Incident]) -> Q:
+    """Rows of customers erased before their incident (its erasure cut-off): their
+    data was gone, so they were not affected. An erasure after the snapshot comes
+    after the incident too, so the snapshot's `erased_at` decides."""
+    erased = Q(pk__in=[])
+    for incident in incidents:
+        erased |= Q(
+            incident_id=incident.pk, erased_at__lt=incident_erasure_cutoff(incident)
+        )
+    return erased
+
+
+def _on_record() -> Q:
+    """Rows of people still on record: erased neither before the snapshot, nor before
+    the notices were queued, nor since."""
+    return Q(erased_before_notice=False, erased_at__isnull=True) & ~Q(
         customer_id__in=customer_ids_erased()
     )
 
 
-def affected_counts(*, incident: Incident) -> dict[tuple[str, str], int]:
-    """Affected people still on record, per (country, region): one grouped query.
-    These decide the thresholds. The erased are counted apart
-    (`affected_erased_counts`)."""
+def _affected_tallies(
+    incidents: Sequence[Incident],
+) -> tuple[dict[UUID, dict[tuple[str, str], int]], dict[UUID, int]]:
+    """One grouped query: per incident, the affected per (country, region) (all but
+    those erased before the incident: those erased since were affected too), and how
+    many of them are still on record (not erased at all: the people to tell)."""
     rows = (
-        _living(AffectedCustomer.objects.filter(incident=incident))
-        .values_list("country", "region")
-        .annotate(n=Count("pk"))
-    )
-    return {(country, region): n for country, region, n in rows}
-
-
-def affected_counts_by_incident(
-    *, incident_ids: Sequence[UUID]
-) -> dict[UUID, dict[tuple[str, str], int]]:
-    """`affected_counts` of many incidents in one grouped query."""
-    rows = (
-        _living(AffectedCustomer.objects.filter(incident_id__in=incident_ids))
+        AffectedCustomer.objects.filter(incident_id__in=[i.pk for i in incidents])
+        .exclude(_erased_before_incident(incidents))
         .values_list("incident_id", "country", "region")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("pk"), on_record=Count("pk", filter=_on_record()))
     )
-    result: dict[UUID, dict[tuple[str, str], int]] = {}
-    for incident_id, country, region, n in rows:
-        result.setdefault(incident_id, {})[(country, region)] = n
-    return result
+    counts: dict[UUID, dict[tuple[str, str], int]] = {}
+    on_record: dict[UUID, int] = {}
+    for incident_id, country, region, n, living in rows:
+        counts.setdefault(incident_id, {})[(country, region)] = n
+        on_record[incident_id] = on_record.get(incident_id, 0) + living
+    return counts, on_record
+
+
+def affected_counts(*, incident: Incident) -> dict[tuple[str, str], int]:
+    """The people the incident affected, per (country, region): one grouped query.
+    These decide the thresholds and deadlines. Everyone the selection matched but
+    those erased before the incident (their data was gone): those erased since were
+    affected, and count, though no one is left to tell them
+    (`affected_erased_counts` gives both numbers)."""
+    return _affected_tallies([incident])[0].get(incident.pk, {})
 
 
 def incident_erasure_cutoff(incident: Incident) -> datetime:
@@ -94,8 +111,9 @@ def incident_erasure_cutoff(incident: Incident) -> datetime:
 def affected_erased_counts(*, incident: Incident) -> dict[str, int]:
     """Customers the selection matched who are erased, in one query:
     `before_incident` (erased before it occurred: their data was gone, so not
-    affected) and `since_incident` (their data was there, but no one is left to
-    tell). Neither is in `affected_counts`."""
+    affected, not in `affected_counts`) and `since_incident` (their data was there:
+    affected and in `affected_counts`, but no one is left to tell, so sent
+    nothing)."""
     erased = Q(erased_before_notice=True) | Q(erased_at__isnull=False)
     erased |= Q(customer_id__in=customer_ids_erased())
     before = Q(erased_at__lt=incident_erasure_cutoff(incident))
@@ -106,8 +124,8 @@ def affected_erased_counts(*, incident: Incident) -> dict[str, int]:
 
 
 def affected_erased_count(*, incident: Incident) -> int:
-    """Customers the selection matched who were erased before any notice: counted
-    apart, never told."""
+    """Customers the selection matched who were erased before any notice was queued:
+    sent nothing (affected all the same when erased since the incident)."""
     return AffectedCustomer.objects.filter(
         incident=incident, erased_before_notice=True
     ).count()
@@ -133,6 +151,8 @@ class Deadline:
     recipient: str = ""
     reference: str = ""
     notified_by: str = ""  # "recorded" or "notices"
+    # People's deadline: how many on record no notice reached, once none is pending.
+    unreached: int = 0
 
     @property
     def status(self) -> str:
@@ -175,6 +195,7 @@ def deadlines_for(*, incident: Incident) -> list[Deadline]:
     say now."""
     if not incident.is_breach:
         return []
+    counts, on_record = _affected_tallies([incident])
     if incident.is_closed:
         deadlines = [
             Deadline(
@@ -191,23 +212,39 @@ def deadlines_for(*, incident: Incident) -> list[Deadline]:
         ]
     else:
         deadlines = deadlines_compute(
-            incident=incident, counts=affected_counts(incident=incident)
+            incident=incident, counts=counts.get(incident.pk, {})
         )
     return deadlines_with_notifications(
         deadlines,
         notified=list(DeadlineNotification.objects.filter(incident=incident)),
-        notices_done_at=notices_finished_at(incident=incident),
+        notices=_notices_outcomes([incident.pk], on_record).get(incident.pk),
     )
+
+
+@dataclass(frozen=True)
+class NoticesOutcome:
+    """An incident's notices once none is queued, retrying or sending: when the last
+    one was sent (None if none was), and how many people still on record (not
+    erased) were sent none, on any channel (their notices failed)."""
+
+    last_sent_at: datetime | None
+    unreached: int
+
+    @property
+    def told_everyone(self) -> bool:
+        return self.last_sent_at is not None and self.unreached == 0
 
 
 def deadlines_with_notifications(
     deadlines: list[Deadline],
     *,
     notified: Iterable[DeadlineNotification],
-    notices_done_at: datetime | None,
+    notices: NoticesOutcome | None,
 ) -> list[Deadline]:
     """The deadlines with who was told and when: a notification recorded for the
-    rule, or, for people, the notices once every one has finished."""
+    rule, or, for people, the notices once every one has finished and every person
+    still on record was sent one. When some were not reached, the people's deadline
+    stays open with their number: the officer records how they were told."""
     by_rule = {n.rule_code: n for n in notified}
     result = []
     for deadline in deadlines:
@@ -220,13 +257,16 @@ def deadlines_with_notifications(
                 reference=record.reference,
                 notified_by="recorded",
             )
-        elif deadline.audience == Audience.INDIVIDUALS and notices_done_at:
-            deadline = replace(
-                deadline,
-                notified_at=notices_done_at,
-                recipient="affected people, by the incident's notices",
-                notified_by="notices",
-            )
+        elif deadline.audience == Audience.INDIVIDUALS and notices is not None:
+            if notices.told_everyone:
+                deadline = replace(
+                    deadline,
+                    notified_at=notices.last_sent_at,
+                    recipient="affected people, by the incident's notices",
+                    notified_by="notices",
+                )
+            else:
+                deadline = replace(deadline, unreached=notices.unreached)
         result.append(deadline)
     return result
 
@@ -341,32 +381,34 @@ def notification_progress(*, incident: Incident) -> dict[str, Any]:
 _NOT_FINISHED = (*PENDING_STATUSES, DeliveryStatus.SENDING)
 
 
-def _notices_finished(rows: Iterable[tuple[Any, int, int, datetime | None]]) -> dict:
-    return {
-        key: last_sent
-        for key, unfinished, sent, last_sent in rows
-        if not unfinished and sent and last_sent
-    }
-
-
-def _notices_finished_query(notices: QuerySet[IncidentNotice]) -> QuerySet:
-    """Per incident: notices not finished, sent, and the last sent's time."""
-    return (
-        notices.values("incident_id")
+def _notices_outcomes(
+    incident_ids: Sequence[UUID], on_record: dict[UUID, int]
+) -> dict[UUID, NoticesOutcome]:
+    """One grouped query: the outcome of each incident's notices (see
+    `NoticesOutcome`), for those with notices none of which is still to go.
+    `on_record` is how many affected people each has still on record."""
+    rows = (
+        IncidentNotice.objects.filter(incident_id__in=incident_ids)
+        .values("incident_id")
         .annotate(
             unfinished=Count("pk", filter=Q(status__in=_NOT_FINISHED)),
-            sent=Count("pk", filter=Q(status=DeliveryStatus.SENT)),
             last_sent=Max("sent_at", filter=Q(status=DeliveryStatus.SENT)),
+            reached=Count(
+                "customer_id",
+                distinct=True,
+                filter=Q(status=DeliveryStatus.SENT)
+                & ~Q(customer_id__in=customer_ids_erased()),
+            ),
         )
-        .values_list("incident_id", "unfinished", "sent", "last_sent")
+        .values_list("incident_id", "unfinished", "last_sent", "reached")
     )
-
-
-def notices_finished_at(*, incident: Incident) -> datetime | None:
-    """When the incident's notices finished: none queued, retrying or sending, at
-    least one sent; the last one's `sent_at`. None while any is still to go."""
-    rows = _notices_finished_query(IncidentNotice.objects.filter(incident=incident))
-    return _notices_finished(rows).get(incident.pk)
+    return {
+        incident_id: NoticesOutcome(
+            last_sent, max(on_record.get(incident_id, 0) - reached, 0)
+        )
+        for incident_id, unfinished, last_sent, reached in rows
+        if not unfinished
+    }
 
 
 def incidents_open_nearest_deadline() -> list[tuple[Incident, Deadline | None]]:
@@ -382,15 +424,13 @@ def incidents_open_nearest_deadline() -> list[tuple[Incident, Deadline | None]]:
     if breaches:
         holidays = _holidays()
         rules = list(DeadlineRule.objects.filter(active=True))
-        counts = affected_counts_by_incident(incident_ids=breaches)
+        counts, on_record = _affected_tallies(
+            [incident for incident in incidents if incident.is_breach]
+        )
         notified: dict[UUID, list[DeadlineNotification]] = {}
         for record in DeadlineNotification.objects.filter(incident_id__in=breaches):
             notified.setdefault(record.incident_id, []).append(record)
-        finished = _notices_finished(
-            _notices_finished_query(
-                IncidentNotice.objects.filter(incident_id__in=breaches)
-            )
-        )
+        outcomes = _notices_outcomes(breaches, on_record)
         for incident in incidents:
             if not incident.is_breach:
                 continue
@@ -402,7 +442,7 @@ def incidents_open_nearest_deadline() -> list[tuple[Incident, Deadline | None]]:
                     rules=rules,
                 ),
                 notified=notified.get(incident.pk, ()),
-                notices_done_at=finished.get(incident.pk),
+                notices=outcomes.get(incident.pk),
             )
             owed = [d for d in deadlines if d.status == OPEN and not d.exempt]
             if owed:  # already earliest first, undated ones last

@@ -58,6 +58,7 @@ from apps.incidents.reports import authority_report_get, report_headings
 from apps.incidents.selectors import (
     Deadline,
     deadlines_for,
+    incident_erasure_cutoff,
     incident_etag,
     notices_due,
     notices_due_incident_ids,
@@ -353,11 +354,18 @@ def authority_report_send(
     notified_at: datetime,
     recipient: str,
     reference: str = "",
+    sections: dict[str, str] | None = None,
 ) -> AuthorityReport:
-    """Mark the report sent: its text is frozen, and the authority's notification is
-    recorded with the report (its number and a digest of its text) as reference.
-    Raises IncidentError, IncidentConflict."""
+    """Mark the report sent: its text (`sections`, when given, saved first) is
+    frozen, and the authority's notification is recorded with the report (its number
+    and a digest of its text) as reference. All in one transaction: when the
+    notification is refused nothing is saved or audited. Raises IncidentError,
+    IncidentConflict."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+    if sections is not None:
+        authority_report_save(
+            actor=actor, incident=incident, rule_code=rule_code, sections=sections
+        )
     report = _report_for_update(actor=actor, incident=incident, rule_code=rule_code)
     digest = hashlib.sha256(
         json.dumps(report.sections, sort_keys=True).encode()
@@ -417,8 +425,9 @@ def affected_select(
     """Snapshot who the incident affects: everyone, some countries or regions, those
     created in a window, or a list of ids. Replaces an earlier snapshot while no notice
     has gone out. Customers already erased are kept apart ("erased before notice",
-    with when they were erased: before the incident occurred, they were never
-    affected): not counted, never told. Returns how many are affected."""
+    with when they were erased): never told; those erased before the incident
+    occurred were never affected and are not counted, those erased since are.
+    Returns how many are affected."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if IncidentNotice.objects.filter(incident=incident).exists():
         raise IncidentError("Notices have gone out: the affected list is fixed now.")
@@ -446,9 +455,11 @@ def affected_select(
     rows = customers.values_list("pk", "country", "region", "erased_at").iterator(
         chunk_size=5000
     )
-    batch, total, erased = [], 0, 0
+    cutoff = incident_erasure_cutoff(incident)
+    batch, total, erased, erased_before = [], 0, 0, 0
     for customer_id, country, region, erased_at in rows:
         erased += erased_at is not None
+        erased_before += erased_at is not None and erased_at < cutoff
         batch.append(
             AffectedCustomer(
                 incident=incident,
@@ -463,7 +474,7 @@ def affected_select(
         if len(batch) >= 5000:
             total += len(AffectedCustomer.objects.bulk_create(batch))
             batch = []
-    total += len(AffectedCustomer.objects.bulk_create(batch)) - erased
+    total += len(AffectedCustomer.objects.bulk_create(batch)) - erased_before
     incident.selection = {
         "scope": scope,
         "countries": countries or [],

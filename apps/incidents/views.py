@@ -1,9 +1,11 @@
 """Incident pages for compliance officers and privacy admins; the public status page
 and its JSON feed. (The customer's "notices about your data" is in the portal.)"""
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views import View
 from django.views.generic import TemplateView
 
@@ -55,7 +57,12 @@ class IncidentListView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(incidents=incident_list()[:200], form=form or IncidentForm())
+        open_only = self.request.GET.get("status") == "open"
+        context.update(
+            incidents=incident_list(open_only=open_only)[:200],
+            open_only=open_only,
+            form=form or IncidentForm(),
+        )
         return context
 
     def post(self, request):
@@ -140,7 +147,12 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
             return redirect("incidents:detail", incident_id=incident.pk)
         form_name, form = handler(request, incident)
         if form is None:
-            return redirect("incidents:detail", incident_id=incident.pk)
+            # Back at the top, where the message is (a form's action names its
+            # section, which a redirect would otherwise keep).
+            return redirect(
+                reverse("incidents:detail", kwargs={"incident_id": incident.pk})
+                + "#main"
+            )
         return self.render_to_response(
             self.get_context_data(forms={form_name: form}), status=400
         )
@@ -288,6 +300,7 @@ class IncidentReportView(RoleRequiredMixin, TemplateView):
             deadline=report.deadline,
             form=form or ReportForm(sections=report.sections),
             send_form=send_form or ReportSendForm(),
+            controller_set=bool(settings.AMANAH_CONTROLLER_NAME.strip()),
         )
         return context
 
@@ -302,16 +315,11 @@ class IncidentReportView(RoleRequiredMixin, TemplateView):
                 send_form = ReportSendForm(request.POST)
                 if not send_form.is_valid():
                     return self._again(report, form, send_form)
-                authority_report_save(
-                    actor=request.user,
-                    incident=report.incident,
-                    rule_code=rule_code,
-                    sections=form.cleaned_data,
-                )
                 authority_report_send(
                     actor=request.user,
                     incident=report.incident,
                     rule_code=rule_code,
+                    sections=form.cleaned_data,
                     **send_form.cleaned_data,
                 )
                 messages.success(

@@ -11,12 +11,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.models import AuditCheckpoint, ChainVerification
+from apps.compliance.models import ProcessingActivity
+from apps.incidents.models import Incident, IncidentNotice
+from apps.incidents.services import deadline_notified_record
 from apps.monitoring.models import Alert, AlertStatus
 from apps.requests.models import DataRequest
 from apps.requests.services import request_open
 from apps.retention.models import DisposalProgress, DisposalRun, RetentionPolicy
+from apps.retention.services import customer_erase
 from tests.accounts.helpers import sign_in
 from tests.compliance.cockpit_data import overdue_everywhere
+from tests.customers.factories import make_customer
 from tests.incidents.factories import affect, make_incident
 from tests.portal.factories import make_account
 from tests.retention.factories import aged_customer
@@ -131,7 +136,7 @@ def test_a_chain_never_verified_is_red_and_not_all_clear(client, compliance_offi
     ("kwargs", "shown"),
     [
         ({"verified_ago": timedelta(days=3)}, "3\xa0days ago"),
-        ({"checkpoint_ago": timedelta(days=3)}, "3\xa0days old"),
+        ({"checkpoint_ago": timedelta(days=3)}, "taken 3\xa0days ago"),
         ({"ok": False}, "event 7 was edited"),
     ],
 )
@@ -147,7 +152,7 @@ def test_a_fresh_intact_chain_is_calm(client, compliance_officer):
     audited()
     tile = panel(page(client, compliance_officer), "audit")
     assert "intact, 42 events, 3\xa0hours ago" in tile
-    assert "2\xa0hours old (event 40)" in tile
+    assert "taken 2\xa0hours ago (event 40)" in tile
     assert f'href="{reverse("audit:verify")}"' in tile
 
 
@@ -276,6 +281,65 @@ def test_the_nearest_deadline_and_the_time_left(client, compliance_officer):
     assert reverse("incidents:detail", args=[far.pk]) in tile
 
 
+def nearest_of(html: str) -> str:
+    tile = panel(html, "incidents")
+    found = re.search(r'<p id="nearest-deadline">(.*?)</p>', tile, re.S)
+    return found.group(1) if found else tile
+
+
+def test_the_nearest_deadline_counts_the_erased_since_and_those_not_reached(
+    client, compliance_officer, privacy_admin
+):
+    """250 Texans, one erased since the breach: the attorney general is still owed.
+    Once told, the people's deadline stays open while a notice reached only one."""
+    audited()
+    aware = timezone.now() - timedelta(hours=1)
+    incident = make_incident(
+        compliance_officer,
+        title="Texas export",
+        occurred_at=aware - timedelta(hours=2),
+        detected_at=aware - timedelta(hours=1),
+        aware_at=aware,
+    )
+    texan = make_customer(country="US", region="US-TX")
+    incident.affected.create(customer_id=texan.pk, country="US", region="US-TX")
+    affect(incident, {("US", "US-TX"): 249})
+    customer_erase(actor=privacy_admin, customer=texan)
+
+    assert "notify: Attorney general (Texas)" in nearest_of(
+        page(client, compliance_officer)
+    )
+
+    deadline_notified_record(
+        actor=compliance_officer,
+        incident=incident,
+        rule_code="us-tx-attorney-general",
+        audience="attorney_general",
+        notified_at=timezone.now() - timedelta(minutes=5),
+        recipient="Texas attorney general",
+    )
+    IncidentNotice.objects.bulk_create(
+        IncidentNotice(
+            incident=incident,
+            customer_id=person.customer_id,
+            channel="email",
+            language="en",
+            subject="s",
+            body="b",
+            queued_at=aware,
+            status="failed",
+        )
+        for person in incident.affected.all()
+    )
+    IncidentNotice.objects.filter(pk=IncidentNotice.objects.first().pk).update(
+        status="sent", sent_at=timezone.now()
+    )
+
+    assert "notify: Affected people (Texas)" in nearest_of(
+        page(client, compliance_officer)
+    )
+
+
 def test_a_deadline_within_a_day_is_red(client, compliance_officer):
     audited()
     breach(compliance_officer, aware_hours_ago=60)
@@ -301,7 +365,9 @@ def test_five_incidents_are_listed_and_all_are_counted(client, compliance_office
         breach(compliance_officer, aware_hours_ago=10 + hours, title=f"Breach {hours}")
     tile = panel(page(client, compliance_officer), "incidents")
     assert "<strong>6</strong> open incidents" in tile
-    assert tile.count('<li><a href="/compliance/incidents/') == 5
+    # The nearest above, the next four below it: five, each linked once.
+    assert tile.count('<li><a href="/compliance/incidents/') == 4
+    assert tile.count('href="/compliance/incidents/') - tile.count("?status=open") == 5
     assert "Breach 0" not in tile  # the latest deadline of the six
     assert "All 6 open incidents" in tile
 
@@ -387,6 +453,84 @@ def test_every_task_is_still_linked(client, compliance_officer):
         assert f'href="{reverse(name)}"' in html, name
 
 
+def test_just_now_rather_than_zero_minutes(client, compliance_officer):
+    audited(verified_ago=timedelta(seconds=20), checkpoint_ago=timedelta(seconds=5))
+    tile = panel(page(client, compliance_officer), "audit")
+    assert "intact, 42 events, just now" in tile
+    assert "taken just now (event 40)" in tile
+    assert "0\xa0minutes" not in tile
+
+
+# Incidents: the link to the open ones, each incident once
+
+
+def test_the_count_links_to_the_open_incidents_only(client, compliance_officer):
+    audited()
+    near = breach(compliance_officer, aware_hours_ago=20, title="Vendor export")
+    other = make_incident(compliance_officer, kind="outage", title="Checkout down")
+    done = make_incident(compliance_officer, kind="outage", title="Old outage")
+    Incident.objects.filter(pk=done.pk).update(status="resolved")
+    tile = panel(page(client, compliance_officer), "incidents")
+    listed = reverse("incidents:list") + "?status=open"
+    assert f'href="{listed}"><strong>2</strong> open incidents' in tile
+    # The nearest is linked once (by its deadline), the other in the list below.
+    assert tile.count(reverse("incidents:detail", args=[near.pk])) == 1
+    assert tile.count(reverse("incidents:detail", args=[other.pk])) == 1
+
+    html = client.get(listed).content.decode()
+    assert "Vendor export" in html
+    assert "Checkout down" in html
+    assert "Old outage" not in html
+    assert "Showing the open ones" in html
+    everything = client.get(reverse("incidents:list")).content.decode()
+    assert "Old outage" in everything
+
+
+def test_the_open_filter_says_when_none_is_open(client, compliance_officer):
+    done = make_incident(compliance_officer, kind="outage", title="Old outage")
+    Incident.objects.filter(pk=done.pk).update(status="resolved")
+    sign_in(client, compliance_officer)
+    html = client.get(reverse("incidents:list"), {"status": "open"}).content.decode()
+    assert "No incident is open." in html
+    assert "Old outage" not in html
+
+
+# The record of processing activities: reviews due, never red
+
+
+def test_activities_due_for_review_link_to_the_record_and_are_not_red(
+    client, compliance_officer, privacy_admin
+):
+    audited()
+    activities = ProcessingActivity.objects.order_by("code")
+    total = activities.count()
+    assert total >= 3  # the seeded record
+    codes = list(activities.values_list("code", flat=True))
+    ProcessingActivity.objects.filter(code=codes[0]).update(
+        reviewed_at=timezone.localdate() - timedelta(days=400)
+    )
+    ProcessingActivity.objects.filter(code__in=codes[1:]).update(
+        reviewed_at=timezone.localdate() - timedelta(days=10)
+    )
+    ProcessingActivity.objects.filter(code=codes[1]).update(reviewed_at=None)
+    html = page(client, compliance_officer)
+    tile = panel(html, "ropa")
+    ropa = reverse("compliance:ropa")
+    assert f'href="{ropa}"><strong>2</strong> processing activities due for review' in (
+        tile
+    )
+    assert "1 never reviewed, 1 last reviewed more than a year ago." in tile
+    assert not is_red(html, "ropa")
+    assert (
+        "attention" in re.search(r'<li class="panel([^"]*)" id="tile-ropa">', html)[1]
+    )
+    assert "All clear" in html  # a review is housekeeping, not action due
+
+    ProcessingActivity.objects.update(reviewed_at=timezone.localdate())
+    tile = panel(client.get(HOME).content.decode(), "ropa")
+    assert "Every processing activity was reviewed within the last year." in tile
+
+
 def test_no_javascript(client, compliance_officer):
     """Plain links and HTML (390 px wide: the browser test)."""
     html = page(client, compliance_officer)
@@ -396,8 +540,8 @@ def test_no_javascript(client, compliance_officer):
 # The session, the user and their second factor (3); the policies and their overdue
 # counts (2); the last run (1); open alerts (1); incidents, rules, holidays, affected
 # counts, notifications and notices' progress (6); requests (1); the last
-# verification and checkpoint (2).
-QUERIES = 16
+# verification and checkpoint (2); processing activities due for review (1).
+QUERIES = 17
 
 
 @pytest.mark.postgres

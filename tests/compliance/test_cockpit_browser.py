@@ -55,6 +55,21 @@ def test_the_officer_sees_the_nearest_breach_deadline(live_server, browser):
     # Readable at 390 px: nothing wider than the screen.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
+    # The incident is linked once in its panel.
+    tile = page.locator("#tile-incidents")
+    assert tile.get_by_role("link", name="Vendor saw contact details").count() == 1
+    # "Action due" sits beside its panel's heading, not under it, on a phone and on
+    # a laptop (the audit chain, never verified here, is due too).
+    for screen in (390, 1280):
+        page.set_viewport_size({"width": screen, "height": 900})
+        badges = page.locator(".cockpit h2 .badge").all()
+        assert len(badges) >= 2
+        for badge in badges:
+            link = badge.locator("xpath=../a").bounding_box()
+            box = badge.bounding_box()
+            assert box["x"] > link["x"] + link["width"] - 1, (screen, box, link)
+            assert box["y"] < link["y"] + link["height"], (screen, box, link)
+    page.set_viewport_size({"width": 390, "height": 844})
     page.get_by_role("link", name="Vendor saw contact details").first.click()
     page.wait_for_url(f"**/incidents/{incident.pk}/")
     page.close()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.compliance.models import ProcessingActivity
-from apps.compliance.ropa import CSV_COLUMNS, ropa_get
+from apps.compliance.ropa import CSV_COLUMNS, ropa_csv, ropa_get
 from apps.compliance.services import RopaError, activity_mark_reviewed, activity_save
 from apps.consent.selectors import purpose_list_active
 from apps.core.errors import Forbidden
@@ -75,7 +75,12 @@ def test_the_record_is_built_from_the_inventory_and_policies():
     assert delivery.recipients == [
         "Delivery partner (ID): Delivers orders to your door."
     ]
-    assert _entry("backups").retention == []
+    backups = _entry("backups")  # no retention policy: the system's own retention
+    assert (backups.retention, backups.retention_source) == (
+        ["Encrypted backups: 35 days"],
+        "systems",
+    )
+    assert _entry("marketing-email").retention_source == "policies"
     assert all(e.review_due for e in ropa_get())  # never reviewed
 
 
@@ -162,7 +167,7 @@ def test_governance_roles_read_the_page_and_others_do_not(
     assert "Record of processing activities" in html
     assert "Marketing partner (SG): Standard contractual clauses" in html
     assert "Review due" in html
-    assert "12 activities have not been reviewed in the last year." in html
+    assert "Review due: 12 activities never reviewed." in html
     assert "Mark reviewed" not in html  # a compliance officer reads only
     response = client.post(reverse("compliance:ropa-reviewed", args=["delivery"]))
     assert response.status_code == 403
@@ -176,7 +181,7 @@ def test_a_privacy_admin_marks_an_activity_reviewed_on_the_page(client, privacy_
     assert response.status_code == 302
     assert ProcessingActivity.objects.get(code="delivery").reviewed_by == privacy_admin
     html = client.get(URL).content.decode()
-    assert "11 activities have not been reviewed" in html
+    assert "Review due: 11 activities never reviewed." in html
     missing = client.post(reverse("compliance:ropa-reviewed", args=["nope"]))
     assert missing.status_code == 404
 
@@ -245,3 +250,108 @@ def test_the_page_offers_csv_and_json(client, compliance_officer):
     body = json.loads(response.content)
     assert body["controller_country"] == "ID"
     assert len(body["activities"]) == ProcessingActivity.objects.count()
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_a_cell_a_spreadsheet_would_run_is_read_as_text(start):
+    """OWASP's CSV injection list: a value starting with = + - @, a tab or a carriage
+    return is written with a leading quote (the form strips the last two, but the
+    record's text can come from elsewhere)."""
+    ProcessingActivity.objects.filter(code="delivery").update(
+        purpose=f"{start}HYPERLINK(1)"
+    )
+    rows = list(csv.reader(io.StringIO(ropa_csv(ropa_get()))))
+    [row] = [r for r in rows if r[0] == "delivery"]
+    assert row[CSV_COLUMNS.index("purpose")] == f"'{start}HYPERLINK(1)"
+
+
+def test_without_a_policy_the_page_shows_the_systems_retention_labelled(
+    client, compliance_officer
+):
+    sign_in(client, compliance_officer)
+    html = client.get(URL).content.decode()
+    row = html[html.index('id="activity-backups"') :]
+    row = row[: row.index("</tr>")]
+    assert "No retention policy linked; the linked systems state:" in row
+    assert "Encrypted backups: 35 days" in row
+    assert "No retention policy linked</td>" not in html
+    # Breach handling links no policy either: its systems say what they keep.
+    breach = html[html.index('id="activity-breach-handling"') :]
+    breach = breach[: breach.index("</tr>")]
+    assert "Email provider: 30 days of logs" in breach
+
+
+def test_an_activity_linking_nothing_says_so(client, privacy_admin):
+    activity = ProcessingActivity.objects.get(code="backups")
+    activity.systems.clear()
+    entry = _entry("backups")
+    assert (entry.retention, entry.retention_source, entry.security) == (
+        [],
+        "none",
+        [],
+    )
+    sign_in(client, privacy_admin)
+    html = client.get(URL).content.decode()
+    row = html[html.index('id="activity-backups"') :]
+    row = row[: row.index("</tr>")]
+    assert "Nothing linked: no retention policy and no system" in row
+    assert "No system linked: no security measures recorded." in row
+    csv_rows = list(
+        csv.DictReader(io.StringIO(client.get(URL, {"format": "csv"}).content.decode()))
+    )
+    assert (
+        next(r for r in csv_rows if r["code"] == "backups")["retention_source"]
+        == "none"
+    )
+
+
+def test_the_flag_tells_never_reviewed_from_reviewed_too_long_ago(
+    client, compliance_officer
+):
+    today = timezone.localdate()
+    ProcessingActivity.objects.update(reviewed_at=today)
+    ProcessingActivity.objects.filter(code="backups").update(reviewed_at=None)
+    ProcessingActivity.objects.filter(code__in=["delivery", "marketing-sms"]).update(
+        reviewed_at=today - timedelta(days=400)
+    )
+    sign_in(client, compliance_officer)
+    html = client.get(URL).content.decode()
+    assert (
+        "Review due: 1 activity never reviewed; 2 last reviewed more than a year ago."
+        in html
+    )
+    assert "have not been reviewed in the last year" not in html
+    ProcessingActivity.objects.update(reviewed_at=None)
+    html = client.get(URL).content.decode()
+    total = ProcessingActivity.objects.count()
+    assert f"{total} activities never reviewed." in html
+    ProcessingActivity.objects.update(reviewed_at=today)
+    assert 'id="review-due"' not in client.get(URL).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("basis", "text"),
+    [
+        ("vital_interests", "Vital interests (GDPR art. 6(1)(d))"),
+        ("public_task", "Public task (GDPR art. 6(1)(e))"),
+    ],
+)
+def test_every_lawful_basis_of_article_6_can_be_chosen(
+    client, privacy_admin, basis, text
+):
+    sign_in(client, privacy_admin)
+    body = {
+        "code": f"basis-{basis.replace('_', '-')}",
+        "name": f"Activity on {basis}",
+        "purpose": "Test.",
+        "legal_basis": basis,
+        "data_subjects": "Customers",
+        "owner": "Head of Operations",
+    }
+    assert client.post(reverse("compliance:ropa-new"), body).status_code == 302
+    assert _entry(body["code"]).legal_basis_text == text
+    assert text in client.get(URL).content.decode()
+    bad = client.post(
+        reverse("compliance:ropa-new"), {**body, "code": "x-bad", "legal_basis": "whim"}
+    )
+    assert bad.status_code == 400

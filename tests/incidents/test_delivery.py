@@ -369,14 +369,19 @@ def test_the_beat_job_resumes_only_incidents_with_notices_due(
 # Erased customers -------------------------------------------------------------------
 
 
-def test_customers_erased_before_notice_are_not_affected_but_counted_apart(
+def test_customers_erased_before_notice_are_sent_nothing_and_counted_apart(
     privacy_admin,
 ):
+    """Erased before the incident: not affected. Erased since (here between the
+    snapshot and the notices): affected, counted, but sent nothing."""
     live = make_customer(email="live@example.com")
     erased_before = make_customer()
     erased_between = make_customer()
     customer_erase(actor=privacy_admin, customer=erased_before)
-    incident = make_incident(privacy_admin)
+    now = timezone.now()
+    incident = make_incident(
+        privacy_admin, occurred_at=now, detected_at=now, aware_at=now
+    )
 
     assert affected_select(actor=privacy_admin, incident=incident, scope="all") == 2
     assert sum(affected_counts(incident=incident).values()) == 2
@@ -386,7 +391,7 @@ def test_customers_erased_before_notice_are_not_affected_but_counted_apart(
     assert set(IncidentNotice.objects.values_list("customer_id", flat=True)) == {
         live.pk
     }
-    assert sum(affected_counts(incident=incident).values()) == 1
+    assert sum(affected_counts(incident=incident).values()) == 2
     progress = notification_progress(incident=incident)
     assert progress["erased_before_notice"] == 2
     audited = dict(
@@ -408,7 +413,8 @@ def test_customers_erased_before_notice_are_not_affected_but_counted_apart(
 
 def mixed_incident(actor, monkeypatch):
     """One customer reached, two without an email address (failed for good), one
-    whose email waits for a retry, and one erased before any notice."""
+    whose email waits for a retry, and one erased since the incident, before any
+    notice (affected all the same: counted, sent nothing)."""
     erased = make_customer()
     incident = make_incident(actor)
     affected_select(
@@ -452,8 +458,9 @@ def test_the_incident_page_shows_counts_per_status_reasons_and_erased(
 
     html = client.get(reverse("incidents:detail", args=[incident.pk])).content.decode()
 
-    assert "Affected customers: 4" in html
-    assert "1 erased before notice" in html
+    assert "Affected customers: 5" in html
+    assert "· 1 erased since the incident (counted; no further notice)" in html
+    assert "Sent nothing: 1 erased before any notice was queued." in html
     for status, n in (("queued", 0), ("retrying", 1), ("sent", 5), ("failed", 2)):
         assert f'data-status="{status}">{n}<' in html, status
     assert f"{NO_EMAIL}: 2" in html
@@ -482,7 +489,8 @@ def test_the_api_progress_has_statuses_reasons_and_erased(
     assert body["erased_before_notice"] == 1
     assert body["next_attempt_at"]
     affected = api.get(f"/api/v1/incidents/{incident.pk}/affected/").json()
-    assert (affected["total"], affected["erased_before_notice"]) == (4, 1)
+    assert (affected["total"], affected["erased_before_notice"]) == (5, 1)
+    assert affected["erased_since_incident"] == 1
 
 
 def test_posting_again_sends_what_is_due_and_nothing_twice(

@@ -16,7 +16,9 @@ from apps.incidents.errors import IncidentConflict, IncidentError
 from apps.incidents.models import DeadlineNotification, IncidentNotice
 from apps.incidents.selectors import deadlines_for, incidents_open_nearest_deadline
 from apps.incidents.services import deadline_notified_record, incident_transition
+from apps.retention.services import customer_erase
 from tests.accounts.helpers import sign_in
+from tests.customers.factories import make_customer
 from tests.incidents.factories import affect, make_incident
 
 pytestmark = pytest.mark.django_db
@@ -103,35 +105,119 @@ def test_a_notification_that_does_not_fit_is_refused(
     assert not DeadlineNotification.objects.exists()
 
 
-def test_individuals_count_as_told_when_every_notice_has_finished(privacy_admin):
-    incident = gdpr_incident(privacy_admin)
-    affect(incident, {("ID", "ID-JK"): 2})
+def queue_for_everyone(incident, channels=("email", "in_app")):
     now = timezone.now()
-    notices = [
+    IncidentNotice.objects.bulk_create(
         IncidentNotice(
             incident=incident,
             customer_id=person.customer_id,
-            channel="email",
-            language="id",
+            channel=channel,
+            language="en",
             subject="s",
             body="b",
             queued_at=now,
         )
-        for person in incident.affected.filter(country="ID")
-    ]
-    IncidentNotice.objects.bulk_create(notices)
+        for person in incident.affected.all()
+        for channel in channels
+    )
+
+
+def test_individuals_count_as_told_when_everyone_on_record_was_sent_one(
+    privacy_admin,
+):
+    """Met once nothing is pending and every affected person still on record was sent
+    at least one notice, on any channel; someone whose every notice failed was not
+    told, however many others were."""
+    incident = gdpr_incident(privacy_admin)
+    affect(incident, {("ID", "ID-JK"): 2})
+    queue_for_everyone(incident)
     assert by_code(incident)["id-uupdp-individuals"].status == "open"
 
-    sent_at = now - timedelta(hours=2)
-    first, second = IncidentNotice.objects.order_by("pk")
-    IncidentNotice.objects.filter(pk=first.pk).update(status="sent", sent_at=sent_at)
-    assert by_code(incident)["id-uupdp-individuals"].status == "open"  # one to go
-    IncidentNotice.objects.filter(pk=second.pk).update(status="failed")
+    sent_at = timezone.now() - timedelta(hours=2)
+    unlucky = IncidentNotice.objects.filter(channel="email").order_by("pk").first()
+    IncidentNotice.objects.filter(channel="email").exclude(pk=unlucky.pk).update(
+        status="sent", sent_at=sent_at
+    )
+    IncidentNotice.objects.filter(channel="in_app").update(status="failed")
+    assert by_code(incident)["id-uupdp-individuals"].unreached == 0  # one to go
+    IncidentNotice.objects.filter(pk=unlucky.pk).update(status="failed")
 
     deadline = by_code(incident)["id-uupdp-individuals"]
-    assert (deadline.status, deadline.notified_at) == ("met", sent_at)
+    assert (deadline.status, deadline.notified_at, deadline.unreached) == (
+        "open",
+        None,
+        1,
+    )
+    # Reached on another channel: told.
+    later = sent_at + timedelta(hours=1)
+    IncidentNotice.objects.filter(
+        customer_id=unlucky.customer_id, channel="in_app"
+    ).update(status="sent", sent_at=later)
+    deadline = by_code(incident)["id-uupdp-individuals"]
+    assert (deadline.status, deadline.notified_at, deadline.unreached) == (
+        "met",
+        later,
+        0,
+    )
     assert deadline.notified_by == "notices"
     assert by_code(incident)[GDPR].status == "open"  # the authority is another duty
+
+
+def test_mostly_failed_notices_leave_the_people_open_until_recorded(
+    client, privacy_admin
+):
+    incident = gdpr_incident(privacy_admin)
+    queue_for_everyone(incident, channels=("email",))
+    sent = IncidentNotice.objects.order_by("pk").first()
+    IncidentNotice.objects.exclude(pk=sent.pk).update(status="failed")
+    IncidentNotice.objects.filter(pk=sent.pk).update(
+        status="sent", sent_at=timezone.now() - timedelta(hours=1)
+    )
+    people = "eu-gdpr-individuals"
+    deadline = by_code(incident)[people]
+    assert (deadline.status, deadline.unreached) == ("open", 9)
+    [(_, nearest)] = incidents_open_nearest_deadline()
+    assert nearest.rule_code == GDPR
+    record(privacy_admin, incident)
+    [(_, nearest)] = incidents_open_nearest_deadline()
+    assert (nearest.rule_code, nearest.unreached) == (people, 9)
+
+    sign_in(client, privacy_admin)
+    url = reverse("incidents:detail", args=[incident.pk])
+    html = client.get(url).content.decode()
+    assert (
+        "9 people not reached: record how they were told (e.g. a public "
+        "communication)" in html
+    )
+    record(
+        privacy_admin,
+        incident,
+        rule_code=people,
+        audience="individuals",
+        recipient="everyone affected, by a notice on the home page",
+    )
+    deadline = by_code(incident)[people]
+    assert (deadline.status, deadline.notified_by) == ("met", "recorded")
+    assert "not reached" not in client.get(url).content.decode()
+
+
+def test_people_erased_since_their_notice_failed_are_not_waited_for(privacy_admin):
+    customer = make_customer(country="DE", region="")
+    incident = gdpr_incident(privacy_admin)
+    incident.affected.create(customer_id=customer.pk, country="DE", region="")
+    queue_for_everyone(incident, channels=("email",))
+    sent_at = timezone.now() - timedelta(hours=1)
+    IncidentNotice.objects.exclude(customer_id=customer.pk).update(
+        status="sent", sent_at=sent_at
+    )
+    IncidentNotice.objects.filter(customer_id=customer.pk).update(status="failed")
+    assert by_code(incident)["eu-gdpr-individuals"].unreached == 1
+
+    customer_erase(actor=privacy_admin, customer=customer)
+
+    deadline = by_code(incident)["eu-gdpr-individuals"]
+    assert (deadline.status, deadline.notified_at) == ("met", sent_at)
+    assert deadline.affected == 11  # erased since the incident: still affected
 
 
 def test_a_resolved_incident_keeps_its_statuses_and_takes_no_more_records(
@@ -339,3 +425,58 @@ def test_the_page_shows_a_refused_record_on_its_form(client, compliance_officer)
     assert response.status_code == 400
     assert "It cannot be in the future." in response.content.decode()
     assert not DeadlineNotification.objects.exists()
+
+
+def test_the_times_typed_name_their_zone(client, compliance_officer, settings):
+    incident = gdpr_incident(compliance_officer)
+    sign_in(client, compliance_officer)
+    zone = settings.TIME_ZONE
+    html = client.get(reverse("incidents:detail", args=[incident.pk])).content.decode()
+    assert f">When ({zone})</label>" in html
+    report = reverse("incidents:report", args=[incident.pk, GDPR])
+    assert f">Sent at ({zone})</label>" in client.get(report).content.decode()
+
+
+def test_a_refused_form_opens_its_section_and_the_page_jumps_to_it(
+    client, compliance_officer
+):
+    incident = gdpr_incident(compliance_officer)
+    sign_in(client, compliance_officer)
+    url = reverse("incidents:detail", args=[incident.pk])
+    html = client.get(url).content.decode()
+    # Each form's action names its section: the answer opens there, without script.
+    assert f'<tr id="notify-{GDPR}">' in html
+    assert f'action="#notify-{GDPR}"' in html
+    assert "<details><summary>Record notification: supervisory authority" in html
+    for anchor in ("affected", "status-update", "timeline", "details"):
+        assert f'id="{anchor}"' in html, anchor
+        assert f'action="#{anchor}"' in html, anchor
+
+    refused = client.post(
+        url,
+        {
+            "action": "notified",
+            "deadline": GDPR,
+            f"{GDPR}-rule": GDPR,
+            f"{GDPR}-audience": "authority",
+            f"{GDPR}-notified_at": "",
+            f"{GDPR}-recipient": "",
+        },
+    )
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    row = html[html.index(f'<tr id="notify-{GDPR}">') :]
+    assert row.startswith(f'<tr id="notify-{GDPR}">')
+    assert "<details open>" in row[:600]
+    assert "This field is required." in row[: row.index("</details>")]
+
+    bad = client.post(url, {"action": "affected", "scope": "list", "customer_ids": "x"})
+    assert bad.status_code == 400
+    html = bad.content.decode()
+    assert "<details open><summary>Choose who is affected" in html
+
+    done = client.post(
+        url, {"action": "timeline", "text": "Rotated the vendor's keys."}
+    )
+    assert done.status_code == 302
+    assert done.headers["Location"] == f"{url}#main"  # back to the message on top

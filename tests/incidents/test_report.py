@@ -16,7 +16,7 @@ from apps.incidents.selectors import (
     affected_erased_counts,
     deadlines_for,
 )
-from apps.incidents.services import affected_select
+from apps.incidents.services import affected_select, deadline_notified_record
 from apps.retention.services import customer_erase
 from tests.accounts.helpers import sign_in
 from tests.customers.factories import make_customer
@@ -149,52 +149,124 @@ def test_marking_sent_with_a_time_in_the_future_is_refused(client, compliance_of
     assert response.status_code == 400
     assert "It cannot be in the future." in response.content.decode()
     assert not DeadlineNotification.objects.exists()
-    assert AuthorityReport.objects.filter(sent_at__isnull=False).count() == 0
+    # Refused as a whole: the text was not saved (nor audited) either.
+    assert not AuthorityReport.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="incident.report")
+
+
+def test_marking_sent_once_notified_changes_nothing(client, compliance_officer):
+    incident = eu_incident(compliance_officer)
+    sign_in(client, compliance_officer)
+    url = report_url(incident)
+    assert client.post(url, {"nature": "Draft.", "action": "save"}).status_code == 302
+    deadline_notified_record(
+        actor=compliance_officer,
+        incident=incident,
+        rule_code="eu-gdpr-authority",
+        audience="authority",
+        notified_at=timezone.now() - timedelta(hours=1),
+        recipient="BfDI",
+    )
+    when = timezone.localtime(timezone.now() - timedelta(minutes=5))
+    response = client.post(
+        url,
+        {
+            "nature": "Final.",
+            "action": "send",
+            "recipient": "BfDI",
+            "notified_at": f"{when:%Y-%m-%dT%H:%M}",
+        },
+    )
+
+    assert response.status_code == 400
+    assert "already recorded" in response.content.decode()
+    report = AuthorityReport.objects.get()
+    assert (report.sections["nature"], report.sent_at) == ("Draft.", None)
+    assert AuditEvent.objects.filter(action="incident.report_saved").count() == 1
 
 
 # The affected snapshot and the erased ------------------------------------------------
 
 
-def test_customers_erased_after_the_snapshot_leave_the_threshold_counts(
-    privacy_admin,
+@pytest.mark.parametrize(
+    ("erased_before", "owed"), [(1, True), (2, False)], ids=["250", "249"]
+)
+def test_erasures_since_the_incident_count_and_erasures_before_it_do_not(
+    privacy_admin, erased_before, owed
 ):
-    """Texas's attorney general is owed from 250 residents: 249 on record and one
-    erased after the snapshot is not 250 (it was, before: the snapshot counted the
-    erased until notices were queued)."""
-    texans = [make_customer(country="US", region="US-TX") for _ in range(3)]
-    gone_before = texans[0]
-    customer_erase(actor=privacy_admin, customer=gone_before)
+    """Texas's attorney general is owed from 250 residents. People erased since the
+    incident were affected (their data was exposed): they keep the count at 250.
+    Those erased before it were not: one more of them and it is 249."""
+    texans = [make_customer(country="US", region="US-TX") for _ in range(5)]
+    for gone in texans[:erased_before]:
+        customer_erase(actor=privacy_admin, customer=gone)
     now = timezone.now()
     incident = make_incident(
         privacy_admin, occurred_at=now, detected_at=now, aware_at=now
     )
-    affected_select(
+    customer_erase(actor=privacy_admin, customer=texans[2])  # before the snapshot
+    affected = affected_select(
         actor=privacy_admin,
         incident=incident,
         scope="list",
         customer_ids=" ".join(str(c.pk) for c in texans),
     )
-    affect(incident, {("US", "US-TX"): 248})
-    codes = {d.rule_code for d in deadlines_for(incident=incident)}
-    assert "us-tx-attorney-general" in codes  # 250 on record
+    affect(incident, {("US", "US-TX"): 246})
+    customer_erase(actor=privacy_admin, customer=texans[3])  # after the snapshot
 
-    customer_erase(actor=privacy_admin, customer=texans[1])
-
-    assert sum(affected_counts(incident=incident).values()) == 249
-    codes = {d.rule_code for d in deadlines_for(incident=incident)}
-    assert "us-tx-attorney-general" not in codes
+    expected = 251 - erased_before
+    assert affected == 5 - erased_before
+    assert sum(affected_counts(incident=incident).values()) == expected
+    deadlines = {d.rule_code: d for d in deadlines_for(incident=incident)}
+    assert ("us-tx-attorney-general" in deadlines) is owed
+    if owed:
+        assert deadlines["us-tx-attorney-general"].affected == 250
     assert affected_erased_counts(incident=incident) == {
-        "before_incident": 1,
-        "since_incident": 1,
+        "before_incident": erased_before,
+        "since_incident": 2,
     }
     api = APIClient()
     api.force_authenticate(privacy_admin)
     answer = api.get(f"/api/v1/incidents/{incident.pk}/affected/").json()
-    assert answer["total"] == 249
+    assert answer["total"] == expected
     assert (answer["erased_before_incident"], answer["erased_since_incident"]) == (
-        1,
-        1,
+        erased_before,
+        2,
     )
+
+
+def test_an_unknown_occurrence_cuts_off_at_detection(privacy_admin):
+    gone = make_customer(country="US", region="US-TX")
+    customer_erase(actor=privacy_admin, customer=gone)
+    now = timezone.now()
+    incident = make_incident(
+        privacy_admin, occurred_at=None, detected_at=now, aware_at=now
+    )
+    affected_select(
+        actor=privacy_admin, incident=incident, scope="list", customer_ids=str(gone.pk)
+    )
+    assert affected_counts(incident=incident) == {}
+    assert affected_erased_counts(incident=incident)["before_incident"] == 1
+
+
+def test_the_report_counts_the_erased_since_among_the_people(
+    client, compliance_officer, privacy_admin
+):
+    gone_before = make_customer(country="DE", region="")
+    customer_erase(actor=privacy_admin, customer=gone_before)
+    now = timezone.now()
+    incident = make_incident(
+        compliance_officer, occurred_at=now, detected_at=now, aware_at=now
+    )
+    gone_since = make_customer(country="DE", region="")
+    make_customer(country="DE", region="")
+    affected_select(actor=privacy_admin, incident=incident, scope="all")
+    customer_erase(actor=privacy_admin, customer=gone_since)
+    sign_in(client, compliance_officer)
+    html = client.get(report_url(incident)).content.decode()
+    assert "About 2 people in EU (2 in all, in 1 country: DE)." in html
+    assert "Of these, 1 customers whose data was held" in html
+    assert "1 customers the selection matched were erased before it" in html
 
 
 def test_the_page_shows_the_erased_apart(client, privacy_admin):
@@ -205,11 +277,15 @@ def test_the_page_shows_the_erased_apart(client, privacy_admin):
         privacy_admin, occurred_at=now, detected_at=now, aware_at=now
     )
     make_customer(country="ID")
+    since = make_customer(country="ID")
     affected_select(actor=privacy_admin, incident=incident, scope="all")
+    customer_erase(actor=privacy_admin, customer=since)
     sign_in(client, privacy_admin)
     html = client.get(reverse("incidents:detail", args=[incident.pk])).content.decode()
-    assert "Affected customers: 1" in html
+    assert "Affected customers: 2" in html
     assert "Not counted: 1 erased before the incident occurred" in html
+    assert "· 1 erased since the incident (counted; no further notice)" in html
+    assert "Erased since the incident: 1 (counted; no further notice)." in html
 
 
 # The status update -------------------------------------------------------------------
@@ -260,3 +336,95 @@ def test_the_report_prints_on_a4_without_the_menus():
     assert "size: A4" in printed
     assert ".topbar, .footer" in printed
     assert ".no-print" in printed
+
+
+# What the report says it is ----------------------------------------------------------
+
+
+def test_a_deadline_notified_by_hand_offers_no_mark_sent(client, compliance_officer):
+    incident = eu_incident(compliance_officer)
+    deadline_notified_record(
+        actor=compliance_officer,
+        incident=incident,
+        rule_code="eu-gdpr-authority",
+        audience="authority",
+        notified_at=timezone.now() - timedelta(hours=1),
+        recipient="BfDI",
+        reference="BfDI-77",
+    )
+    sign_in(client, compliance_officer)
+    url = report_url(incident)
+
+    html = client.get(url).content.decode()
+
+    notice = html[html.index('data-report="notified"') :]
+    notice = notice[: notice.index("</p>")]
+    when = timezone.localtime(timezone.now() - timedelta(hours=1))
+    assert "already recorded" in notice
+    assert f"{when:%Y-%m-%d %H:%M}" in notice
+    assert "to BfDI, reference BfDI-77" in notice
+    assert 'value="send"' not in html
+    assert "Mark sent" not in html
+    assert "Save the text (a follow-up record)" in html
+    assert "Draft — not sent" in html  # this text was never sent
+    # Kept as a follow-up record: saving still works.
+    assert (
+        client.post(url, {"nature": "Follow-up.", "action": "save"}).status_code == 302
+    )
+    assert AuthorityReport.objects.get().sections["nature"] == "Follow-up."
+
+
+def test_the_draft_says_so_when_it_was_prepared_and_by_whom(
+    client, compliance_officer, settings
+):
+    incident = eu_incident(compliance_officer)
+    sign_in(client, compliance_officer)
+    url = report_url(incident)
+    today = f"{timezone.localdate():%Y-%m-%d}"
+
+    html = client.get(url).content.decode()
+    # Printed as well: the mark is in no "no-print" block.
+    assert '<p class="report-mark" data-report="draft">Draft — not sent</p>' in html
+    assert f"Prepared on {today}" in html
+    assert "Sent on" not in html
+    assert '<strong data-report="controller">the controller</strong>' in html
+    assert "set AMANAH_CONTROLLER_NAME" in html
+    assert (
+        "data protection officer or other contact point, as named on the incident: "
+        '<span data-report="contact">privacy@amanah.example, +62 21 5091 0000</span>'
+    ) in html
+
+    settings.AMANAH_CONTROLLER_NAME = "PT Toko Amanah"
+    html = client.get(url).content.decode()
+    assert '<strong data-report="controller">PT Toko Amanah</strong>' in html
+    assert "set AMANAH_CONTROLLER_NAME" not in html
+    # The drafted contact section names the controller and its contact point.
+    assert "PT Toko Amanah. Data protection officer or other contact point: " in html
+
+    when = timezone.localtime(timezone.now() - timedelta(minutes=5))
+    sent = client.post(
+        url,
+        {
+            "nature": "Final.",
+            "action": "send",
+            "recipient": "BfDI",
+            "notified_at": f"{when:%Y-%m-%dT%H:%M}",
+        },
+    )
+    assert sent.status_code == 302
+    html = client.get(url).content.decode()
+    assert "Draft — not sent" not in html
+    assert f"Sent on {when:%Y-%m-%d %H:%M}" in html
+    assert f"Prepared on {today}" in html
+
+
+def test_the_draft_mark_is_printed():
+    from pathlib import Path
+
+    from django.contrib.staticfiles import finders
+
+    css = Path(finders.find("css/incidents.css")).read_text()
+    printed = css[css.index("@media print") :]
+    hidden = printed[: printed.index("}")]
+    assert "report-mark" not in hidden
+    assert ".report-mark {" in css

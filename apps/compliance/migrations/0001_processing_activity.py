@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                 ('code', models.SlugField(unique=True)),
                 ('name', models.CharField(max_length=120)),
                 ('purpose', models.TextField(help_text='What the processing is for, in plain words.')),
-                ('legal_basis', models.CharField(choices=[('consent', 'Consent'), ('contract', 'Performance of a contract'), ('legitimate_interest', 'Legitimate interest'), ('legal_obligation', 'Legal obligation')], max_length=24)),
+                ('legal_basis', models.CharField(choices=[('consent', 'Consent'), ('contract', 'Performance of a contract'), ('legal_obligation', 'Legal obligation'), ('vital_interests', 'Vital interests'), ('public_task', 'Public task'), ('legitimate_interest', 'Legitimate interest')], max_length=24)),
                 ('data_subjects', models.CharField(help_text='Whose data, e.g. “Customers who agreed”.', max_length=200)),
                 ('data_categories', models.JSONField(default=list, help_text='Among: identity, contact, address, financial, sensitive, free_text.')),
                 ('owner', models.CharField(help_text='A role or person in the business, e.g. “Head of Marketing”.', max_length=100)),
