@@ -223,9 +223,10 @@ class SyncReaders(BasePermission):
 
 class CustomerChangesApi(ApiView):
     """What changed about which customers, as ids and states, never personal data:
-    created, changed, closed, erased (governance roles, and the systems that send
-    marketing). Oldest change first. `next` is never null: keep it, and follow it
-    later for what changed since (or ask again with `updated_since`)."""
+    created, changed, closed, erased, restricted or no longer (governance roles, and
+    the systems that send marketing). Oldest change first. `next` is never null: keep
+    it, and follow it later for what changed since (or ask again with
+    `updated_since`)."""
 
     permission_classes = [SyncReaders]
     pagination_class = CursorPagination
@@ -239,6 +240,10 @@ class CustomerChangesApi(ApiView):
         created_at = serializers.DateTimeField()
         closed_at = serializers.DateTimeField(allow_null=True)
         erased_at = serializers.DateTimeField(allow_null=True)
+        restricted = serializers.BooleanField(
+            help_text="A restriction (GDPR art. 18) is in force: leave the customer "
+            "out of marketing and sharing. Placing or lifting one moves `updated_at`."
+        )
         updated_at = serializers.DateTimeField()
 
     @extend_schema(

@@ -50,5 +50,6 @@ class CustomerOutputSerializer(serializers.Serializer):
         required=False,
         help_text="Present while the customer's data is restricted (GDPR art. 18): "
         "fields the policy shows in full are masked, and a reveal's reason must name "
-        "a restriction's purpose.",
+        "a restriction's ground (its purpose's text before any \":\", in any case "
+        "and spacing), else 403 on `reason`.",
     )

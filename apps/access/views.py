@@ -244,10 +244,11 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
 
 
 class RestrictionLiftView(RoleRequiredMixin, View):
-    """Lift a restriction (privacy admins; the service refuses other roles: 403),
-    with a reason, the customer told first (GDPR art. 18(3))."""
+    """Lift a restriction (privacy admins; other roles get 403 before anything is
+    looked up, so they learn nothing of which restrictions exist), with a reason, the
+    customer told first (GDPR art. 18(3))."""
 
-    allowed_roles = STAFF_ROLES
+    allowed_roles = (Role.PRIVACY_ADMIN,)
 
     def post(self, request, customer_id, restriction_id):
         try:

@@ -37,9 +37,10 @@ class Purpose(models.Model):
     min_notice_version = models.PositiveIntegerField(default=0)
     active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=100)
-    # Direct marketing (GDPR art. 21(2)): an objection to it withdraws this purpose,
-    # and staff can no longer grant it for that customer. Said, not guessed from the
-    # channel.
+    # Direct marketing (GDPR art. 21(2)), ours or a partner's for their own offers:
+    # an objection to it withdraws this purpose (when granted or awaiting its
+    # confirmation link), and staff can no longer grant it for that customer. Said,
+    # not guessed from the channel.
     direct_marketing = models.BooleanField(default=False)
 
     class Meta:
@@ -172,9 +173,9 @@ class ConsentState(models.Model):
 
 class MarketingObjection(models.Model):
     """The customer objected to direct marketing (GDPR art. 21(2), (3)): every
-    direct-marketing purpose was withdrawn, and from then on only the customer can
-    grant one again (staff cannot). Kept apart from the ledger, which disposal
-    thins: the objection stands as long as the customer."""
+    direct-marketing purpose they had granted (or asked for) was withdrawn, and from
+    then on only the customer can grant any of them (staff cannot). Kept apart from
+    the ledger, which disposal thins: the objection stands as long as the customer."""
 
     customer = models.OneToOneField(
         Customer, on_delete=models.CASCADE, related_name="+"

@@ -224,14 +224,22 @@ def consent_withdraw(
 
 @transaction.atomic
 def consent_object_to_marketing(
-    *, actor: User | None, customer: Customer, request_id: UUID | None = None
+    *,
+    actor: User | None,
+    customer: Customer,
+    request_id: UUID | None = None,
+    evidence: str = "",
 ) -> list[ConsentEvent]:
-    """The customer objects to direct marketing (GDPR art. 21(2), (3)): every active
-    direct-marketing purpose is withdrawn in the ledger (source `objection`), and
-    from then on only the customer can grant one again (`_objection_check`); GPC and
-    unsubscribe links work as before. A second objection withdraws again. Audited.
-    Lock order: the customer, then their consent state, then the audit chain. Raises
-    ConsentError (erased)."""
+    """The customer objects to direct marketing (GDPR art. 21(2), (3)): each
+    direct-marketing purpose granted or awaiting its confirmation link is withdrawn
+    in the ledger (source `objection`, with the customer's `evidence` when they
+    objected themselves; none for a purpose never granted), and from then on only the
+    customer can grant any direct-marketing purpose again (`_objection_check`); GPC
+    and unsubscribe links work as before. A second objection withdraws again.
+    Returns the withdrawals. Audited.
+    Lock order: the customer, then their consent state and open opt-in requests (all
+    of them, before the first audit event), then the audit chain. Raises ConsentError
+    (erased)."""
     if _customer_lock(customer) is not None:
         raise ConsentError("This customer was erased.", field="customer")
     now = timezone.now()
@@ -239,17 +247,42 @@ def consent_object_to_marketing(
         customer_id=customer.pk,
         defaults={"objected_at": now, "request_id": request_id},
     )
-    # Each withdrawal audits as it goes: the state rows it then locks are this
-    # customer's, and every writer of them holds the customer's row first (taken
-    # above), so none waits after the audit chain.
+    purposes = list(purpose_list_direct_marketing())
+    # Every lock before the first audit event (each withdrawal audits as it goes):
+    # the customer's state rows of these purposes, then their open opt-in requests.
+    # After the audit chain the withdrawals only change rows held already or insert.
+    granted = {
+        purpose_id
+        for purpose_id, is_granted in ConsentState.objects.select_for_update(
+            no_key=True
+        )
+        .filter(customer_id=customer.pk, purpose__in=purposes)
+        .order_by("pk")
+        .values_list("purpose_id", "granted")
+        if is_granted
+    }
+    pending = {
+        purpose_id
+        for purpose_id, expires_at in OptInRequest.objects.select_for_update(
+            no_key=True
+        )
+        .filter(
+            customer_id=customer.pk, purpose__in=purposes, confirmed_at__isnull=True
+        )
+        .order_by("pk")
+        .values_list("purpose_id", "expires_at")
+        if expires_at > now
+    }
     events = [
         consent_withdraw(
             actor=actor,
             customer=customer,
             purpose_code=purpose.code,
             source=ConsentSource.OBJECTION,
+            evidence=evidence,
         )
-        for purpose in purpose_list_direct_marketing()
+        for purpose in purposes
+        if purpose.pk in granted | pending
     ]
     audit.record(
         actor=actor,

@@ -146,9 +146,13 @@ class Restriction(models.Model):
     )
     lifted_at = models.DateTimeField(null=True, blank=True)
     lift_reason = models.CharField(max_length=500, blank=True)
-    # When the customer was told it would be lifted (art. 18(3)), as the privacy
-    # admin who lifted it confirmed.
-    customer_told_at = models.DateTimeField(null=True, blank=True)
+    # Art. 18(3): the customer is told before a lift. Not when they were told (we do
+    # not know it), but when the privacy admin lifting it confirmed they had been.
+    customer_told_confirmed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the privacy admin confirmed the customer had been told.",
+    )
 
     class Meta:
         indexes = [

@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+)
 
 from apps.core.db import model_column_sql, model_columns_sql, model_source_sql
 from apps.core.errors import NotFound
@@ -75,12 +83,20 @@ def customer_plain(customer: Customer) -> dict[str, Any]:
 def customers_changed_since(*, since: datetime | None) -> QuerySet[Customer]:
     """Every customer, closed and erased ones too, changed at or after `since` (all
     without it), by `updated_at`, which every write of the row moves: creation, a
-    change, closing, erasure, disposal. Unordered: the caller orders and pages by
+    change, closing, erasure, disposal, a restriction placed or lifted (each annotated
+    `restricted`: whether one is in force). Unordered: the caller orders and pages by
     ("updated_at", "pk") (index customers_updated_idx). A customer deleted by disposal
     is not in it: the row is gone."""
     # Ids, states and times only: no sealed column is read.
     customers = customer_queryset().only(
         "id", "status", "created_at", "closed_at", "erased_at", "updated_at"
+    )
+    customers = customers.annotate(
+        restricted=Exists(
+            Restriction.objects.filter(
+                customer_id=OuterRef("pk"), lifted_at__isnull=True
+            )
+        )
     )
     if since is not None:
         customers = customers.filter(updated_at__gte=since)
@@ -214,6 +230,18 @@ def customer_restriction_active(*, customer: Customer) -> Restriction | None:
     return (
         Restriction.objects.filter(customer_id=customer.pk, lifted_at__isnull=True)
         .order_by("placed_at", "pk")
+        .first()
+    )
+
+
+def customer_restriction_of_request(
+    *, customer_id: UUID, request_id: UUID
+) -> Restriction | None:
+    """The restriction a customer's request led to (the one in force, else the last
+    lifted), or None."""
+    return (
+        Restriction.objects.filter(customer_id=customer_id, request_id=request_id)
+        .order_by(F("lifted_at").desc(nulls_first=True), "-pk")
         .first()
     )
 

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, Q, Value, When
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
@@ -274,7 +274,9 @@ def customer_restrict(
     """Restrict the customer's data to `purpose` (the stated ground, e.g. "legal
     claims"): from the commit they are in no audience and no data share, and staff
     reveal their values only for that purpose. Placing the same restriction again
-    (same source and request) returns the one in force. Audited. Lock order: the
+    (same source and request) returns the one in force; one a request led to is
+    placed once: after a privacy admin lifted it, it is returned lifted (`lifted_at`
+    set), not placed again. Audited. Lock order: the
     customer's row (the caller may hold it already), then the audit chain. Raises
     CustomerError, CustomerConflict (erased), NotFound."""
     if source not in RestrictionSource.values:
@@ -291,12 +293,15 @@ def customer_restrict(
     erased_at = customer_lock_erased_at(customer_id=customer.pk)
     if erased_at is not None:
         raise CustomerConflict("This customer was erased; nothing is left to restrict.")
-    current = Restriction.objects.filter(
-        customer_id=customer.pk,
-        source=source,
-        request_id=request_id,
-        lifted_at__isnull=True,
-    ).first()
+    # Under the customer's lock, which a lift takes too: a lift committed meanwhile
+    # is seen here.
+    same = Restriction.objects.filter(
+        customer_id=customer.pk, source=source, request_id=request_id
+    )
+    if request_id is None:
+        same = same.filter(lifted_at__isnull=True)
+    # The one in force first, else the last lifted.
+    current = same.order_by(F("lifted_at").desc(nulls_first=True), "-pk").first()
     if current is not None:
         return current
     restriction = Restriction.objects.create(
@@ -361,9 +366,14 @@ def customer_restriction_lift(
     restriction.lifted_at = now
     restriction.lifted_by = actor
     restriction.lift_reason = reason[:500]
-    restriction.customer_told_at = now
+    restriction.customer_told_confirmed_at = now
     restriction.save(
-        update_fields=["lifted_at", "lifted_by", "lift_reason", "customer_told_at"]
+        update_fields=[
+            "lifted_at",
+            "lifted_by",
+            "lift_reason",
+            "customer_told_confirmed_at",
+        ]
     )
     Customer.objects.filter(pk=restriction.customer_id).update()
     audit.record(

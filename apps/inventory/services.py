@@ -1,7 +1,8 @@
 """Writes on the data inventory: systems, recipients, change notices, and sharing,
 which is refused without the customer's consent to the recipient's gating purpose.
 
-Lock order (apps/core/db.py): the system or recipient, then the audit chain.
+Lock order (apps/core/db.py): the system or recipient, then the audit chain; a share,
+the customer's row, then the audit chain.
 """
 
 import logging
@@ -18,7 +19,7 @@ from apps.consent.selectors import (
     consent_granted_customer_ids,
     consent_granted_for_customer,
 )
-from apps.core.errors import DomainError, Forbidden
+from apps.core.errors import DomainError, Forbidden, NotFound
 from apps.core.links import public_url
 from apps.core.mail import send_unless_refused
 from apps.crypto.keys import data_keys_preload, key_scope
@@ -28,6 +29,7 @@ from apps.customers.selectors import (
     customer_restriction_active,
     customers_not_erased,
 )
+from apps.customers.services import customer_lock_erased_at
 from apps.inventory.models import (
     ChangeNotice,
     ChangeNoticeDelivery,
@@ -174,15 +176,22 @@ def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
 def data_share(*, actor: User, recipient: Recipient, customer: Customer) -> ShareRecord:
     """Record a sharing of the customer's data with a recipient. Raises
     SharingRefused (the refusal itself is recorded and audited, with why) without the
-    gating consent, or while the customer's data is restricted (GDPR art. 18)."""
+    gating consent, or while the customer's data is restricted (GDPR art. 18).
+    Lock order: the customer's row, then the audit chain."""
     purpose = recipient.gating_purpose
-    allowed = purpose is None or consent_granted_for_customer(
-        customer=customer, purpose=purpose
-    )
-    allowed = allowed and recipient.active and not customer.is_erased
-    restricted = customer_restriction_active(customer=customer) is not None
-    allowed = allowed and not restricted
     with transaction.atomic():
+        # Under the customer's row lock, which every restriction, lift and consent
+        # change takes too: one committing meanwhile is seen, none slips in after.
+        try:
+            erased = customer_lock_erased_at(customer_id=customer.pk) is not None
+        except Customer.DoesNotExist:
+            raise NotFound("No such customer.") from None
+        allowed = purpose is None or consent_granted_for_customer(
+            customer=customer, purpose=purpose
+        )
+        allowed = allowed and recipient.active and not erased
+        restricted = customer_restriction_active(customer=customer) is not None
+        allowed = allowed and not restricted
         record = ShareRecord.objects.create(
             recipient=recipient,
             customer_id=customer.pk,

@@ -279,7 +279,10 @@ class MyDataView(CustomerPageMixin, TemplateView):
         if form.is_valid():
             try:
                 request_open(
-                    actor=request.user, customer=self.customer, **form.cleaned_data
+                    actor=request.user,
+                    customer=self.customer,
+                    evidence=request_evidence(request),
+                    **form.cleaned_data,
                 )
             except DomainError as exc:
                 form_add_domain_error(form, exc)

@@ -87,6 +87,16 @@ class RequestOpenInputSerializer(serializers.Serializer):
     # The service's name for an input, where it differs (errors are named back).
     SERVICE_NAMES = {"how_verified": "verification"}
 
+    def validate(self, data: dict) -> dict:
+        if data.get("kind") == RequestKind.OBJECTION and not data.get("objection_to"):
+            raise serializers.ValidationError(
+                {
+                    "objection_to": "Say what the customer objects to: `marketing` "
+                    "(direct marketing) or `other` (another use of their data)."
+                }
+            )
+        return data
+
     def service_kwargs(self) -> dict:
         data = dict(self.validated_data)
         data.pop("customer")
@@ -107,7 +117,9 @@ class RequestListApi(ApiView):
     POST opens a request on a customer's behalf, as on the queue page, saying how you
     verified their identity (`how_verified`); its due date comes from the customer's
     law (`regime`, `due_rule_source`). An unknown customer is a 404; an erased one a
-    400 naming `customer`; a request of the same kind still open for them a 409."""
+    400 naming `customer`; a request of the same kind still open for them a 409 (for
+    an objection, one to the same thing: one to direct marketing is done at once). An
+    objection must say what it is to (`objection_to`): without it, a 400 naming it."""
 
     permission_classes = [PrivacyAdmins]
     pagination_class = CursorPagination

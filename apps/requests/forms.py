@@ -45,10 +45,22 @@ class StaffRequestForm(CustomerRequestForm):
 
 
 class TransitionForm(forms.Form):
+    """The request page's form: a status change, the extension (offered only while
+    the request's rule allows one and it is unused: `extension`), or both."""
+
     status = forms.ChoiceField(
-        choices=[(s, label) for s, label in RequestStatus.choices if s != "received"]
+        choices=[("", "Keep the status")]
+        + [(s, label) for s, label in RequestStatus.choices if s != "received"],
+        required=False,
     )
     note = forms.CharField(required=False, max_length=500, label="Reason or note")
-    extend = forms.BooleanField(
-        required=False, label="Use the extension the law allows (once)"
-    )
+    extend = forms.BooleanField(required=False)
+
+    def __init__(self, *args, extension: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        if extension:
+            self.fields[
+                "extend"
+            ].label = f"Use the extension the law allows ({extension})"
+        else:
+            del self.fields["extend"]

@@ -4,7 +4,8 @@ certificate, corrections.
 
 Lock order (apps/core/db.py): an erasure first keeps legal holds from being placed
 (retention's advisory lock); then the request, then its customer (through the customers
-service), then the audit chain.
+service), then the audit chain. Opening one locks the customer first (the request is
+created after it), then what an objection changes, then the audit chain.
 """
 
 import io
@@ -26,6 +27,7 @@ from django.utils import timezone
 from apps.access.services import access_log_write_full
 from apps.accounts.models import User
 from apps.audit import services as audit
+from apps.consent.selectors import purpose_list_direct_marketing
 from apps.consent.services import consent_object_to_marketing
 from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
 from apps.core.links import public_url
@@ -33,9 +35,10 @@ from apps.core.reasons import reason_require
 from apps.crypto.keys import key_scope, open_with, seal_with
 from apps.customers.models import Customer, RestrictionSource
 from apps.customers.registry import PII_FIELD_NAMES, PII_FIELDS
-from apps.customers.selectors import customer_get
+from apps.customers.selectors import customer_get, customer_restriction_of_request
 from apps.customers.services import (
     customer_lock,
+    customer_lock_erased_at,
     customer_restrict,
     customer_update,
     free_text_check,
@@ -194,10 +197,13 @@ def request_open(
     new_value: str = "",
     details: str = "",
     objection_to: str = "",
+    evidence: str = "",
 ) -> DataRequest:
     """Open a request. Staff must say how they verified the customer's identity.
     An objection says what it is to (`objection_to`): to direct marketing it is done
-    at once (`_objection_marketing`); to another use it opens a review, the data
+    at once (`_objection_marketing`; its withdrawals carry `evidence`, the hash of the
+    customer's own request, `apps.consent.services.evidence_hash`, when they object
+    themselves); to another use it opens a review, the data
     restricted meanwhile (`_objection_review_open`); unsaid (the forms ask for it;
     objections from before it was asked), it waits for a privacy admin as it did.
     Raises RequestError, Conflict."""
@@ -238,9 +244,23 @@ def request_open(
             raise RequestError("Choose the field to correct.", field="field")
         if not new_value.strip():
             raise RequestError("Give the correct value.", field="new_value")
-    if DataRequest.objects.filter(
+    # The customer's row first (apps/core/db.py): the consent state and restriction
+    # an objection changes are theirs, and the audit chain comes last. Two opens for
+    # one customer queue up here, so the check below sees the other's request.
+    try:
+        erased_at = customer_lock_erased_at(customer_id=customer.pk)
+    except Customer.DoesNotExist:
+        raise NotFound("No such customer.") from None  # as customer_get says it
+    if erased_at is not None:
+        raise RequestError("This customer was erased.", field="customer")
+    already = DataRequest.objects.filter(
         customer=customer, kind=kind, status__in=OPEN_STATUSES
-    ).exists():
+    )
+    if kind == RequestKind.OBJECTION:
+        # One open objection per object: one to direct marketing is done at once,
+        # and is never held up by a review of another use.
+        already = already.filter(objection_to=objection_to)
+    if objection_to != ObjectionTo.MARKETING and already.exists():
         raise Conflict("A request of this kind is already open.", field="kind")
     now = timezone.now()
     regime, due = regime_and_due(
@@ -265,6 +285,14 @@ def request_open(
     _event(
         request, actor, RequestStatus.RECEIVED, "opened by staff" if by_staff else ""
     )
+    # Before this request's own audit event: what an objection changes takes its
+    # locks (consent state, opt-in requests) before the audit chain.
+    if objection_to == ObjectionTo.MARKETING:
+        _objection_marketing(
+            actor=actor, request=request, customer=customer, evidence=evidence
+        )
+    elif objection_to == ObjectionTo.OTHER:
+        _objection_review_open(actor=actor, request=request, customer=customer)
     audit.record(
         actor=actor,
         action="request.opened",
@@ -276,10 +304,6 @@ def request_open(
             **({"objection_to": objection_to} if objection_to else {}),
         },
     )
-    if objection_to == ObjectionTo.MARKETING:
-        _objection_marketing(actor=actor, request=request, customer=customer)
-    elif objection_to == ObjectionTo.OTHER:
-        _objection_review_open(actor=actor, request=request, customer=customer)
     if kind in AUTOMATIC_KINDS:
         from apps.requests.tasks import request_process_task
 
@@ -294,21 +318,25 @@ def request_open(
 # Restriction (GDPR art. 18) and objection (art. 21) ---------------------------------
 
 # The stated purposes restricted data stays usable for (besides storage), by what
-# restricted it; a reveal's reason must name one (apps/access/services/reveals.py).
-RESTRICTION_PURPOSE_REQUEST = "legal claims or another's rights (GDPR art. 18(2))"
-RESTRICTION_PURPOSE_OBJECTION = (
-    "legal claims, while an objection is reviewed (GDPR art. 18(1)(d))"
-)
+# restricted it: short and the same under every law. A reveal's reason must name the
+# purpose's ground, its text before any ":" (apps/access/services/reveals.py).
+RESTRICTION_PURPOSE_REQUEST = "legal claims"
+RESTRICTION_PURPOSE_OBJECTION = "legal claims"
 
 RESTRICTED_TEXT = (
     "The use of your data is restricted: we keep it, and use it only for {purpose}, "
     "not for marketing or sharing. We will tell you before the restriction is lifted."
 )
-MARKETING_OBJECTION_TEXT = (
-    "We no longer use your data for direct marketing: every marketing purpose ({}) "
-    "is withdrawn, and our staff cannot turn one on again; only you can, on your "
-    "privacy page."
+RESTRICTION_LIFTED_TEXT = (
+    "The use of your data was restricted from {placed} until {lifted}, when we lifted "
+    "the restriction after telling you."
 )
+MARKETING_OBJECTION_TEXT = (
+    "We no longer use your data for direct marketing ({purposes}): {withdrawn} Our "
+    "staff cannot turn any of them on; only you can, on your privacy page."
+)
+MARKETING_WITHDRAWN_TEXT = "we withdrew what you had agreed to or asked for ({})."
+MARKETING_NOTHING_TEXT = "you had agreed to none of it, so nothing was withdrawn."
 OBJECTION_REVIEW_TEXT = (
     "We are reviewing your objection. Until we answer, the use of your data is "
     "restricted: we keep it, and use it only for {purpose}."
@@ -318,25 +346,34 @@ OBJECTION_UPHELD_TEXT = (
     "to. Its use stays restricted to {purpose}, and we will tell you before that "
     "restriction is lifted."
 )
+OBJECTION_UPHELD_BARE_TEXT = (
+    "We upheld your objection: we no longer use your data for what you objected to."
+)
 OBJECTION_REFUSED_TEXT = (
     "The use of your data stays restricted until we tell you we lift it."
 )
 
 
 def _objection_marketing(
-    *, actor: User, request: DataRequest, customer: Customer
+    *, actor: User, request: DataRequest, customer: Customer, evidence: str = ""
 ) -> None:
     """GDPR art. 21(3): every direct-marketing purpose withdrawn at once (source
-    `objection`), the request completed. In request_open's transaction: the request
-    (created), then the customer (consent's lock), then the audit chain."""
+    `objection`), the request completed. In request_open's transaction: the customer
+    (locked first), the request (created), then the customer's consent state and
+    opt-in requests, then the audit chain."""
     events = consent_object_to_marketing(
-        actor=actor, customer=customer, request_id=request.pk
+        actor=actor, customer=customer, request_id=request.pk, evidence=evidence
     )
-    names = ", ".join(event.purpose.name.lower() for event in events) or "none"
+    withdrawn = ", ".join(event.purpose.name.lower() for event in events)
     now = timezone.now()
     request.status = RequestStatus.COMPLETED
     request.completed_at = now
-    request.outcome = MARKETING_OBJECTION_TEXT.format(names)
+    request.outcome = MARKETING_OBJECTION_TEXT.format(
+        purposes=", ".join(p.name.lower() for p in purpose_list_direct_marketing()),
+        withdrawn=MARKETING_WITHDRAWN_TEXT.format(withdrawn)
+        if events
+        else MARKETING_NOTHING_TEXT,
+    )
     request.save()
     _event(request, None, RequestStatus.COMPLETED, "marketing purposes withdrawn")
 
@@ -346,7 +383,7 @@ def _objection_review_open(
 ) -> None:
     """An objection to another use: a review, due when the request is, the data
     restricted meanwhile (GDPR art. 18(1)(d)). In request_open's transaction: the
-    request (created), then the customer, then the audit chain."""
+    customer (locked first), the request (created), then the audit chain."""
     customer_restrict(
         actor=actor,
         customer=customer,
@@ -401,6 +438,34 @@ def request_details_read(*, actor: User, request: DataRequest) -> str | None:
     return details
 
 
+def _restriction_lifted_text(request: DataRequest) -> str:
+    """When the restriction the request led to was lifted: from when until when it
+    held; else "". Under the customer's lock, which a lift takes too."""
+    if request.customer_id is None:
+        return ""
+    customer_lock_erased_at(customer_id=request.customer_id)
+    restriction = customer_restriction_of_request(
+        customer_id=request.customer_id, request_id=request.pk
+    )
+    if restriction is None or restriction.lifted_at is None:
+        return ""
+    return RESTRICTION_LIFTED_TEXT.format(
+        placed=timezone.localdate(restriction.placed_at).isoformat(),
+        lifted=timezone.localdate(restriction.lifted_at).isoformat(),
+    )
+
+
+def _sentences(note: str, text: str) -> str:
+    """The admin's note, then a fixed text, as separate sentences: a full stop after
+    a note that ends without punctuation."""
+    note = note.strip()
+    if not note:
+        return text
+    if note[-1] not in ".!?…":
+        note += "."
+    return f"{note} {text}"
+
+
 @transaction.atomic
 def request_transition(
     *, actor: User, request: DataRequest, status: str, note: str = ""
@@ -440,8 +505,10 @@ def request_transition(
         RequestStatus.IN_PROGRESS,
         RequestStatus.COMPLETED,
     ):
-        # Accepting or completing it restricts (again, the same one: idempotent).
-        customer_restrict(
+        # Accepting or completing it restricts, once: the request's restriction is
+        # returned as it is, in force or lifted by a privacy admin meanwhile (never
+        # placed again).
+        restriction = customer_restrict(
             actor=actor,
             customer=_customer_required(request),
             purpose=RESTRICTION_PURPOSE_REQUEST,
@@ -449,18 +516,26 @@ def request_transition(
             request_id=request.pk,
         )
         if status == RequestStatus.COMPLETED:
-            restricted = RESTRICTED_TEXT.format(purpose=RESTRICTION_PURPOSE_REQUEST)
-            outcome = f"{outcome} {restricted}".strip()
+            said = _restriction_lifted_text(request) or RESTRICTED_TEXT.format(
+                purpose=restriction.purpose
+            )
+            outcome = _sentences(outcome, said)
     if request.kind == RequestKind.OBJECTION and request.objection_to == (
         ObjectionTo.OTHER
     ):
         # Upheld, the restriction of the review stays; refused, it stays until a
         # privacy admin lifts it, the customer told first (GDPR art. 18(3)).
+        # Unless a privacy admin lifted it meanwhile: then the outcome says when.
+        lifted = _restriction_lifted_text(request)
         if status == RequestStatus.COMPLETED:
-            upheld = OBJECTION_UPHELD_TEXT.format(purpose=RESTRICTION_PURPOSE_OBJECTION)
-            outcome = f"{outcome} {upheld}".strip()
+            upheld = (
+                f"{OBJECTION_UPHELD_BARE_TEXT} {lifted}"
+                if lifted
+                else OBJECTION_UPHELD_TEXT.format(purpose=RESTRICTION_PURPOSE_OBJECTION)
+            )
+            outcome = _sentences(outcome, upheld)
         elif status == RequestStatus.REFUSED:
-            outcome = f"{outcome} {OBJECTION_REFUSED_TEXT}"
+            outcome = _sentences(outcome, lifted or OBJECTION_REFUSED_TEXT)
     request.status = status
     if status in (RequestStatus.COMPLETED, RequestStatus.REFUSED):
         request.completed_at = timezone.now()
@@ -479,8 +554,13 @@ def request_transition(
 @transaction.atomic
 def request_extend(*, actor: User, request: DataRequest, reason: str) -> DataRequest:
     """Extend the due date once, by what the request's law allows (GDPR art. 12(3):
-    two months; CCPA: 45 days). Raises RequestError."""
+    two months; CCPA: 45 days), privacy admins, an open request. Raises
+    RequestError, Forbidden."""
+    if getattr(actor, "role", "") != "privacy_admin":
+        raise Forbidden("Only privacy admins handle requests.")
     request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
+    if not request.is_open:
+        raise RequestError("This request is closed.", field="status")
     rule = due_rule_of(regime=request.regime)
     if rule.extension is None:
         raise RequestError(
@@ -505,6 +585,26 @@ def request_extend(*, actor: User, request: DataRequest, reason: str) -> DataReq
     request.save(update_fields=["due_at", "extended"])
     _event(request, actor, request.status, f"extended: {reason.strip()[:400]}")
     audit.record(actor=actor, action="request.extended", target=request)
+    return request
+
+
+@transaction.atomic
+def request_handle(
+    *, actor: User, request: DataRequest, status: str, note: str, extend: bool
+) -> DataRequest:
+    """What the request's page posts: the extension (its reason the note) and a
+    status change, either or both, together or not at all. Raises RequestError,
+    Forbidden."""
+    if not status and not extend:
+        raise RequestError(
+            "Choose the next status, or use the extension.", field="status"
+        )
+    if extend:
+        request = request_extend(actor=actor, request=request, reason=note)
+    if status:
+        request = request_transition(
+            actor=actor, request=request, status=status, note=note
+        )
     return request
 
 

@@ -4,6 +4,7 @@ page is in the portal.)"""
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.generic import TemplateView
 
 from apps.access.selectors import customer_exists
@@ -21,9 +22,8 @@ from apps.requests.selectors import (
 from apps.requests.services import (
     due_rule_of,
     request_details_read,
-    request_extend,
+    request_handle,
     request_open,
-    request_transition,
 )
 
 
@@ -75,6 +75,13 @@ class RequestDetailView(RoleRequiredMixin, TemplateView):
         except NotFound as exc:
             raise Http404(str(exc)) from exc
 
+    @staticmethod
+    def extension_offered(item) -> str:
+        """The extension the page offers: its text while the request's rule allows
+        one and it is unused, else ""."""
+        rule = due_rule_of(regime=item.regime)
+        return "" if rule.extension is None or item.extended else rule.extension_text
+
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         item = self.get_object()
@@ -83,27 +90,29 @@ class RequestDetailView(RoleRequiredMixin, TemplateView):
             # Sealed under the customer's key; opening it is a logged read.
             details=request_details_read(actor=self.request.user, request=item),
             due_rule=due_rule_of(regime=item.regime),
-            form=form or TransitionForm(),
+            form=form or TransitionForm(extension=self.extension_offered(item)),
+            # The customer's staff page: every role here (governance) sees any
+            # customer there; none once disposal deleted the row.
+            customer_url=reverse("staff:customer", args=[item.customer_id])
+            if item.customer_id and self.request.user.role in GOVERNANCE_ROLES
+            else "",
         )
         return context
 
     def post(self, request, request_id):
         item = self.get_object()
-        form = TransitionForm(request.POST)
+        form = TransitionForm(request.POST, extension=self.extension_offered(item))
         if form.is_valid():
             data = form.cleaned_data
             try:
-                if data["extend"]:
-                    request_extend(
-                        actor=request.user, request=item, reason=data["note"]
-                    )
-                else:
-                    request_transition(
-                        actor=request.user,
-                        request=item,
-                        status=data["status"],
-                        note=data["note"],
-                    )
+                # Both when both are asked for, in one transaction.
+                request_handle(
+                    actor=request.user,
+                    request=item,
+                    status=data["status"],
+                    note=data["note"],
+                    extend=data.get("extend", False),
+                )
             except DomainError as exc:
                 form_add_domain_error(form, exc)
             else:

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from apps.consent.selectors import consent_event_counts_by_withdrawal
 from apps.customers.models import Customer, CustomerStatus
+from apps.customers.selectors import customer_ids_restricted
 from apps.retention.models import (
     Action,
     Covers,
@@ -93,13 +94,32 @@ def policy_get(*, code: str) -> RetentionPolicy | None:
     return RetentionPolicy.objects.filter(code=code).first()
 
 
+def _held_customers(holds: QuerySet[LegalHold], field: str) -> Q:
+    """Rows (their customer in `field`) kept for a customer: a legal hold on them, or
+    their data restricted (GDPR art. 18: stored, kept for the restriction's stated
+    purpose), which holds like a legal hold until it is lifted."""
+    held_customers = holds.filter(customer__isnull=False).values("customer_id")
+    return Q(**{f"{field}__in": held_customers}) | Q(
+        **{f"{field}__in": customer_ids_restricted()}
+    )
+
+
+def _held_customer_ids(holds: QuerySet[LegalHold]) -> QuerySet:
+    """`_held_customers` as one subquery of customer ids."""
+    return (
+        holds.filter(customer__isnull=False)
+        .values("customer_id")
+        .union(customer_ids_restricted())
+    )
+
+
 def _held_filter(policy: RetentionPolicy, at: datetime) -> Q:
-    """Rows under a legal hold: the whole kind, or their customer."""
+    """Rows under a legal hold: the whole kind, or their customer (a hold on them, or
+    a restriction of their data)."""
     holds = holds_active(at=at)
     if holds.filter(covers=policy.covers).exists():
         return Q(pk__isnull=False)  # everything
-    held_customers = holds.filter(customer__isnull=False).values("customer_id")
-    return Q(**{f"{SCOPES[policy.covers].customer_field}__in": held_customers})
+    return _held_customers(holds, SCOPES[policy.covers].customer_field)
 
 
 # The order in which a run disposes of what more than one policy covers: whole
@@ -327,9 +347,7 @@ def _consent_window_counts(policy: RetentionPolicy, at: datetime) -> dict[str, i
             "due_90": (limit(0), limit(90)),
             "overdue": (None, limit(0)),
         },
-        customers=None
-        if whole_kind
-        else holds.filter(customer__isnull=False).values("customer_id"),
+        customers=None if whole_kind else _held_customer_ids(holds),
     )
     overdue, held = counts["overdue"]
     if whole_kind:
@@ -439,21 +457,20 @@ def policy_overdue_counts(
     *, at: datetime | None = None
 ) -> list[tuple[RetentionPolicy, int]]:
     """Per enabled policy, in run order, what `retention_report` counts as overdue:
-    rows due under the policy's own rule and not on legal hold. Two queries however
-    many policies there are; each count reads only the due rows, through the index on
-    the policy's clock, not every row the policy covers (`retention_report` counts
-    every window of every row)."""
+    rows due under the policy's own rule and not on legal hold (nor restricted). Two
+    queries however many policies there are; each count reads only the due rows,
+    through the index on the policy's clock, not every row the policy covers
+    (`retention_report` counts every window of every row)."""
     at = at or timezone.now()
     policies = policies_in_run_order()
     if not policies:
         return []
     holds = holds_active(at=at)
-    held_customers = holds.filter(customer__isnull=False).values("customer_id")
     whens = []
     for policy in policies:
         scope = SCOPES[policy.covers]
-        held = Q(Exists(holds.filter(covers=policy.covers))) | Q(
-            **{f"{scope.customer_field}__in": held_customers}
+        held = Q(Exists(holds.filter(covers=policy.covers))) | _held_customers(
+            holds, scope.customer_field
         )
         rows = scope.due(policy, at=at).filter(~held)
         whens.append(When(pk=policy.pk, then=_count_of(rows)))

@@ -70,6 +70,13 @@ AMANAH_SIGNING_KEY = (
     if AMANAH_KEY_PROVIDER == "env"
     else env.str("AMANAH_SIGNING_KEY", default="")
 )
+# Public keys that signed before (comma-separated base64 of raw 32-byte Ed25519 keys):
+# published and accepted, never signing. Put the old key's here when replacing it.
+AMANAH_SIGNING_PUBLIC_KEYS_RETIRED = env.str(
+    "AMANAH_SIGNING_PUBLIC_KEYS_RETIRED", default=""
+)
+# Checks of /receipts/verify/ per client address (public, no sign-in).
+AMANAH_RECEIPT_VERIFY_RATE = env.str("AMANAH_RECEIPT_VERIFY_RATE", default="20/minute")
 ALLOWED_HOSTS = [
     host.strip()
     for host in _required(
@@ -426,6 +433,8 @@ AMANAH_NOTICE_RETRY_SECONDS = env.int("AMANAH_NOTICE_RETRY_SECONDS", default=300
 # The record of processing activities (/compliance/ropa/): the controller's country;
 # a system or recipient elsewhere is a transfer to a third country.
 AMANAH_CONTROLLER_COUNTRY = env.str("AMANAH_CONTROLLER_COUNTRY", default="ID")
+# The controller's name on reports to an authority; "the controller" until it is set.
+AMANAH_CONTROLLER_NAME = env.str("AMANAH_CONTROLLER_NAME", default="")
 
 # Suspicious-access monitoring (apps.monitoring): rules run by the beat every 5 minutes
 # and after each reveal; each hit is an alert on /compliance/alerts/.

@@ -25,7 +25,7 @@ from tests.portal.factories import PASSWORD, make_account
 
 pytestmark = pytest.mark.django_db
 
-MARKETING = {"marketing_email", "marketing_sms", "marketing_push"}
+MARKETING = {"marketing_email", "marketing_sms", "marketing_push", "partner_sharing"}
 
 
 @pytest.fixture
@@ -60,22 +60,31 @@ def test_an_objection_must_say_what_it_is_to(client, me):
     assert refused.value.field == "objection_to"
 
 
-def test_objecting_to_marketing_withdraws_every_marketing_purpose(client, me):
+def test_objecting_to_marketing_withdraws_every_marketing_purpose_granted(client, me):
     consent_answer(me, "marketing_sms")
+    consent_answer(me, "partner_sharing")
     consent_answer(me, "analytics")
+    consent_answer(me, "marketing_push", granted=False)
     response = _object(client, "marketing")
     assert response.status_code == 302
     withdrawn = ConsentEvent.objects.filter(customer=me, source="objection")
-    assert {e.purpose.code for e in withdrawn} == MARKETING
+    # Only what was granted: a withdrawal of a purpose never granted is noise.
+    assert {e.purpose.code for e in withdrawn} == {"marketing_sms", "partner_sharing"}
     assert not any(e.granted for e in withdrawn)
     states = {s.purpose.code: s for s in ConsentState.objects.filter(customer=me)}
-    assert all(not states[code].granted for code in MARKETING)
+    assert not any(states[code].granted for code in MARKETING if code in states)
     assert states["marketing_sms"].source == "objection"
+    assert states["marketing_push"].source == "api"  # untouched
     assert states["analytics"].granted  # not marketing: untouched
     request = DataRequest.objects.get()
     assert request.objection_to == "marketing"
     assert request.status == RequestStatus.COMPLETED
-    assert "We no longer use your data for direct marketing" in request.outcome
+    assert request.outcome.startswith(
+        "We no longer use your data for direct marketing (marketing emails, "
+        "marketing text messages, app notifications, sharing with partners): we "
+        "withdrew what you had agreed to or asked for (marketing text messages, "
+        "sharing with partners). Our staff cannot turn any of them on"
+    )
     page = client.get(reverse("portal:data")).content.decode()
     assert "only you can, on your privacy page" in page
 
@@ -170,3 +179,185 @@ def test_upholding_an_objection_keeps_the_data_restricted(client, me, privacy_ad
     )
     assert request.outcome.startswith("We upheld your objection")
     assert customer_restriction_active(customer=me) is not None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_an_objection_locks_every_state_and_opt_in_row_before_the_audit_chain():
+    """apps/core/db.py: after the audit chain a transaction waits on no row lock. So
+    when the objection's first audit event is written, every marketing state row and
+    open opt-in request of the customer is held already (another connection cannot
+    take it, NOWAIT)."""
+    import threading
+
+    from django.db import OperationalError, connection, transaction
+
+    from apps.consent import services as consent_services
+    from apps.consent.models import OptInRequest
+    from apps.consent.services import consent_object_to_marketing, opt_in_request
+    from tests.consent.factories import reseed_purposes
+    from tests.customers.factories import make_customer
+
+    reseed_purposes()  # a transactional test may start after another one's flush
+    customer = make_customer()
+    for code in sorted(MARKETING):
+        consent_answer(customer, code)
+    opt_in_request(
+        customer=customer, purpose=Purpose.objects.get(code="marketing_push")
+    )
+    states = list(
+        ConsentState.objects.filter(
+            customer=customer, purpose__code__in=MARKETING
+        ).values_list("pk", flat=True)
+    )
+    opt_ins = list(
+        OptInRequest.objects.filter(customer=customer).values_list("pk", flat=True)
+    )
+    assert len(states) == len(MARKETING)
+    assert len(opt_ins) == 1
+    free: list[str] = []
+
+    def probe() -> None:
+        try:
+            with connection.cursor() as cursor:
+                for table, ids in (
+                    ("consent_consentstate", states),
+                    ("consent_optinrequest", opt_ins),
+                ):
+                    for pk in ids:
+                        try:
+                            with transaction.atomic():
+                                cursor.execute(
+                                    f"SELECT 1 FROM {table} WHERE id = %s "  # noqa: S608
+                                    "FOR NO KEY UPDATE NOWAIT",
+                                    [pk],
+                                )
+                            free.append(f"{table}:{pk}")
+                        except OperationalError:
+                            pass  # held by the objection: as it should be
+        finally:
+            connection.close()
+
+    record = consent_services.audit.record
+    probed = []
+
+    def record_probing(**kwargs):
+        if not probed:
+            probed.append(kwargs["action"])
+            thread = threading.Thread(target=probe)
+            thread.start()
+            thread.join()
+        return record(**kwargs)
+
+    from unittest import mock
+
+    with mock.patch.object(consent_services.audit, "record", record_probing):
+        consent_object_to_marketing(actor=None, customer=customer)
+    assert probed == ["consent.withdrawn"]
+    assert free == []
+
+
+def test_partner_sharing_is_direct_marketing_staff_cannot_grant_it_again(
+    client, me, support_agent
+):
+    consent_answer(me, "partner_sharing")
+    _object(client, "marketing")
+    state = ConsentState.objects.get(customer=me, purpose__code="partner_sharing")
+    assert not state.granted
+    assert state.source == "objection"
+    with pytest.raises(ConsentError) as refused:
+        consent_grant(
+            actor=support_agent,
+            customer=me,
+            purpose_code="partner_sharing",
+            source="staff",
+            reason="Customer asked on the phone",
+        )
+    assert refused.value.code == "objected"
+
+
+def test_an_objection_withdraws_a_pending_opt_in_and_says_when_nothing_was_on(
+    client, me
+):
+    from django.utils import timezone
+
+    from apps.consent.models import OptInRequest
+    from apps.consent.services import opt_in_request
+
+    pending = opt_in_request(
+        customer=me, purpose=Purpose.objects.get(code="marketing_email")
+    )
+    _object(client, "marketing")
+    withdrawn = ConsentEvent.objects.filter(customer=me, source="objection")
+    assert [e.purpose.code for e in withdrawn] == ["marketing_email"]
+    pending = OptInRequest.objects.get(pk=pending.pk)
+    assert pending.expires_at <= timezone.now()  # its link no longer confirms
+    # A second objection: nothing granted or pending, nothing withdrawn.
+    DataRequest.objects.all().delete()
+    _object(client, "marketing")
+    assert ConsentEvent.objects.filter(customer=me, source="objection").count() == 1
+    request = DataRequest.objects.get()
+    assert "you had agreed to none of it, so nothing was withdrawn" in request.outcome
+
+
+def test_the_customers_own_objection_carries_their_evidence(client, me, privacy_admin):
+    from apps.consent.services import evidence_hash
+    from tests.customers.factories import make_customer
+
+    consent_answer(me, "marketing_sms")
+    response = client.post(
+        reverse("portal:data"),
+        {"kind": "objection", "objection_to": "marketing"},
+        HTTP_USER_AGENT="Objecting browser",
+        REMOTE_ADDR="203.0.113.9",
+    )
+    assert response.status_code == 302
+    event = ConsentEvent.objects.get(customer=me, source="objection")
+    assert event.evidence_hash
+    assert event.evidence_hash == evidence_hash(
+        ip="203.0.113.9", user_agent="Objecting browser"
+    )
+    # On a customer's behalf, staff have no evidence of the customer's own to give.
+    other = make_customer()
+    consent_answer(other, "marketing_sms")
+    request_open(
+        actor=privacy_admin,
+        customer=other,
+        kind="objection",
+        objection_to="marketing",
+        verification="Phone call, PIN checked",
+    )
+    assert (
+        ConsentEvent.objects.get(customer=other, source="objection").evidence_hash == ""
+    )
+
+
+@pytest.mark.parametrize("status", ["completed", "refused"])
+def test_a_review_whose_restriction_was_lifted_says_so_when_closed(
+    client, me, privacy_admin, status
+):
+    from django.utils import timezone
+
+    from apps.customers.services import customer_restriction_lift
+
+    _object(client, "other")
+    customer_restriction_lift(
+        actor=privacy_admin,
+        restriction=customer_restriction_active(customer=me),
+        reason="Review done, customer told",
+        customer_told=True,
+    )
+    request = request_transition(
+        actor=privacy_admin,
+        request=DataRequest.objects.get(),
+        status=status,
+        note="Our grounds were weighed",
+    )
+    day = timezone.localdate().isoformat()
+    assert request.outcome.startswith("Our grounds were weighed. ")
+    assert request.outcome.endswith(
+        f"The use of your data was restricted from {day} until {day}, when we lifted "
+        "the restriction after telling you."
+    )
+    assert "stays restricted" not in request.outcome
+    assert customer_restriction_active(customer=me) is None

@@ -4,9 +4,11 @@ until a privacy admin lifts it, the customer told first."""
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from apps.access.errors import AccessForbidden
@@ -306,6 +308,23 @@ def test_only_a_privacy_admin_lifts_it(client, support_agent, compliance_officer
     assert customer_restriction_active(customer=customer) == restriction
 
 
+@pytest.mark.parametrize("role", ["support_agent", "compliance_officer"])
+def test_other_roles_get_403_whether_or_not_the_restriction_exists(
+    request, client, role
+):
+    customer = make_customer()
+    restriction = restrict(customer)
+    user = request.getfixturevalue(role)
+    if role == "support_agent":
+        assign(user, customer)
+    sign_in(client, user)
+    body = {"reason": "Dispute settled, customer told", "customer_told": "on"}
+    for restriction_id in (restriction.pk, restriction.pk + 1000):
+        url = reverse("staff:restriction-lift", args=[customer.pk, restriction_id])
+        assert client.post(url, body).status_code == 403
+    assert customer_restriction_active(customer=customer) == restriction
+
+
 def test_a_lift_needs_the_customer_told_and_a_reason(client, privacy_admin):
     customer = make_customer()
     restriction = restrict(customer)
@@ -330,7 +349,7 @@ def test_a_lift_needs_the_customer_told_and_a_reason(client, privacy_admin):
     assert response.status_code == 302
     restriction.refresh_from_db()
     assert restriction.lifted_by == privacy_admin
-    assert restriction.customer_told_at is not None
+    assert restriction.customer_told_confirmed_at is not None
     assert restriction.lift_reason == "Dispute settled, all done"
     assert customer_restriction_active(customer=customer) is None
     assert AuditEvent.objects.filter(action="customer.restriction_lifted").exists()
@@ -379,3 +398,156 @@ def test_accepting_a_restriction_request_restricts_and_completing_says_so(
     }
     assert "The use of your data is restricted" in request.outcome
     assert RESTRICTION_PURPOSE_REQUEST in request.outcome
+
+
+def test_the_customers_feed_says_restricted_when_placed_and_lifted(
+    settings, privacy_admin
+):
+    settings.AMANAH_SYNC_SETTLE_SECONDS = 0
+    customer = make_customer()
+    other = make_customer()
+    api = APIClient()
+    api.force_authenticate(privacy_admin)
+
+    def feed(since) -> dict:
+        response = api.get(
+            "/api/v1/customers/changes/",
+            {"updated_since": since.isoformat(), "page_size": 50},
+        )
+        assert response.status_code == 200, response.content
+        return {row["id"]: row["restricted"] for row in response.json()["results"]}
+
+    before = timezone.now()
+    restriction = restrict(customer)
+    assert feed(before) == {str(customer.pk): True}
+    assert feed(before - timedelta(days=1))[str(other.pk)] is False
+    lifted = timezone.now()
+    customer_restriction_lift(
+        actor=privacy_admin,
+        restriction=restriction,
+        reason="Dispute settled, customer told",
+        customer_told=True,
+    )
+    assert feed(lifted) == {str(customer.pk): False}
+
+
+# A restriction request and a lift, in either order -----------------------------------
+
+
+def _restriction_request(privacy_admin, customer):
+    return request_open(
+        actor=privacy_admin,
+        customer=customer,
+        kind=RequestKind.RESTRICTION,
+        verification="Phone call, PIN checked",
+    )
+
+
+def _lift(privacy_admin, restriction):
+    return customer_restriction_lift(
+        actor=privacy_admin,
+        restriction=restriction,
+        reason="Address checked, customer told",
+        customer_told=True,
+    )
+
+
+def test_completing_after_a_lift_does_not_restrict_again_and_says_when(
+    privacy_admin,
+):
+    customer = make_customer()
+    request = _restriction_request(privacy_admin, customer)
+    request_transition(actor=privacy_admin, request=request, status="in_progress")
+    restriction = customer_restriction_active(customer=customer)
+    _lift(privacy_admin, restriction)
+    # Accepting again and completing: the lifted restriction is not placed again.
+    request_transition(actor=privacy_admin, request=request, status="in_progress")
+    request = request_transition(
+        actor=privacy_admin,
+        request=request,
+        status="completed",
+        note="Address checked and found accurate",
+    )
+    assert customer_restriction_active(customer=customer) is None
+    assert Restriction.objects.filter(customer_id=customer.pk).count() == 1
+    assert AuditEvent.objects.filter(action="customer.restricted").count() == 1
+    day = timezone.localdate().isoformat()
+    assert request.outcome == (
+        "Address checked and found accurate. The use of your data was restricted "
+        f"from {day} until {day}, when we lifted the restriction after telling you."
+    )
+    assert "is restricted" not in request.outcome
+
+
+def test_a_lift_after_completion_stays_lifted(privacy_admin):
+    customer = make_customer()
+    request = _restriction_request(privacy_admin, customer)
+    request = request_transition(
+        actor=privacy_admin, request=request, status="completed"
+    )
+    assert "The use of your data is restricted" in request.outcome
+    _lift(privacy_admin, customer_restriction_active(customer=customer))
+    assert customer_restriction_active(customer=customer) is None
+    # The request is closed: nothing moves it on, so nothing restricts again.
+    with pytest.raises(Exception, match="closed"):
+        request_transition(actor=privacy_admin, request=request, status="completed")
+    assert customer_restriction_active(customer=customer) is None
+
+
+def test_the_outcome_joins_the_note_and_the_text_as_sentences(privacy_admin):
+    customer = make_customer()
+    request = request_transition(
+        actor=privacy_admin,
+        request=_restriction_request(privacy_admin, customer),
+        status="completed",
+        note="Address checked and found accurate",
+    )
+    assert request.outcome.startswith(
+        "Address checked and found accurate. The use of your data is restricted: "
+    )
+    other = make_customer()
+    request = request_transition(
+        actor=privacy_admin,
+        request=_restriction_request(privacy_admin, other),
+        status="completed",
+        note="Checked, all fine!",
+    )
+    assert request.outcome.startswith("Checked, all fine! The use of your data")
+
+
+# The purpose and a reveal's reason ---------------------------------------------------
+
+
+def test_a_request_restricts_for_a_short_law_neutral_purpose(privacy_admin):
+    customer = make_customer()  # Indonesian (UU PDP)
+    request = _restriction_request(privacy_admin, customer)
+    request_transition(actor=privacy_admin, request=request, status="in_progress")
+    restriction = customer_restriction_active(customer=customer)
+    assert restriction.purpose == "legal claims"
+    assert "GDPR" not in restriction.purpose
+
+
+@pytest.mark.parametrize(
+    "purpose", ["legal claims", "legal claims: chargeback dispute 2026"]
+)
+def test_the_reveal_api_takes_a_reason_naming_the_ground(support_agent, purpose):
+    customer = make_customer()  # Indonesian
+    assign(support_agent, customer)
+    restrict(customer, purpose=purpose)
+    api = api_for(support_agent)
+    url = f"/api/v1/customers/{customer.pk}/reveal/"
+    response = api.post(
+        url, {"fields": ["email"], "reason": "Customer asked for a callback"}, "json"
+    )
+    assert response.status_code == 403
+    assert "reason" in error_fields(response)
+    assert "“legal claims”" in " ".join(error_fields(response)["reason"])
+    response = api.post(
+        url,
+        {
+            "fields": ["email"],
+            "reason": "Needed for Legal\n claims in the address dispute",
+        },
+        "json",
+    )
+    assert response.status_code == 200, response.content

@@ -92,3 +92,64 @@ def test_removing_a_consent_gate_creates_no_change_notice(
     assert Recipient.objects.get(name=partner.name).gating_purpose is None
     assert not ChangeNotice.objects.exists()
     assert not mail.outbox
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_share_waits_for_a_restriction_being_placed_and_is_refused():
+    """The restriction is read under the customer's row lock: a share started while
+    a restriction is being placed waits for it, then sees it."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    from apps.customers.services import customer_restrict
+    from tests.accounts.factories import UserFactory
+    from tests.consent.factories import reseed_purposes
+
+    reseed_purposes()  # a transactional test may start after another one's flush
+    admin = UserFactory(username="admin", role="privacy_admin")
+    customer = make_customer()
+    recipient = Recipient.objects.create(
+        name="Courier", purpose="Deliveries", country="ID", gating_purpose=None
+    )
+    placed, release = threading.Event(), threading.Event()
+    outcome: list[object] = []
+
+    def restricting() -> None:
+        try:
+            with transaction.atomic():
+                customer_restrict(
+                    actor=admin,
+                    customer=customer,
+                    purpose="Legal claims: a dispute in court",
+                    source="staff",
+                )
+                placed.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    def sharing() -> None:
+        try:
+            outcome.append(
+                data_share(actor=admin, recipient=recipient, customer=customer)
+            )
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=restricting)
+    first.start()
+    assert placed.wait(10)
+    second = threading.Thread(target=sharing)
+    second.start()
+    time.sleep(0.5)
+    release.set()
+    first.join()
+    second.join()
+    assert isinstance(outcome[0], SharingRefused)
+    assert outcome[0].code == "restricted"
+    assert not ShareRecord.objects.filter(allowed=True).exists()

@@ -33,6 +33,7 @@ def _body(customer, **overrides):
     body = {
         "customer": str(customer.pk),
         "kind": "objection",
+        "objection_to": "other",
         "how_verified": "Phone call, PIN checked",
     }
     body.update(overrides)
@@ -92,10 +93,42 @@ def test_how_verified_is_required_and_named(privacy_admin, customer):
     assert not DataRequest.objects.exists()
 
 
+def test_an_objection_must_say_what_it_is_to(privacy_admin, customer):
+    api = _api(privacy_admin)
+    body = _body(customer)
+    del body["objection_to"]
+    response = api.post(URL, body, format="json")
+    assert response.status_code == 400
+    assert set(error_fields(response)) == {"objection_to"}
+    blank = api.post(URL, _body(customer, objection_to=""), format="json")
+    assert blank.status_code == 400
+    assert set(error_fields(blank)) == {"objection_to"}
+    assert not DataRequest.objects.exists()
+    # Another kind needs none.
+    other = _body(customer, kind="access")
+    del other["objection_to"]
+    assert api.post(URL, other, format="json").status_code == 201
+
+
+def test_a_marketing_objection_is_not_refused_while_a_review_is_open(
+    privacy_admin, customer
+):
+    api = _api(privacy_admin)
+    assert api.post(URL, _body(customer), format="json").status_code == 201
+    response = api.post(URL, _body(customer, objection_to="marketing"), format="json")
+    assert response.status_code == 201
+    assert response.json()["status"] == "completed"
+
+
 def test_an_unknown_customer_is_a_404(privacy_admin):
     response = _api(privacy_admin).post(
         URL,
-        {"customer": str(uuid.uuid4()), "kind": "objection", "how_verified": "PIN ok"},
+        {
+            "customer": str(uuid.uuid4()),
+            "kind": "objection",
+            "objection_to": "other",
+            "how_verified": "PIN ok",
+        },
         format="json",
     )
     assert response.status_code == 404

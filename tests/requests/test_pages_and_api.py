@@ -104,3 +104,21 @@ def test_inventory_api_read_for_staff_write_for_privacy_admins(
     bad = api.post("/api/v1/inventory/", {**new, "country": "Germany"}, format="json")
     assert bad.status_code == 400
     assert "country" in error_fields(bad)
+
+
+def test_the_staff_page_refuses_an_objection_without_its_object(
+    client, privacy_admin, me
+):
+    DataRequest.objects.all().delete()
+    sign_in(client, privacy_admin)
+    response = client.post(
+        reverse("requests:queue"),
+        {
+            "customer": str(me.pk),
+            "kind": "objection",
+            "verification": "Phone call, PIN checked",
+        },
+    )
+    assert response.status_code == 400
+    assert "Say what you object to" in response.content.decode()
+    assert not DataRequest.objects.exists()

@@ -110,6 +110,69 @@ def test_held_records_never_go(privacy_admin):
     assert customer_get(customer_id=expired.pk).email is ERASED
 
 
+@pytest.mark.parametrize("source", ["request", "legal_hold", "objection_review"])
+def test_restricted_customers_are_kept_as_held_ones_are(privacy_admin, source):
+    """GDPR art. 18: restricted data may be stored, and is kept for the stated
+    purpose; a run disposes of it once the restriction is lifted."""
+    from apps.customers.services import customer_restrict, customer_restriction_lift
+
+    restricted = aged_customer(closed_days_ago=800)
+    free = aged_customer(closed_days_ago=800)
+    restriction = customer_restrict(
+        actor=privacy_admin,
+        customer=restricted,
+        purpose="Legal claims: a dispute in court",
+        source=source,
+    )
+    assert list(disposable(policy(CLOSED)).values_list("pk", flat=True)) == [free.pk]
+    report = {p["code"]: p for p in retention_report()["policies"]}
+    assert (report[CLOSED]["overdue"], report[CLOSED]["on_hold"]) == (1, 1)
+    purge_run(actor=None, batch_size=10)
+    assert customer_get(customer_id=restricted.pk).email != ERASED
+    assert customer_get(customer_id=free.pk).email is ERASED
+    customer_restriction_lift(
+        actor=privacy_admin,
+        restriction=restriction,
+        reason="Dispute settled, customer told",
+        customer_told=True,
+    )
+    assert list(disposable(policy(CLOSED)).values_list("pk", flat=True)) == [
+        restricted.pk
+    ]
+
+
+@pytest.mark.postgres
+def test_the_cockpit_counts_leave_restricted_customers_out_as_the_report_does(
+    support_agent, privacy_admin
+):
+    from apps.customers.services import customer_restrict
+    from apps.retention.selectors import policies_in_run_order, policy_overdue_counts
+    from tests.compliance.cockpit_data import overdue_everywhere
+
+    overdue_everywhere(agent=support_agent, admin=privacy_admin, extra=1)
+
+    def counts() -> tuple[dict, dict, dict]:
+        report = {p["code"]: p["overdue"] for p in retention_report()["policies"]}
+        cockpit = {p.code: n for p, n in policy_overdue_counts()}
+        runs = {p.code: disposable(p).count() for p in policies_in_run_order()}
+        return report, cockpit, runs
+
+    report_before, _, runs_before = counts()
+    # Every customer due under some policy, restricted (one in three customers).
+    for customer in Customer.objects.order_by("pk")[::3]:
+        customer_restrict(
+            actor=privacy_admin,
+            customer=customer,
+            purpose="Legal claims: a dispute in court",
+            source="request",
+        )
+    report, cockpit, runs = counts()
+    assert cockpit == report
+    assert report != report_before
+    assert runs != runs_before
+    assert all(report[code] <= report_before[code] for code in report)
+
+
 def test_a_hold_on_a_whole_kind_of_record_stops_that_policy(privacy_admin):
     aged_customer(closed_days_ago=800)
     hold = hold_place(
@@ -286,7 +349,9 @@ def test_two_runs_at_once_do_no_double_work():
     assert len(refs) == len(set(refs)) == 40
 
 
-@pytest.mark.parametrize("whole_kind", [False, True], ids=["customer", "kind"])
+@pytest.mark.parametrize(
+    "whole_kind", [False, True, "restricted"], ids=["customer", "kind", "restricted"]
+)
 def test_the_consent_proof_report_agrees_with_the_due_query(privacy_admin, whole_kind):
     """The report's join for consent events counts what the per-event clock counts."""
     from apps.consent.models import ConsentState
@@ -303,7 +368,16 @@ def test_the_consent_proof_report_agrees_with_the_due_query(privacy_admin, whole
             ConsentState.objects.filter(customer=customer).update(
                 updated_at=now - timedelta(days=withdrawn_days_ago)
             )
-    if whole_kind:
+    if whole_kind == "restricted":
+        from apps.customers.services import customer_restrict
+
+        customer_restrict(
+            actor=privacy_admin,
+            customer=customers[0],
+            purpose="Legal claims: a dispute in court",
+            source="request",
+        )
+    elif whole_kind:
         services.hold_place(
             actor=privacy_admin, covers="consent_events", reason="Regulator inquiry."
         )

@@ -78,11 +78,17 @@ def _words(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def restriction_ground(purpose: str) -> str:
+    """A restriction's ground: its purpose's text before any ":" ("legal claims" of
+    "legal claims: chargeback dispute")."""
+    return purpose.split(":", 1)[0].strip()
+
+
 def reason_names_restriction(reason: str, restrictions: list[Restriction]) -> bool:
-    """Whether the reason names the purpose of one of these restrictions (the words
-    of its purpose, in any case and spacing)."""
+    """Whether the reason names the ground of one of these restrictions' purposes
+    (its words, in any case and spacing)."""
     said = _words(reason)
-    return any(_words(r.purpose) in said for r in restrictions)
+    return any(_words(restriction_ground(r.purpose)) in said for r in restrictions)
 
 
 def reveal_open(
@@ -130,6 +136,9 @@ def reveal_open(
     restrictions = customer_restrictions_active(customer=customer)
     if restrictions and not reason_names_restriction(reason, restrictions):
         purposes = "; ".join(f"“{r.purpose}”" for r in restrictions)
+        grounds = " or ".join(
+            dict.fromkeys(f"“{restriction_ground(r.purpose)}”" for r in restrictions)
+        )
         _refuse_reveal(
             actor=actor,
             customer=customer,
@@ -140,7 +149,7 @@ def reveal_open(
         )
         raise AccessForbidden(
             "This customer's data is restricted: its use is limited to "
-            f"{purposes}. Name that purpose in your reason.",
+            f"{purposes}. Name {grounds} in your reason.",
             field="reason",
         )
     matrix = policy_matrix()

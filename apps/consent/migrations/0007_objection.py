@@ -3,9 +3,16 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-# The seeded purposes that are direct marketing (offers by email, SMS, app
-# notifications); a purpose added later says so itself.
-DIRECT_MARKETING = ("marketing_email", "marketing_sms", "marketing_push")
+# The seeded purposes that are direct marketing: offers by email, SMS and app
+# notifications, and sharing contact details with partners for their own offers
+# (marketing by someone else is marketing all the same). Product analytics is not.
+# A purpose added later says so itself.
+DIRECT_MARKETING = (
+    "marketing_email",
+    "marketing_sms",
+    "marketing_push",
+    "partner_sharing",
+)
 
 
 def mark(apps, schema_editor):

@@ -23,7 +23,7 @@ class Migration(migrations.Migration):
                 ('placed_at', models.DateTimeField()),
                 ('lifted_at', models.DateTimeField(blank=True, null=True)),
                 ('lift_reason', models.CharField(blank=True, max_length=500)),
-                ('customer_told_at', models.DateTimeField(blank=True, null=True)),
+                ('customer_told_confirmed_at', models.DateTimeField(blank=True, help_text='When the privacy admin confirmed the customer had been told.', null=True)),
                 ('customer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='customers.customer')),
                 ('lifted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
                 ('placed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
