@@ -1,14 +1,15 @@
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.audit.errors import AuditError
 from apps.audit.models import ChainVerification
 from apps.audit.selectors import audit_chain_verify, audit_checkpoint_load
 from apps.audit.services import chain_verification_record
+from apps.core.commands import PlainErrorCommand
 
 
-class Command(BaseCommand):
+class Command(PlainErrorCommand):
     """Exit 0 when intact; 1 with one plain line on stderr (`Audit chain broken: ...`,
     `The checkpoint is not signed: ...`), not Django's `CommandError: ...`."""
 
@@ -30,15 +31,6 @@ class Command(BaseCommand):
             "copy of /.well-known/amanah-signing-keys.json) instead of this "
             "installation's keys; needs no signing key.",
         )
-
-    def execute(self, *args, **options):
-        try:
-            return super().execute(*args, **options)
-        except CommandError as exc:
-            if not self._called_from_command_line or options.get("traceback"):
-                raise  # call_command's callers get the CommandError
-            self.stderr.write(str(exc))
-            raise SystemExit(exc.returncode) from None
 
     def handle(self, *args, checkpoint: Path | None, keys: Path | None, **options):
         if keys and not checkpoint:

@@ -1,10 +1,11 @@
 import json
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.consent.forms import RECEIPT_MAX_BYTES
 from apps.consent.receipts import receipts_verify
+from apps.core.commands import PlainErrorCommand
 from apps.crypto.errors import CryptoError
 from apps.crypto.signing import public_keys_from_jwks
 
@@ -27,7 +28,7 @@ def _read_json(path: Path, *, what: str) -> object:
         raise CommandError(f"{path} is not {what} (it is not JSON).") from None
 
 
-class Command(BaseCommand):
+class Command(PlainErrorCommand):
     """Exit 0 and say what each receipt attests; 1 with one plain line on stderr
     (`Not valid: ...`), not Django's `CommandError: ...`."""
 
@@ -45,15 +46,6 @@ class Command(BaseCommand):
             "/.well-known/amanah-signing-keys.json) instead of this installation's "
             "keys.",
         )
-
-    def execute(self, *args, **options):
-        try:
-            return super().execute(*args, **options)
-        except CommandError as exc:
-            if not self._called_from_command_line or options.get("traceback"):
-                raise  # call_command's callers get the CommandError
-            self.stderr.write(str(exc))
-            raise SystemExit(exc.returncode) from None
 
     def handle(self, *args, file: Path, keys: Path | None, **options):
         data = _read_json(file, what="a consent receipt")
