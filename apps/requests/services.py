@@ -25,7 +25,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.access.services import access_log_write_full
-from apps.accounts.models import User
+from apps.accounts.models import Role, User
 from apps.audit import services as audit
 from apps.consent.selectors import purpose_list_direct_marketing
 from apps.consent.services import consent_object_to_marketing
@@ -33,7 +33,7 @@ from apps.core.errors import Conflict, DomainError, Forbidden, NotFound
 from apps.core.links import public_url
 from apps.core.reasons import reason_require
 from apps.crypto.keys import key_scope, open_with, seal_with
-from apps.customers.models import Customer, RestrictionSource
+from apps.customers.models import Customer, Restriction, RestrictionSource
 from apps.customers.registry import PII_FIELD_NAMES, PII_FIELDS
 from apps.customers.selectors import customer_get, customer_restriction_of_request
 from apps.customers.services import (
@@ -319,7 +319,8 @@ def request_open(
 
 # The stated purposes restricted data stays usable for (besides storage), by what
 # restricted it: short and the same under every law. A reveal's reason must name the
-# purpose's ground, its text before any ":" (apps/access/services/reveals.py).
+# purpose's ground, its text before any ":", and for a legal hold's (`_held_purpose`)
+# the hold, its text after (apps/access/services/reveals.py).
 RESTRICTION_PURPOSE_REQUEST = "legal claims"
 RESTRICTION_PURPOSE_OBJECTION = "legal claims"
 
@@ -352,6 +353,8 @@ OBJECTION_UPHELD_BARE_TEXT = (
 OBJECTION_REFUSED_TEXT = (
     "The use of your data stays restricted until we tell you we lift it."
 )
+# A restriction request refused after it was accepted (the restriction placed then).
+RESTRICTION_REFUSED_TEXT = OBJECTION_REFUSED_TEXT
 
 
 def _objection_marketing(
@@ -438,15 +441,26 @@ def request_details_read(*, actor: User, request: DataRequest) -> str | None:
     return details
 
 
-def _restriction_lifted_text(request: DataRequest) -> str:
-    """When the restriction the request led to was lifted: from when until when it
-    held; else "". Under the customer's lock, which a lift takes too."""
+def _request_restriction(request: DataRequest) -> Restriction | None:
+    """The restriction the request led to (in force, else the last lifted), or None.
+    Under the customer's lock, which a lift takes too: called before any audit event
+    of the transaction (the customer's row before the audit chain)."""
     if request.customer_id is None:
-        return ""
+        return None
     customer_lock_erased_at(customer_id=request.customer_id)
-    restriction = customer_restriction_of_request(
+    return customer_restriction_of_request(
         customer_id=request.customer_id, request_id=request.pk
     )
+
+
+def _restriction_lifted_text(request: DataRequest) -> str:
+    """When the restriction the request led to was lifted: from when until when it
+    held; else "". Under the customer's lock (`_request_restriction`)."""
+    return _lifted_text(_request_restriction(request))
+
+
+def _lifted_text(restriction: Restriction | None) -> str:
+    """From when until when a lifted restriction held; "" for one in force or none."""
     if restriction is None or restriction.lifted_at is None:
         return ""
     return RESTRICTION_LIFTED_TEXT.format(
@@ -472,8 +486,10 @@ def request_transition(
 ) -> DataRequest:
     """Move a request on (privacy admins). Refusing needs a reason; completing a
     correction applies it; accepting (in progress) or completing a restriction
-    restricts the customer's data. Raises RequestError, Forbidden."""
-    if getattr(actor, "role", "") != "privacy_admin":
+    restricts the customer's data, and refusing one accepted says the restriction
+    stays (or when it was lifted). Whatever locks the customer's row does so before
+    the audit chain. Raises RequestError, Forbidden."""
+    if getattr(actor, "role", "") != Role.PRIVACY_ADMIN:
         raise Forbidden("Only privacy admins handle requests.")
     request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if not request.is_open:
@@ -505,6 +521,13 @@ def request_transition(
         RequestStatus.IN_PROGRESS,
         RequestStatus.COMPLETED,
     ):
+        # Read before customer_restrict audits (the customer's row before the audit
+        # chain); it returns a lifted restriction as it is, so this stays true.
+        lifted = (
+            _restriction_lifted_text(request)
+            if status == RequestStatus.COMPLETED
+            else ""
+        )
         # Accepting or completing it restricts, once: the request's restriction is
         # returned as it is, in force or lifted by a privacy admin meanwhile (never
         # placed again).
@@ -516,9 +539,14 @@ def request_transition(
             request_id=request.pk,
         )
         if status == RequestStatus.COMPLETED:
-            said = _restriction_lifted_text(request) or RESTRICTED_TEXT.format(
-                purpose=restriction.purpose
-            )
+            said = lifted or RESTRICTED_TEXT.format(purpose=restriction.purpose)
+            outcome = _sentences(outcome, said)
+    elif request.kind == RequestKind.RESTRICTION and status == RequestStatus.REFUSED:
+        # Refused once accepted: the restriction placed then stays until a privacy
+        # admin lifts it, the customer told first (GDPR art. 18(3)); or it was lifted.
+        placed = _request_restriction(request)
+        if placed is not None:
+            said = _lifted_text(placed) or RESTRICTION_REFUSED_TEXT
             outcome = _sentences(outcome, said)
     if request.kind == RequestKind.OBJECTION and request.objection_to == (
         ObjectionTo.OTHER
@@ -556,7 +584,7 @@ def request_extend(*, actor: User, request: DataRequest, reason: str) -> DataReq
     """Extend the due date once, by what the request's law allows (GDPR art. 12(3):
     two months; CCPA: 45 days), privacy admins, an open request. Raises
     RequestError, Forbidden."""
-    if getattr(actor, "role", "") != "privacy_admin":
+    if getattr(actor, "role", "") != Role.PRIVACY_ADMIN:
         raise Forbidden("Only privacy admins handle requests.")
     request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
     if not request.is_open:
@@ -593,18 +621,25 @@ def request_handle(
     *, actor: User, request: DataRequest, status: str, note: str, extend: bool
 ) -> DataRequest:
     """What the request's page posts: the extension (its reason the note) and a
-    status change, either or both, together or not at all. Raises RequestError,
-    Forbidden."""
+    status change, either or both, together or not at all. The status change first:
+    it may lock the customer's row, which comes before the audit chain the extension
+    takes (apps/core/db.py); the extension touches only the request, locked already.
+    A request being closed is not extended. Raises RequestError, Forbidden."""
     if not status and not extend:
         raise RequestError(
             "Choose the next status, or use the extension.", field="status"
         )
-    if extend:
-        request = request_extend(actor=actor, request=request, reason=note)
+    if extend and status in (RequestStatus.COMPLETED, RequestStatus.REFUSED):
+        raise RequestError(
+            "A request being closed is not extended: use the extension or close it.",
+            field="status",
+        )
     if status:
         request = request_transition(
             actor=actor, request=request, status=status, note=note
         )
+    if extend:
+        request = request_extend(actor=actor, request=request, reason=note)
     return request
 
 

@@ -494,6 +494,56 @@ def test_a_lift_after_completion_stays_lifted(privacy_admin):
     assert customer_restriction_active(customer=customer) is None
 
 
+def test_refusing_an_accepted_restriction_request_says_the_restriction_stays(
+    privacy_admin,
+):
+    customer = make_customer()
+    request = _restriction_request(privacy_admin, customer)
+    request_transition(actor=privacy_admin, request=request, status="in_progress")
+    request = request_transition(
+        actor=privacy_admin,
+        request=request,
+        status="refused",
+        note="The data was found accurate",
+    )
+    # Refused, yet the restriction placed when it was accepted is still in force.
+    assert customer_restriction_active(customer=customer) is not None
+    assert request.outcome == (
+        "The data was found accurate. The use of your data stays restricted until "
+        "we tell you we lift it."
+    )
+
+
+def test_refusing_after_a_lift_says_from_when_until_when(privacy_admin):
+    customer = make_customer()
+    request = _restriction_request(privacy_admin, customer)
+    request_transition(actor=privacy_admin, request=request, status="in_progress")
+    _lift(privacy_admin, customer_restriction_active(customer=customer))
+    request = request_transition(
+        actor=privacy_admin,
+        request=request,
+        status="refused",
+        note="The data was found accurate",
+    )
+    day = timezone.localdate().isoformat()
+    assert request.outcome == (
+        "The data was found accurate. The use of your data was restricted "
+        f"from {day} until {day}, when we lifted the restriction after telling you."
+    )
+
+
+def test_refusing_a_restriction_request_never_accepted_says_only_why(privacy_admin):
+    customer = make_customer()
+    request = request_transition(
+        actor=privacy_admin,
+        request=_restriction_request(privacy_admin, customer),
+        status="refused",
+        note="The data was found accurate",
+    )
+    assert customer_restriction_active(customer=customer) is None
+    assert request.outcome == "The data was found accurate"
+
+
 def test_the_outcome_joins_the_note_and_the_text_as_sentences(privacy_admin):
     customer = make_customer()
     request = request_transition(
@@ -550,4 +600,54 @@ def test_the_reveal_api_takes_a_reason_naming_the_ground(support_agent, purpose)
         },
         "json",
     )
+    assert response.status_code == 200, response.content
+
+
+def _reveal(api, customer, reason):
+    return api.post(
+        f"/api/v1/customers/{customer.pk}/reveal/",
+        {"fields": ["email"], "reason": reason},
+        "json",
+    )
+
+
+def test_the_ground_is_named_as_whole_words(support_agent, privacy_admin):
+    customer = make_customer()
+    assign(support_agent, customer)
+    # A customer's restriction request, accepted: "legal claims".
+    request_transition(
+        actor=privacy_admin,
+        request=_restriction_request(privacy_admin, customer),
+        status="in_progress",
+    )
+    api = api_for(support_agent)
+    response = _reveal(api, customer, "Checking illegal claims made in the chat")
+    assert response.status_code == 403
+    assert "“legal claims”" in " ".join(error_fields(response)["reason"])
+    response = _reveal(api, customer, "Checking legal claimsman records today")
+    assert response.status_code == 403
+    response = _reveal(api, customer, "Needed for LEGAL  claims, the lawyer asked")
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    ("purpose", "hold"),
+    [
+        ("legal claims: legal hold 12", "legal hold 12"),
+        ("legal claims: Tax audit 2026", "Tax audit 2026"),
+    ],
+)
+def test_a_legal_holds_restriction_needs_the_hold_named(support_agent, purpose, hold):
+    customer = make_customer()
+    assign(support_agent, customer)
+    restrict(customer, purpose=purpose, source="legal_hold")
+    api = api_for(support_agent)
+    response = _reveal(api, customer, "Needed for legal claims, the lawyer asked")
+    assert response.status_code == 403
+    said = " ".join(error_fields(response)["reason"])
+    assert f"Name “legal claims” and “{hold}” in your reason" in said
+    # Another hold's number is not this one.
+    response = _reveal(api, customer, f"Needed for legal claims under {hold}3")
+    assert response.status_code == 403
+    response = _reveal(api, customer, f"Needed for legal claims under {hold.upper()}")
     assert response.status_code == 200, response.content

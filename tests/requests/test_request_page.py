@@ -3,10 +3,18 @@ offered only where the request's law allows one, and a link to the customer."""
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.core.errors import Forbidden
+from apps.customers.models import Customer
 from apps.requests.models import DataRequest, RequestEvent
-from apps.requests.services import request_extend, request_open
+from apps.requests.services import (
+    RequestError,
+    request_extend,
+    request_handle,
+    request_open,
+)
 from tests.accounts.helpers import sign_in
 from tests.customers.factories import make_customer
 
@@ -44,10 +52,40 @@ def test_the_extension_and_a_status_change_apply_together(client, privacy_admin)
         .order_by("at", "pk")
         .values_list("status", "note")
     )
+    # The status change first (it may lock the customer's row, before the audit
+    # chain), then the extension.
     assert notes[-2:] == [
-        ("received", "extended: Many linked requests"),
         ("in_progress", "Many linked requests"),
+        ("in_progress", "extended: Many linked requests"),
     ]
+
+
+@pytest.mark.parametrize("status", ["completed", "refused"])
+def test_a_request_being_closed_is_not_extended(client, privacy_admin, status):
+    request = _open(privacy_admin, country="DE", region="")
+    due = request.due_at
+    sign_in(client, privacy_admin)
+    response = client.post(
+        reverse("requests:detail", args=[request.pk]),
+        {"status": status, "extend": "on", "note": "Many linked requests"},
+    )
+    assert response.status_code == 400
+    assert "A request being closed is not extended" in response.content.decode()
+    request.refresh_from_db()
+    assert (request.extended, request.due_at, request.status) == (
+        False,
+        due,
+        "received",
+    )
+    with pytest.raises(RequestError, match="being closed") as raised:
+        request_handle(
+            actor=privacy_admin,
+            request=request,
+            status=status,
+            note="Many linked requests",
+            extend=True,
+        )
+    assert raised.value.field == "status"
 
 
 def test_the_extension_alone_keeps_the_status(client, privacy_admin):
@@ -63,20 +101,31 @@ def test_the_extension_alone_keeps_the_status(client, privacy_admin):
 
 
 def test_a_refused_status_change_takes_the_extension_back(client, privacy_admin):
-    request = _open(privacy_admin, country="DE", region="")
+    # A restriction request whose customer was erased meanwhile: accepting it is
+    # refused (nothing is left to restrict), with a valid reason for the extension.
+    customer = make_customer(country="DE", region="")
+    request = request_open(
+        actor=privacy_admin,
+        customer=customer,
+        kind="restriction",
+        verification="Video call, ID card checked",
+    )
+    Customer.objects.filter(pk=customer.pk).update(erased_at=timezone.now())
     due = request.due_at
     sign_in(client, privacy_admin)
     response = client.post(
         reverse("requests:detail", args=[request.pk]),
-        {"status": "refused", "extend": "on", "note": ""},
+        {"status": "in_progress", "extend": "on", "note": "Many linked requests"},
     )
     assert response.status_code == 400
+    assert "nothing is left to restrict" in response.content.decode()
     request.refresh_from_db()
     assert (request.extended, request.due_at, request.status) == (
         False,
         due,
         "received",
     )
+    assert not AuditEvent.objects.filter(action="request.extended").exists()
     # Neither asked for: said so.
     response = client.post(
         reverse("requests:detail", args=[request.pk]), {"status": "", "note": ""}

@@ -8,6 +8,7 @@ chain.
 """
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -38,7 +39,7 @@ from apps.audit import services as audit
 from apps.core.errors import NotFound
 from apps.core.reasons import reason_require
 from apps.customers.masking import show_full
-from apps.customers.models import Customer, Restriction
+from apps.customers.models import Customer, Restriction, RestrictionSource
 from apps.customers.registry import PII_BY_NAME
 from apps.customers.selectors import customer_restrictions_active
 from apps.customers.services import free_text_check
@@ -84,11 +85,30 @@ def restriction_ground(purpose: str) -> str:
     return purpose.split(":", 1)[0].strip()
 
 
+def restriction_names(restriction: Restriction) -> list[str]:
+    """What a reveal's reason must name for this restriction: its purpose's ground,
+    and for a legal hold's the hold too, its purpose's text after the ":" ("legal
+    hold 12", or the reason of a hold on the customer)."""
+    ground, _, rest = restriction.purpose.partition(":")
+    names = [ground.strip()]
+    if restriction.source == RestrictionSource.LEGAL_HOLD and rest.strip():
+        names.append(rest.strip())
+    return [name for name in names if name]
+
+
+def _says(said: str, name: str) -> bool:
+    """Whether `said` (`_words`) holds `name` as whole words ("legal claims" is not
+    in "illegal claims")."""
+    return re.search(rf"(?<!\w){re.escape(_words(name))}(?!\w)", said) is not None
+
+
 def reason_names_restriction(reason: str, restrictions: list[Restriction]) -> bool:
-    """Whether the reason names the ground of one of these restrictions' purposes
-    (its words, in any case and spacing)."""
+    """Whether the reason names what one of these restrictions requires
+    (`restriction_names`), as whole words, in any case and spacing."""
     said = _words(reason)
-    return any(_words(restriction_ground(r.purpose)) in said for r in restrictions)
+    return any(
+        all(_says(said, name) for name in restriction_names(r)) for r in restrictions
+    )
 
 
 def reveal_open(
@@ -137,7 +157,10 @@ def reveal_open(
     if restrictions and not reason_names_restriction(reason, restrictions):
         purposes = "; ".join(f"“{r.purpose}”" for r in restrictions)
         grounds = " or ".join(
-            dict.fromkeys(f"“{restriction_ground(r.purpose)}”" for r in restrictions)
+            dict.fromkeys(
+                " and ".join(f"“{name}”" for name in restriction_names(r))
+                for r in restrictions
+            )
         )
         _refuse_reveal(
             actor=actor,
