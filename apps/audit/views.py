@@ -12,6 +12,10 @@ from apps.audit.selectors import (
     audit_verification_last,
 )
 from apps.audit.services import chain_verification_record
+from apps.core.db import advisory_session_lock
+
+# One "Verify now" walk of the chain at a time (it reads every event).
+CHAIN_CHECK_LOCK = "audit.chain_check"
 
 
 class AuditEventListView(RoleRequiredMixin, TemplateView):
@@ -46,7 +50,8 @@ class AuditEventListView(RoleRequiredMixin, TemplateView):
 
 class AuditChainVerifyView(RoleRequiredMixin, TemplateView):
     """GET shows the last check of the chain; POST ("Verify now") walks it and
-    records the outcome, as the nightly task and `verify_audit_chain` do."""
+    records the outcome, as the nightly task and `verify_audit_chain` do; one walk
+    at a time: a second click while one runs is told so and walks nothing."""
 
     allowed_roles = GOVERNANCE_ROLES
     template_name = "audit/verify.html"
@@ -57,6 +62,13 @@ class AuditChainVerifyView(RoleRequiredMixin, TemplateView):
         return context
 
     def post(self, request, *args, **kwargs):
-        report = audit_chain_verify()
-        chain_verification_record(report=report, source=ChainVerification.Source.PAGE)
+        with advisory_session_lock(CHAIN_CHECK_LOCK) as got:
+            if not got:
+                return self.render_to_response(
+                    self.get_context_data(busy=True), status=409
+                )
+            report = audit_chain_verify()
+            chain_verification_record(
+                report=report, source=ChainVerification.Source.PAGE
+            )
         return self.render_to_response(self.get_context_data(report=report))

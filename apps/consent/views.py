@@ -1,15 +1,21 @@
 import json
+import logging
+import time
 
 from django.conf import settings
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from apps.accounts.throttling import ClientAddressThrottle
 from apps.consent.forms import RECEIPT_MAX_BYTES, ReceiptVerifyForm
 from apps.consent.receipts import receipts_readable, receipts_verify
 from apps.crypto.errors import SignatureInvalid
+
+logger = logging.getLogger(__name__)
 
 TEMPLATE = "consent/receipt_verify.html"
 # Sentences the page lists; a bigger bundle is counted, not listed.
@@ -18,13 +24,32 @@ SHOWN = 50
 # uploaded (multipart sends both as they are), or one pasted and URL-encoded (up to
 # three bytes a byte), and room for the form's other fields.
 BODY_MAX_BYTES = 3 * RECEIPT_MAX_BYTES + 64 * 1024
+# After the shared cache failed a call, how long this process lets checks through
+# uncounted before asking the cache again.
+UNCOUNTED_SECONDS = 10
 
 
 class ReceiptVerifyThrottle(ClientAddressThrottle):
-    """Checks per client address (AMANAH_RECEIPT_VERIFY_RATE), in the shared cache."""
+    """Checks per client address (AMANAH_RECEIPT_VERIFY_RATE), in the shared cache.
+    With the cache down the check goes on, uncounted: the page never errors."""
+
+    # Until when (time.monotonic) this process counts nothing: the cache was down.
+    uncounted_until = 0.0
 
     def get_rate(self) -> str:
         return settings.AMANAH_RECEIPT_VERIFY_RATE
+
+    def allow_request(self, request, view) -> bool:
+        if time.monotonic() < ReceiptVerifyThrottle.uncounted_until:
+            return True
+        try:
+            return super().allow_request(request, view)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            logger.warning(
+                "consent.receipt_verify_uncounted", extra={"error": type(exc).__name__}
+            )
+            ReceiptVerifyThrottle.uncounted_until = time.monotonic() + UNCOUNTED_SECONDS
+            return True
 
 
 def _content_length(request) -> int | None:

@@ -33,6 +33,7 @@ import logging
 import os
 import re
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ ED25519_OID = "1.3.101.112"
 SIGNING_KEY_LOCK = "crypto.signing_key"
 # A key id this installation makes: an RFC 7638 thumbprint, base64url (43 characters).
 KID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Before the first signature the token holds no key: how long a process remembers
+# that (each read of the public JWKS would otherwise look on the token), unless its
+# own sign() makes the key first.
+KEY_ABSENT_SECONDS = 60
 
 
 def b64url(data: bytes) -> str:
@@ -144,6 +149,9 @@ class Signer(ABC):
         signs now first."""
         return [self.public_key]
 
+    def look_again(self) -> None:  # noqa: B027 - most signers remember nothing
+        """Forget that the signing key was not found (a signer that remembers it)."""
+
 
 class EnvSigner(Signer):
     where = "AMANAH_SIGNING_KEY"
@@ -188,7 +196,9 @@ def _env_signer(raw: str) -> EnvSigner:
 class Pkcs11Signer(Signer):
     """An Ed25519 key pair on the token, labelled `<label>-signing`, made there on
     the first signature (one process makes it: an advisory lock in the database).
-    Reading the public keys never makes it: until then the token publishes none."""
+    Reading the public keys never makes it: until then the token publishes none (a
+    process that found none looks again KEY_ABSENT_SECONDS later, or at its own first
+    signature)."""
 
     def __init__(
         self, *, library: str, token: str, pin: str, label: str, legacy: str
@@ -202,6 +212,8 @@ class Pkcs11Signer(Signer):
         self.handles_opened = 0
         self._public: PublicKey | None = None
         self._private: Any = None
+        # Until when (time.monotonic) reads take the key as not on the token yet.
+        self._absent_until = 0.0
         self.where = f"PKCS#11 token {token!r}, key {self.label!r}"
 
     def __repr__(self) -> str:
@@ -285,11 +297,14 @@ class Pkcs11Signer(Signer):
         """Whether the key pair is on the token; made first when `create`."""
         if self._public is not None:
             return True
+        if not create and time.monotonic() < self._absent_until:
+            return False
         with self._lock:
             pair = self._call(self._find)
             if pair is None and create:
                 pair = self._create()
             if pair is None:
+                self._absent_until = time.monotonic() + KEY_ABSENT_SECONDS
                 return False
             self._public = self._point(pair[1])
             return True
@@ -338,6 +353,10 @@ class Pkcs11Signer(Signer):
             return bytes(self._private.sign(data, mechanism=Mechanism.EDDSA))
 
         return self._call(sign)
+
+    def look_again(self) -> None:
+        # Another process may have made the key since this one found none.
+        self._absent_until = 0.0
 
     def public_keys(self) -> list[PublicKey]:
         keys = [self._public] if self._load(create=False) and self._public else []
@@ -467,8 +486,8 @@ def document_verify(
     keys: Iterable[PublicKey] | None = None,
 ) -> Verified:
     """Check a signed document of `type` (`what` names it in messages) against
-    `keys` (this installation's public keys by default). Raises SignatureInvalid
-    with one readable sentence."""
+    `keys` (a key file's; this installation's public keys by default). Raises
+    SignatureInvalid with one readable sentence."""
     if not isinstance(document, dict) or document.get("type") != type:
         raise SignatureInvalid(f"This is not {what}.", code="not_a_document")
     signature = document.get("signature")
@@ -497,10 +516,19 @@ def document_verify(
         )
     known = {key.kid: key for key in (public_keys() if keys is None else keys)}
     key = known.get(signature["kid"])
+    if key is None and keys is None:
+        # A key this process remembered as absent may have been made by another.
+        signer().look_again()
+        key = {key.kid: key for key in public_keys()}.get(signature["kid"])
     if key is None:
         raise SignatureInvalid(
             f"This {_noun(what)} is signed by an unknown key "
-            f"(kid {signature['kid']}), not one this installation publishes.",
+            f"(kid {signature['kid']}), "
+            + (
+                "not one this installation publishes."
+                if keys is None
+                else "not in the key file."
+            ),
             code="unknown_key",
         )
     content = {name: value for name, value in document.items() if name != "signature"}

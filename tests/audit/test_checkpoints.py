@@ -190,7 +190,7 @@ def test_an_auditor_checks_a_checkpoint_with_a_saved_copy_of_the_keys(
     other = tmp_path / "other.json"
     settings.AMANAH_SIGNING_KEY = base64.b64encode(b"\x01" * 32).decode()
     other.write_text(json.dumps(jwks()))
-    with pytest.raises(CommandError, match="signed by an unknown key"):
+    with pytest.raises(CommandError, match=r"unknown key \(kid .*\), not in the key"):
         call_command("verify_audit_chain", checkpoint=path, keys=other)
     (tmp_path / "bad.json").write_text("[" * 100000)
     with pytest.raises(CommandError, match="Key file is not a JWKS"):
@@ -276,6 +276,56 @@ def test_the_verify_page_shows_the_last_check_and_runs_none_on_get(
     assert "has not been verified yet" in page.content.decode()
     assert 'method="post"' in page.content.decode()
     assert not ChainVerification.objects.exists()
+
+
+def test_the_verify_page_says_where_hourly_checkpoints_go(client, compliance_officer):
+    sign_in(client, compliance_officer)
+    text = " ".join(client.get(reverse("audit:verify")).content.decode().split())
+    assert (
+        "Beat writes a signed checkpoint every hour to "
+        "<code>AMANAH_AUDIT_CHECKPOINT_DIR</code>" in text
+    )
+    assert "(<code>manage.py audit_checkpoint</code> writes one there now)" in text
+    assert "--output" not in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_now_walks_nothing_while_another_check_runs(
+    client, compliance_officer, monkeypatch
+):
+    from django.db import connection, connections
+
+    from apps.audit import views
+    from apps.core.db import _lock_key
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's advisory locks")
+
+    def walked(*args, **kwargs):
+        raise AssertionError("the chain was walked")
+
+    sign_in(client, compliance_officer)
+    other = connections.create_connection("default")
+    key = _lock_key(views.CHAIN_CHECK_LOCK)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [key])
+        with monkeypatch.context() as patch:
+            patch.setattr(views, "audit_chain_verify", walked)
+            page = client.post(reverse("audit:verify"))
+        assert page.status_code == 409
+        assert "A check is already running; try again in a moment." in (
+            page.content.decode()
+        )
+        assert not ChainVerification.objects.exists()
+        with other.cursor() as cursor:  # that check ends
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    finally:
+        other.close()
+    page = client.post(reverse("audit:verify"))
+    assert page.status_code == 200
+    assert "Audit chain intact" in page.content.decode()
+    assert ChainVerification.objects.count() == 1
 
 
 def test_verify_now_records_the_check_for_the_cockpit(client, compliance_officer):

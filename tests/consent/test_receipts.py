@@ -191,6 +191,10 @@ def test_verify_receipt_checks_against_a_copy_of_the_published_keys(
     with pytest.raises(CommandError, match="unknown key"):
         _verify(receipt)
     assert _verify(receipt, keys=keys).startswith("Valid: receipt")
+    other = tmp_path / "other.json"
+    other.write_bytes(client.get(reverse("signing-keys")).content)
+    with pytest.raises(CommandError, match=r"unknown key \(kid .*\), not in the key"):
+        _verify(receipt, keys=other)
     keys.write_text('{"keys": "x"}')
     with pytest.raises(CommandError, match="not a JWKS"):
         _verify(receipt, keys=keys)
@@ -465,6 +469,37 @@ def test_the_page_limits_checks_per_client_address(bundle, settings):
         == 200
     )
     cache.clear()
+
+
+def test_the_page_checks_uncounted_while_the_cache_is_down(
+    bundle, settings, monkeypatch, caplog
+):
+    """The limit protects the page; with Redis down the check goes on (no 500)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from apps.consent.views import ReceiptVerifyThrottle
+
+    calls = []
+
+    class Down:
+        def get(self, key, default=None):
+            calls.append(key)
+            raise RedisConnectionError("down")
+
+        def set(self, *args, **kwargs):
+            raise RedisConnectionError("down")
+
+    monkeypatch.setattr(ReceiptVerifyThrottle, "cache", Down())
+    monkeypatch.setattr(ReceiptVerifyThrottle, "uncounted_until", 0.0)
+    settings.AMANAH_RECEIPT_VERIFY_RATE = "1/minute"
+    receipt = {"receipt": json.dumps(bundle["receipts"][0])}
+    for _ in range(3):
+        response = _page_post(receipt, REMOTE_ADDR="192.0.2.9")
+        assert response.status_code == 200
+        assert "Valid" in response.content.decode()
+    assert caplog.messages.count("consent.receipt_verify_uncounted") == 1
+    assert len(calls) == 1  # the next checks did not wait for the cache again
+    assert "192.0.2.9" not in caplog.text
 
 
 def test_a_receipt_signed_before_the_key_was_replaced_verifies_when_retired(

@@ -233,6 +233,62 @@ def test_reading_the_keys_under_the_hsm_makes_no_key(hsm, settings):
     assert AuditEvent.objects.filter(action="crypto.signing_key_created").count() == 1
 
 
+@pytest.mark.django_db
+def test_before_the_first_signature_jwks_reads_look_on_the_token_once(
+    hsm, settings, monkeypatch
+):
+    """The JWKS is a public URL: before the key exists, reads remember that it is
+    absent rather than each looking on the token under the session lock; the first
+    signature publishes it at once."""
+    from apps.crypto.signing import Pkcs11Signer
+
+    settings.AMANAH_SIGNING_KEY = ""
+    lookups = []
+    find = Pkcs11Signer._find
+
+    def counted(self, session):
+        lookups.append(1)
+        return find(self, session)
+
+    monkeypatch.setattr(Pkcs11Signer, "_find", counted)
+    for _ in range(2):
+        response = Client().get(reverse("signing-keys"))
+        assert response.json() == {"keys": []}
+    assert len(lookups) == 1
+    signed = document_sign({"type": "t", "n": 1})
+    assert (
+        Client().get(reverse("signing-keys")).json()["keys"][0]["kid"]
+        == (signed["signature"]["kid"])
+    )
+
+
+def test_a_key_another_process_made_verifies_here_at_once(db, hsm, settings):
+    """A process that remembered the key as absent looks again for a receipt signed
+    by a key it does not know: another process may have made it since."""
+    from apps.crypto.signing import Pkcs11Signer, b64url
+
+    settings.AMANAH_SIGNING_KEY = ""
+    assert signer().public_keys() == []  # this process: absent, remembered
+    other = Pkcs11Signer(
+        library=settings.AMANAH_PKCS11_LIBRARY,
+        token=settings.AMANAH_PKCS11_TOKEN,
+        pin=settings.AMANAH_PKCS11_PIN,
+        label=settings.AMANAH_PKCS11_KEY_LABEL,
+        legacy="",
+    )
+    body = {"type": "t", "n": 2}
+    value = other.sign(canonical_json(body))
+    document = {
+        **body,
+        "signature": {
+            "alg": "EdDSA",
+            "kid": other.public_key.kid,
+            "value": b64url(value),
+        },
+    }
+    assert document_verify(document, type="t", what="a t")
+
+
 def test_a_lone_surrogate_is_not_valid_not_a_crash():
     document = document_sign({"type": "t", "text": "ok"})
     document["text"] = "\ud800"
