@@ -45,6 +45,13 @@ def _fixed_key(label: bytes) -> str:
     return base64.b64encode(label.ljust(32, b".")[:32]).decode()
 
 
+def checkpoint_dir() -> Path:
+    """Where bench and soak runs write audit checkpoints: not the developer's."""
+    path = Path(tempfile.gettempdir()) / "amanah-bench-checkpoints"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 def erasure_journal_path(name: str) -> Path:
     """The erasure journal of bench database `name`, a file of its own."""
     return Path(tempfile.gettempdir()) / f"{name}.erasure-journal.jsonl"
@@ -69,6 +76,8 @@ def configure_django(name: str | None = None) -> str:
         # Erasures append here, not to the developer's journal (`bench_database`
         # removes it).
         AMANAH_ERASURE_JOURNAL=str(erasure_journal_path(name)),
+        AMANAH_SIGNING_KEY=_fixed_key(b"amanah-bench-signing-key"),
+        AMANAH_AUDIT_CHECKPOINT_DIR=str(checkpoint_dir()),
         # Services log one INFO line per batch; the table is the output.
         DJANGO_LOG_LEVEL="WARNING",
     )
