@@ -12,6 +12,7 @@ import logging
 import os
 import re
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from apps.audit.errors import AuditError
 from apps.audit.models import AuditCheckpoint, AuditEvent, ChainVerification
 from apps.audit.selectors import ChainReport, audit_checkpoint_get
 from apps.audit.signatures import checkpoint_sign
+from apps.core import siem
 from apps.core.db import advisory_xact_lock
 
 logger = logging.getLogger(__name__)
@@ -149,6 +151,23 @@ def record(
         prev_hash=prev_hash,
         hash=link_hash(prev_hash, content),
     )
+    if siem.enabled():
+        # After commit, robust: a SIEM that is down never fails or undoes the change.
+        transaction.on_commit(
+            partial(
+                siem.audit_event_emit,
+                seq=seq,
+                hash=event.hash,
+                created_at=created_at,
+                actor_id=actor_id,
+                actor_role=actor_role,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                details=details,
+            ),
+            robust=True,
+        )
     logger.debug("audit.recorded", extra={"action": action, "seq": seq})
     return event
 

@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from apps.access.services import reveals_live_lock, reveals_suspend
 from apps.accounts.models import GOVERNANCE_ROLES, User
 from apps.accounts.permissions import ensure_role
 from apps.audit import services as audit
+from apps.core import siem
 from apps.core.db import advisory_xact_lock
 from apps.core.links import public_url
 from apps.customers.services import free_text_check
@@ -170,6 +172,19 @@ def alert_raise(*, hit: Hit, now: datetime) -> Alert | None:
         alert_id = alert.pk
         # Robust: the alert stands even if the broker cannot take the email now.
         transaction.on_commit(lambda: alert_notify_task.delay(alert_id), robust=True)
+    if siem.enabled():
+        transaction.on_commit(
+            partial(
+                siem.alert_emit,
+                alert_id=alert.pk,
+                rule=alert.rule,
+                severity=alert.severity,
+                staff_id=alert.staff_id,
+                evidence=alert.evidence,
+                created_at=alert.created_at,
+            ),
+            robust=True,
+        )
     logger.info(
         "monitoring.alert_raised",
         extra={"alert_id": alert.pk, "rule": alert.rule, "severity": alert.severity},

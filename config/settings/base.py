@@ -15,6 +15,7 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.core.siem import syslog_address
 from config.cache import REDIS_CACHE, redis_client_options
 from config.dev_secrets import DEV_SECRET_NAMES, load_dev_secrets
 from config.env import env
@@ -405,6 +406,17 @@ AMANAH_ERASURE_JOURNAL = _required(
 AMANAH_AUDIT_CHECKPOINT_DIR = _required(
     "AMANAH_AUDIT_CHECKPOINT_DIR", dev_default=str(BASE_DIR / ".audit-checkpoints")
 )
+
+# Security events out (README, "Security events out (SIEM)"): every audit event and
+# alert, after it commits, as one JSON line to a syslog collector over TCP
+# (tcp://host:port, RFC 5424, octet-counted) and/or appended to a file. Both off unless
+# set; a malformed value stops start-up naming it.
+AMANAH_SIEM_SYSLOG = env.str("AMANAH_SIEM_SYSLOG", default="")
+if AMANAH_SIEM_SYSLOG:
+    syslog_address(AMANAH_SIEM_SYSLOG)
+AMANAH_SIEM_FILE = env.str("AMANAH_SIEM_FILE", default="")
+if AMANAH_SIEM_FILE and not Path(AMANAH_SIEM_FILE).is_absolute():
+    raise ImproperlyConfigured("AMANAH_SIEM_FILE must be an absolute path")
 
 # Consent and the self-service pages
 AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
