@@ -97,6 +97,7 @@ class ConsentSource(models.TextChoices):
     API = "api", "API"
     DOUBLE_OPT_IN = "double_opt_in", "Confirmation link"
     OBJECTION = "objection", "The customer's objection to direct marketing"
+    IMPORT = "import", "Imported from an earlier system"
 
 
 class ConsentEvent(models.Model):

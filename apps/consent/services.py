@@ -33,6 +33,7 @@ from apps.consent.models import (
     Purpose,
 )
 from apps.consent.selectors import (
+    notice_current,
     notice_current_version,
     purpose_get_active,
     purpose_list_direct_marketing,
@@ -110,8 +111,10 @@ def consent_record(
     source: str,
     evidence: str = "",
     reason: str = "",
+    at: datetime | None = None,
 ) -> ConsentEvent:
-    """Append a grant or withdrawal and update the state in the same transaction.
+    """Append a grant or withdrawal and update the state in the same transaction;
+    `at` is when the customer gave it (an import's original time), else now.
 
     Raises ConsentError. A change equal to the current state is still recorded: it is
     the customer's word at that time, under the notice then in force.
@@ -129,14 +132,19 @@ def consent_record(
         # Under the customer's lock: an objection committing meanwhile is seen.
         _objection_check(customer=customer, purpose=purpose, source=source)
     now = timezone.now()
+    if at is None:
+        at, notice_version = now, notice_current_version()
+    else:
+        notice = notice_current(at=at)
+        notice_version = notice.version if notice else 0
     event = ConsentEvent.objects.create(
         customer=customer,
         purpose=purpose,
         granted=granted,
-        notice_version=notice_current_version(),
+        notice_version=notice_version,
         source=source,
         actor=actor if getattr(actor, "pk", None) else None,
-        created_at=now,
+        created_at=at,
         evidence_hash=evidence,
     )
     ConsentState.objects.update_or_create(
@@ -194,6 +202,47 @@ def consent_grant(
         source=source,
         evidence=evidence,
         reason=reason,
+    )
+
+
+@transaction.atomic
+def consent_import(
+    *,
+    actor: User | None,
+    customer: Customer,
+    purpose_code: str,
+    granted: bool,
+    at: datetime,
+) -> ConsentEvent | None:
+    """Record an answer given in an earlier system, at its original time, with source
+    `import`. None when it was imported already (a rerun) or when the customer's
+    current answer is newer (the newer word stands). Raises ConsentError."""
+    purpose = _purpose(purpose_code)
+    if _customer_lock(customer) is not None:
+        raise ConsentError("This customer was erased.", field="customer")
+    if ConsentEvent.objects.filter(
+        customer=customer,
+        purpose=purpose,
+        granted=granted,
+        source=ConsentSource.IMPORT,
+        created_at=at,
+    ).exists():
+        return None
+    latest = (
+        ConsentEvent.objects.filter(customer=customer, purpose=purpose)
+        .order_by("-id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if latest is not None and latest >= at:
+        return None
+    return consent_record(
+        actor=actor,
+        customer=customer,
+        purpose_code=purpose_code,
+        granted=granted,
+        source=ConsentSource.IMPORT,
+        at=at,
     )
 
 

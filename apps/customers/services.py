@@ -174,10 +174,25 @@ def customer_create(*, actor: User | None, data: dict[str, Any]) -> Customer:
     return customer
 
 
+def customer_changes(*, customer: Customer, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of `data`, validated and normalised as `customer_update` does them,
+    whose values differ from the customer's (decrypted here, never logged). Raises
+    CustomerError."""
+    country = (
+        clean_country(data["country"]) if data.get("country") else customer.country
+    )
+    clean = _clean(data, country=country)
+    return {
+        name: data[name]
+        for name, value in clean.items()
+        if getattr(customer, name) != value
+    }
+
+
 @transaction.atomic
 def customer_update(
     *,
-    actor: User,
+    actor: User | None,
     customer: Customer,
     data: dict[str, Any],
     if_match: str | None = None,

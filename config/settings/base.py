@@ -152,6 +152,7 @@ INSTALLED_APPS = [
     "apps.portal",
     "apps.retention",
     "apps.incidents",
+    "apps.imports",
     "apps.inventory",
     "apps.requests",
     "apps.monitoring",

@@ -1,0 +1,91 @@
+import csv
+import sys
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import IO
+
+from django.core.management.base import CommandError
+
+from apps.core.commands import PlainErrorCommand
+from apps.imports.services import ImportHeaderError, RowError, customers_import
+
+PROGRESS_EVERY = 1000
+
+
+class Command(PlainErrorCommand):
+    help = (
+        "Import existing customers from a CSV file whose columns are named as the "
+        "customer API's fields, plus consent:<purpose> (granted|withdrawn) and "
+        "consent_at:<purpose> (ISO 8601). Idempotent: a rerun updates or skips each "
+        "customer found by email. Refused rows go to --errors, without their values."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="the CSV file (UTF-8, a header row)")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="validate and count, write nothing",
+        )
+        parser.add_argument(
+            "--errors",
+            help="write the refused rows' line numbers, fields and error codes here",
+        )
+        parser.add_argument("--batch-size", type=int, default=500)
+
+    def handle(self, *args, file: str, dry_run: bool, errors: str | None, **options):
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1.")
+        path = Path(file)
+        stderr = sys.stderr
+        tty = stderr.isatty()
+        quiet = options["verbosity"] == 0
+
+        def progress(rows: int) -> None:
+            if quiet or not rows or (rows % PROGRESS_EVERY and not tty):
+                return
+            stderr.write(f"\rread {rows} rows" if tty else f"read {rows} rows\n")
+            stderr.flush()
+
+        try:
+            with (
+                path.open(newline="", encoding="utf-8-sig") as source,
+                _errors_file(errors) as sink,
+            ):
+                writer = csv.writer(sink) if sink else None
+                if writer:
+                    writer.writerow(["line", "field", "code", "message"])
+
+                def on_error(error: RowError) -> None:
+                    if writer:
+                        writer.writerow(
+                            [error.line, error.field, error.code, error.message]
+                        )
+
+                result = customers_import(
+                    actor=None,
+                    file=source,
+                    dry_run=dry_run,
+                    batch_size=options["batch_size"],
+                    on_error=on_error,
+                    on_progress=progress,
+                )
+        except ImportHeaderError as exc:
+            raise CommandError(f"{path}: {exc} Nothing was imported.") from None
+        except FileNotFoundError:
+            raise CommandError(f"No file at {path}.") from None
+        except UnicodeDecodeError:
+            raise CommandError(f"{path} is not UTF-8 text.") from None
+        except (OSError, csv.Error) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}.") from None
+        if tty and not quiet:
+            stderr.write("\n")
+        if dry_run:
+            self.stdout.write("Dry run: nothing was written.")
+        self.stdout.write(result.summary())
+
+
+def _errors_file(path: str | None) -> AbstractContextManager[IO[str] | None]:
+    if path is None:
+        return nullcontext()
+    return open(path, "w", newline="", encoding="utf-8")

@@ -1,0 +1,154 @@
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.audit.models import AuditEvent
+from apps.consent.models import ConsentEvent, ConsentSource, ConsentState
+from apps.customers.models import Customer
+from apps.customers.selectors import customer_find_by_email
+from tests.customers.factories import CANARY
+
+HEADER = [
+    "country",
+    "full_name",
+    "email",
+    "phone",
+    "national_id",
+    "card_last4",
+    "consent:marketing_email",
+    "consent_at:marketing_email",
+]
+GRANTED_AT = "2024-03-01T09:30:00+00:00"
+
+
+def _rows() -> list[list[str]]:
+    return [
+        ["ID", "Ani Good", "ani@example.com", "+62 812-3456-7890", "", "4242",
+         "granted", GRANTED_AT],
+        ["ID", "Budi Good", "budi@example.com", "", "", "", "", ""],
+        # Refused: a card number where a name goes (the canary's values around it).
+        ["ID", f"{CANARY['full_name']} 4111 1111 1111 1111", CANARY["email"],
+         CANARY["phone"], CANARY["national_id"], "", "", ""],
+        # Refused: no country, and a consent without its time.
+        ["", "Citra Bad", "citra@example.com", "", "", "", "granted", ""],
+        ["ID", "Dewi Good", "dewi@example.com", "", "", "", "withdrawn",
+         "2023-01-02T00:00:00"],
+    ]  # fmt: skip
+
+
+def _write(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def _run(*args: str) -> str:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_customers", *args, stdout=out, stderr=err)
+    return out.getvalue() + err.getvalue()
+
+
+def test_import_twice_refuses_bad_rows_and_never_duplicates(tmp_path, caplog):
+    source = _write(tmp_path / "in.csv", _rows())
+    errors = tmp_path / "errors.csv"
+
+    first = _run(str(source), "--errors", str(errors))
+    assert (
+        first.strip().splitlines()[-1] == "imported 3, updated 0, skipped 0, refused 2"
+    )
+    assert Customer.objects.count() == 3
+    ani = customer_find_by_email(email="ani@example.com")
+    assert ani is not None
+    assert ani.full_name == "Ani Good"
+    assert ani.phone == "+6281234567890"
+
+    with errors.open(newline="") as f:
+        refused = list(csv.DictReader(f))
+    assert {(r["line"], r["field"]) for r in refused} >= {
+        ("4", "full_name"),
+        ("5", "country"),
+        ("5", "consent_at:marketing_email"),
+    }
+    text = errors.read_text()
+    for value in (*CANARY.values(), "4111", "Citra"):
+        assert value not in text
+        assert value not in first
+        assert value not in caplog.text
+    summary = AuditEvent.objects.get(action="customers.imported")
+    assert summary.details == {"imported": 3, "updated": 0, "skipped": 0, "refused": 2}
+
+    second = _run(str(source), "--errors", str(errors))
+    assert (
+        second.strip().splitlines()[-1] == "imported 0, updated 0, skipped 3, refused 2"
+    )
+    assert Customer.objects.count() == 3
+    assert ConsentEvent.objects.count() == 2
+
+    changed = _rows()
+    changed[1][1] = "Budi Changed"
+    _write(source, changed)
+    third = _run(str(source))
+    assert (
+        third.strip().splitlines()[-1] == "imported 0, updated 1, skipped 2, refused 2"
+    )
+    budi = customer_find_by_email(email="budi@example.com")
+    assert budi is not None
+    assert budi.full_name == "Budi Changed"
+    assert Customer.objects.count() == 3
+    for event in AuditEvent.objects.all():
+        for value in CANARY.values():
+            assert value not in str(event.details)
+
+
+def test_consent_is_imported_with_source_import_and_its_original_time(tmp_path):
+    _run(str(_write(tmp_path / "in.csv", _rows())))
+    ani = customer_find_by_email(email="ani@example.com")
+    event = ConsentEvent.objects.get(customer=ani)
+    assert event.source == ConsentSource.IMPORT
+    assert event.granted is True
+    assert event.created_at == datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+    state = ConsentState.objects.get(customer=ani)
+    assert (state.granted, state.source) == (True, ConsentSource.IMPORT)
+    dewi = customer_find_by_email(email="dewi@example.com")
+    withdrawn = ConsentEvent.objects.get(customer=dewi)
+    assert withdrawn.granted is False
+    assert withdrawn.created_at == datetime(2023, 1, 2, tzinfo=UTC)
+
+
+def test_dry_run_validates_and_counts_but_writes_nothing(tmp_path):
+    out = _run(str(_write(tmp_path / "in.csv", _rows())), "--dry-run")
+    assert out.strip().splitlines()[-1] == "imported 3, updated 0, skipped 0, refused 2"
+    assert not Customer.objects.exists()
+    assert not ConsentEvent.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["country", "full_name", "email", "shoe_size"], "Unknown column 'shoe_size'"),
+        (["country", "full_name"], "no email column"),
+        (["country", "email", "consent:no_such_purpose"], "Unknown column"),
+    ],
+)
+def test_a_bad_header_exits_non_zero_and_imports_nothing(tmp_path, header, message):
+    rows = [["ID", "Ani Good", "ani@example.com", "x"][: len(header)]]
+    with pytest.raises(CommandError, match=message):
+        _run(str(_write(tmp_path / "in.csv", rows, header=header)))
+    assert not Customer.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_batches_commit_and_progress_is_reported(tmp_path):
+    rows = [
+        ["ID", f"Person {n}", f"p{n}@example.com", "", "", "", "", ""] for n in range(7)
+    ]
+    out = _run(str(_write(tmp_path / "in.csv", rows)), "--batch-size", "3")
+    assert out.strip().splitlines()[-1] == "imported 7, updated 0, skipped 0, refused 0"
+    assert Customer.objects.count() == 7
