@@ -128,45 +128,25 @@ def record(
     _lock_chain_head(actor_id)
     head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
     seq, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
-    created_at = timezone.now()
-    content = canonical_content(
-        seq=seq,
-        created_at=created_at,
-        actor_id=actor_id,
-        actor_role=actor_role,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        details=details,
-    )
+    row: dict[str, Any] = {
+        "seq": seq,
+        "created_at": timezone.now(),
+        "actor_id": actor_id,
+        "actor_role": actor_role,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "details": details,
+    }
     event = AuditEvent.objects.create(
-        seq=seq,
-        created_at=created_at,
-        actor_id=actor_id,
-        actor_role=actor_role,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        details=details,
+        **row,
         prev_hash=prev_hash,
-        hash=link_hash(prev_hash, content),
+        hash=link_hash(prev_hash, canonical_content(**row)),
     )
     if siem.enabled():
         # After commit, robust: a SIEM that is down never fails or undoes the change.
         transaction.on_commit(
-            partial(
-                siem.audit_event_emit,
-                seq=seq,
-                hash=event.hash,
-                created_at=created_at,
-                actor_id=actor_id,
-                actor_role=actor_role,
-                action=action,
-                target_type=target_type,
-                target_id=target_id,
-                details=details,
-            ),
-            robust=True,
+            partial(siem.audit_event_emit, **row, hash=event.hash), robust=True
         )
     logger.debug("audit.recorded", extra={"action": action, "seq": seq})
     return event

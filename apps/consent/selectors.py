@@ -23,7 +23,6 @@ from django.utils import timezone
 from apps.consent.models import (
     ConsentEvent,
     ConsentState,
-    MarketingObjection,
     NoticeAcknowledgement,
     NoticeChange,
     OptInRequest,
@@ -53,11 +52,6 @@ def purpose_get_active(*, code: str) -> Purpose | None:
 def purpose_list_direct_marketing() -> QuerySet[Purpose]:
     """The active purposes that are direct marketing (`Purpose.direct_marketing`)."""
     return purpose_list_active().filter(direct_marketing=True)
-
-
-def consent_marketing_objection(*, customer: Customer) -> MarketingObjection | None:
-    """The customer's objection to direct marketing, or None."""
-    return MarketingObjection.objects.filter(customer_id=customer.pk).first()
 
 
 def notice_current(*, at: datetime | None = None) -> PrivacyNotice | None:

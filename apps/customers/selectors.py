@@ -280,13 +280,6 @@ def customer_restriction_get(*, restriction_id: int | str) -> Restriction:
         raise NotFound("No such restriction.") from None
 
 
-def customer_restrictions_for(*, customer: Customer) -> QuerySet[Restriction]:
-    """Every restriction of the customer, lifted ones too, newest first."""
-    return Restriction.objects.filter(customer_id=customer.pk).order_by(
-        "-placed_at", "-pk"
-    )
-
-
 def customer_ids_restricted() -> QuerySet:
     """The ids of restricted customers, as a subquery (`values("customer_id")`): few,
     and indexed apart (restriction_active_idx), so audiences leave them out with a

@@ -79,12 +79,6 @@ def _words(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
-def restriction_ground(purpose: str) -> str:
-    """A restriction's ground: its purpose's text before any ":" ("legal claims" of
-    "legal claims: chargeback dispute")."""
-    return purpose.split(":", 1)[0].strip()
-
-
 def restriction_names(restriction: Restriction) -> list[str]:
     """What a reveal's reason must name for this restriction: its purpose's ground,
     and for a legal hold's the hold too, its purpose's text after the ":" ("legal
