@@ -100,6 +100,9 @@ class _Syslog:
                 self.sock.settimeout(SEND_TIMEOUT)
                 self.sock.sendall(frame)
             except OSError:
+                # A collector that accepts but stalls: wait RETRY_AFTER, as for one
+                # that refuses, rather than SEND_TIMEOUT for every event.
+                self.down_until = time.monotonic() + RETRY_AFTER
                 self._close()
                 raise
 
@@ -113,6 +116,17 @@ class _Syslog:
 _senders: dict[tuple[str, int], _Syslog] = {}
 _senders_lock = threading.Lock()
 dropped = 0  # events this process could not hand on (per sink)
+
+
+def _forget_after_fork() -> None:
+    """A forked child opens its own connections: the parent's socket, shared, would
+    interleave both processes' frames, and a lock held at the fork stays held."""
+    global _senders_lock
+    _senders.clear()
+    _senders_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _sender(host: str, port: int) -> _Syslog:

@@ -1,6 +1,6 @@
 """Import of existing customers from a CSV file: each row through the API's own
 validation (`CustomerInputSerializer`, then the customer services), idempotent by the
-email's blind index, streamed and committed in batches.
+email's blind index, streamed, each row committed on its own.
 
 Lock order: as the customer and consent services take them (the customer, its data
 key, then the audit chain), one row at a time.
@@ -70,7 +70,20 @@ class _Refused(Exception):
 
 
 class _DryRun(Exception):
-    pass
+    def __init__(self, outcome: str):
+        super().__init__("dry run")
+        self.outcome = outcome
+
+
+class ImportStopped(Exception):
+    """The file could not be read on from `line` (not UTF-8, a malformed CSV record):
+    the rows before it were imported and audited (`result`)."""
+
+    def __init__(self, *, line: int, reason: str, result: "ImportResult"):
+        super().__init__(reason)
+        self.line = line
+        self.reason = reason
+        self.result = result
 
 
 def customers_import_header_check(fieldnames: Iterable[str] | None) -> list[str]:
@@ -145,12 +158,19 @@ def _import_row(*, actor: User | None, row: dict[str, Any], codes: list[str]) ->
     """One row, in the caller's savepoint: 'imported', 'updated' or 'skipped'. Raises
     _Refused."""
     fields = {k: v for k, v in row.items() if k in CustomerInputSerializer().fields}
+    if None in row:  # csv.DictReader's key for cells past the header's
+        raise _Refused(
+            [("", "extra_fields", "The row has more fields than the header.")]
+        )
     fields = {k: ("" if v is None else v) for k, v in fields.items()}
     if not (fields.get("email") or "").strip():
         raise _Refused([("email", "required", "This field is required.")])
-    if fields.get("date_of_birth") == "":
-        fields["date_of_birth"] = None
     customer = customer_find_by_email(email=fields["email"])
+    if customer is not None:
+        # A blank (or missing) cell says nothing: it never clears what is stored.
+        fields = {k: v for k, v in fields.items() if v.strip()}
+    elif fields.get("date_of_birth") == "":
+        fields["date_of_birth"] = None
     serializer = CustomerInputSerializer(data=fields, partial=customer is not None)
     errors = [] if serializer.is_valid() else _serializer_errors(serializer.errors)
     try:
@@ -201,41 +221,52 @@ def customers_import(
     actor: User | None,
     file: IO[str],
     dry_run: bool = False,
-    batch_size: int = 500,
+    progress_every: int = 500,
     on_error: Callable[[RowError], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> ImportResult:
     """Import customers (and their consents) from an open CSV file, read row by row,
-    `batch_size` rows per transaction; a bad row is refused alone and reported to
-    `on_error` without its values. With `dry_run` every batch is rolled back and
-    nothing is audited. Raises ImportHeaderError before any row is read."""
+    each row in a transaction of its own; a bad row is refused alone and reported to
+    `on_error` without its values; `on_progress` hears the count every
+    `progress_every` rows and at the end. With `dry_run` every row is rolled back and
+    nothing is audited. Raises ImportHeaderError before any row is read, and
+    ImportStopped (after auditing what was read) when the file cannot be read on."""
     reader = csv.DictReader(file)
     codes = customers_import_header_check(reader.fieldnames)
     result = ImportResult()
-    rows = _numbered(reader)
-    while True:
-        batch_done = _import_batch(
-            actor=actor,
-            rows=rows,
-            codes=codes,
-            batch_size=batch_size,
-            dry_run=dry_run,
-            result=result,
-            on_error=on_error,
-        )
-        if on_progress is not None:
-            on_progress(result.rows)
-        if not batch_done:
-            break
+    stopped = None
+    try:
+        for line, row in _numbered(reader):
+            _import_counted(
+                actor=actor,
+                line=line,
+                row=row,
+                codes=codes,
+                dry_run=dry_run,
+                result=result,
+                on_error=on_error,
+            )
+            if on_progress is not None and result.rows % progress_every == 0:
+                on_progress(result.rows)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        stopped = ImportStopped(line=reader.line_num, reason=reason, result=result)
+    if on_progress is not None:
+        on_progress(result.rows)
+    details: dict[str, Any] = dataclasses.asdict(result)
+    if stopped is not None:
+        details["stopped_at_line"] = stopped.line
     if not dry_run:
         with transaction.atomic():
             audit.record(
                 actor=actor,
                 action="customers.imported",
                 target_type="customers.customer",
-                details=dataclasses.asdict(result),
+                details=details,
             )
-    logger.info("customers.imported", extra=dataclasses.asdict(result))
+    logger.info("customers.imported", extra=details)
+    if stopped is not None:
+        raise stopped
     return result
 
 
@@ -244,44 +275,31 @@ def _numbered(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, Any]]]:
         yield reader.line_num, row
 
 
-def _import_batch(
+def _import_counted(
     *,
     actor: User | None,
-    rows: Iterator[tuple[int, dict[str, Any]]],
+    line: int,
+    row: dict[str, Any],
     codes: list[str],
-    batch_size: int,
     dry_run: bool,
     result: ImportResult,
     on_error: Callable[[RowError], None] | None,
-) -> bool:
-    """Up to `batch_size` rows in one transaction; False once the file is read."""
-    counts = ImportResult()
-    errors: list[RowError] = []
-    more = False
+) -> None:
+    """One row in a transaction of its own, counted: the audit chain's lock is held
+    to each row's commit, never across rows, so no customer row is locked after it
+    (apps/core/db.py) and other writers wait one row at most. Rolled back in a dry
+    run."""
     try:
         with transaction.atomic():
-            for n, (line, row) in enumerate(rows, start=1):
-                try:
-                    with transaction.atomic():
-                        outcome = _import_row(actor=actor, row=row, codes=codes)
-                except _Refused as refused:
-                    counts.refused += 1
-                    errors.extend(
-                        RowError(line, *error)
-                        for error in _no_values(refused.errors, row)
-                    )
-                else:
-                    setattr(counts, outcome, getattr(counts, outcome) + 1)
-                if n >= batch_size:
-                    more = True
-                    break
+            outcome = _import_row(actor=actor, row=row, codes=codes)
             if dry_run:
-                raise _DryRun
-    except _DryRun:
-        pass
-    for name in ("imported", "updated", "skipped", "refused"):
-        setattr(result, name, getattr(result, name) + getattr(counts, name))
-    if on_error is not None:
-        for error in errors:
-            on_error(error)
-    return more
+                raise _DryRun(outcome)
+    except _DryRun as dry:
+        outcome = dry.outcome
+    except _Refused as refused:
+        result.refused += 1
+        if on_error is not None:
+            for error in _no_values(refused.errors, row):
+                on_error(RowError(line, *error))
+        return
+    setattr(result, outcome, getattr(result, outcome) + 1)

@@ -260,3 +260,17 @@ def test_a_relative_siem_file_stops_start_up_naming_it():
     assert result.stderr.strip().splitlines() == [
         "Configuration error: AMANAH_SIEM_FILE must be an absolute path"
     ]
+
+
+def test_a_forked_child_does_not_share_the_parents_connection():
+    import os
+
+    siem._sender("127.0.0.1", 9)  # a sender in the parent
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports how many senders it inherited
+        os.write(write, str(len(siem._senders)).encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 10) == b"0"
+    assert ("127.0.0.1", 9) in siem._senders

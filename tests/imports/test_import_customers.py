@@ -152,3 +152,50 @@ def test_batches_commit_and_progress_is_reported(tmp_path):
     out = _run(str(_write(tmp_path / "in.csv", rows)), "--batch-size", "3")
     assert out.strip().splitlines()[-1] == "imported 7, updated 0, skipped 0, refused 0"
     assert Customer.objects.count() == 7
+
+
+def test_a_blank_cell_on_a_rerun_never_clears_what_is_stored(tmp_path):
+    _run(str(_write(tmp_path / "a.csv", [["ID", "Eka Full", "eka@example.com"]])))
+    path = tmp_path / "b.csv"
+    with path.open("w", newline="") as f:
+        f.write("country,full_name,email,phone\nID,,eka@example.com\n")  # short row
+    out = _run(str(path))
+    assert out.strip().splitlines()[-1] == "imported 0, updated 0, skipped 1, refused 0"
+    assert customer_find_by_email(email="eka@example.com").full_name == "Eka Full"
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path):
+    errors = tmp_path / "errors.csv"
+    path = _write(
+        tmp_path / "in.csv",
+        [["ID", "Fajar", "fajar@example.com", "", "", "", "", "", "spill"]],
+    )
+    out = _run(str(path), "--errors", str(errors))
+    assert out.strip().splitlines()[-1] == "imported 0, updated 0, skipped 0, refused 1"
+    assert "extra_fields" in errors.read_text()
+    assert "spill" not in errors.read_text()
+    assert not Customer.objects.exists()
+
+
+def test_a_file_unreadable_midway_keeps_and_audits_the_rows_before(tmp_path):
+    path = tmp_path / "in.csv"
+    # Past the reader's first chunk (8 KB), so that some rows are read before it.
+    good = [f"ID,Gita {n},g{n}@example.com,{'n' * 400}\n".encode() for n in range(25)]
+    with path.open("wb") as f:
+        f.write(b"country,full_name,email,notes\n" + b"".join(good))
+        f.write(b"ID,\xff\xfe broken,h@example.com,\n")
+    with pytest.raises(CommandError, match="stopped at line") as caught:
+        _run(str(path))
+    read = Customer.objects.count()
+    assert 0 < read <= 25
+    assert f"imported {read}" in str(caught.value)
+    audit = AuditEvent.objects.get(action="customers.imported")
+    assert audit.details["imported"] == read
+    assert audit.details["stopped_at_line"] >= read
+
+
+def test_an_errors_file_that_cannot_be_written_is_named(tmp_path):
+    path = _write(tmp_path / "in.csv", [["ID", "Hana", "hana@example.com"]])
+    with pytest.raises(CommandError, match="Cannot write the errors file"):
+        _run(str(path), "--errors", str(tmp_path / "missing" / "e.csv"))
+    assert not Customer.objects.exists()

@@ -7,7 +7,12 @@ from typing import IO
 from django.core.management.base import CommandError
 
 from apps.core.commands import PlainErrorCommand
-from apps.imports.services import ImportHeaderError, RowError, customers_import
+from apps.imports.services import (
+    ImportHeaderError,
+    ImportStopped,
+    RowError,
+    customers_import,
+)
 
 PROGRESS_EVERY = 1000
 
@@ -31,7 +36,12 @@ class Command(PlainErrorCommand):
             "--errors",
             help="write the refused rows' line numbers, fields and error codes here",
         )
-        parser.add_argument("--batch-size", type=int, default=500)
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=500,
+            help="report progress every N rows (each row commits on its own)",
+        )
 
     def handle(self, *args, file: str, dry_run: bool, errors: str | None, **options):
         if options["batch_size"] < 1:
@@ -48,11 +58,14 @@ class Command(PlainErrorCommand):
             stderr.flush()
 
         try:
-            with (
-                path.open(newline="", encoding="utf-8-sig") as source,
-                _errors_file(errors) as sink,
-            ):
-                writer = csv.writer(sink) if sink else None
+            sink = _errors_file(errors)
+        except OSError as exc:
+            raise CommandError(
+                f"Cannot write the errors file {errors}: {exc.strerror}."
+            ) from None
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as source, sink as out:
+                writer = csv.writer(out) if out else None
                 if writer:
                     writer.writerow(["line", "field", "code", "message"])
 
@@ -66,12 +79,18 @@ class Command(PlainErrorCommand):
                     actor=None,
                     file=source,
                     dry_run=dry_run,
-                    batch_size=options["batch_size"],
+                    progress_every=options["batch_size"],
                     on_error=on_error,
                     on_progress=progress,
                 )
         except ImportHeaderError as exc:
             raise CommandError(f"{path}: {exc} Nothing was imported.") from None
+        except ImportStopped as stop:
+            raise CommandError(
+                f"{path}: stopped at line {stop.line} ({stop.reason}); the rows "
+                f"before it were read ({stop.result.summary()}). Fix the file and "
+                "run it again: rows already imported are skipped."
+            ) from None
         except FileNotFoundError:
             raise CommandError(f"No file at {path}.") from None
         except UnicodeDecodeError:
@@ -86,6 +105,8 @@ class Command(PlainErrorCommand):
 
 
 def _errors_file(path: str | None) -> AbstractContextManager[IO[str] | None]:
+    """The errors file, opened now (so that a path it cannot write is said first), or
+    nothing."""
     if path is None:
         return nullcontext()
     return open(path, "w", newline="", encoding="utf-8")
