@@ -31,3 +31,10 @@ class AccountsConfig(AppConfig):
             order=130,
         ),
     )
+
+    def ready(self) -> None:
+        from apps.accounts.oidc import oidc_config
+
+        # A half-set OIDC configuration, or a group mapped to an unknown role, stops
+        # every process at start-up naming it (ImproperlyConfigured).
+        oidc_config()

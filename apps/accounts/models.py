@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django_otp.models import Device
 
 
 class Role(models.TextChoices):
@@ -25,7 +26,9 @@ STAFF_ROLES = frozenset(
 GOVERNANCE_ROLES = frozenset({Role.COMPLIANCE_OFFICER, Role.PRIVACY_ADMIN})
 
 
-class User(AbstractUser):
+# The stubs cannot see the reverse manager django-otp's abstract Device gives
+# ProviderMfaDevice (below).
+class User(AbstractUser):  # type: ignore[django-manager-missing]
     """A person who signs in: a staff member with a role, or a customer.
 
     Customers' contact details live encrypted on their customer record, never here.
@@ -120,3 +123,68 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_prefix}… ({self.get_kind_display()})"
+
+
+class Deactivator(models.TextChoices):
+    """Who deactivated an OIDC-linked account last."""
+
+    PROVIDER = "provider", "The identity provider"
+    AMANAH = "amanah", "Amanah"
+
+
+class OidcIdentity(models.Model):
+    """A staff account's identity at the company's OpenID provider: the provider
+    (`issuer`) and its stable id for the person (`subject`, the ID token's `sub`).
+    Accounts are matched by this pair, never by an email address. The refresh token
+    (when the provider issues one) is sealed under the link's own data key
+    (apps/accounts/sealing.py): the beat job uses it to ask the provider whether the
+    person still has a role."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, related_name="oidc_identity"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    # A string reference: accounts sits below crypto (docs/ARCHITECTURE.md).
+    data_key = models.ForeignKey(
+        "crypto.DataKey", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The refresh token, sealed (AES-256-GCM) under `data_key`; null when none.
+    refresh_token_sealed = models.BinaryField(null=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    signed_in_at = models.DateTimeField(null=True, blank=True)
+    # The beat job's last check that read the person's claims from the provider.
+    checked_at = models.DateTimeField(null=True, blank=True)
+    # The provider's last confirmation of the person's role: a sign-in, or a check
+    # whose claims map to one role. Older than AMANAH_OIDC_RECONFIRM_DAYS: deactivated.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # When the provider refused the refresh token (`invalid_grant`, mostly expiry):
+    # the account cannot be checked from then until its next sign-in.
+    refresh_refused_at = models.DateTimeField(null=True, blank=True)
+    # The latest deactivation: when, and by whom. Only an account the provider
+    # deactivated comes back at a sign-in that maps again; one Amanah deactivated
+    # (admin, disposal) or with no note (deactivated some other way) does not.
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    deactivated_by = models.CharField(
+        max_length=16, choices=Deactivator.choices, blank=True
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="accounts_oidcidentity_issuer_sub"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"OIDC identity of user {self.user_id}"
+
+
+class ProviderMfaDevice(Device):
+    """The identity provider's second factor, as django-otp sees it: a session whose
+    ID token asserted MFA (`amr`) is marked verified with this device, as Amanah's own
+    second step marks it with the authenticator. It accepts no code of its own, and it
+    is not one of Amanah's own factors (`selectors.user_has_own_second_factor`)."""
+
+    def verify_token(self, token: str) -> bool:
+        return False

@@ -4,11 +4,17 @@ from typing import Literal
 from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils import timezone
-from django_otp import user_has_device
+from django_otp import device_classes
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from apps.accounts.models import API_KEY_PREFIX, ApiToken, User, api_key_hash
+from apps.accounts.models import (
+    API_KEY_PREFIX,
+    ApiToken,
+    ProviderMfaDevice,
+    User,
+    api_key_hash,
+)
 from apps.core.db import (
     model_columns_sql,
     model_from_row,
@@ -109,9 +115,20 @@ def user_needs_second_factor(*, user: User) -> Literal["setup", "verify"] | None
     # `is_verified` is set by django-otp's middleware; without it nothing was verified.
     if getattr(user, "is_verified", lambda: False)():
         return None
-    if user_has_device(user, confirmed=True):
+    if user_has_own_second_factor(user=user):
         return "verify"
     return "setup" if user.is_staff_role else None
+
+
+def user_has_own_second_factor(*, user: User) -> bool:
+    """Whether `user` has a confirmed second factor of Amanah's own (authenticator,
+    recovery codes). The identity provider's (`ProviderMfaDevice`) is not one: it
+    verifies only the sessions whose sign-in asserted MFA."""
+    return any(
+        model.objects.devices_for_user(user, confirmed=True).exists()
+        for model in device_classes()
+        if model is not ProviderMfaDevice
+    )
 
 
 def otp_current_code(*, user: User) -> str | None:

@@ -1,7 +1,7 @@
 """Writes on user accounts.
 
-Lock order (apps/core/db.py): the user, then their devices and tokens, then the audit
-chain.
+Lock order (apps/core/db.py): the user, then their OIDC link, devices, tokens and
+permissions, then the audit chain.
 """
 
 import re
@@ -19,8 +19,11 @@ from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
+from django.http import HttpRequest
+from django.middleware.csrf import rotate_token
 from django.utils import timezone
 from django_otp import device_classes
+from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -31,6 +34,9 @@ from apps.accounts.models import (
     API_KEY_SHOWN,
     ApiToken,
     ApiTokenKind,
+    Deactivator,
+    OidcIdentity,
+    ProviderMfaDevice,
     Role,
     User,
     api_key_hash,
@@ -94,6 +100,8 @@ def user_ensure_staff(
     user.work_phone = work_phone
     user.set_password(password)
     user.save()
+    # Active again by Amanah's hand: no earlier deactivation by the provider stands.
+    _deactivation_note(user=user, by=None)
     if admin_site:
         user.user_permissions.set(
             Permission.objects.filter(codename__in=ADMIN_VIEW_PERMS)
@@ -219,7 +227,7 @@ def otp_disable(*, actor: User, user: User) -> None:
         raise Forbidden("Only privacy admins may reset another person's second factor.")
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
-    _sessions_end(user=user)
+    user_sessions_end(user=user)
     audit.record(actor=actor, action="otp.reset", target=user, details={})
 
 
@@ -265,9 +273,110 @@ def users_deactivate_bulk(*, user_ids: QuerySet[Any] | list[int]) -> int:
     ids, or a subquery of them (one statement). Returns the logins changed."""
     if isinstance(user_ids, list) and not user_ids:
         return 0
-    return User.objects.filter(pk__in=user_ids).update(
+    # A new password hash ends their sessions (the session hash is bound to it).
+    changed = User.objects.filter(pk__in=user_ids).update(
         is_active=False, password=make_password(None)
     )
+    # As every deactivation does: no API token outlives it (staff-only, so rarely any).
+    ApiToken.objects.filter(user_id__in=user_ids, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    # Amanah deactivated them last: a provider's sign-in does not bring them back.
+    OidcIdentity.objects.filter(user_id__in=user_ids).update(
+        deactivated_at=timezone.now(), deactivated_by=Deactivator.AMANAH
+    )
+    return changed
+
+
+def _deactivation_note(*, user: User, by: Deactivator | None) -> None:
+    """Note on the user's OIDC link (if any) who deactivated the account last, or
+    (None) that it is active again. A sign-in through the provider reactivates only
+    an account the provider's answers deactivated (oidc_services)."""
+    OidcIdentity.objects.filter(user=user).update(
+        deactivated_at=None if by is None else timezone.now(),
+        deactivated_by="" if by is None else by,
+    )
+
+
+def _active_set_check(*, actor: User, user: User, active: bool) -> None:
+    """Whether `actor` may set `user` active or inactive. Raises Forbidden (not a
+    privacy admin or superuser) or AccountError (a customer's login, their own)."""
+    if not (actor.is_superuser or actor.role == Role.PRIVACY_ADMIN):
+        raise Forbidden("Only privacy admins may deactivate or reactivate accounts.")
+    if not user.is_staff_role:
+        # Customers' logins end with their disposal, not here.
+        raise AccountError(
+            "Only staff accounts are deactivated or reactivated here.",
+            field="is_active",
+            code="not_staff",
+        )
+    if not active and actor.pk == user.pk:
+        raise AccountError(
+            "You cannot deactivate your own account; ask another privacy admin.",
+            field="is_active",
+            code="self",
+        )
+
+
+@transaction.atomic
+def user_active_set(*, actor: User, user: User, active: bool) -> bool:
+    """Deactivate or reactivate the staff account `user` by a privacy admin's (or a
+    superuser's) hand; audited. A deactivation ends the person's sessions and API
+    tokens (as signing out everywhere does) and is noted on an OIDC link as Amanah's:
+    the identity provider never undoes it. Returns False (nothing recorded) when the
+    account was so already. Raises Forbidden (anyone else), AccountError (a
+    customer's login; one's own account; the last active privacy admin, who would
+    leave no one to reactivate accounts).
+
+    Lock order: the users' rows (step 3) in id order, in one statement: the account
+    and, for a privacy admin's, every active privacy admin's, so that two admins
+    deactivating each other at once cannot leave none; then the OIDC link, the
+    tokens, the audit chain."""
+    _active_set_check(actor=actor, user=user, active=active)
+    guard = Q(pk=user.pk)
+    if not active and user.role == Role.PRIVACY_ADMIN:
+        guard |= Q(role=Role.PRIVACY_ADMIN, is_active=True)
+    locked = {
+        row.pk: row
+        for row in User.objects.select_for_update(no_key=True)
+        .filter(guard)
+        .order_by("pk")
+        .only("pk", "role", "is_active")
+    }
+    current = locked.get(user.pk)
+    if current is None:
+        raise NotFound("No such account.")
+    user.is_active = current.is_active
+    user.role = current.role
+    _active_set_check(actor=actor, user=user, active=active)
+    if current.is_active == active:
+        return False
+    if not active and user.role == Role.PRIVACY_ADMIN:
+        others = [
+            row
+            for pk, row in locked.items()
+            if pk != user.pk and row.is_active and row.role == Role.PRIVACY_ADMIN
+        ]
+        if not others:
+            raise AccountError(
+                f"{user.username} is the last active privacy admin: make someone else "
+                "a privacy admin first.",
+                field="is_active",
+                code="last_privacy_admin",
+            )
+    User.objects.filter(pk=user.pk).update(is_active=active)
+    user.is_active = active
+    _deactivation_note(user=user, by=None if active else Deactivator.AMANAH)
+    details: dict[str, Any] = {"via": "admin"}
+    if not active:
+        details["tokens_revoked"] = user_sessions_end(user=user)
+    audit.record(
+        actor=actor,
+        action="user.reactivated" if active else "user.deactivated",
+        target=user,
+        details=details,
+    )
+    return True
 
 
 # Sessions and API tokens
@@ -277,21 +386,53 @@ def users_deactivate_bulk(*, user_ids: QuerySet[Any] | list[int]) -> int:
 def user_sign_out_everywhere(*, user: User) -> None:
     """End every session and API token (sign-in and named) of `user`, on every
     device."""
-    _sessions_end(user=user)
+    user_sessions_end(user=user)
     audit.record(
         actor=user, action="user.signed_out_everywhere", target=user, details={}
     )
 
 
-def _sessions_end(*, user: User) -> None:
+def user_sessions_end(*, user: User) -> int:
+    """End every session and API token of `user`, in the caller's transaction (which
+    records why). Locks the user's row, then their tokens (the lock order). Returns
+    how many live tokens were revoked."""
     # Sessions carry a hash bound to the epoch (User._get_session_auth_hash), so
-    # raising it invalidates all of them without scanning the session table. The
-    # user's row first, then their tokens (the lock order).
+    # raising it invalidates all of them without scanning the session table.
     User.objects.filter(pk=user.pk).update(session_epoch=F("session_epoch") + 1)
     user.refresh_from_db(fields=["session_epoch"])
-    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+    return ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
     )
+
+
+def session_verify(*, request: HttpRequest, device: Device) -> None:
+    """Mark the request's session verified with `device` (a second factor passed),
+    under a new session key and CSRF token.
+
+    As `login()` does at the password step: a session id (or CSRF token) seen before
+    the second step must not be worth a verified session after it. django-otp's
+    `login` only records the device.
+
+    Amanah's own step passed (an authenticator or recovery code) is audited as
+    `otp.verified`: a sign-in through the identity provider without its MFA is
+    recorded as `amanah_pending` until then. The provider's MFA is not: its sign-in's
+    `user.signed_in_oidc` says so.
+    """
+    user = request.user
+    if isinstance(user, User) and not isinstance(device, ProviderMfaDevice):
+        factor = (
+            "recovery_code" if isinstance(device, StaticDevice) else "authenticator"
+        )
+        with transaction.atomic():
+            audit.record(
+                actor=user,
+                action="otp.verified",
+                target=user,
+                details={"factor": factor},
+            )
+    otp_login(request, device)
+    request.session.cycle_key()
+    rotate_token(request)
 
 
 def user_lock(*, user_id: int) -> None:

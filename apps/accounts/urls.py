@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.accounts import views
+from apps.accounts import oidc_views, views
 
 app_name = "accounts"
 
@@ -10,4 +10,7 @@ urlpatterns = [
     path("2fa/setup/", views.OtpSetupView.as_view(), name="otp-setup"),
     path("2fa/verify/", views.OtpVerifyView.as_view(), name="otp-verify"),
     path("security/", views.SecurityView.as_view(), name="security"),
+    # Staff sign-in through the company's OpenID provider (404 when it is off).
+    path("oidc/start/", oidc_views.OidcStartView.as_view(), name="oidc-start"),
+    path("oidc/callback/", oidc_views.OidcCallbackView.as_view(), name="oidc-callback"),
 ]

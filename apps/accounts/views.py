@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -15,9 +14,6 @@ from django.utils.safestring import mark_safe
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
-from django_otp import login as otp_login
-from django_otp import user_has_device
-from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts import services
@@ -27,7 +23,11 @@ from apps.accounts.models import Role, User
 from apps.accounts.permissions import SignInRequiredMixin, request_user
 from apps.accounts.roles import capabilities_for
 from apps.accounts.scopes import ALL_SCOPES, Scope
-from apps.accounts.selectors import api_token_list_for, user_needs_second_factor
+from apps.accounts.selectors import (
+    api_token_list_for,
+    user_has_own_second_factor,
+    user_needs_second_factor,
+)
 from apps.core.errors import DomainError
 from apps.core.forms import form_add_domain_error
 
@@ -38,6 +38,12 @@ class StaffLoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = StaffLoginForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # "Sign in with your company account" when a provider is configured.
+        context["oidc_enabled"] = bool(settings.AMANAH_OIDC_ISSUER)
+        return context
 
 
 class StaffLogoutView(auth_views.LogoutView):
@@ -67,18 +73,6 @@ def _next_url(request: HttpRequest) -> str:
     ):
         return target
     return reverse("home")
-
-
-def _second_factor_passed(request: HttpRequest, device: Device) -> None:
-    """Mark the session verified with `device`, under a new session key.
-
-    As `login()` does at the password step: a session id (or CSRF token) seen before
-    the second step must not be worth a verified session after it. django-otp's
-    `login` only records the device.
-    """
-    otp_login(request, device)
-    request.session.cycle_key()
-    rotate_token(request)
 
 
 def _render_codes(request: HttpRequest, codes: list[str], next_url: str):
@@ -133,7 +127,7 @@ class OtpSetupView(VerifiedIfEnrolledMixin, View):
             else:
                 del request.session[_SETUP_DEVICE]
                 device.refresh_from_db()
-                _second_factor_passed(request, device)
+                services.session_verify(request=request, device=device)
                 return _render_codes(request, codes, _next_url(request))
         return self._page(request, device, form)
 
@@ -158,7 +152,7 @@ class OtpSetupView(VerifiedIfEnrolledMixin, View):
                 "form": form,
                 "qr_svg": mark_safe(qr_svg),  # noqa: S308  # nosec B308 B703
                 "secret": _grouped(b32encode(device.bin_key).decode()),
-                "replacing": user_has_device(request.user, confirmed=True),
+                "replacing": user_has_own_second_factor(user=request_user(request)),
                 "next": _next_url(request),
             },
         )
@@ -196,7 +190,7 @@ class OtpVerifyView(SignInRequiredMixin, View):
             except DomainError as error:
                 form_add_domain_error(form, error)
             else:
-                _second_factor_passed(request, device)
+                services.session_verify(request=request, device=device)
                 return redirect(_next_url(request))
         return render(
             request, self.template_name, {"form": form, "next": _next_url(request)}
@@ -214,7 +208,7 @@ class SecurityView(VerifiedIfEnrolledMixin, TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
-        context["has_device"] = user_has_device(user, confirmed=True)
+        context["has_device"] = user_has_own_second_factor(user=user)
         context["must_keep"] = user.is_staff_role
         context["idle_minutes"] = settings.AMANAH_SESSION_IDLE_MINUTES
         context["token_hours"] = settings.AMANAH_TOKEN_HOURS

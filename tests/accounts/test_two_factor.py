@@ -79,6 +79,8 @@ def test_setting_up_an_authenticator(client, support_agent):
     assert device.confirmed
     assert StaticToken.objects.filter(device__user=support_agent).count() == 10
     assert "otp.device_confirmed" in _actions(support_agent)
+    # Setting up the first authenticator at sign-in passes the step too.
+    assert "otp.verified" in _actions(support_agent)
     assert client.get("/staff/").status_code == 200
 
 
@@ -100,10 +102,16 @@ def test_staff_with_a_device_give_a_code_at_every_sign_in(client, support_agent)
     device.refresh_from_db()
     device.throttle_reset()
 
+    assert "otp.verified" not in _actions(support_agent)
     code = current_code(device)
     response = client.post(VERIFY, {"otp_token": code, "next": "/staff/"})
     assert response["Location"] == "/staff/"
     assert client.get("/staff/").status_code == 200
+    passed = AuditEvent.objects.get(action="otp.verified")
+    assert (passed.actor_id, passed.details) == (
+        support_agent.pk,
+        {"factor": "authenticator"},
+    )
 
     # The same code cannot be replayed in another session.
     other = type(client)()
@@ -121,6 +129,8 @@ def test_a_recovery_code_works_once(client, support_agent):
     _password_sign_in(client, "support")
     assert client.post(VERIFY, {"otp_token": code})["Location"] == "/"
     assert "otp.recovery_code_used" in _actions(support_agent)
+    passed = AuditEvent.objects.get(action="otp.verified")
+    assert passed.details == {"factor": "recovery_code"}
     client.post(reverse("accounts:logout"))
 
     _password_sign_in(client, "support")
