@@ -8,14 +8,15 @@ requests, then the audit chain; a notice being published, then the audit chain.
 import hashlib
 import hmac
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -36,19 +37,26 @@ from apps.consent.selectors import (
     notice_current,
     notice_current_version,
     purpose_get_active,
+    purpose_list_active,
     purpose_list_direct_marketing,
 )
-from apps.core.db import declare_disposal
+from apps.core.db import declare_disposal, server_cursor
 from apps.core.errors import NotFound
 from apps.core.links import public_url
 from apps.core.mail import send_unless_refused
+from apps.crypto.bulk import rows_copy
 from apps.customers.models import Customer
 from apps.customers.selectors import (
     customer_get,
     customer_ids_erased,
     customers_not_erased,
 )
-from apps.customers.services import customer_lock_erased_at, free_text_check
+from apps.customers.services import (
+    customer_lock_erased_at,
+    customers_lock_bulk,
+    free_text_check,
+)
+from apps.webhooks.services import event_emit, events_emit_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +177,20 @@ def consent_record(
     }
     if reason:
         details["reason"] = reason
+    # Every ledger change (grants, withdrawals, unsubscribes, GPC, objections) is
+    # told to the webhooks' outbox in this transaction, under the customer's lock and
+    # before the audit chain (apps/core/db.py).
+    event_emit(
+        type="consent.changed",
+        customer_id=customer.pk,
+        data={
+            "purpose": purpose.code,
+            "granted": granted,
+            "source": source,
+            "notice_version": event.notice_version,
+            "at": at.isoformat(),
+        },
+    )
     audit.record(
         actor=actor,
         action="consent.granted" if granted else "consent.withdrawn",
@@ -203,6 +225,255 @@ def consent_grant(
         evidence=evidence,
         reason=reason,
     )
+
+
+# An answer from an earlier system: (customer id, purpose code, granted, its time).
+ImportedConsent = tuple[Any, str, bool, datetime]
+
+
+def consents_import_refusals(
+    *, items: Sequence[ImportedConsent]
+) -> dict[int, ConsentError]:
+    """The items `consents_import_bulk` would refuse, by position (an unknown purpose,
+    a grant of direct marketing after the customer objected to it): read before any
+    write, so that an import refuses their rows alone. One query."""
+    purposes = {p.code: p for p in purpose_list_active()}
+    objected = set(
+        MarketingObjection.objects.filter(
+            customer_id__in={item[0] for item in items}
+        ).values_list("customer_id", flat=True)
+    )
+    refusals: dict[int, ConsentError] = {}
+    for i, (customer_id, code, granted, _at) in enumerate(items):
+        purpose = purposes.get(code)
+        if purpose is None:
+            refusals[i] = ConsentError(
+                "Unknown purpose.", field="purpose", code="unknown"
+            )
+        elif granted and purpose.direct_marketing and customer_id in objected:
+            refusals[i] = ConsentError(
+                "The customer objected to direct marketing: only they can agree to "
+                "it again, on their privacy page.",
+                field="purpose",
+                code="objected",
+            )
+    return refusals
+
+
+# An imported event as written: (customer id, purpose id, granted, notice version,
+# its time).
+_ImportedRow = tuple[Any, int, bool, int, datetime]
+
+
+def consents_import_bulk(
+    *, items: Sequence[ImportedConsent], created: Collection[Any] = ()
+) -> list[ImportedConsent]:
+    """Record many answers given in an earlier system, as `consent_import` does each
+    (source `import`, their original times, the notice then in force; nothing for a
+    rerun or when the customer's current answer is newer), in a few statements in the
+    caller's transaction, which records the audit event (an import: one per batch).
+    The state follows, and each change is told to the webhooks' outbox
+    (`consent.changed`). At most one answer per customer and purpose. `created`: the
+    customers this transaction inserted, which no one else sees yet and which have no
+    answer, objection or opt-in request: they are neither locked nor looked up.
+    Returns the items recorded. Raises ConsentError (see `consents_import_refusals`;
+    a customer erased meanwhile).
+    Lock order: the customers (in id order), then their consent state, then (the
+    caller's) audit chain."""
+    if not items:
+        return []
+    purposes = {p.code: p for p in purpose_list_active()}
+    if any(item[1] not in purposes for item in items):
+        raise ConsentError("Unknown purpose.", field="purpose", code="unknown")
+    created = set(created)
+    old = [item for item in items if item[0] not in created]
+    old_ids = {item[0] for item in old}
+    latest: dict[tuple[Any, int], datetime] = {}
+    if old:
+        refusals = consents_import_refusals(items=old)
+        if refusals:
+            raise next(iter(refusals.values()))
+        # Under these locks the ledger cannot move for them: what is read next stands.
+        erased = customers_lock_bulk(customer_ids=old_ids)
+        if len(erased) < len(old_ids) or any(erased.values()):
+            raise ConsentError("This customer was erased.", field="customer")
+        # The newest answer per customer and purpose (by id, as `consent_import` reads
+        # it): an import never overrides a newer word. A rerun's own event is such a
+        # word (its time equals the answer's), so no second query looks for it.
+        latest = _latest_answers(
+            customer_ids=old_ids, purpose_ids={purposes[item[1]].pk for item in old}
+        )
+    notices = list(
+        PrivacyNotice.objects.filter(published_at__isnull=False)
+        .order_by("-version")
+        .values_list("version", "effective_at")
+    )
+    now = timezone.now()
+    recorded: list[ImportedConsent] = []
+    rows: list[_ImportedRow] = []
+    for item in items:
+        customer_id, code, granted, at = item
+        purpose = purposes[code]
+        newest = latest.get((customer_id, purpose.pk))
+        if newest is not None and newest >= at:
+            continue
+        # The notice in force then, as `notice_current(at=...)` picks it.
+        version = next((v for v, effective in notices if effective <= at), 0)
+        recorded.append(item)
+        rows.append((customer_id, purpose.pk, granted, version, at))
+    if not rows:
+        return []
+    _imported_write(rows, now=now, created=created)
+    granted_by_purpose: dict[int, list[Any]] = {}
+    for customer_id, purpose_id, granted, _version, _at in rows:
+        if granted and customer_id in old_ids:
+            granted_by_purpose.setdefault(purpose_id, []).append(customer_id)
+    for purpose_id, ids in granted_by_purpose.items():
+        OptInRequest.objects.filter(
+            customer_id__in=ids, purpose_id=purpose_id, confirmed_at__isnull=True
+        ).update(expires_at=now)
+    events_emit_bulk(
+        type="consent.changed",
+        items=[
+            (
+                customer_id,
+                {
+                    "purpose": code,
+                    "granted": granted,
+                    "source": ConsentSource.IMPORT,
+                    "notice_version": version,
+                    "at": at.isoformat(),
+                },
+            )
+            for (customer_id, code, granted, at), (*_, version, _at) in zip(
+                recorded, rows, strict=True
+            )
+        ],
+    )
+    return recorded
+
+
+def _latest_answers(
+    *, customer_ids: Collection[Any], purpose_ids: Collection[int]
+) -> dict[tuple[Any, int], datetime]:
+    """The time of the newest event (by id) per customer and purpose: on PostgreSQL
+    with DISTINCT ON, elsewhere (SQLite under `make run`) the first row per pair of
+    the same ordered query."""
+    events = (
+        ConsentEvent.objects.filter(
+            customer_id__in=customer_ids, purpose_id__in=purpose_ids
+        )
+        .order_by("customer_id", "purpose_id", "-id")
+        .values_list("customer_id", "purpose_id", "created_at")
+    )
+    if connection.vendor == "postgresql":
+        events = events.distinct("customer_id", "purpose_id")
+    latest: dict[tuple[Any, int], datetime] = {}
+    for customer_id, purpose_id, created_at in events:
+        latest.setdefault((customer_id, purpose_id), created_at)
+    return latest
+
+
+def _imported_write(
+    rows: list[_ImportedRow], *, now: datetime, created: Collection[Any] = ()
+) -> None:
+    """Insert imported events and move the state to them (customers in `created`
+    have none yet). On PostgreSQL by COPY from tuples, with an upsert for the state
+    of the others: Django's `bulk_create`, and a model instance per event, cost more
+    than the database took to run them (bench/import.py)."""
+    if connection.vendor != "postgresql":
+        events = [
+            ConsentEvent(
+                customer_id=customer_id,
+                purpose_id=purpose_id,
+                granted=granted,
+                notice_version=version,
+                source=ConsentSource.IMPORT,
+                created_at=at,
+            )
+            for customer_id, purpose_id, granted, version, at in rows
+        ]
+        ConsentEvent.objects.bulk_create(events)
+        ConsentState.objects.bulk_create(
+            [
+                ConsentState(
+                    customer_id=event.customer_id,
+                    purpose_id=event.purpose_id,
+                    granted=event.granted,
+                    notice_version=event.notice_version,
+                    source=event.source,
+                    updated_at=now,
+                    last_event_id=event.pk,
+                )
+                for event in events
+            ],
+            update_conflicts=True,
+            unique_fields=["customer", "purpose"],
+            update_fields=list(_STATE_UPDATED),
+        )
+        return
+    customer_ids, purpose_ids, granted, versions, _times = (
+        list(column) for column in zip(*rows, strict=True)
+    )
+    source = ConsentSource.IMPORT.value
+    with server_cursor() as cursor:
+        # Ids drawn first, in order, so the events go in by COPY (psycopg's C code
+        # encodes the rows: arrays were dumped element by element in Python).
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) "
+            "FROM generate_series(1, %s)",
+            [ConsentEvent._meta.db_table, len(rows)],
+        )
+        event_ids = sorted(pk for (pk,) in cursor.fetchall())
+    rows_copy(
+        ConsentEvent,
+        columns=[
+            *("id", "customer", "purpose", "granted", "notice_version", "created_at")
+        ],
+        rows=[(pk, *row) for pk, row in zip(event_ids, rows, strict=True)],
+        constants={"source": source, "evidence_hash": ""},
+    )
+    new = [i for i, customer_id in enumerate(customer_ids) if customer_id in created]
+    rows_copy(
+        ConsentState,
+        columns=["customer", "purpose", "granted", "notice_version", "last_event_id"],
+        rows=[
+            (customer_ids[i], purpose_ids[i], granted[i], versions[i], event_ids[i])
+            for i in new
+        ],
+        constants={"source": source, "updated_at": now},
+    )
+    old = [
+        i for i, customer_id in enumerate(customer_ids) if customer_id not in created
+    ]
+    if not old:
+        return
+
+    def pick(column: list[Any]) -> list[Any]:
+        return [column[i] for i in old]
+
+    with server_cursor() as cursor:
+        updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in _STATE_UPDATED)
+        cursor.execute(
+            f'INSERT INTO "{ConsentState._meta.db_table}" (customer_id, purpose_id, '  # noqa: S608  # nosec B608
+            "granted, notice_version, source, updated_at, last_event_id) "
+            "SELECT c, p, g, v, %b, %b, e FROM unnest(%b::uuid[], %b::bigint[], "
+            "%b::boolean[], %b::integer[], %b::bigint[]) "
+            "AS u(c, p, g, v, e) "
+            f"ON CONFLICT (customer_id, purpose_id) DO UPDATE SET {updates}",
+            [
+                source,
+                now,
+                pick(customer_ids),
+                pick(purpose_ids),
+                pick(granted),
+                pick(versions),
+                pick(event_ids),
+            ],
+        )
+
+
+_STATE_UPDATED = ("granted", "notice_version", "source", "updated_at", "last_event_id")
 
 
 @transaction.atomic

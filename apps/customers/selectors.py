@@ -19,7 +19,7 @@ from django.db.models import (
 from apps.core.db import model_column_sql, model_columns_sql, model_source_sql
 from apps.core.errors import NotFound
 from apps.core.etags import etag_of
-from apps.crypto.fields import EncryptedTextField
+from apps.crypto.fields import Digest, EncryptedTextField
 from apps.crypto.keyring import key_ring
 from apps.crypto.masterkeys import master_key_unreadable_on
 from apps.customers.errors import CustomerError
@@ -145,6 +145,28 @@ def customer_find_by_email(*, email: str) -> Customer | None:
         .filter(email_index=address, erased_at__isnull=True)
         .first()
     )
+
+
+def customer_email_key(*, email: str) -> str | None:
+    """The blind index a customer with this email is found by (as
+    `customer_find_by_email` looks), or None for an address that is not valid."""
+    try:
+        address = clean_email(email)
+        return Customer._meta.get_field("email_index").get_prep_value(address)
+    except (CustomerError, ValueError):
+        return None
+
+
+def customers_by_email_keys(*, keys: Iterable[str]) -> dict[str, Customer]:
+    """The (not erased) customers whose emails have these blind indexes
+    (`customer_email_key`), by that index, data keys joined: one query for a batch."""
+    wanted = [Digest(key) for key in set(keys)]
+    if not wanted:
+        return {}
+    rows = Customer.objects.select_related("data_key").filter(
+        email_index__in=wanted, erased_at__isnull=True
+    )
+    return {str(customer.email_index): customer for customer in rows}
 
 
 # Disposal (apps.retention): which customers a policy covers, and when their clocks

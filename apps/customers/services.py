@@ -5,11 +5,11 @@ Lock order (apps/core/db.py): the customer, then its data key, then the audit ch
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
@@ -24,6 +24,7 @@ from apps.core.etags import etag_check
 from apps.core.fastdelete import delete_cascade, ids_in
 from apps.core.idempotency import idempotency_forget
 from apps.core.reasons import reason_require
+from apps.crypto.bulk import BlindIndexer, BulkSealer, data_keys_insert, rows_copy
 from apps.crypto.keys import key_scope
 from apps.crypto.models import DataKey
 from apps.crypto.services import (
@@ -61,6 +62,7 @@ from apps.customers.validation import (
     personal_data_message,
     refuse_card_numbers,
 )
+from apps.webhooks.services import event_emit, events_emit_bulk
 
 EDITABLE_FIELDS = frozenset({"country", "region", *PII_FIELD_NAMES})
 
@@ -151,13 +153,18 @@ def _save_unique(customer: Customer, **kwargs: Any) -> None:
         raise
 
 
+def customer_input_clean(*, data: dict[str, Any]) -> dict[str, Any]:
+    """A new customer's fields validated and normalised as `customer_create` does them
+    (card numbers, formats, national ids). Raises CustomerError naming the field."""
+    if not data.get("country"):
+        raise CustomerError("This field is required.", field="country")
+    return _clean(data, country=clean_country(data["country"]))
+
+
 @transaction.atomic
 def customer_create(*, actor: User | None, data: dict[str, Any]) -> Customer:
     """Create a customer with a data key of their own. Raises CustomerError."""
-    if not data.get("country"):
-        raise CustomerError("This field is required.", field="country")
-    country = clean_country(data["country"])
-    clean = _clean(data, country=country)
+    clean = customer_input_clean(data=data)
     now = timezone.now()
     customer = Customer(
         data_key=data_key_create(), created_at=now, last_activity_at=now
@@ -196,10 +203,14 @@ def customer_update(
     customer: Customer,
     data: dict[str, Any],
     if_match: str | None = None,
+    audited: bool = True,
+    request_id: Any = None,
 ) -> Customer:
     """Change some fields of a customer; with `if_match`, only if it still names the
-    customer's version (`customer_etag`). Raises CustomerError, CustomerConflict,
-    PreconditionFailed."""
+    customer's version (`customer_etag`). `audited=False`: the caller records the
+    change in this transaction (an import, one event per batch). `request_id`: the
+    data request it applies (its webhook event names it). Raises CustomerError,
+    CustomerConflict, PreconditionFailed."""
     customer = _locked(customer)
     if if_match is not None:
         # Under the row lock: of two changes sent with one version, one is refused.
@@ -210,16 +221,27 @@ def customer_update(
         clean_country(data["country"]) if data.get("country") else customer.country
     )
     clean = _clean(data, country=country)
+    changed = sorted(
+        name for name, value in clean.items() if getattr(customer, name) != value
+    )
     for name, value in clean.items():
         setattr(customer, name, value)
     customer.last_activity_at = timezone.now()
     _save_unique(customer)
-    audit.record(
-        actor=actor,
-        action="customer.updated",
-        target=customer,
-        details={"fields": sorted(clean)},
-    )
+    if changed:  # field names only, never values; before the audit chain
+        event_emit(
+            type="customer.rectified",
+            customer_id=customer.pk,
+            data={"fields": changed},
+            request_id=request_id,
+        )
+    if audited:
+        audit.record(
+            actor=actor,
+            action="customer.updated",
+            target=customer,
+            details={"fields": sorted(clean)},
+        )
     return customer
 
 
@@ -238,7 +260,11 @@ def customer_close(*, actor: User, customer: Customer) -> Customer:
 
 @transaction.atomic
 def customer_shred(
-    *, actor: User | None, customer: Customer, cause: str = "request"
+    *,
+    actor: User | None,
+    customer: Customer,
+    cause: str = "request",
+    request_id: Any = None,
 ) -> Customer:
     """Crypto-shred a customer: destroy their data key, clear PII and blind indexes.
     Checks no legal hold: erase through `apps.retention.services.customer_erase`,
@@ -265,6 +291,13 @@ def customer_shred(
         at=now,
     )
     customer.refresh_from_db()
+    # Under the customer's lock, before the audit chain (apps/core/db.py).
+    event_emit(
+        type="customer.erased",
+        customer_id=customer.pk,
+        data={"cause": cause},
+        request_id=request_id,
+    )
     audit.record(
         actor=actor,
         action="customer.erased",
@@ -329,6 +362,16 @@ def customer_restrict(
     )
     # A write of the customer for the sync feed (`customers_changed_since`).
     Customer.objects.filter(pk=customer.pk).update()
+    event_emit(
+        type="customer.restricted",
+        customer_id=customer.pk,
+        data={
+            "restriction_id": restriction.pk,
+            "source": source,
+            "request_id": str(request_id) if request_id else None,
+        },
+        request_id=request_id,
+    )
     audit.record(
         actor=actor,
         action="customer.restricted",
@@ -391,6 +434,11 @@ def customer_restriction_lift(
         ]
     )
     Customer.objects.filter(pk=restriction.customer_id).update()
+    event_emit(
+        type="customer.restriction_lifted",
+        customer_id=restriction.customer_id,
+        data={"restriction_id": restriction.pk},
+    )
     audit.record(
         actor=actor,
         action="customer.restriction_lifted",
@@ -488,6 +536,128 @@ def customers_bulk_create(
     return created
 
 
+@dataclasses.dataclass
+class PreparedCustomers:
+    """New customers validated and sealed, not yet written (`customers_prepare_bulk`):
+    per input row in order, the new customer's id or the CustomerError that refused
+    it; the rows to insert, their data keys (id, wrapped) and the master key version
+    that wrapped them. Plain values: it may travel between processes."""
+
+    results: list[UUID | CustomerError]
+    table: list[list[Any]]
+    keys: list[tuple[UUID, bytes]]
+    kek_version: int
+
+
+_BULK_COLUMNS = [
+    "id",
+    "data_key_id",
+    "country",
+    "region",
+    *PII_FIELD_NAMES,
+    "email_index",
+    "phone_index",
+]
+
+
+def customers_prepare_bulk(
+    *, rows: Sequence[dict[str, Any]], kek_version: int | None = None
+) -> PreparedCustomers:
+    """Validate `rows` as `customer_create` does each, and seal the valid ones, each
+    under a data key of its own: nothing is written (`customers_insert_prepared`
+    does it), so this CPU work can run elsewhere while the previous batch is
+    written. With `kek_version` (the master key in use, which this process's key
+    ring holds) no query is made at all: an import's worker process makes none.
+
+    No model instance per row: each row is sealed as the model's fields seal a save
+    (`BulkSealer`: its own data key, the same associated data), its blind indexes
+    computed as theirs are (the phone, already in E.164 from its validation, is not
+    parsed a second time): instances, and Django's bulk_create quoting the
+    ciphertexts, cost more than the sealing (bench/import.py)."""
+    results: list[UUID | CustomerError] = []
+    valid: list[tuple[UUID, dict[str, Any]]] = []
+    for data in rows:
+        try:
+            clean = customer_input_clean(data=data)
+        except CustomerError as exc:
+            results.append(exc)
+            continue
+        pk = uuid4()
+        results.append(pk)
+        valid.append((pk, clean))
+    if not valid:
+        return PreparedCustomers(results=results, table=[], keys=[], kek_version=0)
+    sealer = BulkSealer(Customer, PII_FIELD_NAMES, version=kek_version)
+    emails = BlindIndexer(Customer._meta.get_field("email_index"))
+    phones = BlindIndexer(Customer._meta.get_field("phone_index"))
+    table = []
+    for pk, clean in valid:
+        key_id, sealed = sealer.seal(pk, [clean.get(n) for n in PII_FIELD_NAMES])
+        email, phone = clean.get("email"), clean.get("phone")
+        table.append(
+            [
+                pk,
+                key_id,
+                clean["country"],
+                clean.get("region") or "",
+                *sealed,
+                emails.digest(email) if email else None,
+                phones.normalized(phone) if phone else None,
+            ]
+        )
+    return PreparedCustomers(
+        results=results, table=table, keys=sealer.keys, kek_version=sealer.version
+    )
+
+
+def customers_insert_prepared(
+    *, prepared: PreparedCustomers
+) -> list[UUID | CustomerError]:
+    """Insert prepared customers (`customers_prepare_bulk`), their data keys in one
+    statement and the customers in another (a binary COPY, `rows_copy`), in the caller's
+    transaction, which records the audit event (one per batch). Returns the
+    prepared results."""
+    if prepared.table:
+        now = timezone.now()
+        data_keys_insert(keys=prepared.keys, version=prepared.kek_version, now=now)
+        rows_copy(
+            Customer,
+            columns=_BULK_COLUMNS,
+            rows=prepared.table,
+            constants={
+                "status": CustomerStatus.ACTIVE,
+                "created_at": now,
+                "last_activity_at": now,
+                "updated_at": now,
+            },
+        )
+    return prepared.results
+
+
+def customers_create_bulk(
+    *, rows: Sequence[dict[str, Any]]
+) -> list[UUID | CustomerError]:
+    """Create the customers of `rows` (an import's batch), each validated as
+    `customer_create` does it and with a data key of its own, in the caller's
+    transaction, which records the audit event (one per batch). Returns, in the
+    order of `rows`, the new customer's id or the CustomerError that refused its
+    row."""
+    return customers_insert_prepared(prepared=customers_prepare_bulk(rows=rows))
+
+
+def customers_lock_bulk(*, customer_ids: Iterable[Any]) -> dict[Any, datetime | None]:
+    """Lock many customers' rows until the transaction ends (FOR NO KEY UPDATE), in
+    id order so that two such batches never cross; returns when each was erased.
+    Customers deleted meanwhile are missing from the answer."""
+    rows = (
+        Customer.objects.select_for_update(no_key=True)
+        .filter(pk__in=set(customer_ids))
+        .order_by("pk")
+        .values_list("pk", "erased_at")
+    )
+    return dict(rows)
+
+
 # Bulk disposal (retention) ----------------------------------------------------------
 
 
@@ -514,6 +684,13 @@ def customers_shred_bulk(
     if anonymize:
         update["region"] = ""
     count = rows.update(**update)
+    # One event per customer erased here, in one INSERT (a reapplied erasure too:
+    # the outbox rows of the first one may be what the restore lost).
+    cause = "anonymized" if anonymize else "erased"
+    events_emit_bulk(
+        type="customer.erased",
+        items=[(customer_id, {"cause": cause}) for customer_id, _ in pairs],
+    )
     idempotency_forget(subjects=customer_ids)
     _deactivate_logins(customer_ids)
     if journal:
@@ -563,6 +740,11 @@ def customers_delete_bulk(*, customer_ids: list[Any], journal: bool = True) -> i
         sql = f"SELECT id, data_key_id FROM customers_customer WHERE {where}"  # noqa: S608  # nosec B608
         cursor.execute(sql, params)
         pairs = [(row[0], row[1]) for row in cursor.fetchall()]
+    # One event per customer deleted here, in one INSERT (as customers_shred_bulk).
+    events_emit_bulk(
+        type="customer.erased",
+        items=[(customer_id, {"cause": "deleted"}) for customer_id, _ in pairs],
+    )
     _deactivate_logins(customer_ids)
     idempotency_forget(subjects=customer_ids)
     deleted = delete_cascade(Customer, customer_ids)

@@ -1,6 +1,7 @@
 from django.db import models
 
 from apps.consent.models import Purpose
+from apps.webhooks.models import Endpoint
 
 
 class System(models.Model):
@@ -49,6 +50,15 @@ class Recipient(models.Model):
     )
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Where erasures and corrections of customers whose data it received are sent
+    # (GDPR art. 19).
+    endpoint = models.ForeignKey(
+        Endpoint,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["name"]

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.accounts.models import User
+from apps.accounts.models import Role, User
 from apps.audit import services as audit
 from apps.consent.selectors import (
     consent_granted_customer_ids,
@@ -37,6 +37,9 @@ from apps.inventory.models import (
     ShareRecord,
     System,
 )
+from apps.webhooks.models import ART19_TYPES, Scope
+from apps.webhooks.selectors import endpoint_find
+from apps.webhooks.services import endpoint_create, endpoint_url_set
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +178,10 @@ def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
 
 def data_share(*, actor: User, recipient: Recipient, customer: Customer) -> ShareRecord:
     """Record a sharing of the customer's data with a recipient. Raises
-    SharingRefused (the refusal itself is recorded and audited, with why) without the
-    gating consent, or while the customer's data is restricted (GDPR art. 18).
+    SharingRefused (the refusal itself is recorded and audited, with why; its code
+    says why: `restricted` while the customer's data is restricted (GDPR art. 18),
+    `erased`, `inactive` for an inactive recipient, `consent` without the gating
+    consent). Raises NotFound for a customer deleted meanwhile.
     Lock order: the customer's row, then the audit chain."""
     purpose = recipient.gating_purpose
     with transaction.atomic():
@@ -199,8 +204,11 @@ def data_share(*, actor: User, recipient: Recipient, customer: Customer) -> Shar
             at=timezone.now(),
         )
         details = {"recipient": recipient.name}
-        if restricted:
-            details["why"] = "restricted"
+        why = _refusal_reason(
+            restricted=restricted, erased=erased, active=recipient.active
+        )
+        if not allowed:
+            details["why"] = why
         audit.record(
             actor=actor,
             action="data.shared" if allowed else "data.share_refused",
@@ -215,8 +223,68 @@ def data_share(*, actor: User, recipient: Recipient, customer: Customer) -> Shar
             code="restricted",
         )
     if not allowed:
-        raise SharingRefused(
-            "This customer has not agreed to sharing with this recipient.",
-            field="recipient",
-        )
+        raise SharingRefused(_REFUSALS[why], field=_REFUSAL_FIELDS[why], code=why)
     return record
+
+
+# Why a share is refused (the error's code and the audit's "why"), by precedence.
+_REFUSALS = {
+    "erased": "This customer was erased: there is no data to share.",
+    "inactive": "This recipient is inactive: nothing is shared with it.",
+    "consent": "This customer has not agreed to sharing with this recipient.",
+}
+_REFUSAL_FIELDS = {
+    "erased": "customer",
+    "inactive": "recipient",
+    "consent": "recipient",
+}
+
+
+def _refusal_reason(*, restricted: bool, erased: bool, active: bool) -> str:
+    if restricted:
+        return "restricted"
+    if erased:
+        return "erased"
+    return "consent" if active else "inactive"
+
+
+@transaction.atomic
+def recipient_endpoint_set(
+    *, actor: User, recipient: Recipient, url: str
+) -> str | None:
+    """Give a recipient an endpoint: each erasure and correction of a customer whose
+    data it received is sent there (GDPR art. 19). A new endpoint's signing secret is
+    returned (shown once); for one it has, the URL changes and None is returned; a URL
+    another recipient's endpoint has already is shared with it (its secret unchanged,
+    None returned).
+    Audited. Lock order: the recipient, then the endpoint, then the audit chain.
+    Raises Forbidden, WebhookError."""
+    if getattr(actor, "role", "") != Role.PRIVACY_ADMIN:
+        raise Forbidden("Only privacy admins edit the inventory.")
+    recipient = Recipient.objects.select_for_update(no_key=True).get(pk=recipient.pk)
+    secret = None
+    # A deleted endpoint (on the webhooks page) is replaced by a new one.
+    shared = endpoint_find(url=url, scope=Scope.RECIPIENTS)
+    if shared is not None:
+        if recipient.endpoint_id != shared.pk:
+            recipient.endpoint = shared
+            recipient.save(update_fields=["endpoint", "updated_at"])
+    elif recipient.endpoint is not None and recipient.endpoint.active:
+        endpoint_url_set(actor=actor, endpoint=recipient.endpoint, url=url)
+    else:
+        endpoint, secret = endpoint_create(
+            actor=actor,
+            url=url,
+            events=list(ART19_TYPES),
+            description=f"Recipient: {recipient.name}"[:200],
+            scope=Scope.RECIPIENTS,
+        )
+        recipient.endpoint = endpoint
+        recipient.save(update_fields=["endpoint", "updated_at"])
+    audit.record(
+        actor=actor,
+        action="inventory.recipient_endpoint_set",
+        target=recipient,
+        details={"item": recipient.name, "endpoint": str(recipient.endpoint_id)},
+    )
+    return secret

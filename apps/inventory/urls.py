@@ -4,4 +4,11 @@ from apps.inventory import views
 
 app_name = "inventory"
 
-urlpatterns = [path("", views.InventoryView.as_view(), name="list")]
+urlpatterns = [
+    path("", views.InventoryView.as_view(), name="list"),
+    path(
+        "recipients/<int:recipient_id>/endpoint/",
+        views.RecipientEndpointView.as_view(),
+        name="recipient-endpoint",
+    ),
+]

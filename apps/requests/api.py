@@ -18,6 +18,7 @@ from apps.core.sync import SYNC_ORDER, UpdatedSinceSerializer, settled
 from apps.requests.models import ObjectionTo, RequestKind, RequestStatus
 from apps.requests.selectors import (
     request_get,
+    request_passed_on,
     request_queue,
     requests_changed_since,
 )
@@ -175,15 +176,46 @@ class RequestListApi(ApiView):
         )
 
 
+class PassedOnSerializer(serializers.Serializer):
+    recipient = serializers.CharField(help_text="The recipient's name.")
+    has_endpoint = serializers.BooleanField()
+    type = serializers.CharField(
+        help_text="The event sent (customer.erased or customer.rectified); empty "
+        "when nothing went: tell the recipient yourself."
+    )
+    status = serializers.CharField(
+        help_text="The delivery's status (pending, delivered, dead, cancelled); "
+        "empty when nothing went."
+    )
+    delivered_at = serializers.DateTimeField(allow_null=True)
+
+
+class RequestDetailOutputSerializer(RequestOutputSerializer):
+    passed_on = PassedOnSerializer(
+        many=True,
+        help_text="Erasure and rectification requests (GDPR art. 19): each "
+        "recipient that received the customer's data, and what of this request went "
+        "to it through its endpoint; empty for other kinds.",
+    )
+
+
 class RequestDetailApi(ApiView):
-    """One data request (privacy admins)."""
+    """One data request (privacy admins), with to whom its erasure or correction
+    was passed on (GDPR art. 19)."""
 
     permission_classes = [PrivacyAdmins]
 
-    @extend_schema(operation_id="get_request", responses={200: RequestOutputSerializer})
+    @extend_schema(
+        operation_id="get_request", responses={200: RequestDetailOutputSerializer}
+    )
     def get(self, request: Request, request_id: UUID) -> Response:
+        item = request_get(request_id=request_id)
+        passed_on = request_passed_on(request=item)
         return Response(
-            RequestOutputSerializer(request_get(request_id=request_id)).data
+            {
+                **RequestOutputSerializer(item).data,
+                "passed_on": PassedOnSerializer(passed_on, many=True).data,
+            }
         )
 
 

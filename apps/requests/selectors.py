@@ -8,7 +8,9 @@ from django.utils import dateformat, timezone
 from apps.core.errors import NotFound
 from apps.customers.models import Customer
 from apps.customers.selectors import BackupCopiesEnd, customer_backup_copies_end
-from apps.requests.models import OPEN_STATUSES, DataRequest
+from apps.inventory.selectors import recipients_received_data
+from apps.requests.models import OPEN_STATUSES, DataRequest, RequestKind
+from apps.webhooks.selectors import art19_passed_on_for_request
 
 
 def request_queue(*, include_closed: bool = False) -> QuerySet[DataRequest]:
@@ -135,3 +137,44 @@ def request_due_counts(*, at: datetime | None = None) -> dict[str, int]:
         overdue=Count("pk", filter=Q(due_at__lte=at)),
         week=Count("pk", filter=Q(due_at__gt=at, due_at__lte=at + DUE_SOON)),
     )
+
+
+@dataclass(frozen=True)
+class PassedOnRow:
+    """A recipient that received the customer's data, and what of this request's
+    erasure or correction was passed on to it (GDPR art. 19): through its endpoint
+    (`type`, `status`, `delivered_at`), or nothing (`has_endpoint` False: staff tell
+    it themselves)."""
+
+    recipient: str
+    has_endpoint: bool
+    type: str = ""
+    status: str = ""
+    delivered_at: datetime | None = None
+
+
+def request_passed_on(*, request: DataRequest) -> list[PassedOnRow]:
+    """Each recipient that received the customer's data (an allowed share in the
+    inventory) or was sent this request's erasure or correction: one row per
+    delivery to it (its status and time), or one row saying nothing went (no
+    endpoint); by recipient name. Empty for other kinds of request."""
+    if request.kind not in (RequestKind.ERASURE, RequestKind.RECTIFICATION):
+        return []
+    rows = [
+        PassedOnRow(
+            recipient=p.recipient,
+            has_endpoint=True,
+            type=p.type,
+            status=p.status,
+            delivered_at=p.delivered_at,
+        )
+        for p in art19_passed_on_for_request(request_id=request.pk)
+    ]
+    sent_to = {row.recipient for row in rows}
+    if request.customer_id is not None:
+        rows.extend(
+            PassedOnRow(recipient=r.name, has_endpoint=r.has_endpoint)
+            for r in recipients_received_data(customer_id=request.customer_id)
+            if r.name not in sent_to
+        )
+    return sorted(rows, key=lambda row: row.recipient)

@@ -8,6 +8,7 @@ service), then the audit chain. Opening one locks the customer first (the reques
 created after it), then what an objection changes, then the audit chain.
 """
 
+import contextlib
 import io
 import json
 import logging
@@ -57,6 +58,7 @@ from apps.requests.selectors import erasure_backups_statement
 from apps.retention.models import LegalHold
 from apps.retention.selectors import hold_covering_customer
 from apps.retention.services import customer_erase, holds_freeze
+from apps.webhooks.services import event_emit
 
 logger = logging.getLogger(__name__)
 
@@ -178,12 +180,32 @@ def _customer_required(request: DataRequest) -> Customer:
     return customer
 
 
+def _completing(request: DataRequest) -> None:
+    """Lock the customer's row of a request about to be completed, after the
+    request's and before anything else (apps/core/db.py): its completion event is
+    emitted under it. A customer deleted meanwhile is left alone."""
+    if request.customer_id is None:
+        return
+    with contextlib.suppress(Customer.DoesNotExist):
+        customer_lock_erased_at(customer_id=request.customer_id)
+
+
 def _event(
     request: DataRequest, actor: User | None, status: str, note: str = ""
 ) -> None:
     RequestEvent.objects.create(
         request=request, at=timezone.now(), actor=actor, status=status, note=note
     )
+    if status == RequestStatus.COMPLETED and request.customer_id is not None:
+        # Every completion passes here, in its transaction (webhooks' outbox), before
+        # the audit chain; every caller holds the customer's row (`_completing`), so
+        # the customer's events keep the order of their commits.
+        event_emit(
+            type="request.completed",
+            customer_id=request.customer_id,
+            data={"request_id": str(request.pk), "kind": request.kind},
+            request_id=request.pk,
+        )
 
 
 @transaction.atomic
@@ -511,10 +533,15 @@ def request_transition(
             error=RequestError,
             label="note",
         )
+    if status == RequestStatus.COMPLETED:
+        _completing(request)
     if status == RequestStatus.COMPLETED and request.kind == RequestKind.RECTIFICATION:
         customer = _customer_required(request)
         customer_update(
-            actor=actor, customer=customer, data={request.field: request.new_value}
+            actor=actor,
+            customer=customer,
+            data={request.field: request.new_value},
+            request_id=request.pk,
         )
     outcome = note.strip()
     if request.kind == RequestKind.RESTRICTION and status in (
@@ -682,6 +709,7 @@ def export_build(*, request: DataRequest) -> None:
         email = customer.email
     with transaction.atomic():
         request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
+        _completing(request)
         request.export_blob = blob
         request.export_ready_at = timezone.now()
         request.status = RequestStatus.COMPLETED
@@ -866,7 +894,10 @@ def erasure_execute(*, request: DataRequest) -> DataRequest:
             ]
             if erased_at is None:
                 customer = customer_erase(
-                    actor=None, customer=customer, cause="erasure_request"
+                    actor=None,
+                    customer=customer,
+                    cause="erasure_request",
+                    request_id=request.pk,
                 )
             request.certificate = _erasure_certificate(
                 request, customer=customer, erased_at=erased_at or now, held=held

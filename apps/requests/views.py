@@ -16,6 +16,7 @@ from apps.requests.forms import StaffRequestForm, TransitionForm
 from apps.requests.selectors import (
     DUE_FILTERS,
     request_get,
+    request_passed_on,
     request_queue,
     request_queue_due,
 )
@@ -90,6 +91,7 @@ class RequestDetailView(RoleRequiredMixin, TemplateView):
             # Sealed under the customer's key; opening it is a logged read.
             details=request_details_read(actor=self.request.user, request=item),
             due_rule=due_rule_of(regime=item.regime),
+            passed_on=request_passed_on(request=item),
             form=form or TransitionForm(extension=self.extension_offered(item)),
             # The customer's staff page: every role here (governance) sees any
             # customer there; none once disposal deleted the row.

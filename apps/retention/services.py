@@ -236,17 +236,23 @@ HELD_MESSAGE = (
 
 @transaction.atomic
 def customer_erase(
-    *, actor: User | None, customer: Customer, cause: str = "request"
+    *,
+    actor: User | None,
+    customer: Customer,
+    cause: str = "request",
+    request_id: Any = None,
 ) -> Customer:
     """Crypto-shred a customer unless a legal hold keeps their data: every erasure
-    (the API, the admin, an erasure request) comes here. Raises HoldConflict (the
-    hold's reason is not repeated: it is for staff with the holds page),
-    CustomerConflict, NotFound."""
+    (the API, the admin, an erasure request: `request_id`) comes here. Raises
+    HoldConflict (the hold's reason is not repeated: it is for staff with the holds
+    page), CustomerConflict, NotFound."""
     holds_freeze()
     customer = customer_lock(customer_id=customer.pk)
     if hold_covering_customer(customer=customer) is not None:
         raise HoldConflict(HELD_MESSAGE, code="legal_hold")
-    return customer_shred(actor=actor, customer=customer, cause=cause)
+    return customer_shred(
+        actor=actor, customer=customer, cause=cause, request_id=request_id
+    )
 
 
 # The disposal engine -----------------------------------------------------------------

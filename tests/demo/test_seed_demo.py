@@ -56,3 +56,64 @@ def test_seed_demo_adds_valid_synthetic_customers_in_several_countries(settings)
 
     call_command("seed_demo", min_customers=20, verbosity=0)  # already enough
     assert Customer.objects.count() == 31
+
+
+def test_seed_demo_shares_some_customers_data_with_the_recipients_once(settings):
+    from apps.audit.models import AuditEvent
+    from apps.consent.models import ConsentEvent
+    from apps.customers.selectors import customer_find_by_email
+    from apps.inventory.models import Recipient, ShareRecord
+
+    settings.DEBUG = True
+    call_command("seed_demo", customers=12, seed=5, verbosity=0)
+    siti = customer_find_by_email(email="siti.rahma@example.com")
+    partner = Recipient.objects.get(name="Marketing partner")
+    courier = Recipient.objects.get(name="Delivery partner")
+    shares = ShareRecord.objects.filter(allowed=True)
+    assert shares.filter(recipient=partner, customer_id=siti.pk).exists()
+    # The demo customer and four more agreed to partner sharing; the delivery
+    # agent's three deliveries went to the delivery partner.
+    assert shares.filter(recipient=partner).count() == 5
+    assert shares.filter(recipient=courier).count() == 3
+    assert not ShareRecord.objects.filter(allowed=False).exists()
+    state = (
+        ShareRecord.objects.count(),
+        ConsentEvent.objects.count(),
+        AuditEvent.objects.filter(action__startswith="data.share").count(),
+    )
+    assert state == (8, 3 + 4, 8)  # Siti's three choices, four grants
+
+    call_command("seed_demo", verbosity=0)
+    assert (
+        ShareRecord.objects.count(),
+        ConsentEvent.objects.count(),
+        AuditEvent.objects.filter(action__startswith="data.share").count(),
+    ) == state
+
+
+def test_demo_shares_keep_a_customer_s_own_answer(privacy_admin, delivery_agent):
+    from apps.consent.models import Purpose
+    from apps.consent.selectors import consent_granted_for_customer
+    from apps.demo.inventory import demo_shares_ensure
+    from apps.inventory.models import ShareRecord
+    from tests.consent.factories import consent_answer
+    from tests.customers.factories import make_customer
+
+    agrees, refused = make_customer(), make_customer()
+    consent_answer(refused, "partner_sharing", granted=False)
+    demo = make_customer()
+    consent_answer(demo, "partner_sharing")
+    shared = demo_shares_ensure(
+        actor=privacy_admin, demo_customer=demo, courier=delivery_agent, count=2
+    )
+    assert shared == 2
+    assert set(ShareRecord.objects.values_list("customer_id", "allowed")) == {
+        (agrees.pk, True),
+        (demo.pk, True),
+    }
+    purpose = Purpose.objects.get(code="partner_sharing")
+    assert not consent_granted_for_customer(customer=refused, purpose=purpose)
+    again = demo_shares_ensure(
+        actor=privacy_admin, demo_customer=demo, courier=delivery_agent, count=2
+    )
+    assert again == 0

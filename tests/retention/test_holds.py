@@ -157,8 +157,13 @@ SHREDDERS = {
         "apps/retention/scopes.py",
         "apps/customers/services.py",
     },
-    # the customers service's own primitives
-    "data_key_destroy(": {"apps/customers/services.py"},
+    # the customers service's own primitives; and keys that never sealed a customer's
+    # record: an import upload's (once imported) and a webhook endpoint's secret's
+    "data_key_destroy(": {
+        "apps/customers/services.py",
+        "apps/imports/services.py",
+        "apps/webhooks/services.py",
+    },
     "data_keys_destroy_bulk(": {"apps/customers/services.py"},
 }
 

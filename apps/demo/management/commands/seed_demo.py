@@ -9,11 +9,13 @@ from apps.accounts.services import user_ensure_staff
 from apps.consent.models import ConsentSource
 from apps.consent.services import consent_record
 from apps.core.errors import DomainError
+from apps.customers.models import Customer
 from apps.customers.selectors import customer_count, customer_find_by_email
 from apps.customers.services import customer_create, customers_bulk_create
 from apps.demo.access import demo_interactions_ensure
 from apps.demo.customers import DemoCustomers
 from apps.demo.incidents import demo_incidents_ensure
+from apps.demo.inventory import demo_shares_ensure
 from apps.demo.retention import demo_holds_ensure
 from apps.portal.services import customer_account_enable
 
@@ -77,7 +79,7 @@ class Command(BaseCommand):
             self._add_customers(
                 wanted, seed=options["seed"], quiet=options["verbosity"] == 0
             )
-        self._demo_customer(password)
+        demo_customer = self._demo_customer(password)
         if demo_incidents_ensure(actor=staff["privacy_admin"]):
             self.stdout.write("Recorded two demo incidents (/compliance/incidents/).")
         held = demo_holds_ensure(actor=staff["privacy_admin"])
@@ -89,6 +91,16 @@ class Command(BaseCommand):
         )
         if opened:
             self.stdout.write(f"Opened {opened} demo support cases and deliveries.")
+        shared = demo_shares_ensure(
+            actor=staff["privacy_admin"],
+            demo_customer=demo_customer,
+            courier=staff["delivery"],
+        )
+        if shared:
+            self.stdout.write(
+                f"Recorded {shared} demo shares with the inventory's recipients "
+                "(/compliance/inventory/)."
+            )
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Customers on record: {customer_count()}.")
@@ -111,7 +123,7 @@ class Command(BaseCommand):
             f"  {DEMO_CUSTOMER_EMAIL}   password: {password}"
         )
 
-    def _demo_customer(self, password: str) -> None:
+    def _demo_customer(self, password: str) -> Customer:
         """A customer who can sign in, with a few choices already made."""
         customer = customer_find_by_email(email=DEMO_CUSTOMER_EMAIL)
         if customer is None:
@@ -138,6 +150,7 @@ class Command(BaseCommand):
                 )
         if customer.user is None or not customer.user.check_password(password):
             customer_account_enable(actor=None, customer=customer, password=password)
+        return customer
 
     def _add_customers(self, count: int, *, seed: int | None, quiet: bool) -> None:
         started = time.monotonic()
