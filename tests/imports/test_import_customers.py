@@ -177,21 +177,61 @@ def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path):
     assert not Customer.objects.exists()
 
 
-def test_a_file_unreadable_midway_keeps_and_audits_the_rows_before(tmp_path):
+def test_a_file_unreadable_midway_keeps_and_audits_every_row_before(tmp_path):
+    """A byte that is not UTF-8 (é in Latin-1) on line 3002, far past any reading
+    chunk: the import stops at that very line, with all 3,000 rows before it."""
     path = tmp_path / "in.csv"
-    # Past the reader's first chunk (8 KB), so that some rows are read before it.
-    good = [f"ID,Gita {n},g{n}@example.com,{'n' * 400}\n".encode() for n in range(25)]
+    good = [f"ID,Gita {n},g{n}@example.com,{'n' * 40}\n".encode() for n in range(3000)]
     with path.open("wb") as f:
         f.write(b"country,full_name,email,notes\n" + b"".join(good))
-        f.write(b"ID,\xff\xfe broken,h@example.com,\n")
-    with pytest.raises(CommandError, match="stopped at line") as caught:
-        _run(str(path))
-    read = Customer.objects.count()
-    assert 0 < read <= 25
-    assert f"imported {read}" in str(caught.value)
+        f.write(b"ID,Jos\xe9,h@example.com,\nID,After,after@example.com,\n")
+    with pytest.raises(CommandError) as caught:
+        _run(str(path), "--batch-size", "700")
+    assert str(caught.value) == (
+        f"{path}: Stopped at line 3002 (not UTF-8 text: save the file as CSV UTF-8). "
+        "The rows before it were read (imported 3000, updated 0, skipped 0, "
+        "refused 0); fix the file and import it again: rows already imported are "
+        "skipped."
+    )
+    assert Customer.objects.count() == 3000
     audit = AuditEvent.objects.get(action="customers.imported")
-    assert audit.details["imported"] == read
-    assert audit.details["stopped_at_line"] >= read
+    assert audit.details["imported"] == 3000
+    assert audit.details["stopped_at_line"] == 3002
+
+
+def test_a_header_that_is_not_utf8_is_named_and_nothing_imported(tmp_path):
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"country,full_name\xe9,email\nID,Ani,ani@example.com\n")
+    with pytest.raises(CommandError) as caught:
+        _run(str(path))
+    assert str(caught.value) == (
+        f"{path}: The header (line 1) is not UTF-8 text: save the file as CSV UTF-8. "
+        "Nothing was imported."
+    )
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Country,Email,Full_Name",
+        " country , EMAIL ,full_name",
+        "\ufeffcountry;email;full_name",  # Excel's CSV UTF-8 in much of Europe
+        "country\temail\tfull_name",
+    ],
+)
+def test_header_names_are_trimmed_and_case_folded_and_the_delimiter_found(
+    tmp_path, header
+):
+    delimiter = next((d for d in ";\t" if d in header), ",")
+    row = delimiter.join(["ID", "ani@example.com", "Ani, Good"])
+    if delimiter == ",":
+        row = 'ID,ani@example.com,"Ani, Good"'
+    path = tmp_path / "in.csv"
+    path.write_bytes(f"{header}\r\n{row}\r\n".encode())
+    out = _run(str(path))
+    assert out.strip().splitlines()[-1] == "imported 1, updated 0, skipped 0, refused 0"
+    assert customer_find_by_email(email="ani@example.com").full_name == "Ani, Good"
 
 
 def test_an_errors_file_that_cannot_be_written_is_named(tmp_path):
@@ -199,3 +239,11 @@ def test_an_errors_file_that_cannot_be_written_is_named(tmp_path):
     with pytest.raises(CommandError, match="Cannot write the errors file"):
         _run(str(path), "--errors", str(tmp_path / "missing" / "e.csv"))
     assert not Customer.objects.exists()
+
+
+def test_lines_ended_by_a_lone_carriage_return_are_read(tmp_path):
+    """Old Mac CSV files end lines with CR alone, as a text file's reading allows."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"country,email\rID,cr1@example.com\rID,cr2@example.com\r")
+    out = _run(str(path))
+    assert out.strip().splitlines()[-1] == "imported 2, updated 0, skipped 0, refused 0"

@@ -8,7 +8,9 @@ from django.core.management.base import CommandError
 
 from apps.core.commands import PlainErrorCommand
 from apps.imports.services import (
+    BATCH_SIZE,
     ImportHeaderError,
+    ImportResult,
     ImportStopped,
     RowError,
     customers_import,
@@ -39,8 +41,9 @@ class Command(PlainErrorCommand):
         parser.add_argument(
             "--batch-size",
             type=int,
-            default=500,
-            help="report progress every N rows (each row commits on its own)",
+            default=BATCH_SIZE,
+            help="rows per batch: each batch is validated, then written in one "
+            "transaction with one audit event",
         )
 
     def handle(self, *args, file: str, dry_run: bool, errors: str | None, **options):
@@ -51,7 +54,8 @@ class Command(PlainErrorCommand):
         tty = stderr.isatty()
         quiet = options["verbosity"] == 0
 
-        def progress(rows: int) -> None:
+        def progress(result: ImportResult) -> None:
+            rows = result.rows
             if quiet or not rows or (rows % PROGRESS_EVERY and not tty):
                 return
             stderr.write(f"\rread {rows} rows" if tty else f"read {rows} rows\n")
@@ -64,7 +68,7 @@ class Command(PlainErrorCommand):
                 f"Cannot write the errors file {errors}: {exc.strerror}."
             ) from None
         try:
-            with path.open(newline="", encoding="utf-8-sig") as source, sink as out:
+            with path.open("rb") as source, sink as out:
                 writer = csv.writer(out) if out else None
                 if writer:
                     writer.writerow(["line", "field", "code", "message"])
@@ -79,18 +83,14 @@ class Command(PlainErrorCommand):
                     actor=None,
                     file=source,
                     dry_run=dry_run,
-                    progress_every=options["batch_size"],
+                    batch_size=options["batch_size"],
                     on_error=on_error,
                     on_progress=progress,
                 )
         except ImportHeaderError as exc:
             raise CommandError(f"{path}: {exc} Nothing was imported.") from None
         except ImportStopped as stop:
-            raise CommandError(
-                f"{path}: stopped at line {stop.line} ({stop.reason}); the rows "
-                f"before it were read ({stop.result.summary()}). Fix the file and "
-                "run it again: rows already imported are skipped."
-            ) from None
+            raise CommandError(f"{path}: {stop}") from None
         except FileNotFoundError:
             raise CommandError(f"No file at {path}.") from None
         except UnicodeDecodeError:
