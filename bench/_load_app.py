@@ -9,8 +9,7 @@ its production settings, with two extra routes to compare its pages against.
   (session, sign-in, second factor, CSP, ...): no page here can be faster.
 
 Every other path is the real URL configuration, untouched. Served as
-`bench._load_app:application` (bench/ is not put on sys.path: its requests.py would
-shadow the library).
+`bench._load_app:application`.
 """
 
 import os

@@ -27,11 +27,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-# bench/requests.py shares its name with the `requests` library, which DRF tries to
-# import (the project does not install it); with bench/ first on the path that import
-# would load the benchmark. Make it fail, as it does without that file.
-sys.modules.setdefault("requests", None)
-
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_URL = "postgres://postgres@127.0.0.1:5432"
 

@@ -33,6 +33,7 @@ api_v1 = [
     path("inventory/", include("apps.inventory.api_urls")),
     path("alerts/", include("apps.monitoring.api_urls")),
     path("ropa/", include("apps.compliance.api_urls")),
+    path("webhooks/", include("apps.webhooks.api_urls")),
 ]
 
 urlpatterns = [
@@ -49,6 +50,8 @@ urlpatterns = [
     path("compliance/requests/", include("apps.requests.urls")),
     path("compliance/inventory/", include("apps.inventory.urls")),
     path("compliance/alerts/", include("apps.monitoring.urls")),
+    path("webhooks/", include("apps.webhooks.urls")),
+    path("imports/", include("apps.imports.urls")),
     path("privacy/", DataPolicyView.as_view(), name="data-policy"),
     path("status/", StatusPageView.as_view(), name="status"),
     path("status.json", StatusFeedView.as_view(), name="status-feed"),

@@ -9,15 +9,17 @@ says so where it takes them:
 2. the acting person's row, where a per-person limit is counted (reveals per hour,
    token issue), before anything else of theirs;
 3. the records the service changes, parent before child: a data request, then its
-   customer; a customer, then its data key, consent state, interactions and reveals;
-   an alert, then the staff member's row and their reveals; an interaction, then its
-   reveals and its permission (a reveal being opened locks its interaction after the
-   staff member's row). The one advisory lock taken here, not first: a case's grant
-   lock (staff member and customer), after the interaction and its reveals, when
-   closing it. Whoever else holds a grant lock waits on no row after it
-   (`interaction_open` takes it after its insert, then only the audit chain, last),
-   and a batch of closes takes its grant locks sorted by (staff member, customer), so
-   two never cross;
+   customer; a customer, then its data key, consent state, interactions and reveals; a
+   user's row (`user_lock`), then their OIDC link (`OidcIdentity`), their devices,
+   their API tokens and their permissions (apps/accounts: sign-in, the hourly OIDC
+   check, sign out everywhere); an alert, then the staff member's row and their
+   reveals; an interaction, then its reveals and its permission (a reveal being opened
+   locks its interaction after the staff member's row). The one advisory lock taken
+   here, not first: a case's grant lock (staff member and customer), after the
+   interaction and its reveals, when closing it. Whoever else holds a grant lock waits
+   on no row after it (`interaction_open` takes it after its insert, then only the
+   audit chain, last), and a batch of closes takes its grant locks sorted by (staff
+   member, customer), so two never cross;
 4. the audit chain (`apps.audit.services.record`), last, held until commit. After it a
    transaction waits on no row lock: it locks only rows it holds already or creates,
    with one exception: step 5.
@@ -38,6 +40,19 @@ in a transaction of its own that takes nothing else: the pending rows first (`FO
 UPDATE SKIP LOCKED`, by id: two appenders skip each other's rows, never wait on them),
 then the journal file's exclusive `flock`, held for the write and its fsync only. An
 erasure's own transaction only inserts its pending row.
+
+Webhooks (apps/webhooks/services.py). Emitting inserts the outbox rows under the
+customer's row (step 3; a request's completion locks it after the request's) and before
+the audit chain, in every emitter. Each delivery's foreign-key check takes a `KEY SHARE`
+lock on its endpoint at commit, after the audit chain: it never waits, since endpoint
+changes lock the endpoint `FOR NO KEY UPDATE` (then its deliveries, then the audit
+chain) and a deleted endpoint is only marked inactive; the purge deletes its row
+`AMANAH_WEBHOOK_KEEP_DAYS` later, with no delivery left. The sender claims due
+deliveries in a short transaction of their own (`FOR UPDATE SKIP LOCKED`, under a lease
+id), renews one's lease in a single statement before sending it, and records the result
+in another: the delivery's row (only while its lease id is still the claim's), then the
+audit chain (a dead letter). The purge takes no audit lock: finished deliveries, then
+events, then endpoints (each, then its data key, destroyed), in short transactions.
 
 A master-key rotation or retirement (apps/crypto/masterkeys.py) takes the master keys'
 session-level advisory lock (`advisory_session_lock`) before anything else and holds it

@@ -5,6 +5,7 @@ a git-ignored file. DJANGO_DEBUG=0: production mode, every secret must be given,
 secure-transport settings are on.
 """
 
+import ipaddress
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -147,6 +148,7 @@ INSTALLED_APPS = [
     "apps.audit",
     "apps.crypto",
     "apps.customers",
+    "apps.webhooks",
     "apps.access",
     "apps.consent",
     "apps.portal",
@@ -213,6 +215,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "apps.portal.auth.CustomerEmailBackend",
+    # Staff through the company's OpenID provider; answers nothing when it is off.
+    "apps.accounts.oidc_auth.OidcBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 PASSWORD_HASHERS = [
@@ -419,6 +423,55 @@ AMANAH_SIEM_FILE = env.str("AMANAH_SIEM_FILE", default="")
 if AMANAH_SIEM_FILE and not Path(AMANAH_SIEM_FILE).is_absolute():
     raise ImproperlyConfigured("AMANAH_SIEM_FILE must be an absolute path")
 
+# Outbound events (README, "Outbound events (webhooks)"): a failed delivery is retried
+# after AMANAH_WEBHOOK_RETRY_SECONDS * 2^(attempt-1) (±20 %, at most
+# AMANAH_WEBHOOK_RETRY_MAX seconds), and dead-lettered after
+# AMANAH_WEBHOOK_MAX_ATTEMPTS attempts. Endpoints must be https:// unless
+# AMANAH_WEBHOOK_ALLOW_HTTP (default: only with DJANGO_DEBUG).
+AMANAH_WEBHOOK_MAX_ATTEMPTS = env.int("AMANAH_WEBHOOK_MAX_ATTEMPTS", default=8)
+AMANAH_WEBHOOK_RETRY_SECONDS = env.float("AMANAH_WEBHOOK_RETRY_SECONDS", default=30.0)
+AMANAH_WEBHOOK_RETRY_MAX = env.float("AMANAH_WEBHOOK_RETRY_MAX", default=6 * 3600.0)
+AMANAH_WEBHOOK_ALLOW_HTTP = env.bool("AMANAH_WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# Each attempt's wall-clock deadline (resolving, connecting, sending, the answer's
+# headers); endpoints' hosts must resolve to public addresses only, or to these
+# networks (comma-separated CIDRs, e.g. 10.20.0.0/16 for an on-premises receiver);
+# finished deliveries and their events are purged after AMANAH_WEBHOOK_KEEP_DAYS.
+AMANAH_WEBHOOK_TIMEOUT = env.float("AMANAH_WEBHOOK_TIMEOUT", default=10.0)
+AMANAH_WEBHOOK_ALLOWED_NETWORKS = env.list(
+    "AMANAH_WEBHOOK_ALLOWED_NETWORKS", default=[]
+)
+try:
+    for _cidr in AMANAH_WEBHOOK_ALLOWED_NETWORKS:
+        ipaddress.ip_network(_cidr, strict=False)
+except ValueError:
+    raise ImproperlyConfigured(
+        "AMANAH_WEBHOOK_ALLOWED_NETWORKS must be comma-separated CIDRs"
+    ) from None
+AMANAH_WEBHOOK_KEEP_DAYS = env.int("AMANAH_WEBHOOK_KEEP_DAYS", default=30)
+
+# Import of existing customers (README, "Importing existing customers"): the largest
+# file the upload page takes; a job no worker finished within
+# AMANAH_IMPORT_ABANDON_HOURS is failed and its sealed upload deleted (beat).
+AMANAH_IMPORT_MAX_BYTES = env.int("AMANAH_IMPORT_MAX_BYTES", default=50 * 1024**2)
+AMANAH_IMPORT_ABANDON_HOURS = env.int("AMANAH_IMPORT_ABANDON_HOURS", default=24)
+
+# Staff sign-in with the company's OpenID provider (README, "Staff sign-in with your
+# identity provider (OpenID Connect)"): off unless AMANAH_OIDC_ISSUER is set; its
+# endpoints come from the issuer's discovery document. Half set (an issuer without a
+# client id, secret or group mapping) or a mapping to an unknown role stops start-up
+# naming it (AccountsConfig.ready). MFA: the `amr` values (RFC 8176) that count alone
+# (`mfa`); otherwise two factor kinds must be named (`pwd` and `otp`). An OIDC-linked
+# account the provider has not confirmed (sign-in, or hourly check) for
+# AMANAH_OIDC_RECONFIRM_DAYS is deactivated until its next sign-in.
+AMANAH_OIDC_ISSUER = env.str("AMANAH_OIDC_ISSUER", default="")
+AMANAH_OIDC_CLIENT_ID = env.str("AMANAH_OIDC_CLIENT_ID", default="")
+AMANAH_OIDC_CLIENT_SECRET = env.str("AMANAH_OIDC_CLIENT_SECRET", default="")  # or _FILE
+AMANAH_OIDC_SCOPES = env.str("AMANAH_OIDC_SCOPES", default="openid")
+AMANAH_OIDC_ROLE_CLAIM = env.str("AMANAH_OIDC_ROLE_CLAIM", default="groups")
+AMANAH_OIDC_GROUP_ROLES = env.str("AMANAH_OIDC_GROUP_ROLES", default="")
+AMANAH_OIDC_MFA_AMR = env.list("AMANAH_OIDC_MFA_AMR", default=["mfa"])
+AMANAH_OIDC_RECONFIRM_DAYS = env.int("AMANAH_OIDC_RECONFIRM_DAYS", default=7)
+
 # Consent and the self-service pages
 AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 
@@ -611,7 +664,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # worker process killed mid-task (OOM, SIGKILL) has its message put back at once.
 # The longest tasks: a disposal batch of 2,000 customers takes about a second
 # (bench/retention.py: 5,000 at 1,000,000 customers, about 1 s); an export of 10,000
-# access-log rows a few seconds (bench/requests.py); a batch of 500 incident or notice
+# access-log rows a few seconds (bench/export.py); a batch of 500 incident or notice
 # emails is bound by the mail server: 250 s at half a second each. So: 10 minutes per
 # task, 15 minutes of visibility; RabbitMQ's own limit (consumer_timeout, 30 minutes by
 # default) is above both. A task queued with a countdown waits unacknowledged in a
@@ -673,6 +726,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "incidents.send_due_notices",
         "schedule": timedelta(minutes=5),
     },
+    # OIDC-linked staff: still mapped to a role at the provider (with a refresh
+    # token), confirmed within AMANAH_OIDC_RECONFIRM_DAYS? (apps/accounts/
+    # oidc_services.py; nothing to do when OIDC is off)
+    "accounts-oidc-accounts-check": {
+        "task": "accounts.oidc_accounts_check",
+        "schedule": crontab(minute=23),
+    },
     "core-idempotency-purge": {
         "task": "core.idempotency_purge",
         "schedule": timedelta(hours=1),
@@ -689,6 +749,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crypto.key_epoch",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Uploads no worker finished: failed, their sealed files deleted.
+    "imports-cleanup": {
+        "task": "imports.cleanup",
+        "schedule": timedelta(hours=1),
+    },
+    # Webhook deliveries whose retry time came (new ones are queued on commit).
+    "webhooks-deliver": {
+        "task": "webhooks.deliver",
+        "schedule": timedelta(seconds=30),
+    },
+    # Finished webhook deliveries and their events, past AMANAH_WEBHOOK_KEEP_DAYS.
+    "webhooks-purge": {
+        "task": "webhooks.purge",
+        "schedule": crontab(hour=4, minute=40),
+    },
 }
 
 # Logging: event names and ids only, never PII (see STYLE.md).
@@ -696,7 +771,10 @@ LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {
+            "()": "apps.core.logs.EventFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {

@@ -44,7 +44,10 @@ NAV_BY_ROLE = {
     "privacy_admin": [
         *GOVERNANCE_COMMON,
         ("Access policy", "/staff/policy/"),
-        *GOVERNANCE_TAIL,
+        *GOVERNANCE_TAIL[:4],
+        ("Webhooks", "/webhooks/"),
+        ("Import", "/imports/"),
+        *GOVERNANCE_TAIL[4:],
     ],
     "": [],
 }

@@ -1,0 +1,29 @@
+"""The log line format: the event name, then the fields passed as `extra=`.
+
+Amanah logs events by name (`logger.info("imports.job_failed", extra={...})`) with ids,
+counts and exception types as their fields, never personal data (docs/ARCHITECTURE.md).
+Python's format strings cannot name fields that vary per event, so this formatter
+appends every field a call added, as `key=value`, sorted by key.
+"""
+
+import logging
+
+# What every LogRecord has, whatever the call passed.
+_STANDARD = frozenset(
+    vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))
+) | {"message", "asctime", "color_message", "taskName"}
+
+
+class EventFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = sorted(
+            (key, value)
+            for key, value in vars(record).items()
+            if key not in _STANDARD and not key.startswith("_")
+        )
+        if not fields:
+            return line
+        extras = " ".join(f"{key}={value!r}" for key, value in fields)
+        head, newline, rest = line.partition("\n")  # a traceback stays below
+        return f"{head} {extras}{newline}{rest}"
