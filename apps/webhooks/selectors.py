@@ -25,7 +25,7 @@ def _count_capped(status: str) -> RawSQL:
     # app's own (`webhook_by_status`: endpoint, status, id).
     table = Delivery._meta.db_table
     endpoint_table = Endpoint._meta.db_table
-    return RawSQL(  # noqa: S611 - ids and status bound as parameters
+    return RawSQL(  # noqa: S611  # nosec B611 - ids and status bound as parameters
         f'SELECT count(*) FROM (SELECT 1 FROM "{table}" d '  # noqa: S608  # nosec B608
         f'WHERE d."endpoint_id" = "{endpoint_table}"."id" AND d."status" = %s '
         "LIMIT %s) capped",
@@ -38,7 +38,7 @@ def _pending_capped(condition: str) -> RawSQL:
     delivery), counted up to COUNT_CAP."""
     table = Delivery._meta.db_table
     endpoint_table = Endpoint._meta.db_table
-    return RawSQL(  # noqa: S611 - a fixed condition; status and cap bound
+    return RawSQL(  # noqa: S611  # nosec B611 - a fixed condition; status and cap bound
         f'SELECT count(*) FROM (SELECT 1 FROM "{table}" d '  # noqa: S608  # nosec B608
         f'WHERE d."endpoint_id" = "{endpoint_table}"."id" AND d."status" = %s '
         f"AND {condition} LIMIT %s) capped",
