@@ -54,6 +54,16 @@ in another: the delivery's row (only while its lease id is still the claim's), t
 audit chain (a dead letter). The purge takes no audit lock: finished deliveries, then
 events, then endpoints (each, then its data key, destroyed), in short transactions.
 
+The customer import (apps/imports/services.py), one transaction per batch: its new
+customers first, their data keys then the customers inserted in the order of their
+email's blind index (a unique index: an insert waits on another transaction's
+uncommitted row with the same email, so two imports insert in one order and never
+wait on each other in a cycle); then its existing customers (step 3, in id order),
+their data keys and consent state; the audit chain last. A batch undone by a deadlock
+or a serialization failure anyway is written again, a bounded number of times. An
+upload's run takes its job's session-level advisory lock (`imports.job:<id>`) before
+anything else and holds it for the whole run.
+
 A master-key rotation or retirement (apps/crypto/masterkeys.py) takes the master keys'
 session-level advisory lock (`advisory_session_lock`) before anything else and holds it
 across its short transactions: one such job at a time. Inside them it locks MasterKey

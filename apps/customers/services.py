@@ -616,14 +616,18 @@ def customers_insert_prepared(
     """Insert prepared customers (`customers_prepare_bulk`), their data keys in one
     statement and the customers in another (a binary COPY, `rows_copy`), in the caller's
     transaction, which records the audit event (one per batch). Returns the
-    prepared results."""
+    prepared results. The customers are inserted in the order of their email's blind
+    index: an insert waits on another transaction's uncommitted row with the same
+    email (its unique index), and two imports that insert in one order never wait on
+    each other in a cycle (apps/core/db.py)."""
     if prepared.table:
         now = timezone.now()
         data_keys_insert(keys=prepared.keys, version=prepared.kek_version, now=now)
+        email = _BULK_COLUMNS.index("email_index")
         rows_copy(
             Customer,
             columns=_BULK_COLUMNS,
-            rows=prepared.table,
+            rows=sorted(prepared.table, key=lambda row: row[email] or ""),
             constants={
                 "status": CustomerStatus.ACTIVE,
                 "created_at": now,

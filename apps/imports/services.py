@@ -9,16 +9,21 @@ while the batch before is written. Then, on the writer thread (`_Writer`), its n
 customers are inserted (`customers_insert_prepared`: keys and rows by COPY), the
 customers that changed updated through `customer_update`, its consents recorded in a
 few statements (`consents_import_bulk`) and one audit event written, all in one
-transaction. A refused row never stops its batch; a batch the database refuses is
-imported again one row at a time, each its own batch.
+transaction. A refused row never stops its batch; a batch the database refuses for
+its rows' values (IntegrityError, DataError) or a service refuses (DomainError) is
+imported again one row at a time, each its own batch; one undone by a deadlock or a
+serialization failure is written again (`WRITE_ATTEMPTS`); any other database error
+(a lost connection, a timeout) stops the import, which a rerun finishes.
 
-Lock order (apps/core/db.py): the batch's existing customers, in id order, then their
-data keys and consent state, then the audit chain (last). New customers are inserted
-before any lock is taken.
+Lock order (apps/core/db.py): new customers inserted first, in the order of their
+email's blind index (an insert can wait on another transaction's uncommitted row with
+the same email); then the batch's existing customers, in id order, then their data
+keys and consent state, then the audit chain (last).
 """
 
 import collections
 import csv
+import ctypes
 import dataclasses
 import functools
 import io
@@ -29,6 +34,7 @@ import queue
 import re
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -45,6 +51,7 @@ from django.core.validators import (
 )
 from django.db import (
     DatabaseError,
+    DataError,
     IntegrityError,
     connection,
     connections,
@@ -87,6 +94,12 @@ CONSENT = "consent:"
 CONSENT_AT = "consent_at:"
 ANSWERS = {"granted": True, "withdrawn": False}
 BATCH_SIZE = 2000
+# A batch that meets a deadlock or a serialization failure is written again this many
+# times at most; a worker's answer is awaited this long (seconds) at most.
+WRITE_ATTEMPTS = 3
+WORKER_TIMEOUT = 600
+# SQLSTATEs of a transaction PostgreSQL undid for another's sake: try it again.
+_RETRYABLE = {"40P01", "40001"}
 
 
 class ImportHeaderError(DomainError):
@@ -261,8 +274,11 @@ class _Plan:
 def _plan(name: str, field: Any) -> _Plan | None:
     """The checks of a serializer field the fast path knows exactly (CharField,
     EmailField, an ISO 8601 DateField, with only the validators DRF gives them), or
-    None: rows are then always validated by the serializer."""
+    None: rows are then always validated by the serializer. A field with a default
+    or a source of its own is not known either."""
     if any(not isinstance(v, _KNOWN_VALIDATORS) for v in field.validators):
+        return None
+    if field.default is not serializers.empty or field.source != name:
         return None
     if isinstance(field, serializers.DateField):
         formats = getattr(field, "input_formats", api_settings.DATE_INPUT_FORMATS)
@@ -289,14 +305,23 @@ class _Validator:
     serializer's own; tests/imports/test_validation.py proves both paths equal on a
     corpus of values per field."""
 
-    def __init__(self) -> None:
-        self.full = CustomerInputSerializer()
-        self.partial = CustomerInputSerializer(partial=True)
+    def __init__(
+        self, serializer: type[serializers.Serializer] = CustomerInputSerializer
+    ) -> None:
+        self.full = serializer()
+        self.partial = serializer(partial=True)
         self.names = frozenset(self.full.fields)
         plans = [_plan(name, field) for name, field in self.full.fields.items()]
-        # One field the fast path does not know sends every row to the serializer.
+        # One field the fast path does not know, or a check of the serializer's own
+        # (`validate`, `validate_<field>`), sends every row to the serializer.
         known = [plan for plan in plans if plan is not None]
-        self.plans: list[_Plan] | None = known if len(known) == len(plans) else None
+        validate = type(self.full).validate
+        own_checks = validate is not serializers.Serializer.validate or any(
+            hasattr(self.full, f"validate_{name}") for name in self.names
+        )
+        self.plans: list[_Plan] | None = (
+            known if len(known) == len(plans) and not own_checks else None
+        )
 
     def fast(self, fields: dict[str, Any], *, partial: bool) -> dict[str, Any] | None:
         """The serializer's `validated_data` for `fields`, or None: let the
@@ -434,7 +459,6 @@ class _Batch:
     validator: _Validator
     on_error: Callable[[RowError], None] | None
     audit_details: dict[str, Any]
-    kek_version: int  # the master key new data keys go under
 
 
 def _batch_import(batch: _Batch, rows: list[_Row]) -> None:
@@ -453,7 +477,6 @@ class _Pending:
     outcomes and their sealed customers (from a worker process, or made here)."""
 
     rows: list[_Row]
-    keys: set[str]
     new: list[_Row]
     answer: Callable[[], tuple[list[_Outcome], PreparedCustomers]]
 
@@ -477,19 +500,23 @@ def _batch_prepare(batch: _Batch, rows: list[_Row], *, pool: Any) -> _Pending:
             row.customer_id = row.customer.pk
             _validate(row, codes=batch.codes, validator=batch.validator)
         _consent_refusals(rows)
-    keys = {r.key for r in rows if r.key and not r.duplicate}
     if not new:
         empty: tuple[list[_Outcome], PreparedCustomers] = (
             [],
             PreparedCustomers(results=[], table=[], keys=[], kek_version=0),
         )
-        return _Pending(rows, keys, new, lambda: empty)
-    job: _NewRowsJob = (batch.codes, batch.kek_version, [row.raw for row in new])
+        return _Pending(rows, new, lambda: empty)
+    # The master key in use, read for each batch here (a worker makes no query): a
+    # rotation during an import wraps the next batches' keys under the new version.
+    version = master_key_for_wrapping()[1]
+    job: _NewRowsJob = (batch.codes, version, [row.raw for row in new])
     if pool is None:
         done = _new_rows_prepare(job)
-        return _Pending(rows, keys, new, lambda: done)
+        return _Pending(rows, new, lambda: done)
     waiting = pool.submit(_new_rows_prepare, job)
-    return _Pending(rows, keys, new, waiting.result)
+    return _Pending(
+        rows, new, functools.partial(waiting.result, timeout=WORKER_TIMEOUT)
+    )
 
 
 _worker_validator: "_Validator | None" = None
@@ -527,43 +554,50 @@ def _new(rows: list[_Row]) -> list[_Row]:
     return [r for r in rows if not r.errors and r.customer is None]
 
 
-def _batch_finish(batch: _Batch, pending: _Pending) -> None:
-    """Write a prepared batch in one transaction and count it. Rows the database
-    refuses as a batch are tried again one by one."""
+def _retryable(exc: DatabaseError) -> bool:
+    """A deadlock or serialization failure: PostgreSQL undid the transaction for
+    another's sake, and the same writes may succeed now."""
+    return getattr(exc.__cause__, "sqlstate", None) in _RETRYABLE
+
+
+def _fresh(rows: list[_Row]) -> list[_Row]:
+    """The rows as read, before any lookup, validation or write."""
+    return [
+        _Row(line=r.line, raw=r.raw, key=r.key, duplicate=r.duplicate) for r in rows
+    ]
+
+
+def _batch_finish(batch: _Batch, pending: _Pending, *, attempt: int = 1) -> None:
+    """Write a prepared batch in one transaction and count it. A batch undone by a
+    deadlock or a serialization failure is written again (`WRITE_ATTEMPTS` in all);
+    rows the database refuses as a batch for their values (IntegrityError,
+    DataError) or a service refuses (DomainError) are tried again one by one. Any
+    other database error (a lost connection, a timeout) is raised: the import
+    stops, and a rerun is safe."""
     outcomes, prepared = pending.answer()
     for row, (errors, answers) in zip(pending.new, outcomes, strict=True):
         row.errors, row.answers = errors, answers
     rows = pending.rows
     with key_scope():
+        counts: dict[str, int] | None
         try:
             counts = _batch_write(batch, rows, prepared)
-        except (DatabaseError, DomainError) as exc:
-            if len(rows) == 1:
-                row = rows[0]
-                row.errors.append(_write_error(exc))
-                counts = {}
-                logger.warning(
-                    "customers.import_row_refused",
-                    extra={"line": row.line, "error": type(exc).__name__},
-                )
-            else:
+        except DatabaseError as exc:
+            if _retryable(exc) and attempt < WRITE_ATTEMPTS:
                 logger.warning(
                     "customers.import_batch_retried",
                     extra={"first_line": rows[0].line, "error": type(exc).__name__},
                 )
-                for row in rows:
-                    _batch_import(
-                        batch,
-                        [
-                            _Row(
-                                line=row.line,
-                                raw=row.raw,
-                                key=row.key,
-                                duplicate=row.duplicate,
-                            )
-                        ],
-                    )
+                fresh = _batch_prepare(batch, _fresh(rows), pool=None)
+                _batch_finish(batch, fresh, attempt=attempt + 1)
                 return
+            if not isinstance(exc, IntegrityError | DataError):
+                raise
+            counts = _batch_refused(batch, rows, exc)
+        except DomainError as exc:
+            counts = _batch_refused(batch, rows, exc)
+    if counts is None:
+        return  # imported row by row, each counted
     result = batch.result
     for name, count in counts.items():
         setattr(result, name, getattr(result, name) + count)
@@ -575,21 +609,98 @@ def _batch_finish(batch: _Batch, pending: _Pending) -> None:
                     batch.on_error(RowError(row.line, *error))
 
 
-def _worker_init() -> None:
-    """A worker process forked from the import: it makes no query. The database
-    connections it inherited are its parent's: never used here, and kept referenced
-    so that no garbage collection closes them under the parent (a worker ends with
-    `os._exit`). Signals as a plain process takes them, not as its parent's
+def _batch_refused(
+    batch: _Batch, rows: list[_Row], exc: Exception
+) -> dict[str, int] | None:
+    """A batch refused for its rows' values: a row alone is refused (empty counts);
+    the rows of a larger batch are imported one by one, each its own batch (None:
+    counted already)."""
+    if len(rows) == 1:
+        rows[0].errors.append(_write_error(exc))
+        logger.warning(
+            "customers.import_row_refused",
+            extra={"line": rows[0].line, "error": type(exc).__name__},
+        )
+        return {}
+    logger.warning(
+        "customers.import_batch_row_by_row",
+        extra={"first_line": rows[0].line, "error": type(exc).__name__},
+    )
+    for row in _fresh(rows):
+        _batch_import(batch, [row])
+    return None
+
+
+def _worker_init(parent: int) -> None:
+    """A worker process forked from the import (`parent`'s pid): it makes no query.
+
+    The database connections it inherited are its parent's, one of them holding an
+    upload job's session lock: their sockets are closed here (each descriptor made
+    /dev/null, so that its number stays taken; closing the child's copy sends
+    nothing to the server), and the connection objects kept referenced so that no
+    garbage collection writes to them (a worker ends with `os._exit`). A worker
+    dies with its parent (Linux's parent-death signal, or a thread watching the
+    parent's pid): none keeps running, nor anything open, after the import's
+    process is killed. Signals as a plain process takes them, not as its parent's
     handlers (a bench's, a Celery worker's) would: the pool stops it with SIGTERM,
     and a Ctrl-C reaches the command, which stops the pool."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(parent)
+    devnull = os.open(os.devnull, os.O_RDWR)
     for conn in connections.all(initialized_only=True):
-        _inherited.append(conn.connection)
+        inherited = conn.connection
         conn.connection = None
+        if inherited is None:
+            continue
+        _inherited.append(inherited)
+        pgconn = getattr(inherited, "pgconn", None)
+        fd = getattr(pgconn, "socket", -1) if pgconn is not None else -1
+        if isinstance(fd, int) and fd >= 0:
+            os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 _inherited: list[Any] = []
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """End this process when `parent` ends."""
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before this line
+    if _parent_death_signal():
+        if os.getppid() != parent:  # it died before the call
+            os._exit(1)
+        return
+
+    # Not Linux: watch the parent's pid.
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="import-worker-watch", daemon=True).start()
+
+
+def _parent_death_signal() -> bool:
+    """Have Linux kill this process when its parent ends (PR_SET_PDEATHSIG); False
+    where that is not offered."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _pool_stop(pool: Any, *, failed: bool) -> None:
+    """Shut the worker processes down; after an error, kill them first: one that
+    hangs (or waits on a lock copied by the fork) must not hold the import."""
+    if failed:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            if process.is_alive():
+                process.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def import_workers() -> int:
@@ -601,7 +712,16 @@ def import_workers() -> int:
     cores = os.cpu_count() or 1
     if cores < 2 or multiprocessing.current_process().daemon or not sealing_forks():
         return 0
+    if threading.active_count() > 1:
+        return 0  # a fork would copy the locks other threads hold (_forkable)
     return cores - 1
+
+
+def _forkable() -> bool:
+    """True if this process runs one thread: a fork copies every lock held at that
+    moment, and a lock another thread held (a logging handler's, the SIEM sender's,
+    a library's) would never be released in the child, which could hang on it."""
+    return threading.active_count() == 1
 
 
 def _write_error(exc: Exception) -> Error:
@@ -692,13 +812,13 @@ def _batch_write(
 
 
 class _Writer:
-    """Writes prepared batches (`_batch_finish`) on a thread of its own, with its
-    own database connection, in the order they come, while the importing thread
+    """Writes prepared batches (`_batch_finish`) on one thread for all of them, with
+    its own database connection, in the order they come, while the importing thread
     reads and looks up the next: the database's work on one batch overlaps Python's
     on the next. At most one batch waits here: memory stays flat. A lookup never
-    races a batch not yet committed: the caller waits (`wait_for`) while a batch in
-    flight names one of its emails. `on_progress` and `on_error` are called from
-    this thread, in order; an error met here is raised in the caller."""
+    misses a customer of a batch not yet committed: no email is on two batches (a
+    repeat is refused, `duplicate_in_file`). `on_progress` and `on_error` are
+    called from this thread, in order; an error met here is raised in the caller."""
 
     def __init__(
         self, batch: _Batch, on_progress: Callable[[ImportResult], None] | None
@@ -706,8 +826,6 @@ class _Writer:
         self.batch = batch
         self.on_progress = on_progress
         self.queue: queue.Queue[_Pending | None] = queue.Queue(maxsize=1)
-        self.lock = threading.Lock()
-        self.in_flight: collections.deque[set[str]] = collections.deque()
         self.error: BaseException | None = None
         self.stopping = False
         self.thread = threading.Thread(
@@ -720,14 +838,14 @@ class _Writer:
             while (pending := self.queue.get()) is not None:
                 try:
                     if self.error is None and not self.stopping:
+                        # A connection broken by the batch before is replaced.
+                        connection.close_if_unusable_or_obsolete()
                         _batch_finish(self.batch, pending)
                         if self.on_progress is not None:
                             self.on_progress(self.batch.result)
                 except BaseException as exc:  # raised in the caller
                     self.error = exc
                 finally:
-                    with self.lock:
-                        self.in_flight.popleft()
                     self.queue.task_done()
         finally:
             connections.close_all()  # this thread's own
@@ -736,18 +854,8 @@ class _Writer:
         if self.error is not None:
             raise self.error
 
-    def wait_for(self, keys: set[str]) -> None:
-        """Return once no batch in flight names any of `keys`."""
-        with self.lock:
-            busy = any(keys & waiting for waiting in self.in_flight)
-        if busy:
-            self.queue.join()
-        self._check()
-
     def put(self, pending: _Pending) -> None:
         self._check()
-        with self.lock:
-            self.in_flight.append(pending.keys)
         self.queue.put(pending)
 
     def close(self) -> None:
@@ -810,12 +918,11 @@ def customers_import(
         validator=_Validator(),
         on_error=on_error,
         audit_details=dict(audit_details or {}),
-        kek_version=master_key_for_wrapping()[1],
     )
     rows: list[_Row] = []
-    keys: set[str] = set()
     # Every email of the file so far, as 96 bits of its blind index (about 70 bytes
-    # a row): a second row with one is refused.
+    # a row): a second row with one is refused, so no email is on two batches and a
+    # batch's lookup never needs one still being written.
     seen: set[int] = set()
     # Batches in flight: each is looked up and handed to a worker process before the
     # one before it is written, so that validating and sealing one batch overlaps
@@ -845,29 +952,28 @@ def customers_import(
             on_progress(result)
 
     def flush() -> None:
-        nonlocal pool
+        nonlocal pool, count
         if not rows:
             return
-        current, current_keys = rows[:], set(keys)
+        current = rows[:]
         rows.clear()
-        keys.clear()
-        # A customer still in flight is written before this batch looks it up.
-        while pending and any(current_keys & p.keys for p in pending):
-            finish_one()
-        if writer is not None:
-            writer.wait_for(current_keys)
         if pool is None and count and (pending or batch.result.rows):
-            # From the second batch on: a file of one batch forks nothing.
-            pool = ProcessPoolExecutor(
-                count,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_worker_init,
-            )
+            if _forkable():
+                # From the second batch on: a file of one batch forks nothing.
+                pool = ProcessPoolExecutor(
+                    count,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_worker_init,
+                    initargs=(os.getpid(),),
+                )
+            else:
+                count = 0  # another thread runs here: no fork (_forkable)
         pending.append(_batch_prepare(batch, current, pool=pool))
         while len(pending) > count:
             finish_one()
 
     stopped = None
+    failed = True
     try:
         try:
             for line, raw in _numbered(reader):
@@ -880,8 +986,6 @@ def customers_import(
                     duplicate = short in seen
                     seen.add(short)
                 rows.append(_Row(line=line, raw=raw, key=key, duplicate=duplicate))
-                if key is not None and not duplicate:
-                    keys.add(key)
         except _NotUTF8 as exc:
             stopped = ImportStopped(line=exc.line, reason=NOT_UTF8, result=result)
         except csv.Error as exc:
@@ -893,13 +997,15 @@ def customers_import(
             finish_one()
         if writer is not None:
             writer.close()
+        failed = False
     finally:
         if writer is not None:
             writer.stop()  # after an error: what is still queued is dropped
         if pool is not None:
-            # After an error, what is still queued is dropped; a worker that died
-            # (killed, out of memory) made `result()` raise BrokenProcessPool.
-            pool.shutdown(wait=True, cancel_futures=True)
+            # After an error, what is still queued is dropped and the workers
+            # killed; a worker that died (killed, out of memory) made `result()`
+            # raise BrokenProcessPool, one that hangs TimeoutError.
+            _pool_stop(pool, failed=failed)
     if on_progress is not None and not result.rows:
         on_progress(result)
     details: dict[str, Any] = dataclasses.asdict(result)
@@ -999,13 +1105,13 @@ def import_job_create(
         )
     if not size:
         raise ImportUploadError("The file is empty.", field="file")
+    data_key = data_key_create()
     job = ImportJob.objects.create(
         created_by=actor,
         created_at=timezone.now(),
-        data_key=data_key_create(),
+        data_key=data_key,
         dry_run=dry_run,
     )
-    assert job.data_key is not None  # noqa: S101 - just made
     total = 0
     for seq, piece in enumerate(_pieces(chunks, CHUNK_BYTES)):
         total += len(piece)
@@ -1016,7 +1122,7 @@ def import_job_create(
         ImportChunk.objects.create(
             job=job,
             seq=seq,
-            data=seal_with(job.data_key, piece, _chunk_aad(job.pk, seq)),
+            data=seal_with(data_key, piece, _chunk_aad(job.pk, seq)),
         )
     job.total_bytes = total
     job.save(update_fields=["total_bytes"])
@@ -1032,6 +1138,11 @@ def import_job_create(
     job_id = str(job.pk)
     transaction.on_commit(lambda: import_job_run_task.delay(job_id))
     return job
+
+
+class ImportUploadMissing(Exception):
+    """A job's sealed upload cannot be read to its end (a part deleted, its key
+    destroyed): the import fails rather than ending early as if the file did."""
 
 
 class _ChunkReader(io.RawIOBase):
@@ -1056,13 +1167,21 @@ class _ChunkReader(io.RawIOBase):
                 .values_list("data", flat=True)
                 .first()
             )
+            if blob is None and self.position == self.job.total_bytes:
+                return 0  # the end of the file
             if blob is None or self.job.data_key is None:
-                return 0
+                raise ImportUploadMissing(
+                    f"The upload is missing its part {self.seq} (after "
+                    f"{self.position} of {self.job.total_bytes} bytes)."
+                )
             plain = open_with(
                 self.job.data_key, blob, _chunk_aad(self.job.pk, self.seq)
             )
             if plain is None:
-                return 0
+                raise ImportUploadMissing(
+                    f"The upload's part {self.seq} cannot be opened (its key is "
+                    "destroyed)."
+                )
             self.buffer, self.offset = plain, 0
             self.seq += 1
         count = min(len(target), len(self.buffer) - self.offset)
@@ -1152,6 +1271,9 @@ def _job_import(job: ImportJob) -> None:
     except ImportStopped as stop:
         _job_counts(job, stop.result)
         job.reason = str(stop)[:300]
+    except ImportUploadMissing as exc:
+        logger.error("imports.upload_missing", extra={"job": str(job.pk)})
+        job.reason = (f"{exc} The rows before were kept; upload the file again.")[:300]
     except Exception as exc:
         # The type only: a database's message may quote a value.
         logger.error(

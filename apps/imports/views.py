@@ -57,6 +57,7 @@ class ImportListView(RoleRequiredMixin, TemplateView):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.AMANAH_IMPORT_MAX_BYTES + ENVELOPE_BYTES:
             form = ImportUploadForm()
+            form.cleaned_data = {}  # unbound (the body is not read): add_error needs it
             form.add_error(
                 "file",
                 f"The file is larger than "

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
-from django.db import DatabaseError, connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditEvent
@@ -58,11 +58,13 @@ def _rerun_queries(first: int, count: int) -> int:
 
 
 def test_a_batch_the_database_refuses_is_imported_row_by_row(monkeypatch):
+    """Refused for its values (IntegrityError, DataError): other database errors
+    stop the import (tests/imports/test_failures.py)."""
     insert = services.customers_insert_prepared
 
     def refuse_batches(*, prepared):
         if len(prepared.results) > 1:
-            raise DatabaseError("refused")
+            raise IntegrityError("duplicate key value")
         return insert(prepared=prepared)
 
     monkeypatch.setattr(services, "customers_insert_prepared", refuse_batches)
@@ -184,6 +186,8 @@ def test_bulk_sealed_customers_read_back_and_are_found_by_their_blind_indexes():
 def test_a_daemonic_process_imports_without_worker_processes(monkeypatch):
     """A Celery prefork worker's process is daemonic: it may not fork a pool."""
     monkeypatch.setattr(services.os, "cpu_count", lambda: 8)
+    # One thread, as in the command (pytest-xdist runs a thread of its own).
+    monkeypatch.setattr(services.threading, "active_count", lambda: 1)
     monkeypatch.setattr(
         services.multiprocessing,
         "current_process",

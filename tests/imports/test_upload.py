@@ -7,6 +7,7 @@ import io
 import logging
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -15,7 +16,7 @@ from apps.crypto.errors import IntegrityFailure
 from apps.crypto.keys import open_with
 from apps.crypto.models import DataKey
 from apps.customers.models import Customer
-from apps.imports import services
+from apps.imports import services, views
 from apps.imports.models import ImportChunk, ImportJob, ImportRowError, ImportStatus
 from apps.imports.services import import_job_create, import_job_run, import_jobs_cleanup
 from apps.imports.tasks import import_job_run_task
@@ -248,11 +249,36 @@ def test_the_job_page_says_row_or_rows_and_the_list_tells_uploads_apart(
 
 
 def test_a_file_over_the_limit_is_refused(admin_client, settings):
+    """Within the multipart envelope's allowance the form's service refuses it
+    (400); a body larger than the limit and the envelope is refused before it is
+    read (413)."""
     settings.AMANAH_IMPORT_MAX_BYTES = 100
     answer = _upload(admin_client, _csv(_rows()))
-    assert answer.status_code in (400, 413)
+    assert answer.status_code == 400
+    assert "larger than" in answer.content.decode()
+    big = _csv(_rows()) + b"ID,x,y@example.com\n" * 5000  # over 64 KB more
+    assert len(big) > 100 + views.ENVELOPE_BYTES
+    answer = _upload(admin_client, big)
+    assert answer.status_code == 413
     assert "larger than" in answer.content.decode()
     assert not ImportJob.objects.exists()
+
+
+def test_an_upload_without_the_csrf_token_is_refused(privacy_admin):
+    """The view is exempted from the middleware's check only to run it itself,
+    after choosing the upload handler."""
+    client = Client(enforce_csrf_checks=True)
+    sign_in(client, privacy_admin)
+    answer = _upload(client, _csv(_rows()))
+    assert answer.status_code == 403
+    assert not ImportJob.objects.exists()
+    page = client.get(reverse("imports:list"))
+    token = page.context["csrf_token"]
+    data = {"file": io.BytesIO(_csv(_rows())), "csrfmiddlewaretoken": str(token)}
+    data["file"].name = "customers.csv"
+    answer = client.post(reverse("imports:list"), data)
+    assert answer.status_code == 302
+    assert ImportJob.objects.count() == 1
 
 
 def test_abandoned_jobs_are_failed_and_their_upload_deleted(privacy_admin):
