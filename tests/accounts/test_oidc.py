@@ -29,21 +29,6 @@ from tests.accounts.oidc_provider import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="module")
-def issuer():
-    with provider_running() as url:
-        yield url
-
-
-@pytest.fixture
-def provider(settings, issuer):
-    configure(settings, issuer)
-    provider = Provider(issuer)
-    yield provider
-    provider.reset()
-    provider_forget()
-
-
 def _signed_in_user(client) -> User | None:
     user_id = client.session.get("_auth_user_id")
     return User.objects.get(pk=user_id) if user_id else None

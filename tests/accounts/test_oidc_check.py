@@ -8,33 +8,14 @@ import pytest
 from django.utils import timezone
 
 from apps.accounts.models import ApiTokenKind, OidcIdentity, Role, User
-from apps.accounts.oidc import provider_forget
 from apps.accounts.oidc_services import oidc_accounts_check
 from apps.accounts.services import api_token_create, token_issue
 from apps.audit.models import AuditEvent
 from tests.accounts.oidc_provider import (
-    Provider,
-    configure,
-    provider_running,
     provider_sign_in,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    with provider_running() as url:
-        yield url
-
-
-@pytest.fixture
-def provider(settings, issuer):
-    configure(settings, issuer)
-    provider = Provider(issuer)
-    yield provider
-    provider.reset()
-    provider_forget()
 
 
 def _signed_in(client, provider, sub: str, **claims) -> User:
