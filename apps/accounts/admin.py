@@ -72,6 +72,18 @@ class UserAdmin(DjangoUserAdmin):
         active = not user.is_active
         change_url = reverse("admin:accounts_user_change", args=[user.pk])
         if request.method == "POST":
+            # The way the confirmed page said: a second click, or another admin
+            # first, never switches the account back.
+            wanted = request.POST.get("active")
+            if wanted not in ("0", "1"):
+                return self._confirm_page(
+                    request,
+                    [user],
+                    active=active,
+                    error="Confirm on this page.",
+                    status=400,
+                )
+            active = wanted == "1"
             try:
                 changed = user_active_set(
                     actor=request_user(request), user=user, active=active

@@ -8,7 +8,6 @@ import requests
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import ImproperlyConfigured
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from apps.accounts.models import User
@@ -20,7 +19,6 @@ from apps.accounts.oidc import (
     SignInRefused,
     id_token_verify,
     oidc_config,
-    oidc_enabled,
     provider_get,
     userinfo_get,
 )
@@ -76,11 +74,9 @@ class OidcBackend(OIDCAuthenticationBackend):
         self.UserModel = get_user_model()
 
     def authenticate(self, request: Any, **kwargs: Any) -> User | None:
-        if request is None or "nonce" not in kwargs or not oidc_enabled():
-            return None
         config = oidc_config()
-        if config is None:  # oidc_enabled() above said it is configured
-            raise ImproperlyConfigured("OpenID Connect is not configured.")
+        if request is None or "nonce" not in kwargs or config is None:
+            return None
         self.config: OidcConfig = config
         self.provider: Provider = provider_get(config)
         self.token_info: dict[str, Any] = {}

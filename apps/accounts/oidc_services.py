@@ -42,6 +42,7 @@ from apps.accounts.oidc import (
 )
 from apps.accounts.services import ADMIN_VIEW_PERMS, user_lock, user_sessions_end
 from apps.audit import services as audit
+from apps.core.db import advisory_session_lock, advisory_xact_lock
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,9 @@ def oidc_sign_in(
     device = None
     events: list[_Event] = []
     with transaction.atomic():
+        # Two first sign-ins of one person at once (two tabs): one creates the
+        # account, the other finds it (step 1 of apps/core/db.py's order).
+        advisory_xact_lock(f"accounts.oidc:{config.issuer}:{subject}")
         found = (
             OidcIdentity.objects.filter(issuer=config.issuer, subject=subject)
             .values_list("pk", "user_id")
@@ -526,10 +530,20 @@ def oidc_accounts_check() -> dict[str, int]:
     provider has not confirmed for AMANAH_OIDC_RECONFIRM_DAYS (with or without a
     token). Each account on its own: one failing is counted as "error". Returns the
     count of each outcome ("skipped" expiries are not counted)."""
-    counts: dict[str, int] = {}
     config = oidc_config()
     if config is None:
-        return counts
+        return {}
+    # One run at a time in all processes: two would use one refresh token twice,
+    # which providers that rotate tokens answer by revoking them all.
+    with advisory_session_lock("accounts.oidc_accounts_check") as got:
+        if not got:
+            logger.info("oidc.accounts_check_busy")
+            return {"busy": 1}
+        return _accounts_check(config)
+
+
+def _accounts_check(config: OidcConfig) -> dict[str, int]:
+    counts: dict[str, int] = {}
     linked = OidcIdentity.objects.filter(user__is_active=True).order_by("pk")
     with_token = linked.filter(issuer=config.issuer, refresh_token_sealed__isnull=False)
     for identity_id, user_id in list(with_token.values_list("pk", "user_id")):

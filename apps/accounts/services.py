@@ -225,6 +225,7 @@ def otp_disable(*, actor: User, user: User) -> None:
         raise Forbidden("Staff accounts must keep a second factor.")
     if actor.pk != user.pk and actor.role != Role.PRIVACY_ADMIN:
         raise Forbidden("Only privacy admins may reset another person's second factor.")
+    user_lock(user_id=user.pk)  # the user's row before their devices (core/db.py)
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     user_sessions_end(user=user)
@@ -277,13 +278,14 @@ def users_deactivate_bulk(*, user_ids: QuerySet[Any] | list[int]) -> int:
     changed = User.objects.filter(pk__in=user_ids).update(
         is_active=False, password=make_password(None)
     )
+    # Amanah deactivated them last: a provider's sign-in does not bring them back.
+    # (The OIDC link before the tokens: apps/core/db.py's order.)
+    OidcIdentity.objects.filter(user_id__in=user_ids).update(
+        deactivated_at=timezone.now(), deactivated_by=Deactivator.AMANAH
+    )
     # As every deactivation does: no API token outlives it (staff-only, so rarely any).
     ApiToken.objects.filter(user_id__in=user_ids, revoked_at__isnull=True).update(
         revoked_at=timezone.now()
-    )
-    # Amanah deactivated them last: a provider's sign-in does not bring them back.
-    OidcIdentity.objects.filter(user_id__in=user_ids).update(
-        deactivated_at=timezone.now(), deactivated_by=Deactivator.AMANAH
     )
     return changed
 

@@ -20,6 +20,7 @@ from apps.accounts import services
 from apps.accounts.forms import ApiTokenForm, OtpTokenForm, StaffLoginForm
 from apps.accounts.middleware import second_factor_redirect
 from apps.accounts.models import Role, User
+from apps.accounts.oidc import oidc_enabled
 from apps.accounts.permissions import SignInRequiredMixin, request_user
 from apps.accounts.roles import capabilities_for
 from apps.accounts.scopes import ALL_SCOPES, Scope
@@ -42,7 +43,7 @@ class StaffLoginView(auth_views.LoginView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         # "Sign in with your company account" when a provider is configured.
-        context["oidc_enabled"] = bool(settings.AMANAH_OIDC_ISSUER)
+        context["oidc_enabled"] = oidc_enabled()
         return context
 
 

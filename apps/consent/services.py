@@ -266,7 +266,10 @@ _ImportedRow = tuple[Any, int, bool, int, datetime]
 
 
 def consents_import_bulk(
-    *, items: Sequence[ImportedConsent], created: Collection[Any] = ()
+    *,
+    items: Sequence[ImportedConsent],
+    created: Collection[Any] = (),
+    actor: User | None = None,
 ) -> list[ImportedConsent]:
     """Record many answers given in an earlier system, as `consent_import` does each
     (source `import`, their original times, the notice then in force; nothing for a
@@ -276,6 +279,7 @@ def consents_import_bulk(
     (`consent.changed`). At most one answer per customer and purpose. `created`: the
     customers this transaction inserted, which no one else sees yet and which have no
     answer, objection or opt-in request: they are neither locked nor looked up.
+    `actor`: who imported them, recorded on each event as `consent_record` does.
     Returns the items recorded. Raises ConsentError (see `consents_import_refusals`;
     a customer erased meanwhile).
     Lock order: the customers (in id order), then their consent state, then (the
@@ -323,7 +327,7 @@ def consents_import_bulk(
         rows.append((customer_id, purpose.pk, granted, version, at))
     if not rows:
         return []
-    _imported_write(rows, now=now, created=created)
+    _imported_write(rows, now=now, created=created, actor_id=getattr(actor, "pk", None))
     granted_by_purpose: dict[int, list[Any]] = {}
     for customer_id, purpose_id, granted, _version, _at in rows:
         if granted and customer_id in old_ids:
@@ -375,7 +379,11 @@ def _latest_answers(
 
 
 def _imported_write(
-    rows: list[_ImportedRow], *, now: datetime, created: Collection[Any] = ()
+    rows: list[_ImportedRow],
+    *,
+    now: datetime,
+    created: Collection[Any] = (),
+    actor_id: int | None = None,
 ) -> None:
     """Insert imported events and move the state to them (customers in `created`
     have none yet). On PostgreSQL by COPY from tuples, with an upsert for the state
@@ -390,6 +398,7 @@ def _imported_write(
                 notice_version=version,
                 source=ConsentSource.IMPORT,
                 created_at=at,
+                actor_id=actor_id,
             )
             for customer_id, purpose_id, granted, version, at in rows
         ]
@@ -431,7 +440,7 @@ def _imported_write(
             *("id", "customer", "purpose", "granted", "notice_version", "created_at")
         ],
         rows=[(pk, *row) for pk, row in zip(event_ids, rows, strict=True)],
-        constants={"source": source, "evidence_hash": ""},
+        constants={"source": source, "evidence_hash": "", "actor": actor_id},
     )
     new = [i for i, customer_id in enumerate(customer_ids) if customer_id in created]
     rows_copy(

@@ -7,11 +7,15 @@ appends every field a call added, as `key=value`, sorted by key.
 """
 
 import logging
+from uuid import UUID
 
 # What every LogRecord has, whatever the call passed.
 _STANDARD = frozenset(
     vars(logging.LogRecord("", logging.INFO, "", 0, "", (), None))
 ) | {"message", "asctime", "color_message", "taskName"}
+# Only plain values are printed: Django's own loggers attach the request (whose
+# repr holds the path and query string) and the like, which must not reach a log.
+_PLAIN = (str, int, float, bool, UUID, type(None))
 
 
 class EventFormatter(logging.Formatter):
@@ -20,7 +24,9 @@ class EventFormatter(logging.Formatter):
         fields = sorted(
             (key, value)
             for key, value in vars(record).items()
-            if key not in _STANDARD and not key.startswith("_")
+            if key not in _STANDARD
+            and not key.startswith("_")
+            and isinstance(value, _PLAIN)
         )
         if not fields:
             return line

@@ -25,7 +25,6 @@ per distinct setting value.
 
 import base64
 import binascii
-import functools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -209,10 +208,7 @@ def key_ring() -> KeyRing:
 
 
 @lru_cache(maxsize=8)
-@functools.lru_cache(maxsize=4)
 def _parse_blind_key(raw: str) -> bytes:
-    # Cached by the setting's value: an import hashes every row's email, and
-    # decoding the key each time cost as much as the hash (bench/import.py).
     return _decode_key(raw, what="AMANAH_BLIND_INDEX_KEY")
 
 

@@ -491,7 +491,7 @@ def customers_bulk_create(
     batch_size: int = 2000,
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
-    """Insert many customers (demo data, imports), one data key each, in batches.
+    """Insert many customers (demo data, benchmarks), one data key each, in batches.
 
     Each row holds PII and plain columns (`status`, `created_at`, ...); PII is validated
     as in `customer_create`. One audit event per batch. Raises CustomerError.
@@ -636,17 +636,6 @@ def customers_insert_prepared(
             },
         )
     return prepared.results
-
-
-def customers_create_bulk(
-    *, rows: Sequence[dict[str, Any]]
-) -> list[UUID | CustomerError]:
-    """Create the customers of `rows` (an import's batch), each validated as
-    `customer_create` does it and with a data key of its own, in the caller's
-    transaction, which records the audit event (one per batch). Returns, in the
-    order of `rows`, the new customer's id or the CustomerError that refused its
-    row."""
-    return customers_insert_prepared(prepared=customers_prepare_bulk(rows=rows))
 
 
 def customers_lock_bulk(*, customer_ids: Iterable[Any]) -> dict[Any, datetime | None]:

@@ -712,8 +712,8 @@ def import_workers() -> int:
     cores = os.cpu_count() or 1
     if cores < 2 or multiprocessing.current_process().daemon or not sealing_forks():
         return 0
-    if threading.active_count() > 1:
-        return 0  # a fork would copy the locks other threads hold (_forkable)
+    if not _forkable():
+        return 0
     return cores - 1
 
 
@@ -785,6 +785,7 @@ def _batch_write(
                     for code, granted, at in row.answers
                 ],
                 created={row.customer_id for row in new if not row.errors},
+                actor=batch.actor,
             )
             consented = {event[0] for event in events}
             for row in existing:

@@ -54,7 +54,10 @@ class ImportListView(RoleRequiredMixin, TemplateView):
         return context
 
     def post(self, request):
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:  # as Django reads it: a bad header counts as no body
+            length = 0
         if length > settings.AMANAH_IMPORT_MAX_BYTES + ENVELOPE_BYTES:
             form = ImportUploadForm()
             form.cleaned_data = {}  # unbound (the body is not read): add_error needs it

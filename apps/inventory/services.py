@@ -39,7 +39,12 @@ from apps.inventory.models import (
 )
 from apps.webhooks.models import ART19_TYPES, Scope
 from apps.webhooks.selectors import endpoint_find
-from apps.webhooks.services import endpoint_create, endpoint_url_set
+from apps.webhooks.services import (
+    endpoint_create,
+    endpoint_delete,
+    endpoint_url_set,
+    url_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -254,23 +259,36 @@ def recipient_endpoint_set(
 ) -> str | None:
     """Give a recipient an endpoint: each erasure and correction of a customer whose
     data it received is sent there (GDPR art. 19). A new endpoint's signing secret is
-    returned (shown once); for one it has, the URL changes and None is returned; a URL
-    another recipient's endpoint has already is shared with it (its secret unchanged,
-    None returned).
-    Audited. Lock order: the recipient, then the endpoint, then the audit chain.
-    Raises Forbidden, WebhookError."""
+    returned (shown once); for one only this recipient has, the URL changes and None is
+    returned; a URL another recipient's endpoint has already is shared with it (its
+    secret unchanged, None returned). An endpoint shared with other recipients is never
+    moved: this recipient gets its own; one left to no recipient is deleted.
+    Audited. Lock order: the recipient, then the endpoint, then the audit chain (the
+    URL's address is checked before any lock). Raises Forbidden, WebhookError."""
     if getattr(actor, "role", "") != Role.PRIVACY_ADMIN:
         raise Forbidden("Only privacy admins edit the inventory.")
+    url = url_check(url)
     recipient = Recipient.objects.select_for_update(no_key=True).get(pk=recipient.pk)
     secret = None
+    old = (
+        recipient.endpoint if recipient.endpoint and recipient.endpoint.active else None
+    )
+    old_shared = (
+        old is not None
+        and Recipient.objects.filter(endpoint_id=old.pk)
+        .exclude(pk=recipient.pk)
+        .exists()
+    )
     # A deleted endpoint (on the webhooks page) is replaced by a new one.
     shared = endpoint_find(url=url, scope=Scope.RECIPIENTS)
     if shared is not None:
         if recipient.endpoint_id != shared.pk:
             recipient.endpoint = shared
             recipient.save(update_fields=["endpoint", "updated_at"])
-    elif recipient.endpoint is not None and recipient.endpoint.active:
-        endpoint_url_set(actor=actor, endpoint=recipient.endpoint, url=url)
+            if old is not None and not old_shared:
+                endpoint_delete(actor=actor, endpoint=old)
+    elif old is not None and not old_shared:
+        endpoint_url_set(actor=actor, endpoint=old, url=url)
     else:
         endpoint, secret = endpoint_create(
             actor=actor,

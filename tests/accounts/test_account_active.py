@@ -124,9 +124,13 @@ def test_the_button_on_the_user_page_confirms_then_deactivates_and_reactivates()
     agent.refresh_from_db()
     assert agent.is_active
 
-    answer = client.post(_active_url(agent), {"confirm": "yes"})
+    answer = client.post(_active_url(agent), {"confirm": "yes", "active": "0"})
 
     assert answer.status_code == 302
+    agent.refresh_from_db()
+    assert not agent.is_active
+    # A second click on the same confirmation leaves it deactivated.
+    client.post(_active_url(agent), {"confirm": "yes", "active": "0"})
     agent.refresh_from_db()
     assert not agent.is_active
     token.refresh_from_db()
@@ -135,7 +139,7 @@ def test_the_button_on_the_user_page_confirms_then_deactivates_and_reactivates()
     # The same button now reactivates; tokens stay revoked.
     confirm = client.get(_active_url(agent))
     assert "Reactivate 1 account(s)?" in confirm.content.decode()
-    answer = client.post(_active_url(agent), {"confirm": "yes"})
+    answer = client.post(_active_url(agent), {"confirm": "yes", "active": "1"})
     assert answer.status_code == 302
     agent.refresh_from_db()
     assert agent.is_active
@@ -175,7 +179,7 @@ def test_the_button_needs_the_csrf_token():
     client = Client(enforce_csrf_checks=True)
     sign_in(client, admin)
 
-    answer = client.post(_active_url(agent), {"confirm": "yes"})
+    answer = client.post(_active_url(agent), {"confirm": "yes", "active": "0"})
 
     assert answer.status_code == 403
     agent.refresh_from_db()
@@ -200,7 +204,10 @@ def test_support_agents_and_compliance_officers_cannot(
     )
     client = _admin_client(compliance_officer)
     assert client.get(_active_url(target)).status_code == 403
-    assert client.post(_active_url(target), {"confirm": "yes"}).status_code == 403
+    assert (
+        client.post(_active_url(target), {"confirm": "yes", "active": "0"}).status_code
+        == 403
+    )
     listing = client.get(CHANGELIST).content.decode()
     assert "deactivate_accounts" not in listing
     client.post(
@@ -212,7 +219,9 @@ def test_support_agents_and_compliance_officers_cannot(
         },
     )
     # A support agent is not let into the admin site at all.
-    answer = _admin_client(support_agent).post(_active_url(target), {"confirm": "yes"})
+    answer = _admin_client(support_agent).post(
+        _active_url(target), {"confirm": "yes", "active": "0"}
+    )
     assert answer.status_code == 302
     assert answer["Location"].startswith(reverse("admin:login"))
     target.refresh_from_db()
@@ -228,7 +237,7 @@ def test_a_privacy_admin_cannot_deactivate_themselves():
     assert (refused.value.status, refused.value.code) == (400, "self")
 
     client = _admin_client(admin)
-    answer = client.post(_active_url(admin), {"confirm": "yes"})
+    answer = client.post(_active_url(admin), {"confirm": "yes", "active": "0"})
     assert answer.status_code == 400
     assert "You cannot deactivate your own account" in answer.content.decode()
     answer = client.post(

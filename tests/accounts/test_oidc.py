@@ -513,7 +513,8 @@ def test_provider_cannot_revive_an_account_amanah_deactivated_since(client, prov
     sign_in(admin_client, admin)
     for active in (True, False):
         answer = admin_client.post(
-            reverse("admin:accounts_user_active", args=[user.pk]), {"confirm": "yes"}
+            reverse("admin:accounts_user_active", args=[user.pk]),
+            {"confirm": "yes", "active": "1" if active else "0"},
         )
         assert answer.status_code == 302, answer.content.decode()[:2000]
         user.refresh_from_db()

@@ -197,3 +197,35 @@ def test_reconfirm_days_below_one_stop_start_up(days):
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert "AMANAH_OIDC_RECONFIRM_DAYS must be 1 or more" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_check_runs_at_a_time_in_all_processes(provider):
+    """A second run (a redelivered task, a run past the hour) while one holds the
+    job's lock on another connection does nothing, so no refresh token is used
+    twice."""
+    import threading
+
+    from django.db import connection
+
+    from apps.core.db import advisory_session_lock
+
+    holding, done = threading.Event(), threading.Event()
+
+    def other_run() -> None:
+        with advisory_session_lock("accounts.oidc_accounts_check") as got:
+            assert got
+            holding.set()
+            done.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        assert oidc_accounts_check() == {"busy": 1}
+    finally:
+        done.set()
+        thread.join()
+    assert "busy" not in oidc_accounts_check()

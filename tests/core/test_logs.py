@@ -57,3 +57,22 @@ def test_the_settings_use_it(settings):
     assert settings.LOGGING["formatters"]["plain"]["()"] == (
         "apps.core.logs.EventFormatter"
     )
+
+
+def test_the_request_django_attaches_never_reaches_the_line(rf, caplog):
+    """django.request logs a 4xx with the request as a field: its repr holds the
+    path and query string, personal data where a client put it there."""
+    from django.http import HttpResponse
+    from django.utils.log import log_response
+
+    request = rf.get("/desk/", {"email": "jane@example.com"})
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        log_response(
+            "Bad Request: %s",
+            request.path,
+            response=HttpResponse(status=400),
+            request=request,
+        )
+    line = EventFormatter(FORMAT).format(caplog.records[-1])
+    assert "jane" not in line
+    assert "status_code=400" in line

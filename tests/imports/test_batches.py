@@ -283,3 +283,12 @@ def test_consents_import_without_postgresql_features(monkeypatch):
     assert (state.granted, state.source) == (False, ConsentSource.IMPORT)
     newest = ConsentEvent.objects.filter(customer=ani).latest("id")
     assert state.last_event_id == newest.pk
+
+
+def test_imported_consents_name_who_imported_them(privacy_admin):
+    """As `consent_record` does for every other change of the ledger (the new
+    customers' answers go in by COPY)."""
+    customers_import(actor=privacy_admin, file=_file(0, 3), batch_size=100)
+    assert set(ConsentEvent.objects.values_list("actor_id", flat=True)) == {
+        privacy_admin.pk
+    }

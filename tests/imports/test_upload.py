@@ -264,6 +264,15 @@ def test_a_file_over_the_limit_is_refused(admin_client, settings):
     assert not ImportJob.objects.exists()
 
 
+def test_a_malformed_content_length_is_a_400_not_a_500(admin_client):
+    """Read as Django reads it: no body, so no file."""
+    answer = admin_client.post(
+        reverse("imports:list"), {"file": ""}, CONTENT_LENGTH="twelve"
+    )
+    assert answer.status_code == 400
+    assert not ImportJob.objects.exists()
+
+
 def test_an_upload_without_the_csrf_token_is_refused(privacy_admin):
     """The view is exempted from the middleware's check only to run it itself,
     after choosing the upload handler."""

@@ -332,3 +332,36 @@ def test_two_recipients_given_one_url_share_its_endpoint(
     deliveries_send_all_due()
     assert len(a.events()) == 1
     assert Delivery.objects.get().recipients == ["Courier A", "Courier B"]
+
+
+def test_a_recipient_leaving_a_shared_endpoint_never_moves_the_others(
+    privacy_admin, recipients, two_receivers
+):
+    """Courier B's events keep going to the URL it was given; Courier A gets an
+    endpoint of its own; an endpoint left to no recipient is deleted."""
+    a, b = two_receivers
+    recipient_endpoint_set(
+        actor=privacy_admin, recipient=recipients["Courier A"], url=a.url
+    )
+    recipient_endpoint_set(
+        actor=privacy_admin, recipient=recipients["Courier B"], url=a.url
+    )
+    shared = Endpoint.objects.get()
+    secret = recipient_endpoint_set(
+        actor=privacy_admin, recipient=recipients["Courier A"], url=b.url
+    )
+    assert secret.startswith("whsec_")
+    shared.refresh_from_db()
+    assert shared.url == a.url
+    assert shared.active
+    for recipient in recipients.values():
+        recipient.refresh_from_db()
+    assert recipients["Courier B"].endpoint_id == shared.pk
+    assert recipients["Courier A"].endpoint_id != shared.pk
+    # Courier B moves to Courier A's new URL: its old endpoint has no one left.
+    recipient_endpoint_set(
+        actor=privacy_admin, recipient=recipients["Courier B"], url=b.url
+    )
+    shared.refresh_from_db()
+    assert not shared.active
+    assert Endpoint.objects.filter(deleted_at__isnull=True).count() == 1

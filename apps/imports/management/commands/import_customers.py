@@ -93,8 +93,6 @@ class Command(PlainErrorCommand):
             raise CommandError(f"{path}: {stop}") from None
         except FileNotFoundError:
             raise CommandError(f"No file at {path}.") from None
-        except UnicodeDecodeError:
-            raise CommandError(f"{path} is not UTF-8 text.") from None
         except (OSError, csv.Error) as exc:
             raise CommandError(f"Cannot read {path}: {exc}.") from None
         if tty and not quiet:
