@@ -338,7 +338,7 @@ def consents_import_bulk(
         ).update(expires_at=now)
     events_emit_bulk(
         type="consent.changed",
-        items=[
+        items=(
             (
                 customer_id,
                 {
@@ -352,7 +352,7 @@ def consents_import_bulk(
             for (customer_id, code, granted, at), (*_, version, _at) in zip(
                 recorded, rows, strict=True
             )
-        ],
+        ),
     )
     return recorded
 

@@ -22,6 +22,8 @@ CARD_MESSAGE = (
 # Runs of digits joined by single spaces or dashes, as card numbers are written.
 _DIGIT_RUN = re.compile(r"\d+(?:[ -]\d+)*")
 _SEPARATOR = re.compile(r"[ -]")
+# Thirteen digits anywhere in a text: fewer cannot make a card number (most texts).
+_THIRTEEN_DIGITS = re.compile(r"(?:\D*\d){13}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # A phone number as people type one: "+62 812-3456-7890", "0812 3456 7890".
 _PHONE = re.compile(r"(?:\+|\b0)\d[\d ()-]{7,}\d")
@@ -110,6 +112,8 @@ def contains_card_number(text: str) -> bool:
     A candidate is any run of whole digit groups: "4111 1111 1111 1111 12" holds a card,
     while a 20-digit reference written without separators is not cut into windows.
     """
+    if not _THIRTEEN_DIGITS.match(text):
+        return False
     return any(
         len(digits) >= 13 and luhn_valid(digits)
         for run in _DIGIT_RUN.findall(text)

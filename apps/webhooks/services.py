@@ -30,7 +30,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -435,16 +435,20 @@ def event_emit(
 def events_emit_bulk(
     *,
     type: str,
-    items: Sequence[tuple[Any, dict[str, Any]]],
+    items: Iterable[tuple[Any, dict[str, Any]]],
     request_id: Any = None,
 ) -> int:
     """Write one event per (customer id, data) to the outbox, in the caller's
     transaction (one INSERT for the events, one for their deliveries), and have them
     delivered after the commit. Nothing is written, and no query made once the
-    shared cache knows it, while no endpoint exists. The caller holds the customers'
-    rows (their events keep the order of their commits) and has not reached the audit
-    chain. Returns how many deliveries."""
-    if not items or not _any_endpoint():
+    shared cache knows it, while no endpoint exists; `items` (a generator may make
+    them) is not even read then. The caller holds the customers' rows (their events
+    keep the order of their commits) and has not reached the audit chain. Returns
+    how many deliveries."""
+    if not _any_endpoint():
+        return 0
+    items = list(items)
+    if not items:
         return 0
     wanted = [
         (endpoint_id, scope)

@@ -127,6 +127,18 @@ def test_one_email_twice_in_a_file_is_refused_the_second_time(webhook_endpoint):
     assert rectified.count() == 1
 
 
+def test_imported_consents_are_told_to_endpoints_once(webhook_endpoint):
+    """Each answer an import records is a `consent.changed` event with its original
+    time; a rerun records none, so tells nothing again."""
+    assert customers_import(actor=None, file=_file(0, 3), batch_size=2).imported == 3
+    changed = Event.objects.filter(type="consent.changed")
+    assert sorted(e.payload["data"]["at"] for e in changed) == ["2024-03-01T09:30:00+00:00"] * 3
+    assert {e.payload["data"]["source"] for e in changed} == {ConsentSource.IMPORT}
+    assert changed.values("customer_id").distinct().count() == 3
+    assert customers_import(actor=None, file=_file(0, 3), batch_size=2).skipped == 3
+    assert changed.count() == 3
+
+
 BAD_ROWS = (
     "country,full_name,email,phone,national_id,consent:marketing_email,"
     "consent_at:marketing_email\n"
