@@ -44,6 +44,10 @@ class Customer(models.Model):
     )
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
     region = models.CharField(max_length=6, blank=True, help_text="ISO 3166-2")
+    # The language the customer chose for Amanah's pages, emails and notices (a code
+    # of settings.LANGUAGES); blank until they choose (apps/core/i18n.py then picks).
+    # `db_default`: rows inserted by SQL or COPY (imports, benches) get one too.
+    language = models.CharField(max_length=8, blank=True, default="", db_default="")
     created_at = models.DateTimeField(db_index=True)
     last_activity_at = models.DateTimeField(db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)

@@ -165,6 +165,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language: the customer's saved choice (apps/portal), else the cookie the
+    # switcher sets, else the browser's Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -338,6 +341,15 @@ CONTENT_SECURITY_POLICY = {
 
 # Internationalisation
 LANGUAGE_CODE = "en"
+# What customers can read Amanah in (apps/core/i18n.py); staff pages stay English.
+LANGUAGES = [
+    ("en", "English"),
+    ("id", "Bahasa Indonesia"),
+    ("de", "Deutsch"),
+    ("fa", "فارسی"),
+]
+LANGUAGES_BIDI = ["fa"]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
