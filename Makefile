@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: setup run serve soak test lint format security bench worker beat migrate clean chromium softhsm
+.PHONY: setup run serve soak test lint format security bench worker beat migrate clean chromium softhsm gettext
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,15 +31,33 @@ softhsm:
 		&& echo "Installed Debian's softhsm2 for the HSM tests."; \
 	else echo "No softhsm2: HSM tests will be skipped (apt-get install softhsm2)."; fi
 
-setup: $(STAMP)
+# The customers' languages (README, "Languages"): each locale/<lang>/LC_MESSAGES/django.po
+# compiled to its .mo (git-ignored) when the .po is newer. msgfmt is GNU gettext's.
+MESSAGES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+%.mo: %.po | $(STAMP)
+	@command -v msgfmt >/dev/null || $(MAKE) --no-print-directory gettext
+	$(PY) manage.py compilemessages --ignore=$(VENV) -v0
+
+gettext:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get install -y -qq gettext >/dev/null 2>&1 || \
+		 (apt-get update -qq && apt-get install -y -qq gettext >/dev/null)) \
+		&& echo "Installed Debian's gettext to compile the translations."; \
+	else echo "No msgfmt: install gettext (apt-get install gettext) to compile the translations." >&2; exit 1; fi
+
+setup: $(STAMP) $(MESSAGES)
 
 migrate: setup
 	$(PY) manage.py migrate --noinput
 
+# `make run PORT=8001` serves on another port; links in emails and seed_demo's output
+# follow it (AMANAH_PUBLIC_URL, unless already set in the environment).
+RUN_PORT := $(or $(PORT),8000)
+RUN_URL := $(or $(AMANAH_PUBLIC_URL),http://127.0.0.1:$(RUN_PORT))
 run: migrate
-	$(PY) manage.py seed_demo --min-customers 300
-	@echo "Amanah is at http://127.0.0.1:8000 (Ctrl-C to stop)."
-	$(PY) manage.py runserver 127.0.0.1:8000
+	AMANAH_PUBLIC_URL=$(RUN_URL) $(PY) manage.py seed_demo --min-customers 300
+	@echo "Amanah is at $(RUN_URL) (Ctrl-C to stop)."
+	AMANAH_PUBLIC_URL=$(RUN_URL) $(PY) manage.py runserver 127.0.0.1:$(RUN_PORT)
 
 # The production-shaped stack (README, "make serve"): gunicorn, Celery workers and beat
 # from the Procfile (honcho), DJANGO_DEBUG=0. Settings come from the environment or

@@ -8,6 +8,7 @@ from apps.consent.api_urls import customer_urls as customer_consent_urls
 from apps.consent.views import ReceiptVerifyView
 from apps.core import api_errors
 from apps.core.schema_views import SchemaApi, SchemaJsonApi
+from apps.core.views import favicon
 from apps.crypto.views import SigningKeysView
 from apps.incidents.views import StatusFeedView, StatusPageView
 from apps.portal.views import UnsubscribeView
@@ -63,6 +64,7 @@ urlpatterns = [
         name="signing-keys",
     ),
     path("receipts/verify/", ReceiptVerifyView.as_view(), name="receipt-verify"),
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SchemaApi.as_view(), name="schema"),

@@ -30,6 +30,7 @@ class FieldPolicy(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "field policies"
         constraints = [
             models.UniqueConstraint(
                 fields=["role", "category"], name="access_policy_cell"
@@ -162,6 +163,7 @@ class AccessLogEntry(models.Model):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name_plural = "access log entries"
         indexes = [
             models.Index(fields=["customer", "created_at"], name="access_log_customer"),
             models.Index(fields=["staff", "created_at"], name="access_log_staff"),

@@ -479,6 +479,25 @@ def interaction_get_for(*, actor: User, interaction_id: UUID | str) -> Interacti
         raise NotFound("No such interaction.") from None
 
 
+def reveal_last_ended_for(
+    *, actor: User, customer_id: UUID, since: datetime
+) -> Reveal | None:
+    """The actor's latest reveal of the customer that ended (its time ran out, or it
+    was suspended) after `since` and before now: what the customer page says has
+    expired."""
+    return (
+        Reveal.objects.filter(
+            staff=actor,
+            customer_id=customer_id,
+            status__in=[RevealStatus.GRANTED, RevealStatus.SUSPENDED],
+            expires_at__gt=since,
+            expires_at__lte=timezone.now(),
+        )
+        .order_by("-expires_at")
+        .first()
+    )
+
+
 def reveal_count_since(*, actor: User, since: datetime) -> int:
     """Reveals granted since then, including those suspended since: suspending them
     gives no fresh allowance."""

@@ -2,9 +2,11 @@
 reveals, the policy editor (privacy admins) and oversight of reveals and relays."""
 
 import math
+from datetime import timedelta
 from typing import cast
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
@@ -17,17 +19,20 @@ from django.views.generic import TemplateView
 from apps.access.forms import RevealForm
 from apps.access.models import InteractionKind, Visibility
 from apps.access.selectors import (
+    AGENT_ROLES,
     access_log_for_customer,
     customer_exists,
     customer_get_for_staff,
     customer_of,
     customer_search_for_staff,
+    customers_assigned_list,
     interaction_current_for,
     interaction_get_for,
     interaction_list_for,
     policy_cell,
     policy_matrix,
     relay_list_recent,
+    reveal_last_ended_for,
     reveal_list_recent,
 )
 from apps.access.services import (
@@ -37,12 +42,13 @@ from apps.access.services import (
     policy_set,
     reveal_open,
 )
+from apps.access.watchers import reveals_suspended_since
 from apps.accounts.models import GOVERNANCE_ROLES, STAFF_ROLES, Role
 from apps.accounts.permissions import RoleRequiredMixin, request_user
 from apps.core.errors import DomainError, Forbidden, NotFound
 from apps.core.forms import form_add_domain_error
 from apps.customers.forms import SEARCH_FIELDS, CustomerSearchForm
-from apps.customers.registry import PII_FIELDS, DataCategory
+from apps.customers.registry import PII_BY_NAME, PII_FIELDS, DataCategory
 from apps.customers.selectors import (
     customer_restriction_get,
     customer_restrictions_active,
@@ -55,6 +61,53 @@ def _minutes_left(moment) -> int:
     """Whole minutes left, rounded up: "1 more minute" until the very end."""
     seconds = (moment - timezone.now()).total_seconds()
     return max(0, math.ceil(seconds / 60))
+
+
+# What the desk lists of each customer, beside the case: who they are and, for a
+# delivery, where to. Each only where the role sees it in full (a masked name or
+# address tells a desk nothing); hidden and masked ones are neither decrypted nor
+# logged. Reading them writes the access-log rows a list page writes.
+DESK_CATEGORIES = (DataCategory.IDENTITY, DataCategory.ADDRESS)
+
+
+def desk_fields(matrix: dict, role: str) -> frozenset[str]:
+    """The fields the desk shows for `role`: identity and address, where the policy
+    shows them in full."""
+    return frozenset(
+        spec.name
+        for spec in PII_FIELDS
+        if spec.category in DESK_CATEGORIES
+        and policy_cell(matrix, role, spec.category).visibility == Visibility.FULL
+    )
+
+
+def desk_customers(*, actor, interactions: list) -> dict:
+    """The desk's customers as the role may see them, by id: agents' through their
+    assignments (the grant and an open case must both stand), governance roles' any.
+    A customer missing from it shows by a short id only."""
+    if not interactions:
+        return {}
+    matrix = policy_matrix()
+    only = desk_fields(matrix, actor.role)
+    if not only:
+        return {}
+    if actor.role in AGENT_ROLES:
+        listed = {i.customer_id for i in interactions}
+        customers = [c for c in customers_assigned_list(actor) if c.pk in listed]
+    elif actor.role in GOVERNANCE_ROLES:
+        customers = list({i.customer_id: i.customer for i in interactions}.values())
+    else:
+        return {}
+    views = customers_read(actor=actor, customers=customers, matrix=matrix, only=only)
+    return {view["id"]: view for view in views}
+
+
+# How long after a reveal ended the customer page still says so ("expired").
+REVEAL_ENDED_SHOWN_FOR = timedelta(hours=1)
+REVEALS_SUSPENDED = (
+    "Your reveals are suspended while a monitoring alert about your access is "
+    "reviewed; nothing was revealed."
+)
 
 
 # Roles whose desk has the search form.
@@ -100,9 +153,11 @@ class StaffDeskView(RoleRequiredMixin, TemplateView):
         restricted = customer_restrictions_active_for(
             customer_ids=[i.customer_id for i in interactions]
         )
+        seen = desk_customers(actor=user, interactions=interactions)
         for interaction in interactions:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
             interaction.restrictions = restricted.get(interaction.customer_id, [])
+            interaction.seen = seen.get(interaction.customer_id, {})
         context["interactions"] = interactions
         if user.role in SEARCH_ROLES:
             form = search_form or CustomerSearchForm()
@@ -150,6 +205,23 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
             and view.get(name) is not None
         ]
 
+    def revealed(self, view: dict, matrix: dict) -> set[str]:
+        """The fields the page shows in full only because of a live reveal: those the
+        policy does not show in full, or all of a restricted customer's."""
+        if "reveal_expires_at" not in view:
+            return set()
+        role = request_user(self.request).role
+        return {
+            spec.name
+            for spec in PII_FIELDS
+            if view["shown"].get(spec.name) == Visibility.FULL
+            and (
+                view.get("restricted")
+                or policy_cell(matrix, role, spec.category).visibility
+                != Visibility.FULL
+            )
+        }
+
     def get_context_data(self, reveal_form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
@@ -158,6 +230,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         # One read of the policy for the page (the view and its reveal form).
         matrix = policy_matrix()
         [view] = customers_read(actor=user, customers=[found], matrix=matrix)
+        revealed = self.revealed(view, matrix)
         rows = []
         for spec in PII_FIELDS:
             if spec.name in view:
@@ -167,17 +240,37 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                         "category": DataCategory(spec.category).label,
                         "value": view[spec.name],
                         "shown": view["shown"].get(spec.name, ""),
+                        "revealed": spec.name in revealed,
                     }
                 )
-        choices = self.reveal_choices(view, matrix)
+        suspended_since = reveals_suspended_since(staff_id=user.pk)
+        # While an alert holds the agent's reveals suspended the page offers none.
+        choices = [] if suspended_since else self.reveal_choices(view, matrix)
         restrictions = view.get("restricted", [])
         interaction = interaction_current_for(actor=user, customer=found)
         if interaction:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
+        ended = None
+        if "reveal_expires_at" not in view:
+            ended = reveal_last_ended_for(
+                actor=user,
+                customer_id=customer.pk,
+                since=timezone.now() - REVEAL_ENDED_SHOWN_FOR,
+            )
         context.update(
             customer=customer,
             view=view,
             rows=rows,
+            masked=[r["label"] for r in rows if r["shown"] == Visibility.MASKED],
+            revealable=[label for _name, label in choices],
+            suspended_since=suspended_since,
+            reveal_window=settings.AMANAH_REVEAL_MINUTES,
+            reveal_ended=ended,
+            reveal_ended_fields=[
+                PII_BY_NAME[name].label for name in ended.fields if name in PII_BY_NAME
+            ]
+            if ended
+            else [],
             interaction=interaction,
             restrictions=restrictions,
             can_lift=user.role == Role.PRIVACY_ADMIN,
@@ -213,6 +306,9 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         the one access-log row of the reveal (a refused one shows the page again, and
         that read is logged as a GET's is)."""
         customer = self.get_customer()
+        if reveals_suspended_since(staff_id=request.user.pk):
+            messages.error(request, REVEALS_SUSPENDED)
+            return self.render_to_response(self.get_context_data(), status=403)
         form = RevealForm(
             request.POST,
             choices=self.revealable(policy_matrix()),

@@ -13,6 +13,7 @@ apps' `ready()`): configuration, not state shared between processes.
 """
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from django.db import transaction
@@ -46,3 +47,25 @@ def _told(watcher: RevealOpenedWatcher, *, staff_id: int) -> Callable[[], None]:
         watcher(staff_id=staff_id)
 
     return tell
+
+
+class RevealsSuspendedSource(Protocol):
+    def __call__(self, *, staff_id: int) -> datetime | None: ...
+
+
+_suspension_sources: list[RevealsSuspendedSource] = []
+
+
+def reveals_suspended_source(source: RevealsSuspendedSource) -> None:
+    """Have `source(staff_id=...)` say since when a staff member's reveals stand
+    suspended (None: they do not): monitoring registers its alerts here. Registering
+    a source again changes nothing."""
+    if source not in _suspension_sources:
+        _suspension_sources.append(source)
+
+
+def reveals_suspended_since(*, staff_id: int) -> datetime | None:
+    """Since when the staff member's reveals stand suspended, the earliest any source
+    says; None when none does."""
+    found = [s(staff_id=staff_id) for s in _suspension_sources]
+    return min((when for when in found if when is not None), default=None)

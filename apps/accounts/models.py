@@ -103,6 +103,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "API token"
         indexes = [
             models.Index(
                 fields=["user", "-created_at"], name="accounts_apitoken_user_idx"
@@ -170,6 +171,8 @@ class OidcIdentity(models.Model):
     )
 
     class Meta:
+        verbose_name = "OIDC identity"
+        verbose_name_plural = "OIDC identities"
         constraints = [
             models.UniqueConstraint(
                 fields=["issuer", "subject"], name="accounts_oidcidentity_issuer_sub"

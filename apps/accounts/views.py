@@ -55,7 +55,12 @@ class HomeView(SignInRequiredMixin, TemplateView):
     template_name = "accounts/home.html"
 
     def dispatch(self, request, *args, **kwargs):
-        if request.user.is_authenticated and request.user.role == Role.CUSTOMER:
+        if not request.user.is_authenticated:
+            # The public front door is the customers' (the many; their sign-in links
+            # to the staff's): staff reach their pages by their own links, which
+            # come back through the staff sign-in.
+            return redirect("portal:login")
+        if request.user.role == Role.CUSTOMER:
             return redirect("portal:consents")
         return super().dispatch(request, *args, **kwargs)
 

@@ -4,6 +4,11 @@ ledger and the state are read-only (they change through services only)."""
 from django.contrib import admin, messages
 
 from apps.consent.errors import ConsentError
+from apps.consent.forms import (
+    NoticeChangeAdminForm,
+    PrivacyNoticeAdminForm,
+    PurposeAdminForm,
+)
 from apps.consent.models import (
     ConsentEvent,
     ConsentState,
@@ -17,6 +22,9 @@ from apps.core.admin import ReadOnlyAdmin
 
 @admin.register(Purpose)
 class PurposeAdmin(admin.ModelAdmin):
+    # Name and description are the English source; the other languages' fields
+    # follow them (customers get one whole language, selectors.purpose_text).
+    form = PurposeAdminForm
     list_display = ("code", "name", "legal_basis", "channel", "double_opt_in", "active")
     list_filter = ("active", "channel")
     readonly_fields = ("min_notice_version",)
@@ -27,11 +35,13 @@ class PurposeAdmin(admin.ModelAdmin):
 
 class NoticeChangeInline(admin.TabularInline):
     model = NoticeChange
+    form = NoticeChangeAdminForm
     extra = 1
 
 
 @admin.register(PrivacyNotice)
 class PrivacyNoticeAdmin(admin.ModelAdmin):
+    form = PrivacyNoticeAdminForm
     list_display = ("version", "title", "effective_at", "published_at")
     inlines = [NoticeChangeInline]
     actions = ["publish"]

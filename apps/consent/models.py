@@ -1,14 +1,58 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 from apps.customers.models import Customer
 
+PURPOSE_TEXT_FIELDS = ("name", "description")
+NOTICE_TEXT_FIELDS = ("title", "summary", "body")
+CHANGE_TEXT_FIELDS = ("description",)
+
+
+def translations_check(value: object, *, fields: tuple[str, ...]) -> None:
+    """Staff-written translations are {language: {field: text}}: languages of
+    settings.LANGUAGES other than the English source, each with exactly these fields,
+    every one written, so that a language is whole or absent, never half.
+    Raises ValidationError on the `translations` field."""
+    known = {code for code, _name in settings.LANGUAGES} - {settings.LANGUAGE_CODE}
+    if not isinstance(value, dict):
+        raise ValidationError({"translations": "Give an object keyed by language."})
+    for code, texts in value.items():
+        if code not in known:
+            raise ValidationError(
+                {
+                    "translations": f"Unknown language {code!r}: use one of "
+                    f"{', '.join(sorted(known))}."
+                }
+            )
+        if not isinstance(texts, dict) or set(texts) != set(fields):
+            raise ValidationError(
+                {"translations": f"Give {code!r} exactly: {', '.join(fields)}."}
+            )
+        for field in fields:
+            text = texts[field]
+            if not isinstance(text, str) or not text.strip():
+                raise ValidationError(
+                    {
+                        "translations": f"Write the {field} in {code!r}, or leave the "
+                        "language out."
+                    }
+                )
+
 
 class LegalBasis(models.TextChoices):
-    CONSENT = "consent", "Consent"
-    CONTRACT = "contract", "Performance of a contract"
-    LEGITIMATE_INTEREST = "legitimate_interest", "Legitimate interest"
-    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+    # Customers read these on the public data policy: translated.
+    CONSENT = "consent", pgettext_lazy("legal basis", "Consent")
+    CONTRACT = "contract", pgettext_lazy("legal basis", "Performance of a contract")
+    LEGITIMATE_INTEREST = (
+        "legitimate_interest",
+        pgettext_lazy("legal basis", "Legitimate interest"),
+    )
+    LEGAL_OBLIGATION = (
+        "legal_obligation",
+        pgettext_lazy("legal basis", "Legal obligation"),
+    )
 
 
 class Channel(models.TextChoices):
@@ -42,12 +86,20 @@ class Purpose(models.Model):
     # confirmation link), and staff can no longer grant it for that customer. Said,
     # not guessed from the channel.
     direct_marketing = models.BooleanField(default=False)
+    # The name and description in the other languages, written by staff:
+    # {"id": {"name": ..., "description": ...}, ...}; `name` and `description` above
+    # are the English source. A customer gets one whole language of them
+    # (selectors.purpose_text), never a name in one and a description in another.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["position", "code"]
 
     def __str__(self) -> str:
         return self.code
+
+    def clean(self) -> None:
+        translations_check(self.translations, fields=PURPOSE_TEXT_FIELDS)
 
 
 class PrivacyNotice(models.Model):
@@ -60,12 +112,18 @@ class PrivacyNotice(models.Model):
     effective_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Title, summary and body in the other languages (the fields above are the
+    # English source): {"id": {"title": ..., "summary": ..., "body": ...}, ...}.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-version"]
 
     def __str__(self) -> str:
         return f"Privacy notice v{self.version}"
+
+    def clean(self) -> None:
+        translations_check(self.translations, fields=NOTICE_TEXT_FIELDS)
 
 
 class NoticeChange(models.Model):
@@ -77,6 +135,8 @@ class NoticeChange(models.Model):
     purpose = models.ForeignKey(Purpose, on_delete=models.PROTECT, related_name="+")
     material = models.BooleanField(default=False)
     description = models.TextField(blank=True)
+    # The description in the other languages: {"id": {"description": ...}, ...}.
+    translations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -87,6 +147,9 @@ class NoticeChange(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.notice_id}/{self.purpose_id}"
+
+    def clean(self) -> None:
+        translations_check(self.translations, fields=CHANGE_TEXT_FIELDS)
 
 
 class ConsentSource(models.TextChoices):
@@ -199,6 +262,7 @@ class OptInRequest(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "opt-in request"
         indexes = [
             models.Index(fields=["customer", "purpose"], name="consent_optin_cust")
         ]
@@ -238,6 +302,7 @@ class NoticeDelivery(models.Model):
     sent_at = models.DateTimeField()
 
     class Meta:
+        verbose_name_plural = "notice deliveries"
         constraints = [
             models.UniqueConstraint(
                 fields=["notice", "customer"], name="consent_notice_sent_once"

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext, pgettext
 
 from apps.consent.models import ConsentEvent, Purpose
 from apps.crypto.errors import SignatureInvalid
@@ -93,12 +95,16 @@ class ReceiptReading:
     @property
     def decision(self) -> str:
         granted = self.receipt.content.get("decision") == "granted"
-        return "granted" if granted else "withdrawn"
+        return (
+            pgettext("consent", "granted")
+            if granted
+            else pgettext("consent", "withdrawn")
+        )
 
     @property
     def by(self) -> str:
         mine = self.receipt.content.get("by") == "you"
-        return "you" if mine else "staff on your behalf"
+        return gettext("you") if mine else gettext("staff on your behalf")
 
     @property
     def kid_short(self) -> str:
@@ -115,11 +121,17 @@ def _when(value: Any) -> datetime | None:
 
 
 def receipts_readable(verified: list[VerifiedReceipt]) -> list[ReceiptReading]:
-    """Each verified receipt with its purpose's name (its code when this
-    installation has no such purpose) and its time parsed (None if not ISO 8601
-    with a zone, then shown raw)."""
+    """Each verified receipt with its purpose's name in the active language (else
+    English; its code when this installation has no such purpose) and its time
+    parsed (None if not ISO 8601 with a zone, then shown raw)."""
+    from apps.consent.selectors import purpose_text
+
     codes = {str(r.content.get("purpose")) for r in verified}
-    names = dict(Purpose.objects.filter(code__in=codes).values_list("code", "name"))
+    language = translation.get_language()
+    names = {
+        purpose.code: purpose_text(purpose, language).name
+        for purpose in Purpose.objects.filter(code__in=codes)
+    }
     return [
         ReceiptReading(
             receipt=r,

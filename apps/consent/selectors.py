@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import (
     BooleanField,
@@ -31,6 +32,7 @@ from apps.consent.models import (
 )
 from apps.consent.receipts import receipt_sign
 from apps.core.db import server_cursor
+from apps.core.i18n import language_choose
 from apps.core.links import public_url
 from apps.customers.models import Customer
 from apps.customers.selectors import (
@@ -52,6 +54,103 @@ def purpose_get_active(*, code: str) -> Purpose | None:
 def purpose_list_direct_marketing() -> QuerySet[Purpose]:
     """The active purposes that are direct marketing (`Purpose.direct_marketing`)."""
     return purpose_list_active().filter(direct_marketing=True)
+
+
+# Staff-written texts in the customer's language ---------------------------------------
+# `name`/`description` (title/summary/body) are the English source; `translations`
+# holds the other languages, each whole (models.translations_check). A customer gets
+# one whole language per purpose and per notice: theirs if written, else English,
+# always there (apps/core/i18n.language_choose). `language` says which, for `lang=`.
+
+
+@dataclass(frozen=True)
+class PurposeText:
+    name: str
+    description: str
+    language: str
+
+
+def _languages(translations: Mapping[str, Any]) -> set[str]:
+    return {settings.LANGUAGE_CODE, *translations}
+
+
+def texts_in_language(
+    *, source: Mapping[str, str], translations: Mapping[str, Any], language: str | None
+) -> tuple[dict[str, str], str]:
+    """Staff-written texts (`source`: the English, `translations`: the others, each
+    whole) in one language: `language` if written, else English. Returns the texts
+    and their language."""
+    chosen = language_choose(
+        available=_languages(translations or {}), wanted=[language]
+    )
+    if chosen == settings.LANGUAGE_CODE:
+        return dict(source), chosen
+    return {field: translations[chosen][field] for field in source}, chosen
+
+
+def purpose_text(purpose: Purpose, language: str | None) -> PurposeText:
+    """The purpose's name and description in one whole language: `language` if
+    written, else English (the source)."""
+    texts, chosen = texts_in_language(
+        source={"name": purpose.name, "description": purpose.description},
+        translations=purpose.translations,
+        language=language,
+    )
+    return PurposeText(texts["name"], texts["description"], chosen)
+
+
+@dataclass(frozen=True)
+class NoticeChangeText:
+    change: NoticeChange
+    purpose_name: str
+    # Blank when staff wrote none (the page says "updated" in its own words).
+    description: str
+
+
+@dataclass(frozen=True)
+class NoticeText:
+    notice: PrivacyNotice
+    title: str
+    summary: str
+    body: str
+    changes: list[NoticeChangeText]
+    language: str
+
+
+def notice_text(notice: PrivacyNotice, language: str | None) -> NoticeText:
+    """The notice with its changes in one whole language: title, summary, body,
+    every change's description and the purposes' names all in `language` if every
+    one of them is written in it, else all in English (the source)."""
+    changes = list(
+        NoticeChange.objects.filter(notice=notice)
+        .select_related("purpose")
+        .order_by("pk")
+    )
+    available = _languages(notice.translations or {})
+    for change in changes:
+        available &= _languages(change.purpose.translations or {})
+        if change.description:
+            available &= _languages(change.translations or {})
+    chosen = language_choose(available=available, wanted=[language])
+    source = chosen == settings.LANGUAGE_CODE
+    texts = {} if source else notice.translations[chosen]
+    return NoticeText(
+        notice=notice,
+        title=notice.title if source else texts["title"],
+        summary=notice.summary if source else texts["summary"],
+        body=notice.body if source else texts["body"],
+        changes=[
+            NoticeChangeText(
+                change=change,
+                purpose_name=purpose_text(change.purpose, chosen).name,
+                description=change.description
+                if source or not change.description
+                else change.translations[chosen]["description"],
+            )
+            for change in changes
+        ],
+        language=chosen,
+    )
 
 
 def notice_current(*, at: datetime | None = None) -> PrivacyNotice | None:

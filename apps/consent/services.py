@@ -17,7 +17,8 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from apps.accounts.models import User
 from apps.audit import services as audit
@@ -34,11 +35,14 @@ from apps.consent.models import (
     Purpose,
 )
 from apps.consent.selectors import (
+    NoticeText,
     notice_current,
     notice_current_version,
+    notice_text,
     purpose_get_active,
     purpose_list_active,
     purpose_list_direct_marketing,
+    purpose_text,
 )
 from apps.core.db import declare_disposal, server_cursor
 from apps.core.errors import NotFound
@@ -49,6 +53,7 @@ from apps.customers.models import Customer
 from apps.customers.selectors import (
     customer_get,
     customer_ids_erased,
+    customer_language,
     customers_not_erased,
 )
 from apps.customers.services import (
@@ -641,27 +646,49 @@ def opt_in_request(*, customer: Customer, purpose: Purpose) -> OptInRequest:
     token = signing.dumps(request.pk, salt=OPT_IN_SALT)
     link = public_url("portal:opt-in-confirm", args=[token])
     email = customer.email
+    # The whole email in one language: the customer's (their saved choice, else the
+    # page they asked from), or the one the purpose's texts are written in.
+    text = purpose_text(
+        purpose, customer_language(customer, requested=translation.get_language())
+    )
     audit.record(
         actor=customer.user,
         action="consent.opt_in_requested",
         target=customer,
         details={"purpose": purpose.code, "request": request.pk},
     )
-    transaction.on_commit(
-        lambda: send_mail(
-            subject=f"Please confirm: {purpose.name}",
-            message=(
-                f"You asked to receive {purpose.name.lower()}.\n\n"
-                f"Confirm within {settings.AMANAH_OPT_IN_HOURS} hours: open this link "
-                f'and press "Yes, confirm":\n{link}\n\n'
-                "If this was not you, ignore this message: nothing changes."
-            ),
-            from_email=None,
-            # Without an address (erased, or never given) nothing is sent.
-            recipient_list=[email] if email else [],
-        )
-    )
+
+    def send() -> None:
+        with translation.override(text.language):
+            send_mail(
+                subject=gettext("Please confirm: %(purpose)s") % {"purpose": text.name},
+                message=_paragraphs(
+                    gettext("You asked us to turn this on: %(purpose)s.")
+                    % {"purpose": text.name},
+                    gettext(
+                        "Confirm within %(hours)s hours: open this link and press "
+                        '"%(button)s":'
+                    )
+                    % {
+                        "hours": settings.AMANAH_OPT_IN_HOURS,
+                        "button": gettext("Yes, confirm"),
+                    }
+                    + f"\n{link}",
+                    gettext(
+                        "If this was not you, ignore this message: nothing changes."
+                    ),
+                ),
+                from_email=None,
+                # Without an address (erased, or never given) nothing is sent.
+                recipient_list=[email] if email else [],
+            )
+
+    transaction.on_commit(send)
     return request
+
+
+def _paragraphs(*texts: str) -> str:
+    return "\n\n".join(texts)
 
 
 def opt_in_confirm(*, token: str, evidence: str = "") -> ConsentEvent:
@@ -669,18 +696,22 @@ def opt_in_confirm(*, token: str, evidence: str = "") -> ConsentEvent:
     try:
         request_id = signing.loads(token, salt=OPT_IN_SALT)
     except signing.BadSignature:
-        raise TokenInvalid("This confirmation link is not valid.") from None
+        raise TokenInvalid(gettext("This confirmation link is not valid.")) from None
     request = (
         OptInRequest.objects.select_related("customer", "purpose")
         .filter(pk=request_id)
         .first()
     )
     if request is None:
-        raise TokenInvalid("This confirmation link is not valid.")
+        raise TokenInvalid(gettext("This confirmation link is not valid."))
     if request.confirmed_at is not None:
-        raise TokenExpired("This link was already used: your choice is recorded.")
+        raise TokenExpired(
+            gettext("This link was already used: your choice is recorded.")
+        )
     if request.expires_at <= timezone.now():
-        raise TokenExpired("This confirmation link has expired. Ask for a new one.")
+        raise TokenExpired(
+            gettext("This confirmation link has expired. Ask for a new one.")
+        )
     with transaction.atomic():
         _customer_lock(request.customer)
         # Used once, even when the link is opened twice at the same moment: the
@@ -689,7 +720,9 @@ def opt_in_confirm(*, token: str, evidence: str = "") -> ConsentEvent:
             pk=request.pk, confirmed_at__isnull=True
         ).update(confirmed_at=timezone.now())
         if not confirmed:
-            raise TokenExpired("This link was already used: your choice is recorded.")
+            raise TokenExpired(
+                gettext("This link was already used: your choice is recorded.")
+            )
         return consent_record(
             actor=request.customer.user,
             customer=request.customer,
@@ -698,6 +731,19 @@ def opt_in_confirm(*, token: str, evidence: str = "") -> ConsentEvent:
             source=ConsentSource.DOUBLE_OPT_IN,
             evidence=evidence,
         )
+
+
+def opt_in_confirmed(*, token: str) -> bool:
+    """Whether this confirmation link was used already (its page then says so
+    instead of asking again). False for a link that is not valid: confirming it
+    says why."""
+    try:
+        request_id = signing.loads(token, salt=OPT_IN_SALT)
+    except signing.BadSignature:
+        return False
+    return OptInRequest.objects.filter(
+        pk=request_id, confirmed_at__isnull=False
+    ).exists()
 
 
 # Global Privacy Control -----------------------------------------------------------
@@ -756,10 +802,10 @@ def unsubscribe_resolve(*, token: str) -> tuple[Customer, Purpose]:
         customer_id, purpose_code = value.split(".", 1)
         customer = customer_get(customer_id=customer_id)
     except (signing.BadSignature, ValueError, NotFound):
-        raise TokenInvalid("This unsubscribe link is not valid.") from None
+        raise TokenInvalid(gettext("This unsubscribe link is not valid.")) from None
     purpose = purpose_get_active(code=purpose_code)
     if purpose is None:
-        raise TokenInvalid("This unsubscribe link is not valid.")
+        raise TokenInvalid(gettext("This unsubscribe link is not valid."))
     return customer, purpose
 
 
@@ -848,36 +894,42 @@ def notice_announce_batch(*, notice_id: int, customer_ids: Sequence[UUID | str])
         for c in customers_not_erased().filter(pk__in=customer_ids)
         if c.pk not in done
     ]
-    changes = "\n".join(
-        f"- {change.purpose.name}: {change.description or 'updated'}"
-        + (" (we will ask for your agreement again)" if change.material else "")
-        for change in NoticeChange.objects.filter(notice=notice).select_related(
-            "purpose"
-        )
-    )
+    texts: dict[str, NoticeText] = {}
     sent = 0
     with key_scope(), get_connection() as connection:
         data_keys_preload(c.data_key_id for c in customers)
         for customer in customers:
             if not customer.email:
                 continue
-            message = EmailMessage(
-                subject=f"We updated our privacy notice (version {notice.version})",
-                body=(
-                    f"{notice.summary}\n\nWhat changed:\n{changes}\n\n"
-                    f"Review your choices at {public_url('portal:consents')}"
-                ),
-                to=[customer.email],
-                connection=connection,
-            )
-            # An address refused for good is skipped: the others must not wait
-            # behind it. A passing failure raises: the task tries the batch again.
-            if not send_unless_refused(
-                message,
-                event="consent.notice_address_refused",
-                notice=notice_id,
-                customer=str(customer.pk),
-            ):
+            # One whole language: the customer's, or the one the notice is written in.
+            wanted = customer_language(customer)
+            if wanted not in texts:
+                texts[wanted] = notice_text(notice, wanted)
+            text = texts[wanted]
+            with translation.override(text.language):
+                message = EmailMessage(
+                    subject=gettext(
+                        "We updated our privacy notice (version %(version)s)"
+                    )
+                    % {"version": notice.version},
+                    body=_paragraphs(
+                        text.summary,
+                        gettext("What changed:") + "\n" + _notice_changes(text),
+                        gettext("Review your choices at %(url)s")
+                        % {"url": public_url("portal:consents")},
+                    ),
+                    to=[customer.email],
+                    connection=connection,
+                )
+                # An address refused for good is skipped: the others must not wait
+                # behind it. A passing failure raises: the task tries the batch again.
+                taken = send_unless_refused(
+                    message,
+                    event="consent.notice_address_refused",
+                    notice=notice_id,
+                    customer=str(customer.pk),
+                )
+            if not taken:
                 continue
             NoticeDelivery.objects.create(
                 notice=notice, customer=customer, sent_at=timezone.now()
@@ -885,6 +937,17 @@ def notice_announce_batch(*, notice_id: int, customer_ids: Sequence[UUID | str])
             sent += 1
     logger.info("consent.notice_batch_sent", extra={"notice": notice_id, "sent": sent})
     return sent
+
+
+def _notice_changes(text: NoticeText) -> str:
+    """The notice's changes, one line each, in the active language."""
+    lines = []
+    for change in text.changes:
+        line = f"- {change.purpose_name}: {change.description or gettext('updated')}"
+        if change.change.material:
+            line += " " + gettext("(we will ask for your agreement again)")
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def consent_events_delete_bulk(*, event_ids: list[int]) -> int:

@@ -5,6 +5,7 @@ import time
 from django.conf import settings
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext, ngettext
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -75,8 +76,11 @@ class ReceiptVerifyView(View):
         if length is None or length > BODY_MAX_BYTES:
             return self._refuse(
                 request,
-                f"What was sent is over {BODY_MAX_BYTES // 1024} KB: a receipt file "
-                f"is at most {RECEIPT_MAX_BYTES // 1024} KB.",
+                gettext(
+                    "What was sent is over %(sent)s KB: a receipt file is at most "
+                    "%(most)s KB."
+                )
+                % {"sent": BODY_MAX_BYTES // 1024, "most": RECEIPT_MAX_BYTES // 1024},
                 status=413,
             )
         throttle = ReceiptVerifyThrottle()
@@ -84,7 +88,12 @@ class ReceiptVerifyView(View):
             wait = max(1, int(throttle.wait() or 1))
             response = self._refuse(
                 request,
-                f"Too many checks from your address: try again in {wait} seconds.",
+                ngettext(
+                    "Too many checks from your address: try again in %(wait)s second.",
+                    "Too many checks from your address: try again in %(wait)s seconds.",
+                    wait,
+                )
+                % {"wait": wait},
                 status=429,
             )
             response["Retry-After"] = str(wait)
@@ -107,9 +116,9 @@ class ReceiptVerifyView(View):
         try:
             data = json.loads(form.cleaned_data["raw"])
         except RecursionError:
-            error = "This is not a consent receipt (it is nested too deep)."
+            error = gettext("This is not a consent receipt (it is nested too deep).")
         except ValueError:
-            error = "This is not a consent receipt (it is not JSON)."
+            error = gettext("This is not a consent receipt (it is not JSON).")
         else:
             try:
                 verified = receipts_verify(data)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from django.apps import apps
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import Promise
 
 
 @dataclass(frozen=True)
@@ -12,7 +13,7 @@ class NavItem:
     """One entry: its label, URL name, the roles (plain role values: AppConfigs load
     before models can be imported) that see it, and its place in the bar."""
 
-    label: str
+    label: str | Promise  # customer entries are translated (gettext_lazy)
     url_name: str
     roles: tuple[str, ...]
     order: int
@@ -34,7 +35,7 @@ def nav_for(role: str) -> list[dict[str, str]]:
         if role not in item.roles:
             continue
         try:
-            items.append({"label": item.label, "url": reverse(item.url_name)})
+            items.append({"label": str(item.label), "url": reverse(item.url_name)})
         except NoReverseMatch:
             continue
     return items

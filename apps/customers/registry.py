@@ -7,15 +7,17 @@ masked, policed and disposed of with the rest.
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class DataCategory(models.TextChoices):
-    IDENTITY = "identity", "Identity"
-    CONTACT = "contact", "Contact details"
-    ADDRESS = "address", "Address"
-    FINANCIAL = "financial", "Financial"
-    SENSITIVE = "sensitive", "Sensitive"
-    FREE_TEXT = "free_text", "Free text"
+    # Labels are translated: customers read them in breach notices.
+    IDENTITY = "identity", _("Identity")
+    CONTACT = "contact", _("Contact details")
+    ADDRESS = "address", _("Address")
+    FINANCIAL = "financial", _("Financial")
+    SENSITIVE = "sensitive", _("Sensitive")
+    FREE_TEXT = "free_text", _("Free text")
 
 
 class ValueKind(models.TextChoices):

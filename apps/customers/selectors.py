@@ -19,6 +19,7 @@ from django.db.models import (
 from apps.core.db import model_column_sql, model_columns_sql, model_source_sql
 from apps.core.errors import NotFound
 from apps.core.etags import etag_of
+from apps.core.i18n import language_choose, language_codes
 from apps.crypto.fields import Digest, EncryptedTextField
 from apps.crypto.keyring import key_ring
 from apps.crypto.masterkeys import master_key_unreadable_on
@@ -33,6 +34,15 @@ def customer_queryset() -> QuerySet[Customer]:
     """Customers without their data keys: list pages unwrap a whole page's keys with
     one query (`apps.crypto.keys.data_keys_preload`) instead of joining."""
     return Customer.objects.all()
+
+
+def customer_language(customer: Customer, *, requested: str | None = None) -> str:
+    """The language to write to the customer in (emails, messages): their saved
+    choice, else the one their request came in (`requested`: the active language
+    then, if any), else English."""
+    return language_choose(
+        available=language_codes(), wanted=[customer.language, requested]
+    )
 
 
 def customer_get(*, customer_id: UUID | str) -> Customer:

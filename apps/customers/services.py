@@ -22,6 +22,7 @@ from apps.core.db import declare_disposal, server_cursor
 from apps.core.errors import DomainError, Forbidden, NotFound
 from apps.core.etags import etag_check
 from apps.core.fastdelete import delete_cascade, ids_in
+from apps.core.i18n import language_codes
 from apps.core.idempotency import idempotency_forget
 from apps.core.reasons import reason_require
 from apps.crypto.bulk import BlindIndexer, BulkSealer, data_keys_insert, rows_copy
@@ -479,6 +480,18 @@ def customer_user_link(*, customer: Customer, user: User) -> None:
     if customer.user_id != user.pk:
         customer.user = user
         customer.save(update_fields=["user"])
+
+
+def customer_language_set(*, customer: Customer, language: str) -> Customer:
+    """Save the language the customer chose for Amanah's pages, emails and notices (a
+    code of settings.LANGUAGES; blank: none, the browser's is used). A display
+    preference, not personal data the record holds: not audited, no webhook event,
+    the sync clock untouched (one column, no lock). Raises CustomerError."""
+    if language and language not in language_codes():
+        raise CustomerError("Unknown language.", field="language", code="unknown")
+    Customer.objects.filter(pk=customer.pk).update(language=language)
+    customer.language = language
+    return customer
 
 
 def _locked(customer: Customer) -> Customer:

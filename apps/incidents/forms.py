@@ -1,13 +1,23 @@
 from django import forms
+from django.conf import settings
 from django.utils import timezone
 
 from apps.customers.registry import DataCategory
 from apps.incidents.models import (
+    DATA_AT_RISK_CHOICES,
     ComponentState,
     Incident,
     IncidentStatus,
+    IncidentText,
     UpdatePhase,
 )
+
+
+def other_languages() -> list[tuple[str, str]]:
+    """The languages staff write versions in besides the source (English), whose
+    version is the incident's or update's own fields."""
+    return [(c, n) for c, n in settings.LANGUAGES if c != settings.LANGUAGE_CODE]
+
 
 DATETIME = forms.DateTimeInput(
     attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
@@ -55,6 +65,13 @@ class IncidentForm(forms.ModelForm):
             "what_happened": forms.Textarea(attrs={"rows": 3}),
             "what_we_are_doing": forms.Textarea(attrs={"rows": 3}),
             "what_you_can_do": forms.Textarea(attrs={"rows": 3}),
+        }
+        labels = {
+            "what_happened": "What happened (English)",
+            "what_we_are_doing": "What we are doing (English)",
+            "what_you_can_do": "What you can do (English)",
+            "contact": "Whom to contact (English)",
+            "remedy_description": "Remedy description (English)",
         }
 
     def __init__(self, *args, **kwargs):
@@ -116,20 +133,77 @@ class AffectedForm(forms.Form):
         ]
 
 
+class IncidentTextForm(forms.ModelForm):
+    """What customers are told, in one more language (staff page: English labels).
+    Adding one names the language; changing one keeps it (`language` disabled)."""
+
+    class Meta:
+        model = IncidentText
+        fields = [
+            "language",
+            "what_happened",
+            "what_we_are_doing",
+            "what_you_can_do",
+            "contact",
+            "remedy_description",
+        ]
+        widgets = {
+            "what_happened": forms.Textarea(attrs={"rows": 3}),
+            "what_we_are_doing": forms.Textarea(attrs={"rows": 3}),
+            "what_you_can_do": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [
+            ("", "Choose a language"),
+            *other_languages(),
+        ]
+        if self.instance.pk:
+            self.fields["language"].disabled = True
+
+    def validate_unique(self):
+        """The service says it (`duplicate`), under the incident's row lock."""
+
+
 class StatusUpdateForm(forms.Form):
     phase = forms.ChoiceField(choices=UpdatePhase.choices)
-    message = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}))
+    message = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), label="Message (English)"
+    )
     # No default: publishing "not at risk" must be a choice, never the form's.
     data_at_risk = forms.ChoiceField(
         choices=[
             ("", "Choose what to tell people about their data"),
-            ("no", "Your data is not at risk"),
-            ("yes", "Some data may be at risk"),
-            ("unknown", "We are still checking"),
+            *DATA_AT_RISK_CHOICES,
         ],
         label="Is people's data at risk?",
     )
     component_state = forms.ChoiceField(choices=ComponentState.choices, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The update in more languages: a title and a message each, or neither.
+        for code, name in other_languages():
+            self.fields[f"title_{code}"] = forms.CharField(
+                required=False, max_length=200, label=f"Title ({name})"
+            )
+            self.fields[f"message_{code}"] = forms.CharField(
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 2}),
+                label=f"Message ({name})",
+            )
+
+    def texts(self) -> dict[str, dict[str, str]]:
+        """{language: {"title", "message"}} for each language given (in part)."""
+        data = self.cleaned_data
+        texts = {}
+        for code, _name in other_languages():
+            title = data.get(f"title_{code}", "").strip()
+            message = data.get(f"message_{code}", "").strip()
+            if title or message:
+                texts[code] = {"title": title, "message": message}
+        return texts
 
 
 class NotifiedForm(forms.Form):

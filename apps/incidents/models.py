@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class IncidentKind(models.TextChoices):
@@ -84,9 +85,9 @@ class Incident(models.Model):
         max_length=20,
         blank=True,
         choices=[
-            ("voucher", "Voucher"),
-            ("service_credit", "Service credit"),
-            ("monitoring", "Monitoring subscription"),
+            ("voucher", _("Voucher")),
+            ("service_credit", _("Service credit")),
+            ("monitoring", _("Monitoring subscription")),
         ],
     )
     remedy_description = models.CharField(max_length=300, blank=True)
@@ -112,6 +113,34 @@ class Incident(models.Model):
         return self.status == IncidentStatus.RESOLVED
 
 
+class IncidentText(models.Model):
+    """What customers are told, written by staff in one more language. The incident's
+    own fields are the source-language version (settings.LANGUAGE_CODE); a customer's
+    notice is wholly in one language (`apps.core.i18n.language_choose`)."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="texts"
+    )
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+    what_happened = models.TextField()
+    what_we_are_doing = models.TextField()
+    what_you_can_do = models.TextField()
+    contact = models.CharField(max_length=300)
+    remedy_description = models.CharField(max_length=300, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "language"], name="incidents_text_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.incident_id} ({self.language})"
+
+
 class TimelineEntry(models.Model):
     incident = models.ForeignKey(
         Incident, on_delete=models.PROTECT, related_name="timeline"
@@ -123,6 +152,7 @@ class TimelineEntry(models.Model):
     text = models.TextField()
 
     class Meta:
+        verbose_name_plural = "timeline entries"
         ordering = ["at", "pk"]
 
     def __str__(self) -> str:
@@ -368,7 +398,10 @@ class IncidentNotice(models.Model):
     channel = models.CharField(max_length=8, choices=Channel.choices)
     language = models.CharField(max_length=5)
     subject = models.CharField(max_length=200)
+    # The plain text (email, SMS); `sections` is the same notice as headings and
+    # texts, what the customer's page shows (empty for notices queued before it).
     body = models.TextField()
+    sections = models.JSONField(default=list, db_default=[], blank=True)
     status = models.CharField(
         max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
@@ -419,12 +452,23 @@ class IncidentNotice(models.Model):
     def __str__(self) -> str:
         return f"Notice {self.pk} ({self.status})"
 
+    @property
+    def body_html(self) -> str:
+        """The notice as HTML (headings and paragraphs), escaped."""
+        from apps.incidents.notices import notice_html
+
+        return notice_html(sections=self.sections, body=self.body)
+
+    @property
+    def direction(self) -> str:
+        return "rtl" if self.language in settings.LANGUAGES_BIDI else "ltr"
+
 
 class ComponentState(models.TextChoices):
-    OPERATIONAL = "operational", "Operational"
-    DEGRADED = "degraded", "Degraded performance"
-    PARTIAL_OUTAGE = "partial_outage", "Partial outage"
-    MAJOR_OUTAGE = "major_outage", "Major outage"
+    OPERATIONAL = "operational", _("Operational")
+    DEGRADED = "degraded", _("Degraded performance")
+    PARTIAL_OUTAGE = "partial_outage", _("Partial outage")
+    MAJOR_OUTAGE = "major_outage", _("Major outage")
 
 
 class StatusComponent(models.Model):
@@ -444,10 +488,17 @@ class StatusComponent(models.Model):
 
 
 class UpdatePhase(models.TextChoices):
-    INVESTIGATING = "investigating", "Investigating"
-    IDENTIFIED = "identified", "Identified"
-    MONITORING = "monitoring", "Monitoring"
-    RESOLVED = "resolved", "Resolved"
+    INVESTIGATING = "investigating", _("Investigating")
+    IDENTIFIED = "identified", _("Identified")
+    MONITORING = "monitoring", _("Monitoring")
+    RESOLVED = "resolved", _("Resolved")
+
+
+DATA_AT_RISK_CHOICES = [
+    ("no", _("Your data is not at risk")),
+    ("yes", _("Some data may be at risk")),
+    ("unknown", _("We are still checking")),
+]
 
 
 class StatusUpdate(models.Model):
@@ -460,11 +511,7 @@ class StatusUpdate(models.Model):
     message = models.TextField()
     data_at_risk = models.CharField(
         max_length=8,
-        choices=[
-            ("no", "Your data is not at risk"),
-            ("yes", "Some data may be at risk"),
-            ("unknown", "We are still checking"),
-        ],
+        choices=DATA_AT_RISK_CHOICES,
         default="unknown",
     )
     components = models.ManyToManyField(StatusComponent, blank=True, related_name="+")
@@ -476,3 +523,26 @@ class StatusUpdate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phase}: {self.message[:40]}"
+
+
+class StatusUpdateText(models.Model):
+    """A status update in one more language: its title and message. The source
+    language's are the incident's title and the update's own message."""
+
+    update = models.ForeignKey(
+        StatusUpdate, on_delete=models.CASCADE, related_name="texts"
+    )
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+    title = models.CharField(max_length=200)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["update", "language"], name="incidents_update_text_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.update_id} ({self.language})"

@@ -1,81 +1,81 @@
 """Customer notices per regime and language, with the elements the laws require.
 
-A notice is built from the incident's plain-language fields and the customer's own
-involvement; `validate` refuses one that lacks a required element, so an incomplete
-notice can never be sent.
+A notice is wholly in one language: the texts staff wrote in it (the incident's own
+fields are the source language, `IncidentText` the others) and the parts Amanah writes
+(headings, sentences, category labels), translated with gettext under
+`translation.override(language)`. `validate` refuses one that lacks a required element,
+so an incomplete notice can never be sent.
+
+Plain text (email, SMS) puts each heading on its own line after a blank line; the
+customer's page shows the same `sections` as HTML headings.
 """
 
 from dataclasses import dataclass
+from datetime import date
 
+from django.utils import formats, translation
+from django.utils.html import format_html, format_html_join, linebreaks
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
+
+from apps.core.i18n import language_codes
 from apps.incidents.errors import NoticeIncomplete
 
-# Required elements, in the order they appear.
+# Required elements staff write, in the order they appear.
 ELEMENTS = (
     "what_happened",
-    "when",
-    "data_involved",
     "what_we_are_doing",
     "what_you_can_do",
     "contact",
 )
 
-TEMPLATES: dict[str, dict[str, dict]] = {
+HEADINGS = {
     # California Civil Code 1798.82(d)(1): these five headings, in this order.
     "california": {
-        "en": {
-            "subject": "Notice of Data Breach",
-            "headings": {
-                "what_happened": "What Happened",
-                "data_involved": "What Information Was Involved",
-                "what_we_are_doing": "What We Are Doing",
-                "what_you_can_do": "What You Can Do",
-                "contact": "For More Information",
-            },
-        }
+        "what_happened": pgettext_lazy("California notice", "What Happened"),
+        "data_involved": pgettext_lazy(
+            "California notice", "What Information Was Involved"
+        ),
+        "what_we_are_doing": pgettext_lazy("California notice", "What We Are Doing"),
+        "what_you_can_do": pgettext_lazy("California notice", "What You Can Do"),
+        "contact": pgettext_lazy("California notice", "For More Information"),
     },
     "standard": {
-        "en": {
-            "subject": "Important: an incident involving your personal data",
-            "headings": {
-                "what_happened": "What happened",
-                "data_involved": "Which of your data was involved",
-                "what_we_are_doing": "What we are doing",
-                "what_you_can_do": "What you can do",
-                "contact": "Whom to contact",
-            },
-        },
-        "id": {
-            "subject": "Penting: insiden yang melibatkan data pribadi Anda",
-            "headings": {
-                "what_happened": "Apa yang terjadi",
-                "data_involved": "Data Anda yang terlibat",
-                "what_we_are_doing": "Apa yang kami lakukan",
-                "what_you_can_do": "Apa yang dapat Anda lakukan",
-                "contact": "Siapa yang dapat dihubungi",
-            },
-        },
+        "what_happened": _("What happened"),
+        "data_involved": _("Which of your data was involved"),
+        "what_we_are_doing": _("What we are doing"),
+        "what_you_can_do": _("What you can do"),
+        "contact": _("Whom to contact"),
     },
 }
-WHEN = {"en": "When: {}", "id": "Waktu: {}"}
-REMEDY = {
-    "en": "To make up for it we offer you: {}. Your code: {}",
-    "id": "Sebagai permohonan maaf kami menawarkan: {}. Kode Anda: {}",
+SUBJECTS = {
+    "california": pgettext_lazy("California notice", "Notice of Data Breach"),
+    "standard": _("Important: an incident involving your personal data"),
 }
-GREETING = {"en": "Dear customer,", "id": "Pelanggan yang terhormat,"}
+
+# The language a customer who chose none reads, by country (else the source language).
+COUNTRY_LANGUAGES = {"ID": "id", "DE": "de", "IR": "fa"}
 
 
 @dataclass(frozen=True)
 class Rendered:
     subject: str
     body: str
+    sections: list[dict[str, str]]
     regime: str
     language: str
 
 
-def regime_and_language(country: str, region: str) -> tuple[str, str]:
-    if region == "US-CA":
-        return "california", "en"
-    return "standard", "id" if country == "ID" else "en"
+def regime_for(region: str) -> str:
+    return "california" if region == "US-CA" else "standard"
+
+
+def language_for(*, chosen: str, country: str) -> str:
+    """The customer's language: their saved choice, else their country's."""
+    if chosen and chosen in language_codes():
+        return chosen
+    return COUNTRY_LANGUAGES.get(country, "en")
 
 
 def validate(elements: dict[str, str]) -> None:
@@ -93,22 +93,66 @@ def validate(elements: dict[str, str]) -> None:
 def render(
     *,
     elements: dict[str, str],
-    country: str,
-    region: str,
+    language: str,
+    regime: str,
+    when: date,
+    categories: list,
     remedy: tuple[str, str] | None,
 ) -> Rendered:
-    """The notice for one customer. Raises NoticeIncomplete."""
+    """The notice for one customer, wholly in `language`: `elements` are the staff
+    texts written in it; `categories` are the data categories (their labels are
+    translated); `remedy` is (what is offered, the code), the offer written in it.
+    Raises NoticeIncomplete."""
     validate(elements)
-    regime, language = regime_and_language(country, region)
-    template = TEMPLATES[regime][language]
-    parts = [GREETING[language], ""]
-    for name, heading in template["headings"].items():
-        text = elements[name]
-        if name == "what_happened":
-            text = f"{text}\n{WHEN[language].format(elements['when'])}"
-        parts += [heading, "-" * len(heading), text, ""]
-    if remedy:
-        parts.append(REMEDY[language].format(*remedy))
-    return Rendered(
-        template["subject"], "\n".join(parts).strip() + "\n", regime, language
+    with translation.override(language):
+        texts = dict(elements)
+        texts["what_happened"] = f"{elements['what_happened'].strip()}\n" + gettext(
+            "When: %(date)s"
+        ) % {"date": formats.date_format(when, "DATE_FORMAT")}
+        texts["data_involved"] = ", ".join(str(c.label) for c in categories) or (
+            gettext("None of your personal data was involved.")
+        )
+        sections = [{"heading": "", "text": gettext("Dear customer,")}]
+        sections += [
+            {"heading": str(heading), "text": texts[name].strip()}
+            for name, heading in HEADINGS[regime].items()
+        ]
+        if remedy:
+            sections.append(
+                {
+                    "heading": "",
+                    "text": gettext(
+                        "To make up for it we offer you: %(offer)s. Your code: %(code)s"
+                    )
+                    % {"offer": remedy[0], "code": remedy[1]},
+                }
+            )
+        subject = str(SUBJECTS[regime])
+    return Rendered(subject, notice_text(sections), sections, regime, language)
+
+
+def notice_text(sections: list[dict[str, str]]) -> str:
+    """Plain text: paragraphs apart by a blank line, a heading on the line above its
+    text (no underlines: they read as noise in a mail client or a screen reader)."""
+    blocks = [
+        f"{s['heading']}\n{s['text']}" if s["heading"] else s["text"] for s in sections
+    ]
+    return "\n\n".join(blocks).strip() + "\n"
+
+
+def notice_html(*, sections: list[dict[str, str]], body: str) -> SafeString:
+    """The notice as HTML: each heading an <h3>, each text its paragraphs, escaped.
+    A notice stored before it had sections shows its plain text as paragraphs."""
+    if not sections:
+        return mark_safe(linebreaks(body, autoescape=True))  # noqa: S308 - escaped
+    return format_html_join(
+        "\n",
+        "{}{}",
+        (
+            (
+                format_html("<h3>{}</h3>", s["heading"]) if s["heading"] else "",
+                mark_safe(linebreaks(s["text"], autoescape=True)),  # noqa: S308
+            )
+            for s in sections
+        ),
     )

@@ -134,7 +134,7 @@ def report_draft_sections(*, incident: Incident, deadline: Deadline) -> dict[str
     erased = affected_erased_counts(incident=incident)
     living = sum(counts.values())
     countries = sorted({country for country, _ in counts})
-    categories = [DataCategory(c).label for c in incident.data_categories]
+    categories = [str(DataCategory(c).label) for c in incident.data_categories]
     listed = ", ".join(categories) or "not yet established"
     systems = ", ".join(incident.systems) or "not yet established"
     people = (

@@ -6,11 +6,14 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import Count, Max, Min, Q, QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone, translation
+from django.utils.translation import get_language, get_language_info
 
 from apps.core.errors import NotFound
 from apps.core.etags import etag_of
+from apps.core.i18n import language_choose, language_is_rtl
 from apps.customers.selectors import customer_ids_erased
 from apps.incidents.deadlines import affected_in, due_at, holiday_country
 from apps.incidents.models import (
@@ -518,17 +521,86 @@ def status_updates_published(*, limit: int = 50) -> QuerySet[StatusUpdate]:
     return (
         StatusUpdate.objects.filter(published_at__isnull=False)
         .select_related("incident")
-        .prefetch_related("components")
+        .prefetch_related("components", "texts")
         .order_by("-published_at")[:limit]
     )
 
 
-def status_banner() -> StatusUpdate | None:
-    """The latest published update of an incident that is not resolved, if any."""
-    return (
+@dataclass(frozen=True)
+class StatusUpdateShown:
+    """A status update as one visitor reads it: wholly in one language (`language`),
+    theirs when staff wrote it, else one whole other (`fallback`, named by
+    `language_name` in the visitor's own)."""
+
+    update: StatusUpdate
+    language: str
+    fallback: bool
+    language_name: str
+    title: str
+    message: str
+    phase_label: str
+    data_at_risk_label: str
+    published: str
+
+    @property
+    def direction(self) -> str:
+        return "rtl" if language_is_rtl(self.language) else "ltr"
+
+
+def status_update_shown(
+    update: StatusUpdate, *, language: str | None = None
+) -> StatusUpdateShown:
+    """`update` in `language` (default: the active one) or, where staff did not write
+    it, in one whole other language (`language_choose`): its texts, labels and date
+    all in that one. Uses the prefetched `texts` when there."""
+    try:
+        wanted = translation.get_supported_language_variant(
+            language or get_language() or settings.LANGUAGE_CODE
+        )
+    except LookupError:
+        wanted = settings.LANGUAGE_CODE
+    versions = {t.language: t for t in update.texts.all()}
+    chosen = language_choose(
+        available=[settings.LANGUAGE_CODE, *versions], wanted=[wanted]
+    )
+    version = versions.get(chosen)
+    title = version.title if version else update.incident.title
+    message = version.message if version else update.message
+    name = str(get_language_info(chosen)["name_translated"])
+    with translation.override(chosen):
+        published = ""
+        if update.published_at:
+            published = formats.date_format(
+                timezone.localtime(update.published_at), "DATETIME_FORMAT"
+            )
+        return StatusUpdateShown(
+            update=update,
+            language=chosen,
+            fallback=chosen != wanted,
+            language_name=name,
+            title=title,
+            message=message,
+            phase_label=str(update.get_phase_display()),
+            data_at_risk_label=str(update.get_data_at_risk_display()),
+            published=published,
+        )
+
+
+def status_updates_shown(*, limit: int = 50) -> list[StatusUpdateShown]:
+    """The published updates, each in the visitor's language or one whole other."""
+    return [status_update_shown(u) for u in status_updates_published(limit=limit)]
+
+
+def status_banner() -> StatusUpdateShown | None:
+    """The latest published update of an incident that is not resolved, if any, in
+    the active language (or one whole other)."""
+    update = (
         StatusUpdate.objects.filter(published_at__isnull=False)
         .exclude(incident__status=IncidentStatus.RESOLVED)
         .exclude(phase="resolved")
+        .select_related("incident")
+        .prefetch_related("texts")
         .order_by("-published_at")
         .first()
     )
+    return status_update_shown(update) if update is not None else None

@@ -24,6 +24,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit import services as audit
 from apps.core.etags import etag_check
+from apps.core.i18n import language_choose, language_codes
 from apps.core.reasons import reason_require
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
@@ -37,7 +38,7 @@ from apps.customers.selectors import (
 from apps.customers.services import free_text_check
 from apps.incidents import notices
 from apps.incidents.channels import DeliveryDeferred, DeliveryFailed, channel
-from apps.incidents.errors import IncidentConflict, IncidentError
+from apps.incidents.errors import IncidentConflict, IncidentError, NoticeIncomplete
 from apps.incidents.models import (
     STATUS_ORDER,
     AffectedCustomer,
@@ -49,9 +50,11 @@ from apps.incidents.models import (
     Incident,
     IncidentNotice,
     IncidentStatus,
+    IncidentText,
     RecordedDeadline,
     StatusComponent,
     StatusUpdate,
+    StatusUpdateText,
     TimelineEntry,
 )
 from apps.incidents.reports import authority_report_get, report_headings
@@ -221,6 +224,66 @@ def timeline_add(
     )
     audit.record(actor=actor, action="incident.timeline_added", target=incident)
     return entry
+
+
+TEXT_FIELDS = (
+    "what_happened",
+    "what_we_are_doing",
+    "what_you_can_do",
+    "contact",
+    "remedy_description",
+)
+
+
+def _language_check(language: str, *, field: str = "language") -> None:
+    """A language staff may add a version in: one of settings.LANGUAGES other than
+    the source (whose version is the incident's own fields)."""
+    if language not in language_codes() or language == settings.LANGUAGE_CODE:
+        raise IncidentError("Not a language Amanah offers.", field=field)
+
+
+@transaction.atomic
+def incident_text_save(
+    *,
+    actor: User,
+    incident: Incident,
+    language: str,
+    data: dict[str, str],
+    create: bool,
+) -> IncidentText:
+    """Add (`create`) or change the version of what customers are told in one more
+    language. Every required element of a notice is required here too, so a language
+    version is either whole or absent. Raises IncidentError (a field at fault; a
+    second version in one language is `duplicate`)."""
+    incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+    if incident.is_closed:
+        raise IncidentError(
+            "A resolved incident is part of the record: it cannot change."
+        )
+    _language_check(language)
+    values = {name: (data.get(name) or "").strip() for name in TEXT_FIELDS}
+    notices.validate(values)
+    existing = IncidentText.objects.filter(incident=incident, language=language)
+    text = existing.first()
+    if create and text is not None:
+        raise IncidentError(
+            "There is a version in this language already: change that one.",
+            field="language",
+            code="duplicate",
+        )
+    if not create and text is None:
+        raise IncidentError("There is no version in this language.", field="language")
+    text = text or IncidentText(incident=incident, language=language)
+    for name, value in values.items():
+        setattr(text, name, value)
+    text.save()
+    audit.record(
+        actor=actor,
+        action="incident.text_saved",
+        target=incident,
+        details={"language": language, "created": create},
+    )
+    return text
 
 
 # Notifications made ------------------------------------------------------------------
@@ -497,31 +560,48 @@ def affected_select(
 # Notices -----------------------------------------------------------------------------
 
 
-def notice_elements(incident: Incident, data_involved: str) -> dict[str, str]:
-    when = (incident.occurred_at or incident.detected_at).strftime("%Y-%m-%d")
-    return {
+def notice_texts(incident: Incident) -> dict[str, dict[str, str]]:
+    """The staff-written texts of the notice in each language they are complete in:
+    the incident's own fields (the source language) and its `IncidentText`s. Raises
+    NoticeIncomplete (naming the source language's missing elements) when none is."""
+    source = {
         "what_happened": incident.what_happened,
-        "when": when,
-        "data_involved": data_involved,
         "what_we_are_doing": incident.what_we_are_doing,
         "what_you_can_do": incident.what_you_can_do,
         "contact": incident.contact,
+        "remedy_description": incident.remedy_description,
     }
+    candidates = {settings.LANGUAGE_CODE: source}
+    for text in IncidentText.objects.filter(incident=incident):
+        candidates[text.language] = {
+            name: getattr(text, name)
+            for name in (*notices.ELEMENTS, "remedy_description")
+        }
+    complete = {}
+    for language, elements in candidates.items():
+        try:
+            notices.validate(elements)
+        except NoticeIncomplete:
+            continue
+        complete[language] = elements
+    if not complete:
+        notices.validate(source)  # raises, naming what the source lacks
+    return complete
 
 
 @transaction.atomic
 def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) -> int:
     """Render and queue one notice per affected customer and channel (never email to
-    a mailbox whose credentials were taken). Idempotent: existing notices are kept.
+    a mailbox whose credentials were taken), each wholly in one language: the
+    customer's (saved, else their country's) when staff wrote it, else English. Idempotent: existing notices are kept.
     A customer erased since the snapshot and not yet sent anything is set apart as
     "erased before notice" instead. Returns how many notices were queued. Raises
     NoticeIncomplete when a required element is missing."""
     # One queueing at a time per incident (two clicks on "Queue and send" would give
     # two remedy codes), and none while the affected snapshot is replaced.
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
-    notices.validate(notice_elements(incident, "-"))
-    if not incident.is_breach and not incident.what_happened:
-        raise IncidentError("Say what happened.", field="what_happened")
+    texts = notice_texts(incident)
+    when = timezone.localdate(incident.occurred_at or incident.detected_at)
     queued = erased = 0
     affected = AffectedCustomer.objects.filter(
         incident=incident, erased_before_notice=False
@@ -534,6 +614,9 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
         last = batch[-1].pk
         # Erased customers, and those whose record is gone, are not in it.
         held = customer_categories_held(customer_ids=[a.customer_id for a in batch])
+        chosen = dict(
+            customer_queryset().filter(pk__in=held.keys()).values_list("pk", "language")
+        )
         gone = {a.customer_id for a in batch} - held.keys()
         existing = set(
             IncidentNotice.objects.filter(
@@ -556,28 +639,39 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
             if not channels:
                 continue  # queued by an earlier run
             categories = [
-                c
+                DataCategory(c)
                 for c in incident.data_categories
                 if c in held.get(person.customer_id, ())
             ]
-            involved = ", ".join(DataCategory(c).label for c in categories) or (
-                "None of your personal data was involved."
-            )
             if incident.remedy_kind and not person.remedy_code:
                 person.remedy_code = secrets.token_hex(6).upper()
                 remedies.append(person)
+            # One language for the whole notice: the customer's if staff wrote it.
+            language = language_choose(
+                available=texts,
+                wanted=[
+                    notices.language_for(
+                        chosen=chosen.get(person.customer_id, ""),
+                        country=person.country,
+                    )
+                ],
+            )
+            elements = texts[language]
             remedy = (
                 (
-                    incident.remedy_description or incident.get_remedy_kind_display(),
+                    elements["remedy_description"]
+                    or incident.get_remedy_kind_display(),
                     person.remedy_code,
                 )
                 if incident.remedy_kind
                 else None
             )
             text = notices.render(
-                elements=notice_elements(incident, involved),
-                country=person.country,
-                region=person.region,
+                elements=elements,
+                language=language,
+                regime=notices.regime_for(person.region),
+                when=when,
+                categories=categories,
                 remedy=remedy,
             )
             for name in channels:
@@ -589,6 +683,7 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
                         language=text.language,
                         subject=text.subject,
                         body=text.body,
+                        sections=text.sections,
                         queued_at=now,
                     )
                 )
@@ -803,10 +898,13 @@ def status_publish(
     message: str,
     data_at_risk: str,
     components: dict[int, str] | None = None,
+    texts: dict[str, dict[str, str]] | None = None,
 ) -> StatusUpdate:
     """Publish a plain-language update on the public status page, and set the state of
     the components it names. Whether data is at risk is the officer's to say: there
-    is no default."""
+    is no default. `message` is in the source language (under the incident's title);
+    `texts` gives it in more languages, {language: {"title": ..., "message": ...}},
+    each whole. Raises IncidentError."""
     if data_at_risk not in DATA_AT_RISK:
         raise IncidentError(
             "Say whether people's data is at risk.", field="data_at_risk"
@@ -819,6 +917,26 @@ def status_publish(
     )
     # Published to anyone on /status/ and on customers' pages: no personal data.
     free_text_check(text=message, field="message", error=IncidentError, label="update")
+    versions = []
+    for language, text in (texts or {}).items():
+        _language_check(language, field=f"message_{language}")
+        title = (text.get("title") or "").strip()
+        translated = (text.get("message") or "").strip()
+        if not (title and translated):
+            raise IncidentError(
+                "Give both the title and the message in this language.",
+                field=f"message_{language}",
+            )
+        for name, value in (("title", title), ("message", translated)):
+            free_text_check(
+                text=value,
+                field=f"{name}_{language}",
+                error=IncidentError,
+                label="update",
+            )
+        versions.append(
+            StatusUpdateText(language=language, title=title, message=translated)
+        )
     update = StatusUpdate.objects.create(
         incident=incident,
         phase=phase,
@@ -826,6 +944,9 @@ def status_publish(
         data_at_risk=data_at_risk,
         published_at=timezone.now(),
     )
+    for version in versions:
+        version.update = update
+    StatusUpdateText.objects.bulk_create(versions)
     for component_id, state in (components or {}).items():
         StatusComponent.objects.filter(pk=component_id).update(state=state)
         update.components.add(component_id)
@@ -833,6 +954,10 @@ def status_publish(
         actor=actor,
         action="status.published",
         target=incident,
-        details={"phase": phase, "update": update.pk},
+        details={
+            "phase": phase,
+            "update": update.pk,
+            "languages": [v.language for v in versions],
+        },
     )
     return update

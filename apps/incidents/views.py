@@ -16,6 +16,7 @@ from apps.core.forms import form_add_domain_error
 from apps.incidents.forms import (
     AffectedForm,
     IncidentForm,
+    IncidentTextForm,
     NotifiedForm,
     ReportForm,
     ReportSendForm,
@@ -23,7 +24,7 @@ from apps.incidents.forms import (
     TimelineForm,
     TransitionForm,
 )
-from apps.incidents.models import AffectedCustomer, Audience, Incident
+from apps.incidents.models import AffectedCustomer, Audience, Incident, IncidentText
 from apps.incidents.reports import authority_report_get
 from apps.incidents.selectors import (
     OPEN,
@@ -36,6 +37,7 @@ from apps.incidents.selectors import (
     notification_progress,
     status_components,
     status_updates_published,
+    status_updates_shown,
 )
 from apps.incidents.services import (
     affected_select,
@@ -44,6 +46,7 @@ from apps.incidents.services import (
     deadline_notified_record,
     incident_create,
     incident_notify,
+    incident_text_save,
     incident_transition,
     incident_update,
     status_publish,
@@ -112,6 +115,13 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
             for d in deadlines
         ]
         owed = [d for d in deadlines if d.status == OPEN and not d.exempt]
+        failed_text = forms.get("text_edit")
+        text_forms = [
+            failed_text
+            if failed_text is not None and failed_text.instance.pk == text.pk
+            else IncidentTextForm(instance=text, prefix=f"text-{text.language}")
+            for text in IncidentText.objects.filter(incident=incident)
+        ]
         context.update(
             incident=incident,
             deadlines=deadlines,
@@ -125,7 +135,9 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
             erasure_cutoff=incident_erasure_cutoff(incident),
             progress=notification_progress(incident=incident),
             timeline=incident.timeline.select_related("author"),
-            updates=incident.status_updates.order_by("-published_at"),
+            updates=incident.status_updates.prefetch_related("texts").order_by(
+                "-published_at"
+            ),
             remedies_offered=remedies.count(),
             remedies_redeemed=remedies.filter(remedy_redeemed_at__isnull=False).count(),
             edit_form=forms.get("edit") or IncidentForm(instance=incident),
@@ -134,6 +146,8 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
             affected_form=forms.get("affected")
             or AffectedForm(initial={"scope": "all"}),
             status_form=forms.get("status") or StatusUpdateForm(),
+            text_forms=text_forms,
+            text_add_form=forms.get("text_add") or IncidentTextForm(prefix="text-new"),
             components=status_components(),
         )
         return context
@@ -177,6 +191,44 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
                 actor=request.user, incident=incident, data=f.service_data()
             ),
             "Saved (audited).",
+        )
+
+    def _do_text_add(self, request, incident):
+        form = IncidentTextForm(request.POST, prefix="text-new")
+        return "text_add", self._run(
+            request,
+            form,
+            lambda f: incident_text_save(
+                actor=request.user,
+                incident=incident,
+                language=f.cleaned_data["language"],
+                data=f.cleaned_data,
+                create=True,
+            ),
+            "Language version added (audited).",
+        )
+
+    def _do_text_edit(self, request, incident):
+        text = IncidentText.objects.filter(
+            incident=incident, language=request.POST.get("text_language", "")
+        ).first()
+        if text is None:
+            messages.error(request, "There is no version in this language.")
+            return "text_edit", None
+        form = IncidentTextForm(
+            request.POST, instance=text, prefix=f"text-{text.language}"
+        )
+        return "text_edit", self._run(
+            request,
+            form,
+            lambda f: incident_text_save(
+                actor=request.user,
+                incident=incident,
+                language=text.language,
+                data=f.cleaned_data,
+                create=False,
+            ),
+            "Language version saved (audited).",
         )
 
     def _do_transition(self, request, incident):
@@ -270,6 +322,7 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
                 components=dict.fromkeys(
                     chosen, data["component_state"] or "operational"
                 ),
+                texts=f.texts(),
             )
 
         return "status", self._run(request, form, call, "Published on the status page.")
@@ -359,9 +412,7 @@ class StatusPageView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(
-            components=status_components(), updates=status_updates_published()
-        )
+        context.update(components=status_components(), updates=status_updates_shown())
         return context
 
 
@@ -377,6 +428,11 @@ class StatusFeedView(View):
                         "incident": u.incident.title,
                         "phase": u.phase,
                         "message": u.message,
+                        # The update in more languages staff wrote it in.
+                        "texts": {
+                            t.language: {"title": t.title, "message": t.message}
+                            for t in u.texts.all()
+                        },
                         "data_at_risk": u.data_at_risk,
                         "components": [c.name for c in u.components.all()],
                         "published_at": u.published_at.isoformat(),

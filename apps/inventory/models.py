@@ -93,6 +93,7 @@ class ChangeNoticeDelivery(models.Model):
     sent_at = models.DateTimeField()
 
     class Meta:
+        verbose_name_plural = "change notice deliveries"
         constraints = [
             models.UniqueConstraint(
                 fields=["notice", "customer_id"], name="inventory_notice_once"

@@ -1,5 +1,7 @@
 """Reads for monitoring: alerts for the compliance page and API, and who is told."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
@@ -65,3 +67,20 @@ def alert_open_counts() -> dict[str, int]:
     counts = dict.fromkeys(AlertSeverity.values, 0)
     counts.update(dict(rows))
     return counts
+
+
+def alert_reveals_suspended_since(*, staff_id: int) -> datetime | None:
+    """Since when an alert holds the staff member's reveals suspended: the earliest
+    suspension among their alerts still open or acknowledged (None: none). Dismissing
+    the alert, or escalating it to an incident, lifts it. access asks through
+    `apps.access.watchers.reveals_suspended_since`, without importing monitoring."""
+    return (
+        Alert.objects.filter(
+            staff_id=staff_id,
+            reveals_suspended_at__isnull=False,
+            status__in=[AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED],
+        )
+        .order_by("reveals_suspended_at")
+        .values_list("reveals_suspended_at", flat=True)
+        .first()
+    )

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 from apps.core.navigation import NavItem
 
@@ -8,9 +9,9 @@ class PortalConfig(AppConfig):
     label = "portal"
     verbose_name = "Customer self-service"
     nav_items = (
-        NavItem("My consents", "portal:consents", roles=("customer",), order=20),
-        NavItem("My data", "portal:data", roles=("customer",), order=30),
+        NavItem(_("My consents"), "portal:consents", roles=("customer",), order=20),
+        NavItem(_("My data"), "portal:data", roles=("customer",), order=30),
         NavItem(
-            "Notices about my data", "portal:notices", roles=("customer",), order=40
+            _("Notices about my data"), "portal:notices", roles=("customer",), order=40
         ),
     )

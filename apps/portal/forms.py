@@ -3,18 +3,23 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
+from django.utils import translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from apps.core.links import public_url
 from apps.customers.selectors import customer_find_by_email
 
-WRONG = "The email address or password is not right."
+WRONG = gettext_lazy("The email address or password is not right.")
 
 
 class CustomerLoginForm(forms.Form):
-    email = forms.EmailField(label="Email address", max_length=254)
-    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    email = forms.EmailField(label=gettext_lazy("Email address"), max_length=254)
+    password = forms.CharField(
+        label=gettext_lazy("Password"), widget=forms.PasswordInput, strip=False
+    )
 
     def __init__(self, request=None, *args, **kwargs):
         self.request = request
@@ -52,13 +57,17 @@ class CustomerPasswordResetForm(PasswordResetForm):
                 "token": default_token_generator.make_token(user),
             },
         )
-        send_mail(
-            subject="Reset your Amanah password",
-            message=(
+        # In the customer's saved language, else the page's (they just used it).
+        with translation.override(customer.language or translation.get_language()):
+            subject = _("Reset your Amanah password")
+            message = _(
                 "Someone asked to reset the password of your account.\n\n"
-                f"Choose a new one here (the link works once): {link}\n\n"
+                "Choose a new one here (the link works once): %(link)s\n\n"
                 "If it was not you, ignore this message."
-            ),
+            ) % {"link": link}
+        send_mail(
+            subject=subject,
+            message=message,
             from_email=None,
             recipient_list=[customer.email],
         )

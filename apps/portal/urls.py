@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.ConsentsView.as_view(), name="consents"),
     path("login/", views.CustomerLoginView.as_view(), name="login"),
     path("logout/", views.CustomerLogoutView.as_view(), name="logout"),
+    path("language/", views.LanguageView.as_view(), name="language"),
     path("consents/receipts.json", views.ReceiptsView.as_view(), name="receipts"),
     path(
         "consents/<slug:code>/",

@@ -4,14 +4,18 @@ JavaScript, and reach each app's data through its selectors and services."""
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse, HttpResponseNotAllowed
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils import translation
 from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import FormView, TemplateView
@@ -28,6 +32,7 @@ from apps.consent.selectors import (
     notice_current,
     notice_pending_review,
     purpose_get_active,
+    purpose_text,
 )
 from apps.consent.services import (
     consent_apply_gpc,
@@ -36,13 +41,16 @@ from apps.consent.services import (
     evidence_hash,
     notice_acknowledge,
     opt_in_confirm,
+    opt_in_confirmed,
     unsubscribe,
     unsubscribe_resolve,
 )
 from apps.core.errors import DomainError
 from apps.core.forms import form_add_domain_error
+from apps.core.i18n import language_codes
 from apps.customers.registry import PII_BY_NAME
 from apps.customers.selectors import customer_masked
+from apps.customers.services import customer_language_set
 from apps.incidents.selectors import (
     incident_get,
     notices_for_customer,
@@ -51,9 +59,16 @@ from apps.incidents.selectors import (
 from apps.incidents.services import remedy_redeem
 from apps.inventory.selectors import change_notice_list, recipient_list, system_list
 from apps.portal.forms import CustomerLoginForm, CustomerPasswordResetForm
-from apps.requests.export import access_history
+from apps.portal.language import SESSION_LANGUAGE, language_remember
+from apps.portal.selectors import access_history_grouped
+from apps.portal.templatetags.portal_text import name_in_sentence
 from apps.requests.forms import CustomerRequestForm
-from apps.requests.selectors import erasure_backups_statement, requests_for_customer
+from apps.requests.models import RequestStatus
+from apps.requests.selectors import (
+    erasure_backups_statement,
+    request_get,
+    requests_for_customer,
+)
 from apps.requests.services import export_download, export_token, request_open
 
 
@@ -81,12 +96,19 @@ class CustomerPageMixin(SignInRequiredMixin):
         if request.user.role != Role.CUSTOMER or not hasattr(request.user, "customer"):
             raise PermissionDenied
         self.customer = request.user.customer
+        if request.session.get(SESSION_LANGUAGE, "") != self.customer.language:
+            # Saved elsewhere (or before this session kept it): from now on.
+            language_remember(request, self.customer.language)
+            if self.customer.language:
+                translation.activate(self.customer.language)
+                request.LANGUAGE_CODE = self.customer.language
         if self.customer.is_erased:
             backups = erasure_backups_statement(customer=self.customer).text
             logout(request)
             messages.info(
                 request,
-                f"Your data was erased and your account is closed. {backups}",
+                _("Your data was erased and your account is closed. %(backups)s")
+                % {"backups": backups},
             )
             return redirect("portal:login")
         if sends_gpc(request) and consent_apply_gpc(
@@ -94,8 +116,10 @@ class CustomerPageMixin(SignInRequiredMixin):
         ):
             messages.info(
                 request,
-                "Your browser sent a Global Privacy Control signal, so we stopped "
-                "sharing your data with partners.",
+                _(
+                    "Your browser sent a Global Privacy Control signal, so we stopped "
+                    "sharing your data with partners."
+                ),
             )
         if not self.review_exempt and notice_pending_review(customer=self.customer):
             return redirect("portal:notice")
@@ -113,6 +137,8 @@ class CustomerLoginView(FormView):
 
     def form_valid(self, form):
         login(self.request, form.user)
+        customer = getattr(form.user, "customer", None)
+        language_remember(self.request, customer.language if customer else "")
         target = self.request.POST.get("next") or self.request.GET.get("next")
         if target and target.startswith("/me/"):
             return redirect(target)
@@ -122,8 +148,44 @@ class CustomerLoginView(FormView):
 class CustomerLogoutView(View):
     def post(self, request):
         logout(request)
-        messages.success(request, "You are signed out.")
+        messages.success(request, _("You are signed out."))
         return redirect("portal:login")
+
+
+class LanguageView(View):
+    """The language switcher on every customer page: a plain form (no JavaScript).
+    Saved on the signed-in customer, and in Django's language cookie for everyone;
+    then back to the page it was sent from."""
+
+    def post(self, request):
+        code = request.POST.get("language", "")
+        if code not in language_codes():
+            return HttpResponseBadRequest(_("That language is not offered."))
+        user = request.user
+        if user.is_authenticated and user.role == Role.CUSTOMER:
+            customer = getattr(user, "customer", None)
+            if customer is not None and not customer.is_erased:
+                customer_language_set(customer=customer, language=code)
+                language_remember(request, code)
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(
+            target,
+            allowed_hosts={request.get_host()},
+            require_https=request.is_secure(),
+        ):
+            target = reverse("portal:consents")
+        response = redirect(target)
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            code,
+            max_age=settings.LANGUAGE_COOKIE_AGE or 365 * 24 * 3600,
+            path=settings.LANGUAGE_COOKIE_PATH,
+            domain=settings.LANGUAGE_COOKIE_DOMAIN,
+            secure=settings.LANGUAGE_COOKIE_SECURE,
+            httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        )
+        return response
 
 
 class ConsentsView(CustomerPageMixin, TemplateView):
@@ -141,13 +203,19 @@ class ConsentsView(CustomerPageMixin, TemplateView):
 
 
 class ConsentToggleView(CustomerPageMixin, View):
-    """One click: switch one purpose on or off, effective at once."""
+    """One click: switch one purpose on or off, effective at once. Back to the
+    purpose's own place on the page, its confirmation next to it (on a phone, the
+    top of the page is far above)."""
 
     def post(self, request, code: str):
         purpose = purpose_get_active(code=code)
         if purpose is None:
-            messages.error(request, "That choice no longer exists.")
+            messages.error(request, _("That choice no longer exists."))
             return redirect("portal:consents")
+        text = purpose_text(purpose, translation.get_language())
+        name = text.name
+        inline = f"inline purpose-{code}"
+        back = reverse("portal:consents") + f"#purpose-{code}"
         turn_on = request.POST.get("granted") == "1"
         change = consent_grant if turn_on else consent_withdraw
         try:
@@ -159,17 +227,24 @@ class ConsentToggleView(CustomerPageMixin, View):
                 evidence=request_evidence(request),
             )
         except ConsentError as exc:
-            messages.error(request, exc.message)
-            return redirect("portal:consents")
+            messages.error(request, exc.message, extra_tags=inline)
+            return redirect(back)
         if isinstance(result, OptInRequest):
             messages.info(
                 request,
-                f"Check your inbox for the link that confirms {purpose.name.lower()}.",
+                _("Check your inbox for the link that confirms %(name)s.")
+                % {"name": name_in_sentence(text)},
+                extra_tags=inline,
+            )
+        elif turn_on:
+            messages.success(
+                request, _("%(name)s is now on.") % {"name": name}, extra_tags=inline
             )
         else:
-            state = "on" if turn_on else "off"
-            messages.success(request, f"{purpose.name} is now {state}.")
-        return redirect(reverse("portal:consents") + f"#purpose-{code}")
+            messages.success(
+                request, _("%(name)s is now off.") % {"name": name}, extra_tags=inline
+            )
+        return redirect(back)
 
 
 class ReceiptsView(CustomerPageMixin, View):
@@ -205,7 +280,7 @@ class NoticeReviewView(CustomerPageMixin, TemplateView):
         notice = notice_pending_review(customer=self.customer)
         if notice is not None:
             notice_acknowledge(customer=self.customer, notice=notice)
-        messages.success(request, "Thank you. Please check your choices below.")
+        messages.success(request, _("Thank you. Please check your choices below."))
         return redirect("portal:consents")
 
 
@@ -214,12 +289,16 @@ class OptInConfirmView(View):
     follow links, but do not press buttons)."""
 
     def get(self, request, token: str):
+        if opt_in_confirmed(token=token):
+            return render(request, "portal/opt_in.html", {"already": True})
         return render(request, "portal/opt_in.html", {"token": token})
 
     def post(self, request, token: str):
         try:
             event = opt_in_confirm(token=token, evidence=request_evidence(request))
         except ConsentError as exc:
+            if opt_in_confirmed(token=token):  # pressed twice, or in two tabs
+                return render(request, "portal/opt_in.html", {"already": True})
             return render(
                 request, "portal/opt_in.html", {"error": exc.message}, status=exc.status
             )
@@ -259,7 +338,7 @@ class MyDataView(CustomerPageMixin, TemplateView):
             held=held,
             systems=[s for s in system_list() if categories & set(s.data_categories)],
             recipients=recipients,
-            looks=list(access_history(customer=customer))[:100],
+            looks=access_history_grouped(customer=customer),
             requests=[
                 (r, export_token(r) if r.export_blob is not None else None)
                 for r in requests_for_customer(customer=customer)
@@ -278,7 +357,7 @@ class MyDataView(CustomerPageMixin, TemplateView):
         form = CustomerRequestForm(request.POST)
         if form.is_valid():
             try:
-                request_open(
+                opened = request_open(
                     actor=request.user,
                     customer=self.customer,
                     evidence=request_evidence(request),
@@ -287,12 +366,22 @@ class MyDataView(CustomerPageMixin, TemplateView):
             except DomainError as exc:
                 form_add_domain_error(form, exc)
             else:
-                messages.success(
-                    request,
-                    "Your request is recorded. We will answer by the date shown.",
-                )
-                return redirect("portal:data")
+                # Some are done at once (a copy of the data, without a task queue):
+                # the message says what is true now.
+                messages.success(request, request_opened_message(opened.pk))
+                return redirect(reverse("portal:data") + "#requests")
         return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+def request_opened_message(request_id) -> str:
+    opened = request_get(request_id=request_id)
+    if opened.status == RequestStatus.COMPLETED:
+        if opened.export_blob is not None:
+            return _("Your request is done: download your data below.")
+        return _("Your request is done: the outcome is shown below.")
+    if opened.status == RequestStatus.REFUSED:
+        return _("Your request was refused: the reason is shown below.")
+    return _("Your request is recorded. We will answer by the date shown.")
 
 
 # The token of a download link opened before signing in, kept in the session (on the
@@ -364,7 +453,7 @@ class MyNoticesView(CustomerPageMixin, TemplateView):
         except DomainError as exc:
             messages.error(request, exc.message)
         else:
-            messages.success(request, "Marked as redeemed.")
+            messages.success(request, _("Marked as redeemed."))
         return redirect("portal:notices")
 
 

@@ -1,29 +1,32 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from apps.customers.registry import PII_FIELDS
 from apps.requests.models import ObjectionTo, RequestKind, RequestStatus
 
 
 class CustomerRequestForm(forms.Form):
-    kind = forms.ChoiceField(choices=RequestKind.choices, label="What would you like?")
+    kind = forms.ChoiceField(
+        choices=RequestKind.choices, label=_("What would you like?")
+    )
     field = forms.ChoiceField(
         choices=[("", "—"), *[(f.name, f.label) for f in PII_FIELDS]],
         required=False,
-        label="For a correction: which detail",
+        label=_("For a correction: which detail"),
     )
     new_value = forms.CharField(
-        required=False, max_length=300, label="The correct value"
+        required=False, max_length=300, label=_("The correct value")
     )
     objection_to = forms.ChoiceField(
         choices=[("", "—"), *ObjectionTo.choices],
         required=False,
-        label="For an objection: what you object to",
+        label=_("For an objection: what you object to"),
     )
     details = forms.CharField(
         required=False,
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
-        label="Anything we should know (optional)",
+        label=_("Anything we should know (optional)"),
     )
 
     def clean(self):
@@ -31,8 +34,10 @@ class CustomerRequestForm(forms.Form):
         if data.get("kind") == RequestKind.OBJECTION and not data.get("objection_to"):
             self.add_error(
                 "objection_to",
-                "Say what you object to: direct marketing, or another use of your "
-                "data.",
+                _(
+                    "Say what you object to: direct marketing, or another use of "
+                    "your data."
+                ),
             )
         return data
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apps.crypto.fields import EncryptedTextField
 from apps.crypto.models import DataKey
@@ -12,27 +13,27 @@ from apps.customers.models import Customer
 
 
 class RequestKind(models.TextChoices):
-    ACCESS = "access", "A copy of my data"
-    PORTABILITY = "portability", "My data in a machine-readable file"
-    RECTIFICATION = "rectification", "Correct my data"
-    ERASURE = "erasure", "Erase my data"
-    RESTRICTION = "restriction", "Restrict the use of my data"
-    OBJECTION = "objection", "Object to a use of my data"
+    ACCESS = "access", _("A copy of my data")
+    PORTABILITY = "portability", _("My data in a machine-readable file")
+    RECTIFICATION = "rectification", _("Correct my data")
+    ERASURE = "erasure", _("Erase my data")
+    RESTRICTION = "restriction", _("Restrict the use of my data")
+    OBJECTION = "objection", _("Object to a use of my data")
 
 
 class ObjectionTo(models.TextChoices):
     """What an objection (GDPR art. 21) is to."""
 
-    MARKETING = "marketing", "Direct marketing"
-    OTHER = "other", "Other use of my data"
+    MARKETING = "marketing", _("Direct marketing")
+    OTHER = "other", _("Other use of my data")
 
 
 class RequestStatus(models.TextChoices):
-    RECEIVED = "received", "Received"
-    VERIFYING = "verifying", "Verifying identity"
-    IN_PROGRESS = "in_progress", "In progress"
-    COMPLETED = "completed", "Completed"
-    REFUSED = "refused", "Refused"
+    RECEIVED = "received", _("Received")
+    VERIFYING = "verifying", _("Verifying identity")
+    IN_PROGRESS = "in_progress", _("In progress")
+    COMPLETED = "completed", _("Completed")
+    REFUSED = "refused", _("Refused")
 
 
 OPEN_STATUSES = (

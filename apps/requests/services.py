@@ -23,7 +23,8 @@ from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, gettext_noop
 
 from apps.access.services import access_log_write_full
 from apps.accounts.models import Role, User
@@ -36,7 +37,11 @@ from apps.core.reasons import reason_require
 from apps.crypto.keys import key_scope, open_with, seal_with
 from apps.customers.models import Customer, Restriction, RestrictionSource
 from apps.customers.registry import PII_FIELD_NAMES, PII_FIELDS
-from apps.customers.selectors import customer_get, customer_restriction_of_request
+from apps.customers.selectors import (
+    customer_get,
+    customer_language,
+    customer_restriction_of_request,
+)
 from apps.customers.services import (
     customer_lock,
     customer_lock_erased_at,
@@ -230,10 +235,12 @@ def request_open(
     objections from before it was asked), it waits for a privacy admin as it did.
     Raises RequestError, Conflict."""
     if kind not in RequestKind.values:
-        raise RequestError("Choose what you are asking for.", field="kind")
+        raise RequestError(gettext("Choose what you are asking for."), field="kind")
     if objection_to and objection_to not in ObjectionTo.values:
         raise RequestError(
-            "Say what you object to: direct marketing, or another use of your data.",
+            gettext(
+                "Say what you object to: direct marketing, or another use of your data."
+            ),
             field="objection_to",
         )
     if kind != RequestKind.OBJECTION:
@@ -263,9 +270,9 @@ def request_open(
     refuse_card_numbers({"details": details}, country=customer.country)
     if kind == RequestKind.RECTIFICATION:
         if field not in PII_FIELD_NAMES:
-            raise RequestError("Choose the field to correct.", field="field")
+            raise RequestError(gettext("Choose the field to correct."), field="field")
         if not new_value.strip():
-            raise RequestError("Give the correct value.", field="new_value")
+            raise RequestError(gettext("Give the correct value."), field="new_value")
     # The customer's row first (apps/core/db.py): the consent state and restriction
     # an objection changes are theirs, and the audit chain comes last. Two opens for
     # one customer queue up here, so the check below sees the other's request.
@@ -283,7 +290,7 @@ def request_open(
         # and is never held up by a review of another use.
         already = already.filter(objection_to=objection_to)
     if objection_to != ObjectionTo.MARKETING and already.exists():
-        raise Conflict("A request of this kind is already open.", field="kind")
+        raise Conflict(gettext("A request of this kind is already open."), field="kind")
     now = timezone.now()
     regime, due = regime_and_due(
         country=customer.country, region=customer.region, received=now
@@ -331,8 +338,11 @@ def request_open(
 
         # Robust: a broker that cannot take it now leaves the request received, and
         # the beat's `requests_process_stalled` picks it up.
+        # The language the customer asked in goes with the id (a code, no PII): the
+        # email that the request is done is written in it unless they saved one.
+        language = "" if by_staff else translation.get_language() or ""
         transaction.on_commit(
-            lambda: request_process_task.delay(str(request.pk)), robust=True
+            lambda: request_process_task.delay(str(request.pk), language), robust=True
         )
     return request
 
@@ -673,24 +683,26 @@ def request_handle(
 # Processing (Celery) -----------------------------------------------------------------
 
 
-def request_process(*, request_id: Any) -> None:
-    """Do what an access, portability or erasure request asks. Idempotent."""
+def request_process(*, request_id: Any, language: str = "") -> None:
+    """Do what an access, portability or erasure request asks. Idempotent.
+    `language`: the one the customer asked in, if known (for the email)."""
     request = DataRequest.objects.filter(pk=request_id).first()
     if request is None or not request.is_open:
         return
     if request.kind == RequestKind.ERASURE:
         erasure_execute(request=request)
     else:
-        export_build(request=request)
+        export_build(request=request, language=language)
 
 
 def _export_aad(request: DataRequest) -> bytes:
     return f"amanah:dsr-export:{request.pk}".encode()
 
 
-def export_build(*, request: DataRequest) -> None:
+def export_build(*, request: DataRequest, language: str = "") -> None:
     """Build the customer's export (ZIP: JSON and a readable HTML page), seal it under
-    their data key, and email them a link that works once, within 24 hours."""
+    their data key, and email them a link that works once, within 24 hours: in their
+    saved language, else `language` (the one they asked in), else English."""
     from apps.requests.export import export_contents
 
     with key_scope():
@@ -707,6 +719,7 @@ def export_build(*, request: DataRequest) -> None:
             )
         blob = seal_with(customer.data_key, buffer.getvalue(), _export_aad(request))
         email = customer.email
+        language = customer_language(customer, requested=language)
     with transaction.atomic():
         request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
         _completing(request)
@@ -714,7 +727,10 @@ def export_build(*, request: DataRequest) -> None:
         request.export_ready_at = timezone.now()
         request.status = RequestStatus.COMPLETED
         request.completed_at = request.export_ready_at
-        request.outcome = "Your data is ready to download (once, within 24 hours)."
+        # Stored in English; marked so that pages can show it translated.
+        request.outcome = gettext_noop(
+            "Your data is ready to download (once, within 24 hours)."
+        )
         request.save()
         _event(request, None, RequestStatus.COMPLETED, "export ready")
         audit.record(
@@ -724,18 +740,21 @@ def export_build(*, request: DataRequest) -> None:
             details={"bytes": len(blob)},
         )
         link = public_url("portal:request-download", args=[export_token(request)])
-        transaction.on_commit(
-            lambda: send_mail(
-                subject="Your data is ready",
-                message=(
-                    "The copy of your data you asked for is ready. Sign in and "
-                    "download "
-                    f"it within {EXPORT_HOURS} hours (it works once): {link}"
-                ),
-                from_email=None,
-                recipient_list=[email] if email else [],
-            )
-        )
+
+        def send() -> None:
+            with translation.override(language):
+                send_mail(
+                    subject=gettext("Your data is ready"),
+                    message=gettext(
+                        "The copy of your data you asked for is ready. Sign in and "
+                        "download it within %(hours)s hours (it works once): %(link)s"
+                    )
+                    % {"hours": EXPORT_HOURS, "link": link},
+                    from_email=None,
+                    recipient_list=[email] if email else [],
+                )
+
+        transaction.on_commit(send)
 
 
 def export_token(request: DataRequest) -> str:
@@ -753,10 +772,10 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
         )
     except signing.SignatureExpired:
         raise RequestError(
-            "This download link has expired; ask for a new copy."
+            gettext("This download link has expired; ask for a new copy.")
         ) from None
     except signing.BadSignature:
-        raise RequestError("This download link is not valid.") from None
+        raise RequestError(gettext("This download link is not valid.")) from None
     with transaction.atomic():
         request = (
             DataRequest.objects.select_for_update(no_key=True)
@@ -764,11 +783,13 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
             .first()
         )
         if request is None or request.customer_id != customer.pk:
-            raise RequestError("This download link is not valid.")
+            raise RequestError(gettext("This download link is not valid."))
         blob, ready_at = request.export_blob, request.export_ready_at
         # export_build sets the two together: a file always has its ready time.
         if blob is None or ready_at is None:
-            raise RequestError("This file was already downloaded; ask for a new copy.")
+            raise RequestError(
+                gettext("This file was already downloaded; ask for a new copy.")
+            )
         expired = ready_at + timedelta(hours=EXPORT_HOURS) <= timezone.now()
         if expired:
             # The file goes; refused only after the commit, which a raise would undo.
@@ -786,9 +807,11 @@ def export_download(*, token: str, customer: Customer) -> tuple[DataRequest, byt
                 target=request,
             )
     if expired:
-        raise RequestError("This download link has expired; ask for a new copy.")
+        raise RequestError(
+            gettext("This download link has expired; ask for a new copy.")
+        )
     if data is None:
-        raise RequestError("This data was erased.")
+        raise RequestError(gettext("This data was erased."))
     return request, data
 
 
@@ -902,7 +925,7 @@ def erasure_execute(*, request: DataRequest) -> DataRequest:
             request.certificate = _erasure_certificate(
                 request, customer=customer, erased_at=erased_at or now, held=held
             )
-            request.outcome = "Your data was erased."
+            request.outcome = gettext_noop("Your data was erased.")
         request.status = RequestStatus.COMPLETED
         request.completed_at = now
         request.save()

@@ -11,8 +11,9 @@ from apps.requests.services import request_process, requests_process_stalled
     retry_backoff=True,
     max_retries=5,
 )
-def request_process_task(request_id: str) -> None:
-    request_process(request_id=request_id)
+def request_process_task(request_id: str, language: str = "") -> None:
+    """`language`: a code (the one the customer asked in), never personal data."""
+    request_process(request_id=request_id, language=language)
 
 
 @shared_task(name="requests.process_stalled")

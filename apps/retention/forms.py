@@ -1,12 +1,26 @@
 from django import forms
 from django.utils import timezone
 
+from apps.consent.forms import translations_fields_form
 from apps.core.reasons import REASON_MIN_LENGTH
 from apps.customers.registry import DataCategory
-from apps.retention.models import Action, Covers, Trigger
+from apps.retention.models import POLICY_TEXT_FIELDS, Action, Covers, Trigger
 
 
-class PolicyForm(forms.Form):
+class PolicyForm(translations_fields_form(POLICY_TEXT_FIELDS)):  # type: ignore[misc]
+    """A policy; its description and legal basis also per language (after the
+    English source), each language whole."""
+
+    field_order = [
+        "covers",
+        "category",
+        "period_days",
+        "trigger",
+        "action",
+        "legal_basis",
+        "description",
+        "enabled",
+    ]
     covers = forms.ChoiceField(choices=Covers.choices)
     category = forms.ChoiceField(
         choices=[("", "—"), *list(DataCategory.choices)],

@@ -1,5 +1,7 @@
 from django.conf import settings
 from django.db import models
+from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from apps.customers.models import Customer
 from apps.customers.registry import DataCategory
@@ -24,18 +26,23 @@ class Trigger(models.TextChoices):
     INTERACTION_CLOSED = "interaction_closed", "Interaction closed"
 
 
-CLOCK_TEXTS: dict[str, str] = {
-    Trigger.LAST_ACTIVITY: "your details were last entered or changed",
-    Trigger.CLOSED: "your account was closed",
-    Trigger.CONSENT_WITHDRAWN: "you withdrew the consent",
-    Trigger.INTERACTION_CLOSED: "the case or delivery closed",
+# The public data policy's words, in the customer's language.
+CLOCK_TEXTS: dict[str, str | Promise] = {
+    Trigger.LAST_ACTIVITY: gettext_lazy("your details were last entered or changed"),
+    Trigger.CLOSED: gettext_lazy("your account was closed"),
+    Trigger.CONSENT_WITHDRAWN: gettext_lazy("you withdrew the consent"),
+    Trigger.INTERACTION_CLOSED: gettext_lazy("the case or delivery closed"),
 }
 
 
 class Action(models.TextChoices):
-    CRYPTO_SHRED = "crypto_shred", "Crypto-shred (destroy the data key)"
-    ANONYMIZE = "anonymize", "Pseudonymise (shred the details, keep a record number)"
-    DELETE = "delete", "Delete the records"
+    # Shown on the public data policy too: translated.
+    CRYPTO_SHRED = "crypto_shred", gettext_lazy("Crypto-shred (destroy the data key)")
+    ANONYMIZE = (
+        "anonymize",
+        gettext_lazy("Pseudonymise (shred the details, keep a record number)"),
+    )
+    DELETE = "delete", gettext_lazy("Delete the records")
 
 
 # Which triggers and actions make sense for each kind of record.
@@ -50,6 +57,9 @@ ALLOWED: dict[str, tuple[set[str], set[str]]] = {
     Covers.CONSENT_EVENTS: ({Trigger.CONSENT_WITHDRAWN}, {Action.DELETE}),
     Covers.INTERACTIONS: ({Trigger.INTERACTION_CLOSED}, {Action.DELETE}),
 }
+
+
+POLICY_TEXT_FIELDS = ("description", "legal_basis")
 
 
 class RetentionPolicy(models.Model):
@@ -70,10 +80,15 @@ class RetentionPolicy(models.Model):
     description = models.TextField(
         help_text="Plain language, for the public data policy."
     )
+    # The description and legal basis in the other languages (the fields above are
+    # the English source): {"id": {"description": ..., "legal_basis": ...}, ...}. The
+    # public data policy gives each policy whole in one language.
+    translations = models.JSONField(default=dict, blank=True)
     enabled = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name_plural = "retention policies"
         ordering = ["code"]
 
     def __str__(self) -> str:
@@ -85,17 +100,21 @@ class RetentionPolicy(models.Model):
         (548 days is not "2 years"), else days."""
         years, rest = divmod(self.period_days, 365)
         if years and not rest:
-            return f"{years} year{'s' if years > 1 else ''}"
-        return f"{self.period_days} day{'s' if self.period_days != 1 else ''}"
+            return ngettext("%(count)d year", "%(count)d years", years) % {
+                "count": years
+            }
+        return ngettext("%(count)d day", "%(count)d days", self.period_days) % {
+            "count": self.period_days
+        }
 
     @property
     def clock_text(self) -> str:
         """When the period starts, in the customer's words."""
         if self.trigger == Trigger.CREATED:
             if self.covers == Covers.ACCESS_LOG:
-                return "each look was recorded"
-            return "your account was opened"
-        return CLOCK_TEXTS[self.trigger]
+                return gettext("each look was recorded")
+            return gettext("your account was opened")
+        return str(CLOCK_TEXTS[self.trigger])
 
 
 class LegalHold(models.Model):
@@ -182,6 +201,7 @@ class DisposalProgress(models.Model):
     finished = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name_plural = "disposal progress"
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "policy"], name="retention_progress_once"
@@ -207,6 +227,7 @@ class DisposalLogEntry(models.Model):
     disposed_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name_plural = "disposal log entries"
         indexes = [
             models.Index(fields=["policy", "disposed_at"], name="retention_log_policy")
         ]

@@ -26,7 +26,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from apps.consent.selectors import consent_event_counts_by_withdrawal
+from apps.consent.selectors import (
+    consent_event_counts_by_withdrawal,
+    texts_in_language,
+)
 from apps.customers.models import Customer, CustomerStatus
 from apps.customers.selectors import customer_ids_restricted
 from apps.retention.models import (
@@ -88,6 +91,24 @@ def policy_list(
     if covers:
         policies = policies.filter(covers=covers)
     return policies.filter(enabled=True) if enabled_only else policies
+
+
+@dataclass(frozen=True)
+class PolicyText:
+    description: str
+    legal_basis: str
+    language: str
+
+
+def policy_text(policy: RetentionPolicy, language: str | None) -> PolicyText:
+    """The policy's description and legal basis in one whole language: `language` if
+    written, else English (the source)."""
+    texts, chosen = texts_in_language(
+        source={"description": policy.description, "legal_basis": policy.legal_basis},
+        translations=policy.translations,
+        language=language,
+    )
+    return PolicyText(texts["description"], texts["legal_basis"], chosen)
 
 
 def policy_get(*, code: str) -> RetentionPolicy | None:

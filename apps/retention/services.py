@@ -28,12 +28,14 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit import services as audit
+from apps.consent.models import translations_check
 from apps.core.db import advisory_xact_lock, bulk_insert, declare_disposal
 from apps.core.reasons import reason_require
 from apps.crypto.blind import blind_index
@@ -43,6 +45,7 @@ from apps.retention import walk
 from apps.retention.errors import HoldConflict, RetentionError
 from apps.retention.models import (
     ALLOWED,
+    POLICY_TEXT_FIELDS,
     Covers,
     DisposalLogEntry,
     DisposalProgress,
@@ -73,6 +76,7 @@ POLICY_FIELDS = (
     "action",
     "legal_basis",
     "description",
+    "translations",
     "enabled",
 )
 
@@ -113,6 +117,13 @@ def _validate_policy(data: dict[str, Any]) -> None:
         raise RetentionError("The period is at least one day.", field="period_days")
     if not (data.get("legal_basis") or "").strip():
         raise RetentionError("State the legal basis.", field="legal_basis")
+    if "translations" in data:
+        try:
+            translations_check(data["translations"], fields=POLICY_TEXT_FIELDS)
+        except ValidationError as exc:
+            raise RetentionError(
+                " ".join(exc.message_dict["translations"]), field="translations"
+            ) from None
 
 
 @transaction.atomic

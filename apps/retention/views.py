@@ -7,29 +7,38 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
+from django.utils import translation
 from django.views import View
 from django.views.generic import TemplateView
 
 from apps.access.selectors import customer_exists
 from apps.accounts.models import GOVERNANCE_ROLES, Role
 from apps.accounts.permissions import RoleRequiredMixin
+from apps.consent.forms import translations_initial
 from apps.consent.selectors import purpose_list_active
 from apps.core.errors import DomainError
 from apps.core.forms import form_add_domain_error
 from apps.retention.forms import HoldForm, PolicyForm
 from apps.retention.management.commands.retention_report import report_csv
+from apps.retention.models import POLICY_TEXT_FIELDS
 from apps.retention.selectors import (
     disposed_per_month,
     hold_get,
     hold_list,
     policy_get,
     policy_list,
+    policy_text,
     retention_report,
     run_list_recent,
 )
 from apps.retention.services import POLICY_FIELDS, hold_place, hold_release, policy_save
 
 CHART_HEIGHT = 160
+# Room above the tallest bar for its value label (11px text, drawn 4px above the bar)
+# and below the axis for the month labels: nothing is cut off at the viewBox's edges.
+CHART_TOP = 20
+CHART_AXIS = CHART_TOP + CHART_HEIGHT
+CHART_VIEW_HEIGHT = CHART_AXIS + 30
 
 
 def _bars(months: list[dict]) -> list[dict]:
@@ -41,7 +50,7 @@ def _bars(months: list[dict]) -> list[dict]:
             {
                 **month,
                 "x": 40 + index * 52,
-                "y": 10 + CHART_HEIGHT - height,
+                "y": CHART_AXIS - height,
                 "height": height,
                 "label": month["month"][2:].replace("-", "/"),
             }
@@ -76,6 +85,9 @@ class RetentionReportView(RoleRequiredMixin, TemplateView):
             report=report,
             bars=_bars(months),
             chart_width=40 + 52 * len(months),
+            chart_height=CHART_VIEW_HEIGHT,
+            chart_axis=CHART_AXIS,
+            chart_ticks=CHART_AXIS + 18,
             chart_total=sum(m["disposed"] for m in months),
             peak=max((m["disposed"] for m in months), default=0),
             overdue_total=sum(p["overdue"] for p in report["policies"]),
@@ -106,6 +118,10 @@ class PolicyEditView(RoleRequiredMixin, TemplateView):
         if code and policy is None:
             raise Http404("No such policy.")
         initial = {f: getattr(policy, f) for f in POLICY_FIELDS} if policy else {}
+        if policy:
+            initial.update(
+                translations_initial(policy.translations, POLICY_TEXT_FIELDS)
+            )
         context.update(policy=policy, form=form or PolicyForm(initial=initial))
         return context
 
@@ -188,7 +204,12 @@ class DataPolicyView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        language = translation.get_language()
         context.update(
-            policies=policy_list(enabled_only=True), purposes=purpose_list_active()
+            policies=[
+                (policy, policy_text(policy, language))
+                for policy in policy_list(enabled_only=True)
+            ],
+            purposes=purpose_list_active(),
         )
         return context

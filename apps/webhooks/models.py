@@ -137,6 +137,7 @@ class Delivery(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "deliveries"
         indexes = [
             # The due query: pending deliveries by time.
             models.Index(

@@ -171,6 +171,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The customer's saved language over the cookie and the browser; staff pages
+    # in English (apps/portal/language.py).
+    "apps.portal.language.CustomerLanguageMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "apps.crypto.middleware.KeyScopeMiddleware",
     # Notes staff searches by email/phone and 404s on customer ids (no values).

@@ -69,7 +69,7 @@ def test_reveal_form_errors_are_shown_and_nothing_is_revealed(client, support_ag
 
 
 @pytest.mark.postgres  # the agents' one-statement read is PostgreSQL's
-def test_an_agents_customer_page_takes_seven_queries(
+def test_an_agents_customer_page_takes_nine_queries(
     client, support_agent, django_assert_num_queries
 ):
     customer = make_customer()
@@ -79,8 +79,9 @@ def test_an_agents_customer_page_takes_seven_queries(
     client.get(url)  # the first request stamps the session's last-seen time
     # The session, the user and the device; the customer with its grant, interaction,
     # reveals and data key; the policy; the customer's active restrictions; the
-    # access-log row.
-    with django_assert_num_queries(7):
+    # access-log row; whether an alert holds the agent's reveals suspended; the
+    # agent's reveal of the customer that ended last (the page says it expired).
+    with django_assert_num_queries(9):
         page = client.get(url).content.decode()
     assert interaction.contact_alias in page
     assert "more hours" in page

@@ -14,10 +14,12 @@ from tests.accounts.helpers import current_code, sign_in
 pytestmark = pytest.mark.django_db
 
 
-def test_home_redirects_anonymous_visitors_to_sign_in(client):
+def test_home_sends_anonymous_visitors_to_the_customer_sign_in(client):
     response = client.get("/")
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("accounts:login"))
+    assert response["Location"] == reverse("portal:login")
+    page = client.get(response["Location"]).content.decode()
+    assert f'href="{reverse("accounts:login")}"' in page  # staff: their own sign-in
 
 
 def test_customers_are_sent_to_their_privacy_page(client, customer_user):

@@ -15,9 +15,12 @@ from apps.consent.services import consent_record
 
 def reseed_purposes() -> None:
     """Seed the purposes and notice v1 as migration 0003 does (after a flush), the
-    direct-marketing ones marked as 0007 marks them."""
+    direct-marketing ones marked as 0007 marks them, translated as 0009 does."""
     import_module("apps.consent.migrations.0003_seed_purposes").seed(apps, None)
     import_module("apps.consent.migrations.0007_objection").mark(apps, None)
+    import_module("apps.consent.migrations.0009_texts_per_language").translate_seeded(
+        apps, None
+    )
 
 
 def consent_answer(

@@ -117,3 +117,15 @@ def test_demo_shares_keep_a_customer_s_own_answer(privacy_admin, delivery_agent)
         actor=privacy_admin, demo_customer=demo, courier=delivery_agent, count=2
     )
     assert again == 0
+
+
+def test_seed_demo_prints_the_sign_in_links_on_the_public_url(capsys, settings):
+    """`make run PORT=8001` sets AMANAH_PUBLIC_URL to the port it serves on: the links
+    seed_demo prints follow it, never a fixed 8000."""
+    settings.DEBUG = True
+    settings.AMANAH_PUBLIC_URL = "http://127.0.0.1:8001"
+    call_command("seed_demo", verbosity=0)
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:8001/accounts/login/" in out
+    assert "http://127.0.0.1:8001/me/login/" in out
+    assert ":8000" not in out

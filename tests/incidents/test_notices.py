@@ -1,17 +1,18 @@
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.core import mail
 from django.db.models import ProtectedError
-from django.utils import timezone
+from django.utils import formats, timezone
 from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
 from apps.customers.models import Customer
+from apps.customers.registry import DataCategory
 from apps.incidents import channels
 from apps.incidents.errors import IncidentError, NoticeIncomplete
 from apps.incidents.models import AffectedCustomer, Incident, IncidentNotice
-from apps.incidents.notices import render
+from apps.incidents.notices import regime_for, render
 from apps.incidents.services import (
     OUTCOME_UNKNOWN,
     affected_select,
@@ -32,24 +33,31 @@ pytestmark = pytest.mark.django_db
 
 ELEMENTS = {
     "what_happened": "x",
-    "when": "2026-11-01",
-    "data_involved": "Contact details",
     "what_we_are_doing": "y",
     "what_you_can_do": "z",
     "contact": "privacy@amanah.example",
 }
 
 
+def render_notice(*, language="en", regime="standard", remedy=None, **elements):
+    return render(
+        elements={**ELEMENTS, **elements},
+        language=language,
+        regime=regime,
+        when=date(2026, 11, 1),
+        categories=[DataCategory.CONTACT],
+        remedy=remedy,
+    )
+
+
 @pytest.mark.parametrize("missing", list(ELEMENTS))
 def test_the_validator_refuses_a_notice_missing_an_element(missing):
     with pytest.raises(NoticeIncomplete, match=missing):
-        render(
-            elements={**ELEMENTS, missing: " "}, country="ID", region="", remedy=None
-        )
+        render_notice(**{missing: " "})
 
 
 def test_california_notices_use_the_five_headings_in_order():
-    body = render(elements=ELEMENTS, country="US", region="US-CA", remedy=None).body
+    body = render_notice(regime=regime_for("US-CA")).body
     headings = [
         "What Happened",
         "What Information Was Involved",
@@ -61,13 +69,12 @@ def test_california_notices_use_the_five_headings_in_order():
     assert positions == sorted(positions)
 
 
-def test_indonesian_customers_get_the_indonesian_notice():
-    rendered = render(
-        elements=ELEMENTS, country="ID", region="ID-JK", remedy=("Voucher", "AB12")
-    )
-    assert rendered.language == "id"
-    assert "Apa yang terjadi" in rendered.body
+def test_a_notice_has_plain_headings_never_underlines():
+    rendered = render_notice(remedy=("Voucher", "AB12"))
+    assert "---" not in rendered.body
+    assert "\n\nWhat happened\nx\nWhen: " in rendered.body
     assert "AB12" in rendered.body
+    assert rendered.language == "en"
 
 
 def test_queueing_refuses_an_incident_without_the_required_text(privacy_admin):
@@ -271,7 +278,8 @@ def test_status_times_name_the_configured_zone(client, privacy_admin, settings):
     )
     local = timezone.localtime(update.published_at)
     html = client.get("/status/").content.decode()
-    assert f"{local:%H:%M} (Asia/Jakarta)" in html
+    shown = formats.date_format(local, "DATETIME_FORMAT")
+    assert f"{shown} (Asia/Jakarta)" in html
     assert " UTC" not in html
 
 

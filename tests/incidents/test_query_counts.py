@@ -40,11 +40,12 @@ def test_queueing_notices_does_not_grow_with_the_affected(
     privacy_admin, size, django_assert_max_num_queries
 ):
     incident = affected_incident(privacy_admin, size)
-    # In savepoints: the incident's lock; one batch (every affected person, under the
-    # default batch size), their data categories held and their notices already
-    # queued; remedy codes, those set apart and the notices, one statement each (3);
-    # the empty batch that ends the loop; the audit event (actor, chain lock, chain
-    # head, insert); and the savepoints' own statements (6).
-    with django_assert_max_num_queries(18):
+    # In savepoints: the incident's lock; its texts in other languages; one batch
+    # (every affected person, under the default batch size), their data categories
+    # held, their saved languages and their notices already queued; remedy codes,
+    # those set apart and the notices, one statement each (3); the empty batch that
+    # ends the loop; the audit event (actor, chain lock, chain head, insert); and the
+    # savepoints' own statements (6).
+    with django_assert_max_num_queries(20):
         queued = notices_queue(actor=privacy_admin, incident=incident)
     assert queued == 2 * (size - 1)

@@ -8,7 +8,13 @@ from django.urls import reverse
 
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
-from apps.retention.models import DisposalRun, LegalHold, RetentionPolicy
+from apps.consent.forms import translations_initial
+from apps.retention.models import (
+    POLICY_TEXT_FIELDS,
+    DisposalRun,
+    LegalHold,
+    RetentionPolicy,
+)
 from tests.accounts.factories import UserFactory
 from tests.accounts.helpers import sign_in
 from tests.retention.factories import aged_customer
@@ -95,6 +101,8 @@ def test_privacy_admin_edits_a_policy_with_an_audit_event(client, privacy_admin)
         "legal_basis": policy.legal_basis,
         "description": policy.description,
         "enabled": "on",
+        # The page shows the texts in the other languages too, and posts them back.
+        **translations_initial(policy.translations, POLICY_TEXT_FIELDS),
     }
     response = client.post(reverse("retention:policy-edit", args=["access-log"]), data)
     assert response.status_code == 302

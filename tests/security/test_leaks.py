@@ -384,7 +384,8 @@ def test_pages_of_roles_that_may_not_see_the_canary_show_none_of_it(lived_canary
         (admin, "/admin/customers/customer/"),
         (admin, "/admin/audit/auditevent/"),
         (admin, "/admin/consent/consentevent/"),
-        # An agent's desk lists their cases: the name (identity) only.
+        # An agent's desk lists their cases: the name, and for a delivery the
+        # drop-off address (what the role sees in full), nothing more.
         (delivery, "/staff/"),
         (support, "/staff/"),
     ]
@@ -395,7 +396,7 @@ def test_pages_of_roles_that_may_not_see_the_canary_show_none_of_it(lived_canary
             expected = 403
         assert status == expected, (path, user.role, status)
         allowed = (
-            allowed_fields(user.role) & {"full_name"}
+            allowed_fields(user.role) & DESK_FIELDS
             if user in (delivery, support)
             else frozenset()
         )
@@ -405,6 +406,11 @@ def test_pages_of_roles_that_may_not_see_the_canary_show_none_of_it(lived_canary
     for path in ("/privacy/", "/status/", "/accounts/login/", "/me/login/"):
         response = Client().get(path, follow=True, HTTP_HOST="127.0.0.1")
         assert_no_canary(response.content.decode(), where=f"{path}, signed out")
+
+
+# What a desk row may show of a customer, where the role sees it in full
+# (apps/access/views.py DESK_CATEGORIES: identity and address).
+DESK_FIELDS = {"full_name", "address_line", "city", "postal_code"}
 
 
 def build_stranger_agent():

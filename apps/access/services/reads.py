@@ -37,10 +37,13 @@ def _shape(
     revealed: AbstractSet[str],
     capped: bool,
     restricted: bool = False,
+    only: AbstractSet[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     data = customer_plain(customer)
     shown: dict[str, str] = {}
     for spec in PII_FIELDS:
+        if only is not None and spec.name not in only:
+            continue  # not read, not decrypted, not logged
         visibility = policy_cell(matrix, actor.role, spec.category).visibility
         # Restricted (GDPR art. 18): what the policy shows in full is masked; only a
         # reveal, whose reason names the restriction's purpose, shows it.
@@ -99,10 +102,13 @@ def customers_read(
     customers: Iterable[Customer | AssignedCustomer],
     capped: bool = False,
     matrix: dict | None = None,
+    only: AbstractSet[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Each customer as the actor may see them, and one access-log row per customer,
     written in one insert. `capped`: search results outside the actor's assignments,
     shown masked at most. `matrix`: the policy, if the caller has read it already.
+    `only`: these fields and no others (a list page's columns): the rest are neither
+    decrypted nor logged as shown.
     A restricted customer's fields are masked where the policy would show them in
     full (a live reveal still shows its fields), and their row says `restricted`:
     the purposes their use is limited to, oldest first."""
@@ -125,6 +131,7 @@ def customers_read(
             revealed=live.fields if live else frozenset(),
             capped=capped,
             restricted=customer.pk in restrictions,
+            only=only,
         )
         if customer.pk in restrictions:
             data["restricted"] = [

@@ -9,6 +9,7 @@ from apps.accounts.services import user_ensure_staff
 from apps.consent.models import ConsentSource
 from apps.consent.services import consent_record
 from apps.core.errors import DomainError
+from apps.core.links import public_url
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_count, customer_find_by_email
 from apps.customers.services import customer_create, customers_bulk_create
@@ -104,9 +105,7 @@ class Command(BaseCommand):
 
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"Customers on record: {customer_count()}.")
-        self.stdout.write(
-            "Staff sign in at http://127.0.0.1:8000/accounts/login/ with:"
-        )
+        self.stdout.write(f"Staff sign in at {public_url('accounts:login')} with:")
         for username, role, _ in DEMO_STAFF:
             self.stdout.write(f"  {username:<14} {role.label:<20} password: {password}")
         self.stdout.write(
@@ -119,7 +118,7 @@ class Command(BaseCommand):
             "(customers shown masked)."
         )
         self.stdout.write(
-            "Customers sign in at http://127.0.0.1:8000/me/login/ with:\n"
+            f"Customers sign in at {public_url('portal:login')} with:\n"
             f"  {DEMO_CUSTOMER_EMAIL}   password: {password}"
         )
 

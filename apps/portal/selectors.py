@@ -1,0 +1,69 @@
+"""Reads shaped for the customer's pages."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils.translation import gettext_lazy as _
+
+from apps.access.selectors import access_log_list_for_subject
+from apps.customers.models import Customer
+
+# Reads by one role for one purpose with no more than this between them are one
+# visit (a support session opens a record many times).
+VISIT_GAP = timedelta(minutes=30)
+
+WHO = {
+    "support_agent": _("A support agent"),
+    "delivery_agent": _("A delivery agent"),
+    "compliance_officer": _("A compliance officer"),
+    "privacy_admin": _("A privacy administrator"),
+}
+WHY = {
+    "support_case": _("your support case"),
+    "delivery": _("your delivery"),
+    "search": _("finding your record to help you"),
+    "governance": _("privacy oversight"),
+}
+
+
+@dataclass
+class AccessVisit:
+    """Consecutive reads of the customer's data by one role for one purpose."""
+
+    role: str
+    purpose: str
+    first: datetime
+    last: datetime
+    count: int
+
+    @property
+    def who(self) -> str:
+        return str(WHO.get(self.role, _("A staff member")))
+
+    @property
+    def why(self) -> str:
+        return str(WHY.get(self.purpose, self.purpose))
+
+
+def access_history_grouped(
+    *, customer: Customer, limit: int = 100
+) -> list[AccessVisit]:
+    """Who looked at the customer's data, newest first, one row per visit: reads by
+    the same role for the same purpose, each within VISIT_GAP of the next, with
+    their count and time range. At most `limit` visits (the rows stream)."""
+    visits: list[AccessVisit] = []
+    for at, role, purpose, _fields in access_log_list_for_subject(customer=customer):
+        last = visits[-1] if visits else None
+        if (
+            last is not None
+            and last.role == role
+            and last.purpose == purpose
+            and last.first - at <= VISIT_GAP
+        ):
+            last.first = at
+            last.count += 1
+            continue
+        if len(visits) == limit:
+            break
+        visits.append(AccessVisit(role, purpose, first=at, last=at, count=1))
+    return visits

@@ -1,0 +1,98 @@
+"""The staff customer page says what the agent can do next; a reveal's end is shown
+(live in the browser, "expired" on a reload without JavaScript); while an alert holds
+an agent's reveals suspended the page says so, why and who lifts it, and offers no
+reveal form."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.access.models import Reveal
+from apps.monitoring.models import AlertStatus
+from apps.monitoring.services import alert_suspend_reveals
+from tests.access.factories import assign
+from tests.accounts.helpers import sign_in
+from tests.customers.factories import make_customer
+from tests.monitoring.factories import make_alert
+
+pytestmark = pytest.mark.django_db
+
+REASON = "Customer asked for a callback"
+
+
+def open_page(client, agent, customer) -> str:
+    sign_in(client, agent)
+    return client.get(reverse("staff:customer", args=[customer.pk])).content.decode()
+
+
+def test_the_page_says_what_the_agent_can_do_next(client, support_agent):
+    customer = make_customer()
+    interaction = assign(support_agent, customer)
+    html = open_page(client, support_agent, customer)
+    assert "What you can do" in html
+    assert "Reveal Email, Phone in full for up to 10 minutes" in html
+    assert "Masked for your role: Email, Phone, Address" in html
+    assert reverse("staff:interaction-close", args=[interaction.pk]) in html
+    assert "Close the support case</button>" in html
+
+
+def test_a_live_reveal_names_its_end_for_the_countdown_script(client, support_agent):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.post(url, {"fields": ["email"], "reason": REASON})
+    html = client.get(url).content.decode()
+    assert 'id="reveal-timer" data-expires-at="' in html
+    assert 'class="revealed" data-revealed>jane@example.com' in html
+    assert "js/reveal-countdown.js" in html
+
+
+def test_after_a_reveal_ends_a_reload_says_it_expired(client, support_agent):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.post(url, {"fields": ["email"], "reason": REASON})
+    Reveal.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    html = client.get(url).content.decode()
+    assert "jane@example.com" not in html
+    assert "Your reveal of Email\n  expired at" in html
+    assert 'id="reveal-timer"' not in html
+
+
+def test_suspended_reveals_are_explained_and_not_offered(
+    client, support_agent, compliance_officer
+):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    alert = make_alert(staff=support_agent, severity="high", rule="reveal_volume")
+    alert_suspend_reveals(actor=compliance_officer, alert=alert)
+    html = open_page(client, support_agent, customer)
+    assert "Your reveals are suspended." in html
+    assert "compliance officer or privacy admin lifts the suspension" in html
+    assert "Reveal for a few minutes" not in html
+    assert 'name="reason"' not in html
+    # A form posted anyway (an old tab) reveals nothing.
+    response = client.post(
+        reverse("staff:customer", args=[customer.pk]),
+        {"fields": ["email"], "reason": REASON},
+    )
+    assert response.status_code == 403
+    assert not Reveal.objects.filter(status="granted").exists()
+
+
+def test_a_dismissed_alert_lifts_the_suspension(
+    client, support_agent, compliance_officer
+):
+    customer = make_customer()
+    assign(support_agent, customer)
+    alert = make_alert(staff=support_agent, severity="high", rule="reveal_volume")
+    alert_suspend_reveals(actor=compliance_officer, alert=alert)
+    alert.status = AlertStatus.DISMISSED
+    alert.save(update_fields=["status"])
+    html = open_page(client, support_agent, customer)
+    assert "Your reveals are suspended." not in html
+    assert "Reveal for a few minutes" in html

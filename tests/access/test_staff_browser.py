@@ -1,0 +1,125 @@
+"""The staff pages in a real browser on a phone (390 px): the desk shows each
+customer's name and the Time left and Close of each case in full; the policy editor
+never widens the page; and a reveal's values leave the page when its time is up."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.access.models import Reveal
+from tests.access.factories import assign
+from tests.accounts.helpers import sign_in
+from tests.customers.factories import make_customer
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+
+
+def signed_in(browser, live_server, user, viewport=PHONE):
+    client = Client()
+    sign_in(client, user)
+    context = browser.new_context(viewport=viewport)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    return context
+
+
+def inside_the_screen(page, locator) -> None:
+    box = locator.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0, box
+    assert box["x"] + box["width"] <= PHONE["width"], box
+
+
+def test_the_delivery_desk_on_a_phone_shows_name_address_time_and_close(
+    live_server, browser, delivery_agent
+):
+    customer = make_customer(
+        full_name="Budi Santoso", address_line="Jl. Kenanga 4", city="Jakarta"
+    )
+    assign(delivery_agent, customer)
+    context = signed_in(browser, live_server, delivery_agent)
+    page = context.new_page()
+    page.goto(f"{live_server.url}{reverse('staff:desk')}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    name = page.get_by_role("link", name="Budi Santoso")
+    assert name.is_visible()
+    inside_the_screen(page, name)
+    address = page.locator(".desk-address")
+    assert "Jl. Kenanga 4" in address.inner_text()
+    inside_the_screen(page, address)
+    time_left = page.locator("td.desk-time")
+    label = time_left.evaluate("(td) => getComputedStyle(td, '::before').content")
+    assert label == '"Time left: "'
+    assert time_left.inner_text() == "24 h"
+    inside_the_screen(page, time_left)
+    close = page.get_by_role("button", name="Close")
+    assert close.is_visible()
+    inside_the_screen(page, close)
+    context.close()
+
+
+def test_the_support_desk_on_a_phone_shows_the_name(
+    live_server, browser, support_agent
+):
+    assign(support_agent, make_customer(full_name="Siti Rahma"))
+    context = signed_in(browser, live_server, support_agent)
+    page = context.new_page()
+    page.goto(f"{live_server.url}{reverse('staff:desk')}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    inside_the_screen(page, page.get_by_role("link", name="Siti Rahma"))
+    inside_the_screen(page, page.locator("td.desk-time"))
+    inside_the_screen(page, page.get_by_role("button", name="Close"))
+    context.close()
+
+
+def test_the_policy_editor_never_widens_the_page_on_a_phone(
+    live_server, browser, privacy_admin
+):
+    context = signed_in(browser, live_server, privacy_admin)
+    page = context.new_page()
+    page.goto(f"{live_server.url}{reverse('staff:policy')}")
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    box = page.locator("#policy-grid").locator("xpath=..")
+    assert box.get_attribute("role") == "region"
+    assert box.get_attribute("aria-label")
+    inside_the_screen(page, box)
+    inside_the_screen(page, page.get_by_role("button", name="Save changes"))
+    context.close()
+
+
+def test_the_countdown_removes_revealed_values_when_time_is_up(
+    live_server, browser, support_agent
+):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    client = Client()
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.post(url, {"fields": ["email"], "reason": "Customer asked for a callback"})
+    # A short window: the reveal ends a few seconds from now.
+    Reveal.objects.update(expires_at=timezone.now() + timedelta(seconds=4))
+    context = signed_in(
+        browser, live_server, support_agent, {"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}{url}")
+    assert "jane@example.com" in page.content()
+    assert "left" in page.locator("#reveal-timer .reveal-left").inner_text()
+    page.locator("[data-revealed]").wait_for(state="detached", timeout=10_000)
+    assert "jane@example.com" not in page.content()
+    assert "The reveal expired" in page.locator("#reveal-announce").inner_text()
+    assert page.locator("#reveal-timer").is_hidden()
+    context.close()
