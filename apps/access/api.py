@@ -302,7 +302,8 @@ class CustomerDetailApi(ApiView):
 
 class CustomerRevealApi(ApiView):
     """Full values of some fields for a few minutes, for a reason (10+ characters).
-    Audited; a role that may not reveal a field gets 403, audited as refused."""
+    Audited; a role that may not reveal a field gets 403, audited as refused. While a
+    monitoring alert holds the caller's reveals suspended: 403 `reveals_suspended`."""
 
     permission_classes = [StaffOnly]
     scopes = {"post": Scope.CUSTOMERS_REVEAL}

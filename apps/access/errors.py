@@ -9,6 +9,22 @@ class AccessForbidden(Forbidden):
     code = "access_forbidden"
 
 
+class RevealsSuspended(Forbidden):
+    """A monitoring alert holds the staff member's reveals suspended
+    (`apps.access.watchers.reveals_suspended_since`): no reveal is opened until it is
+    dismissed or escalated."""
+
+    code = "reveals_suspended"
+
+
+# What a suspended staff member is told, on the API and on the customer page alike.
+REVEALS_SUSPENDED = (
+    "Your reveals are suspended while a monitoring alert about your access is "
+    "reviewed; nothing was revealed. A compliance officer or privacy admin lifts the "
+    "suspension by dismissing the alert or escalating it to an incident."
+)
+
+
 class RateLimited(DomainError):
     status, code = 429, "rate_limited"
 

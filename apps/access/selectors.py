@@ -1,10 +1,11 @@
 """Reads for need-to-know access: the policy matrix, who may see whom, the logs."""
 
+import json
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 from uuid import UUID
 
 from django.contrib.auth.models import Permission
@@ -30,6 +31,7 @@ from apps.core.db import model_from_row, server_cursor
 from apps.core.errors import NotFound
 from apps.crypto.keys import data_key_sql, data_keys_remember
 from apps.customers.models import Customer
+from apps.customers.registry import PII_FIELDS, DataCategory
 from apps.customers.selectors import customer_list, customer_queryset, customer_sql
 
 if TYPE_CHECKING:
@@ -59,6 +61,24 @@ def policy_matrix() -> dict[tuple[str, str], Cell]:
 
 def policy_cell(matrix: dict[tuple[str, str], Cell], role: str, category: str) -> Cell:
     return matrix.get((role, category), Cell(Visibility.HIDDEN, False))
+
+
+# What the desk lists of each customer, beside the case: who they are and, for a
+# delivery, where to. Each only where the role sees it in full (a masked name or
+# address tells a desk nothing); hidden and masked ones are neither decrypted nor
+# logged.
+DESK_CATEGORIES = (DataCategory.IDENTITY, DataCategory.ADDRESS)
+
+
+def desk_fields(*, matrix: dict[tuple[str, str], Cell], role: str) -> frozenset[str]:
+    """The fields the desk shows for `role`: those of `DESK_CATEGORIES` the policy
+    shows in full."""
+    return frozenset(
+        spec.name
+        for spec in PII_FIELDS
+        if spec.category in DESK_CATEGORIES
+        and policy_cell(matrix, role, spec.category).visibility == Visibility.FULL
+    )
 
 
 def _open_interactions(*, at: datetime | None = None) -> QuerySet[Interaction]:
@@ -106,13 +126,52 @@ def customers_assigned_to(
 
 
 @dataclass(frozen=True)
-class LiveReveals:
-    """An actor's granted, unexpired reveals of one customer, summed up: the fields
-    they open, when the last of them ends, and the newest (the access log names it)."""
+class LiveReveal:
+    """One granted, unexpired reveal: its id, the fields it opens, its end."""
 
+    id: int
     fields: frozenset[str]
     expires_at: datetime
-    latest_id: int
+
+
+@dataclass(frozen=True)
+class LiveReveals:
+    """An actor's granted, unexpired reveals of one customer, oldest first (never
+    empty). Each field shows until the last of the reveals that opened it ends, not
+    until the last of them all."""
+
+    reveals: tuple[LiveReveal, ...]
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The fields they open."""
+        return frozenset().union(*(reveal.fields for reveal in self.reveals))
+
+    @property
+    def expires_at(self) -> datetime:
+        """When the last of them ends."""
+        return max(reveal.expires_at for reveal in self.reveals)
+
+    @property
+    def latest_id(self) -> int:
+        """The newest."""
+        return self.reveals[-1].id
+
+    def ends(self) -> dict[str, datetime]:
+        """Each field they open, and when the last reveal that opened it ends."""
+        ends: dict[str, datetime] = {}
+        for reveal in self.reveals:
+            for name in reveal.fields:
+                ends[name] = max(ends.get(name, reveal.expires_at), reveal.expires_at)
+        return ends
+
+    def latest_id_of(self, names: Collection[str]) -> int | None:
+        """The newest reveal that opened one of `names` (what a read showing them
+        names in the access log), None if none did."""
+        for reveal in reversed(self.reveals):
+            if not reveal.fields.isdisjoint(names):
+                return reveal.id
+        return None
 
 
 @dataclass(frozen=True)
@@ -164,7 +223,7 @@ SELECT {_CUSTOMER.columns},
        o.id AS open_interaction_id, o.kind AS open_interaction_kind,
        o.expires_at AS open_interaction_expires_at,
        o.contact_alias AS open_interaction_alias,
-       r.names AS reveal_fields, r.until AS reveal_until, r.latest AS reveal_latest_id,
+       r.ids AS reveal_ids, r.names AS reveal_fields, r.ends AS reveal_ends,
        {_DATA_KEY.columns}
 FROM (
     SELECT DISTINCT ON (i.customer_id)
@@ -180,13 +239,12 @@ FROM (
 JOIN {_CUSTOMER.source} ON {_CUSTOMER.id} = o.customer_id
 JOIN {_DATA_KEY.source} ON {_DATA_KEY.id} = {_CUSTOMER.data_key_id}
 LEFT JOIN LATERAL (
-    SELECT max(v.expires_at) AS until,
-           (array_agg(v.id ORDER BY v.created_at DESC))[1] AS latest,
-           array_agg(DISTINCT f.name) AS names
+    SELECT array_agg(v.id ORDER BY v.created_at, v.id) AS ids,
+           jsonb_agg(v.fields ORDER BY v.created_at, v.id) AS names,
+           array_agg(v.expires_at ORDER BY v.created_at, v.id) AS ends
     FROM access_reveal v
     JOIN access_interaction vi
       ON vi.id = v.interaction_id AND vi.closed_at IS NULL AND vi.expires_at > %(now)s
-    CROSS JOIN LATERAL jsonb_array_elements_text(v.fields) f(name)
     WHERE v.staff_id = %(staff)s AND v.customer_id = {_CUSTOMER.id}
       AND v.status = %(granted)s AND v.expires_at > %(now)s
 ) r ON true
@@ -198,13 +256,24 @@ _AFTER_CUSTOMER = len(Customer._meta.concrete_fields)
 
 
 def customers_assigned_list(
-    actor: User, *, only: QuerySet[Any] | None = None
+    actor: User,
+    *,
+    only: QuerySet[Any] | None = None,
+    customer_ids: Collection[UUID] | None = None,
 ) -> list[AssignedCustomer]:
     """The same customers as `customers_assigned_to`, newest first, each with its
     oldest open interaction and its live reveals by the actor, so reading them needs
     no `access_context`; their data keys are unwrapped into the key scope. `only`
-    narrows them (a search's matches). On PostgreSQL one query."""
+    (a search's matches) and `customer_ids` (a page's customers) narrow them. On
+    PostgreSQL one query."""
     only_ids = None if only is None else list(only.values_list("pk", flat=True))
+    if customer_ids is not None:
+        wanted = set(customer_ids)
+        only_ids = (
+            list(wanted)
+            if only_ids is None
+            else [pk for pk in only_ids if pk in wanted]
+        )
     return _customers_assigned(actor, only_ids=only_ids)
 
 
@@ -240,9 +309,9 @@ def _customers_assigned(
             kind,
             expires_at,
             alias,
-            revealed,
-            until,
-            latest,
+            reveal_ids,
+            reveal_fields,
+            reveal_ends,
             *data_key,
         ) = row[_AFTER_CUSTOMER:]
         keys.append((customer.data_key_id, *data_key))
@@ -253,9 +322,7 @@ def _customers_assigned(
                 open_interaction_kind=kind,
                 open_interaction_expires_at=expires_at,
                 open_interaction_alias=alias,
-                live_reveals=LiveReveals(frozenset(revealed), until, latest)
-                if until
-                else None,
+                live_reveals=_live_reveals(reveal_ids, reveal_fields, reveal_ends),
             )
         )
     data_keys_remember(keys)
@@ -289,15 +356,34 @@ def _customers_assigned_orm(
     ]
 
 
+def _live_reveals(
+    ids: list[int] | None, fields: str | list[list[str]] | None, ends: list[datetime]
+) -> LiveReveals | None:
+    """`LiveReveals` from the list statement's three arrays (None: no live reveal).
+    The fields are one JSON array of each reveal's (text, as Django loads `jsonb`)."""
+    if not ids:
+        return None
+    per_reveal = json.loads(fields) if isinstance(fields, str) else fields or []
+    return LiveReveals(
+        tuple(
+            LiveReveal(pk, frozenset(names), end)
+            for pk, names, end in zip(ids, per_reveal, ends, strict=True)
+        )
+    )
+
+
 def live_reveals_of(reveals: list[Reveal]) -> LiveReveals | None:
     """`LiveReveals` from one customer's reveals in `access_context`, oldest first."""
     if not reveals:
         return None
     return LiveReveals(
-        frozenset(name for reveal in reveals for name in reveal.fields),
-        # Live reveals are granted ones: each has an end.
-        max(reveal.expires_at for reveal in reveals if reveal.expires_at is not None),
-        reveals[-1].pk,
+        tuple(
+            # Live reveals are granted ones: each has an end.
+            LiveReveal(
+                reveal.pk, frozenset(reveal.fields), cast(datetime, reveal.expires_at)
+            )
+            for reveal in reveals
+        )
     )
 
 
@@ -479,22 +565,20 @@ def interaction_get_for(*, actor: User, interaction_id: UUID | str) -> Interacti
         raise NotFound("No such interaction.") from None
 
 
-def reveal_last_ended_for(
-    *, actor: User, customer_id: UUID, since: datetime
-) -> Reveal | None:
-    """The actor's latest reveal of the customer that ended (its time ran out, or it
-    was suspended) after `since` and before now: what the customer page says has
-    expired."""
-    return (
+def reveal_list_ended_for(
+    *, actor: User, customer_id: UUID, since: datetime, limit: int = 10
+) -> list[Reveal]:
+    """The actor's reveals of the customer that ended (their time ran out, or they
+    were suspended) after `since` and before now, the latest end first: what the
+    customer page says has expired."""
+    return list(
         Reveal.objects.filter(
             staff=actor,
             customer_id=customer_id,
             status__in=[RevealStatus.GRANTED, RevealStatus.SUSPENDED],
             expires_at__gt=since,
             expires_at__lte=timezone.now(),
-        )
-        .order_by("-expires_at")
-        .first()
+        ).order_by("-expires_at", "-pk")[:limit]
     )
 
 
@@ -546,6 +630,20 @@ def access_log_list_for_subject(
         AccessLogEntry.objects.filter(customer=customer)
         .order_by("-created_at", "-pk")
         .values_list("created_at", "staff_role", "purpose", "fields")
+        .iterator(chunk_size=2000)
+    )
+
+
+def access_log_reads_for_subject(
+    *, customer: Customer
+) -> Iterator[tuple[datetime, int, str, str]]:
+    """The customer's access log newest first, for telling one staff member's visit
+    from another's: when, the staff member's id (to group by, never to show: the
+    customer is told the role, not who), their role and the purpose. Streams."""
+    return (
+        AccessLogEntry.objects.filter(customer=customer)
+        .order_by("-created_at", "-pk")
+        .values_list("created_at", "staff_id", "staff_role", "purpose")
         .iterator(chunk_size=2000)
     )
 

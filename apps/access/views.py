@@ -2,6 +2,7 @@
 reveals, the policy editor (privacy admins) and oversight of reveals and relays."""
 
 import math
+from collections.abc import Collection
 from datetime import timedelta
 from typing import cast
 
@@ -16,27 +17,27 @@ from django.utils import timezone
 from django.views import View
 from django.views.generic import TemplateView
 
+from apps.access.errors import REVEALS_SUSPENDED, RevealsSuspended
 from apps.access.forms import RevealForm
-from apps.access.models import InteractionKind, Visibility
+from apps.access.models import InteractionKind, RevealStatus, Visibility
 from apps.access.selectors import (
-    AGENT_ROLES,
     access_log_for_customer,
     customer_exists,
     customer_get_for_staff,
     customer_of,
     customer_search_for_staff,
-    customers_assigned_list,
     interaction_current_for,
     interaction_get_for,
     interaction_list_for,
     policy_cell,
     policy_matrix,
     relay_list_recent,
-    reveal_last_ended_for,
+    reveal_list_ended_for,
     reveal_list_recent,
 )
 from apps.access.services import (
     customers_read,
+    customers_read_for_desk,
     interaction_close,
     interaction_open,
     policy_set,
@@ -63,51 +64,27 @@ def _minutes_left(moment) -> int:
     return max(0, math.ceil(seconds / 60))
 
 
-# What the desk lists of each customer, beside the case: who they are and, for a
-# delivery, where to. Each only where the role sees it in full (a masked name or
-# address tells a desk nothing); hidden and masked ones are neither decrypted nor
-# logged. Reading them writes the access-log rows a list page writes.
-DESK_CATEGORIES = (DataCategory.IDENTITY, DataCategory.ADDRESS)
-
-
-def desk_fields(matrix: dict, role: str) -> frozenset[str]:
-    """The fields the desk shows for `role`: identity and address, where the policy
-    shows them in full."""
-    return frozenset(
-        spec.name
-        for spec in PII_FIELDS
-        if spec.category in DESK_CATEGORIES
-        and policy_cell(matrix, role, spec.category).visibility == Visibility.FULL
-    )
-
-
-def desk_customers(*, actor, interactions: list) -> dict:
-    """The desk's customers as the role may see them, by id: agents' through their
-    assignments (the grant and an open case must both stand), governance roles' any.
-    A customer missing from it shows by a short id only."""
-    if not interactions:
-        return {}
-    matrix = policy_matrix()
-    only = desk_fields(matrix, actor.role)
-    if not only:
-        return {}
-    if actor.role in AGENT_ROLES:
-        listed = {i.customer_id for i in interactions}
-        customers = [c for c in customers_assigned_list(actor) if c.pk in listed]
-    elif actor.role in GOVERNANCE_ROLES:
-        customers = list({i.customer_id: i.customer for i in interactions}.values())
-    else:
-        return {}
-    views = customers_read(actor=actor, customers=customers, matrix=matrix, only=only)
-    return {view["id"]: view for view in views}
-
-
 # How long after a reveal ended the customer page still says so ("expired").
 REVEAL_ENDED_SHOWN_FOR = timedelta(hours=1)
-REVEALS_SUSPENDED = (
-    "Your reveals are suspended while a monitoring alert about your access is "
-    "reviewed; nothing was revealed."
-)
+
+
+def _reveals_ended(reveals: list, *, still_open: Collection[str]) -> list[dict]:
+    """What the customer page says has ended, the latest first: each ended reveal
+    with its fields that no live reveal shows and no later-ended one names."""
+    said: set[str] = set(still_open)
+    notices = []
+    for reveal in reveals:
+        names = [n for n in reveal.fields if n in PII_BY_NAME and n not in said]
+        said.update(names)
+        if names:
+            notices.append(
+                {
+                    "labels": [PII_BY_NAME[n].label for n in names],
+                    "suspended": reveal.status == RevealStatus.SUSPENDED,
+                    "at": reveal.expires_at,
+                }
+            )
+    return notices
 
 
 # Roles whose desk has the search form.
@@ -153,12 +130,13 @@ class StaffDeskView(RoleRequiredMixin, TemplateView):
         restricted = customer_restrictions_active_for(
             customer_ids=[i.customer_id for i in interactions]
         )
-        seen = desk_customers(actor=user, interactions=interactions)
+        desk = customers_read_for_desk(actor=user, interactions=interactions)
         for interaction in interactions:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
             interaction.restrictions = restricted.get(interaction.customer_id, [])
-            interaction.seen = seen.get(interaction.customer_id, {})
+            interaction.seen = desk.by_id.get(interaction.customer_id, {})
         context["interactions"] = interactions
+        context["desk"] = desk
         if user.role in SEARCH_ROLES:
             form = search_form or CustomerSearchForm()
             context["search_form"] = form
@@ -191,7 +169,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         """The fields the role may reveal: what a reveal request may name."""
         role = request_user(self.request).role
         return [
-            (spec.name, spec.label)
+            (spec.name, str(spec.label))
             for spec in PII_FIELDS
             if policy_cell(matrix, role, spec.category).revealable
         ]
@@ -205,23 +183,6 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
             and view.get(name) is not None
         ]
 
-    def revealed(self, view: dict, matrix: dict) -> set[str]:
-        """The fields the page shows in full only because of a live reveal: those the
-        policy does not show in full, or all of a restricted customer's."""
-        if "reveal_expires_at" not in view:
-            return set()
-        role = request_user(self.request).role
-        return {
-            spec.name
-            for spec in PII_FIELDS
-            if view["shown"].get(spec.name) == Visibility.FULL
-            and (
-                view.get("restricted")
-                or policy_cell(matrix, role, spec.category).visibility
-                != Visibility.FULL
-            )
-        }
-
     def get_context_data(self, reveal_form=None, **kwargs):
         context = super().get_context_data(**kwargs)
         user = self.request.user
@@ -230,17 +191,24 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         # One read of the policy for the page (the view and its reveal form).
         matrix = policy_matrix()
         [view] = customers_read(actor=user, customers=[found], matrix=matrix)
-        revealed = self.revealed(view, matrix)
+        # Each field shown in full only by a reveal, with the end of the reveal that
+        # opened it: the page takes each off at its own end, not at the last one's.
+        reveal_ends = view.get("reveal_ends", {})
         rows = []
         for spec in PII_FIELDS:
             if spec.name in view:
                 rows.append(
                     {
+                        "name": spec.name,
                         "label": spec.label,
                         "category": DataCategory(spec.category).label,
                         "value": view[spec.name],
                         "shown": view["shown"].get(spec.name, ""),
-                        "revealed": spec.name in revealed,
+                        "revealed": spec.name in reveal_ends,
+                        "expires_at": reveal_ends.get(spec.name),
+                        "minutes_left": _minutes_left(reveal_ends[spec.name])
+                        if spec.name in reveal_ends
+                        else None,
                     }
                 )
         suspended_since = reveals_suspended_since(staff_id=user.pk)
@@ -250,13 +218,11 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         interaction = interaction_current_for(actor=user, customer=found)
         if interaction:
             interaction.minutes_left = _minutes_left(interaction.expires_at)
-        ended = None
-        if "reveal_expires_at" not in view:
-            ended = reveal_last_ended_for(
-                actor=user,
-                customer_id=customer.pk,
-                since=timezone.now() - REVEAL_ENDED_SHOWN_FOR,
-            )
+        ended = reveal_list_ended_for(
+            actor=user,
+            customer_id=customer.pk,
+            since=timezone.now() - REVEAL_ENDED_SHOWN_FOR,
+        )
         context.update(
             customer=customer,
             view=view,
@@ -265,21 +231,17 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
             revealable=[label for _name, label in choices],
             suspended_since=suspended_since,
             reveal_window=settings.AMANAH_REVEAL_MINUTES,
-            reveal_ended=ended,
-            reveal_ended_fields=[
-                PII_BY_NAME[name].label for name in ended.fields if name in PII_BY_NAME
-            ]
-            if ended
-            else [],
+            revealed_rows=sorted(
+                (r for r in rows if r["revealed"]), key=lambda r: r["expires_at"]
+            ),
+            reveals_ended=_reveals_ended(ended, still_open=reveal_ends.keys()),
+            now=timezone.now(),
             interaction=interaction,
             restrictions=restrictions,
             can_lift=user.role == Role.PRIVACY_ADMIN,
             reveal_form=self.offer(
                 reveal_form, choices, [r["purpose"] for r in restrictions]
             ),
-            reveal_minutes_left=_minutes_left(view["reveal_expires_at"])
-            if "reveal_expires_at" in view
-            else None,
             recent_access=access_log_for_customer(customer=customer)[:20]
             if user.role in GOVERNANCE_ROLES
             else None,
@@ -300,15 +262,23 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         cast(forms.MultipleChoiceField, form.fields["fields"]).choices = choices
         return form
 
+    def suspended_answer(self):
+        """403: the page with its notice that an alert holds the reveals suspended,
+        and no reveal form."""
+        messages.error(self.request, REVEALS_SUSPENDED)
+        return self.render_to_response(self.get_context_data(), status=403)
+
     def post(self, request, *args, **kwargs):
         """The reveal form. Checked against what the role may reveal, without reading
         the customer first; the values show on the page it redirects to, whose read is
         the one access-log row of the reveal (a refused one shows the page again, and
         that read is logged as a GET's is)."""
         customer = self.get_customer()
+        # reveal_open refuses too (RevealsSuspended, as the API answers), by the same
+        # definition; asked first so that a form sent from an old tab is answered
+        # with the notice, not with its field errors.
         if reveals_suspended_since(staff_id=request.user.pk):
-            messages.error(request, REVEALS_SUSPENDED)
-            return self.render_to_response(self.get_context_data(), status=403)
+            return self.suspended_answer()
         form = RevealForm(
             request.POST,
             choices=self.revealable(policy_matrix()),
@@ -326,6 +296,9 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                     reason=form.reason_stated(),
                     returns_values=False,
                 )
+            except RevealsSuspended:
+                # An alert suspended the reveals since the check above.
+                return self.suspended_answer()
             except DomainError as exc:
                 form_add_domain_error(form, exc)
             else:

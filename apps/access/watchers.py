@@ -66,6 +66,8 @@ def reveals_suspended_source(source: RevealsSuspendedSource) -> None:
 
 def reveals_suspended_since(*, staff_id: int) -> datetime | None:
     """Since when the staff member's reveals stand suspended, the earliest any source
-    says; None when none does."""
+    says; None when none does. The one definition of a suspension that holds: the
+    staff customer page's notice asks it, and `reveal_open` refuses while it answers
+    (reading it under the staff member's row)."""
     found = [s(staff_id=staff_id) for s in _suspension_sources]
     return min((when for when in found if when is not None), default=None)

@@ -14,12 +14,14 @@ says so where it takes them:
    their API tokens and their permissions (apps/accounts: sign-in, the hourly OIDC
    check, sign out everywhere); an alert, then the staff member's row and their
    reveals; an interaction, then its reveals and its permission (a reveal being opened
-   locks its interaction after the staff member's row). The one advisory lock taken
-   here, not first: a case's grant lock (staff member and customer), after the
-   interaction and its reveals, when closing it. Whoever else holds a grant lock waits
-   on no row after it (`interaction_open` takes it after its insert, then only the
-   audit chain, last), and a batch of closes takes its grant locks sorted by (staff
-   member, customer), so two never cross;
+   locks its interaction after the staff member's row, then reads, locking nothing,
+   whether an alert holds their reveals suspended: a suspension marks its alert while
+   holding that row, so the reveal sees it, or commits first and is ended by it). The
+   one advisory lock taken here, not first: a case's grant lock (staff member and
+   customer), after the interaction and its reveals, when closing it. Whoever else
+   holds a grant lock waits on no row after it (`interaction_open` takes it after its
+   insert, then only the audit chain, last), and a batch of closes takes its grant
+   locks sorted by (staff member, customer), so two never cross;
 4. the audit chain (`apps.audit.services.record`), last, held until commit. After it a
    transaction waits on no row lock: it locks only rows it holds already or creates,
    with one exception: step 5.

@@ -26,5 +26,5 @@ class MonitoringConfig(AppConfig):
         # without importing monitoring (apps/access/watchers.py).
         reveal_opened_watch(reveal_rules_schedule)
         # And says whose reveals an alert holds suspended (the staff customer page
-        # offers them no reveal form meanwhile).
+        # offers them no reveal form meanwhile, and reveal_open refuses them).
         reveals_suspended_source(alert_reveals_suspended_since)

@@ -13,6 +13,7 @@ from django.db import OperationalError, connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.access.errors import RevealsSuspended
 from apps.access.models import Interaction, Reveal, RevealStatus
 from apps.access.services import (
     interaction_close,
@@ -41,15 +42,23 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 REASON = "Customer called about a late refund"
 
 
-def _reveal_over_api(token: str, customer_id) -> Callable[[], int]:
+def _reveal_over_api(
+    token: str, customer_id, codes: list[str] | None = None
+) -> Callable[[], int]:
+    """A reveal over the API, answering its status; an error's code is added to
+    `codes`, if given."""
+
     def post() -> int:
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-        return client.post(
+        response = client.post(
             f"/api/v1/customers/{customer_id}/reveal/",
             {"fields": ["email"], "reason": REASON},
             format="json",
-        ).status_code
+        )
+        if codes is not None and response.status_code != 200:
+            codes.append(response.json()["code"])
+        return response.status_code
 
     return post
 
@@ -130,7 +139,12 @@ def test_every_locking_path_at_once_for_one_agent_and_customer(agent_on_case):
 
     results = at_once(jobs)
 
-    failures = [repr(r) for r in results if isinstance(r, Exception)]
+    # A reveal after the officer's alert suspended the agent's reveals is refused.
+    failures = [
+        repr(r)
+        for r in results
+        if isinstance(r, Exception) and not isinstance(r, RevealsSuspended)
+    ]
     assert failures == []
     report = audit_chain_verify()
     assert report.ok, report.summary
@@ -208,14 +222,23 @@ def test_reveals_racing_the_alert_a_worker_raises_all_answer(
     settings, agent_on_case, worker_on_redis
 ):
     """The worker evaluates the reveal rules after each reveal commits; the alert it
-    raises suspends the agent's reveals while more are being opened."""
+    raises suspends the agent's reveals while more are being opened. Every request is
+    answered: granted before the suspension (which then ends it), or refused after it
+    (403 `reveals_suspended`), never a 5xx."""
     settings.AMANAH_MONITOR_REVEAL_MIN = 3
     settings.AMANAH_REVEALS_PER_HOUR = 30
     agent, customer, token = agent_on_case
 
-    codes = at_once([_reveal_over_api(token, customer.pk) for _ in range(24)])
+    errors: list[str] = []
+    codes = at_once([_reveal_over_api(token, customer.pk, errors) for _ in range(24)])
 
-    assert Counter(codes) == {200: 24}
+    answered = Counter(codes)
+    assert set(answered) <= {200, 403}, answered
+    assert set(errors) <= {"reveals_suspended"}, errors
+    # The rule needs AMANAH_MONITOR_REVEAL_MIN reveals before it raises the alert.
+    assert answered[200] >= settings.AMANAH_MONITOR_REVEAL_MIN, answered
+    granted = Reveal.objects.filter(staff=agent).exclude(status=RevealStatus.REFUSED)
+    assert granted.count() == answered[200]
     alert = None
     for _ in range(300):  # the worker's last evaluations, up to 30 s on a slow day
         alert = Alert.objects.filter(rule="reveal_volume").first()
@@ -225,6 +248,17 @@ def test_reveals_racing_the_alert_a_worker_raises_all_answer(
     assert alert is not None, "the worker raised no reveal_volume alert"
     assert alert.reveals_suspended_at is not None
     assert Alert.objects.filter(rule="reveal_volume", staff=agent).count() == 1
+    # Each reveal granted was opened before the suspension, which ended it.
+    assert not granted.filter(created_at__gte=alert.reveals_suspended_at).exists()
+    assert not granted.filter(status=RevealStatus.GRANTED).exists()
+    # The suspension holds: the agent's next reveals over the API are refused.
+    later: list[str] = []
+    assert (
+        at_once([_reveal_over_api(token, customer.pk, later) for _ in range(4)])
+        == [403] * 4
+    )
+    assert later == ["reveals_suspended"] * 4
+    assert granted.count() == answered[200]
     report = audit_chain_verify()
     assert report.ok, report.summary
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timezone import localtime
 
 from apps.access.models import Reveal
 from apps.monitoring.models import AlertStatus
@@ -44,10 +45,59 @@ def test_a_live_reveal_names_its_end_for_the_countdown_script(client, support_ag
     sign_in(client, support_agent)
     url = reverse("staff:customer", args=[customer.pk])
     client.post(url, {"fields": ["email"], "reason": REASON})
+    reveal = Reveal.objects.get()
     html = client.get(url).content.decode()
-    assert 'id="reveal-timer" data-expires-at="' in html
-    assert 'class="revealed" data-revealed>jane@example.com' in html
+    ends = localtime(reveal.expires_at)
+    assert 'id="reveal-timer" data-now="' in html
+    assert (
+        f'class="revealed" data-revealed data-field="email" '
+        f'data-expires-at="{ends.isoformat()}">jane@example.com'
+    ) in html
+    assert f"Email until {ends:%H:%M}" in html
     assert "js/reveal-countdown.js" in html
+
+
+def test_each_revealed_field_shows_until_the_reveal_that_opened_it_ends(
+    client, support_agent
+):
+    customer = make_customer(email="jane@example.com", phone="+62 812-5550-0199")
+    assign(support_agent, customer)
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.post(url, {"fields": ["email"], "reason": REASON})
+    client.post(url, {"fields": ["phone"], "reason": REASON})
+    now = timezone.now().replace(microsecond=0)
+    soon, later = now + timedelta(minutes=3), now + timedelta(minutes=8)
+    Reveal.objects.filter(fields=["email"]).update(expires_at=soon)
+    Reveal.objects.filter(fields=["phone"]).update(expires_at=later)
+
+    html = client.get(url).content.decode()
+
+    def cell(name, ends, value):
+        return (
+            f'data-field="{name}" data-expires-at="{localtime(ends).isoformat()}">'
+            f"{value}"
+        )
+
+    assert cell("email", soon, "jane@example.com") in html
+    assert cell("phone", later, customer.phone) in html
+    # Without JavaScript the page says until when each shows, the earliest first.
+    email = f"Email until {localtime(soon):%H:%M}"
+    phone = f"Phone until {localtime(later):%H:%M}"
+    assert email in html
+    assert phone in html
+    assert html.index(email) < html.index(phone)
+
+    # After the email's reveal ended, a reload masks it and says it expired, while
+    # the phone's still shows.
+    Reveal.objects.filter(fields=["email"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    html = client.get(url).content.decode()
+    assert "jane@example.com" not in html
+    assert "Your reveal of Email\n  expired at" in html
+    assert cell("phone", later, customer.phone) in html
+    assert "Your reveal of Phone" not in html
 
 
 def test_after_a_reveal_ends_a_reload_says_it_expired(client, support_agent):

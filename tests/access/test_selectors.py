@@ -12,10 +12,12 @@ from guardian.shortcuts import remove_perm
 from apps.access.models import Interaction, Reveal, RevealStatus
 from apps.access.selectors import (
     VIEW_CUSTOMER,
+    access_context,
     customer_get_for_staff,
     customer_search_for_staff,
     customers_assigned_list,
     interaction_current_for,
+    live_reveals_of,
     view_customer_permission_id,
 )
 from apps.access.services import customers_read, reveal_open
@@ -100,6 +102,48 @@ def test_live_reveals_are_summed_per_customer_and_end_when_they_expire(
     Reveal.objects.filter(staff=support_agent).update(expires_at=timezone.now())
     [row] = [c for c in customers_assigned_list(support_agent) if c.pk == customer.pk]
     assert row.live_reveals is None
+
+
+@pytest.mark.parametrize("path", ["list", "general"])
+def test_each_field_ends_with_the_last_reveal_that_opened_it(support_agent, path):
+    customer = make_customer()
+    assign(support_agent, customer)
+    first = _reveal(support_agent, customer, ["email"])
+    second = _reveal(support_agent, customer, ["phone"])
+    third = _reveal(support_agent, customer, ["email"])
+    now = timezone.now()
+    ends = {
+        first.pk: now + timedelta(minutes=4),
+        second.pk: now + timedelta(minutes=9),
+        third.pk: now + timedelta(minutes=6),
+    }
+    for pk, end in ends.items():
+        Reveal.objects.filter(pk=pk).update(expires_at=end)
+
+    if path == "list":
+        [row] = customers_assigned_list(support_agent)
+        live = row.live_reveals
+    else:
+        context = access_context(actor=support_agent, customer_ids=[customer.pk])
+        live = live_reveals_of(context.reveals[customer.pk])
+
+    assert live.ends() == {"email": ends[third.pk], "phone": ends[second.pk]}
+    assert live.expires_at == ends[second.pk]
+    assert live.latest_id == third.pk
+    assert live.latest_id_of({"phone"}) == second.pk
+    assert live.latest_id_of({"email", "phone"}) == third.pk
+    assert live.latest_id_of({"full_name"}) is None
+
+
+def test_the_list_narrows_to_the_customers_asked_for(support_agent):
+    wanted, other = make_customer(), make_customer()
+    assign(support_agent, wanted)
+    assign(support_agent, other)
+
+    listed = customers_assigned_list(support_agent, customer_ids=[wanted.pk])
+
+    assert [c.pk for c in listed] == [wanted.pk]
+    assert customers_assigned_list(support_agent, customer_ids=[]) == []
 
 
 @pytest.mark.postgres  # the one-statement list is PostgreSQL's

@@ -150,6 +150,49 @@ def test_reveal_shows_fields_in_full_until_it_expires(
     assert "reveal_expires_at" not in view
 
 
+def test_a_read_gives_each_revealed_field_its_end_and_logs_the_reveal_shown(
+    support_agent, customer
+):
+    assign(support_agent, customer)
+    email, _ = reveal_open(
+        actor=support_agent,
+        customer=customer,
+        fields=["email"],
+        reason="Customer asked for a callback",
+    )
+    phone, _ = reveal_open(
+        actor=support_agent,
+        customer=customer,
+        fields=["phone"],
+        reason="Customer asked for a callback",
+    )
+    Reveal.objects.filter(pk=email.pk).update(
+        expires_at=timezone.now() + timedelta(minutes=2)
+    )
+    email.refresh_from_db()
+
+    [view] = customers_read(actor=support_agent, customers=[customer])
+    assert view["reveal_ends"] == {
+        "email": email.expires_at,
+        "phone": phone.expires_at,
+    }
+    assert view["reveal_expires_at"] == phone.expires_at
+
+    # A page showing the email and not the phone names the email's reveal.
+    before = set(AccessLogEntry.objects.values_list("pk", flat=True))
+    [view] = customers_read(
+        actor=support_agent, customers=[customer], only={"full_name", "email"}
+    )
+    assert view["reveal_ends"] == {"email": email.expires_at}
+    [entry] = AccessLogEntry.objects.exclude(pk__in=before)
+    assert entry.reveal_id == email.pk
+    # One showing neither names no reveal.
+    before.add(entry.pk)
+    customers_read(actor=support_agent, customers=[customer], only={"full_name"})
+    [entry] = AccessLogEntry.objects.exclude(pk__in=before)
+    assert entry.reveal_id is None
+
+
 def test_sensitive_fields_are_refused_with_403_and_audited(support_agent, customer):
     assign(support_agent, customer)
     with pytest.raises(AccessForbidden, match="national_id"):

@@ -1,6 +1,8 @@
 """The staff pages in a real browser on a phone (390 px): the desk shows each
 customer's name and the Time left and Close of each case in full; the policy editor
-never widens the page; and a reveal's values leave the page when its time is up."""
+never widens the page; and a reveal's values leave the page when its time is up, each
+value at the end of the reveal that opened it, on the server's clock whatever the
+browser's says."""
 
 from datetime import timedelta
 
@@ -122,4 +124,81 @@ def test_the_countdown_removes_revealed_values_when_time_is_up(
     assert "jane@example.com" not in page.content()
     assert "The reveal expired" in page.locator("#reveal-announce").inner_text()
     assert page.locator("#reveal-timer").is_hidden()
+    context.close()
+
+
+def reveal_both(client, support_agent, customer, *, email_in, phone_in):
+    """Reveal the email, then the phone, and end them `email_in` and `phone_in`
+    seconds from now."""
+    url = reverse("staff:customer", args=[customer.pk])
+    for name in ("email", "phone"):
+        client.post(url, {"fields": [name], "reason": "Customer asked for a callback"})
+    now = timezone.now()
+    Reveal.objects.filter(fields=["email"]).update(
+        expires_at=now + timedelta(seconds=email_in)
+    )
+    Reveal.objects.filter(fields=["phone"]).update(
+        expires_at=now + timedelta(seconds=phone_in)
+    )
+    return url
+
+
+def test_the_earlier_ending_reveal_leaves_the_page_first(
+    live_server, browser, support_agent
+):
+    customer = make_customer(email="jane@example.com", phone="+62 812-5550-0199")
+    assign(support_agent, customer)
+    client = Client()
+    sign_in(client, support_agent)
+    url = reveal_both(client, support_agent, customer, email_in=4, phone_in=120)
+    context = signed_in(
+        browser, live_server, support_agent, {"width": 1280, "height": 900}
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}{url}")
+    assert "jane@example.com" in page.content()
+    assert customer.phone in page.content()
+    page.locator('td[data-field="email"][data-revealed]').wait_for(
+        state="detached", timeout=10_000
+    )
+    assert "jane@example.com" not in page.content()
+    # The phone's reveal runs on: its value and its countdown stay.
+    assert customer.phone in page.locator('td[data-field="phone"]').inner_text()
+    assert page.locator("#reveal-timer").is_visible()
+    phone_left = page.locator('#reveal-timer li[data-field="phone"] .reveal-left')
+    assert phone_left.inner_text().endswith(" left")
+    assert (
+        "The reveal of Email expired" in page.locator("#reveal-announce").inner_text()
+    )
+    context.close()
+
+
+@pytest.mark.parametrize("skew_minutes", [60, -60])
+def test_the_countdown_runs_on_the_servers_clock(
+    live_server, browser, support_agent, skew_minutes
+):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    client = Client()
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.post(url, {"fields": ["email"], "reason": "Customer asked for a callback"})
+    Reveal.objects.update(expires_at=timezone.now() + timedelta(seconds=5))
+    context = signed_in(
+        browser, live_server, support_agent, {"width": 1280, "height": 900}
+    )
+    # The browser's clock an hour fast or slow.
+    context.add_init_script(
+        "(() => { const now = Date.now;"
+        f" Date.now = () => now() + {skew_minutes * 60_000}; }})();"
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}{url}")
+    page.wait_for_timeout(1_000)
+    # A fast clock takes nothing off early...
+    assert "jane@example.com" in page.locator('td[data-field="email"]').inner_text()
+    assert page.locator("#reveal-timer .reveal-left").inner_text().endswith(" left")
+    # ...and a slow one keeps nothing on past its end.
+    page.locator("[data-revealed]").wait_for(state="detached", timeout=10_000)
+    assert "jane@example.com" not in page.content()
     context.close()

@@ -391,7 +391,7 @@ def test_suspend_reveals_ends_only_that_agents_live_reveals(
 def test_suspended_reveals_still_count_towards_the_hourly_limit(
     compliance_officer, support_agent, settings
 ):
-    from apps.access.errors import RateLimited
+    from apps.access.errors import RateLimited, RevealsSuspended
 
     settings.AMANAH_REVEALS_PER_HOUR = 1
     customer = make_customer()
@@ -402,9 +402,18 @@ def test_suspended_reveals_still_count_towards_the_hourly_limit(
         fields=["email"],
         reason="Customer asked for a callback",
     )
-    alert_suspend_reveals(
-        actor=compliance_officer, alert=make_alert(staff=support_agent)
-    )
+    alert = make_alert(staff=support_agent)
+    alert_suspend_reveals(actor=compliance_officer, alert=alert)
+    # While the suspension stands, that is what the agent is told.
+    with pytest.raises(RevealsSuspended):
+        reveal_open(
+            actor=support_agent,
+            customer=customer,
+            fields=["email"],
+            reason="Customer asked for a callback",
+        )
+    # Once it is lifted, the suspended reveal still counts: no fresh allowance.
+    alert_dismiss(actor=compliance_officer, alert=alert, reason="Reviewed, fine.")
     with pytest.raises(RateLimited):
         reveal_open(
             actor=support_agent,

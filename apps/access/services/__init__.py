@@ -30,18 +30,24 @@ from apps.access.services.log import (
     access_log_write_masked,
 )
 from apps.access.services.policy import policy_set
-from apps.access.services.reads import customers_read
+from apps.access.services.reads import (
+    DeskCustomers,
+    customers_read,
+    customers_read_for_desk,
+)
 from apps.access.services.relay import relay_route, relay_signature, relay_verify
 from apps.access.services.reveals import reveal_open, reveals_live_lock, reveals_suspend
 
 __all__ = [
     "KIND_FOR_ROLE",
     "AccessLogRow",
+    "DeskCustomers",
     "access_log_delete_bulk",
     "access_log_write",
     "access_log_write_full",
     "access_log_write_masked",
     "customers_read",
+    "customers_read_for_desk",
     "interaction_close",
     "interaction_open",
     "interactions_delete_bulk",

@@ -2,16 +2,21 @@
 policy (full, masked or hidden per field; a live reveal shows its fields in full),
 and one access-log row per customer shown, written in one insert."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
-from apps.access.models import Visibility
+from apps.access.models import Interaction, Visibility
 from apps.access.selectors import (
+    AGENT_ROLES,
     AssignedCustomer,
     LiveReveals,
     access_context,
     customer_of,
+    customers_assigned_list,
+    desk_fields,
     live_reveals_of,
     policy_cell,
     policy_matrix,
@@ -21,12 +26,35 @@ from apps.access.services.log import (
     access_log_purpose,
     access_log_write,
 )
-from apps.accounts.models import User
+from apps.accounts.models import GOVERNANCE_ROLES, User
 from apps.crypto.keys import data_keys_preload
 from apps.customers.masking import mask_field, show_full
 from apps.customers.models import Customer
-from apps.customers.registry import PII_FIELDS
+from apps.customers.registry import PII_BY_NAME, PII_FIELDS, DataCategory
 from apps.customers.selectors import customer_plain, customer_restrictions_active_for
+
+
+def _unrevealed(matrix: dict, role: str, category: str, restricted: bool) -> str:
+    """A field's visibility for the role without a reveal."""
+    visibility = policy_cell(matrix, role, category).visibility
+    # Restricted (GDPR art. 18): what the policy shows in full is masked; only a
+    # reveal, whose reason names the restriction's purpose, shows it.
+    if restricted and visibility == Visibility.FULL:
+        return Visibility.MASKED
+    return visibility
+
+
+def _opened(
+    *, actor: User, matrix: dict, shown: dict[str, str], restricted: bool
+) -> set[str]:
+    """The fields shown in full only because of a live reveal."""
+    return {
+        name
+        for name, visibility in shown.items()
+        if visibility == Visibility.FULL
+        and _unrevealed(matrix, actor.role, PII_BY_NAME[name].category, restricted)
+        != Visibility.FULL
+    }
 
 
 def _shape(
@@ -44,11 +72,7 @@ def _shape(
     for spec in PII_FIELDS:
         if only is not None and spec.name not in only:
             continue  # not read, not decrypted, not logged
-        visibility = policy_cell(matrix, actor.role, spec.category).visibility
-        # Restricted (GDPR art. 18): what the policy shows in full is masked; only a
-        # reveal, whose reason names the restriction's purpose, shows it.
-        if restricted and visibility == Visibility.FULL:
-            visibility = Visibility.MASKED
+        visibility = _unrevealed(matrix, actor.role, spec.category, restricted)
         if spec.name in revealed:
             visibility = Visibility.FULL
         if capped and visibility == Visibility.FULL:
@@ -111,7 +135,12 @@ def customers_read(
     decrypted nor logged as shown.
     A restricted customer's fields are masked where the policy would show them in
     full (a live reveal still shows its fields), and their row says `restricted`:
-    the purposes their use is limited to, oldest first."""
+    the purposes their use is limited to, oldest first.
+    With a live reveal the row says `reveal_expires_at` (when the last ends) and
+    `reveal_ends`: each field shown in full only because of a reveal, and when the
+    last reveal that opened it ends. The access-log row names the newest reveal that
+    opened a field shown, none if the read shows none (a list that shows only
+    fields the policy shows)."""
     customers = list(customers)
     data_keys_preload(customer_of(c).data_key_id for c in customers)
     matrix = policy_matrix() if matrix is None else matrix
@@ -138,8 +167,17 @@ def customers_read(
                 {"purpose": r.purpose, "since": r.placed_at, "id": r.pk}
                 for r in restrictions[customer.pk]
             ]
+        opened: set[str] = set()
         if live:
+            opened = _opened(
+                actor=actor,
+                matrix=matrix,
+                shown=shown,
+                restricted=customer.pk in restrictions,
+            )
+            ends = live.ends()
             data["reveal_expires_at"] = live.expires_at
+            data["reveal_ends"] = {name: ends[name] for name in opened}
         results.append(data)
         if shown:
             entries.append(
@@ -148,8 +186,54 @@ def customers_read(
                     shown,
                     access_log_purpose(actor=actor, kind=kind),
                     interaction_id,
-                    live.latest_id if live else None,
+                    live.latest_id_of(opened) if live else None,
                 )
             )
     access_log_write(actor=actor, entries=entries)
     return results
+
+
+@dataclass(frozen=True)
+class DeskCustomers:
+    """What the desk shows of its customers: the fields it shows for the role, and
+    each customer read, by id (one missing from it shows by a short id only)."""
+
+    fields: frozenset[str] = frozenset()
+    by_id: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def shows_names(self) -> bool:
+        return any(
+            PII_BY_NAME[name].category == DataCategory.IDENTITY for name in self.fields
+        )
+
+    @property
+    def shows_addresses(self) -> bool:
+        return any(
+            PII_BY_NAME[name].category == DataCategory.ADDRESS for name in self.fields
+        )
+
+
+def customers_read_for_desk(
+    *, actor: User, interactions: Sequence[Interaction]
+) -> DeskCustomers:
+    """The customers of the desk's interactions as the role may see them there
+    (`desk_fields`), each read logged as a list page's: agents' through their
+    assignments (the grant and an open case must both stand; only the customers
+    listed are fetched and their keys unwrapped), governance roles' any."""
+    if not interactions:
+        return DeskCustomers()
+    matrix = policy_matrix()
+    only = desk_fields(matrix=matrix, role=actor.role)
+    if not only:
+        return DeskCustomers()
+    listed = {interaction.customer_id for interaction in interactions}
+    customers: list[Customer | AssignedCustomer]
+    if actor.role in AGENT_ROLES:
+        customers = list(customers_assigned_list(actor, customer_ids=listed))
+    elif actor.role in GOVERNANCE_ROLES:
+        customers = list({i.customer_id: i.customer for i in interactions}.values())
+    else:
+        return DeskCustomers(fields=only)
+    views = customers_read(actor=actor, customers=customers, matrix=matrix, only=only)
+    return DeskCustomers(fields=only, by_id={view["id"]: view for view in views})

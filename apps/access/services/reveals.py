@@ -4,7 +4,9 @@ reason, under the agent's open interaction with the customer; and their suspensi
 
 Lock order (apps/core/db.py): the actor's row (reveals count against it), then the
 interaction a reveal is opened under, or the reveals being suspended, then the audit
-chain.
+chain. A reveal reads whether an alert holds the actor's reveals suspended under the
+actor's row, without locking the alert (an alert is locked before that row, never
+after it).
 """
 
 import logging
@@ -17,7 +19,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.access import watchers
-from apps.access.errors import AccessError, AccessForbidden, RateLimited
+from apps.access.errors import (
+    REVEALS_SUSPENDED,
+    AccessError,
+    AccessForbidden,
+    RateLimited,
+    RevealsSuspended,
+)
 from apps.access.models import Interaction, Reveal, RevealStatus, Visibility
 from apps.access.selectors import (
     AssignedCustomer,
@@ -126,9 +134,13 @@ def reveal_open(
     expiry); governance roles see customers without one, and theirs last the window.
     Once it commits, the access watchers hear of it (apps/access/watchers.py).
     A restricted customer (GDPR art. 18) is revealed only for a reason naming the
-    restriction's purpose.
+    restriction's purpose. While an alert holds the actor's reveals suspended
+    (`watchers.reveals_suspended_since`, the definition the customer page's notice
+    uses too) none is opened.
     Raises AccessError (400), AccessForbidden (403, audited as a refused reveal),
-    NotFound (an agent with no open interaction), RateLimited (429).
+    NotFound (an agent with no open interaction), RevealsSuspended (403; said before
+    the hourly limit, which the reveals ended by the suspension still count against
+    once it is lifted), RateLimited (429).
     """
     found, customer = customer, customer_of(customer)
     fields = list(dict.fromkeys(fields))
@@ -207,6 +219,17 @@ def reveal_open(
             if interaction is None:
                 raise NotFound("No such customer.")
             window_ends = min(window_ends, interaction.expires_at)
+        # Then whether an alert holds the actor's reveals suspended, read (not locked)
+        # under the actor's row: every suspension (`reveals_suspend`, which an alert's
+        # `_suspend` calls before it marks the alert `reveals_suspended_at`) takes
+        # that row first and holds it until it commits. So a suspension committed
+        # before this reveal took the row is seen here (each statement reads what
+        # has committed), and one coming later waits for this reveal to commit, then
+        # ends it with the actor's other live reveals. Before the hourly limit: a
+        # suspended actor is told so, not to wait an hour.
+        if watchers.reveals_suspended_since(staff_id=actor.pk) is not None:
+            logger.info("access.reveal_suspended_refused", extra={"staff": actor.pk})
+            raise RevealsSuspended(REVEALS_SUSPENDED)
         if reveal_count_since(actor=actor, since=now - timedelta(hours=1)) >= (
             settings.AMANAH_REVEALS_PER_HOUR
         ):
