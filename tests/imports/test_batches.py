@@ -132,7 +132,10 @@ def test_imported_consents_are_told_to_endpoints_once(webhook_endpoint):
     time; a rerun records none, so tells nothing again."""
     assert customers_import(actor=None, file=_file(0, 3), batch_size=2).imported == 3
     changed = Event.objects.filter(type="consent.changed")
-    assert sorted(e.payload["data"]["at"] for e in changed) == ["2024-03-01T09:30:00+00:00"] * 3
+    assert (
+        sorted(e.payload["data"]["at"] for e in changed)
+        == ["2024-03-01T09:30:00+00:00"] * 3
+    )
     assert {e.payload["data"]["source"] for e in changed} == {ConsentSource.IMPORT}
     assert changed.values("customer_id").distinct().count() == 3
     assert customers_import(actor=None, file=_file(0, 3), batch_size=2).skipped == 3
