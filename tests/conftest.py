@@ -92,6 +92,19 @@ def _leak_scan_attached():
 
 
 @pytest.fixture(autouse=True)
+def _english_between_tests():
+    """Each test starts and ends in the source language: a test client's request
+    activates the page's language (LocaleMiddleware, apps/portal/language.py) on
+    this thread and leaves it active, which would translate the next test's
+    messages."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
 def _rate_limit_counting():
     """A test that took the shared cache down leaves the API's limiter counting again
     (it skips the cache for a few seconds after a failure, per process)."""

@@ -175,13 +175,24 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         ]
 
     def reveal_choices(self, view: dict, matrix: dict) -> list[tuple[str, str]]:
-        """What the page offers: the revealable fields it shows, not yet in full."""
+        """What the page's reveal form names: the revealable fields it shows, not in
+        full without a reveal. A field a live reveal shows is among them (its box
+        hidden until that reveal ends; the countdown script then offers it)."""
+        revealed = view.get("reveal_ends", {})
         return [
             (name, label)
             for name, label in self.revealable(matrix)
-            if view.get("shown", {}).get(name) != Visibility.FULL
+            if (view.get("shown", {}).get(name) != Visibility.FULL or name in revealed)
             and view.get(name) is not None
         ]
+
+    def unrevealed(self, matrix: dict, category: str, restricted: bool) -> str:
+        """A field's visibility for the role without a reveal (as the read has it:
+        a restricted customer's full values are masked)."""
+        visibility = policy_cell(matrix, request_user(self.request).role, category)
+        if restricted and visibility.visibility == Visibility.FULL:
+            return Visibility.MASKED
+        return visibility.visibility
 
     def get_context_data(self, reveal_form=None, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -194,6 +205,7 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
         # Each field shown in full only by a reveal, with the end of the reveal that
         # opened it: the page takes each off at its own end, not at the last one's.
         reveal_ends = view.get("reveal_ends", {})
+        restricted = bool(view.get("restricted"))
         rows = []
         for spec in PII_FIELDS:
             if spec.name in view:
@@ -206,9 +218,8 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                         "shown": view["shown"].get(spec.name, ""),
                         "revealed": spec.name in reveal_ends,
                         "expires_at": reveal_ends.get(spec.name),
-                        "minutes_left": _minutes_left(reveal_ends[spec.name])
-                        if spec.name in reveal_ends
-                        else None,
+                        # What "Shown" says once its reveal ends.
+                        "after": self.unrevealed(matrix, spec.category, restricted),
                     }
                 )
         suspended_since = reveals_suspended_since(staff_id=user.pk)
@@ -223,19 +234,37 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
             customer_id=customer.pk,
             since=timezone.now() - REVEAL_ENDED_SHOWN_FOR,
         )
+        now = timezone.now()
+        # Without JavaScript the page reloads itself a second after the first of
+        # its reveals ends (a <noscript> meta refresh): no value stays past its end.
+        refresh_in = (
+            math.ceil((min(reveal_ends.values()) - now).total_seconds()) + 1
+            if reveal_ends
+            else None
+        )
+        # Headed by the name when the role sees it in full without a reveal (an
+        # erased customer's reads "[erased]": the short id heads it).
+        named = (
+            view.get("shown", {}).get("full_name") == Visibility.FULL
+            and "full_name" not in reveal_ends
+            and not view.get("erased")
+        )
         context.update(
             customer=customer,
+            heading_name=view["full_name"] if named else None,
             view=view,
             rows=rows,
             masked=[r["label"] for r in rows if r["shown"] == Visibility.MASKED],
-            revealable=[label for _name, label in choices],
+            revealable=[label for name, label in choices if name not in reveal_ends],
+            revealed_now=[name for name, _label in choices if name in reveal_ends],
             suspended_since=suspended_since,
             reveal_window=settings.AMANAH_REVEAL_MINUTES,
             revealed_rows=sorted(
                 (r for r in rows if r["revealed"]), key=lambda r: r["expires_at"]
             ),
             reveals_ended=_reveals_ended(ended, still_open=reveal_ends.keys()),
-            now=timezone.now(),
+            now=now,
+            refresh_in=max(1, refresh_in) if refresh_in is not None else None,
             interaction=interaction,
             restrictions=restrictions,
             can_lift=user.role == Role.PRIVACY_ADMIN,
@@ -303,8 +332,11 @@ class StaffCustomerView(RoleRequiredMixin, TemplateView):
                 form_add_domain_error(form, exc)
             else:
                 minutes = _minutes_left(reveal.expires_at)
+                # Tagged: the countdown script takes it off when a reveal ends.
                 messages.success(
-                    request, f"Revealed for {minutes} minutes. This was recorded."
+                    request,
+                    f"Revealed for {minutes} minutes. This was recorded.",
+                    extra_tags="reveal-opened",
                 )
                 return redirect("staff:customer", customer_id=customer.pk)
         return self.render_to_response(

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy
 
 from apps.accounts.scopes import Scope
 from apps.accounts.services import NAMED_TOKEN_DAYS_DEFAULT, NAMED_TOKEN_DAYS_MAX
@@ -18,13 +19,15 @@ class StaffLoginForm(AuthenticationForm):
 
 class OtpTokenForm(forms.Form):
     otp_token = forms.CharField(
-        label="Code",
+        label=gettext_lazy("Code"),
         max_length=16,
         strip=True,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}
         ),
-        help_text="The 6-digit code from your authenticator app, or a recovery code.",
+        help_text=gettext_lazy(
+            "The 6-digit code from your authenticator app, or a recovery code."
+        ),
     )
 
 

@@ -22,6 +22,7 @@ from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_noop
 from django_otp import device_classes
 from django_otp import login as otp_login
 from django_otp.models import Device
@@ -46,8 +47,13 @@ from apps.accounts.selectors import api_token_list_for
 from apps.audit import services as audit
 from apps.core.errors import Forbidden, NotFound
 
-_WRONG_CODE = "That code is not right. Check the time on your phone and try again."
-_THROTTLED = "Too many wrong codes. Wait a minute, then enter the newest code."
+# Customers read these too (their two-step sign-in): in the active language.
+_WRONG_CODE = gettext_noop(
+    "That code is not right. Check the time on your phone and try again."
+)
+_THROTTLED = gettext_noop(
+    "Too many wrong codes. Wait a minute, then enter the newest code."
+)
 
 # What privacy admins may see in the Django admin (where PII is shown masked only).
 ADMIN_VIEW_PERMS = (
@@ -156,9 +162,11 @@ def otp_setup_confirm(*, user: User, device_id: int, token: str) -> list[str]:
         .first()
     )
     if device is None:
-        raise AccountError("Start the setup again.", field="otp_token", code="expired")
+        raise AccountError(
+            gettext("Start the setup again."), field="otp_token", code="expired"
+        )
     if not device.verify_token(_code(token)):
-        raise AccountError(_WRONG_CODE, field="otp_token", code="wrong_code")
+        raise AccountError(gettext(_WRONG_CODE), field="otp_token", code="wrong_code")
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     # One authenticator at a time: setting up a new one retires the old.
@@ -212,9 +220,9 @@ def otp_verify(*, user: User, token: str) -> Device:
                 details={"codes_left": left},
             )
     if device is None and throttled:
-        raise AccountError(_THROTTLED, field="otp_token", code="throttled")
+        raise AccountError(gettext(_THROTTLED), field="otp_token", code="throttled")
     if device is None:
-        raise AccountError(_WRONG_CODE, field="otp_token", code="wrong_code")
+        raise AccountError(gettext(_WRONG_CODE), field="otp_token", code="wrong_code")
     return device
 
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.generic import TemplateView
@@ -149,7 +150,7 @@ class OtpSetupView(VerifiedIfEnrolledMixin, View):
         # segno builds the SVG itself (the URL is escaped, there is no script), so it
         # is safe to embed, and the CSP holds.
         qr_svg = segno.make(device.config_url, error="m").svg_inline(
-            scale=5, title="Authenticator QR code"
+            scale=5, title=gettext("Authenticator QR code")
         )
         return render(
             request,
@@ -236,12 +237,14 @@ class SecurityView(VerifiedIfEnrolledMixin, TemplateView):
             if action == "disable":
                 services.otp_disable(actor=user, user=user)
                 logout(request)
-                messages.info(request, "Two-step sign-in is off. Sign in again.")
+                messages.info(
+                    request, gettext("Two-step sign-in is off. Sign in again.")
+                )
                 return redirect(_login_for(user))
             if action == "sign_out_everywhere":
                 services.user_sign_out_everywhere(user=user)
                 logout(request)
-                messages.info(request, "You are signed out on every device.")
+                messages.info(request, gettext("You are signed out on every device."))
                 return redirect(_login_for(user))
             if action == "token_create":
                 needed = user_needs_second_factor(user=user)

@@ -1,6 +1,4 @@
 from django import forms
-from django.conf import settings
-from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy
 
 from apps.consent.models import (
@@ -11,6 +9,7 @@ from apps.consent.models import (
     PrivacyNotice,
     Purpose,
 )
+from apps.core.i18n import language_others
 
 # A customer's whole bundle of receipts fits many times over.
 RECEIPT_MAX_BYTES = 512 * 1024
@@ -61,7 +60,7 @@ class TranslationsForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         saved = getattr(self.instance, "translations", None) or {}
-        for code, _language in _other_languages():
+        for code, _language in language_others():
             for field in self.text_fields:
                 self.initial.setdefault(
                     f"{field}_{code}", saved.get(code, {}).get(field, "")
@@ -77,7 +76,7 @@ def _translations_clean(
     form: forms.Form, data: dict, text_fields: tuple[str, ...]
 ) -> dict[str, dict[str, str]]:
     translations = {}
-    for code, language in _other_languages():
+    for code, language in language_others():
         texts = {
             field: (data.get(f"{field}_{code}") or "").strip() for field in text_fields
         }
@@ -98,19 +97,9 @@ def _translations_clean(
 LONG_FIELDS = ("description", "summary", "body")
 
 
-def _other_languages() -> list[tuple[str, str]]:
-    """(code, English name) of each language but the source: staff pages are
-    English."""
-    return [
-        (code, translation.get_language_info(code)["name"])
-        for code, _name in settings.LANGUAGES
-        if code != settings.LANGUAGE_CODE
-    ]
-
-
 def _translation_fields(text_fields: tuple[str, ...]) -> dict[str, forms.Field]:
     fields: dict[str, forms.Field] = {}
-    for code, language in _other_languages():
+    for code, language in language_others():
         for field in text_fields:
             widget_attrs = {"lang": code, "dir": "auto"}
             label = field.replace("_", " ").capitalize()
@@ -154,7 +143,7 @@ def translations_initial(
 ) -> dict[str, str]:
     return {
         f"{field}_{code}": (translations or {}).get(code, {}).get(field, "")
-        for code, _language in _other_languages()
+        for code, _language in language_others()
         for field in text_fields
     }
 

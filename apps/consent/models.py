@@ -1,44 +1,13 @@
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import pgettext_lazy
 
+from apps.core.i18n import translations_check
 from apps.customers.models import Customer
 
 PURPOSE_TEXT_FIELDS = ("name", "description")
 NOTICE_TEXT_FIELDS = ("title", "summary", "body")
 CHANGE_TEXT_FIELDS = ("description",)
-
-
-def translations_check(value: object, *, fields: tuple[str, ...]) -> None:
-    """Staff-written translations are {language: {field: text}}: languages of
-    settings.LANGUAGES other than the English source, each with exactly these fields,
-    every one written, so that a language is whole or absent, never half.
-    Raises ValidationError on the `translations` field."""
-    known = {code for code, _name in settings.LANGUAGES} - {settings.LANGUAGE_CODE}
-    if not isinstance(value, dict):
-        raise ValidationError({"translations": "Give an object keyed by language."})
-    for code, texts in value.items():
-        if code not in known:
-            raise ValidationError(
-                {
-                    "translations": f"Unknown language {code!r}: use one of "
-                    f"{', '.join(sorted(known))}."
-                }
-            )
-        if not isinstance(texts, dict) or set(texts) != set(fields):
-            raise ValidationError(
-                {"translations": f"Give {code!r} exactly: {', '.join(fields)}."}
-            )
-        for field in fields:
-            text = texts[field]
-            if not isinstance(text, str) or not text.strip():
-                raise ValidationError(
-                    {
-                        "translations": f"Write the {field} in {code!r}, or leave the "
-                        "language out."
-                    }
-                )
 
 
 class LegalBasis(models.TextChoices):

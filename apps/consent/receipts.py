@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import translation
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from apps.consent.models import ConsentEvent, Purpose
 from apps.crypto.errors import SignatureInvalid
@@ -143,6 +143,44 @@ def receipts_readable(verified: list[VerifiedReceipt]) -> list[ReceiptReading]:
     ]
 
 
+# The signature checks' sentences, by `SignatureInvalid.reason`, for a consent
+# receipt and in the active language (the English is document_verify's own).
+RECEIPT_ERRORS = {
+    "not_a_document": gettext_lazy("This is not a consent receipt."),
+    "unsigned": gettext_lazy("This consent receipt is not signed."),
+    "malformed_header": gettext_lazy(
+        "This consent receipt's signature is malformed (it needs alg EdDSA, a kid "
+        "and a value)."
+    ),
+    "malformed_value": gettext_lazy(
+        "This consent receipt's signature is malformed (its value is not a "
+        "base64url Ed25519 signature)."
+    ),
+    "malformed_text": gettext_lazy(
+        "This consent receipt cannot be read: it holds text that is not valid "
+        "Unicode, so it was not signed as it is."
+    ),
+    "unknown_key": gettext_lazy(
+        "This consent receipt is signed by an unknown key (kid %(kid)s), not one "
+        "this installation publishes."
+    ),
+    "unknown_key_file": gettext_lazy(
+        "This consent receipt is signed by an unknown key (kid %(kid)s), not in "
+        "the key file."
+    ),
+    "bad_signature": gettext_lazy(
+        "This consent receipt's signature does not match its content: it was "
+        "altered after it was signed."
+    ),
+}
+
+
+def _receipt_error(exc: SignatureInvalid) -> str:
+    """The check's sentence for a receipt in the active language (else as raised)."""
+    text = RECEIPT_ERRORS.get(exc.reason)
+    return str(text) % {"kid": exc.kid} if text is not None else exc.message
+
+
 def _documents(data: Any) -> tuple[list[Any], bool]:
     """The receipts in `data`, and whether it was a bundle."""
     if isinstance(data, dict) and "type" in data:
@@ -153,7 +191,7 @@ def _documents(data: Any) -> tuple[list[Any], bool]:
                 return data[name], True
     if isinstance(data, list):
         return data, True
-    raise SignatureInvalid(f"This is not {WHAT}.", code="not_a_document")
+    raise SignatureInvalid(str(RECEIPT_ERRORS["not_a_document"]), code="not_a_document")
 
 
 def receipts_verify(
@@ -163,10 +201,11 @@ def receipts_verify(
     public keys (or `keys`). Raises SignatureInvalid naming the first that fails."""
     documents, bundle = _documents(data)
     if not documents:
-        raise SignatureInvalid("The file holds no receipts.", code="empty")
+        raise SignatureInvalid(gettext("The file holds no receipts."), code="empty")
     if len(documents) > MAX_RECEIPTS:
         raise SignatureInvalid(
-            f"The file holds more than {MAX_RECEIPTS} receipts; check it in parts.",
+            gettext("The file holds more than %(most)s receipts; check it in parts.")
+            % {"most": MAX_RECEIPTS},
             code="too_many",
         )
     verified = []
@@ -174,10 +213,15 @@ def receipts_verify(
         try:
             result = document_verify(document, type=RECEIPT_TYPE, what=WHAT, keys=keys)
         except SignatureInvalid as exc:
-            if not bundle:
-                raise
+            message = _receipt_error(exc)
+            if bundle:
+                message = gettext("Receipt %(number)s of %(total)s: %(error)s") % {
+                    "number": number,
+                    "total": len(documents),
+                    "error": message,
+                }
             raise SignatureInvalid(
-                f"Receipt {number} of {len(documents)}: {exc.message}", code=exc.code
+                message, code=exc.code, reason=exc.reason, kid=exc.kid
             ) from exc
         verified.append(VerifiedReceipt(content=result.content, kid=result.kid))
     return verified

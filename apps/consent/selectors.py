@@ -32,7 +32,7 @@ from apps.consent.models import (
 )
 from apps.consent.receipts import receipt_sign
 from apps.core.db import server_cursor
-from apps.core.i18n import language_choose
+from apps.core.i18n import language_choose, texts_in_language
 from apps.core.links import public_url
 from apps.customers.models import Customer
 from apps.customers.selectors import (
@@ -72,20 +72,6 @@ class PurposeText:
 
 def _languages(translations: Mapping[str, Any]) -> set[str]:
     return {settings.LANGUAGE_CODE, *translations}
-
-
-def texts_in_language(
-    *, source: Mapping[str, str], translations: Mapping[str, Any], language: str | None
-) -> tuple[dict[str, str], str]:
-    """Staff-written texts (`source`: the English, `translations`: the others, each
-    whole) in one language: `language` if written, else English. Returns the texts
-    and their language."""
-    chosen = language_choose(
-        available=_languages(translations or {}), wanted=[language]
-    )
-    if chosen == settings.LANGUAGE_CODE:
-        return dict(source), chosen
-    return {field: translations[chosen][field] for field in source}, chosen
 
 
 def purpose_text(purpose: Purpose, language: str | None) -> PurposeText:
@@ -451,7 +437,9 @@ def consent_event_counts_by_withdrawal(
     """
     of_customers, inner_params = "", ()
     if customers is not None:
-        inner, inner_params = customers.query.sql_with_params()
+        # Unordered: an ORDER BY means nothing in `IN (...)`, and SQLite refuses one
+        # inside the parts of a UNION.
+        inner, inner_params = customers.order_by().query.sql_with_params()
         of_customers = f"e.customer_id IN ({inner})"
     columns: list[str] = []
     params: list[Any] = []

@@ -46,6 +46,7 @@ from apps.consent.selectors import (
 )
 from apps.core.db import declare_disposal, server_cursor
 from apps.core.errors import NotFound
+from apps.core.i18n import language_is_known
 from apps.core.links import public_url
 from apps.core.mail import send_unless_refused
 from apps.crypto.bulk import rows_copy
@@ -83,7 +84,7 @@ def evidence_hash(*, ip: str = "", user_agent: str = "") -> str:
 def _purpose(code: str) -> Purpose:
     purpose = purpose_get_active(code=code)
     if purpose is None:
-        raise ConsentError("Unknown purpose.", field="purpose", code="unknown")
+        raise ConsentError(gettext("Unknown purpose."), field="purpose", code="unknown")
     return purpose
 
 
@@ -99,8 +100,10 @@ def _objection_check(*, customer: Customer, purpose: Purpose, source: str) -> No
         return
     if MarketingObjection.objects.filter(customer_id=customer.pk).exists():
         raise ConsentError(
-            "The customer objected to direct marketing: only they can agree to it "
-            "again, on their privacy page.",
+            gettext(
+                "The customer objected to direct marketing: only they can agree to "
+                "it again, on their privacy page."
+            ),
             field="purpose",
             code="objected",
         )
@@ -220,7 +223,11 @@ def consent_grant(
     if purpose.double_opt_in and source != ConsentSource.DOUBLE_OPT_IN:
         # Staff asking for a confirmation would market to an objecting customer.
         _objection_check(customer=customer, purpose=purpose, source=source)
-        return opt_in_request(customer=customer, purpose=purpose)
+        # The email in the language the customer asked in, if they asked themselves.
+        requested = (
+            translation.get_language() if source == ConsentSource.SELF_SERVICE else None
+        )
+        return opt_in_request(customer=customer, purpose=purpose, requested=requested)
     return consent_record(
         actor=actor,
         customer=customer,
@@ -634,8 +641,12 @@ def consent_object_to_marketing(
 
 
 @transaction.atomic
-def opt_in_request(*, customer: Customer, purpose: Purpose) -> OptInRequest:
-    """Record a pending grant and email the customer a signed, expiring link."""
+def opt_in_request(
+    *, customer: Customer, purpose: Purpose, requested: str | None = None
+) -> OptInRequest:
+    """Record a pending grant and email the customer a signed, expiring link, in
+    `customer_language` (`requested`: the language of the customer's own request;
+    None when staff asked)."""
     now = timezone.now()
     request = OptInRequest.objects.create(
         customer=customer,
@@ -643,14 +654,13 @@ def opt_in_request(*, customer: Customer, purpose: Purpose) -> OptInRequest:
         created_at=now,
         expires_at=now + timedelta(hours=settings.AMANAH_OPT_IN_HOURS),
     )
-    token = signing.dumps(request.pk, salt=OPT_IN_SALT)
-    link = public_url("portal:opt-in-confirm", args=[token])
     email = customer.email
-    # The whole email in one language: the customer's (their saved choice, else the
-    # page they asked from), or the one the purpose's texts are written in.
-    text = purpose_text(
-        purpose, customer_language(customer, requested=translation.get_language())
-    )
+    # The whole email in one language: the customer's (customer_language), or the
+    # one the purpose's texts are written in. The link carries it (a code, no PII):
+    # the page it opens is in the same language.
+    text = purpose_text(purpose, customer_language(customer, requested=requested))
+    token = signing.dumps([request.pk, text.language], salt=OPT_IN_SALT)
+    link = public_url("portal:opt-in-confirm", args=[token])
     audit.record(
         actor=customer.user,
         action="consent.opt_in_requested",
@@ -691,10 +701,19 @@ def _paragraphs(*texts: str) -> str:
     return "\n\n".join(texts)
 
 
+def _opt_in_token_read(token: str) -> tuple[Any, str]:
+    """The request id and the email's language a confirmation link names (links
+    sent before the language was in them name only the id). Raises BadSignature."""
+    value = signing.loads(token, salt=OPT_IN_SALT)
+    if isinstance(value, list) and len(value) == 2:
+        return value[0], str(value[1])
+    return value, ""
+
+
 def opt_in_confirm(*, token: str, evidence: str = "") -> ConsentEvent:
     """Confirm a pending grant from its link. Raises TokenInvalid, TokenExpired."""
     try:
-        request_id = signing.loads(token, salt=OPT_IN_SALT)
+        request_id, _language = _opt_in_token_read(token)
     except signing.BadSignature:
         raise TokenInvalid(gettext("This confirmation link is not valid.")) from None
     request = (
@@ -738,12 +757,63 @@ def opt_in_confirmed(*, token: str) -> bool:
     instead of asking again). False for a link that is not valid: confirming it
     says why."""
     try:
-        request_id = signing.loads(token, salt=OPT_IN_SALT)
+        request_id, _language = _opt_in_token_read(token)
     except signing.BadSignature:
         return False
     return OptInRequest.objects.filter(
         pk=request_id, confirmed_at__isnull=False
     ).exists()
+
+
+class OptInLinkState:
+    """What a confirmation link's page says (`opt_in_link_state`)."""
+
+    INVALID = "invalid"  # not a link we sent
+    OPEN = "open"  # can be confirmed: the page offers the button
+    USED = "used"  # this link confirmed the choice
+    CONFIRMED_ELSEWHERE = "confirmed_elsewhere"  # another (newer) link confirmed it
+    REPLACED = "replaced"  # expired, and a newer link was sent since
+    EXPIRED = "expired"  # expired (or cancelled by a later choice)
+
+
+def opt_in_link_state(*, token: str) -> str:
+    """Which OptInLinkState a confirmation link is in, so its page says the truth
+    (and offers the button only when pressing it can work)."""
+    try:
+        request_id, _language = _opt_in_token_read(token)
+    except signing.BadSignature:
+        return OptInLinkState.INVALID
+    request = OptInRequest.objects.filter(pk=request_id).first()
+    if request is None:
+        return OptInLinkState.INVALID
+    if request.confirmed_at is not None:
+        return OptInLinkState.USED
+    others = OptInRequest.objects.filter(
+        customer_id=request.customer_id, purpose_id=request.purpose_id
+    ).exclude(pk=request.pk)
+    if others.filter(confirmed_at__gte=request.created_at).exists():
+        return OptInLinkState.CONFIRMED_ELSEWHERE
+    if request.expires_at > timezone.now():
+        return OptInLinkState.OPEN
+    if others.filter(created_at__gt=request.created_at).exists():
+        return OptInLinkState.REPLACED
+    return OptInLinkState.EXPIRED
+
+
+def opt_in_language(*, token: str) -> str | None:
+    """The language the confirmation email was written in (its page is in it too):
+    the one the link names, else (an older link) `customer_language`. None for a
+    link that is not valid."""
+    try:
+        request_id, language = _opt_in_token_read(token)
+    except signing.BadSignature:
+        return None
+    if language_is_known(language):
+        return language
+    request = (
+        OptInRequest.objects.select_related("customer").filter(pk=request_id).first()
+    )
+    return customer_language(request.customer) if request is not None else None
 
 
 # Global Privacy Control -----------------------------------------------------------

@@ -503,6 +503,7 @@ def document_verify(
             f"This {_noun(what)}'s signature is malformed (it needs alg EdDSA, a kid "
             "and a value).",
             code="malformed",
+            reason="malformed_header",
         )
     try:
         value = b64url_decode(str(signature.get("value") or ""))
@@ -513,6 +514,7 @@ def document_verify(
             f"This {_noun(what)}'s signature is malformed (its value is not a "
             "base64url Ed25519 signature).",
             code="malformed",
+            reason="malformed_value",
         )
     known = {key.kid: key for key in (public_keys() if keys is None else keys)}
     key = known.get(signature["kid"])
@@ -530,6 +532,8 @@ def document_verify(
                 else "not in the key file."
             ),
             code="unknown_key",
+            reason="unknown_key" if keys is None else "unknown_key_file",
+            kid=signature["kid"],
         )
     content = {name: value for name, value in document.items() if name != "signature"}
     try:
@@ -541,6 +545,7 @@ def document_verify(
             f"This {_noun(what)} cannot be read: it holds text that is not valid "
             "Unicode, so it was not signed as it is.",
             code="malformed",
+            reason="malformed_text",
         ) from None
     if not key.verify(value, signed):
         raise SignatureInvalid(

@@ -7,6 +7,7 @@ masked, policed and disposed of with the rest.
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 
@@ -39,29 +40,37 @@ class PiiField:
     name: str
     category: DataCategory
     kind: ValueKind
-    label: str
+    # Translated (lazily): customers read it in their export and on My data. Joined
+    # or stored, it goes through str() in the language wanted.
+    label: Promise
 
 
 PII_FIELDS: tuple[PiiField, ...] = (
-    PiiField("full_name", DataCategory.IDENTITY, ValueKind.NAME, "Full name"),
-    PiiField("email", DataCategory.CONTACT, ValueKind.EMAIL, "Email"),
-    PiiField("phone", DataCategory.CONTACT, ValueKind.PHONE, "Phone"),
-    PiiField("address_line", DataCategory.ADDRESS, ValueKind.ADDRESS_LINE, "Address"),
-    PiiField("city", DataCategory.ADDRESS, ValueKind.CITY, "City"),
-    PiiField("postal_code", DataCategory.ADDRESS, ValueKind.POSTAL_CODE, "Postal code"),
+    PiiField("full_name", DataCategory.IDENTITY, ValueKind.NAME, _("Full name")),
+    PiiField("email", DataCategory.CONTACT, ValueKind.EMAIL, _("Email")),
+    PiiField("phone", DataCategory.CONTACT, ValueKind.PHONE, _("Phone")),
+    PiiField(
+        "address_line", DataCategory.ADDRESS, ValueKind.ADDRESS_LINE, _("Address")
+    ),
+    PiiField("city", DataCategory.ADDRESS, ValueKind.CITY, _("City")),
+    PiiField(
+        "postal_code", DataCategory.ADDRESS, ValueKind.POSTAL_CODE, _("Postal code")
+    ),
     PiiField(
         "date_of_birth",
         DataCategory.SENSITIVE,
         ValueKind.DATE_OF_BIRTH,
-        "Date of birth",
+        _("Date of birth"),
     ),
     PiiField(
-        "national_id", DataCategory.SENSITIVE, ValueKind.NATIONAL_ID, "National id"
+        "national_id", DataCategory.SENSITIVE, ValueKind.NATIONAL_ID, _("National id")
     ),
-    PiiField("notes", DataCategory.FREE_TEXT, ValueKind.FREE_TEXT, "Notes"),
-    PiiField("payment_token", DataCategory.FINANCIAL, ValueKind.TOKEN, "Payment token"),
+    PiiField("notes", DataCategory.FREE_TEXT, ValueKind.FREE_TEXT, _("Notes")),
     PiiField(
-        "card_last4", DataCategory.FINANCIAL, ValueKind.CARD_LAST4, "Card (last 4)"
+        "payment_token", DataCategory.FINANCIAL, ValueKind.TOKEN, _("Payment token")
+    ),
+    PiiField(
+        "card_last4", DataCategory.FINANCIAL, ValueKind.CARD_LAST4, _("Card (last 4)")
     ),
 )
 PII_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in PII_FIELDS)

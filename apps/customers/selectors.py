@@ -19,7 +19,7 @@ from django.db.models import (
 from apps.core.db import model_column_sql, model_columns_sql, model_source_sql
 from apps.core.errors import NotFound
 from apps.core.etags import etag_of
-from apps.core.i18n import language_choose, language_codes
+from apps.core.i18n import language_choose, language_codes, language_of_country
 from apps.crypto.fields import Digest, EncryptedTextField
 from apps.crypto.keyring import key_ring
 from apps.crypto.masterkeys import master_key_unreadable_on
@@ -37,11 +37,14 @@ def customer_queryset() -> QuerySet[Customer]:
 
 
 def customer_language(customer: Customer, *, requested: str | None = None) -> str:
-    """The language to write to the customer in (emails, messages): their saved
-    choice, else the one their request came in (`requested`: the active language
-    then, if any), else English."""
+    """The one language for anything Amanah sends or shows the customer outside a
+    page they are browsing (emails, notices, pages an email links to): their saved
+    choice; else `requested`, the language their own request came in (pass it only
+    when the customer acts themselves, never for staff); else their country's
+    (apps/core/i18n.COUNTRY_LANGUAGES); else English."""
     return language_choose(
-        available=language_codes(), wanted=[customer.language, requested]
+        available=language_codes(),
+        wanted=[customer.language, requested, language_of_country(customer.country)],
     )
 
 
@@ -316,7 +319,13 @@ def customer_ids_restricted() -> QuerySet:
     """The ids of restricted customers, as a subquery (`values("customer_id")`): few,
     and indexed apart (restriction_active_idx), so audiences leave them out with a
     cheap `NOT IN`, as they do erased ones."""
-    return Restriction.objects.filter(lifted_at__isnull=True).values("customer_id")
+    # Unordered (Restriction's default ordering would follow it into every statement
+    # it is embedded in; SQLite refuses that in a UNION).
+    return (
+        Restriction.objects.filter(lifted_at__isnull=True)
+        .order_by()
+        .values("customer_id")
+    )
 
 
 def customer_ids_restricted_sql() -> tuple[str, tuple[Any, ...]]:

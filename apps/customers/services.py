@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 from django.db import IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apps.accounts.models import Role, User
 from apps.accounts.services import users_deactivate_bulk
@@ -22,7 +23,7 @@ from apps.core.db import declare_disposal, server_cursor
 from apps.core.errors import DomainError, Forbidden, NotFound
 from apps.core.etags import etag_check
 from apps.core.fastdelete import delete_cascade, ids_in
-from apps.core.i18n import language_codes
+from apps.core.i18n import language_is_known
 from apps.core.idempotency import idempotency_forget
 from apps.core.reasons import reason_require
 from apps.crypto.bulk import BlindIndexer, BulkSealer, data_keys_insert, rows_copy
@@ -487,8 +488,10 @@ def customer_language_set(*, customer: Customer, language: str) -> Customer:
     code of settings.LANGUAGES; blank: none, the browser's is used). A display
     preference, not personal data the record holds: not audited, no webhook event,
     the sync clock untouched (one column, no lock). Raises CustomerError."""
-    if language and language not in language_codes():
-        raise CustomerError("Unknown language.", field="language", code="unknown")
+    if language and not language_is_known(language):
+        raise CustomerError(
+            gettext("Unknown language."), field="language", code="unknown"
+        )
     Customer.objects.filter(pk=customer.pk).update(language=language)
     customer.language = language
     return customer

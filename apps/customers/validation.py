@@ -11,11 +11,13 @@ from itertools import permutations
 
 import phonenumbers
 import pycountry
+from django.utils.translation import gettext, gettext_noop
 
 from apps.crypto.blind import normalize_email, normalize_phone
 from apps.customers.errors import CustomerError
 
-CARD_MESSAGE = (
+# Customers meet it too (their request's details): translated when raised.
+CARD_MESSAGE = gettext_noop(
     "Card numbers must not be stored here: keep only the payment processor's token "
     "and the last 4 digits."
 )
@@ -143,7 +145,7 @@ def refuse_card_numbers(values: dict[str, object], *, country: str = "") -> None
         if name == "national_id" and national_id_valid(value, country=country):
             continue
         if contains_card_number(value):
-            raise CustomerError(CARD_MESSAGE, field=name, code="card_number")
+            raise CustomerError(gettext(CARD_MESSAGE), field=name, code="card_number")
 
 
 # National ids -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from apps.incidents.selectors import incident_list
 from apps.incidents.services import (
     affected_select,
     incident_create,
+    incident_text_save,
     incident_transition,
     status_publish,
 )
@@ -62,7 +63,42 @@ def demo_incidents_ensure(*, actor: User) -> int:
             "contact": "privacy@amanah.example",
         },
     )
+    for language, data in BREACH_TRANSLATIONS.items():
+        incident_text_save(
+            actor=actor, incident=breach, language=language, data=data, create=True
+        )
     affected_select(
         actor=actor, incident=breach, scope="countries", countries=["ID", "US", "DE"]
     )
     return 2
+
+
+# What customers of the demo breach are told, in each language besides English (the
+# incident's own fields), so its notices reach each in their own.
+BREACH_TRANSLATIONS = {
+    "id": {
+        "what_happened": "Sebuah ekspor data layanan pelanggan terkirim ke vendor yang "
+        "seharusnya tidak melihatnya.",
+        "what_we_are_doing": "Vendor tersebut telah menghapusnya; kami sedang "
+        "memeriksa log mereka.",
+        "what_you_can_do": "Waspadalah terhadap pesan yang meminta kata sandi Anda.",
+        "contact": "privacy@amanah.example",
+    },
+    "de": {
+        "what_happened": "Ein Export aus dem Kundendienst ging an einen Dienstleister, "
+        "der ihn nicht hätte sehen dürfen.",
+        "what_we_are_doing": "Der Dienstleister hat ihn gelöscht; wir prüfen seine "
+        "Protokolle.",
+        "what_you_can_do": "Seien Sie vorsichtig bei Nachrichten, die nach Ihrem "
+        "Passwort fragen.",
+        "contact": "privacy@amanah.example",
+    },
+    "fa": {
+        "what_happened": "یک خروجی از داده‌های پشتیبانی مشتریان برای فروشنده‌ای "
+        "فرستاده شد که نباید آن را می‌دید.",
+        "what_we_are_doing": "فروشنده آن را حذف کرد؛ ما در حال بررسی گزارش‌های "
+        "سیستم او هستیم.",
+        "what_you_can_do": "مراقب پیام‌هایی باشید که رمز عبور شما را می‌خواهند.",
+        "contact": "privacy@amanah.example",
+    },
+}

@@ -1,7 +1,7 @@
 from django import forms
-from django.conf import settings
 from django.utils import timezone
 
+from apps.core.i18n import language_others
 from apps.customers.registry import DataCategory
 from apps.incidents.models import (
     DATA_AT_RISK_CHOICES,
@@ -11,13 +11,6 @@ from apps.incidents.models import (
     IncidentText,
     UpdatePhase,
 )
-
-
-def other_languages() -> list[tuple[str, str]]:
-    """The languages staff write versions in besides the source (English), whose
-    version is the incident's or update's own fields."""
-    return [(c, n) for c, n in settings.LANGUAGES if c != settings.LANGUAGE_CODE]
-
 
 DATETIME = forms.DateTimeInput(
     attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"
@@ -157,7 +150,7 @@ class IncidentTextForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["language"].choices = [
             ("", "Choose a language"),
-            *other_languages(),
+            *language_others(),
         ]
         if self.instance.pk:
             self.fields["language"].disabled = True
@@ -184,7 +177,7 @@ class StatusUpdateForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The update in more languages: a title and a message each, or neither.
-        for code, name in other_languages():
+        for code, name in language_others():
             self.fields[f"title_{code}"] = forms.CharField(
                 required=False, max_length=200, label=f"Title ({name})"
             )
@@ -198,7 +191,7 @@ class StatusUpdateForm(forms.Form):
         """{language: {"title", "message"}} for each language given (in part)."""
         data = self.cleaned_data
         texts = {}
-        for code, _name in other_languages():
+        for code, _name in language_others():
             title = data.get(f"title_{code}", "").strip()
             message = data.get(f"message_{code}", "").strip()
             if title or message:

@@ -471,8 +471,18 @@ class ComponentState(models.TextChoices):
     MAJOR_OUTAGE = "major_outage", _("Major outage")
 
 
+# A component's staff-written texts: `name` is the English source; `translations`
+# holds the others, {language: {"name": ...}}, each whole (core.i18n).
+COMPONENT_TEXT_FIELDS = ("name",)
+
+
 class StatusComponent(models.Model):
     name = models.CharField(max_length=100, unique=True)
+    translations = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The name in other languages: {"id": {"name": "..."}, ...}.',
+    )
     state = models.CharField(
         max_length=16,
         choices=ComponentState.choices,

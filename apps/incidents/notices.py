@@ -19,7 +19,6 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from apps.core.i18n import language_codes
 from apps.incidents.errors import NoticeIncomplete
 
 # Required elements staff write, in the order they appear.
@@ -54,9 +53,6 @@ SUBJECTS = {
     "standard": _("Important: an incident involving your personal data"),
 }
 
-# The language a customer who chose none reads, by country (else the source language).
-COUNTRY_LANGUAGES = {"ID": "id", "DE": "de", "IR": "fa"}
-
 
 @dataclass(frozen=True)
 class Rendered:
@@ -69,13 +65,6 @@ class Rendered:
 
 def regime_for(region: str) -> str:
     return "california" if region == "US-CA" else "standard"
-
-
-def language_for(*, chosen: str, country: str) -> str:
-    """The customer's language: their saved choice, else their country's."""
-    if chosen and chosen in language_codes():
-        return chosen
-    return COUNTRY_LANGUAGES.get(country, "en")
 
 
 def validate(elements: dict[str, str]) -> None:
@@ -144,14 +133,16 @@ def notice_html(*, sections: list[dict[str, str]], body: str) -> SafeString:
     """The notice as HTML: each heading an <h3>, each text its paragraphs, escaped.
     A notice stored before it had sections shows its plain text as paragraphs."""
     if not sections:
-        return mark_safe(linebreaks(body, autoescape=True))  # noqa: S308 - escaped
+        # linebreaks(autoescape=True) escaped the text: only its <p> and <br> are ours.
+        return mark_safe(linebreaks(body, autoescape=True))  # noqa: S308  # nosec B308 B703
     return format_html_join(
         "\n",
         "{}{}",
         (
             (
                 format_html("<h3>{}</h3>", s["heading"]) if s["heading"] else "",
-                mark_safe(linebreaks(s["text"], autoescape=True)),  # noqa: S308
+                # Escaped by linebreaks(autoescape=True), as above.
+                mark_safe(linebreaks(s["text"], autoescape=True)),  # noqa: S308  # nosec B308 B703
             )
             for s in sections
         ),

@@ -13,7 +13,7 @@ from django.utils.translation import get_language, get_language_info
 
 from apps.core.errors import NotFound
 from apps.core.etags import etag_of
-from apps.core.i18n import language_choose, language_is_rtl
+from apps.core.i18n import language_choose, language_is_rtl, texts_in_language
 from apps.customers.selectors import customer_ids_erased
 from apps.incidents.deadlines import affected_in, due_at, holiday_country
 from apps.incidents.models import (
@@ -27,6 +27,7 @@ from apps.incidents.models import (
     Incident,
     IncidentNotice,
     IncidentStatus,
+    IncidentText,
     PublicHoliday,
     RiskLevel,
     StatusComponent,
@@ -47,6 +48,20 @@ def incident_get(*, incident_id: UUID | str) -> Incident:
         return Incident.objects.get(pk=incident_id)
     except (Incident.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such incident.") from None
+
+
+def incident_text_list(*, incident: Incident) -> QuerySet[IncidentText]:
+    """The incident's versions in languages other than the source (English, its own
+    fields)."""
+    return IncidentText.objects.filter(incident=incident)
+
+
+def incident_text_get(*, incident: Incident, language: str) -> IncidentText:
+    """The incident's version in `language`. Raises NotFound."""
+    text = IncidentText.objects.filter(incident=incident, language=language).first()
+    if text is None:
+        raise NotFound("There is no version in this language.")
+    return text
 
 
 def incident_etag(incident: Incident) -> str:
@@ -515,6 +530,35 @@ def remedy_offers_for_customer(*, customer_id: UUID) -> dict[UUID, AffectedCusto
 
 def status_components() -> QuerySet[StatusComponent]:
     return StatusComponent.objects.all()
+
+
+@dataclass(frozen=True)
+class ComponentShown:
+    """A status page component as one visitor reads it: its name in their language
+    if staff wrote it, else in English (`language` says which)."""
+
+    component: StatusComponent
+    name: str
+    language: str
+
+    @property
+    def direction(self) -> str:
+        return "rtl" if language_is_rtl(self.language) else "ltr"
+
+
+def status_components_shown(*, language: str | None = None) -> list[ComponentShown]:
+    """The components, each named in `language` (default: the active one) or, where
+    staff did not write it, in English."""
+    wanted = language or get_language() or settings.LANGUAGE_CODE
+    shown = []
+    for component in status_components():
+        texts, chosen = texts_in_language(
+            source={"name": component.name},
+            translations=component.translations,
+            language=wanted,
+        )
+        shown.append(ComponentShown(component, texts["name"], chosen))
+    return shown
 
 
 def status_updates_published(*, limit: int = 50) -> QuerySet[StatusUpdate]:

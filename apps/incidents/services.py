@@ -24,13 +24,14 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit import services as audit
 from apps.core.etags import etag_check
-from apps.core.i18n import language_choose, language_codes
+from apps.core.i18n import language_choose, language_is_known
 from apps.core.reasons import reason_require
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
 from apps.customers.registry import DataCategory
 from apps.customers.selectors import (
     customer_categories_held,
+    customer_language,
     customer_queryset,
     customers_created_between,
     customers_in_places,
@@ -238,7 +239,7 @@ TEXT_FIELDS = (
 def _language_check(language: str, *, field: str = "language") -> None:
     """A language staff may add a version in: one of settings.LANGUAGES other than
     the source (whose version is the incident's own fields)."""
-    if language not in language_codes() or language == settings.LANGUAGE_CODE:
+    if not language_is_known(language, source=False):
         raise IncidentError("Not a language Amanah offers.", field=field)
 
 
@@ -593,7 +594,8 @@ def notice_texts(incident: Incident) -> dict[str, dict[str, str]]:
 def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) -> int:
     """Render and queue one notice per affected customer and channel (never email to
     a mailbox whose credentials were taken), each wholly in one language: the
-    customer's (saved, else their country's) when staff wrote it, else English. Idempotent: existing notices are kept.
+    customer's (`customer_language`) when staff wrote it, else English. Idempotent:
+    existing notices are kept.
     A customer erased since the snapshot and not yet sent anything is set apart as
     "erased before notice" instead. Returns how many notices were queued. Raises
     NoticeIncomplete when a required element is missing."""
@@ -614,9 +616,14 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
         last = batch[-1].pk
         # Erased customers, and those whose record is gone, are not in it.
         held = customer_categories_held(customer_ids=[a.customer_id for a in batch])
-        chosen = dict(
-            customer_queryset().filter(pk__in=held.keys()).values_list("pk", "language")
-        )
+        # Their language (apps/customers/selectors.customer_language): only the plain
+        # columns it reads, no data keys.
+        languages = {
+            customer.pk: customer_language(customer)
+            for customer in customer_queryset()
+            .filter(pk__in=held.keys())
+            .only("pk", "language", "country")
+        }
         gone = {a.customer_id for a in batch} - held.keys()
         existing = set(
             IncidentNotice.objects.filter(
@@ -648,13 +655,7 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
                 remedies.append(person)
             # One language for the whole notice: the customer's if staff wrote it.
             language = language_choose(
-                available=texts,
-                wanted=[
-                    notices.language_for(
-                        chosen=chosen.get(person.customer_id, ""),
-                        country=person.country,
-                    )
-                ],
+                available=texts, wanted=[languages.get(person.customer_id)]
             )
             elements = texts[language]
             remedy = (

@@ -24,7 +24,7 @@ from apps.incidents.forms import (
     TimelineForm,
     TransitionForm,
 )
-from apps.incidents.models import AffectedCustomer, Audience, Incident, IncidentText
+from apps.incidents.models import AffectedCustomer, Audience, Incident
 from apps.incidents.reports import authority_report_get
 from apps.incidents.selectors import (
     OPEN,
@@ -34,8 +34,11 @@ from apps.incidents.selectors import (
     incident_erasure_cutoff,
     incident_get,
     incident_list,
+    incident_text_get,
+    incident_text_list,
     notification_progress,
     status_components,
+    status_components_shown,
     status_updates_published,
     status_updates_shown,
 )
@@ -120,7 +123,7 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
             failed_text
             if failed_text is not None and failed_text.instance.pk == text.pk
             else IncidentTextForm(instance=text, prefix=f"text-{text.language}")
-            for text in IncidentText.objects.filter(incident=incident)
+            for text in incident_text_list(incident=incident)
         ]
         context.update(
             incident=incident,
@@ -209,11 +212,12 @@ class IncidentDetailView(RoleRequiredMixin, TemplateView):
         )
 
     def _do_text_edit(self, request, incident):
-        text = IncidentText.objects.filter(
-            incident=incident, language=request.POST.get("text_language", "")
-        ).first()
-        if text is None:
-            messages.error(request, "There is no version in this language.")
+        try:
+            text = incident_text_get(
+                incident=incident, language=request.POST.get("text_language", "")
+            )
+        except NotFound as exc:
+            messages.error(request, exc.message)
             return "text_edit", None
         form = IncidentTextForm(
             request.POST, instance=text, prefix=f"text-{text.language}"
@@ -412,7 +416,9 @@ class StatusPageView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(components=status_components(), updates=status_updates_shown())
+        context.update(
+            components=status_components_shown(), updates=status_updates_shown()
+        )
         return context
 
 

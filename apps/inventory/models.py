@@ -1,6 +1,7 @@
 from django.db import models
 
 from apps.consent.models import Purpose
+from apps.inventory.texts import change_notice_summary
 from apps.webhooks.models import Endpoint
 
 
@@ -70,7 +71,11 @@ class Recipient(models.Model):
 class ChangeNotice(models.Model):
     """A change to where data lives or who receives it that affects customers."""
 
+    # In English (the source), for staff; customers read `text`, built from `parts`.
     summary = models.TextField()
+    # What changed (apps/inventory/texts.py); empty for notices from before it was
+    # kept: those are told in English, whole.
+    parts = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     recipient = models.ForeignKey(
         Recipient, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -85,6 +90,13 @@ class ChangeNotice(models.Model):
 
     def __str__(self) -> str:
         return self.summary[:60]
+
+    @property
+    def text(self) -> str:
+        """The summary in the active language (English for a notice without parts)."""
+        if not self.parts:
+            return self.summary
+        return change_notice_summary(self.parts)
 
 
 class ChangeNoticeDelivery(models.Model):

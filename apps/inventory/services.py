@@ -8,10 +8,12 @@ the customer's row, then the audit chain.
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from apps.accounts.models import Role, User
 from apps.audit import services as audit
@@ -26,6 +28,7 @@ from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
 from apps.customers.registry import DataCategory
 from apps.customers.selectors import (
+    customer_language,
     customer_restriction_active,
     customers_not_erased,
 )
@@ -37,6 +40,7 @@ from apps.inventory.models import (
     ShareRecord,
     System,
 )
+from apps.inventory.texts import change_notice_parts, change_notice_summary
 from apps.webhooks.models import ART19_TYPES, Scope
 from apps.webhooks.selectors import endpoint_find
 from apps.webhooks.services import (
@@ -108,17 +112,20 @@ def inventory_save(
         details={"item": name, "widened": reasons},
     )
     if reasons and item.active:
-        where = f"{item.name} ({item.country})"
-        categories = ", ".join(
-            DataCategory(c).label.lower() for c in item.data_categories
+        parts = change_notice_parts(
+            kind="recipient" if model is Recipient else "system",
+            name=item.name,
+            country=item.country,
+            reasons=reasons,
+            categories=list(item.data_categories),
         )
-        summary = (
-            ("New recipient" if model is Recipient else "New place where data is kept")
-            if reasons == ["new"]
-            else f"Change to {item.name}: {', '.join(reasons)}"
-        ) + f": {where} now handles {categories or 'no personal data'}."
+        # The parts are told to each customer in their language; the summary stays
+        # in English for staff.
+        with translation.override(settings.LANGUAGE_CODE):
+            summary = change_notice_summary(parts)
         notice = ChangeNotice.objects.create(
             summary=summary,
+            parts=parts,
             created_at=timezone.now(),
             recipient=item if isinstance(item, Recipient) else None,
             system=item if isinstance(item, System) else None,
@@ -161,16 +168,28 @@ def change_notice_send_batch(*, notice_id: int, batch_size: int = 500) -> int:
                     defaults={"sent_at": timezone.now()},
                 )
                 if created and customer.email:
+                    # One whole language: the customer's, or English for a notice
+                    # kept without its parts.
+                    language = (
+                        customer_language(customer)
+                        if notice.parts
+                        else settings.LANGUAGE_CODE
+                    )
+                    with translation.override(language):
+                        message = EmailMessage(
+                            subject=gettext("A change to where your data goes"),
+                            body=gettext(
+                                "%(summary)s\n\nSee the details on your My data "
+                                "page: %(link)s"
+                            )
+                            % {"summary": notice.text, "link": my_data},
+                            to=[customer.email],
+                            connection=connection,
+                        )
                     # Refused for good: logged, and the notice still shows on
                     # their privacy page; a passing failure raises and rolls back.
                     send_unless_refused(
-                        EmailMessage(
-                            subject="A change to where your data goes",
-                            body=f"{notice.summary}\n\nSee the details on your "
-                            f"My data page: {my_data}",
-                            to=[customer.email],
-                            connection=connection,
-                        ),
+                        message,
                         event="inventory.change_notice_address_refused",
                         notice=notice.pk,
                         customer=str(customer.pk),

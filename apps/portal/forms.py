@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from apps.core.links import public_url
-from apps.customers.selectors import customer_find_by_email
+from apps.customers.selectors import customer_find_by_email, customer_language
 
 WRONG = gettext_lazy("The email address or password is not right.")
 
@@ -57,8 +57,9 @@ class CustomerPasswordResetForm(PasswordResetForm):
                 "token": default_token_generator.make_token(user),
             },
         )
-        # In the customer's saved language, else the page's (they just used it).
-        with translation.override(customer.language or translation.get_language()):
+        # In the customer's language: saved, else the page's (they just used it).
+        language = customer_language(customer, requested=translation.get_language())
+        with translation.override(language):
             subject = _("Reset your Amanah password")
             message = _(
                 "Someone asked to reset the password of your account.\n\n"

@@ -18,7 +18,14 @@ SESSION_LANGUAGE = "amanah_language"
 CUSTOMER_PREFIXES = ("/me/", "/u/", "/privacy/", "/status/", "/receipts/verify/")
 # Pages both read: the customer's language for a customer (or a signed-out
 # visitor), English for staff.
-SHARED_PATHS = ("/", "/accounts/security/")
+SHARED_PATHS = (
+    "/",
+    "/accounts/security/",
+    # Two-step sign-in: set up (from the security page), the code at sign-in, and
+    # the recovery codes both show.
+    "/accounts/2fa/setup/",
+    "/accounts/2fa/verify/",
+)
 
 
 def language_remember(request: HttpRequest, code: str) -> None:

@@ -1,15 +1,15 @@
 """Reads shaped for the customer's pages."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
 
-from apps.access.selectors import access_log_list_for_subject
+from apps.access.selectors import access_log_reads_for_subject
 from apps.customers.models import Customer
 
-# Reads by one role for one purpose with no more than this between them are one
-# visit (a support session opens a record many times).
+# Reads by one staff member for one purpose with no more than this between them are
+# one visit (a support session opens a record many times).
 VISIT_GAP = timedelta(minutes=30)
 
 WHO = {
@@ -28,13 +28,16 @@ WHY = {
 
 @dataclass
 class AccessVisit:
-    """Consecutive reads of the customer's data by one role for one purpose."""
+    """Consecutive reads of the customer's data by one staff member (shown by their
+    role only) for one purpose."""
 
     role: str
     purpose: str
     first: datetime
     last: datetime
     count: int
+    # Whose reads these are: to tell two staff members of one role apart, never shown.
+    staff_id: int | None = field(default=None, repr=False, compare=False)
 
     @property
     def who(self) -> str:
@@ -49,13 +52,15 @@ def access_history_grouped(
     *, customer: Customer, limit: int = 100
 ) -> list[AccessVisit]:
     """Who looked at the customer's data, newest first, one row per visit: reads by
-    the same role for the same purpose, each within VISIT_GAP of the next, with
-    their count and time range. At most `limit` visits (the rows stream)."""
+    the same staff member for the same purpose, each within VISIT_GAP of the next,
+    with their count and time range; said by role (two agents are two rows, neither
+    named). At most `limit` visits (the rows stream)."""
     visits: list[AccessVisit] = []
-    for at, role, purpose, _fields in access_log_list_for_subject(customer=customer):
+    for at, staff_id, role, purpose in access_log_reads_for_subject(customer=customer):
         last = visits[-1] if visits else None
         if (
             last is not None
+            and last.staff_id == staff_id
             and last.role == role
             and last.purpose == purpose
             and last.first - at <= VISIT_GAP
@@ -65,5 +70,7 @@ def access_history_grouped(
             continue
         if len(visits) == limit:
             break
-        visits.append(AccessVisit(role, purpose, first=at, last=at, count=1))
+        visits.append(
+            AccessVisit(role, purpose, first=at, last=at, count=1, staff_id=staff_id)
+        )
     return visits

@@ -35,13 +35,15 @@ from apps.consent.selectors import (
     purpose_text,
 )
 from apps.consent.services import (
+    OptInLinkState,
     consent_apply_gpc,
     consent_grant,
     consent_withdraw,
     evidence_hash,
     notice_acknowledge,
     opt_in_confirm,
-    opt_in_confirmed,
+    opt_in_language,
+    opt_in_link_state,
     unsubscribe,
     unsubscribe_resolve,
 )
@@ -49,7 +51,7 @@ from apps.core.errors import DomainError
 from apps.core.forms import form_add_domain_error
 from apps.core.i18n import language_codes
 from apps.customers.registry import PII_BY_NAME
-from apps.customers.selectors import customer_masked
+from apps.customers.selectors import customer_language, customer_masked
 from apps.customers.services import customer_language_set
 from apps.incidents.selectors import (
     incident_get,
@@ -138,6 +140,15 @@ class CustomerLoginView(FormView):
     def form_valid(self, form):
         login(self.request, form.user)
         customer = getattr(form.user, "customer", None)
+        chosen = self.request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        if (
+            customer is not None
+            and not customer.is_erased
+            and chosen in language_codes()
+            and chosen != customer.language
+        ):
+            # Picked with the switcher before signing in: their choice from now on.
+            customer_language_set(customer=customer, language=chosen)
         language_remember(self.request, customer.language if customer else "")
         target = self.request.POST.get("next") or self.request.GET.get("next")
         if target and target.startswith("/me/"):
@@ -193,8 +204,12 @@ class ConsentsView(CustomerPageMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
+        purposes = consent_overview_for_customer(customer=self.customer)
         context.update(
-            purposes=consent_overview_for_customer(customer=self.customer),
+            purposes=purposes,
+            # The switches' confirmations this page shows next to them (base.html
+            # shows any other at the top).
+            inline_tags=[f"inline purpose-{item.purpose.code}" for item in purposes],
             history=consent_history_for_customer(customer=self.customer)[:50],
             notice=notice_current(),
             gpc=sends_gpc(self.request),
@@ -268,7 +283,6 @@ class NoticeReviewView(CustomerPageMixin, TemplateView):
         notice = notice_pending_review(customer=self.customer) or notice_current()
         context.update(
             notice=notice,
-            changes=notice.changes.select_related("purpose") if notice else [],
             purposes={
                 p.purpose.pk: p
                 for p in consent_overview_for_customer(customer=self.customer)
@@ -284,25 +298,65 @@ class NoticeReviewView(CustomerPageMixin, TemplateView):
         return redirect("portal:consents")
 
 
+def _language_of_the_email(request, code: str | None) -> None:
+    """A page an email links to is in the language the email was written in (`code`,
+    known from the link's token; None for a link that is not valid); unless the
+    visitor chose one themselves (the switcher's cookie, or a signed-in customer's
+    saved choice), which wins."""
+    if code not in language_codes():
+        return
+    if request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) in language_codes():
+        return
+    if request.session.get(SESSION_LANGUAGE) in language_codes():
+        return
+    translation.activate(code)
+    request.LANGUAGE_CODE = code
+
+
+# A link whose choice is recorded (the page says so, with no button), and links that
+# can no longer confirm it (the page says why, with no button).
+_OPT_IN_DONE = (OptInLinkState.USED, OptInLinkState.CONFIRMED_ELSEWHERE)
+_OPT_IN_UNUSABLE = (OptInLinkState.REPLACED, OptInLinkState.EXPIRED)
+
+
 class OptInConfirmView(View):
     """The link from the double opt-in email: a page with one button (mail scanners
     follow links, but do not press buttons)."""
 
+    def dispatch(self, request, *args, **kwargs):
+        _language_of_the_email(request, opt_in_language(token=kwargs["token"]))
+        return super().dispatch(request, *args, **kwargs)
+
     def get(self, request, token: str):
-        if opt_in_confirmed(token=token):
-            return render(request, "portal/opt_in.html", {"already": True})
+        state = opt_in_link_state(token=token)
+        if state in _OPT_IN_DONE or state in _OPT_IN_UNUSABLE:
+            return self._closed(request, state)
         return render(request, "portal/opt_in.html", {"token": token})
 
     def post(self, request, token: str):
         try:
             event = opt_in_confirm(token=token, evidence=request_evidence(request))
         except ConsentError as exc:
-            if opt_in_confirmed(token=token):  # pressed twice, or in two tabs
-                return render(request, "portal/opt_in.html", {"already": True})
+            state = opt_in_link_state(token=token)  # pressed twice, two tabs, ...
+            if state in _OPT_IN_DONE or state in _OPT_IN_UNUSABLE:
+                return self._closed(request, state, status=exc.status)
             return render(
                 request, "portal/opt_in.html", {"error": exc.message}, status=exc.status
             )
         return render(request, "portal/opt_in.html", {"confirmed": event.purpose})
+
+    @staticmethod
+    def _closed(request, state: str, status: int = 200):
+        if state in _OPT_IN_DONE:
+            return render(request, "portal/opt_in.html", {"already": state})
+        if state == OptInLinkState.REPLACED:
+            error = _(
+                "A newer confirmation link was sent after this one: use the link in "
+                "the latest email, or ask for a new one on your privacy page."
+            )
+        else:
+            error = _("This confirmation link has expired. Ask for a new one.")
+        return render(request, "portal/opt_in.html", {"error": error}, status=status)
 
 
 class MyDataView(CustomerPageMixin, TemplateView):
@@ -345,6 +399,7 @@ class MyDataView(CustomerPageMixin, TemplateView):
             ],
             changes=change_notice_list(limit=10),
             form=form or CustomerRequestForm(),
+            inline_tags=[INLINE_REQUEST],
             # What an erasure now would mean for the copies in backups (an erased
             # customer's certificate keeps what was true at their erasure).
             erasure_backups=erasure_backups_statement(
@@ -368,9 +423,19 @@ class MyDataView(CustomerPageMixin, TemplateView):
             else:
                 # Some are done at once (a copy of the data, without a task queue):
                 # the message says what is true now.
-                messages.success(request, request_opened_message(opened.pk))
-                return redirect(reverse("portal:data") + "#requests")
+                # Shown at the top of the requests, where the redirect lands (on a
+                # phone, the page's top is far above).
+                messages.success(
+                    request,
+                    request_opened_message(opened.pk),
+                    extra_tags=INLINE_REQUEST,
+                )
+                return redirect(reverse("portal:data") + "#request-message")
         return self.render_to_response(self.get_context_data(form=form), status=400)
+
+
+# The tag of the message a request just sent gets: My data shows it with the requests.
+INLINE_REQUEST = "inline request"
 
 
 def request_opened_message(request_id) -> str:
@@ -461,6 +526,19 @@ class MyNoticesView(CustomerPageMixin, TemplateView):
 class UnsubscribeView(View):
     """RFC 8058 one-click unsubscribe: GET shows one button; POST withdraws with no
     sign-in and no CSRF token (mail providers POST `List-Unsubscribe=One-Click`)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        try:
+            customer, _purpose = unsubscribe_resolve(token=kwargs["token"])
+        except ConsentError:
+            language = None  # the page says the link is not valid
+        else:
+            # The business's own systems send the email this link is in (the
+            # audience API hands them the link): the customer's language is the
+            # best Amanah knows of it.
+            language = customer_language(customer)
+        _language_of_the_email(request, language)
+        return super().dispatch(request, *args, **kwargs)
 
     def get(self, request, token: str):
         try:

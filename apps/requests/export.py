@@ -1,19 +1,24 @@
-"""What a customer's export holds: their own data and nothing of anyone else's."""
+"""What a customer's export holds: their own data and nothing of anyone else's.
+
+Built under the customer's language (`translation.override`, by the caller): labels,
+purposes and the readable page in it; the JSON keeps ISO dates for other services."""
 
 from collections.abc import Iterator
 from typing import Any
 
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import formats, timezone, translation
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
 
-from apps.access.models import AccessPurpose
 from apps.access.selectors import (
     access_log_list_for_subject,
     interaction_list_for_customer,
 )
-from apps.accounts.models import Role
 from apps.consent.selectors import (
     consent_overview_for_customer,
     consent_receipts_for_customer,
+    purpose_text,
 )
 from apps.customers.masking import show_full
 from apps.customers.models import Customer
@@ -21,28 +26,46 @@ from apps.customers.registry import PII_FIELDS
 from apps.incidents.selectors import notices_for_customer
 from apps.inventory.selectors import recipient_list, system_list
 
+# The customer's words for who looked and why (the same as on their pages).
+WHO = {
+    "support_agent": _("A support agent"),
+    "delivery_agent": _("A delivery agent"),
+    "compliance_officer": _("A compliance officer"),
+    "privacy_admin": _("A privacy administrator"),
+}
+WHY = {
+    "support_case": _("your support case"),
+    "delivery": _("your delivery"),
+    "search": _("finding your record to help you"),
+    "governance": _("privacy oversight"),
+}
+KINDS = {"support_case": _("Support case"), "delivery": _("Delivery")}
+
 
 def access_history(*, customer: Customer) -> Iterator[dict[str, Any]]:
     """Who looked at the customer's data, as the customer sees it: date, role and
     purpose, never the employee's name. A generator: it streams 10,000s of rows."""
-    labels = dict(Role.choices)
-    purposes = dict(AccessPurpose.choices)
     for at, role, purpose, fields in access_log_list_for_subject(customer=customer):
         yield {
             "at": at.isoformat(),
-            "who": f"a {labels.get(role, 'staff member').lower()}",
-            "why": purposes.get(purpose, purpose),
+            "who": str(WHO.get(role, _("A staff member"))),
+            "why": str(WHY.get(purpose, purpose)),
             "fields": fields,
         }
 
 
-def export_contents(*, customer: Customer) -> dict[str, Any]:
+def export_contents(
+    *, customer: Customer, language: str | None = None
+) -> dict[str, Any]:
+    """The customer's data, JSON-ready: labels and purposes in `language` (default:
+    the active one)."""
+    language = language or translation.get_language()
     held_categories = set()
     fields = {}
     for spec in PII_FIELDS:
         value = getattr(customer, spec.name)
         if value is not None:
-            fields[spec.label] = show_full(value)
+            fields[str(spec.label)] = show_full(value)
             held_categories.add(spec.category)
     return {
         "generated_at": timezone.now().isoformat(),
@@ -56,7 +79,7 @@ def export_contents(*, customer: Customer) -> dict[str, Any]:
         },
         "consents": [
             {
-                "purpose": view.purpose.name,
+                "purpose": purpose_text(view.purpose, language).name,
                 "granted": view.granted,
                 "since": view.state.updated_at.isoformat() if view.state else None,
                 "notice_version": view.state.notice_version if view.state else None,
@@ -69,7 +92,7 @@ def export_contents(*, customer: Customer) -> dict[str, Any]:
         "who_looked_at_my_data": list(access_history(customer=customer)),
         "interactions": [
             {
-                "kind": i.get_kind_display(),
+                "kind": str(KINDS.get(i.kind, i.kind)),
                 "opened_at": i.opened_at.isoformat(),
                 "closed_at": i.closed_at.isoformat() if i.closed_at else None,
             }
@@ -94,7 +117,9 @@ def export_contents(*, customer: Customer) -> dict[str, Any]:
                 "name": r.name,
                 "purpose": r.purpose,
                 "country": r.country,
-                "only_with_your_consent_to": r.gating_purpose.name
+                "only_with_your_consent_to": purpose_text(
+                    r.gating_purpose, language
+                ).name
                 if r.gating_purpose
                 else None,
             }
@@ -102,3 +127,37 @@ def export_contents(*, customer: Customer) -> dict[str, Any]:
             if held_categories & set(r.data_categories)
         ],
     }
+
+
+def _when(value: str | None) -> str:
+    """An ISO time of the contents as the active language writes it (local time)."""
+    moment = parse_datetime(value) if value else None
+    if moment is None:
+        return ""
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def export_page(*, contents: dict[str, Any], language: str) -> str:
+    """The readable page of the export (my-data.html), in the active language."""
+    shown = {
+        **contents,
+        "generated_at": _when(contents["generated_at"]),
+        "who_looked_at_my_data": [
+            {**look, "at": _when(look["at"])}
+            for look in contents["who_looked_at_my_data"]
+        ],
+        "interactions": [
+            {**i, "opened_at": _when(i["opened_at"])} for i in contents["interactions"]
+        ],
+        "notices_received": [
+            {**n, "sent_at": _when(n["sent_at"])} for n in contents["notices_received"]
+        ],
+    }
+    return render_to_string(
+        "requests/export.html",
+        {
+            "data": shown,
+            "language": language,
+            "direction": "rtl" if translation.get_language_bidi() else "ltr",
+        },
+    )

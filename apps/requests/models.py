@@ -88,6 +88,17 @@ class DataRequest(models.Model):
         blank=True,
         help_text="Objection: to direct marketing, or to another use.",
     )
+    # The language the customer's own request came in (a code of settings.LANGUAGES;
+    # blank when staff opened it): its emails use it when the customer saved none
+    # (apps/customers/selectors.customer_language). On the row, so that processing
+    # queued again (`requests_process_stalled`) keeps it.
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The language the customer's own request came in.",
+    )
     new_value = EncryptedTextField()
     details = EncryptedTextField(
         help_text="What the customer wrote (“Anything we should know”), up to 500 "

@@ -4,6 +4,7 @@ from uuid import UUID
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import dateformat, timezone
+from django.utils.translation import gettext, gettext_noop
 
 from apps.core.errors import NotFound
 from apps.customers.models import Customer
@@ -52,16 +53,81 @@ def requests_for_customer(*, customer: Customer) -> QuerySet[DataRequest]:
 
 
 # What an erased customer is told about the copies of their data in backups.
-RESTORE_PROMISE = (
+RESTORE_PROMISE = gettext_noop(
     "If we ever restore a backup, your erasure is applied again before the system "
     "is used."
 )
+
+# The state of the key the copies in backups are locked with (BackupsStatement.case)
+# and what the customer is told about it once erased, and (`prospective`, My data) if
+# erased now; %(day)s is the day. Rendered in the reader's language when shown.
+_BACKUPS_SENTENCES = {
+    "no_date": (
+        gettext_noop(
+            "Copies of your data in our backups stay readable until the key they are "
+            "locked with is retired; no date is set for that yet."
+        ),
+        gettext_noop(
+            "If your data is erased now, copies of your data in our backups stay "
+            "readable until the key they are locked with is retired; no date is set "
+            "for that yet."
+        ),
+    ),
+    "destroyed": (
+        gettext_noop(
+            "Copies of your data in our backups were locked with a key that was "
+            "destroyed on %(day)s: they can no longer be opened."
+        ),
+        gettext_noop(
+            "If your data is erased now, copies of your data in our backups were "
+            "locked with a key that was destroyed on %(day)s: they can no longer be "
+            "opened."
+        ),
+    ),
+    "to_be_destroyed": (
+        gettext_noop(
+            "Copies of your data in our backups are locked with a key that is due to "
+            "be destroyed on %(day)s; from then on they can no longer be opened."
+        ),
+        gettext_noop(
+            "If your data is erased now, copies of your data in our backups are "
+            "locked with a key that is due to be destroyed on %(day)s; from then on "
+            "they can no longer be opened."
+        ),
+    ),
+    "retired": (
+        gettext_noop(
+            "Copies of your data in our backups are locked with a key that was "
+            "retired on %(day)s; once our administrators have removed it from our "
+            "systems, they can no longer be opened."
+        ),
+        gettext_noop(
+            "If your data is erased now, copies of your data in our backups are "
+            "locked with a key that was retired on %(day)s; once our administrators "
+            "have removed it from our systems, they can no longer be opened."
+        ),
+    ),
+    "to_be_retired": (
+        gettext_noop(
+            "Copies of your data in our backups are locked with a key that is due to "
+            "be retired on %(day)s; our administrators then remove it from our "
+            "systems, and from then on those copies can no longer be opened."
+        ),
+        gettext_noop(
+            "If your data is erased now, copies of your data in our backups are "
+            "locked with a key that is due to be retired on %(day)s; our "
+            "administrators then remove it from our systems, and from then on those "
+            "copies can no longer be opened."
+        ),
+    ),
+}
 
 
 @dataclass(frozen=True)
 class BackupsStatement:
     unreadable_on: date | None  # the day, in TIME_ZONE; None when none is set yet
-    text: str
+    text: str  # in the active language
+    case: str = "no_date"  # a key of _BACKUPS_SENTENCES
 
 
 def erasure_backups_statement(
@@ -71,45 +137,42 @@ def erasure_backups_statement(
     erased (the certificate), or if it were erased now (`prospective`, My data): the
     day the last of them becomes unreadable (the retirement of the master key their
     data key was last wrapped under, as the key ring does it) and what a restore does
-    (`reapply_erasures`, from the journal)."""
+    (`reapply_erasures`, from the journal). In the active language."""
     end = customer_backup_copies_end(customer=customer)
-    sentence = _backups_sentence(end)
-    if prospective:
-        sentence = f"If your data is erased now, {sentence[0].lower()}{sentence[1:]}"
+    case = _backups_case(end)
+    unreadable_on = timezone.localdate(end.on) if end else None
     return BackupsStatement(
-        unreadable_on=timezone.localdate(end.on) if end else None,
-        text=f"{sentence} {RESTORE_PROMISE}",
+        unreadable_on=unreadable_on,
+        text=backups_text(case, unreadable_on, prospective=prospective),
+        case=case,
     )
 
 
-def _backups_sentence(end: BackupCopiesEnd | None) -> str:
+def backups_text(case: str, day: date | None, *, prospective: bool = False) -> str:
+    """The statement about backups for `case` on `day`, in the active language."""
+    sentence = gettext(_BACKUPS_SENTENCES[case][1 if prospective else 0])
+    if day is not None:
+        sentence = sentence % {"day": dateformat.format(day, "j F Y")}
+    return f"{sentence} {gettext(RESTORE_PROMISE)}"
+
+
+def certificate_backups_text(certificate: dict) -> str:
+    """An erasure certificate's statement about backups in the active language (the
+    certificate keeps it in English, and the case and day it was made from); one
+    from before the case was kept, as written."""
+    case = certificate.get("backups_case")
+    if case not in _BACKUPS_SENTENCES:
+        return certificate.get("backups") or ""
+    day = certificate.get("backups_unreadable_on")
+    return backups_text(case, date.fromisoformat(day) if day else None)
+
+
+def _backups_case(end: BackupCopiesEnd | None) -> str:
     if end is None:
-        return (
-            "Copies of your data in our backups stay readable until the key they are "
-            "locked with is retired; no date is set for that yet."
-        )
-    day = dateformat.format(timezone.localdate(end.on), "j F Y")
-    if end.destroyed_by_ring and end.done:
-        return (
-            "Copies of your data in our backups were locked with a key that was "
-            f"destroyed on {day}: they can no longer be opened."
-        )
+        return "no_date"
     if end.destroyed_by_ring:
-        return (
-            "Copies of your data in our backups are locked with a key that is due to "
-            f"be destroyed on {day}; from then on they can no longer be opened."
-        )
-    if end.done:
-        return (
-            "Copies of your data in our backups are locked with a key that was "
-            f"retired on {day}; once our administrators have removed it from our "
-            "systems, they can no longer be opened."
-        )
-    return (
-        "Copies of your data in our backups are locked with a key that is due to be "
-        f"retired on {day}; our administrators then remove it from our systems, and "
-        "from then on those copies can no longer be opened."
-    )
+        return "destroyed" if end.done else "to_be_destroyed"
+    return "retired" if end.done else "to_be_retired"
 
 
 # The requests queue's due filters (`?due=`): open requests past their due date, and

@@ -22,7 +22,6 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_noop
 
@@ -307,6 +306,9 @@ def request_open(
         field=field,
         details=details or None,
         objection_to=objection_to,
+        # The language the customer asked in (a code): their emails use it when
+        # they saved none. Staff asking is no choice of the customer's.
+        language="" if by_staff else translation.get_language() or "",
     )
     if new_value:
         request.new_value = new_value.strip()
@@ -338,11 +340,8 @@ def request_open(
 
         # Robust: a broker that cannot take it now leaves the request received, and
         # the beat's `requests_process_stalled` picks it up.
-        # The language the customer asked in goes with the id (a code, no PII): the
-        # email that the request is done is written in it unless they saved one.
-        language = "" if by_staff else translation.get_language() or ""
         transaction.on_commit(
-            lambda: request_process_task.delay(str(request.pk), language), robust=True
+            lambda: request_process_task.delay(str(request.pk)), robust=True
         )
     return request
 
@@ -382,8 +381,20 @@ OBJECTION_UPHELD_TEXT = (
 OBJECTION_UPHELD_BARE_TEXT = (
     "We upheld your objection: we no longer use your data for what you objected to."
 )
-OBJECTION_REFUSED_TEXT = (
+OBJECTION_REFUSED_TEXT = gettext_noop(
     "The use of your data stays restricted until we tell you we lift it."
+)
+# The two above with their fixed purpose (RESTRICTION_PURPOSE_OBJECTION), as stored:
+# marked, so My data shows them translated (`{% translate r.outcome %}`) when no note
+# of the staff precedes them.
+OBJECTION_REVIEW_OUTCOME = gettext_noop(
+    "We are reviewing your objection. Until we answer, the use of your data is "
+    "restricted: we keep it, and use it only for legal claims."
+)
+OBJECTION_UPHELD_OUTCOME = gettext_noop(
+    "We upheld your objection: we no longer use your data for what you objected "
+    "to. Its use stays restricted to legal claims, and we will tell you before that "
+    "restriction is lifted."
 )
 # A restriction request refused after it was accepted (the restriction placed then).
 RESTRICTION_REFUSED_TEXT = OBJECTION_REFUSED_TEXT
@@ -427,9 +438,7 @@ def _objection_review_open(
         request_id=request.pk,
     )
     request.status = RequestStatus.IN_PROGRESS
-    request.outcome = OBJECTION_REVIEW_TEXT.format(
-        purpose=RESTRICTION_PURPOSE_OBJECTION
-    )
+    request.outcome = OBJECTION_REVIEW_OUTCOME
     request.save()
     _event(request, None, RequestStatus.IN_PROGRESS, "review opened; restricted")
 
@@ -596,7 +605,7 @@ def request_transition(
             upheld = (
                 f"{OBJECTION_UPHELD_BARE_TEXT} {lifted}"
                 if lifted
-                else OBJECTION_UPHELD_TEXT.format(purpose=RESTRICTION_PURPOSE_OBJECTION)
+                else OBJECTION_UPHELD_OUTCOME
             )
             outcome = _sentences(outcome, upheld)
         elif status == RequestStatus.REFUSED:
@@ -683,43 +692,42 @@ def request_handle(
 # Processing (Celery) -----------------------------------------------------------------
 
 
-def request_process(*, request_id: Any, language: str = "") -> None:
-    """Do what an access, portability or erasure request asks. Idempotent.
-    `language`: the one the customer asked in, if known (for the email)."""
+def request_process(*, request_id: Any) -> None:
+    """Do what an access, portability or erasure request asks. Idempotent."""
     request = DataRequest.objects.filter(pk=request_id).first()
     if request is None or not request.is_open:
         return
     if request.kind == RequestKind.ERASURE:
         erasure_execute(request=request)
     else:
-        export_build(request=request, language=language)
+        export_build(request=request)
 
 
 def _export_aad(request: DataRequest) -> bytes:
     return f"amanah:dsr-export:{request.pk}".encode()
 
 
-def export_build(*, request: DataRequest, language: str = "") -> None:
+def export_build(*, request: DataRequest) -> None:
     """Build the customer's export (ZIP: JSON and a readable HTML page), seal it under
-    their data key, and email them a link that works once, within 24 hours: in their
-    saved language, else `language` (the one they asked in), else English."""
-    from apps.requests.export import export_contents
+    their data key, and email them a link that works once, within 24 hours: all in
+    `customer_language` (their saved one, else the one the request came in, ...)."""
+    from apps.requests.export import export_contents, export_page
 
     with key_scope():
         customer = _customer_required(request)
-        contents = export_contents(customer=customer)
+        language = customer_language(customer, requested=request.language)
+        # The whole file in the customer's language: headings, labels, purposes, dates.
+        with translation.override(language):
+            contents = export_contents(customer=customer, language=language)
+            page = export_page(contents=contents, language=language)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             archive.writestr(
                 "my-data.json", json.dumps(contents, indent=2, default=str)
             )
-            archive.writestr(
-                "my-data.html",
-                render_to_string("requests/export.html", {"data": contents}),
-            )
+            archive.writestr("my-data.html", page)
         blob = seal_with(customer.data_key, buffer.getvalue(), _export_aad(request))
         email = customer.email
-        language = customer_language(customer, requested=language)
     with transaction.atomic():
         request = DataRequest.objects.select_for_update(no_key=True).get(pk=request.pk)
         _completing(request)
@@ -835,10 +843,15 @@ def _held_outcome(hold: LegalHold, *, customer: Customer) -> str:
             f"({hold.reason}). {HELD_RESTRICTED} Please ask again once that "
             "obligation has ended."
         )
-    return (
-        "We cannot erase your data yet: a legal obligation requires us to keep it. "
-        f"{HELD_RESTRICTED} Please ask again once that obligation has ended."
-    )
+    return HELD_OUTCOME
+
+
+HELD_OUTCOME = gettext_noop(
+    "We cannot erase your data yet: a legal obligation requires us to keep it. "
+    "Meanwhile its use is restricted to that obligation: we keep it, and do not use "
+    "it for marketing or share it, and we will tell you before the restriction is "
+    "lifted. Please ask again once that obligation has ended."
+)
 
 
 def _held_purpose(hold: LegalHold, *, customer: Customer) -> str:
@@ -856,23 +869,33 @@ def _held_purpose(hold: LegalHold, *, customer: Customer) -> str:
     return purpose
 
 
+# How an erasure certificate says the data was erased (translated where shown).
+ERASURE_METHOD = gettext_noop("crypto-shredding: the key to your data was destroyed")
+
+
 def _erasure_certificate(
     request: DataRequest, *, customer: Customer, erased_at: datetime, held: list
 ) -> dict:
     """What was erased (`held`: the fields that held a value), when, how; when the last
     copy, in a backup, becomes unreadable, and what a restore does. Certificates from
     before key epochs say `backups_expire_by` instead."""
-    backups = erasure_backups_statement(customer=customer)
+    # Kept in English (the source), whatever language is active; My data shows the
+    # method and the backups in the reader's language (from `backups_case`).
+    with translation.override(settings.LANGUAGE_CODE):
+        backups = erasure_backups_statement(customer=customer)
+        fields = [str(spec.label) for spec in held]
+        categories = sorted({str(spec.category.label) for spec in held})
     return {
         "request": str(request.pk),
         "erased_at": erased_at.isoformat(),
-        "fields": [spec.label for spec in held],
-        "categories": sorted({str(spec.category.label) for spec in held}),
-        "method": "crypto-shredding: the key to your data was destroyed",
+        "fields": fields,
+        "categories": categories,
+        "method": ERASURE_METHOD,
         "backups_unreadable_on": (
             backups.unreadable_on.isoformat() if backups.unreadable_on else None
         ),
         "backups": backups.text,
+        "backups_case": backups.case,
     }
 
 

@@ -12,8 +12,9 @@ from apps.requests.services import request_process, requests_process_stalled
     max_retries=5,
 )
 def request_process_task(request_id: str, language: str = "") -> None:
-    """`language`: a code (the one the customer asked in), never personal data."""
-    request_process(request_id=request_id, language=language)
+    """Only the request's id (no personal data); its language is on the request.
+    `language` is ignored: it lets tasks queued before that was so still run."""
+    request_process(request_id=request_id)
 
 
 @shared_task(name="requests.process_stalled")

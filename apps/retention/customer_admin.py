@@ -257,7 +257,7 @@ for _field in PII_FIELDS:
     setattr(
         CustomerAdmin,
         f"masked_{_field.name}",
-        _masked_column(_field.name, _field.label),
+        _masked_column(_field.name, str(_field.label)),
     )
 
 admin.site.register(Customer, CustomerAdmin)

@@ -26,10 +26,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
-from apps.consent.selectors import (
-    consent_event_counts_by_withdrawal,
-    texts_in_language,
-)
+from apps.consent.selectors import consent_event_counts_by_withdrawal
+from apps.core.i18n import texts_in_language
 from apps.customers.models import Customer, CustomerStatus
 from apps.customers.selectors import customer_ids_restricted
 from apps.retention.models import (
@@ -127,10 +125,13 @@ def _held_customers(holds: QuerySet[LegalHold], field: str) -> Q:
 
 def _held_customer_ids(holds: QuerySet[LegalHold]) -> QuerySet:
     """`_held_customers` as one subquery of customer ids."""
+    # No ordering in either part: SQLite allows no ORDER BY inside a compound
+    # statement, and a set of ids needs none.
     return (
         holds.filter(customer__isnull=False)
+        .order_by()
         .values("customer_id")
-        .union(customer_ids_restricted())
+        .union(customer_ids_restricted().order_by())
     )
 
 

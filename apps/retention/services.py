@@ -35,8 +35,8 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit import services as audit
-from apps.consent.models import translations_check
 from apps.core.db import advisory_xact_lock, bulk_insert, declare_disposal
+from apps.core.i18n import translations_check
 from apps.core.reasons import reason_require
 from apps.crypto.blind import blind_index
 from apps.customers.models import Customer

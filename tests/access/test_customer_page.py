@@ -3,6 +3,7 @@
 an agent's reveals suspended the page says so, why and who lifts it, and offers no
 reveal form."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.timezone import localtime
 
-from apps.access.models import Reveal
+from apps.access.models import AccessLogEntry, Reveal
 from apps.monitoring.models import AlertStatus
 from apps.monitoring.services import alert_suspend_reveals
 from tests.access.factories import assign
@@ -23,6 +24,11 @@ pytestmark = pytest.mark.django_db
 REASON = "Customer asked for a callback"
 
 
+def words(html: str) -> str:
+    """The page's text, without its tags."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
 def open_page(client, agent, customer) -> str:
     sign_in(client, agent)
     return client.get(reverse("staff:customer", args=[customer.pk])).content.decode()
@@ -33,8 +39,9 @@ def test_the_page_says_what_the_agent_can_do_next(client, support_agent):
     interaction = assign(support_agent, customer)
     html = open_page(client, support_agent, customer)
     assert "What you can do" in html
-    assert "Reveal Email, Phone in full for up to 10 minutes" in html
-    assert "Masked for your role: Email, Phone, Address" in html
+    text = words(html)
+    assert "Reveal Email, Phone in full for up to 10 minutes" in text
+    assert "Masked for your role: Email, Phone, Address" in text
     assert reverse("staff:interaction-close", args=[interaction.pk]) in html
     assert "Close the support case</button>" in html
 
@@ -146,3 +153,97 @@ def test_a_dismissed_alert_lifts_the_suspension(
     html = open_page(client, support_agent, customer)
     assert "Your reveals are suspended." not in html
     assert "Reveal for a few minutes" in html
+
+
+def test_the_page_is_headed_by_the_name_the_role_sees_in_full(
+    client, support_agent, privacy_admin
+):
+    customer = make_customer(full_name="Hardy Schleich-Scholl")
+    assign(support_agent, customer)
+    html = open_page(client, support_agent, customer)
+    assert "<h1>Hardy Schleich-Scholl</h1>" in html
+    # A privacy admin sees the name masked: the page is headed by the short id.
+    html = open_page(client, privacy_admin, customer)
+    assert f"<h1>Customer <code>{str(customer.pk)[:8]}…</code></h1>" in html
+    assert "Hardy Schleich-Scholl" not in html
+
+
+def test_a_masked_address_shows_its_city_and_says_so(client, support_agent):
+    # The support role's addresses are masked; a masked address keeps its city
+    # whole, so the city is shown in full (the page's label, the access log).
+    customer = make_customer(address_line="Ketschendorfer Str. 9", city="Coburg")
+    assign(support_agent, customer)
+    html = open_page(client, support_agent, customer)
+    row = re.search(r'<th scope="row">City<br>.*?</tr>', html, re.S).group(0)
+    assert "Coburg" in row
+    assert '<span class="badge vis-full">full</span>' in row
+    assert "vis-masked" not in row
+    masked = re.search(r"Masked for your role: ([^.]*)\.", words(html)).group(1)
+    assert "Address" in masked.split(", ")
+    assert "City" not in masked.split(", ")
+    assert "Ketschendorfer" not in html
+    assert AccessLogEntry.objects.get().fields["city"] == "full"
+
+
+def test_a_revealed_field_is_named_and_offered_again_when_it_ends(
+    client, support_agent
+):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.post(url, {"fields": ["email"], "reason": REASON})
+    ends = localtime(Reveal.objects.get().expires_at)
+    html = client.get(url).content.decode()
+    text = words(html)
+    assert "nothing here your role may reveal" not in text
+    assert f"Email is revealed until {ends:%H:%M} (UTC)" in text
+    assert "Reveal Phone in full" in text
+    # Its box is in the form, hidden and not sent, for the script to offer at its
+    # end; its "Shown" cell says what it shows then.
+    assert (
+        '<label class="inline" data-reveal-choice="email" data-label="Email" hidden>'
+        '<input type="checkbox" name="fields" value="email" id="id_fields_0" disabled>'
+    ) in html
+    assert 'data-shown-field="email" data-after="masked"' in html
+
+
+def test_the_only_revealable_field_revealed_hides_the_form_until_it_ends(
+    client, support_agent
+):
+    customer = make_customer(email="jane@example.com", phone="")
+    assign(support_agent, customer)
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.post(url, {"fields": ["email"], "reason": REASON})
+    html = client.get(url).content.decode()
+    assert '<section class="card" id="reveal-section" hidden>' in html
+    assert '<li id="reveal-offer" hidden>' in html
+    assert "nothing here your role may reveal" not in html
+
+
+def test_without_javascript_the_page_reloads_when_the_first_reveal_ends(
+    client, support_agent
+):
+    customer = make_customer(email="jane@example.com", phone="+62 812-5550-0199")
+    assign(support_agent, customer)
+    sign_in(client, support_agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    assert "http-equiv" not in client.get(url).content.decode()
+    client.post(url, {"fields": ["email"], "reason": REASON})
+    client.post(url, {"fields": ["phone"], "reason": REASON})
+    now = timezone.now()
+    Reveal.objects.filter(fields=["email"]).update(
+        expires_at=now + timedelta(seconds=90)
+    )
+    Reveal.objects.filter(fields=["phone"]).update(
+        expires_at=now + timedelta(minutes=8)
+    )
+    html = client.get(url).content.decode()
+    refresh = re.search(
+        r'<noscript><meta http-equiv="refresh" content="(\d+)"></noscript>', html
+    )
+    assert refresh is not None
+    assert 89 <= int(refresh.group(1)) <= 91
+    # The minutes left are live only in the script's countdown.
+    assert "more minute" not in html

@@ -202,3 +202,79 @@ def test_the_countdown_runs_on_the_servers_clock(
     page.locator("[data-revealed]").wait_for(state="detached", timeout=10_000)
     assert "jane@example.com" not in page.content()
     context.close()
+
+
+def revealed_for_seconds(browser, live_server, agent, customer, *, seconds, js=True):
+    """A browser on a phone, signed in as `agent`, with a reveal of the email that
+    ends `seconds` from now, sent by the form (its "Revealed for…" message waits in
+    the cookies the browser is given)."""
+    client = Client()
+    sign_in(client, agent)
+    url = reverse("staff:customer", args=[customer.pk])
+    client.post(url, {"fields": ["email"], "reason": "Customer asked for a callback"})
+    Reveal.objects.update(expires_at=timezone.now() + timedelta(seconds=seconds))
+    context = browser.new_context(viewport=PHONE, java_script_enabled=js)
+    context.add_cookies(
+        [
+            {"name": name, "value": morsel.value, "url": live_server.url}
+            for name, morsel in client.cookies.items()
+        ]
+    )
+    page = context.new_page()
+    page.goto(f"{live_server.url}{url}")
+    return context, page
+
+
+def test_when_a_reveal_ends_the_page_says_so_and_offers_it_again(
+    live_server, browser, support_agent
+):
+    customer = make_customer(email="jane@example.com", city="Coburg")
+    assign(support_agent, customer)
+    context, page = revealed_for_seconds(
+        browser, live_server, support_agent, customer, seconds=6
+    )
+    assert "jane@example.com" in page.content()
+    assert page.locator(".message.reveal-opened").is_visible()
+    shown = page.locator('#customer-fields tr:has(th:text("Email")) td').last
+    assert shown.inner_text() == "full"
+    # On a phone the table, its "Shown" column included, fits the screen.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # Its scroll box (the card's width) need not scroll.
+    assert page.locator("#customer-fields").evaluate(
+        "t => t.parentElement.scrollWidth <= t.parentElement.clientWidth"
+    )
+    next_steps = page.locator("#next-steps")
+    assert "Email is revealed until" in next_steps.inner_text()
+    assert "nothing here" not in next_steps.inner_text()
+    assert page.get_by_label("Email", exact=True).is_hidden()
+
+    page.locator("[data-revealed]").wait_for(state="detached", timeout=15_000)
+    assert "jane@example.com" not in page.content()
+    assert shown.inner_text() == "masked"
+    assert page.locator(".message.reveal-opened").count() == 0
+    assert "Email is revealed" not in next_steps.inner_text()
+    assert "Reveal Email, Phone in full" in next_steps.inner_text()
+    assert "Email" in page.locator("#masked-fields").inner_text()
+    box = page.get_by_label("Email", exact=True)
+    assert box.is_visible()
+    assert box.is_enabled()
+    context.close()
+
+
+def test_without_javascript_a_revealed_value_leaves_the_screen_at_its_end(
+    live_server, browser, support_agent
+):
+    customer = make_customer(email="jane@example.com")
+    assign(support_agent, customer)
+    context, page = revealed_for_seconds(
+        browser, live_server, support_agent, customer, seconds=5, js=False
+    )
+    assert "jane@example.com" in page.locator("#customer-fields").inner_text()
+    assert "more minute" not in page.content()
+    # No reload by hand: the page reloads itself once the reveal has ended.
+    page.get_by_text("jane@example.com").wait_for(state="detached", timeout=15_000)
+    page.wait_for_load_state()
+    assert "j•••@example.com" in page.locator("#customer-fields").inner_text()
+    assert "Your reveal of Email" in page.content()
+    assert page.get_by_label("Email", exact=True).is_visible()
+    context.close()

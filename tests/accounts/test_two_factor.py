@@ -534,3 +534,28 @@ def test_a_code_check_locks_the_devices_for_no_key_update_only(support_agent):
     locks = [q["sql"] for q in queries if " FOR " in q["sql"] and "UPDATE" in q["sql"]]
     assert locks
     assert all("FOR NO KEY UPDATE" in sql for sql in locks), locks
+
+
+def test_a_customer_s_two_step_pages_are_in_their_language(client):
+    from apps.customers.services import customer_language_set
+    from tests.portal.factories import PASSWORD as CUSTOMER_PASSWORD
+    from tests.portal.factories import make_account
+
+    customer = make_account()
+    customer_language_set(customer=customer, language="de")
+    client.post(
+        reverse("portal:login"),
+        {"email": "siti@example.com", "password": CUSTOMER_PASSWORD},
+    )
+    page = client.get(SETUP).content.decode()
+    assert '<html lang="de"' in page
+    assert f'action="{reverse("portal:language")}"' in page  # the switcher
+    assert '<button type="submit">Bestätigen</button>' in page
+
+
+def test_a_staff_member_s_two_step_pages_stay_english(client):
+    staff = UserFactory(role="support_agent")
+    _password_sign_in(client, staff.username)
+    page = client.get(SETUP, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '<html lang="en"' in page
+    assert "<h1>Set up two-step sign-in</h1>" in page

@@ -95,6 +95,16 @@ def test_an_edited_seeded_text_is_not_given_the_old_translation():
     assert Purpose.objects.get(code="marketing_sms").translations  # left as it was
 
 
+def test_a_seeded_purpose_renamed_is_not_given_the_old_translation():
+    """Its description is the seeded one, its name is not: the seeded translated name
+    would say something else."""
+    Purpose.objects.filter(code="analytics").update(
+        name="Improving our app", translations={}
+    )
+    seed.translate_seeded(apps, None)
+    assert Purpose.objects.get(code="analytics").translations == {}
+
+
 def _notice_with_change(purpose, *, notice_translations, change_translations):
     notice = PrivacyNotice.objects.create(
         version=7,
@@ -328,7 +338,7 @@ def test_the_notice_email_is_written_in_each_customers_language(surveys, monkeyp
     siti = customer_language_set(
         customer=make_customer(email="siti@example.com"), language="id"
     )
-    jane = make_customer(email="jane@example.com")
+    jane = make_customer(email="jane@example.com", country="GB", region="")
     for customer in (siti, jane):
         consent_answer(customer, "surveys")
     seen: dict[str, str] = {}
@@ -348,6 +358,46 @@ def test_the_notice_email_is_written_in_each_customers_language(surveys, monkeyp
     assert "- Survei: Tujuan baru." in by_address["siti@example.com"].body
     assert "Surveys added." not in by_address["siti@example.com"].body
     assert "- Surveys: New purpose." in by_address["jane@example.com"].body
+
+
+def test_the_notice_email_without_a_saved_language_is_in_the_countrys(
+    surveys, monkeypatch
+):
+    """As a breach notice would be (apps/customers/selectors.customer_language)."""
+    notice = _notice_with_change(
+        surveys,
+        notice_translations={"id": NOTICE_ID},
+        change_translations={"id": {"description": "Tujuan baru."}},
+    )
+    budi = make_customer(email="budi@example.com", country="ID")
+    consent_answer(budi, "surveys")
+    seen: list[str] = []
+    send = consent_services.send_unless_refused
+
+    def recording(message, **kwargs):
+        seen.append(translation.get_language())
+        return send(message, **kwargs)
+
+    monkeypatch.setattr(consent_services, "send_unless_refused", recording)
+    assert notice_announce_batch(notice_id=notice.pk, customer_ids=[budi.pk]) == 1
+    assert seen == ["id"]
+    assert "Survei ditambahkan." in mail.outbox[0].body
+
+
+def test_an_opt_in_staff_started_is_in_the_customers_language_not_the_staff_page(
+    surveys, sent_languages, django_capture_on_commit_callbacks, support_agent
+):
+    budi = make_customer(email="budi@example.com", country="ID")
+    with translation.override("en"), django_capture_on_commit_callbacks(execute=True):
+        consent_grant(
+            actor=support_agent,
+            customer=budi,
+            purpose_code="surveys",
+            source="staff",
+            reason="Customer asked on the phone",
+        )
+    assert sent_languages == ["id"]
+    assert "Survei" in mail.outbox[0].subject
 
 
 # The public receipt check ----------------------------------------------------------

@@ -129,3 +129,14 @@ def test_seed_demo_prints_the_sign_in_links_on_the_public_url(capsys, settings):
     assert "http://127.0.0.1:8001/accounts/login/" in out
     assert "http://127.0.0.1:8001/me/login/" in out
     assert ":8000" not in out
+
+
+def test_the_demo_breach_is_told_in_each_language(privacy_admin):
+    from apps.demo.incidents import demo_incidents_ensure
+    from apps.incidents.models import Incident, IncidentText
+
+    demo_incidents_ensure(actor=privacy_admin)
+    breach = Incident.objects.get(kind="suspected_breach")
+    texts = IncidentText.objects.filter(incident=breach)
+    assert sorted(texts.values_list("language", flat=True)) == ["de", "fa", "id"]
+    assert "Passwort" in texts.get(language="de").what_you_can_do

@@ -471,3 +471,37 @@ def test_my_notices_shows_the_notice_with_headings_in_its_language(
     assert INDONESIAN_TEXT["what_we_are_doing"] in page
     assert incident.what_we_are_doing not in page
     assert "-----" not in page
+
+
+PERSIAN_MESSAGE = "پرداخت‌ها انجام نمی‌شوند."  # noqa: RUF001 - Persian letters
+
+
+def test_the_status_banner_says_which_language_it_is_in(client, privacy_admin):
+    incident = make_incident(privacy_admin, kind="outage", title="Checkout is down")
+    _publish(
+        privacy_admin,
+        incident,
+        fa={"title": "پرداخت مختل است", "message": PERSIAN_MESSAGE},
+    )
+    # The banner shows on signed-in customers' pages.
+    client.force_login(make_account(email="sara@example.com").user)
+    html = client.get("/privacy/", HTTP_ACCEPT_LANGUAGE="fa").content.decode()
+    assert f'<span lang="fa" dir="rtl">{PERSIAN_MESSAGE}</span>' in html
+    html = client.get("/privacy/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert (
+        '<span lang="en" dir="ltr">Payments fail; your data is not at risk.</span>'
+        in html
+    )
+
+
+def test_the_status_page_names_each_component_in_one_whole_language(client):
+    from apps.incidents.models import StatusComponent
+
+    StatusComponent.objects.create(name="Warehouse", position=99)
+    client.cookies["django_language"] = "de"
+    page = client.get("/status/").content.decode()
+    assert '<span lang="de" dir="ltr">Zahlungen</span>' in page  # seeded (0007)
+    assert '<span lang="en" dir="ltr">Warehouse</span>' in page  # none written
+    client.cookies["django_language"] = "fa"
+    page = client.get("/status/").content.decode()
+    assert '<span lang="fa" dir="rtl">پرداخت‌ها</span>' in page  # noqa: RUF001

@@ -8,9 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings
+from django.core import signing
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext
 
 from apps.access.models import AccessLogEntry
+from apps.consent.services import OPT_IN_SALT
 from apps.customers.services import customer_language_set
 from tests.accounts.helpers import sign_in
 from tests.portal.factories import PASSWORD, make_account
@@ -149,11 +153,11 @@ def test_who_looked_is_in_the_language_s_date_format(client, customer, support_a
     post_sign_in(client)
     english = client.get(reverse("portal:data")).content.decode()
     assert "2026-12-0116:44" not in english
-    assert "<td>12/01/2026 4:44 p.m.</td>" in english
+    assert ">12/01/2026 4:44 p.m.</td>" in english
     assert "A support agent" in english
     client.post(reverse("portal:language"), {"language": "id"})
     indonesian = client.get(reverse("portal:data")).content.decode()
-    assert "<td>01-12-2026 16.44</td>" in indonesian
+    assert ">01-12-2026 16.44</td>" in indonesian
     assert "Petugas layanan pelanggan" in indonesian
     assert "untuk kasus layanan pelanggan Anda" in indonesian
 
@@ -185,3 +189,140 @@ def test_the_password_reset_email_is_in_the_saved_language(client, customer):
     )
     [message] = mail.outbox
     assert message.subject == "Atur ulang kata sandi Amanah Anda"
+
+
+# Pages an email links to: in the language the email was written in ------------------
+
+
+def _unsubscribe_url(customer):
+    from apps.consent.services import consent_record, unsubscribe_token
+
+    consent_record(
+        actor=None,
+        customer=customer,
+        purpose_code="analytics",
+        granted=True,
+        source="api",
+    )
+    token = unsubscribe_token(customer_id=customer.pk, purpose_code="analytics")
+    return reverse("unsubscribe", args=[token])
+
+
+def _opt_in_url(customer):
+    from apps.consent.models import Purpose
+    from apps.consent.services import opt_in_request
+
+    opt_in = opt_in_request(
+        customer=customer, purpose=Purpose.objects.get(code="marketing_sms")
+    )
+    return opt_in, reverse(
+        "portal:opt-in-confirm",
+        args=[signing.dumps(opt_in.pk, salt=OPT_IN_SALT)],
+    )
+
+
+def test_the_unsubscribe_page_is_in_the_saved_language(client, customer):
+    customer_language_set(customer=customer, language="id")
+    url = _unsubscribe_url(customer)
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '<html lang="id"' in page
+    done = client.post(url, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '<html lang="id"' in done
+
+
+def test_the_unsubscribe_page_without_a_saved_language_is_the_countrys(client):
+    jonas = make_account(email="jonas@example.com", country="DE", region="")
+    page = client.get(_unsubscribe_url(jonas), HTTP_ACCEPT_LANGUAGE="en")
+    assert '<html lang="de"' in page.content.decode()
+
+
+def test_the_visitors_own_choice_beats_the_saved_language(client, customer):
+    customer_language_set(customer=customer, language="id")
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fa"
+    page = client.get(_unsubscribe_url(customer), HTTP_ACCEPT_LANGUAGE="de")
+    assert '<html lang="fa" dir="rtl"' in page.content.decode()
+
+
+def test_a_link_that_is_not_valid_is_in_the_browsers_language(client):
+    page = client.get(
+        reverse("unsubscribe", args=["tampered"]), HTTP_ACCEPT_LANGUAGE="de"
+    )
+    assert '<html lang="de"' in page.content.decode()
+
+
+def test_the_confirmation_page_is_in_the_saved_language(client, customer):
+    customer_language_set(customer=customer, language="id")
+    opt_in, url = _opt_in_url(customer)
+    page = client.get(url, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '<html lang="id"' in page
+    done = client.post(url, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert '<html lang="id"' in done
+    opt_in.refresh_from_db()
+    assert opt_in.confirmed_at is not None
+
+
+def test_the_confirmation_page_is_in_the_language_its_email_was_written_in(
+    django_capture_on_commit_callbacks,
+):
+    """Nothing saved, asked from a German page: the email is German (the language
+    asked in beats the country's), and so is the page its link opens."""
+    import re
+
+    from django.core import mail
+    from django.test import Client
+    from django.utils import translation
+
+    from apps.consent.services import consent_grant
+
+    budi = make_account(email="budi@example.com", country="ID", region="")
+    with translation.override("de"), django_capture_on_commit_callbacks(execute=True):
+        consent_grant(
+            actor=budi.user,
+            customer=budi,
+            purpose_code="marketing_email",
+            source="self_service",
+        )
+    path = re.search(r"https?://[^/]+(/me/confirm/[^/\s]+/)", mail.outbox[0].body)[1]
+    page = Client().get(path, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert '<html lang="de"' in page
+
+
+def test_the_language_picked_before_signing_in_becomes_the_saved_choice(
+    client, customer
+):
+    customer_language_set(customer=customer, language="fa")
+    client.post(reverse("portal:language"), {"language": "en", "next": "/me/login/"})
+    post_sign_in(client, HTTP_ACCEPT_LANGUAGE="fa")
+    page = client.get(CONSENTS, HTTP_ACCEPT_LANGUAGE="fa").content.decode()
+    assert '<html lang="en"' in page
+    customer.refresh_from_db()
+    assert customer.language == "en"
+
+
+def test_without_a_pick_before_signing_in_the_saved_choice_stays(client, customer):
+    customer_language_set(customer=customer, language="fa")
+    post_sign_in(client, HTTP_ACCEPT_LANGUAGE="de")
+    customer.refresh_from_db()
+    assert customer.language == "fa"
+
+
+def test_my_data_marks_the_english_descriptions_in_another_language(client, customer):
+    from apps.inventory.models import System
+
+    customer_language_set(customer=customer, language="de")
+    post_sign_in(client)
+    page = client.get(reverse("portal:data")).content.decode()
+    system = System.objects.filter(active=True).exclude(description="").first()
+    assert f'<span lang="en">{system.description}</span>' in page
+    note = "are shown in English."
+    with translation.override("de"):
+        german = gettext(
+            "Our descriptions of where your data is kept and who receives it "
+            "are shown in English."
+        )
+    assert note not in german  # translated, so the check below means it
+    assert german in page
+    customer_language_set(customer=customer, language="en")
+    page = client.get(reverse("portal:data")).content.decode()
+    assert '<span lang="en">' not in page
+    assert "are shown in English" not in page

@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.messages import get_messages
 
+from apps.customers.services import customer_language_set
 from apps.incidents.models import AffectedCustomer
 from apps.incidents.services import affected_select, notices_queue
 from apps.incidents.tasks import notices_send_task
@@ -66,3 +67,15 @@ def test_redeeming_twice_says_there_is_nothing_left(client, offered):
     response = client.post("/me/notices/", {"incident": str(incident.pk)})
     said = [m.message for m in get_messages(response.wsgi_request)]
     assert said[-1] == "There is no unredeemed offer here."
+
+
+def test_a_notice_in_another_language_says_which_it_is_shown_in(client, offered):
+    _incident, me, _other = offered
+    client.post("/me/login/", {"email": "me@example.com", "password": PASSWORD})
+    page = client.get("/me/notices/").content.decode()
+    assert "Not written in your language" not in page  # sent in English, read so
+    customer_language_set(customer=me, language="de")
+    page = client.get("/me/notices/").content.decode()
+    assert '<html lang="de"' in page
+    assert "Nicht in Ihrer Sprache verfasst: angezeigt auf Englisch." in page
+    assert '<article class="update" lang="en"' in page

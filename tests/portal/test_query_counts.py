@@ -91,5 +91,5 @@ def test_my_data_does_not_grow_with_what_it_lists(
         assert f"System {size - 1}" in html
         # One support session: one row, with how many reads (apps/portal/selectors).
         assert html.count("for your support case") == 1
-        assert f'<td class="num">{size}</td>' in html
+        assert f'class="num">{size}</td>' in html
         assert html.count("Done as asked.") == size

@@ -72,3 +72,21 @@ def test_another_customer_s_reads_are_not_listed(support_agent):
     customer, other = make_account(), make_account(email="other@example.com")
     read(other, support_agent, 0)
     assert access_history_grouped(customer=customer) == []
+
+
+def test_two_staff_members_of_one_role_are_two_visits_neither_named(support_agent):
+    from tests.accounts.factories import UserFactory
+
+    other_agent = UserFactory(username="agent-two", role="support_agent")
+    customer = make_account()
+    read(customer, support_agent, 0)
+    read(customer, support_agent, 1)
+    read(customer, other_agent, 2)
+
+    visits = access_history_grouped(customer=customer)
+
+    assert [(v.who, v.count) for v in visits] == [
+        ("A support agent", 1),
+        ("A support agent", 2),
+    ]
+    assert "agent-two" not in repr(visits)

@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from apps.consent.models import ConsentState
 from apps.consent.services import consent_record, unsubscribe_token
+from apps.customers.services import customer_language_set
 from tests.portal.factories import PASSWORD, make_account
 
 pytestmark = pytest.mark.django_db
@@ -75,6 +76,7 @@ def test_the_history_names_the_configured_zone(signed_in, settings):
     ],
 )
 def test_unsubscribe_says_what_stops(customer, purpose, said):
+    customer_language_set(customer=customer, language="en")  # the page is in theirs
     consent_record(
         actor=None, customer=customer, purpose_code=purpose, granted=True, source="api"
     )

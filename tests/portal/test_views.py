@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from apps.consent.models import ConsentEvent, NoticeChange, PrivacyNotice, Purpose
 from apps.consent.services import consent_record, notice_publish, unsubscribe_token
+from apps.customers.services import customer_language_set
 from tests.accounts.helpers import sign_in
 from tests.portal.factories import PASSWORD, make_account
 
@@ -159,6 +160,8 @@ def test_a_material_notice_is_reviewed_before_anything_else(signed_in, privacy_a
 
 
 def test_unsubscribe_get_shows_one_button_and_post_needs_no_csrf(customer):
+    # The page is in the customer's language (tests/portal/test_languages.py).
+    customer_language_set(customer=customer, language="en")
     consent_record(
         actor=None,
         customer=customer,
@@ -209,3 +212,74 @@ def test_password_reset_emails_the_address_on_the_encrypted_record(
     assert (
         len(mail.outbox) == 1
     )  # same page, no mail, nothing says the address is unknown
+
+
+def test_a_switchs_confirmation_is_shown_once_next_to_its_switch(signed_in):
+    response = signed_in.post(
+        reverse("portal:consent-toggle", args=["analytics"]),
+        {"granted": "1"},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert page.count("Product analytics is now on.") == 1
+    top = page.split('<ul class="messages">', 1)[1].split("</ul>", 1)[0]
+    assert "is now on" not in top
+
+
+def test_a_switchs_confirmation_on_a_page_without_the_switch_is_at_the_top(
+    signed_in,
+):
+    """Landing elsewhere (the notice to review first, another page), it is not lost."""
+    signed_in.post(
+        reverse("portal:consent-toggle", args=["analytics"]), {"granted": "1"}
+    )
+    page = signed_in.get(reverse("portal:data")).content.decode()
+    top = page.split('<ul class="messages">', 1)[1].split("</ul>", 1)[0]
+    assert "Product analytics is now on." in top
+
+
+def _ask_for_marketing_emails(signed_in, granted="1"):
+    signed_in.post(
+        reverse("portal:consent-toggle", args=["marketing_email"]), {"granted": granted}
+    )
+
+
+def _confirmation_paths():
+    """The paths of the confirmation links sent so far."""
+    return [
+        next(w for w in m.body.split() if "/me/confirm/" in w).split(
+            "127.0.0.1:8000", 1
+        )[1]
+        for m in mail.outbox
+    ]
+
+
+def test_an_older_link_after_a_newer_one_confirmed_says_so_without_a_button(
+    signed_in, customer, django_capture_on_commit_callbacks
+):
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            _ask_for_marketing_emails(signed_in)
+    older, newer = _confirmation_paths()
+    anonymous = Client()
+    assert "is now on" in anonymous.post(newer).content.decode()
+    for response in (anonymous.get(older), anonymous.post(older)):
+        page = response.content.decode()
+        assert "You confirmed this choice with a newer link" in page
+        assert "Yes, confirm" not in page
+        assert "expired" not in page
+
+
+def test_a_replaced_expired_link_says_it_was_replaced_without_a_button(
+    signed_in, customer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        _ask_for_marketing_emails(signed_in)
+    [older] = _confirmation_paths()
+    # Turned off (the pending link is cancelled), then asked for again.
+    _ask_for_marketing_emails(signed_in, granted="")
+    with django_capture_on_commit_callbacks(execute=True):
+        _ask_for_marketing_emails(signed_in)
+    page = Client().get(older).content.decode()
+    assert "A newer confirmation link was sent after this one" in page
+    assert "Yes, confirm" not in page

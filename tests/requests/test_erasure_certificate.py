@@ -157,3 +157,23 @@ def retired_day(version: int) -> str:
     retired = MasterKey.objects.get(version=version).retired_at
     assert retired is not None
     return dateformat.format(timezone.localdate(retired), "j F Y")
+
+
+def test_the_certificate_is_shown_in_the_reader_s_language(
+    django_capture_on_commit_callbacks,
+):
+    from django.utils import translation
+
+    from apps.requests.selectors import certificate_backups_text
+
+    me = make_account(email="reader@example.com")
+    v1_activated_at(ACTIVATED)
+    with translation.override("de"):
+        certificate = erase(me, django_capture_on_commit_callbacks)
+    # The record stays in English, with what it was made from.
+    assert "16 March 2026" in certificate["backups"]
+    assert certificate["backups_case"] == "to_be_retired"
+    assert certificate["method"].startswith("crypto-shredding")
+    with translation.override("de"):
+        assert "16 März 2026" in certificate_backups_text(certificate)
+    assert certificate_backups_text({"backups": "As written."}) == "As written."

@@ -112,7 +112,7 @@ def test_an_export_holds_exactly_the_customers_own_data(
     assert str(other.pk) not in text
     assert len(contents["who_looked_at_my_data"]) == 1
     assert "agent-k7q" not in text  # a role, never the employee's username
-    assert contents["who_looked_at_my_data"][0]["who"] == "a support agent"
+    assert contents["who_looked_at_my_data"][0]["who"] == "A support agent"
     assert contents["consent_receipts"][0]["purpose"] == "analytics"
 
 

@@ -49,7 +49,7 @@ def test_the_policies_are_given_whole_in_the_visitors_language(client):
     html = client.get(
         reverse("data-policy"), HTTP_ACCEPT_LANGUAGE="de"
     ).content.decode()
-    assert '<td lang="de">Wenn Ihr Konto geschlossen wird' in html
+    assert ' lang="de">Wenn Ihr Konto geschlossen wird' in html
     assert "Speicherbegrenzung (DSGVO Art. 5 Abs. 1 lit. e, UU PDP Art. 43)" in html
     assert "When your account is closed" not in html
 
@@ -59,9 +59,9 @@ def test_a_policy_not_written_in_the_language_is_given_whole_in_english(client):
     html = client.get(
         reverse("data-policy"), HTTP_ACCEPT_LANGUAGE="id"
     ).content.decode()
-    assert '<td lang="en">The record of when staff looked at your data' in html
-    assert '<td class="small" lang="en">Accountability (GDPR art. 5(2))' in html
-    assert '<td lang="id">Ketika akun Anda ditutup' in html
+    assert ' lang="en">The record of when staff looked at your data' in html
+    assert 'class="small" lang="en">Accountability (GDPR art. 5(2))' in html
+    assert ' lang="id">Ketika akun Anda ditutup' in html
 
 
 @pytest.fixture
@@ -132,3 +132,24 @@ def test_the_service_refuses_an_unknown_language(privacy_admin):
         policy_save(actor=privacy_admin, code="interactions", data=data)
     assert raised.value.field == "translations"
     assert "Unknown language 'xx'" in raised.value.message
+
+
+def test_a_legal_basis_is_lower_case_inside_an_english_sentence_only(client):
+    from django.utils import translation
+
+    from apps.consent.models import LegalBasis
+
+    basis = "legitimate_interest"
+    Purpose.objects.filter(code="analytics").update(legal_basis=basis)
+    english = client.get(
+        reverse("data-policy"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert f"legal basis: {str(LegalBasis(basis).label).lower()}" in english
+    german = client.get(
+        reverse("data-policy"), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+    with translation.override("de"):
+        label = str(LegalBasis(basis).label)
+    assert label != label.lower()
+    assert label in german
+    assert label.lower() not in german

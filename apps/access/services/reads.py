@@ -45,13 +45,19 @@ def _unrevealed(matrix: dict, role: str, category: str, restricted: bool) -> str
 
 
 def _opened(
-    *, actor: User, matrix: dict, shown: dict[str, str], restricted: bool
+    *,
+    actor: User,
+    matrix: dict,
+    shown: dict[str, str],
+    restricted: bool,
+    revealed: AbstractSet[str],
 ) -> set[str]:
     """The fields shown in full only because of a live reveal."""
     return {
         name
         for name, visibility in shown.items()
         if visibility == Visibility.FULL
+        and name in revealed
         and _unrevealed(matrix, actor.role, PII_BY_NAME[name].category, restricted)
         != Visibility.FULL
     }
@@ -84,6 +90,10 @@ def _shape(
             data[spec.name] = show_full(value)
         else:
             data[spec.name] = mask_field(spec.name, value)
+            # A mask that keeps the value whole (a city: a masked address shows
+            # its city) shows it in full: `shown`, and the access log, say so.
+            if value is not None and data[spec.name] == show_full(value):
+                visibility = Visibility.FULL
         if value is not None:
             shown[spec.name] = visibility
     data["shown"] = shown
@@ -174,6 +184,7 @@ def customers_read(
                 matrix=matrix,
                 shown=shown,
                 restricted=customer.pk in restrictions,
+                revealed=live.fields,
             )
             ends = live.ends()
             data["reveal_expires_at"] = live.expires_at

@@ -7,8 +7,8 @@ customer gets one whole language of each purpose and each notice (see
 `apps.consent.selectors.purpose_text` and `notice_text`).
 
 The seeded purposes and notices get Indonesian, German and Persian, but only where
-they still hold the seeded English (a text an administrator has edited would no
-longer match its translation) and have no translations yet. Going back drops the
+they still hold the seeded English, every text of it (a name or description an
+administrator has edited would no longer match its translation) and have no translations yet. Going back drops the
 fields, and with them every translation.
 """
 
@@ -206,12 +206,23 @@ BODIES = {
 }
 
 
+# The seeded English names (0003_seed_purposes): a purpose is translated only while
+# both its name and its description are the seeded ones.
+NAMES = {
+    "marketing_email": "Marketing emails",
+    "marketing_sms": "Marketing text messages",
+    "marketing_push": "App notifications",
+    "analytics": "Product analytics",
+    "partner_sharing": "Sharing with partners",
+}
+
+
 def translate_seeded(apps, schema_editor):
     Purpose = apps.get_model("consent", "Purpose")
     PrivacyNotice = apps.get_model("consent", "PrivacyNotice")
     for code, (description, translations) in PURPOSES.items():
         Purpose.objects.filter(
-            code=code, description=description, translations={}
+            code=code, name=NAMES[code], description=description, translations={}
         ).update(translations=translations)
     for summary, summaries in SUMMARIES.items():
         PrivacyNotice.objects.filter(
