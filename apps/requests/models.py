@@ -105,6 +105,11 @@ class DataRequest(models.Model):
         "characters."
     )
     outcome = models.TextField(blank=True, help_text="Refusal reason or what was done.")
+    # What the customer reads the outcome in their language from, for an outcome with
+    # values in it: {"code": ..., "params": {...}} (ids only, never personal data;
+    # selectors.request_outcome_text). Empty: `outcome` is shown as it is (translated
+    # when it is one marked sentence).
+    outcome_parts = models.JSONField(default=dict, blank=True)
     certificate = models.JSONField(default=dict, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     field = models.CharField(

@@ -3,14 +3,19 @@ from datetime import date, datetime, timedelta
 from uuid import UUID
 
 from django.db.models import Count, Q, QuerySet
-from django.utils import dateformat, timezone
+from django.utils import dateformat, timezone, translation
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, gettext_noop
 
+from apps.consent.models import Purpose
+from apps.consent.selectors import PurposeText, purpose_text
 from apps.core.errors import NotFound
 from apps.customers.models import Customer
 from apps.customers.selectors import BackupCopiesEnd, customer_backup_copies_end
 from apps.inventory.selectors import recipients_received_data
 from apps.requests.models import OPEN_STATUSES, DataRequest, RequestKind
+from apps.retention.models import LegalHold
 from apps.webhooks.selectors import art19_passed_on_for_request
 
 
@@ -50,6 +55,127 @@ def request_get(*, request_id: UUID | str) -> DataRequest:
 def requests_for_customer(*, customer: Customer) -> QuerySet[DataRequest]:
     """The customer's requests, newest first."""
     return DataRequest.objects.filter(customer=customer).order_by("-received_at")
+
+
+# Outcomes written with values in them: the English one is stored (`outcome`, for
+# staff and every reader), with its parts (`outcome_parts`) for My data to say it in
+# the customer's language (request_outcome_text).
+MARKETING_OBJECTION_TEXT = gettext_noop(
+    "We no longer use your data for direct marketing ({purposes}): {withdrawn} Our "
+    "staff cannot turn any of them on; only you can, on your privacy page."
+)
+MARKETING_WITHDRAWN_TEXT = gettext_noop(
+    "we withdrew what you had agreed to or asked for ({names})."
+)
+MARKETING_NOTHING_TEXT = gettext_noop(
+    "you had agreed to none of it, so nothing was withdrawn."
+)
+HELD_REASON_OUTCOME = gettext_noop(
+    "We cannot erase your data yet: the law requires us to keep it ({reason}). "
+    "Meanwhile its use is restricted to that obligation: we keep it, and do not use "
+    "it for marketing or share it, and we will tell you before the restriction is "
+    "lifted. Please ask again once that obligation has ended."
+)
+OUTCOME_MARKETING_OBJECTION = "marketing_objection"
+OUTCOME_HELD_REASON = "held_reason"
+# Amanah's sentences after a staff note (the note kept as written, before them).
+OUTCOME_SENTENCES = "sentences"
+RESTRICTED_OUTCOME = gettext_noop(
+    "The use of your data is restricted: we keep it, and use it only for legal "
+    "claims, not for marketing or sharing. We will tell you before the restriction "
+    "is lifted."
+)
+RESTRICTION_LIFTED_TEXT = gettext_noop(
+    "The use of your data was restricted from {placed} until {lifted}, when we "
+    "lifted the restriction after telling you."
+)
+OBJECTION_UPHELD_BARE_TEXT = gettext_noop(
+    "We upheld your objection: we no longer use your data for what you objected to."
+)
+OBJECTION_REFUSED_TEXT = gettext_noop(
+    "The use of your data stays restricted until we tell you we lift it."
+)
+OBJECTION_UPHELD_OUTCOME = gettext_noop(
+    "We upheld your objection: we no longer use your data for what you objected "
+    "to. Its use stays restricted to legal claims, and we will tell you before that "
+    "restriction is lifted."
+)
+SENTENCES = {
+    "restricted": RESTRICTED_OUTCOME,
+    "lifted": RESTRICTION_LIFTED_TEXT,
+    "upheld_bare": OBJECTION_UPHELD_BARE_TEXT,
+    "upheld": OBJECTION_UPHELD_OUTCOME,
+    "refused": OBJECTION_REFUSED_TEXT,
+}
+
+
+def request_outcome_text(request: DataRequest) -> str:
+    """A request's outcome in the active language, for the customer: from its parts
+    when it has values in it (purpose names in that language; a hold's reason as
+    staff wrote it), else the stored text translated when it is one marked sentence
+    (as `{% translate %}`). Escaped, ready for a page."""
+    parts = request.outcome_parts or {}
+    params = parts.get("params") or {}
+    code = parts.get("code")
+    if code == OUTCOME_MARKETING_OBJECTION:
+        return _marketing_objection_text(params)
+    if code == OUTCOME_SENTENCES:
+        said = params.get("sentences") or []
+        english = " ".join(
+            SENTENCES[s["code"]].format(**s.get("params", {})) for s in said
+        )
+        if said and request.outcome.endswith(english):
+            note = request.outcome.removesuffix(english).strip()
+            ours = [_sentence_text(s["code"], s.get("params") or {}) for s in said]
+            return mark_safe(  # noqa: S308 (each part escaped)
+                " ".join([conditional_escape(note)] * bool(note) + ours)
+            )
+    if code == OUTCOME_HELD_REASON:
+        hold = LegalHold.objects.filter(pk=params.get("hold", 0)).first()
+        if hold is not None:
+            # As staff wrote it, isolated (it may run the other way than the page).
+            reason = format_html("<bdi>{}</bdi>", hold.reason)
+            return format_html(gettext(HELD_REASON_OUTCOME), reason=reason)
+    return conditional_escape(gettext(request.outcome) if request.outcome else "")
+
+
+def _sentence_text(code: str, params: dict) -> str:
+    text = gettext(SENTENCES[code])
+    return format_html(text, **params) if params else conditional_escape(text)
+
+
+def _marketing_objection_text(params: dict) -> str:
+    language = translation.get_language()
+    by_code = {p.code: p for p in Purpose.objects.filter(code__in=params["purposes"])}
+
+    def names(codes: list[str]) -> str:
+        shown = []
+        for code in codes:
+            if code not in by_code:
+                continue
+            text = purpose_text(by_code[code], language)
+            if text.language == language:
+                shown.append(conditional_escape(_name_in_sentence(text)))
+            else:  # not written in this language: the English name, marked so
+                name = text.name.lower()
+                tag = '<span lang="{}">{}</span>'
+                shown.append(format_html(tag, text.language, name))
+        return mark_safe(", ".join(shown))  # noqa: S308 (each part escaped above)
+
+    withdrawn = (
+        format_html(gettext(MARKETING_WITHDRAWN_TEXT), names=names(params["withdrawn"]))
+        if params["withdrawn"]
+        else gettext(MARKETING_NOTHING_TEXT)
+    )
+    return format_html(
+        gettext(MARKETING_OBJECTION_TEXT),
+        purposes=names(params["purposes"]),
+        withdrawn=withdrawn,
+    )
+
+
+def _name_in_sentence(text: PurposeText) -> str:
+    return text.name.lower() if text.language == "en" else text.name
 
 
 # What an erased customer is told about the copies of their data in backups.

@@ -58,7 +58,18 @@ from apps.requests.models import (
     RequestKind,
     RequestStatus,
 )
-from apps.requests.selectors import erasure_backups_statement
+from apps.requests.selectors import (
+    HELD_REASON_OUTCOME,
+    MARKETING_NOTHING_TEXT,
+    MARKETING_OBJECTION_TEXT,
+    MARKETING_WITHDRAWN_TEXT,
+    OBJECTION_UPHELD_OUTCOME,  # noqa: F401 (tests check the texts against it)
+    OUTCOME_HELD_REASON,
+    OUTCOME_MARKETING_OBJECTION,
+    OUTCOME_SENTENCES,
+    SENTENCES,
+    erasure_backups_statement,
+)
 from apps.retention.models import LegalHold
 from apps.retention.selectors import hold_covering_customer
 from apps.retention.services import customer_erase, holds_freeze
@@ -359,16 +370,6 @@ RESTRICTED_TEXT = (
     "The use of your data is restricted: we keep it, and use it only for {purpose}, "
     "not for marketing or sharing. We will tell you before the restriction is lifted."
 )
-RESTRICTION_LIFTED_TEXT = (
-    "The use of your data was restricted from {placed} until {lifted}, when we lifted "
-    "the restriction after telling you."
-)
-MARKETING_OBJECTION_TEXT = (
-    "We no longer use your data for direct marketing ({purposes}): {withdrawn} Our "
-    "staff cannot turn any of them on; only you can, on your privacy page."
-)
-MARKETING_WITHDRAWN_TEXT = "we withdrew what you had agreed to or asked for ({})."
-MARKETING_NOTHING_TEXT = "you had agreed to none of it, so nothing was withdrawn."
 OBJECTION_REVIEW_TEXT = (
     "We are reviewing your objection. Until we answer, the use of your data is "
     "restricted: we keep it, and use it only for {purpose}."
@@ -378,26 +379,13 @@ OBJECTION_UPHELD_TEXT = (
     "to. Its use stays restricted to {purpose}, and we will tell you before that "
     "restriction is lifted."
 )
-OBJECTION_UPHELD_BARE_TEXT = (
-    "We upheld your objection: we no longer use your data for what you objected to."
-)
-OBJECTION_REFUSED_TEXT = gettext_noop(
-    "The use of your data stays restricted until we tell you we lift it."
-)
 # The two above with their fixed purpose (RESTRICTION_PURPOSE_OBJECTION), as stored:
-# marked, so My data shows them translated (`{% translate r.outcome %}`) when no note
-# of the staff precedes them.
+# marked, so My data shows them translated (selectors.request_outcome_text) when no note
+# of the staff precedes them (the upheld one is selectors.OBJECTION_UPHELD_OUTCOME).
 OBJECTION_REVIEW_OUTCOME = gettext_noop(
     "We are reviewing your objection. Until we answer, the use of your data is "
     "restricted: we keep it, and use it only for legal claims."
 )
-OBJECTION_UPHELD_OUTCOME = gettext_noop(
-    "We upheld your objection: we no longer use your data for what you objected "
-    "to. Its use stays restricted to legal claims, and we will tell you before that "
-    "restriction is lifted."
-)
-# A restriction request refused after it was accepted (the restriction placed then).
-RESTRICTION_REFUSED_TEXT = OBJECTION_REFUSED_TEXT
 
 
 def _objection_marketing(
@@ -411,15 +399,24 @@ def _objection_marketing(
         actor=actor, customer=customer, request_id=request.pk, evidence=evidence
     )
     withdrawn = ", ".join(event.purpose.name.lower() for event in events)
+    purposes = list(purpose_list_direct_marketing())
     now = timezone.now()
     request.status = RequestStatus.COMPLETED
     request.completed_at = now
     request.outcome = MARKETING_OBJECTION_TEXT.format(
-        purposes=", ".join(p.name.lower() for p in purpose_list_direct_marketing()),
-        withdrawn=MARKETING_WITHDRAWN_TEXT.format(withdrawn)
+        purposes=", ".join(p.name.lower() for p in purposes),
+        withdrawn=MARKETING_WITHDRAWN_TEXT.format(names=withdrawn)
         if events
         else MARKETING_NOTHING_TEXT,
     )
+    # The same in the customer's language on My data (purposes by code).
+    request.outcome_parts = {
+        "code": OUTCOME_MARKETING_OBJECTION,
+        "params": {
+            "purposes": [p.code for p in purposes],
+            "withdrawn": [event.purpose.code for event in events],
+        },
+    }
     request.save()
     _event(request, None, RequestStatus.COMPLETED, "marketing purposes withdrawn")
 
@@ -494,19 +491,30 @@ def _request_restriction(request: DataRequest) -> Restriction | None:
     )
 
 
-def _restriction_lifted_text(request: DataRequest) -> str:
-    """When the restriction the request led to was lifted: from when until when it
-    held; else "". Under the customer's lock (`_request_restriction`)."""
-    return _lifted_text(_request_restriction(request))
+def _restriction_lifted_part(request: DataRequest) -> dict | None:
+    """When the restriction the request led to was lifted (`_lifted_part`), else
+    None. Under the customer's lock (`_request_restriction`)."""
+    return _lifted_part(_request_restriction(request))
 
 
-def _lifted_text(restriction: Restriction | None) -> str:
-    """From when until when a lifted restriction held; "" for one in force or none."""
+def _lifted_part(restriction: Restriction | None) -> dict | None:
+    """From when until when a lifted restriction held, as an outcome's sentence
+    (selectors.OUTCOME_SENTENCES); None for one in force or none."""
     if restriction is None or restriction.lifted_at is None:
-        return ""
-    return RESTRICTION_LIFTED_TEXT.format(
-        placed=timezone.localdate(restriction.placed_at).isoformat(),
-        lifted=timezone.localdate(restriction.lifted_at).isoformat(),
+        return None
+    return {
+        "code": "lifted",
+        "params": {
+            "placed": timezone.localdate(restriction.placed_at).isoformat(),
+            "lifted": timezone.localdate(restriction.lifted_at).isoformat(),
+        },
+    }
+
+
+def _said(parts: list[dict]) -> str:
+    """Amanah's sentences of an outcome, in English (as stored)."""
+    return " ".join(
+        SENTENCES[part["code"]].format(**part.get("params", {})) for part in parts
     )
 
 
@@ -563,6 +571,8 @@ def request_transition(
             request_id=request.pk,
         )
     outcome = note.strip()
+    # Amanah's sentences after the note, for My data in the customer's language.
+    parts: list[dict] = []
     if request.kind == RequestKind.RESTRICTION and status in (
         RequestStatus.IN_PROGRESS,
         RequestStatus.COMPLETED,
@@ -570,9 +580,9 @@ def request_transition(
         # Read before customer_restrict audits (the customer's row before the audit
         # chain); it returns a lifted restriction as it is, so this stays true.
         lifted = (
-            _restriction_lifted_text(request)
+            _restriction_lifted_part(request)
             if status == RequestStatus.COMPLETED
-            else ""
+            else None
         )
         # Accepting or completing it restricts, once: the request's restriction is
         # returned as it is, in force or lifted by a privacy admin meanwhile (never
@@ -585,35 +595,47 @@ def request_transition(
             request_id=request.pk,
         )
         if status == RequestStatus.COMPLETED:
-            said = lifted or RESTRICTED_TEXT.format(purpose=restriction.purpose)
+            if lifted:
+                parts = [lifted]
+            elif restriction.purpose == RESTRICTION_PURPOSE_REQUEST:
+                parts = [{"code": "restricted"}]
+            said = (
+                _said(parts)
+                if parts
+                else RESTRICTED_TEXT.format(purpose=restriction.purpose)
+            )
             outcome = _sentences(outcome, said)
     elif request.kind == RequestKind.RESTRICTION and status == RequestStatus.REFUSED:
         # Refused once accepted: the restriction placed then stays until a privacy
         # admin lifts it, the customer told first (GDPR art. 18(3)); or it was lifted.
         placed = _request_restriction(request)
         if placed is not None:
-            said = _lifted_text(placed) or RESTRICTION_REFUSED_TEXT
-            outcome = _sentences(outcome, said)
+            parts = [_lifted_part(placed) or {"code": "refused"}]
+            outcome = _sentences(outcome, _said(parts))
     if request.kind == RequestKind.OBJECTION and request.objection_to == (
         ObjectionTo.OTHER
     ):
         # Upheld, the restriction of the review stays; refused, it stays until a
         # privacy admin lifts it, the customer told first (GDPR art. 18(3)).
         # Unless a privacy admin lifted it meanwhile: then the outcome says when.
-        lifted = _restriction_lifted_text(request)
+        lifted = _restriction_lifted_part(request)
         if status == RequestStatus.COMPLETED:
-            upheld = (
-                f"{OBJECTION_UPHELD_BARE_TEXT} {lifted}"
-                if lifted
-                else OBJECTION_UPHELD_OUTCOME
+            parts = (
+                [{"code": "upheld_bare"}, lifted] if lifted else [{"code": "upheld"}]
             )
-            outcome = _sentences(outcome, upheld)
+            outcome = _sentences(outcome, _said(parts))
         elif status == RequestStatus.REFUSED:
-            outcome = _sentences(outcome, lifted or OBJECTION_REFUSED_TEXT)
+            parts = [lifted or {"code": "refused"}]
+            outcome = _sentences(outcome, _said(parts))
     request.status = status
     if status in (RequestStatus.COMPLETED, RequestStatus.REFUSED):
         request.completed_at = timezone.now()
         request.outcome = outcome
+        if parts:
+            request.outcome_parts = {
+                "code": OUTCOME_SENTENCES,
+                "params": {"sentences": parts},
+            }
     request.save()
     _event(request, actor, status, note.strip()[:500])
     audit.record(
@@ -838,11 +860,7 @@ def _held_outcome(hold: LegalHold, *, customer: Customer) -> str:
     its own, an investigation that may name someone else, checked by shape only:
     every customer it covers would read it, so it is not quoted."""
     if hold.customer_id == customer.pk:
-        return (
-            "We cannot erase your data yet: the law requires us to keep it "
-            f"({hold.reason}). {HELD_RESTRICTED} Please ask again once that "
-            "obligation has ended."
-        )
+        return HELD_REASON_OUTCOME.format(reason=hold.reason)
     return HELD_OUTCOME
 
 
@@ -928,6 +946,11 @@ def erasure_execute(*, request: DataRequest) -> DataRequest:
                 request_id=request.pk,
             )
             request.outcome = _held_outcome(hold, customer=customer)
+            if hold.customer_id == customer.pk:  # the reason quoted: by the hold
+                request.outcome_parts = {
+                    "code": OUTCOME_HELD_REASON,
+                    "params": {"hold": hold.pk},
+                }
             request.certificate = {
                 "restricted": True,
                 "at": now.isoformat(),

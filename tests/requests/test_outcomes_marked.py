@@ -1,5 +1,5 @@
 """Request outcomes Amanah writes in full (no staff note before them) are stored as
-msgids, so My data shows them in the reader's language (`{% translate r.outcome %}`)."""
+msgids, so My data shows them in the reader's language (`request_outcome_text`)."""
 
 from apps.requests import services
 

@@ -6,7 +6,8 @@ from django.utils import translation
 from django.utils.html import format_html
 
 from apps.consent.selectors import PurposeText
-from apps.requests.selectors import certificate_backups_text
+from apps.requests.models import DataRequest
+from apps.requests.selectors import certificate_backups_text, request_outcome_text
 
 register = template.Library()
 
@@ -24,6 +25,12 @@ def in_sentence(text: PurposeText | str) -> str:
 
 def name_in_sentence(text: PurposeText) -> str:
     return text.name.lower() if text.language == "en" else text.name
+
+
+@register.filter
+def outcome_text(request: DataRequest) -> str:
+    """A request's outcome in the active language (its values in it too)."""
+    return request_outcome_text(request)
 
 
 @register.filter
