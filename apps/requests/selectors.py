@@ -4,8 +4,7 @@ from uuid import UUID
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import dateformat, timezone, translation
-from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.translation import gettext, gettext_noop
 
 from apps.consent.models import Purpose
@@ -127,8 +126,8 @@ def request_outcome_text(request: DataRequest) -> str:
         if said and request.outcome.endswith(english):
             note = request.outcome.removesuffix(english).strip()
             ours = [_sentence_text(s["code"], s.get("params") or {}) for s in said]
-            return mark_safe(  # noqa: S308 (each part escaped)
-                " ".join([conditional_escape(note)] * bool(note) + ours)
+            return format_html_join(
+                " ", "{}", ((part,) for part in [note] * bool(note) + ours)
             )
     if code == OUTCOME_HELD_REASON:
         hold = LegalHold.objects.filter(pk=params.get("hold", 0)).first()
@@ -160,7 +159,7 @@ def _marketing_objection_text(params: dict) -> str:
                 name = text.name.lower()
                 tag = '<span lang="{}">{}</span>'
                 shown.append(format_html(tag, text.language, name))
-        return mark_safe(", ".join(shown))  # noqa: S308 (each part escaped above)
+        return format_html_join(", ", "{}", ((name,) for name in shown))
 
     withdrawn = (
         format_html(gettext(MARKETING_WITHDRAWN_TEXT), names=names(params["withdrawn"]))
