@@ -3,27 +3,13 @@
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.utils.translation import gettext_lazy as _
-
 from apps.access.selectors import access_log_reads_for_subject
+from apps.access.wording import access_who, access_why
 from apps.customers.models import Customer
 
 # Reads by one staff member for one purpose with no more than this between them are
 # one visit (a support session opens a record many times).
 VISIT_GAP = timedelta(minutes=30)
-
-WHO = {
-    "support_agent": _("A support agent"),
-    "delivery_agent": _("A delivery agent"),
-    "compliance_officer": _("A compliance officer"),
-    "privacy_admin": _("A privacy administrator"),
-}
-WHY = {
-    "support_case": _("your support case"),
-    "delivery": _("your delivery"),
-    "search": _("finding your record to help you"),
-    "governance": _("privacy oversight"),
-}
 
 
 @dataclass
@@ -41,11 +27,11 @@ class AccessVisit:
 
     @property
     def who(self) -> str:
-        return str(WHO.get(self.role, _("A staff member")))
+        return access_who(self.role)
 
     @property
     def why(self) -> str:
-        return str(WHY.get(self.purpose, self.purpose))
+        return access_why(self.purpose)
 
 
 def access_history_grouped(

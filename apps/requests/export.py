@@ -15,6 +15,7 @@ from apps.access.selectors import (
     access_log_list_for_subject,
     interaction_list_for_customer,
 )
+from apps.access.wording import access_who, access_why
 from apps.consent.selectors import (
     consent_overview_for_customer,
     consent_receipts_for_customer,
@@ -26,19 +27,6 @@ from apps.customers.registry import PII_FIELDS
 from apps.incidents.selectors import notices_for_customer
 from apps.inventory.selectors import recipient_list, system_list
 
-# The customer's words for who looked and why (the same as on their pages).
-WHO = {
-    "support_agent": _("A support agent"),
-    "delivery_agent": _("A delivery agent"),
-    "compliance_officer": _("A compliance officer"),
-    "privacy_admin": _("A privacy administrator"),
-}
-WHY = {
-    "support_case": _("your support case"),
-    "delivery": _("your delivery"),
-    "search": _("finding your record to help you"),
-    "governance": _("privacy oversight"),
-}
 KINDS = {"support_case": _("Support case"), "delivery": _("Delivery")}
 
 
@@ -48,8 +36,8 @@ def access_history(*, customer: Customer) -> Iterator[dict[str, Any]]:
     for at, role, purpose, fields in access_log_list_for_subject(customer=customer):
         yield {
             "at": at.isoformat(),
-            "who": str(WHO.get(role, _("A staff member"))),
-            "why": str(WHY.get(purpose, purpose)),
+            "who": access_who(role),
+            "why": access_why(purpose),
             "fields": fields,
         }
 
