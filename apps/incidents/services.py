@@ -2,7 +2,9 @@
 remedies and the public status page. Every change is audited.
 
 Lock order (apps/core/db.py): the incident, then its notices (each claimed on its own
-in a short transaction), then the audit chain.
+in a short transaction), then the audit chain. Queueing the notices takes the
+incident's session-level advisory lock (`incidents.notices_queue:<id>`) before all of
+these and holds it across its batches' transactions.
 """
 
 import hashlib
@@ -11,18 +13,20 @@ import logging
 import math
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit import services as audit
+from apps.core.db import advisory_session_lock, bulk_insert, server_cursor
 from apps.core.etags import etag_check
 from apps.core.i18n import language_choose, language_is_known
 from apps.core.reasons import reason_require
@@ -590,118 +594,215 @@ def notice_texts(incident: Incident) -> dict[str, dict[str, str]]:
     return complete
 
 
-@transaction.atomic
+@dataclass
+class _Queued:
+    """What one batch of `notices_queue` did."""
+
+    last: int | None  # the last affected row read; None: nothing was left
+    queued: int = 0
+    erased: int = 0
+
+
 def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) -> int:
     """Render and queue one notice per affected customer and channel (never email to
     a mailbox whose credentials were taken), each wholly in one language: the
     customer's (`customer_language`) when staff wrote it, else English. Idempotent:
-    existing notices are kept.
+    existing notices are kept, so a run stopped midway is finished by the next.
     A customer erased since the snapshot and not yet sent anything is set apart as
     "erased before notice" instead. Returns how many notices were queued. Raises
-    NoticeIncomplete when a required element is missing."""
+    NoticeIncomplete when a required element is missing, IncidentConflict
+    (`queueing`) while another run queues this incident's notices.
+
+    One transaction per batch of affected people (each its own audit event), so that
+    memory and the longest transaction stay the same however many are affected; when
+    called inside a transaction the batches are savepoints of it. Each batch locks
+    the incident's row first: no snapshot replaced and no text edited under it.
+    """
     # One queueing at a time per incident (two clicks on "Queue and send" would give
-    # two remedy codes), and none while the affected snapshot is replaced.
+    # two remedy codes): held across the batches' transactions.
+    with advisory_session_lock(f"incidents.notices_queue:{incident.pk}") as got:
+        if not got:
+            raise IncidentConflict(
+                "Notices are being queued for this incident already: wait for it "
+                "to finish.",
+                code="queueing",
+            )
+        notice_texts(incident)  # NoticeIncomplete before anything is written
+        queued = erased = batches = 0
+        last = 0
+        while True:
+            with transaction.atomic():
+                done = _notices_queue_batch(
+                    actor=actor, incident=incident, after=last, size=batch_size
+                )
+            queued, erased = queued + done.queued, erased + done.erased
+            batches += bool(done.queued or done.erased)
+            if done.last is None:
+                break
+            last = done.last
+        if not batches:
+            # Nothing left to queue: the request is on the record all the same.
+            with transaction.atomic():
+                audit.record(
+                    actor=actor,
+                    action="incident.notices_queued",
+                    target=incident,
+                    details={"count": 0, "erased_before_notice": 0},
+                )
+    return queued
+
+
+# A stand-in for a customer's remedy code in a notice rendered once for many: random,
+# so no text staff write can hold it.
+_CODE_MARK = f"\x00code-{secrets.token_hex(8)}\x00"
+
+
+def _notices_queue_batch(
+    *, actor: User, incident: Incident, after: int, size: int
+) -> _Queued:
+    """Queue the notices of the next `size` affected people after row `after`, in
+    the caller's transaction."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+    batch = list(
+        AffectedCustomer.objects.filter(
+            incident=incident, erased_before_notice=False, pk__gt=after
+        )
+        .order_by("pk")
+        .values_list(
+            "pk", "customer_id", "region", "mailbox_compromised", "remedy_code"
+        )[:size]
+    )
+    if not batch:
+        return _Queued(last=None)
+    # A short batch is the last: no transaction more to find nothing.
+    last = batch[-1][0] if len(batch) == size else None
     texts = notice_texts(incident)
     when = timezone.localdate(incident.occurred_at or incident.detected_at)
-    queued = erased = 0
-    affected = AffectedCustomer.objects.filter(
-        incident=incident, erased_before_notice=False
-    ).order_by("pk")
-    last = 0
-    while True:
-        batch = list(affected.filter(pk__gt=last)[:batch_size])
-        if not batch:
-            break
-        last = batch[-1].pk
-        # Erased customers, and those whose record is gone, are not in it.
-        held = customer_categories_held(customer_ids=[a.customer_id for a in batch])
-        # Their language (apps/customers/selectors.customer_language): only the plain
-        # columns it reads, no data keys.
-        languages = {
-            customer.pk: customer_language(customer)
-            for customer in customer_queryset()
-            .filter(pk__in=held.keys())
-            .only("pk", "language", "country")
-        }
-        gone = {a.customer_id for a in batch} - held.keys()
-        existing = set(
-            IncidentNotice.objects.filter(
-                incident=incident, customer_id__in=[a.customer_id for a in batch]
-            ).values_list("customer_id", "channel")
+    # The batch's customers, as a subquery: their ids never travel.
+    ids = AffectedCustomer.objects.filter(
+        incident=incident, pk__gt=after, pk__lte=batch[-1][0]
+    ).values_list("customer_id", flat=True)
+    # Erased customers, and those whose record is gone, are not in it.
+    held = customer_categories_held(customer_ids=ids)
+    # Their language (apps/customers/selectors.customer_language): only the plain
+    # columns it reads, no data keys.
+    languages = {
+        customer.pk: customer_language(customer)
+        for customer in customer_queryset()
+        .filter(pk__in=ids, erased_at__isnull=True)
+        .only("pk", "language", "country")
+    }
+    existing = set(
+        IncidentNotice.objects.filter(
+            incident=incident, customer_id__in=ids
+        ).values_list("customer_id", "channel")
+    )
+    # Notices queued before the erasure stay: sending fails them with a reason.
+    told = {customer_id for customer_id, _ in existing}
+    set_apart = [
+        pk
+        for pk, customer_id, *_ in batch
+        if customer_id not in held and customer_id not in told
+    ]
+    # One rendering per language, regime and categories: the same words for
+    # everyone who shares them, the remedy code put in per person.
+    rendered: dict[tuple, tuple[str, str, str, list[dict[str, str]]]] = {}
+    rows: list[tuple[Any, ...]] = []
+    remedies: list[tuple[int, str]] = []
+    for pk, customer_id, region, mailbox_compromised, remedy_code in batch:
+        if customer_id not in held:
+            continue
+        # Plain strings: an Enum would travel as its name in a binary array.
+        channels = [
+            Channel.IN_APP.value,
+            (Channel.SMS if mailbox_compromised else Channel.EMAIL).value,
+        ]
+        channels = [c for c in channels if (customer_id, c) not in existing]
+        if not channels:
+            continue  # queued by an earlier run
+        if incident.remedy_kind and not remedy_code:
+            remedy_code = secrets.token_hex(6).upper()
+            remedies.append((pk, remedy_code))
+        # One language for the whole notice: the customer's if staff wrote it.
+        language = language_choose(available=texts, wanted=[languages.get(customer_id)])
+        regime = notices.regime_for(region)
+        categories = tuple(
+            c for c in incident.data_categories if c in held[customer_id]
         )
-        # Notices queued before the erasure stay: sending fails them with a reason.
-        told = {customer_id for customer_id, _ in existing}
-        set_apart = [a.pk for a in batch if a.customer_id in gone - told]
-        now = timezone.now()
-        rows, remedies = [], []
-        for person in batch:
-            if person.customer_id in gone:
-                continue
-            channels = [Channel.IN_APP]
-            channels.append(
-                Channel.SMS if person.mailbox_compromised else Channel.EMAIL
-            )
-            channels = [c for c in channels if (person.customer_id, c) not in existing]
-            if not channels:
-                continue  # queued by an earlier run
-            categories = [
-                DataCategory(c)
-                for c in incident.data_categories
-                if c in held.get(person.customer_id, ())
-            ]
-            if incident.remedy_kind and not person.remedy_code:
-                person.remedy_code = secrets.token_hex(6).upper()
-                remedies.append(person)
-            # One language for the whole notice: the customer's if staff wrote it.
-            language = language_choose(
-                available=texts, wanted=[languages.get(person.customer_id)]
-            )
+        key = (language, regime, categories)
+        if key not in rendered:
             elements = texts[language]
-            remedy = (
-                (
-                    elements["remedy_description"]
-                    or incident.get_remedy_kind_display(),
-                    person.remedy_code,
-                )
-                if incident.remedy_kind
-                else None
-            )
             text = notices.render(
                 elements=elements,
                 language=language,
-                regime=notices.regime_for(person.region),
+                regime=regime,
                 when=when,
-                categories=categories,
-                remedy=remedy,
-            )
-            for name in channels:
-                rows.append(
-                    IncidentNotice(
-                        incident=incident,
-                        customer_id=person.customer_id,
-                        channel=name,
-                        language=text.language,
-                        subject=text.subject,
-                        body=text.body,
-                        sections=text.sections,
-                        queued_at=now,
+                categories=[DataCategory(c) for c in categories],
+                remedy=(
+                    (
+                        elements["remedy_description"]
+                        or incident.get_remedy_kind_display(),
+                        _CODE_MARK,
                     )
-                )
-        with transaction.atomic():
-            AffectedCustomer.objects.bulk_update(remedies, ["remedy_code"])
-            erased += AffectedCustomer.objects.filter(pk__in=set_apart).update(
-                erased_before_notice=True
+                    if incident.remedy_kind
+                    else None
+                ),
             )
-            IncidentNotice.objects.bulk_create(rows)
-        queued += len(rows)
-    audit.record(
-        actor=actor,
-        action="incident.notices_queued",
-        target=incident,
-        details={"count": queued, "erased_before_notice": erased},
+            rendered[key] = (text.language, text.subject, text.body, text.sections)
+        language, subject, body, sections = rendered[key]
+        if incident.remedy_kind:
+            body = body.replace(_CODE_MARK, remedy_code)
+            sections = [
+                {**s, "text": s["text"].replace(_CODE_MARK, remedy_code)}
+                for s in sections
+            ]
+        rows.extend(
+            (customer_id, name, language, subject, body, sections) for name in channels
+        )
+    _remedy_codes_save(remedies)
+    erased = AffectedCustomer.objects.filter(pk__in=set_apart).update(
+        erased_before_notice=True
     )
-    return queued
+    bulk_insert(
+        IncidentNotice,
+        rows=rows,
+        columns=("customer_id", "channel", "language", "subject", "body", "sections"),
+        constants={
+            "incident": incident.pk,
+            "status": DeliveryStatus.QUEUED.value,
+            "queued_at": timezone.now(),
+            "error": "",
+        },
+    )
+    if rows or erased:
+        audit.record(
+            actor=actor,
+            action="incident.notices_queued",
+            target=incident,
+            details={"count": len(rows), "erased_before_notice": erased},
+        )
+    return _Queued(last=last, queued=len(rows), erased=erased)
+
+
+def _remedy_codes_save(codes: list[tuple[int, str]]) -> None:
+    """Save each (affected row id, remedy code) in one statement."""
+    if not codes:
+        return
+    if connection.vendor != "postgresql":
+        AffectedCustomer.objects.bulk_update(
+            [AffectedCustomer(pk=pk, remedy_code=code) for pk, code in codes],
+            ["remedy_code"],
+        )
+        return
+    ids, values = zip(*codes, strict=True)
+    table = AffectedCustomer._meta.db_table
+    with server_cursor() as cursor:
+        cursor.execute(
+            # Only the model's own table name is put in the text.
+            f'UPDATE "{table}" a SET remedy_code = t.code '  # noqa: S608  # nosec B608
+            "FROM unnest(%b::bigint[], %b::text[]) AS t(id, code) WHERE a.id = t.id",
+            [list(ids), list(values)],
+        )
 
 
 def notices_send_batch(*, incident_id: Any, batch_size: int | None = None) -> int:
@@ -855,10 +956,10 @@ def _retry_later(notice: IncidentNotice, *, reason: str) -> None:
     notice.next_attempt_at = timezone.now() + min(wait, RETRY_WAIT_MAX)
 
 
-@transaction.atomic
 def incident_notify(*, actor: User, incident: Incident) -> int:
     """Queue every notice and hand the sending to Celery, in batches. Idempotent: a
-    rerun queues only what is missing and sends only what is due."""
+    rerun queues only what is missing and sends only what is due. The queueing
+    commits batch by batch (`notices_queue`); the send is booked once it is done."""
     from apps.incidents.tasks import notices_send_task
 
     count = notices_queue(actor=actor, incident=incident)

@@ -40,12 +40,13 @@ def test_queueing_notices_does_not_grow_with_the_affected(
     privacy_admin, size, django_assert_max_num_queries
 ):
     incident = affected_incident(privacy_admin, size)
-    # In savepoints: the incident's lock; its texts in other languages; one batch
-    # (every affected person, under the default batch size), their data categories
-    # held, their saved languages and their notices already queued; remedy codes,
-    # those set apart and the notices, one statement each (3); the empty batch that
-    # ends the loop; the audit event (actor, chain lock, chain head, insert); and the
-    # savepoints' own statements (6).
+    # The run's advisory lock and its release (2); the texts checked first; one
+    # batch in a savepoint (every affected person, under the default batch size: a
+    # short batch is the last, no empty one after it): the incident's lock, the
+    # batch, its texts, their data categories held, their saved languages and their
+    # notices already queued; remedy codes, those set apart and the notices, one
+    # statement each (3); the audit event (actor, chain lock, chain head, insert);
+    # and the savepoints' own statements (4, the audit's included): 20.
     with django_assert_max_num_queries(20):
         queued = notices_queue(actor=privacy_admin, incident=incident)
     assert queued == 2 * (size - 1)

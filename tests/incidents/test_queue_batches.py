@@ -1,0 +1,156 @@
+"""Queueing breach notices a batch at a time (issue 22): each batch commits on its
+own, so a run stopped midway keeps what it queued and the next run queues only the
+rest, and one run at a time queues an incident's notices."""
+
+import threading
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from apps.audit.models import AuditEvent
+from apps.core.db import advisory_session_lock
+from apps.incidents import services
+from apps.incidents.errors import IncidentConflict
+from apps.incidents.models import AffectedCustomer, Incident, IncidentNotice
+from apps.incidents.services import affected_select, notices_queue
+from tests.customers.factories import make_customer
+from tests.incidents.factories import make_incident
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
+
+
+def voucher_incident(actor, size: int):
+    people = [make_customer(email=f"b{i}@example.com") for i in range(size)]
+    incident = make_incident(actor)
+    Incident.objects.filter(pk=incident.pk).update(
+        remedy_kind="voucher", remedy_description="A 20% voucher"
+    )
+    incident.refresh_from_db()
+    affected_select(
+        actor=actor,
+        incident=incident,
+        scope="list",
+        customer_ids=" ".join(str(c.pk) for c in people),
+    )
+    return incident
+
+
+def queued_events(incident) -> list[int]:
+    return list(
+        AuditEvent.objects.filter(
+            action="incident.notices_queued", target_id=str(incident.pk)
+        )
+        .order_by("seq")
+        .values_list("details__count", flat=True)
+    )
+
+
+def test_a_queueing_stopped_midway_keeps_its_batches_and_the_next_queues_the_rest(
+    privacy_admin, monkeypatch
+):
+    incident = voucher_incident(privacy_admin, 5)
+    real = services.bulk_insert
+    calls = []
+
+    def stop_at_the_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("worker stopped")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "bulk_insert", stop_at_the_second_batch)
+    with pytest.raises(RuntimeError):
+        notices_queue(actor=privacy_admin, incident=incident, batch_size=2)
+
+    # The first batch (2 people, 2 channels each) is committed and audited; the
+    # second left nothing behind, not even its remedy codes.
+    assert IncidentNotice.objects.filter(incident=incident).count() == 4
+    assert queued_events(incident) == [4]
+    codes = dict(
+        AffectedCustomer.objects.filter(incident=incident).values_list(
+            "customer_id", "remedy_code"
+        )
+    )
+    assert sorted(bool(code) for code in codes.values()) == [0, 0, 0, 1, 1]
+
+    monkeypatch.setattr(services, "bulk_insert", real)
+    assert notices_queue(actor=privacy_admin, incident=incident, batch_size=2) == 6
+    assert queued_events(incident) == [4, 4, 2]
+    notices = IncidentNotice.objects.filter(incident=incident)
+    assert notices.count() == 10
+    assert len(set(notices.values_list("customer_id", "channel"))) == 10
+    # The codes given before the stop are kept; each notice names its own person's.
+    after = dict(
+        AffectedCustomer.objects.filter(incident=incident).values_list(
+            "customer_id", "remedy_code"
+        )
+    )
+    assert {k: v for k, v in after.items() if codes[k]} == {
+        k: v for k, v in codes.items() if v
+    }
+    for notice in notices:
+        assert f"Your code: {after[notice.customer_id]}" in notice.body
+        assert after[notice.customer_id] in notice.sections[-1]["text"]
+        assert "\x00" not in notice.body + str(notice.sections)
+    # Nothing left: queueing again queues nothing and says so on the record.
+    assert notices_queue(actor=privacy_admin, incident=incident, batch_size=2) == 0
+    assert queued_events(incident) == [4, 4, 2, 0]
+
+
+def test_a_second_queueing_while_one_runs_is_refused(privacy_admin):
+    incident = voucher_incident(privacy_admin, 2)
+    holding, release = threading.Event(), threading.Event()
+
+    def running_queueing() -> None:
+        # Another process in the middle of queueing this incident's notices.
+        try:
+            with advisory_session_lock(f"incidents.notices_queue:{incident.pk}"):
+                holding.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=running_queueing)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        with pytest.raises(IncidentConflict) as refused:
+            notices_queue(actor=privacy_admin, incident=incident)
+        assert refused.value.code == "queueing"
+        assert not IncidentNotice.objects.filter(incident=incident).exists()
+        assert queued_events(incident) == []
+    finally:
+        release.set()
+        thread.join(30)
+    assert notices_queue(actor=privacy_admin, incident=incident) == 4
+
+
+def test_between_batches_the_incident_is_free(privacy_admin, monkeypatch):
+    """Each batch commits: between two, staff can lock the incident (edit it) while
+    a long queueing runs, and no transaction stays open after it."""
+    incident = voucher_incident(privacy_admin, 3)
+    real = services._notices_queue_batch
+    free: list[bool] = []
+
+    def lock_elsewhere() -> None:
+        try:
+            with transaction.atomic():
+                Incident.objects.select_for_update(nowait=True).get(pk=incident.pk)
+            free.append(True)
+        except DatabaseError:
+            free.append(False)
+        finally:
+            connection.close()
+
+    def batch(**kwargs):
+        if kwargs["after"]:  # not the first: the one before has committed
+            thread = threading.Thread(target=lock_elsewhere)
+            thread.start()
+            thread.join(30)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "_notices_queue_batch", batch)
+    assert notices_queue(actor=privacy_admin, incident=incident, batch_size=1) == 6
+    assert free == [True, True, True]  # before the 2nd, 3rd and the empty 4th
+    assert queued_events(incident) == [2, 2, 2]
+    assert not connection.in_atomic_block
