@@ -10,6 +10,7 @@ import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ PG_LOG = Path("/var/log/postgresql/postgresql-15-main.log")
 # The last line of a traceback: "package.module.SomeError: message".
 EXCEPTION_LINE = re.compile(
     r"^(?!Traceback|The above|During handling)(?=[\w.]*[a-z])[A-Za-z_][\w.]*(: |$)"
+)
+# apps/access/services/reveals.py logs each refusal of a suspended agent's reveal:
+# the only trace it leaves (no reveal row, no audit entry).
+SUSPENDED_REFUSAL = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*"
+    r"access\.reveal_suspended_refused staff=(\d+)"
 )
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -104,6 +111,84 @@ def reveal_peaks() -> list[tuple[int, int]]:
         ) a GROUP BY a.staff_id ORDER BY 2 DESC
         """
     )
+
+
+# Suspended reveals: refused only while an alert held them, never granted then.
+
+
+def suspension_holds() -> dict[int, list[tuple[datetime, datetime | None]]]:
+    """Per staff member, each (start, end) an alert held their reveals suspended:
+    from `reveals_suspended_at` until the alert was dismissed or escalated (its
+    `handled_at`; None: it holds still). The soak's officer never suspends by hand,
+    so `reveals_suspended_at` is the one the alert was raised with."""
+    from apps.monitoring.models import Alert, AlertStatus
+
+    lifted = {AlertStatus.DISMISSED, AlertStatus.ESCALATED}
+    holds: dict[int, list[tuple[datetime, datetime | None]]] = defaultdict(list)
+    for staff_id, start, status, handled_at in Alert.objects.filter(
+        staff__isnull=False, reveals_suspended_at__isnull=False
+    ).values_list("staff_id", "reveals_suspended_at", "status", "handled_at"):
+        holds[staff_id].append((start, handled_at if status in lifted else None))
+    return holds
+
+
+def suspension_result(web_log: Path, *, grace_s: float = 1.0) -> dict[str, int]:
+    """Each `reveals_suspended` refusal in the app log against the alerts' holds, and
+    the granted reveals against them too.
+
+    A refusal is inside a hold when it was logged at or after the suspension (the log
+    keeps milliseconds: compared at that precision) and, for a lifted alert, at most
+    `grace_s` after `handled_at`: the refusal read the alert before the dismissal
+    committed, but the dismissal takes its time before it commits, and the line is
+    logged after the read. A reveal granted at or after `reveals_suspended_at` and
+    before `handled_at` broke the suspension (both times are taken under the staff
+    member's row lock, or before a commit the reveal could not have seen)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+
+    from apps.access.models import Reveal, RevealStatus
+    from apps.monitoring.models import Alert, AlertStatus
+
+    holds = suspension_holds()
+    zone = ZoneInfo(settings.TIME_ZONE)  # Django sets the process's TZ to it
+    grace = timedelta(seconds=grace_s)
+    logged = outside = 0
+    if web_log.exists():
+        for line in web_log.read_text(errors="replace").splitlines():
+            if not (m := SUSPENDED_REFUSAL.match(line)):
+                continue
+            logged += 1
+            at = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").replace(
+                tzinfo=zone
+            )
+            if not any(
+                start.replace(microsecond=start.microsecond // 1000 * 1000) <= at
+                and (end is None or at <= end + grace)
+                for start, end in holds.get(int(m.group(2)), [])
+            ):
+                outside += 1
+    granted_while_held = 0
+    for staff_id, created_at in Reveal.objects.filter(
+        staff_id__in=list(holds),
+        status__in=[RevealStatus.GRANTED, RevealStatus.SUSPENDED],
+    ).values_list("staff_id", "created_at"):
+        granted_while_held += any(
+            start <= created_at and (end is None or created_at < end)
+            for start, end in holds[staff_id]
+        )
+    return {
+        "logged": logged,
+        "outside": outside,
+        "granted_while_held": granted_while_held,
+        "holding_alerts": sum(map(len, holds.values())),
+        "lifted": Alert.objects.filter(
+            reveals_suspended_at__isnull=False,
+            status__in=[AlertStatus.DISMISSED, AlertStatus.ESCALATED],
+            handled_by__username__startswith="soak-officer-",
+        ).count(),
+    }
 
 
 # Disposal: the log says what SQL removed, no more, no less.

@@ -7,7 +7,9 @@ requests, statuses and latencies per request name, counted after the warm-up.
 
 Every request carries `X-Forwarded-Proto: https`, as from the TLS proxy production runs
 behind. Each request names the statuses that are right for it (a reveal past the
-hourly limit is a 429, not an error); anything else is a failure, and counted by status.
+hourly limit is a 429, not an error; a 403 on a reveal is right only when its body's
+code says a monitoring alert holds the agent's reveals, `reveals_suspended`, and is
+counted apart); anything else is a failure, and counted by status.
 """
 
 import hashlib
@@ -34,6 +36,18 @@ TOGGLE = re.compile(
 REVEAL_REASON = "Customer asked to confirm their contact details on the call"
 CONSENT_REASON = "Customer asked on the phone to change this choice"
 REVEALS_AT_ONCE = 3
+# While a high alert holds an agent's reveals the product answers this (apps/access).
+SUSPENDED = (403, "reveals_suspended")
+ALERTS = "/compliance/alerts/"
+OPEN_ALERT = re.compile(r'action="/compliance/alerts/(\d+)/acknowledge/"')
+DISMISS_REASON = (
+    "Reviewed with the team lead: the reveals match the agent's open support cases"
+)
+# Seconds between the compliance officer's reviews of the open alerts, and how many
+# of the others (after every high one) one review handles: the high ones, which hold
+# agents' reveals, are looked at again soon.
+REVIEW_EVERY = (20.0, 40.0)
+OTHERS_PER_REVIEW = 4
 # Exact search: email and phone in the body, never in a URL (access logs keep URLs).
 SEARCH = "/api/v1/customers/search/"
 # Requests before the measurement starts.
@@ -43,6 +57,7 @@ plan: dict = {}
 measuring = False
 statuses: Counter = Counter()  # (name, status) while measuring; status 0: no response
 unexpected: Counter = Counter()  # (name, status) outside the request's right ones
+refused: Counter = Counter()  # (name, code): a refusal the request allows, by its code
 signed_in: Counter = Counter()
 taken: dict[str, itertools.count] = {}
 
@@ -93,7 +108,18 @@ class SoakUser(FastHttpUser):
         self.origin = {**self.proxy, "Origin": plan["origin"]}
         self.auth = self.proxy
 
-    def call(self, method: str, path: str, *, name: str, ok: set[int], **kwargs):
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        ok: set[int],
+        refusal: tuple[int, str] | None = None,
+        **kwargs,
+    ):
+        """The request; right when its status is in `ok`, or is `refusal`'s status
+        with `refusal`'s code in the body (counted in `refused`)."""
         kwargs.setdefault("headers", self.auth)
         with self.client.request(
             method,
@@ -105,6 +131,10 @@ class SoakUser(FastHttpUser):
         ) as response:
             if response.status_code in ok:
                 response.success()
+            elif refusal and (response.status_code, body_code(response)) == refusal:
+                response.success()
+                if measuring:
+                    refused[(name, refusal[1])] += 1
             else:
                 response.failure(f"HTTP {response.status_code}")
                 if measuring:
@@ -123,6 +153,56 @@ class SoakUser(FastHttpUser):
         if response.status_code != 200:
             raise RuntimeError(f"token sign-in: HTTP {response.status_code}")
         self.auth = {**self.proxy, "Authorization": f"Token {response.json()['token']}"}
+
+    def page_sign_in(self, account: dict) -> None:
+        """Staff pages: password, then the authenticator's code."""
+        page = self.call(
+            "GET", "/accounts/login/", name="sign-in: staff page", ok={200}
+        )
+        step = self.call(
+            "POST",
+            "/accounts/login/",
+            name="sign-in: staff page",
+            ok={302},
+            headers=self.origin,
+            data={
+                "username": account["username"],
+                "password": plan["password"],
+                "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
+            },
+        )
+        if step.status_code != 302:
+            raise RuntimeError(f"staff sign-in: HTTP {step.status_code}")
+        page = self.call(
+            "GET",
+            "/accounts/2fa/verify/",
+            name="sign-in: staff page",
+            ok={200},
+            headers=self.origin,
+        )
+        code = TOTP(bytes.fromhex(account["totp_key"])).token()
+        step = self.call(
+            "POST",
+            "/accounts/2fa/verify/",
+            name="sign-in: staff page",
+            ok={302},
+            headers=self.origin,
+            data={
+                "otp_token": f"{code:06d}",
+                "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
+            },
+        )
+        if step.status_code != 302:
+            raise RuntimeError(f"staff second factor: HTTP {step.status_code}")
+
+
+def body_code(response) -> str:
+    """The `code` of an API error body (apps/core/exceptions.py), or ""."""
+    try:
+        body = json.loads(response.text or "")
+    except (TypeError, ValueError):
+        return ""
+    return body.get("code", "") if isinstance(body, dict) else ""
 
 
 class SupportAgent(SoakUser):
@@ -174,6 +254,7 @@ class SupportAgent(SoakUser):
                 detail + "reveal/",
                 name=f"support: reveal ({REVEALS_AT_ONCE} at once)",
                 ok={200, 429},
+                refusal=SUSPENDED,
                 json={"fields": ["email", "phone"], "reason": REVEAL_REASON},
             )
             for _ in range(REVEALS_AT_ONCE)
@@ -208,44 +289,7 @@ class StaffPageUser(SoakUser):
         super().on_start()
         self.account = take("page")
         self.customers = itertools.cycle(self.account["customers"])
-        page = self.call(
-            "GET", "/accounts/login/", name="sign-in: staff page", ok={200}
-        )
-        step = self.call(
-            "POST",
-            "/accounts/login/",
-            name="sign-in: staff page",
-            ok={302},
-            headers=self.origin,
-            data={
-                "username": self.account["username"],
-                "password": plan["password"],
-                "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
-            },
-        )
-        if step.status_code != 302:
-            raise RuntimeError(f"staff sign-in: HTTP {step.status_code}")
-        page = self.call(
-            "GET",
-            "/accounts/2fa/verify/",
-            name="sign-in: staff page",
-            ok={200},
-            headers=self.origin,
-        )
-        code = TOTP(bytes.fromhex(self.account["totp_key"])).token()
-        step = self.call(
-            "POST",
-            "/accounts/2fa/verify/",
-            name="sign-in: staff page",
-            ok={302},
-            headers=self.origin,
-            data={
-                "otp_token": f"{code:06d}",
-                "csrfmiddlewaretoken": CSRF.search(page.text).group(1),
-            },
-        )
-        if step.status_code != 302:
-            raise RuntimeError(f"staff second factor: HTTP {step.status_code}")
+        self.page_sign_in(self.account)
         signed_in["page"] += 1
 
     @task(3)
@@ -260,6 +304,60 @@ class StaffPageUser(SoakUser):
     @task(1)
     def desk(self) -> None:
         self.call("GET", "/staff/", name="staff page: desk", ok={200})
+
+
+class ComplianceOfficer(SoakUser):
+    """A compliance officer on the alerts page (password and authenticator code):
+    every so often reviews the open alerts, every high one first, then a few others;
+    acknowledges each, then dismisses it with the reason the review found, which
+    lifts the suspension a high alert holds on the agent's reveals
+    (apps/monitoring/selectors.py, alert_reveals_suspended_since)."""
+
+    wait_time = between(*REVIEW_EVERY)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.page_sign_in(take("officer"))
+        signed_in["officer"] += 1
+
+    @task
+    def review(self) -> None:
+        # Every high one first (they hold agents' reveals), then a few of the rest.
+        self.handle_open("?status=open&severity=high")
+        self.handle_open("?status=open", at_most=OTHERS_PER_REVIEW)
+
+    def handle_open(self, query: str, at_most: int | None = None) -> None:
+        page = self.call(
+            "GET", ALERTS + query, name="compliance: open alerts", ok={200}
+        )
+        if page.status_code != 200:
+            return
+        open_ids = sorted({int(n) for n in OPEN_ALERT.findall(page.text)})
+        csrf = CSRF.search(page.text)
+        if not open_ids or csrf is None:
+            return
+        form = {"csrfmiddlewaretoken": csrf.group(1), "status_filter": "open"}
+        for alert_id in open_ids[:at_most]:
+            pause()  # reads the evidence
+            acknowledged = self.call(
+                "POST",
+                f"{ALERTS}{alert_id}/acknowledge/",
+                name="compliance: acknowledge alert",
+                ok={302},
+                headers=self.origin,
+                data=form,
+            )
+            if acknowledged.status_code != 302:
+                continue
+            pause()
+            self.call(
+                "POST",
+                f"{ALERTS}{alert_id}/dismiss/",
+                name="compliance: dismiss alert",
+                ok={302},
+                headers=self.origin,
+                data={**form, "reason": DISMISS_REASON},
+            )
 
 
 class DeliveryAgent(SoakUser):
@@ -445,6 +543,7 @@ CLASSES = {
     "delivery": DeliveryAgent,
     "customer": CustomerUser,
     "sender": Sender,
+    "officer": ComplianceOfficer,
 }
 
 
@@ -467,6 +566,7 @@ def summary(env: Environment, seconds: float) -> dict:
         "names": names,
         "statuses": [[name, status, n] for (name, status), n in measured.items()],
         "unexpected": [[name, status, n] for (name, status), n in unexpected.items()],
+        "refused": [[name, code, n] for (name, code), n in refused.items()],
         "signed_in": dict(signed_in),
     }
 

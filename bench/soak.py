@@ -13,7 +13,8 @@ Data: `AMANAH_SOAK_CUSTOMERS` (3,000) customers through the service, plus a cana
 customer with values of its own; one in ten closed long ago and one in fifteen inactive
 for years, due for disposal (five of them under a legal hold); staff (support agents on
 the API and on the pages with an authenticator, delivery agents with deliveries, a
-sender with `consent.query_audience`, a compliance officer) and customers who sign in.
+sender with `consent.query_audience`, a compliance officer on the API and one on the
+pages with an authenticator) and customers who sign in.
 
 Load: Locust (bench/_soak_users.py, in a process of its own) runs `AMANAH_SOAK_USERS`
 (50) users for `AMANAH_SOAK_SECONDS` (300) after `AMANAH_SOAK_WARMUP` (20 s) of
@@ -21,8 +22,12 @@ sign-ins: support agents search, open cases, read, reveal three at once, change 
 consent for the customer, close; staff on the customer pages; delivery agents reading
 and calling through the signed relay webhook; customers switching consents on /me/ and
 downloading receipts; a sender calling the audience API and a recipient's one-click
-unsubscribe. The search is `POST /api/v1/customers/search/`: the email or phone in the
-body, never in a URL.
+unsubscribe; a compliance officer who, with 20 to 40 s between reviews, acknowledges
+the open monitoring alerts on the alerts page (every high one, then up to four others)
+and dismisses them, which gives back the reveals a high alert suspended
+(`AMANAH_ALERT_SUSPEND_ON_HIGH`). Until then the agent's reveals are refused with 403
+`reveals_suspended`, a right answer (counted apart); any other 403 is not. The search
+is `POST /api/v1/customers/search/`: the email or phone in the body, never in a URL.
 
 During the run, at fixed points: the beat's monitoring job (twice; reveals queue their
 own), a disposal run (the beat's `retention.purge_expired`, fanned out to the
@@ -40,7 +45,9 @@ ledger; `verify_audit_chain`; the disposal log equal to what was removed (and he
 customers kept); every breach notice sent once, or failed (or waiting to retry) with
 a reason, none due and unsent after the drain, no email sent twice (a counting mail
 backend, bench/_soak_mail.py); no agent
-above `AMANAH_REVEALS_PER_HOUR` in any hour; failed Celery tasks; and no canary value
+above `AMANAH_REVEALS_PER_HOUR` in any hour; every `reveals_suspended` refusal the app
+logged fell while an alert held that agent's reveals, and no reveal was granted to an
+agent while one did; failed Celery tasks; and no canary value
 in any log the stack wrote (gunicorn's, its access log, the workers', beat's, Redis's,
 the mail log, PostgreSQL's lines for the database). The logs stay in
 `bench/results/soak-<pid>/` (git-ignored). The database and the Redis are removed
@@ -143,6 +150,7 @@ CANARY_NEEDLES = {
 
 def user_mix(total: int) -> dict[str, int]:
     counts = {kind: max(1, round(total * share)) for kind, share in MIX.items()}
+    counts["officer"] = 1  # the compliance officer handling the alerts
     counts["sender"] = max(1, total - sum(counts.values()))
     while sum(counts.values()) > total and counts["support"] > 1:
         counts["support"] -= 1
@@ -248,6 +256,19 @@ def seed(users: dict[str, int]) -> Seed:
                 "totp_key": device.key,
                 "customers": [str(c.pk) for c in mine],
             }
+        )
+    for n in range(users["officer"]):
+        officer = user_ensure_staff(
+            actor=None,
+            username=f"soak-officer-{n:02d}",
+            role=Role.COMPLIANCE_OFFICER,
+            password=PASSWORD,
+        )
+        device = TOTPDevice.objects.create(
+            user=officer, name="Authenticator app", confirmed=True
+        )
+        accounts["officer"].append(
+            {"username": officer.username, "totp_key": device.key}
         )
     for n in range(users["delivery"]):
         agent = user_ensure_staff(
@@ -808,6 +829,7 @@ def report(soak: Soak, results: dict, drained: tuple[bool, float, str]) -> bool:
             not leaks,
         ),
     ]
+    lines += suspension_lines(results, logs / "web.log")
     lines += disposal_lines(soak)
     notices = (
         checks.notices_result(
@@ -840,6 +862,33 @@ def report(soak: Soak, results: dict, drained: tuple[bool, float, str]) -> bool:
     print(f"all invariants hold: {'yes' if held else 'no'}")
     findings(results, soak, leaks, deadlock_entries, tasks, notices, lost, alerts)
     return held
+
+
+def suspension_lines(results: dict, web_log: Path) -> list[Line]:
+    """Reveals refused while an alert holds an agent's reveals: right answers, each
+    while such an alert held them, and no reveal granted while one did."""
+    seen = sum(n for _, code, n in results["refused"] if code == "reveals_suspended")
+    s = checks.suspension_result(web_log)
+    return [
+        note("reveals refused: an alert holds the agent's reveals", seen),
+        must(
+            "refusals the app logged (run and warm-up) / of them outside an alert's "
+            "hold on the agent",
+            f"{s['logged']} / {s['outside']}",
+            f"≥ {seen} / 0",
+            s["logged"] >= seen and s["outside"] == 0,
+        ),
+        must(
+            "reveals granted while an alert held the agent's reveals",
+            s["granted_while_held"],
+            "0",
+            s["granted_while_held"] == 0,
+        ),
+        note(
+            "monitoring: alerts that suspended reveals / lifted by the officer",
+            f"{s['holding_alerts']} / {s['lifted']}",
+        ),
+    ]
 
 
 def disposal_lines(soak: Soak) -> list[Line]:
