@@ -105,6 +105,20 @@ def _english_between_tests():
 
 
 @pytest.fixture(autouse=True)
+def _replica_where_declared(request, monkeypatch):
+    """Reads go to the replica (the test database's mirror, config/settings/test.py)
+    only in tests that declare it (`django_db(databases=[..., "replica"])`): Django
+    refuses a test any connection it did not declare, in a live server's threads
+    too. A test inside a transaction reads from the primary anyway."""
+    from apps.core import replica
+
+    marker = request.node.get_closest_marker("django_db")
+    databases = marker.kwargs.get("databases") if marker else None
+    if databases != "__all__" and replica.REPLICA not in (databases or ()):
+        monkeypatch.setattr(replica, "replica_configured", lambda: False)
+
+
+@pytest.fixture(autouse=True)
 def _rate_limit_counting():
     """A test that took the shared cache down leaves the API's limiter counting again
     (it skips the cache for a few seconds after a failure, per process)."""

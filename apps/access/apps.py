@@ -1,12 +1,14 @@
 from django.apps import AppConfig
 
 from apps.core.navigation import NavItem
+from apps.core.partitions import PartitionedLog
 
 
 class AccessConfig(AppConfig):
     name = "apps.access"
     label = "access"
     verbose_name = "Need-to-know access"
+    partitioned_logs = (PartitionedLog("AccessLogEntry", "created_at"),)
     nav_items = (
         NavItem(
             "Staff desk",

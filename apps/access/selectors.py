@@ -29,6 +29,7 @@ from apps.accounts.models import GOVERNANCE_ROLES, Role, User
 from apps.accounts.selectors import user_ids_active_with_roles
 from apps.core.db import model_from_row, server_cursor
 from apps.core.errors import NotFound
+from apps.core.partitions import Partition, partitions_list
 from apps.crypto.keys import data_key_sql, data_keys_remember
 from apps.customers.models import Customer
 from apps.customers.registry import PII_FIELDS, DataCategory
@@ -677,6 +678,25 @@ def access_log_written_filter(*, before: datetime) -> Q:
     """The condition on access-log rows written at or before `before`: retention's
     clock for the log (`access_log_list` rows)."""
     return Q(created_at__lte=before)
+
+
+def access_log_months(*, ending_by: datetime | None = None) -> list[Partition]:
+    """The access log's monthly partitions, oldest first (not its DEFAULT one); only
+    those whose every row was written before `ending_by`, if given. None on SQLite,
+    where the log is one plain table."""
+    months = [
+        p for p in partitions_list(AccessLogEntry._meta.db_table) if not p.is_default
+    ]
+    if ending_by is not None:
+        months = [p for p in months if p.end is not None and p.end <= ending_by]
+    return months
+
+
+def access_log_in_month(*, month: Partition) -> QuerySet[AccessLogEntry]:
+    """The access-log rows of one monthly partition (`access_log_months`)."""
+    return AccessLogEntry.objects.filter(
+        created_at__gte=month.start, created_at__lt=month.end
+    )
 
 
 def reveal_list_granted(

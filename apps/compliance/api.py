@@ -14,6 +14,7 @@ from apps.accounts.models import GOVERNANCE_ROLES
 from apps.accounts.permissions import role_permission
 from apps.compliance.ropa import CSV_COLUMNS, ropa_csv, ropa_get, ropa_json
 from apps.core.api import ApiView
+from apps.core.replica import replica_reads
 
 Governance = role_permission(*GOVERNANCE_ROLES)
 
@@ -119,7 +120,8 @@ class RopaApi(ApiView):
         },
     )
     def get(self, request: Request) -> Response:
-        entries = ropa_get()
+        with replica_reads():
+            entries = ropa_get()
         renderer: BaseRenderer
         body: Any
         if self.query["format"] == "csv":

@@ -19,6 +19,7 @@ from apps.compliance.selectors import cockpit_get
 from apps.compliance.services import activity_mark_reviewed, activity_save
 from apps.core.errors import DomainError, NotFound
 from apps.core.forms import form_add_domain_error
+from apps.core.replica import replica_reads
 
 
 class ComplianceHomeView(RoleRequiredMixin, TemplateView):
@@ -27,7 +28,8 @@ class ComplianceHomeView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["cockpit"] = cockpit_get()
+        with replica_reads():
+            context["cockpit"] = cockpit_get()
         return context
 
 
@@ -36,7 +38,8 @@ class ComplianceHomeView(RoleRequiredMixin, TemplateView):
 
 def ropa_download(fmt: str) -> HttpResponse:
     """The record as a file: `csv` or `json`."""
-    entries = ropa_get()
+    with replica_reads():
+        entries = ropa_get()
     if fmt == "json":
         body, kind = json.dumps(ropa_json(entries), indent=2), "application/json"
     else:

@@ -32,6 +32,7 @@ from apps.consent.services import consent_grant, consent_withdraw, unsubscribe_u
 from apps.core.api import ApiView
 from apps.core.pagination import CursorPagination, paginated_response
 from apps.core.reasons import REASON_MIN_LENGTH
+from apps.core.replica import replica_stream
 from apps.core.sync import SYNC_ORDER, UpdatedSinceSerializer, settled
 
 AUDIENCE_MAX_IDS = 100_000
@@ -302,7 +303,8 @@ class AudienceExportApi(ApiView):
             yield "customer_id\n"
             yield from audience_csv_chunks(purpose=found)
 
-        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        # Streamed after this method returns: the routing goes with each chunk.
+        response = StreamingHttpResponse(replica_stream(rows), content_type="text/csv")
         response["Content-Disposition"] = (
             f'attachment; filename="audience-{found.code}.csv"'
         )

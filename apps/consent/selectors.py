@@ -4,7 +4,7 @@ import csv
 import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -15,6 +15,8 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
+    Max,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -34,6 +36,7 @@ from apps.consent.receipts import receipt_sign
 from apps.core.db import server_cursor
 from apps.core.i18n import language_choose, texts_in_language
 from apps.core.links import public_url
+from apps.core.replica import read_connection
 from apps.customers.models import Customer
 from apps.customers.selectors import (
     customer_ids_erased,
@@ -377,10 +380,12 @@ def audience_csv_chunks(*, purpose: Purpose) -> Iterator[bytes | str]:
     stream. On PostgreSQL the server writes it (`audience_copy_sql`, on the driver's
     own cursor: no row is parsed in Python); its messages, one a line, are gathered
     into chunks, so the response passes a few hundred pieces on, not one per
-    customer. Elsewhere `audience_queryset`."""
-    if connection.vendor == "postgresql":
+    customer. Elsewhere `audience_queryset`. Inside `replica_reads` (or a
+    `replica_stream`) the COPY runs on the replica."""
+    reads = read_connection()
+    if reads.vendor == "postgresql":
         sql, params = audience_copy_sql(purpose=purpose)
-        with connection.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
+        with reads.cursor() as cursor, cursor.cursor.copy(sql, params) as copy:
             pending = bytearray()
             for line in copy:
                 pending += line
@@ -472,3 +477,79 @@ def consent_event_counts_by_withdrawal(
         name: (row[i * width], row[i * width + 1] if customers is not None else 0)
         for i, name in enumerate(windows)
     }
+
+
+def consent_event_counts_withdrawn_by_day(
+    *,
+    since: datetime | None,
+    before: datetime,
+    customers: QuerySet | None = None,
+) -> dict[date, int]:
+    """Per UTC day, the consent events whose consent is withdrawn and was last
+    changed that day, within [`since`, `before`) (no `since`: from the first); only
+    the events of `customers` (a queryset of customer ids) if given. Both bounds and
+    the customers narrow the withdrawn states read (their indexes on `updated_at` and
+    on customer and purpose), then their events. PostgreSQL (retention's clock
+    counts)."""
+    where, params = ["NOT s.granted", "s.updated_at < %s"], [before]
+    if since is not None:
+        where.append("s.updated_at >= %s")
+        params.append(since)
+    if customers is not None:
+        inner, inner_params = customers.order_by().query.sql_with_params()
+        where.append(f"s.customer_id IN ({inner})")
+        params.extend(inner_params)
+    # Table names from model metadata, the customers' statement from the ORM; every
+    # value is a bound parameter.
+    sql = (
+        "SELECT (s.updated_at AT TIME ZONE 'UTC')::date, count(*) "  # noqa: S608  # nosec B608
+        f"FROM {ConsentState._meta.db_table} s "
+        f"JOIN {ConsentEvent._meta.db_table} e "
+        "ON e.customer_id = s.customer_id AND e.purpose_id = s.purpose_id "
+        f"WHERE {' AND '.join(where)} GROUP BY 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {day: count for day, count in cursor.fetchall()}
+
+
+def consent_event_count_withdrawn_sql(
+    *,
+    since: datetime | None,
+    before: datetime,
+    customers: QuerySet | None = None,
+) -> tuple[str, list[Any]]:
+    """A statement counting the consent events whose consent is withdrawn and was
+    last changed within [`since`, `before`) (no `since`: from the first), only the
+    events of `customers` (a queryset of customer ids) if given, as SQL text and its
+    parameters: for retention to count many such ranges in one statement. It reads
+    only the withdrawn states within the range (or of the customers). PostgreSQL."""
+    where, params = ["NOT s.granted", "s.updated_at < %s"], [before]
+    if since is not None:
+        where.append("s.updated_at >= %s")
+        params.append(since)
+    if customers is not None:
+        inner, inner_params = customers.order_by().query.sql_with_params()
+        where.append(f"s.customer_id IN ({inner})")
+        params.extend(inner_params)
+    # Table names from model metadata, the customers' statement from the ORM; every
+    # value is a bound parameter.
+    sql = (
+        "SELECT count(*) "  # noqa: S608  # nosec B608
+        f"FROM {ConsentState._meta.db_table} s "
+        f"JOIN {ConsentEvent._meta.db_table} e "
+        "ON e.customer_id = s.customer_id AND e.purpose_id = s.purpose_id "
+        f"WHERE {' AND '.join(where)}"
+    )
+    return sql, params
+
+
+def consent_withdrawals_span() -> tuple[datetime, datetime] | None:
+    """The first and last time a consent now withdrawn was last changed; None: none
+    is withdrawn."""
+    span = ConsentState.objects.filter(granted=False).aggregate(
+        first=Min("updated_at"), last=Max("updated_at")
+    )
+    if span["first"] is None:
+        return None
+    return span["first"], span["last"]

@@ -66,11 +66,48 @@ or a serialization failure anyway is written again, a bounded number of times. A
 upload's run takes its job's session-level advisory lock (`imports.job:<id>`) before
 anything else and holds it for the whole run.
 
+Queueing an incident's breach notices (`notices_queue`, apps/incidents/services.py)
+takes the incident's session-level advisory lock (`incidents.notices_queue:<id>`,
+without waiting: a second run is refused) before anything else and holds it across
+its batches, one transaction each: the incident's row (step 3), then the batch's
+affected rows and its new notices, then the audit chain.
+
+Retention's clock histograms (apps/retention/clocks.py): statement triggers append
+insert-only delta rows and lock nothing, but one: a DELETE of consent events (a disposal
+batch, after it locked the events; a customer's deletion, after the customer) locks
+those consents' states `FOR SHARE` in the trigger, before counting them out. A consent
+writer locks the customer, then updates the state, and never waits on event rows, so no
+cycle: the state's update waits for the delete to commit, or the delete for the update.
+The compaction job and the rebuild take the session-level advisory lock
+`retention.clock_counts` (one at a time, without waiting) and then only the compacted
+counts' rows, which nothing else writes.
+
 A master-key rotation or retirement (apps/crypto/masterkeys.py) takes the master keys'
 session-level advisory lock (`advisory_session_lock`) before anything else and holds it
 across its short transactions: one such job at a time. Inside them it locks MasterKey
 rows, then (rotation batches) data keys, skipping those another transaction holds; the
 audit chain last. Making a data key only reads MasterKey.
+
+The partitioned logs (apps/core/partitions.py), each change in a short transaction of
+its own whose lock waits are bounded (`SET LOCAL lock_timeout`: a long reader makes it
+give up and retry later rather than queue every writer behind it). A month made ahead:
+SHARE UPDATE EXCLUSIVE on the log (ATTACH PARTITION of a table whose CHECK constraint
+proves its range), ACCESS EXCLUSIVE on the new table and on the DEFAULT partition (its
+rows of that month are moved out and back in through the log first). A month dropped
+by retention (apps/retention/services.py): the holds' advisory lock (shared), then the
+partitions' advisory lock (`retention.partitions`), then SHARE on the month alone
+(counted while writers of other months go on), then ACCESS EXCLUSIVE on the log and its
+DEFAULT partition and SHARE ROW EXCLUSIVE on the tables its foreign keys point at
+(DETACH PARTITION, then a rename to `<partition>_disposed`), then the disposal-log row
+and the run's progress row; not the audit chain, whose event follows the commit in a
+transaction of its own (a writer holding the chain may still have a log row to insert).
+The month before the log is the reverse of a statement through the log that locks every
+partition (a DELETE by id): the drop waits for the log at most 0.5 s, below
+`deadlock_timeout`, and gives up first if anyone is queued on the month, so such a
+statement is never a deadlock's victim. After the commit, in a transaction of its own
+that takes nothing else: ACCESS EXCLUSIVE on the marked table and on the tables its
+foreign keys point at (DROP TABLE, milliseconds, waiting at most 0.5 s; its files are
+removed after the commit released the locks).
 
 Rows are locked `FOR NO KEY UPDATE` (`select_for_update(no_key=True)`) unless they are
 about to be deleted: the `KEY SHARE` lock that every foreign-key check of an insert

@@ -1,12 +1,14 @@
 from django.apps import AppConfig
 
 from apps.core.navigation import NavItem
+from apps.core.partitions import PartitionedLog
 
 
 class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
     label = "monitoring"
     verbose_name = "Suspicious-access monitoring"
+    partitioned_logs = (PartitionedLog("StaffLookup", "created_at"),)
     nav_items = (
         NavItem(
             "Alerts",

@@ -234,3 +234,36 @@ class DisposalLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"Disposal {self.pk}"
+
+
+class ClockCount(models.Model):
+    """How many rows of one retention scope have their clock on one UTC day: the
+    compacted part of the clock histograms (apps/retention/clocks.py). Written only
+    by the compaction job and the rebuild, one at a time; a day's count is this row
+    plus the pending `ClockDelta` rows of the same key."""
+
+    scope = models.CharField(max_length=48)
+    day = models.DateField()
+    rows = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "day"], name="retention_clock_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.day}: {self.rows}"
+
+
+class ClockDelta(models.Model):
+    """A change to a clock histogram, written by PostgreSQL's statement triggers on
+    the rows retention counts (insert only: no writer updates a shared counter, so
+    no writer waits on another), folded into `ClockCount` by the compaction job."""
+
+    id = models.BigAutoField(primary_key=True)
+    scope = models.CharField(max_length=48)
+    day = models.DateField()
+    rows = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.day}: {self.rows:+d}"

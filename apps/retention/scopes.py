@@ -26,6 +26,7 @@ from apps.consent.selectors import (
 from apps.consent.services import consent_events_delete_bulk
 from apps.customers.registry import fields_in_category
 from apps.customers.selectors import (
+    CLOCK_FIELDS,
     customer_clock_filter,
     customers_closed,
     customers_holding_category,
@@ -46,6 +47,19 @@ class Scope:
     # The condition "the policy's clock started at or before this time", from the app
     # that owns the rows.
     started: Callable[[RetentionPolicy, datetime], Q]
+    # The rows' column the clock reads (None: the clock is not a column of theirs),
+    # for the sweep's order (`sweep_order`).
+    clock_field: Callable[[RetentionPolicy], str | None] = lambda policy: None
+
+    def sweep_order(self, policy: RetentionPolicy) -> list[str]:
+        """The order a sweep takes due rows in (`walk.BatchCursor.sweep`): by the
+        clock, then the key. A sweep looks at the whole table with no key range, and
+        in key order a plan finds what is due by reading the rows one by one, up to
+        all of them when none is left (50 s at 2,000,000 customers, in one
+        transaction); in the clock's order an index on the clock reads the due rows
+        only, and stops at the first that is not."""
+        field = self.clock_field(policy)
+        return [field, "pk"] if field else ["pk"]
 
     def clock(self, policy: RetentionPolicy, *, before: datetime) -> Q:
         """Rows whose retention clock started at or before `before`."""
@@ -72,6 +86,10 @@ def _customer_clock(policy: RetentionPolicy, before: datetime) -> Q:
     return customer_clock_filter(clock=policy.trigger, before=before)
 
 
+def _customer_clock_field(policy: RetentionPolicy) -> str:
+    return CLOCK_FIELDS[policy.trigger]
+
+
 def _consent_withdrawn(policy: RetentionPolicy, before: datetime) -> Q:
     return consent_event_withdrawn_filter(before=before)
 
@@ -86,17 +104,30 @@ def _interaction_closed(policy: RetentionPolicy, before: datetime) -> Q:
 
 
 SCOPES: dict[str, Scope] = {
-    Covers.CLOSED_ACCOUNTS: Scope(_closed_accounts, "pk", _customer_clock),
-    Covers.INACTIVE_CUSTOMERS: Scope(_customers_not_erased, "pk", _customer_clock),
-    Covers.CUSTOMER_PII: Scope(_pii_of_category, "pk", _customer_clock),
-    Covers.ACCESS_LOG: Scope(
-        lambda p: access_log_list(), "customer_id", _access_log_written
+    Covers.CLOSED_ACCOUNTS: Scope(
+        _closed_accounts, "pk", _customer_clock, _customer_clock_field
     ),
+    Covers.INACTIVE_CUSTOMERS: Scope(
+        _customers_not_erased, "pk", _customer_clock, _customer_clock_field
+    ),
+    Covers.CUSTOMER_PII: Scope(
+        _pii_of_category, "pk", _customer_clock, _customer_clock_field
+    ),
+    Covers.ACCESS_LOG: Scope(
+        lambda p: access_log_list(),
+        "customer_id",
+        _access_log_written,
+        lambda p: "created_at",
+    ),
+    # The clock of an event is its consent's withdrawal, not a column of its own.
     Covers.CONSENT_EVENTS: Scope(
         lambda p: consent_event_queryset(), "customer_id", _consent_withdrawn
     ),
     Covers.INTERACTIONS: Scope(
-        lambda p: interaction_list_closed(), "customer_id", _interaction_closed
+        lambda p: interaction_list_closed(),
+        "customer_id",
+        _interaction_closed,
+        lambda p: "closed_at",
     ),
 }
 

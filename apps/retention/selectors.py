@@ -1,6 +1,7 @@
 """Reads for retention: active holds, what is due, and the retention report."""
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import reduce
@@ -30,6 +31,8 @@ from apps.consent.selectors import consent_event_counts_by_withdrawal
 from apps.core.i18n import texts_in_language
 from apps.customers.models import Customer, CustomerStatus
 from apps.customers.selectors import customer_ids_restricted
+from apps.retention import clocks
+from apps.retention.clocks import clock_key
 from apps.retention.models import (
     Action,
     Covers,
@@ -142,6 +145,19 @@ def _held_filter(policy: RetentionPolicy, at: datetime) -> Q:
     if holds.filter(covers=policy.covers).exists():
         return Q(pk__isnull=False)  # everything
     return _held_customers(holds, SCOPES[policy.covers].customer_field)
+
+
+def policy_kind_held(policy: RetentionPolicy, *, at: datetime | None = None) -> bool:
+    """Whether an active legal hold covers the policy's whole kind of record."""
+    return holds_active(at=at).filter(covers=policy.covers).exists()
+
+
+def rows_held_exist(
+    policy: RetentionPolicy, rows: QuerySet, *, at: datetime | None = None
+) -> bool:
+    """Whether any of `rows` (the policy's kind) is under a legal hold or belongs to a
+    restricted customer (`_held_filter`)."""
+    return rows.filter(_held_filter(policy, at or timezone.now())).exists()
 
 
 # The order in which a run disposes of what more than one policy covers: whole
@@ -302,16 +318,27 @@ def disposal_forecast(*, at: datetime | None = None) -> DisposalTally:
     )
 
 
+# A disposal-log entry for a whole partition dropped (the access log's months): one
+# row for all its records, whose customers are not known one by one (hashing each
+# would cost what dropping the partition saves), so it counts in no customer count.
+PARTITION_REF = "partition:"
+
+
+def _per_customer(entries: QuerySet[DisposalLogEntry]) -> QuerySet[DisposalLogEntry]:
+    return entries.exclude(subject_ref__startswith=PARTITION_REF)
+
+
 def disposal_run_tally(run: DisposalRun) -> DisposalTally:
     """What a run disposed of, per policy in run order: rows, and customers counted
-    by the disposal log's keyed references (one per customer)."""
+    by the disposal log's keyed references (one per customer; a dropped partition's
+    rows count in rows, not in customers: `PARTITION_REF`)."""
     per_policy = dict(
-        DisposalLogEntry.objects.filter(run=run)
+        _per_customer(DisposalLogEntry.objects.filter(run=run))
         .values("policy")
         .annotate(customers=Count("subject_ref", distinct=True))
         .values_list("policy", "customers")
     )
-    customers = DisposalLogEntry.objects.filter(run=run).aggregate(
+    customers = _per_customer(DisposalLogEntry.objects.filter(run=run)).aggregate(
         n=Count("subject_ref", distinct=True)
     )["n"]
     progress = sorted(
@@ -384,9 +411,192 @@ def _consent_window_counts(policy: RetentionPolicy, at: datetime) -> dict[str, i
     }
 
 
+# The report from the clock histograms (PostgreSQL: apps/retention/clocks.py). A window
+# has exact bounds (`at` + d - period): the whole days before a bound's day are summed
+# from the histogram, and only that day's rows up to the bound are counted (an index
+# range of one day). What is held is counted from the held customers' own rows.
+
+REPORT_WINDOWS = {"overdue": 0, "due_30": 30, "due_60": 60, "due_90": 90}
+
+
+@dataclass(frozen=True)
+class _ClockReading:
+    """What every policy's counts read from the histograms share: the histograms
+    of their keys, the active holds, and the kinds of record held whole."""
+
+    histograms: dict[str, dict]
+    holds: QuerySet[LegalHold]
+    whole_kinds: frozenset[str]
+
+
+def _clock_reading(policies: list[RetentionPolicy], at: datetime) -> _ClockReading:
+    names = {key.name for key in map(clock_key, policies) if key is not None}
+    if any(p.covers == Covers.CONSENT_EVENTS for p in policies):
+        names.add(clocks.ALL_CONSENT_EVENTS)
+    holds = holds_active(at=at)
+    whole = holds.exclude(covers="").order_by().values_list("covers", flat=True)
+    return _ClockReading(clocks.histograms(names), holds, frozenset(whole))
+
+
+def _clock_plan(
+    policy: RetentionPolicy,
+    at: datetime,
+    reading: _ClockReading,
+    windows: tuple[str, ...],
+) -> tuple[list[tuple[str, list[Any]]], Callable[[list[int]], dict[str, int]]] | None:
+    """The counts `_window_counts` makes, from the histograms (only `windows`'
+    columns, "overdue" always among them): the statements still to count from the
+    rows (each bound's day up to the bound; the held customers' due rows), and what
+    makes the columns of their counts. None: no histogram counts this policy's rows
+    (then they are counted directly)."""
+    key = clock_key(policy)
+    if key is None:
+        return None
+    histogram = reading.histograms[key.name]
+    period = timedelta(days=policy.period_days)
+    bounds = [at + timedelta(days=REPORT_WINDOWS[name]) - period for name in windows]
+    statements = [
+        clocks.count_sql(
+            key, since=clocks.day_start(b), before=b + clocks.ONE_MICROSECOND
+        )
+        for b in bounds
+    ]
+    whole_kind = policy.covers in reading.whole_kinds
+    if not whole_kind:
+        statements.append(
+            clocks.count_sql(
+                key,
+                since=None,
+                before=at - period + clocks.ONE_MICROSECOND,
+                customers=_held_customer_ids(reading.holds),
+            )
+        )
+
+    def columns(counts: list[int]) -> dict[str, int]:
+        upto = {
+            name: clocks.count_before_day(histogram, clocks.day_start(b).date()) + today
+            for name, b, today in zip(windows, bounds, counts, strict=False)
+        }
+        held = upto["overdue"] if whole_kind else counts[-1]
+        result = {"overdue": upto["overdue"] - held, "on_hold": held}
+        if windows == ("overdue",):
+            return result
+        everything = (
+            reading.histograms[clocks.ALL_CONSENT_EVENTS]
+            if policy.covers == Covers.CONSENT_EVENTS
+            else histogram
+        )
+        return {
+            "held": sum(everything.values()),
+            "due_30": upto["due_30"] - upto["overdue"],
+            "due_60": upto["due_60"] - upto["overdue"],
+            "due_90": upto["due_90"] - upto["overdue"],
+            **result,
+        }
+
+    return statements, columns
+
+
+def _clock_counts(
+    policies: list[RetentionPolicy],
+    at: datetime,
+    *,
+    windows: tuple[str, ...] = tuple(REPORT_WINDOWS),
+) -> dict[int, dict[str, int]]:
+    """Per policy id, its counts from the histograms (`_clock_plan`), in four
+    queries however many policies: the histograms, the holds, the kinds held
+    whole, and every policy's rows of its bounds' days and of its held customers
+    in one statement. Policies no histogram counts are left out."""
+    reading = _clock_reading(policies, at)
+    plans = {p.pk: _clock_plan(p, at, reading, windows) for p in policies}
+    statements = [s for plan in plans.values() if plan for s in plan[0]]
+    counts = iter(clocks.counts_at_once(statements))
+    return {
+        pk: plan[1]([next(counts) for _ in plan[0]])
+        for pk, plan in plans.items()
+        if plan is not None
+    }
+
+
+def _disposed_totals() -> dict[int, int]:
+    """Records disposed so far per policy id: from the runs' progress (a row per
+    run and policy, written with each batch and its disposal-log rows), not a scan
+    of the disposal log."""
+    return dict(
+        DisposalProgress.objects.values("policy")
+        .annotate(total=Sum("disposed"))
+        .values_list("policy", "total")
+    )
+
+
 def retention_report(*, at: datetime | None = None) -> dict[str, Any]:
     """Per policy, in run order: records held, due within 30/60/90 days, overdue
-    (should be zero), on legal hold, disposed so far."""
+    (should be zero), on legal hold, disposed so far. On PostgreSQL from the clock
+    histograms (apps/retention/clocks.py), elsewhere counted from the rows
+    (`retention_report_recount`)."""
+    at = at or timezone.now()
+    if not clocks.clock_counts_enabled():
+        return retention_report_recount(at=at)
+    policies = policies_in_run_order()
+    counted = _clock_counts(policies, at)
+    disposed = _disposed_totals()
+    lines = []
+    for policy in policies:
+        counts = counted.get(policy.pk) or _window_counts(policy, at)
+        lines.append(_report_line(policy, counts, disposed))
+    return {"generated_at": at.isoformat(), "policies": lines}
+
+
+def _report_line(
+    policy: RetentionPolicy, counts: dict[str, int], disposed: dict[int, int]
+) -> dict[str, Any]:
+    return {
+        "code": policy.code,
+        "covers": policy.covers,
+        "action": policy.action,
+        "period_days": policy.period_days,
+        **counts,
+        "disposed_total": disposed.get(policy.pk, 0),
+    }
+
+
+REPORT_COLUMNS = (
+    "held",
+    "due_30",
+    "due_60",
+    "due_90",
+    "overdue",
+    "on_hold",
+    "disposed_total",
+)
+
+
+def retention_report_differences(*, at: datetime | None = None) -> list[str]:
+    """Where the report (`retention_report`) and a recount from the rows
+    (`retention_report_recount`) differ at the same time: one line per policy and
+    column. Empty: they agree. Rows written between the two readings differ too."""
+    at = at or timezone.now()
+    report = {line["code"]: line for line in retention_report(at=at)["policies"]}
+    recount = retention_report_recount(at=at)["policies"]
+    differences = []
+    for line in recount:
+        mine = report.get(line["code"])
+        if mine is None:
+            differences.append(f"{line['code']}: missing from the report")
+            continue
+        for column in REPORT_COLUMNS:
+            if mine[column] != line[column]:
+                differences.append(
+                    f"{line['code']} {column}: report {mine[column]}, "
+                    f"recount {line[column]}"
+                )
+    return differences
+
+
+def retention_report_recount(*, at: datetime | None = None) -> dict[str, Any]:
+    """`retention_report` counted from every row of every policy's scope, and the
+    disposed totals from the disposal log: the report on SQLite, and what
+    `retention_report --verify` compares the histograms with."""
     at = at or timezone.now()
     disposed = dict(
         DisposalLogEntry.objects.values("policy")
@@ -437,9 +647,10 @@ def disposed_per_month(*, months: int = 12, at: datetime | None = None) -> list[
 
 
 def run_list_recent(*, limit: int = 10) -> QuerySet[DisposalRun]:
-    """The last runs, each with `customers`: the distinct customers it disposed of."""
+    """The last runs, each with `customers`: the distinct customers it disposed of
+    in batches (a dropped partition's are not counted: `PARTITION_REF`)."""
     customers = (
-        DisposalLogEntry.objects.filter(run=OuterRef("pk"))
+        _per_customer(DisposalLogEntry.objects.filter(run=OuterRef("pk")))
         .order_by()
         .values("run")
         .annotate(n=Count("subject_ref", distinct=True))
@@ -479,29 +690,41 @@ def policy_overdue_counts(
     *, at: datetime | None = None
 ) -> list[tuple[RetentionPolicy, int]]:
     """Per enabled policy, in run order, what `retention_report` counts as overdue:
-    rows due under the policy's own rule and not on legal hold (nor restricted). Two
-    queries however many policies there are; each count reads only the due rows,
-    through the index on the policy's clock, not every row the policy covers
-    (`retention_report` counts every window of every row)."""
+    rows due under the policy's own rule and not on legal hold (nor restricted). On
+    PostgreSQL from the clock histograms, as the report: four queries however many
+    policies there are, none reading more than a bound's day of rows or the held
+    customers' rows. Elsewhere two, each count reading the due rows through the
+    index on the policy's clock."""
     at = at or timezone.now()
     policies = policies_in_run_order()
     if not policies:
         return []
     holds = holds_active(at=at)
+    counted: dict[int, int] = {}
+    if clocks.clock_counts_enabled():
+        # From the clock histograms, as `retention_report`.
+        counted = {
+            pk: counts["overdue"]
+            for pk, counts in _clock_counts(policies, at, windows=("overdue",)).items()
+        }
     whens = []
     for policy in policies:
+        if policy.pk in counted:
+            continue
         scope = SCOPES[policy.covers]
         held = Q(Exists(holds.filter(covers=policy.covers))) | _held_customers(
             holds, scope.customer_field
         )
         rows = scope.due(policy, at=at).filter(~held)
         whens.append(When(pk=policy.pk, then=_count_of(rows)))
-    counts = dict(
-        RetentionPolicy.objects.filter(pk__in=[p.pk for p in policies])
-        .annotate(overdue=Case(*whens, default=Value(0)))
-        .values_list("pk", "overdue")
-    )
-    return [(policy, counts[policy.pk]) for policy in policies]
+    if whens:
+        counted.update(
+            RetentionPolicy.objects.filter(pk__in=[p.pk for p in policies])
+            .exclude(pk__in=list(counted))
+            .annotate(overdue=Case(*whens, default=Value(0)))
+            .values_list("pk", "overdue")
+        )
+    return [(policy, counted[policy.pk]) for policy in policies]
 
 
 def disposal_run_last() -> DisposalRun | None:

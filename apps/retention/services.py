@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -33,15 +33,21 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.access.selectors import access_log_in_month, access_log_months
+from apps.access.services import (
+    access_log_month_detach,
+    access_log_months_disposed_drop,
+)
 from apps.accounts.models import User
 from apps.audit import services as audit
 from apps.core.db import advisory_xact_lock, bulk_insert, declare_disposal
 from apps.core.i18n import translations_check
+from apps.core.partitions import Partition, PartitionBusy
 from apps.core.reasons import reason_require
 from apps.crypto.blind import blind_index
 from apps.customers.models import Customer
 from apps.customers.services import customer_lock, customer_shred, free_text_check
-from apps.retention import walk
+from apps.retention import clocks, walk
 from apps.retention.errors import HoldConflict, RetentionError
 from apps.retention.models import (
     ALLOWED,
@@ -56,6 +62,7 @@ from apps.retention.models import (
 )
 from apps.retention.scopes import SCOPES, dispose
 from apps.retention.selectors import (
+    PARTITION_REF,
     DisposalTally,
     disposable,
     disposal_forecast,
@@ -63,7 +70,9 @@ from apps.retention.selectors import (
     disposal_run_tally,
     hold_covering_customer,
     policies_in_run_order,
+    policy_kind_held,
     policy_list,
+    rows_held_exist,
 )
 
 logger = logging.getLogger(__name__)
@@ -288,17 +297,23 @@ def disposal_batch_execute(
     elsewhere, look again after `walk.SWEEP_PAUSE`)."""
     cursor = cursor or walk.BatchCursor()
     policy = RetentionPolicy.objects.get(pk=policy_id)
+    dropped = 0
+    if cursor == walk.BatchCursor() and policy.covers == Covers.ACCESS_LOG:
+        # A chain's first step: whole months first, the batches take the rest.
+        dropped = access_log_months_dispose(run_id=run_id, policy=policy)
     scope = SCOPES[policy.covers]
     span = cursor.span or walk.SPAN_START * batch_size
     with transaction.atomic():
         holds_freeze()  # the due query below sees every hold placed before it
         declare_disposal()
         in_range, upper = walk.batch_range(scope.rows(policy).model, cursor, span)
+        # A sweep has no key range: it reads in the clock's order (`sweep_order`).
+        order = scope.sweep_order(policy) if cursor.sweep else ["pk"]
         rows = list(
             disposable(policy)
             .filter(in_range)
             .select_for_update(skip_locked=True, of=("self",))
-            .order_by("pk")
+            .order_by(*order)
             .values_list("pk", scope.customer_field)[:batch_size]
         )
         taken = [pk for pk, _ in rows]
@@ -308,9 +323,12 @@ def disposal_batch_execute(
         if not rows:
             # A sweep that could lock nothing, with rows still due: other
             # transactions hold them (`walk.SWEEP_WAITS`).
-            if following is None and disposable(policy).exists():
+            # In the sweep's order (`exists()` would drop it, and an unordered
+            # look may read the whole table to find nothing).
+            due = disposable(policy).order_by(*order).values_list("pk", flat=True)
+            if following is None and due.first() is not None:
                 following = walk.sweep_again(cursor)
-            return 0, following
+            return dropped, following
         dispose(policy, taken)
         disposal_log_write(
             run_id=run_id,
@@ -324,7 +342,120 @@ def disposal_batch_execute(
         "retention.batch_done",
         extra={"run_id": run_id, "policy": policy.code, "count": len(rows)},
     )
-    return len(rows), following
+    return dropped + len(rows), following
+
+
+_PARTITIONS_LOCK = "retention.partitions"
+
+
+def access_log_months_dispose(
+    *, run_id: int, policy: RetentionPolicy, at: datetime | None = None
+) -> int:
+    """Drop the access log's whole monthly partitions that are wholly due under the
+    policy (their end at or before now less its period) and hold no row under a legal
+    hold or of a restricted customer; each in its own short transaction, with a
+    disposal-log row (`PARTITION_REF` and the partition's name; its records) and the
+    run's progress. A month a hold touches, or whose lock is not granted in time
+    (PartitionBusy), is left to the batches. Returns the rows dropped; 0 on SQLite
+    and under a hold on the whole access log."""
+    at = at or timezone.now()
+    cutoff = at - timedelta(days=policy.period_days)
+    if policy_kind_held(policy, at=at):
+        return 0
+    # Months detached by a run that stopped before dropping them: nothing of them is
+    # live (their disposal is logged), only their files are left.
+    access_log_months_disposed_drop()
+    total = 0
+    for month in access_log_months(ending_by=cutoff):
+        try:
+            total += _access_log_month_dispose(
+                run_id=run_id, policy=policy, month=month, at=at
+            )
+        except PartitionBusy:
+            logger.warning(
+                "retention.partition_busy",
+                extra={"run_id": run_id, "policy": policy.code, "month": month.name},
+            )
+    return total
+
+
+def _access_log_month_dispose(
+    *, run_id: int, policy: RetentionPolicy, month: Partition, at: datetime
+) -> int:
+    if month.start is None or month.end is None:
+        return 0  # the DEFAULT partition is never dropped whole
+    with transaction.atomic():
+        # Lock order: the holds' lock (shared) first, then this one: two workers of a
+        # run's chains do not both try the same month.
+        holds_freeze()  # no hold is placed between the check below and the drop
+        advisory_xact_lock(_PARTITIONS_LOCK)
+        if month.name not in {m.name for m in access_log_months()}:
+            return 0  # another worker dropped it
+        if rows_held_exist(policy, access_log_in_month(month=month), at=at):
+            logger.info(
+                "retention.partition_held",
+                extra={"run_id": run_id, "policy": policy.code, "month": month.name},
+            )
+            return 0
+        # The month is counted and detached here, with its disposal log; its files
+        # go after the commit (`access_log_months_disposed_drop`), under no lock of
+        # the log's.
+        rows = access_log_month_detach(name=month.name)
+        # Dropping fires no trigger: the clock histograms forget those days here.
+        clock_counts_forget(scope="access_log", start=month.start, end=month.end)
+        DisposalLogEntry.objects.create(
+            run_id=run_id,
+            policy=policy,
+            subject_ref=f"{PARTITION_REF}{month.name}"[:64],
+            action=policy.action,
+            records=rows,
+            disposed_at=timezone.now(),
+        )
+        DisposalProgress.objects.filter(run_id=run_id, policy=policy).update(
+            disposed=F("disposed") + rows
+        )
+        # The audit chain is not taken under the log's ACCESS EXCLUSIVE lock (a
+        # writer holding the chain may still have a log row to insert): its event
+        # follows the commit, in a transaction of its own.
+        transaction.on_commit(
+            partial(
+                _month_dropped_audit,
+                run_id=run_id,
+                policy=policy,
+                month=month,
+                rows=rows,
+            )
+        )
+    access_log_months_disposed_drop()
+    logger.info(
+        "retention.partition_dropped",
+        extra={
+            "run_id": run_id,
+            "policy": policy.code,
+            "month": month.name,
+            "count": rows,
+        },
+    )
+    return rows
+
+
+@transaction.atomic
+def _month_dropped_audit(
+    *, run_id: int, policy: RetentionPolicy, month: Partition, rows: int
+) -> None:
+    audit.record(
+        actor=None,
+        action="disposal.partition_dropped",
+        target_type="retention.disposalrun",
+        target_id=str(run_id),
+        details={
+            "policy": policy.code,
+            "partition": month.name,
+            "from": month.start.isoformat() if month.start else "",
+            "to": month.end.isoformat() if month.end else "",
+            "rows": rows,
+        },
+    )
 
 
 def disposal_log_write(
@@ -536,3 +667,32 @@ def purge_start(
     if purge_fans_out(here=here):
         return purge_fan_out(actor=actor, batch_size=batch_size)
     return purge_run(actor=actor, batch_size=batch_size, on_batch=on_batch).run
+
+
+# Clock counts (apps/retention/clocks.py) ---------------------------------------------
+
+
+def retention_counts_compact() -> int | None:
+    """Fold the clock histograms' pending deltas into their compacted counts, in
+    short transactions (the beat's job). Returns the deltas folded; None: another
+    compaction or a rebuild is running."""
+    return clocks.clock_counts_compact()
+
+
+def retention_counts_rebuild() -> int:
+    """Recount the clock histograms from the rows, a month of clock per transaction,
+    writers going on meanwhile (after a bulk load that bypassed the triggers).
+    Returns the days whose count changed. Raises RetentionError when a compaction
+    or another rebuild is running."""
+    try:
+        return clocks.clock_counts_rebuild()
+    except RuntimeError as exc:
+        raise RetentionError(str(exc), code="busy") from None
+
+
+def clock_counts_forget(*, scope: str, start: datetime, end: datetime) -> int:
+    """Take the days [`start`, `end`) (UTC midnights) of a clock histogram (`scope`:
+    "access_log", ...) to zero, as rows removed without a trigger (a dropped
+    partition): in the dropping transaction, after the drop. Returns the rows
+    forgotten. Raises ValueError."""
+    return clocks.clock_counts_forget(scope=scope, start=start, end=end)

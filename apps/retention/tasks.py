@@ -7,6 +7,7 @@ from apps.retention.services import (
     disposal_chain_advance,
     disposal_run_finish,
     purge_start,
+    retention_counts_compact,
 )
 from apps.retention.walk import BatchCursor
 
@@ -50,3 +51,10 @@ def purge_expired_task() -> int:
     """The nightly run (beat): fans its batches out to the workers, or runs them here
     when tasks run eagerly (`purge_start`)."""
     return purge_start(actor=None, batch_size=settings.AMANAH_DISPOSAL_BATCH_SIZE).pk
+
+
+@shared_task(name="retention.compact_clock_counts")
+def compact_clock_counts_task() -> int | None:
+    """Fold the clock histograms' pending deltas into their counts (beat, every
+    minute): keeps what the report reads small."""
+    return retention_counts_compact()

@@ -18,6 +18,7 @@ from apps.consent.forms import translations_initial
 from apps.consent.selectors import purpose_list_active
 from apps.core.errors import DomainError
 from apps.core.forms import form_add_domain_error
+from apps.core.replica import replica_reads
 from apps.retention.forms import HoldForm, PolicyForm
 from apps.retention.management.commands.retention_report import report_csv
 from apps.retention.models import POLICY_TEXT_FIELDS
@@ -65,7 +66,8 @@ class RetentionReportView(RoleRequiredMixin, TemplateView):
     def get(self, request, *args, **kwargs):
         fmt = request.GET.get("format")
         if fmt in ("csv", "json"):
-            report = retention_report()
+            with replica_reads():
+                report = retention_report()
             if fmt == "json":
                 body, kind = json.dumps(report, indent=2), "application/json"
             else:
@@ -79,8 +81,10 @@ class RetentionReportView(RoleRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        report = retention_report()
-        months = disposed_per_month()
+        with replica_reads():
+            report = retention_report()
+            months = disposed_per_month()
+            runs = list(run_list_recent())
         context.update(
             report=report,
             bars=_bars(months),
@@ -91,7 +95,7 @@ class RetentionReportView(RoleRequiredMixin, TemplateView):
             chart_total=sum(m["disposed"] for m in months),
             peak=max((m["disposed"] for m in months), default=0),
             overdue_total=sum(p["overdue"] for p in report["policies"]),
-            runs=run_list_recent(),
+            runs=runs,
             disposal_at=settings.AMANAH_DISPOSAL_AT,
         )
         return context

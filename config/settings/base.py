@@ -106,6 +106,27 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # and API call) were planned on every call. A threshold never reached prepares
     # those and nothing else; Django's own cursors bind on the client and never do.
     DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", sys.maxsize)
+# A streaming replica for the heavy reads (apps/core/replica.py; README, "Read
+# replica"): the same connection settings as the primary's, and a short connect
+# timeout, so a replica that does not answer costs a request little before its reads
+# fall back to the primary. Unset: everything on the primary.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url_config(env.str("DATABASE_REPLICA_URL"))
+    for _key in ("ATOMIC_REQUESTS", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        DATABASES["replica"][_key] = DATABASES["default"][_key]
+    if DATABASES["replica"]["ENGINE"] == DATABASES["default"]["ENGINE"]:
+        DATABASES["replica"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            **DATABASES["replica"].get("OPTIONS", {}),
+        }
+    if DATABASES["replica"]["ENGINE"].endswith("postgresql"):
+        DATABASES["replica"].setdefault("OPTIONS", {}).setdefault(
+            "connect_timeout", env.int("DATABASE_REPLICA_CONNECT_TIMEOUT", default=2)
+        )
+DATABASE_ROUTERS = ["apps.core.replica.ReplicaRouter"]
+# The replica serves reads only while its replay lag is within this many seconds; a
+# session that sent a change reads from the primary for as long after it.
+AMANAH_REPLICA_MAX_LAG_S = env.float("AMANAH_REPLICA_MAX_LAG_S", default=30.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # State that must hold across processes (throttles, replay guards, cross-process
@@ -171,6 +192,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After a change, the session reads from the primary (apps/core/replica.py).
+    "apps.core.replica.ReplicaPinMiddleware",
     # The customer's saved language over the cookie and the browser; staff pages
     # in English (apps/portal/language.py).
     "apps.portal.language.CustomerLanguageMiddleware",
@@ -716,6 +739,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "retention.purge_expired",
         "schedule": crontab(hour=_DISPOSAL_HOUR, minute=_DISPOSAL_MINUTE),
     },
+    # The retention report's clock histograms: pending deltas folded into their
+    # counts (apps/retention/clocks.py).
+    "retention-compact-clock-counts": {
+        "task": "retention.compact_clock_counts",
+        "schedule": timedelta(minutes=1),
+    },
     "access-expire-interactions": {
         "task": "access.expire_interactions",
         "schedule": timedelta(minutes=1),
@@ -751,6 +780,12 @@ CELERY_BEAT_SCHEDULE = {
     "core-idempotency-purge": {
         "task": "core.idempotency_purge",
         "schedule": timedelta(hours=1),
+    },
+    # The partitioned logs' monthly partitions, made months ahead (apps/core/
+    # partitions.py; nothing to do on SQLite).
+    "core-partitions-ensure": {
+        "task": "core.partitions_ensure",
+        "schedule": crontab(hour=2, minute=41),
     },
     # Erasures a process committed but did not append to the journal (it died first,
     # or the file could not be written and its retries ran out).

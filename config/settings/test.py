@@ -65,6 +65,15 @@ from config.settings.base import *  # noqa: E402
 _run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:12]
 DATABASES["default"]["TEST"] = {"NAME": f"test_amanah_{_run_id}"}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# The replica is the test database itself, through a connection of its own (TEST
+# MIRROR), so tests exercise the routing on one database (apps/core/replica.py). A
+# test inside a transaction reads from the primary (its writes are uncommitted);
+# routing tests use `django_db(transaction=True, databases=["default", "replica"])`.
+DATABASES["replica"] = {
+    **DATABASES["default"],
+    "OPTIONS": dict(DATABASES["default"].get("OPTIONS", {})),
+    "TEST": {"MIRROR": "default"},
+}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each process's own cache, whatever CACHE_URL says: tests that need a shared one make

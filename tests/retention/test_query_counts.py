@@ -63,9 +63,9 @@ def test_the_report_page_does_not_grow_with_the_records(
     for size in SIZES:
         grow(made, size, agent=support_agent, admin=privacy_admin)
         client.get(reverse("retention:report"))  # stamps the session's last-seen time
-        # The session, the user and their second-factor device (3); the report (15,
-        # as below); the months' totals; the runs with their progress and its
-        # policies (3).
+        # The session, the user and their second-factor device (3); the report (at
+        # most 15, as below); the months' totals; the runs with their progress and
+        # its policies (3).
         with django_assert_max_num_queries(22):
             response = client.get(reverse("retention:report"))
         assert response.status_code == 200
@@ -77,9 +77,12 @@ def test_the_report_does_not_grow_with_the_records(
     made: list = []
     for runs, size in enumerate(SIZES, 1):
         added = grow(made, size, agent=support_agent, admin=privacy_admin)
-        # The disposed totals and the policies (2); per policy (6) whether a hold
-        # covers its whole kind of record and one aggregate of every window (12); the
-        # consent events held, counted apart from the withdrawals' join (1).
+        # On PostgreSQL five: the policies, the clock histograms, the kinds of
+        # record held whole, every policy's rows of its bounds' days and of its held
+        # customers (one statement), the disposed totals. Elsewhere: the disposed
+        # totals and the policies (2); per policy (6) whether a hold covers its
+        # whole kind of record and one aggregate of every window (12); the consent
+        # events held, counted apart from the withdrawals' join (1).
         with django_assert_max_num_queries(15):
             report = retention_report()
         closed = next(p for p in report["policies"] if p["code"] == "closed-accounts")

@@ -15,6 +15,8 @@ module that takes locks gives their order at its top (apps/core/db.py has the wh
 
 from apps.access.services.disposal import (
     access_log_delete_bulk,
+    access_log_month_detach,
+    access_log_months_disposed_drop,
     interactions_delete_bulk,
 )
 from apps.access.services.interactions import (
@@ -43,6 +45,8 @@ __all__ = [
     "AccessLogRow",
     "DeskCustomers",
     "access_log_delete_bulk",
+    "access_log_month_detach",
+    "access_log_months_disposed_drop",
     "access_log_write",
     "access_log_write_full",
     "access_log_write_masked",
