@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/dev.txt | sha1sum | cut -c1-12)
 
-.PHONY: setup run serve soak test lint format security bench worker beat migrate clean chromium softhsm gettext
+.PHONY: setup run serve soak test lint format security bench bench-scale worker beat migrate clean chromium softhsm gettext
 
 $(STAMP): requirements/base.txt requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -110,10 +110,17 @@ security: setup
 		-p no:cacheprovider $(PYTEST_ARGS)
 	$(VENV)/bin/pip-audit -r requirements/dev.txt --progress-spinner off
 
-# soak.py is left out: it runs for minutes (`make soak`).
+# soak.py and scale.py are left out: they run for minutes or hours (`make soak`,
+# `make bench-scale`).
 bench: setup
 	@for b in bench/[!_]*.py; do [ -e "$$b" ] || continue; \
-		[ "$$b" = bench/soak.py ] && continue; echo "== $$b"; $(PY) $$b || exit 1; done
+		case "$$b" in bench/soak.py|bench/scale.py) continue;; esac; \
+		echo "== $$b"; $(PY) $$b || exit 1; done
+
+# One node at 100,000 and at BENCH_CUSTOMERS (10,000,000) customers, one table of
+# ratios (bench/scale.py; docs/SCALING.md). Hours and tens of GB of disk at 10M.
+bench-scale: setup
+	$(PY) bench/scale.py
 
 # The stack under a mixed load with injected faults, on a database and a Redis of its
 # own: AMANAH_SOAK_SECONDS (300) with AMANAH_SOAK_USERS (50), then the invariants

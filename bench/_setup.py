@@ -11,10 +11,12 @@ import base64
 import gc
 import os
 import platform
+import random
 import signal
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import timeit
 from collections.abc import Callable, Iterator, Sequence
@@ -173,7 +175,9 @@ def indexes_dropped(*tables: str) -> Iterator[None]:
         with connection.cursor() as cursor:
             cursor.execute("SET maintenance_work_mem = '256MB'")
             for _, definition in indexes:
-                cursor.execute(definition)
+                # A partitioned table's index reads "ON ONLY" it: made so, it would
+                # cover none of its partitions (and stay invalid).
+                cursor.execute(definition.replace(" ON ONLY ", " ON ", 1))
             cursor.execute("RESET maintenance_work_mem")
 
 
@@ -319,6 +323,55 @@ def time_once(func: Callable[[], object]) -> float:
     start = time.perf_counter()
     func()
     return time.perf_counter() - start
+
+
+def threads_run(
+    work: Callable[[random.Random, float], int], threads: int, seconds: float
+) -> tuple[int, float, list[BaseException]]:
+    """Run `work(rng, deadline)` in `threads` threads, each on its own database
+    connection, started together, until `deadline` (`time.perf_counter()`). Returns
+    the sum of what they return (operations done), the seconds taken, the errors."""
+    from django.db import connection
+
+    barrier = threading.Barrier(threads + 1)
+    counts = [0] * threads
+    errors: list[BaseException] = []
+    deadline = [0.0]
+
+    def run(writer: int) -> None:
+        rng = random.Random(100 + writer)
+        try:
+            barrier.wait()
+            counts[writer] = work(rng, deadline[0])
+        except BaseException as exc:  # reported below: a thread must not die silently
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    started = [threading.Thread(target=run, args=(w,)) for w in range(threads)]
+    for thread in started:
+        thread.start()
+    deadline[0] = time.perf_counter() + seconds
+    start = time.perf_counter()
+    barrier.wait()
+    for thread in started:
+        thread.join()
+    return sum(counts), time.perf_counter() - start, errors
+
+
+def proc_status_mb(field: str) -> float:
+    """A memory figure of this process from /proc (Linux), in MB: "VmRSS" now,
+    "VmHWM" its peak since start or since `peak_rss_reset`."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise LookupError(field)
+
+
+def peak_rss_reset() -> None:
+    """Start the peak resident size (VmHWM) afresh, so that Django's start-up does not
+    count in what is measured next (Linux 4.0+)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def median_interleaved(

@@ -32,21 +32,20 @@ from _setup import Row
 
 DB_NAME = _setup.configure_django()
 
+from _common import OTHER_AGENTS, OWN_CLOSED, make_call, others_assign, own_history
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from guardian.shortcuts import assign_perm, get_objects_for_user
+from guardian.shortcuts import get_objects_for_user
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from apps.access.api import CUSTOMER_ORDER, CustomerListCreateApi
 from apps.access.models import (
     AccessLogEntry,
     CustomerUserObjectPermission,
-    Interaction,
     InteractionKind,
 )
 from apps.access.selectors import (
@@ -59,21 +58,15 @@ from apps.access.services import interaction_open
 from apps.access.services.reads import _shape
 from apps.accounts.models import Role, User
 from apps.core.pagination import paginated_response
-from apps.crypto.keys import data_keys_preload, key_scope
+from apps.crypto.keys import data_keys_preload
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_queryset
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
 ASSIGNMENT_STEPS = (10, 50, 200)
 TIMED_ASSIGNMENTS = 50
-PAGE_SIZE = 1_000  # every assigned customer on one page: an N+1 would show
 API_RUNS = 31
 QUERY_RUNS = 101
-# Everyone else's work in the same tables: other agents' open cases, and the agent's
-# own closed ones (grant withdrawn).
-OTHER_AGENTS = 20
-OTHER_OPEN_EACH = 500
-OWN_CLOSED = 500
 
 COLUMNS = ", ".join(
     f.column for f in Customer._meta.concrete_fields if f.column != "user_id"
@@ -107,73 +100,7 @@ def naive_read(*, actor: User, customers: list[Customer]) -> list[dict[str, Any]
     ]
 
 
-# Data
-
-
-def others_assign(*, admin: User, customers: list[Any]) -> int:
-    """Open cases of other agents, in bulk: the rows and guardian grants the service
-    writes, without a provisioned alias or an audit event per case. Returns how many."""
-    now = timezone.now()
-    rng = random.Random(7)
-    interactions: list[Interaction] = []
-    for n in range(OTHER_AGENTS):
-        other = User.objects.create(
-            username=f"bench-agent-{n:02d}", role=Role.SUPPORT_AGENT
-        )
-        theirs = rng.sample(customers, min(OTHER_OPEN_EACH, len(customers)))
-        interactions += [
-            Interaction(
-                kind=InteractionKind.SUPPORT_CASE,
-                staff=other,
-                customer_id=pk,
-                opened_by=admin,
-                opened_at=now - timedelta(hours=1),
-                expires_at=now + timedelta(hours=7),
-                contact_alias=f"+1556{len(interactions) + i:07d}",
-            )
-            for i, pk in enumerate(theirs)
-        ]
-        # A queryset: guardian's bulk path, one insert per agent.
-        assign_perm(VIEW_CUSTOMER, other, Customer.objects.filter(pk__in=theirs))
-    return len(Interaction.objects.bulk_create(interactions, batch_size=5_000))
-
-
-def own_history(*, admin: User, agent: User, customers: list[Any]) -> None:
-    """Closed cases of the agent: their grants are gone, their rows stay."""
-    now = timezone.now()
-    rng = random.Random(11)
-    Interaction.objects.bulk_create(
-        Interaction(
-            kind=InteractionKind.SUPPORT_CASE,
-            staff=agent,
-            customer_id=pk,
-            opened_by=admin,
-            opened_at=now - timedelta(days=2),
-            expires_at=now - timedelta(days=2) + timedelta(hours=8),
-            closed_at=now - timedelta(days=1),
-            close_reason="closed",
-            contact_alias=f"+1557{i:07d}",
-        )
-        for i, pk in enumerate(rng.sample(customers, min(OWN_CLOSED, len(customers))))
-    )
-
-
 # Measurements
-
-
-def make_call(user: User) -> Callable[[Callable[..., Response]], Response]:
-    factory = APIRequestFactory()
-
-    def call(view: Callable[..., Response]) -> Response:
-        request = factory.get("/api/v1/customers/", {"page_size": PAGE_SIZE})
-        force_authenticate(request, user=user)
-        with key_scope():  # as KeyScopeMiddleware does for every request
-            response = view(request)
-            response.render()
-        assert response.status_code == 200, response.status_code
-        return response
-
-    return call
 
 
 def query_count(call: Callable[[], object]) -> int:

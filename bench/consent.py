@@ -22,7 +22,6 @@ for 1,000,000.
 import json
 import os
 import random
-import threading
 import time
 import uuid
 from typing import Any
@@ -32,6 +31,7 @@ from _setup import Row
 
 DB_NAME = _setup.configure_django()
 
+from _common import audience_csv_chunks, copy_chunks
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection, transaction
@@ -42,7 +42,7 @@ from rest_framework.test import APIRequestFactory, force_authenticate
 from rest_framework.views import APIView
 
 from apps.accounts.models import Role, User
-from apps.consent.api import AudienceApi, AudienceExportApi, CanQueryAudience
+from apps.consent.api import AudienceApi, CanQueryAudience
 from apps.consent.models import ConsentEvent, ConsentState, Purpose
 from apps.consent.selectors import consent_state_replay_matches, purpose_get_active
 from apps.consent.services import consent_record
@@ -117,19 +117,12 @@ def consent_fill(count: int) -> float:
 def bench_audience(admin: User, purpose: Purpose) -> tuple[Row, int]:
     """The CSV stream vs DISTINCT ON over the ledger vs COPY of the state table.
     Returns the row and the audience's size."""
-    factory = APIRequestFactory()
-    view = AudienceExportApi.as_view()
 
     def ours() -> bytes:
-        request = factory.get(f"{PATH}{PURPOSE}.csv")
-        force_authenticate(request, user=admin)
-        response = view(request, purpose=PURPOSE)
-        assert response.status_code == 200, response.status_code
-        return b"".join(response.streaming_content)
+        return b"".join(audience_csv_chunks(user=admin, purpose_code=PURPOSE))
 
     def copy_out(query: str) -> bytes:
-        with connection.cursor() as cursor, cursor.cursor.copy(query) as copy:
-            return b"".join(bytes(chunk) for chunk in copy)
+        return b"".join(copy_chunks(query))
 
     naive_sql = (
         "COPY (SELECT customer_id FROM (SELECT DISTINCT ON (customer_id) customer_id, "
@@ -282,35 +275,6 @@ def bench_ids(admin: User, purpose: Purpose, everyone: list[str]) -> tuple[Row, 
 # 3. Concurrent writes
 
 
-def _writers(work: Any, seconds: float) -> tuple[int, float, list[BaseException]]:
-    """Run `work(writer, rng, deadline)` in WRITERS threads, each on its own database
-    connection, started together. Returns events written, seconds, errors."""
-    barrier = threading.Barrier(WRITERS + 1)
-    counts = [0] * WRITERS
-    errors: list[BaseException] = []
-    deadline = [0.0]
-
-    def run(writer: int) -> None:
-        rng = random.Random(100 + writer)
-        try:
-            barrier.wait()
-            counts[writer] = work(rng, deadline[0])
-        except BaseException as exc:  # reported below: a thread must not die silently
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(w,)) for w in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    deadline[0] = time.perf_counter() + seconds
-    start = time.perf_counter()
-    barrier.wait()
-    for thread in threads:
-        thread.join()
-    return sum(counts), time.perf_counter() - start, errors
-
-
 def _pick(rng: random.Random, pool: list[Any]) -> Any:
     """A hot customer (every writer shares them) one time in five, else any."""
     return rng.choice(pool[:HOT] if rng.random() < HOT_SHARE else pool)
@@ -392,8 +356,8 @@ def bench_writes(everyone: list[str]) -> tuple[Row, str]:
                 done += 1
         return done
 
-    ours_n, ours_s, ours_errors = _writers(ours, WRITE_SECONDS)
-    raw_n, raw_s, raw_errors = _writers(raw, WRITE_SECONDS)
+    ours_n, ours_s, ours_errors = _setup.threads_run(ours, WRITERS, WRITE_SECONDS)
+    raw_n, raw_s, raw_errors = _setup.threads_run(raw, WRITERS, WRITE_SECONDS)
     assert not ours_errors, ours_errors[:3]
     assert not raw_errors, raw_errors[:3]
     assert ConsentEvent.objects.count() == events_before + ours_n + raw_n

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import _setup
@@ -35,19 +34,18 @@ from _setup import Row
 VARIANT = sys.argv[2] if len(sys.argv) == 4 and sys.argv[1] == "--variant" else None
 DB_NAME = _setup.configure_django(sys.argv[3] if VARIANT else None)
 
+from _common import dependents, dispose_raw, due_filter, purge_run_timed
 from django.conf import settings
-from django.db import connection, connections, models, transaction
-from django.db.models import Model
-from django.db.models.deletion import get_candidate_relations_to_delete
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
 from apps.core.db import declare_disposal
 from apps.crypto.models import DataKey
-from apps.customers.models import Customer, CustomerStatus
-from apps.retention import services
+from apps.customers.models import Customer
 from apps.retention.models import DisposalLogEntry, RetentionPolicy
 from apps.retention.selectors import disposable, retention_report
+from apps.retention.services import retention_counts_rebuild
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000000"))
 POLICY = "closed-accounts"
@@ -253,139 +251,36 @@ def bench_report() -> Row:
 # The disposal variants, each in a child process
 
 
-def _due_filter(at: datetime) -> dict[str, Any]:
-    policy = RetentionPolicy.objects.get(code=POLICY)
-    return {
-        "erased_at__isnull": True,
-        "status": CustomerStatus.CLOSED,
-        "closed_at__isnull": False,
-        "closed_at__lte": at - timedelta(days=policy.period_days),
-    }
-
-
-def dispose_ours() -> float:
-    """purge_run; returns its longest batch in seconds (each batch is a transaction)."""
-    batches: list[float] = []
-    batch_execute = services.disposal_batch_execute
-
-    def timed(**kwargs: Any) -> int:
-        start = time.perf_counter()
-        try:
-            return batch_execute(**kwargs)
-        finally:
-            batches.append(time.perf_counter() - start)
-
-    services.disposal_batch_execute = timed
-    services.purge_run(actor=None, batch_size=BATCH)
-    return max(batches)
-
-
 def dispose_naive() -> float:
     """QuerySet.delete() of the due customers, then of their data keys, in one
     transaction; returns its length in seconds."""
     start = time.perf_counter()
     with transaction.atomic():
         declare_disposal()
-        due = Customer.objects.filter(**_due_filter(timezone.now()))
+        due = Customer.objects.filter(**due_filter(timezone.now()))
         key_ids = list(due.values_list("data_key_id", flat=True))
         due.delete()
         DataKey.objects.filter(pk__in=key_ids).delete()
     return time.perf_counter() - start
 
 
-def _dependents(model: type[Model]) -> list[tuple[str, str, str]]:
-    """(table, column, "delete" or "set null") of every relation pointing at `model`,
-    read from Django's metadata as its Collector does, so tables added later are in."""
-    found = []
-    for rel in get_candidate_relations_to_delete(model._meta):
-        handler = rel.on_delete
-        if handler is models.CASCADE:
-            action = "delete"
-        elif handler is models.SET_NULL:
-            action = "set null"
-        else:  # PROTECT and the rest: nothing of the kind is in the bench data
-            continue
-        found.append((rel.related_model._meta.db_table, rel.field.column, action))
-    return found
-
-
-def _change(table: str, column: str, action: str, source: str, key: str) -> str:
-    """A statement for a writable CTE: delete or detach `table`'s rows whose `column`
-    is a `key` of the CTE `source`."""
-    if action == "delete":
-        return f"DELETE FROM {table} t USING {source} WHERE t.{column} = {source}.{key}"
-    return (
-        f"UPDATE {table} t SET {column} = NULL FROM {source} "
-        f"WHERE t.{column} = {source}.{key}"
-    )
-
-
-def dispose_raw() -> float:
-    """One statement: the due customers once, then writable CTEs for the children,
-    the customers and their data keys. Returns the transaction's length in seconds."""
-    ctes = [
-        "doomed AS MATERIALIZED (SELECT id, data_key_id FROM customers_customer "
-        "WHERE erased_at IS NULL AND status = 'closed' AND closed_at IS NOT NULL "
-        "AND closed_at <= %(cutoff)s AND id NOT IN (SELECT customer_id "
-        "FROM retention_legalhold WHERE customer_id IS NOT NULL "
-        "AND released_at IS NULL AND (ends_at IS NULL OR ends_at > %(at)s)))"
-    ]
-    # Grandchildren (an interaction's relay events...) are not in the bench data, nor
-    # rows pointing at both a customer and a key (a row changes once a statement).
-    changes = [
-        _change(table, column, action, "doomed", "id")
-        for table, column, action in _dependents(Customer)
-    ]
-    changes.append(
-        "DELETE FROM customers_customer t USING doomed WHERE t.id = doomed.id"
-    )
-    changes += [
-        _change(table, column, action, "doomed", "data_key_id")
-        for table, column, action in _dependents(DataKey)
-        if table != Customer._meta.db_table
-    ]
-    ctes += [f"c{i} AS ({change})" for i, change in enumerate(changes)]
-    statement = (
-        "WITH "
-        + ", ".join(ctes)
-        + " DELETE FROM crypto_datakey k USING doomed WHERE k.id = doomed.data_key_id"
-    )
-    at = timezone.now()
-    cutoff = _due_filter(at)["closed_at__lte"]
-    start = time.perf_counter()
-    with transaction.atomic(), connection.cursor() as cursor:
-        declare_disposal()
-        cursor.execute(statement, {"cutoff": cutoff, "at": at})
-    return time.perf_counter() - start
-
-
-def _status_mb(field: str) -> float:
-    """A memory figure of this process from /proc (Linux), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    raise LookupError(field)
-
-
-def _peak_reset() -> None:
-    """Start the peak resident size (VmHWM) afresh, so that Django's start-up does not
-    count in the variant's peak (Linux 4.0+)."""
-    Path("/proc/self/clear_refs").write_text("5")
-
-
 def variant_run(name: str) -> dict[str, Any]:
     """Dispose of what is due one way; time, memory and what is left after."""
-    dispose = {"ours": dispose_ours, "naive": dispose_naive, "raw": dispose_raw}[name]
+    dispose = {
+        "ours": lambda: purge_run_timed(batch_size=BATCH),
+        "naive": dispose_naive,
+        "raw": dispose_raw,
+    }[name]
     connection.ensure_connection()
-    base_mb = _status_mb("VmRSS")
-    _peak_reset()
+    base_mb = _setup.proc_status_mb("VmRSS")
+    _setup.peak_rss_reset()
     start = time.perf_counter()
     longest = dispose()
     seconds = time.perf_counter() - start
-    peak_mb = _status_mb("VmHWM")
+    peak_mb = _setup.proc_status_mb("VmHWM")
     with connection.cursor() as cursor:
         orphans = {}
-        for table, column, action in _dependents(Customer):
+        for table, column, action in dependents(Customer):
             if action == "delete":
                 cursor.execute(
                     f"SELECT count(*) FROM {table} t WHERE NOT EXISTS (SELECT 1 "
@@ -432,6 +327,8 @@ def main() -> None:
         print(_setup.machine_context())
         staff = User.objects.create(username="bench-staff", role=Role.SUPPORT_AGENT)
         load = retention_fill(CUSTOMERS, staff=staff)
+        # The load bypassed the triggers: the report's clock histograms counted anew.
+        retention_counts_rebuild()
         due = disposable(RetentionPolicy.objects.get(code=POLICY)).count()
         children = {}
         with connection.cursor() as cursor:
