@@ -4,9 +4,16 @@ range per batch, then one sweep for what the walk passed by.
 A batch that asked for "the first N due rows by primary key" over the whole table
 would look at everything still due each time, so a run would cost the square of its
 size; a range keeps each batch's look proportional to the batch.
+
+Batches are sized by time, not by count: each aims at
+`settings.AMANAH_DISPOSAL_BATCH_SECONDS`, so a batch's transaction holds its locks about
+that long whatever a row costs (a customer with years of history costs far more than one
+access-log row). A chain's first batch takes `FIRST_ROWS`; each next one scales the
+last one's size by how far its time was from the aim (`rows_next`), at most doubling,
+never past the run's batch size.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -30,13 +37,19 @@ class BatchCursor:
     span: int = 0  # rows of the table per batch; 0: SPAN_START times the batch size
     sweep: bool = False
     waits: int = 0  # sweeps that found due rows only other transactions held
+    rows: int = 0  # rows the batch takes at most; 0: FIRST_ROWS (or the run's size)
 
     def to_args(self) -> list:
         """JSON-safe, for the next Celery task: an id and numbers, no PII."""
-        return [self.after, self.span, self.sweep, self.waits]
+        return [self.after, self.span, self.sweep, self.waits, self.rows]
+
+    def batch_rows(self, most: int) -> int:
+        """How many rows this batch takes: its size, within the run's `most`."""
+        return min(self.rows or FIRST_ROWS, most)
 
 
 SPAN_START, SPAN_MAX = 4, 256  # times the batch size
+FIRST_ROWS = 200
 # A sweep that finds nothing it can lock while rows are still due (another worker's
 # batch holds them, or a killed worker's connection that the server has not closed
 # yet) looks again after SWEEP_PAUSE seconds, up to SWEEP_WAITS times, before leaving
@@ -121,3 +134,14 @@ def sweep_again(cursor: BatchCursor) -> BatchCursor | None:
     if cursor.waits >= SWEEP_WAITS:
         return None
     return BatchCursor(sweep=True, waits=cursor.waits + 1)
+
+
+def rows_next(
+    cursor: BatchCursor | None, *, rows: int, seconds: float, most: int, aim: float
+) -> BatchCursor | None:
+    """The next cursor with its batch sized by the last batch's time: `rows` scaled by
+    `aim / seconds`, at most doubled, at least 1, at most `most`."""
+    if cursor is None:
+        return None
+    scaled = 2 * rows if seconds <= 0 else int(rows * aim / seconds)
+    return replace(cursor, rows=max(1, min(most, 2 * rows, scaled)))

@@ -518,6 +518,9 @@ AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 # and monitoring's off-schedule rule reads it. AMANAH_MONITOR_DISPOSAL_AT, its former
 # name, is still read when it is not set.
 AMANAH_DISPOSAL_BATCH_SIZE = env.int("AMANAH_DISPOSAL_BATCH_SIZE", default=2000)
+# Each disposal batch aims at this many seconds of transaction: the next batch's
+# size follows the last one's time, up to AMANAH_DISPOSAL_BATCH_SIZE (walk.py).
+AMANAH_DISPOSAL_BATCH_SECONDS = env.float("AMANAH_DISPOSAL_BATCH_SECONDS", default=1.0)
 AMANAH_DISPOSAL_AT = env.str(
     "AMANAH_DISPOSAL_AT",
     default=env.str("AMANAH_MONITOR_DISPOSAL_AT", default="02:30"),

@@ -123,7 +123,8 @@ def test_a_row_another_worker_held_is_taken_by_the_sweep():
     count, cursor = disposal_batch_execute(
         run_id=run.pk, policy_id=policy.pk, batch_size=10
     )
-    assert (count, cursor) == (1, BatchCursor(sweep=True))  # passed the held row
+    # Passed the held row; the next batch as large (it was quick: `walk.rows_next`).
+    assert (count, cursor) == (1, BatchCursor(sweep=True, rows=10))
     release.set()
     thread.join()
 
@@ -181,7 +182,7 @@ def test_a_sweep_does_not_finish_while_another_transaction_holds_due_rows(
     sweep = BatchCursor(sweep=True)
     assert disposal_batch_execute(
         run_id=run.pk, policy_id=policy.pk, batch_size=10, cursor=sweep
-    ) == (1, sweep)  # the free one
+    ) == (1, BatchCursor(sweep=True, rows=10))  # the free one
     assert disposal_batch_execute(
         run_id=run.pk, policy_id=policy.pk, batch_size=10, cursor=sweep
     ) == (0, BatchCursor(sweep=True, waits=1))  # not (0, None): one is still due
