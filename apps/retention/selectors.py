@@ -328,6 +328,14 @@ def _per_customer(entries: QuerySet[DisposalLogEntry]) -> QuerySet[DisposalLogEn
     return entries.exclude(subject_ref__startswith=PARTITION_REF)
 
 
+def run_partitions_dropped(run: DisposalRun) -> list[str]:
+    """The partitions a run dropped whole, by name (their disposal-log entries)."""
+    refs = DisposalLogEntry.objects.filter(
+        run=run, subject_ref__startswith=PARTITION_REF
+    ).values_list("subject_ref", flat=True)
+    return sorted(ref.removeprefix(PARTITION_REF) for ref in refs)
+
+
 def disposal_run_tally(run: DisposalRun) -> DisposalTally:
     """What a run disposed of, per policy in run order: rows, and customers counted
     by the disposal log's keyed references (one per customer; a dropped partition's

@@ -73,6 +73,7 @@ from apps.retention.selectors import (
     policy_kind_held,
     policy_list,
     rows_held_exist,
+    run_partitions_dropped,
 )
 
 logger = logging.getLogger(__name__)
@@ -297,12 +298,10 @@ def disposal_batch_execute(
     elsewhere, look again after `walk.SWEEP_PAUSE`)."""
     cursor = cursor or walk.BatchCursor()
     policy = RetentionPolicy.objects.get(pk=policy_id)
-    dropped = 0
-    if cursor == walk.BatchCursor() and policy.covers == Covers.ACCESS_LOG:
-        # A chain's first step: whole months first, the batches take the rest.
-        dropped = access_log_months_dispose(run_id=run_id, policy=policy)
     scope = SCOPES[policy.covers]
-    span = cursor.span or walk.SPAN_START * batch_size
+    limit = cursor.batch_rows(batch_size)
+    span = cursor.span or walk.SPAN_START * limit
+    started = time.monotonic()
     with transaction.atomic():
         holds_freeze()  # the due query below sees every hold placed before it
         declare_disposal()
@@ -314,11 +313,11 @@ def disposal_batch_execute(
             .filter(in_range)
             .select_for_update(skip_locked=True, of=("self",))
             .order_by(*order)
-            .values_list("pk", scope.customer_field)[:batch_size]
+            .values_list("pk", scope.customer_field)[:limit]
         )
         taken = [pk for pk, _ in rows]
         following = walk.next_cursor(
-            cursor, span=span, taken=taken, upper=upper, batch_size=batch_size
+            cursor, span=span, taken=taken, upper=upper, batch_size=limit
         )
         if not rows:
             # A sweep that could lock nothing, with rows still due: other
@@ -328,7 +327,7 @@ def disposal_batch_execute(
             due = disposable(policy).order_by(*order).values_list("pk", flat=True)
             if following is None and due.first() is not None:
                 following = walk.sweep_again(cursor)
-            return dropped, following
+            return 0, following
         dispose(policy, taken)
         disposal_log_write(
             run_id=run_id,
@@ -338,14 +337,43 @@ def disposal_batch_execute(
         DisposalProgress.objects.filter(run_id=run_id, policy=policy).update(
             disposed=F("disposed") + len(rows), batches=F("batches") + 1
         )
+    seconds = time.monotonic() - started
     logger.info(
         "retention.batch_done",
-        extra={"run_id": run_id, "policy": policy.code, "count": len(rows)},
+        extra={
+            "run_id": run_id,
+            "policy": policy.code,
+            "count": len(rows),
+            "seconds": round(seconds, 3),
+        },
     )
-    return dropped + len(rows), following
+    following = walk.rows_next(
+        following,
+        rows=limit,
+        seconds=seconds,
+        most=batch_size,
+        aim=settings.AMANAH_DISPOSAL_BATCH_SECONDS,
+    )
+    return len(rows), following
 
 
 _PARTITIONS_LOCK = "retention.partitions"
+
+
+def disposal_months_drop(run: DisposalRun) -> dict[str, int]:
+    """The access log's wholly due months dropped for the run's unfinished access-log
+    policies, before any of its chains starts: a chain of another policy deleting
+    customers writes through the log and would hold up the month's lock
+    (`access_log_months_dispose`), leaving the month to the batches. Returns the rows
+    dropped per policy code."""
+    dropped = {}
+    for progress in run.progress.filter(
+        finished=False, policy__covers=Covers.ACCESS_LOG, policy__enabled=True
+    ).select_related("policy"):
+        dropped[progress.policy.code] = access_log_months_dispose(
+            run_id=run.pk, policy=progress.policy
+        )
+    return dropped
 
 
 def access_log_months_dispose(
@@ -531,7 +559,12 @@ def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
     if error:
         run.status, run.error = RunStatus.FAILED, error[:300]
         run.save(update_fields=["status", "error"])
-        audit.record(actor=None, action="disposal.run_failed", target=run)
+        audit.record(
+            actor=None,
+            action="disposal.run_failed",
+            target=run,
+            details={"partitions_dropped": run_partitions_dropped(run)},
+        )
         return run
     if run.progress.filter(finished=False).exists():
         return None
@@ -548,6 +581,9 @@ def disposal_run_finish(*, run_id: int, error: str = "") -> DisposalRun | None:
             "disposed": counts,
             "total": tally.rows,
             "customers": tally.customers,
+            # Also in the run's own event: each month's event follows its commit
+            # (`_access_log_month_dispose`), which a crash could lose.
+            "partitions_dropped": run_partitions_dropped(run),
         },
     )
     return run
@@ -604,6 +640,9 @@ def purge_run(
     if batch_size < 1:
         raise RetentionError("The batch size is at least 1.", field="batch_size")
     run = disposal_run_start(actor=actor, batch_size=batch_size)
+    for code, rows in disposal_months_drop(run).items():
+        if rows and on_batch:
+            on_batch(code, rows)
     order = {p.pk: i for i, p in enumerate(policies_in_run_order())}
     progresses = sorted(
         run.progress.select_related("policy"),
@@ -639,6 +678,7 @@ def purge_fan_out(
     from apps.retention.tasks import purge_batch_task
 
     run = disposal_run_start(actor=actor, batch_size=batch_size)
+    disposal_months_drop(run)
     for progress in run.progress.all():
         for _ in range(max(1, workers)):
             transaction.on_commit(

@@ -109,6 +109,10 @@ def test_a_wholly_due_month_is_dropped_and_the_edge_deleted_in_batches(
     event = AuditEvent.objects.get(action="disposal.partition_dropped")
     assert (event.target_id, event.details["rows"]) == (str(run.pk), 3)
     assert event.details["partition"] == old_month()
+    # Named again in the run's own event: a month's event after its commit could be
+    # lost to a crash, the run's is written when it closes.
+    completed = AuditEvent.objects.get(action="disposal.run_completed")
+    assert completed.details["partitions_dropped"] == [old_month()]
 
 
 def test_a_customer_hold_in_the_month_keeps_it_and_the_batches_take_the_rest(
@@ -185,17 +189,44 @@ def test_a_busy_log_leaves_the_month_to_the_batches(log, monkeypatch):
     assert not DisposalLogEntry.objects.filter(subject_ref__startswith="partition:")
 
 
-def test_only_the_first_step_of_a_chain_drops(log, monkeypatch):
-    calls = []
-    real = services.access_log_months_dispose
+def _steps(monkeypatch) -> list[str]:
+    steps = []
+    months, batch = services.access_log_months_dispose, services.disposal_batch_execute
     monkeypatch.setattr(
         services,
         "access_log_months_dispose",
-        lambda **kw: calls.append(kw) or real(**kw),
+        lambda **kw: steps.append("months") or months(**kw),
     )
+    monkeypatch.setattr(
+        services,
+        "disposal_batch_execute",
+        lambda **kw: steps.append("batch") or batch(**kw),
+    )
+    return steps
+
+
+def test_months_are_dropped_once_before_any_batch(log, monkeypatch):
+    steps = _steps(monkeypatch)
     purge_run(actor=None, batch_size=1)
-    assert len(calls) == 1
+    assert steps[0] == "months"
+    assert steps.count("months") == 1
     assert left() == {log["fresh"].pk}
+
+
+def test_a_fanned_out_run_drops_the_months_before_queueing_any_chain(
+    log, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The chains of every policy start at once on the workers; one deleting
+    customers writes through the log and would hold up the month's lock."""
+    steps = _steps(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.purge_fan_out(actor=None, batch_size=10)
+    assert steps[0] == "months"
+    assert steps.count("months") == 1
+    assert "batch" in steps  # the chains ran (eager tasks here)
+    assert old_month() not in [m.name for m in access_log_months()]
+    assert left() == {log["fresh"].pk}
+    assert progress(run) == 4
 
 
 def test_the_lock_timeout_is_the_services(monkeypatch):
