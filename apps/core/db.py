@@ -91,9 +91,12 @@ audit chain last. Making a data key only reads MasterKey.
 The partitioned logs (apps/core/partitions.py), each change in a short transaction of
 its own whose lock waits are bounded (`SET LOCAL lock_timeout`: a long reader makes it
 give up and retry later rather than queue every writer behind it). A month made ahead:
-SHARE UPDATE EXCLUSIVE on the log (ATTACH PARTITION of a table whose CHECK constraint
-proves its range), ACCESS EXCLUSIVE on the new table and on the DEFAULT partition (its
-rows of that month are moved out and back in through the log first). A month dropped
+the advisory lock `partitions.create:<table>` (two callers at once), then SHARE UPDATE
+EXCLUSIVE on the log (ATTACH PARTITION of a table whose CHECK constraint proves its
+range), ACCESS EXCLUSIVE on the new table and on the DEFAULT partition (its rows of that
+month are moved out and back in through the log first), and SHARE ROW EXCLUSIVE on the
+tables the log's foreign keys point at (ATTACH clones the keys onto the month; waited
+for at most 0.5 s). A month dropped
 by retention (apps/retention/services.py): the holds' advisory lock (shared), then the
 partitions' advisory lock (`retention.partitions`), then SHARE on the month alone
 (counted while writers of other months go on), then ACCESS EXCLUSIVE on the log and its
@@ -181,6 +184,21 @@ def advisory_session_lock(key: int | str) -> Iterator[bool]:
         if got:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def advisory_session_lock_free(key: int | str) -> bool:
+    """Whether no other session holds the session-level advisory lock `key` now (one
+    statement: taken and let go at once when free). Elsewhere always True."""
+    if connection.vendor != "postgresql":
+        return True
+    key = _lock_key(key)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN pg_try_advisory_lock(%s) THEN pg_advisory_unlock(%s) "
+            "ELSE false END",
+            [key, key],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def transactions_before_now_wait(*, timeout: float, poll: float = 0.05) -> bool:

@@ -12,18 +12,19 @@ pg_partman: what may be dropped is decided by the retention policy and its holds
 partition is the unit of disposal only when no hold covers a row in it), and no
 superuser extension is needed on a managed PostgreSQL.
 
-Locks (see apps/core/db.py): creating a partition ahead takes SHARE UPDATE EXCLUSIVE
-on the parent (ATTACH PARTITION of a table whose CHECK constraint already proves its
-range: no scan of it) and ACCESS EXCLUSIVE on the new table and on the DEFAULT
-partition, which is scanned for rows of the new range (moved first, in the same
-transaction). Dropping a partition takes, in a first transaction, SHARE on the month
-(while it is counted), then ACCESS EXCLUSIVE on the parent and its DEFAULT partition
-and SHARE ROW EXCLUSIVE on the tables its foreign keys point at (DETACH, then a rename
-to `<partition>_disposed`), each under `SET LOCAL lock_timeout`: a long reader makes it
-give up and retry later rather than queue every writer behind it; then, in a second,
-ACCESS EXCLUSIVE on the marked table and the tables its foreign keys point at (DROP
-TABLE: milliseconds; its files are removed after the commit released them). See
-`partition_detach`.
+Locks (see apps/core/db.py): creating a partition ahead takes SHARE UPDATE EXCLUSIVE on
+the parent (ATTACH PARTITION of a table whose CHECK constraint already proves its range:
+no scan of it), SHARE ROW EXCLUSIVE on the tables the log's foreign keys point at
+(ATTACH clones the keys onto the month; waited for at most HOT_LOCK_TIMEOUT) and ACCESS
+EXCLUSIVE on the new table and on the DEFAULT partition, which is scanned for rows of
+the new range (moved first, in the same transaction). Dropping a partition takes, in a
+first transaction, SHARE on the month (while it is counted), then ACCESS EXCLUSIVE on
+the parent and its DEFAULT partition and SHARE ROW EXCLUSIVE on the tables its foreign
+keys point at (DETACH, then a rename to `<partition>_disposed`), each under `SET LOCAL
+lock_timeout`: a long reader makes it give up and retry later rather than queue every
+writer behind it; then, in a second, ACCESS EXCLUSIVE on the marked table and the tables
+its foreign keys point at (DROP TABLE: milliseconds; its files are removed after the
+commit released them). See `partition_detach`.
 
 SQLite keeps plain tables: every function here is a no-op there.
 """
@@ -41,6 +42,8 @@ from django.db import OperationalError, connection, transaction
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.models import Field
 from django.utils import timezone
+
+from apps.core.db import advisory_xact_lock
 
 logger = logging.getLogger(__name__)
 
@@ -391,6 +394,9 @@ def partition_month_create(table: str, column: str, start: datetime) -> bool:
     default = _default_name(table)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
+            # Two callers at once (the beat job, `manage.py partitions ensure`): the
+            # second waits here, then finds the month made.
+            advisory_xact_lock(f"partitions.create:{table}")
             before = _lock_timeout(cursor)
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
             if cursor.fetchone()[0]:
@@ -430,6 +436,12 @@ def partition_month_create(table: str, column: str, start: datetime) -> bool:
                     [start, end],
                 )
                 moved = cursor.rowcount
+            # ATTACH clones the log's foreign keys onto the month, which takes SHARE
+            # ROW EXCLUSIVE on the tables they point at (customers, users): writers
+            # of those queue behind the wait, so it is the short one.
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)", [HOT_LOCK_TIMEOUT]
+            )
             cursor.execute(
                 f"ALTER TABLE {_q(table)} ATTACH PARTITION {_q(name)} "
                 "FOR VALUES FROM (%s) TO (%s)",

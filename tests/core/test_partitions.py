@@ -471,3 +471,44 @@ def test_detach_concurrently_is_refused_with_a_default_partition():
         pytest.raises(psycopg.Error, match="default partition exists"),
     ):
         other.execute(f"ALTER TABLE {LOOKUPS} DETACH PARTITION {name} CONCURRENTLY")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_callers_making_the_same_month_at_once_both_succeed():
+    """The beat job and `manage.py partitions ensure` at the same moment: the second
+    waits for the first and finds the month made, rather than failing on it."""
+    start = months_from_now(31)
+    ready = threading.Barrier(2)
+    results, errors = [], []
+
+    def make():
+        try:
+            ready.wait(10)
+            results.append(partition_month_create(LOOKUPS, "created_at", start))
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=make) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(results) == [False, True]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_attaching_a_month_waits_briefly_for_the_tables_its_keys_point_at():
+    """ATTACH clones the log's foreign keys onto the month: SHARE ROW EXCLUSIVE on the
+    users table, whose writers queue behind the wait; it gives up after the short
+    bound, not the month's."""
+    with _connect() as other, other.transaction():
+        other.execute("LOCK TABLE accounts_user IN ROW EXCLUSIVE MODE")
+        started = time.monotonic()
+        with pytest.raises(PartitionBusy):
+            partition_month_create(LOOKUPS, "created_at", months_from_now(32))
+        waited = time.monotonic() - started
+    assert waited < 1.5  # HOT_LOCK_TIMEOUT (0.5 s), not LOCK_TIMEOUT (2 s)
+    assert partition_month_create(LOOKUPS, "created_at", months_from_now(32))
