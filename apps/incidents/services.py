@@ -26,7 +26,12 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit import services as audit
-from apps.core.db import advisory_session_lock, bulk_insert, server_cursor
+from apps.core.db import (
+    advisory_session_lock,
+    advisory_session_lock_free,
+    bulk_insert,
+    server_cursor,
+)
 from apps.core.etags import etag_check
 from apps.core.i18n import language_choose, language_is_known
 from apps.core.reasons import reason_require
@@ -137,6 +142,23 @@ def incident_create(*, actor: User, data: dict[str, Any]) -> Incident:
     return incident
 
 
+def _queueing_key(incident: Incident) -> str:
+    return f"incidents.notices_queue:{incident.pk}"
+
+
+def _queueing_refuse(incident: Incident) -> None:
+    """What customers are told cannot change while their notices are being queued
+    (`notices_queue`, batch after batch): one run tells everyone the same. Called
+    under the incident's row lock, which a run's batch takes first: a run that starts
+    after this check queues nothing before the change commits."""
+    if not advisory_session_lock_free(_queueing_key(incident)):
+        raise IncidentConflict(
+            "Notices are being queued for this incident: change it once they are "
+            "queued.",
+            code="queueing",
+        )
+
+
 @transaction.atomic
 def incident_update(
     *,
@@ -147,11 +169,13 @@ def incident_update(
 ) -> Incident:
     """Change fields of an open incident; audited with the names of what changed.
     With `if_match`, only if it still names the incident's version
-    (`incident_etag`). Raises IncidentError, PreconditionFailed."""
+    (`incident_etag`). Raises IncidentError, PreconditionFailed, IncidentConflict
+    (`queueing`) while its notices are being queued."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     if if_match is not None:
         # Under the row lock: of two changes sent with one version, one is refused.
         etag_check(if_match=if_match, current=incident_etag(incident))
+    _queueing_refuse(incident)
     if incident.is_closed:
         raise IncidentError(
             "A resolved incident is part of the record: it cannot change."
@@ -259,8 +283,10 @@ def incident_text_save(
     """Add (`create`) or change the version of what customers are told in one more
     language. Every required element of a notice is required here too, so a language
     version is either whole or absent. Raises IncidentError (a field at fault; a
-    second version in one language is `duplicate`)."""
+    second version in one language is `duplicate`; IncidentConflict `queueing` while
+    its notices are being queued)."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
+    _queueing_refuse(incident)
     if incident.is_closed:
         raise IncidentError(
             "A resolved incident is part of the record: it cannot change."
@@ -616,11 +642,13 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
     One transaction per batch of affected people (each its own audit event), so that
     memory and the longest transaction stay the same however many are affected; when
     called inside a transaction the batches are savepoints of it. Each batch locks
-    the incident's row first: no snapshot replaced and no text edited under it.
+    the incident's row first: no snapshot replaced and no text edited under it; and
+    between batches the incident and its texts refuse changes (`_queueing_refuse`),
+    so everyone is told the same.
     """
     # One queueing at a time per incident (two clicks on "Queue and send" would give
     # two remedy codes): held across the batches' transactions.
-    with advisory_session_lock(f"incidents.notices_queue:{incident.pk}") as got:
+    with advisory_session_lock(_queueing_key(incident)) as got:
         if not got:
             raise IncidentConflict(
                 "Notices are being queued for this incident already: wait for it "

@@ -126,8 +126,9 @@ def test_a_second_queueing_while_one_runs_is_refused(privacy_admin):
 
 
 def test_between_batches_the_incident_is_free(privacy_admin, monkeypatch):
-    """Each batch commits: between two, staff can lock the incident (edit it) while
-    a long queueing runs, and no transaction stays open after it."""
+    """Each batch commits: between two, staff can lock the incident (a timeline
+    entry, a deadline recorded) while a long queueing runs, and no transaction stays
+    open after it."""
     incident = voucher_incident(privacy_admin, 3)
     real = services._notices_queue_batch
     free: list[bool] = []
@@ -154,3 +155,59 @@ def test_between_batches_the_incident_is_free(privacy_admin, monkeypatch):
     assert free == [True, True, True]  # before the 2nd, 3rd and the empty 4th
     assert queued_events(incident) == [2, 2, 2]
     assert not connection.in_atomic_block
+
+
+def test_what_customers_are_told_cannot_change_between_batches(
+    privacy_admin, monkeypatch
+):
+    """One run tells everyone the same: an edit of the incident or of its texts while
+    its notices are being queued is refused, and allowed once they are."""
+    from apps.incidents.services import incident_text_save, incident_update
+
+    incident = voucher_incident(privacy_admin, 2)
+    fields = {name: getattr(incident, name) for name in services.TEXT_FIELDS}
+    real = services._notices_queue_batch
+    refused: list[str] = []
+
+    def edit_elsewhere() -> None:
+        try:
+            for edit in (
+                lambda: incident_update(
+                    actor=privacy_admin,
+                    incident=incident,
+                    data={"what_happened": "Something else happened."},
+                ),
+                lambda: incident_text_save(
+                    actor=privacy_admin,
+                    incident=incident,
+                    language="id",
+                    data=fields,
+                    create=True,
+                ),
+            ):
+                try:
+                    with transaction.atomic():
+                        edit()
+                except IncidentConflict as exc:
+                    refused.append(exc.code)
+        finally:
+            connection.close()
+
+    def batch(**kwargs):
+        if kwargs["after"]:
+            thread = threading.Thread(target=edit_elsewhere)
+            thread.start()
+            thread.join(30)
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "_notices_queue_batch", batch)
+    assert notices_queue(actor=privacy_admin, incident=incident, batch_size=1) == 4
+    assert refused == ["queueing"] * 4  # both edits, before the 2nd and the last
+    bodies = set(
+        IncidentNotice.objects.filter(incident=incident).values_list("body", flat=True)
+    )
+    assert not any("Something else happened." in body for body in bodies)
+    assert not incident.texts.exists()
+    monkeypatch.undo()
+    incident_update(actor=privacy_admin, incident=incident, data={"title": "Other"})
+    assert Incident.objects.get(pk=incident.pk).title == "Other"
