@@ -358,11 +358,14 @@ def _streaming_wait(url: str, *, timeout: float) -> None:
 
 def replica_lag(url: str) -> float:
     """The replica's replay lag in seconds, as the application measures it
-    (apps.core.replica.LAG_SQL: 0 when it has replayed all it received)."""
-    from apps.core.replica import LAG_SQL
+    (apps.core.replica.LAG_SQL: 0 when it has replayed up to the primary's WAL
+    position of a moment before)."""
+    from apps.core.replica import LAG_SQL, PRIMARY_LSN_SQL
 
+    with _connect(f"{PRIMARY_URL}/postgres") as primary:
+        primary_lsn = primary.execute(PRIMARY_LSN_SQL).fetchone()[0]
     with _connect(f"{url}/postgres") as conn:
-        return float(conn.execute(LAG_SQL).fetchone()[0])
+        return float(conn.execute(LAG_SQL, [primary_lsn]).fetchone()[0])
 
 
 def replica_lag_wait(url: str, seconds: float = 0.0, *, timeout: float = 300) -> float:

@@ -42,18 +42,22 @@ NO_ANSWER_RETRY_S = 10.0
 PIN_KEY = "amanah_replica_pin_until"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-# Seconds behind the primary, on the standby. `now() - pg_last_xact_replay_timestamp()`
-# alone grows while the primary is idle (no new transaction to replay) though nothing
-# is missing: a standby still streaming that has replayed all it received is caught
-# up (0). A standby not streaming (its primary unreachable) counts from its last
-# replayed transaction, so it ages out; one that never replayed one is infinitely
-# behind. A database not in recovery (a promoted standby, the tests' mirror) is 0.
+# The primary's WAL position, asked just before the standby (`LAG_SQL`); NULL on a
+# database in recovery (none then: the lag is counted from the last commit).
+PRIMARY_LSN_SQL = (
+    "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn() END"
+)
+# Seconds behind the primary, on the standby, given the primary's WAL position of a
+# moment before. A standby that has replayed up to it is caught up (0), however old its
+# last replayed commit: an idle primary commits nothing new, though nothing is missing.
+# One behind it (replaying slowly, or its connection stalled while it still says
+# "streaming") counts from its last replayed commit; one that never replayed one is
+# infinitely behind. A database not in recovery (a promoted standby, the tests'
+# mirror) is 0.
 LAG_SQL = """
 SELECT CASE
   WHEN NOT pg_is_in_recovery() THEN 0
-  WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
-   AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')
-  THEN 0
+  WHEN pg_last_wal_replay_lsn() >= %s::pg_lsn THEN 0
   ELSE COALESCE(
     EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,
     'Infinity'::float8)
@@ -86,10 +90,13 @@ def replica_lag_seconds(alias: str = REPLICA) -> float:
     conn = connections[alias]
     if conn.vendor != "postgresql":
         return 0.0
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute(PRIMARY_LSN_SQL)
+        primary_lsn = cursor.fetchone()[0]
     # A replica that accepts the connection but hangs must not hang the request.
     with transaction.atomic(using=alias), conn.cursor() as cursor:
         cursor.execute("SET LOCAL statement_timeout = '2s'")
-        cursor.execute(LAG_SQL)
+        cursor.execute(LAG_SQL, [primary_lsn])
         return float(cursor.fetchone()[0])
 
 
