@@ -682,7 +682,7 @@ def access_log_written_filter(*, before: datetime) -> Q:
 
 def access_log_months(*, ending_by: datetime | None = None) -> list[Partition]:
     """The access log's monthly partitions, oldest first (not its DEFAULT one); only
-    those whose every row was written before `ending_by`, if given. None on SQLite,
+    those whose every row was written before `ending_by`, if given. Empty on SQLite,
     where the log is one plain table."""
     months = [
         p for p in partitions_list(AccessLogEntry._meta.db_table) if not p.is_default

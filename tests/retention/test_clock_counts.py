@@ -605,3 +605,22 @@ def test_a_rebuild_while_customers_are_written_ends_exact(seeded):
     assert errors == []
     assert Customer.objects.count() > 4
     assert_exact(compact=True)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_installed_trigger_functions_are_what_the_code_generates():
+    """Migration retention 0009 installs the functions `clocks._functions()` writes
+    from the models and the policies' clocks as they are now. A change to either
+    (a new PII field, a new clock) changes what the code would install: this fails
+    until a new migration installs it again (`clock_triggers_install`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT proname, prosrc FROM pg_proc WHERE proname = ANY(%s)",
+            [list(clocks._FUNCTIONS.values())],
+        )
+        installed = dict(cursor.fetchall())
+    for label, body in clocks._functions().items():
+        name = clocks._FUNCTIONS[label]
+        source = body.split("$f$")[1]
+        assert installed.get(name) == source, f"{name} differs: add a migration"

@@ -1,6 +1,10 @@
 """Clock histograms for the retention report (apps/retention/clocks.py): the compacted
 counts, the deltas, and on PostgreSQL the statement triggers that write the deltas.
-After migrating a database with rows, `retention_report --rebuild` counts them."""
+After migrating a database with rows, `retention_report --rebuild` counts them.
+
+The functions are written from the models and the policies' clocks as they are when
+this runs (`clocks._functions`); a later change to either needs a migration that
+installs them again (tests/retention/test_clock_counts.py compares them)."""
 
 from django.db import migrations, models
 
