@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/_replica_check.py
 
-Makes a database of its own (`h3_replica_check`) on the local cluster, a streaming
+Makes a database of its own (`replica_check`) on the local cluster, a streaming
 replica of the whole cluster (bench/_replica.py, port BENCH_REPLICA_PORT, 5442), and a
 Django process with `DATABASE_REPLICA_URL` on it and `AMANAH_REPLICA_MAX_LAG_S=5`
 (raised from the measured lag when other work keeps the cluster busy).
@@ -33,7 +33,7 @@ from _replica import (
 )
 from _setup import bench_database, configure_django, customers_load
 
-NAME = "h3_replica_check"
+NAME = "replica_check"
 # The bound this process starts with; on a cluster other work keeps busy, the
 # standby's real lag is more, and the checks set the bound from it (printed).
 MAX_LAG_S = 5.0
@@ -87,7 +87,7 @@ def main() -> int:
         from apps.core.replica import read_connection, replica_reads
         from apps.customers.models import Customer
         from apps.retention.selectors import retention_report
-        from bench._common import audience_csv_chunks
+        from bench._common import audience_csv_via_api
 
         def in_recovery() -> bool:
             with read_connection().cursor() as cursor:
@@ -113,7 +113,9 @@ def main() -> int:
                 grant(customer)
             waited = replica_caught_up(url)
             print(f"standby caught up {waited * 1000:.0f} ms after the load")
-            admin = User.objects.create(username="h3-admin", role=Role.PRIVACY_ADMIN)
+            admin = User.objects.create(
+                username="replica-check-admin", role=Role.PRIVACY_ADMIN
+            )
 
             lag = replica_lag(url)
             bound = max(MAX_LAG_S, round(3 * lag + 10))
@@ -129,7 +131,7 @@ def main() -> int:
                 cockpit_get()
                 check("cockpit from the standby", alias == "replica" and in_recovery())
             body = b"".join(
-                audience_csv_chunks(user=admin, purpose_code="marketing_sms")
+                audience_csv_via_api(user=admin, purpose_code="marketing_sms")
             )
             lines = body.decode().splitlines()
             pid = connections["replica"].connection.info.backend_pid

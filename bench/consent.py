@@ -31,7 +31,7 @@ from _setup import Row
 
 DB_NAME = _setup.configure_django()
 
-from _common import audience_csv_chunks, copy_chunks
+from _common import audience_csv_via_api, copy_chunks
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import connection, transaction
@@ -119,7 +119,7 @@ def bench_audience(admin: User, purpose: Purpose) -> tuple[Row, int]:
     Returns the row and the audience's size."""
 
     def ours() -> bytes:
-        return b"".join(audience_csv_chunks(user=admin, purpose_code=PURPOSE))
+        return b"".join(audience_csv_via_api(user=admin, purpose_code=PURPOSE))
 
     def copy_out(query: str) -> bytes:
         return b"".join(copy_chunks(query))

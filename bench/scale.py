@@ -347,7 +347,7 @@ def audience_copy_sql(purpose_id: int) -> str:
 
 
 def measure_audience(ctx: dict[str, Any]) -> dict[str, Any]:
-    from _common import audience_csv_chunks, copy_chunks
+    from _common import audience_csv_via_api, copy_chunks
 
     from apps.consent.models import Purpose
 
@@ -356,7 +356,7 @@ def measure_audience(ctx: dict[str, Any]) -> dict[str, Any]:
 
     def ours() -> int:
         return sum(
-            map(len, audience_csv_chunks(user=ctx["admin"], purpose_code=PURPOSE))
+            map(len, audience_csv_via_api(user=ctx["admin"], purpose_code=PURPOSE))
         )
 
     def raw() -> int:
@@ -364,7 +364,7 @@ def measure_audience(ctx: dict[str, Any]) -> dict[str, Any]:
 
     # Both must name the same customers, or the comparison means nothing.
     ours_ids = _audience_pass(
-        audience_csv_chunks(user=ctx["admin"], purpose_code=PURPOSE)
+        audience_csv_via_api(user=ctx["admin"], purpose_code=PURPOSE)
     )
     raw_ids = _audience_pass(copy_chunks(raw_sql))
     assert ours_ids == raw_ids, (ours_ids, raw_ids)
@@ -495,7 +495,7 @@ def replica_read_main(out: Path) -> None:
     terminated; writes its timings to `out` after every pass."""
     import signal
 
-    from _common import audience_csv_chunks
+    from _common import audience_csv_via_api
 
     from apps.accounts.models import User
     from apps.core.replica import replica_reads
@@ -512,7 +512,7 @@ def replica_read_main(out: Path) -> None:
         with replica_reads() as alias:
             on_replica = on_replica and alias == "replica"
             start = time.perf_counter()
-            for _ in audience_csv_chunks(user=admin, purpose_code=PURPOSE):
+            for _ in audience_csv_via_api(user=admin, purpose_code=PURPOSE):
                 if stop[0]:
                     break
             else:
