@@ -157,7 +157,14 @@ def rows_held_exist(
 ) -> bool:
     """Whether any of `rows` (the policy's kind) is under a legal hold or belongs to a
     restricted customer (`_held_filter`)."""
-    return rows.filter(_held_filter(policy, at or timezone.now())).exists()
+    holds = holds_active(at=at or timezone.now())
+    if holds.filter(covers=policy.covers).exists():
+        return rows.exists()
+    # One IN over the held customers' ids (few): PostgreSQL probes the rows' index on
+    # the customer for each; two INs joined by OR (`_held_customers`) cannot become a
+    # join and read every row (9 s for a month of 1,750,000 access-log rows).
+    field = SCOPES[policy.covers].customer_field
+    return rows.filter(**{f"{field}__in": _held_customer_ids(holds)}).exists()
 
 
 # The order in which a run disposes of what more than one policy covers: whole
