@@ -491,25 +491,14 @@ def consent_event_counts_withdrawn_by_day(
     the customers narrow the withdrawn states read (their indexes on `updated_at` and
     on customer and purpose), then their events. PostgreSQL (retention's clock
     counts)."""
-    where, params = ["NOT s.granted", "s.updated_at < %s"], [before]
-    if since is not None:
-        where.append("s.updated_at >= %s")
-        params.append(since)
-    if customers is not None:
-        inner, inner_params = customers.order_by().query.sql_with_params()
-        where.append(f"s.customer_id IN ({inner})")
-        params.extend(inner_params)
-    # Table names from model metadata, the customers' statement from the ORM; every
-    # value is a bound parameter.
-    sql = (
-        "SELECT (s.updated_at AT TIME ZONE 'UTC')::date, count(*) "  # noqa: S608  # nosec B608
-        f"FROM {ConsentState._meta.db_table} s "
-        f"JOIN {ConsentEvent._meta.db_table} e "
-        "ON e.customer_id = s.customer_id AND e.purpose_id = s.purpose_id "
-        f"WHERE {' AND '.join(where)} GROUP BY 1"
+    sql, params = _withdrawn_events_sql(
+        "(s.updated_at AT TIME ZONE 'UTC')::date, count(*)",
+        since=since,
+        before=before,
+        customers=customers,
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"{sql} GROUP BY 1", params)
         return {day: count for day, count in cursor.fetchall()}
 
 
@@ -524,6 +513,20 @@ def consent_event_count_withdrawn_sql(
     events of `customers` (a queryset of customer ids) if given, as SQL text and its
     parameters: for retention to count many such ranges in one statement. It reads
     only the withdrawn states within the range (or of the customers). PostgreSQL."""
+    return _withdrawn_events_sql(
+        "count(*)", since=since, before=before, customers=customers
+    )
+
+
+def _withdrawn_events_sql(
+    columns: str,
+    *,
+    since: datetime | None,
+    before: datetime,
+    customers: QuerySet | None,
+) -> tuple[str, list[Any]]:
+    """`SELECT columns` over the events of withdrawn consents last changed within
+    [`since`, `before`), of `customers` if given (the two selectors above)."""
     where, params = ["NOT s.granted", "s.updated_at < %s"], [before]
     if since is not None:
         where.append("s.updated_at >= %s")
@@ -532,10 +535,10 @@ def consent_event_count_withdrawn_sql(
         inner, inner_params = customers.order_by().query.sql_with_params()
         where.append(f"s.customer_id IN ({inner})")
         params.extend(inner_params)
-    # Table names from model metadata, the customers' statement from the ORM; every
-    # value is a bound parameter.
+    # Table names from model metadata, the customers' statement from the ORM, the
+    # columns from the callers above; every value is a bound parameter.
     sql = (
-        "SELECT count(*) "  # noqa: S608  # nosec B608
+        f"SELECT {columns} "  # noqa: S608  # nosec B608
         f"FROM {ConsentState._meta.db_table} s "
         f"JOIN {ConsentEvent._meta.db_table} e "
         "ON e.customer_id = s.customer_id AND e.purpose_id = s.purpose_id "

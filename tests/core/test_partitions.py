@@ -198,17 +198,10 @@ def test_drop_refuses_the_default_and_strangers():
 def test_drop_gives_up_when_a_reader_holds_the_log(monkeypatch):
     """A long reader: the drop waits LOCK_TIMEOUT, not for the reader, and raises."""
     monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "200ms")
-    settings = connection.settings_dict
     reading, done = threading.Event(), threading.Event()
 
     def reader():
-        with psycopg.connect(
-            dbname=settings["NAME"],
-            user=settings["USER"],
-            host=settings["HOST"] or None,
-            port=settings["PORT"] or None,
-            password=settings["PASSWORD"] or None,
-        ) as other:
+        with _connect(autocommit=False) as other:
             other.execute(f"SELECT count(*) FROM {LOOKUPS}")  # noqa: S608
             reading.set()
             done.wait(10)
@@ -300,17 +293,10 @@ def test_a_month_is_attached_while_a_writer_holds_the_log(monkeypatch):
     """ATTACH of a table whose CHECK constraint proves its range takes SHARE UPDATE
     EXCLUSIVE on the log: a writer's ROW EXCLUSIVE lock does not stop it."""
     monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "500ms")
-    settings = connection.settings_dict
     writing, done = threading.Event(), threading.Event()
 
     def writer():
-        with psycopg.connect(
-            dbname=settings["NAME"],
-            user=settings["USER"],
-            host=settings["HOST"] or None,
-            port=settings["PORT"] or None,
-            password=settings["PASSWORD"] or None,
-        ) as other:
+        with _connect(autocommit=False) as other:
             other.execute(f"LOCK TABLE ONLY {LOOKUPS} IN ROW EXCLUSIVE MODE")
             writing.set()
             done.wait(10)
@@ -343,7 +329,9 @@ def test_a_table_another_points_at_is_not_converted():
         table_partition(editor, table=LOOKUPS, column="created_at")
 
 
-def _connect() -> psycopg.Connection:
+def _connect(*, autocommit: bool = True) -> psycopg.Connection:
+    """Another connection to the test database (a transaction of its own when not
+    `autocommit`: its locks are held until the block ends)."""
     settings = connection.settings_dict
     return psycopg.connect(
         dbname=settings["NAME"],
@@ -351,7 +339,7 @@ def _connect() -> psycopg.Connection:
         host=settings["HOST"] or None,
         port=settings["PORT"] or None,
         password=settings["PASSWORD"] or None,
-        autocommit=True,
+        autocommit=autocommit,
     )
 
 
