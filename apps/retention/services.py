@@ -332,7 +332,8 @@ def disposal_batch_execute(
             due = disposable(policy).order_by(*order).values_list("pk", flat=True)
             if following is None and due.first() is not None:
                 following = walk.sweep_again(cursor)
-            return 0, following
+            # An empty look took no rows: the batch's size stands.
+            return 0, walk.rows_keep(following, cursor)
         dispose(policy, taken)
         disposal_log_write(
             run_id=run_id,
@@ -355,6 +356,7 @@ def disposal_batch_execute(
     following = walk.rows_next(
         following,
         rows=limit,
+        taken=len(rows),
         seconds=seconds,
         most=batch_size,
         aim=settings.AMANAH_DISPOSAL_BATCH_SECONDS,
@@ -363,8 +365,13 @@ def disposal_batch_execute(
 
 
 def _due_any(policy: RetentionPolicy) -> bool:
-    """Whether any row is due under the policy now (held ones are not)."""
-    order = SCOPES[policy.covers].sweep_order(policy)
+    """Whether any row is due under the policy now (held ones are not); True, without
+    asking, where the clock is not a column of the rows (consent events: their
+    consent's withdrawal): that look would be one unbounded statement."""
+    scope = SCOPES[policy.covers]
+    if scope.clock_field(policy) is None:
+        return True
+    order = scope.sweep_order(policy)
     return disposable(policy).order_by(*order).values_list("pk").first() is not None
 
 
@@ -651,15 +658,15 @@ def purge_run(
     if batch_size < 1:
         raise RetentionError("The batch size is at least 1.", field="batch_size")
     run = disposal_run_start(actor=actor, batch_size=batch_size)
-    for code, rows in disposal_months_drop(run).items():
-        if rows and on_batch:
-            on_batch(code, rows)
     order = {p.pk: i for i, p in enumerate(policies_in_run_order())}
     progresses = sorted(
         run.progress.select_related("policy"),
         key=lambda p: (order.get(p.policy_id, len(order)), p.policy.code),
     )
     try:
+        for code, rows in disposal_months_drop(run).items():
+            if rows and on_batch:
+                on_batch(code, rows)
         for progress in progresses:
             cursor: walk.BatchCursor | None = walk.BatchCursor()
             while cursor is not None:
@@ -689,7 +696,11 @@ def purge_fan_out(
     from apps.retention.tasks import purge_batch_task
 
     run = disposal_run_start(actor=actor, batch_size=batch_size)
-    disposal_months_drop(run)
+    try:
+        disposal_months_drop(run)
+    except Exception as exc:
+        disposal_run_finish(run_id=run.pk, error=type(exc).__name__)
+        raise
     for progress in run.progress.all():
         for _ in range(max(1, workers)):
             transaction.on_commit(

@@ -9,8 +9,8 @@ Batches are sized by time, not by count: each aims at
 `settings.AMANAH_DISPOSAL_BATCH_SECONDS`, so a batch's transaction holds its locks about
 that long whatever a row costs (a customer with years of history costs far more than one
 access-log row). A chain's first batch takes `FIRST_ROWS`; each next one scales the
-last one's size by how far its time was from the aim (`rows_next`), at most doubling,
-never past the run's batch size.
+last one's size by how far its time was from the aim (`rows_next`): growing only after a
+full batch, at most doubling, never past the run's batch size.
 """
 
 from dataclasses import dataclass, replace
@@ -137,11 +137,25 @@ def sweep_again(cursor: BatchCursor) -> BatchCursor | None:
 
 
 def rows_next(
-    cursor: BatchCursor | None, *, rows: int, seconds: float, most: int, aim: float
+    cursor: BatchCursor | None,
+    *,
+    rows: int,
+    taken: int,
+    seconds: float,
+    most: int,
+    aim: float,
 ) -> BatchCursor | None:
-    """The next cursor with its batch sized by the last batch's time: `rows` scaled by
-    `aim / seconds`, at most doubled, at least 1, at most `most`."""
+    """The next cursor with its batch sized by the last batch's time: the rows it
+    `taken` in `seconds` scaled to `aim`; it grows (at most doubled, at most `most`)
+    only after a full batch (`taken == rows`), since a short one says nothing of what
+    `rows` would cost; at least 1."""
     if cursor is None:
         return None
-    scaled = 2 * rows if seconds <= 0 else int(rows * aim / seconds)
-    return replace(cursor, rows=max(1, min(most, 2 * rows, scaled)))
+    scaled = 2 * rows if seconds <= 0 else int(max(taken, 1) * aim / seconds)
+    ceiling = min(most, 2 * rows) if taken >= rows else rows
+    return replace(cursor, rows=max(1, min(ceiling, scaled)))
+
+
+def rows_keep(following: BatchCursor | None, cursor: BatchCursor) -> BatchCursor | None:
+    """`following` with `cursor`'s batch size: after a batch that took nothing."""
+    return replace(following, rows=cursor.rows) if following is not None else None

@@ -15,8 +15,15 @@ CLOSED = "closed-accounts"
 def test_a_slow_batch_makes_the_next_one_smaller_and_a_fast_one_larger():
     cursor = BatchCursor("a", 40)
 
-    def nxt(rows, seconds, most=5_000):
-        return walk.rows_next(cursor, rows=rows, seconds=seconds, most=most, aim=1.0)
+    def nxt(rows, seconds, most=5_000, taken=None):
+        return walk.rows_next(
+            cursor,
+            rows=rows,
+            taken=rows if taken is None else taken,
+            seconds=seconds,
+            most=most,
+            aim=1.0,
+        )
 
     assert nxt(2_000, 4.0).rows == 500  # four times the aim: a quarter of the rows
     assert nxt(1_000, 0.8).rows == 1_250
@@ -25,7 +32,16 @@ def test_a_slow_batch_makes_the_next_one_smaller_and_a_fast_one_larger():
     assert nxt(4_000, 0.1).rows == 5_000  # never past the run's batch size
     assert nxt(3, 1_000.0).rows == 1  # at least one row
     assert nxt(1_000, 0.5).after == "a"  # the walk's place is kept
-    assert walk.rows_next(None, rows=10, seconds=1.0, most=10, aim=1.0) is None
+    # A short batch (a sparse range) does not grow the next: its time says nothing
+    # of what a full one costs. A slow short one still shrinks it.
+    assert nxt(1_000, 0.01, taken=10).rows == 1_000
+    assert nxt(1_000, 2.0, taken=500).rows == 250
+    assert (
+        walk.rows_next(None, rows=10, taken=10, seconds=1.0, most=10, aim=1.0) is None
+    )
+    # A batch that took nothing keeps the size the chain had come to.
+    assert walk.rows_keep(BatchCursor(sweep=True), BatchCursor("a", rows=37)).rows == 37
+    assert walk.rows_keep(None, cursor) is None
 
 
 def test_the_batch_size_travels_with_the_cursor_to_the_next_task():
