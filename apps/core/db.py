@@ -187,16 +187,20 @@ def advisory_session_lock(key: int | str) -> Iterator[bool]:
 
 
 def advisory_session_lock_free(key: int | str) -> bool:
-    """Whether no other session holds the session-level advisory lock `key` now (one
-    statement: taken and let go at once when free). Elsewhere always True."""
+    """Whether no other session holds the session-level advisory lock `key` now, read
+    from `pg_locks` without taking it (taking it, even for a moment, would make a
+    `pg_try_advisory_lock` of its real holder fail). Elsewhere always True."""
     if connection.vendor != "postgresql":
         return True
-    key = _lock_key(key)
+    unsigned = _lock_key(key) & 0xFFFFFFFFFFFFFFFF
     with connection.cursor() as cursor:
+        # A bigint key is (classid, objid) = (high, low 32 bits), objsubid 1.
         cursor.execute(
-            "SELECT CASE WHEN pg_try_advisory_lock(%s) THEN pg_advisory_unlock(%s) "
-            "ELSE false END",
-            [key, key],
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' "
+            "AND granted AND objsubid = 1 AND classid = %s::bigint::oid "
+            "AND objid = %s::bigint::oid AND pid <> pg_backend_pid() AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()))",
+            [unsigned >> 32, unsigned & 0xFFFFFFFF],
         )
         return bool(cursor.fetchone()[0])
 

@@ -436,9 +436,16 @@ def partition_month_create(table: str, column: str, start: datetime) -> bool:
                     [start, end],
                 )
                 moved = cursor.rowcount
-            # ATTACH clones the log's foreign keys onto the month, which takes SHARE
-            # ROW EXCLUSIVE on the tables they point at (customers, users): writers
-            # of those queue behind the wait, so it is the short one.
+            # The log's and its DEFAULT partition's locks first, waited for up to
+            # LOCK_TIMEOUT; then ATTACH clones the log's foreign keys onto the month,
+            # which takes SHARE ROW EXCLUSIVE on the tables they point at (customers,
+            # users): writers of those queue behind the wait, so it is the short one.
+            cursor.execute(
+                f"LOCK TABLE ONLY {_q(table)} IN SHARE UPDATE EXCLUSIVE MODE"
+            )
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [default])
+            if cursor.fetchone()[0]:
+                cursor.execute(f"LOCK TABLE {_q(default)} IN ACCESS EXCLUSIVE MODE")
             cursor.execute(
                 "SELECT set_config('lock_timeout', %s, true)", [HOT_LOCK_TIMEOUT]
             )
