@@ -4,11 +4,15 @@ After migrating a database with rows, `retention_report --rebuild` counts them.
 
 The functions are written from the models and the policies' clocks as they are when
 this runs (`clocks._functions`); a later change to either needs a migration that
-installs them again (tests/retention/test_clock_counts.py compares them)."""
+installs them again, with the new fingerprint (tests/retention/test_clock_counts.py
+compares the code's functions with FUNCTIONS_SHA256 of the latest such migration)."""
 
 from django.db import migrations, models
 
 from apps.retention.clocks import clock_triggers_install, clock_triggers_remove
+
+# sha256 of json.dumps(clocks._functions(), sort_keys=True) when this was written.
+FUNCTIONS_SHA256 = "ad50cf874016d5935b37da25a41bc07b31f6177b5a802c60348ceb5da11da858"
 
 
 def install(apps, schema_editor):
