@@ -63,3 +63,23 @@ def overlapping_customers(staff) -> dict[str, Customer]:
     for customer in customers.values():
         customer.refresh_from_db()
     return customers
+
+
+def policy_form_data(policy, **changes):
+    """What the policy page posts for `policy` as it stands (its texts in the other
+    languages included: the page shows them and posts them back), with `changes`."""
+    from apps.consent.forms import translations_initial
+    from apps.retention.models import POLICY_TEXT_FIELDS
+
+    return {
+        "covers": policy.covers,
+        "category": policy.category or "",
+        "period_days": policy.period_days,
+        "trigger": policy.trigger,
+        "action": policy.action,
+        "legal_basis": policy.legal_basis,
+        "description": policy.description,
+        "enabled": "on",
+        **translations_initial(policy.translations, POLICY_TEXT_FIELDS),
+        **changes,
+    }

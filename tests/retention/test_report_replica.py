@@ -12,11 +12,11 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from apps.consent.forms import translations_initial
 from apps.core import replica
 from apps.core.replica import PIN_KEY, REPLICA
-from apps.retention.models import POLICY_TEXT_FIELDS, RetentionPolicy
+from apps.retention.models import RetentionPolicy
 from tests.accounts.helpers import sign_in
+from tests.retention.factories import policy_form_data
 
 pytestmark = [
     pytest.mark.postgres,
@@ -57,17 +57,7 @@ def test_a_saved_policy_is_on_the_report_opened_right_after(client, privacy_admi
     import_module("apps.retention.migrations.0002_seed_policies").seed(apps, None)
     sign_in(client, privacy_admin)
     policy = RetentionPolicy.objects.get(code="access-log")
-    data = {
-        "covers": policy.covers,
-        "category": "",
-        "period_days": 400,
-        "trigger": policy.trigger,
-        "action": policy.action,
-        "legal_basis": policy.legal_basis,
-        "description": policy.description,
-        "enabled": "on",
-        **translations_initial(policy.translations, POLICY_TEXT_FIELDS),
-    }
+    data = policy_form_data(policy, period_days=400)
     url = reverse("retention:policy-edit", args=["access-log"])
     assert client.post(url, data).status_code == 302
     with CaptureQueriesContext(connections[REPLICA]) as on_replica:

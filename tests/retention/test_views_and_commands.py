@@ -10,9 +10,7 @@ from django.urls import reverse
 
 from apps.accounts.models import Role
 from apps.audit.models import AuditEvent
-from apps.consent.forms import translations_initial
 from apps.retention.models import (
-    POLICY_TEXT_FIELDS,
     DisposalRun,
     LegalHold,
     RetentionPolicy,
@@ -20,7 +18,7 @@ from apps.retention.models import (
 from apps.retention.selectors import _held_customer_ids, holds_active
 from tests.accounts.factories import UserFactory
 from tests.accounts.helpers import sign_in
-from tests.retention.factories import aged_customer
+from tests.retention.factories import aged_customer, policy_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -95,18 +93,7 @@ def test_report_is_for_compliance_roles(client, role):
 def test_privacy_admin_edits_a_policy_with_an_audit_event(client, privacy_admin):
     sign_in(client, privacy_admin)
     policy = RetentionPolicy.objects.get(code="access-log")
-    data = {
-        "covers": policy.covers,
-        "category": "",
-        "period_days": 400,
-        "trigger": policy.trigger,
-        "action": policy.action,
-        "legal_basis": policy.legal_basis,
-        "description": policy.description,
-        "enabled": "on",
-        # The page shows the texts in the other languages too, and posts them back.
-        **translations_initial(policy.translations, POLICY_TEXT_FIELDS),
-    }
+    data = policy_form_data(policy, period_days=400)
     response = client.post(reverse("retention:policy-edit", args=["access-log"]), data)
     assert response.status_code == 302
     assert RetentionPolicy.objects.get(code="access-log").period_days == 400
