@@ -47,11 +47,12 @@ Measured at each size, the reads first and the destructive steps last:
    exactly the oldest month is due): the disposal run for the `access-log` policy
    (whole partitions dropped) vs a batched DELETE (5,000 rows a transaction) of the
    next month vs a bare `DROP TABLE` of the month after; goal < 1 s.
-7. disposal: the 30% overdue disposed of by `purge_run` (batches of 5,000 in their
-   own transactions, closed-accounts set to "delete", the other policies off; in a
-   process of its own: its peak resident memory, its longest batch) vs one raw SQL
-   statement deleting the same rows, run first in a transaction rolled back, then
-   VACUUM; goals ≤1.5x SQL, peak < 150 MB, no transaction over 2 s.
+7. disposal: the 30% overdue disposed of by `purge_run` (batches of at most 5,000,
+   sized to about a second each, in their own transactions, closed-accounts set to
+   "delete", the other policies off; in a process of its own: its peak resident
+   memory, its longest batch) vs one raw SQL statement deleting the same rows with its
+   deferred foreign-key checks, run first in a transaction rolled back, then VACUUM;
+   goals ≤1.5x SQL, peak < 150 MB, no transaction over 2 s.
 
 `BENCH_SMALL` (100,000) sets the small size. `BENCH_SCALE_PARTS=agent,audience,...`
 runs only those measurements (the load is the same). `BENCH_SCALE_JSON=path` keeps the
