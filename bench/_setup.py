@@ -439,12 +439,14 @@ class Row:
     raw_label: str = ""
     fmt: str = "{:.1f}"
     higher_is_better: bool = False
+    # `raw` is a floor (a statement cancelled at its cap): ours/raw is then a ceiling.
+    raw_floor: bool = False
 
-    def cost_ratio(self, other: float | None) -> str:
+    def cost_ratio(self, other: float | None, *, ceiling: bool = False) -> str:
         if not other or not self.ours:
             return "-"
         ratio = other / self.ours if self.higher_is_better else self.ours / other
-        return f"{ratio:.2f}"
+        return f"{'<' if ceiling else ''}{ratio:.2f}"
 
     def cells(self) -> list[str]:
         def value(label: str, number: float | None) -> str:
@@ -458,7 +460,7 @@ class Row:
             value(self.naive_label, self.naive),
             value(self.raw_label, self.raw),
             self.cost_ratio(self.naive),
-            self.cost_ratio(self.raw),
+            self.cost_ratio(self.raw, ceiling=self.raw_floor),
             self.goal,
             "-" if self.ok is None else "yes" if self.ok else "NO",
         ]

@@ -52,7 +52,10 @@ Measured at each size, the reads first and the destructive steps last:
    "delete", the other policies off; in a process of its own: its peak resident
    memory, its longest batch) vs one raw SQL statement deleting the same rows with its
    deferred foreign-key checks, run first in a transaction rolled back, then VACUUM;
-   goals ≤1.5x SQL, peak < 150 MB, no transaction over 2 s.
+   goals ≤1.5x SQL, peak < 150 MB, no transaction over 2 s. The statement is
+   cancelled after `BENCH_RAW_CAP_S` seconds (1800): its time is then a floor, the
+   table says "SQL > ..." and the ratio "<...", and the goal holds when ours is within
+   1.5x of that floor.
 
 `BENCH_SMALL` (100,000) sets the small size. `BENCH_SCALE_PARTS=agent,audience,...`
 runs only those measurements (the load is the same). `BENCH_SCALE_JSON=path` keeps the
@@ -107,6 +110,9 @@ WRITERS = 4
 WRITE_SECONDS = 15.0
 WRITE_ROUNDS = 3
 BATCH = 5_000
+# The raw disposal statement is cancelled after this long (its time is then a floor:
+# enough for "ours at most 1.5x" whenever ours is within 1.5x of the cap).
+RAW_CAP_S = float(os.environ.get("BENCH_RAW_CAP_S", "1800"))
 CHILD_TIMEOUT = 6 * 3600
 
 # Modes: no argument (the run), `--size N DB OUT` (one size), `--dispose DB OUT` (our
@@ -632,7 +638,7 @@ def measure_partition(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_disposal(ctx: dict[str, Any]) -> dict[str, Any]:
-    from _common import dispose_raw
+    from _common import RawCapped, dispose_raw
     from django.db import connection, connections
 
     from apps.customers.models import Customer
@@ -645,9 +651,15 @@ def measure_disposal(ctx: dict[str, Any]) -> dict[str, Any]:
     RetentionPolicy.objects.exclude(code="closed-accounts").update(enabled=False)
     due = disposable(RetentionPolicy.objects.get(code="closed-accounts")).count()
     before = Customer.objects.count()
-    raw_s = dispose_raw(rollback=True)
+    try:
+        raw_s, raw_capped = dispose_raw(rollback=True, cap_s=RAW_CAP_S), False
+    except RawCapped as capped:
+        raw_s, raw_capped = capped.seconds, True
     assert Customer.objects.count() == before
-    progress(f"disposal: raw statement {raw_s:.1f} s (rolled back); VACUUM")
+    progress(
+        f"disposal: raw statement {'cancelled after ' if raw_capped else ''}"
+        f"{raw_s:.1f} s (rolled back); VACUUM"
+    )
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE")
     connections.close_all()
@@ -663,7 +675,7 @@ def measure_disposal(ctx: dict[str, Any]) -> dict[str, Any]:
     out.unlink()
     assert ours["customers_left"] == before - due, (ours, before, due)
     assert ours["logged"] >= due, (ours, due)
-    return {"due": due, "raw_s": raw_s, **ours}
+    return {"due": due, "raw_s": raw_s, "raw_capped": raw_capped, **ours}
 
 
 def dispose_main(out: Path) -> None:
@@ -815,6 +827,7 @@ def table_rows(small: dict[str, Any], large: dict[str, Any]) -> list[Row]:
     for result in (small, large):
         disposal = _part(result, "disposal")
         if disposal:
+            capped = disposal.get("raw_capped", False)
             rows += [
                 Row(
                     f"dispose {disposal['due']:,} of {result['customers']:,} (s)",
@@ -822,8 +835,11 @@ def table_rows(small: dict[str, Any], large: dict[str, Any]) -> list[Row]:
                     None,
                     disposal["raw_s"],
                     goal="≤1.5x SQL",
+                    # Cancelled at its cap, the statement's time is a floor: ours
+                    # within 1.5x of the floor is within 1.5x of the statement.
                     ok=disposal["ours_s"] <= 1.5 * disposal["raw_s"],
-                    raw_label="SQL",
+                    raw_label="SQL >" if capped else "SQL",
+                    raw_floor=capped,
                     fmt="{:.1f}",
                 ),
                 Row(
