@@ -9,8 +9,10 @@ Batches are sized by time, not by count: each aims at
 `settings.AMANAH_DISPOSAL_BATCH_SECONDS`, so a batch's transaction holds its locks about
 that long whatever a row costs (a customer with years of history costs far more than one
 access-log row). A chain's first batch takes `FIRST_ROWS`; each next one scales the
-last one's size by how far its time was from the aim (`rows_next`): growing only after a
-full batch, at most doubling, never past the run's batch size.
+last one's size by how far its time was from the aim (`rows_next`): growing at most to
+twice the rows a batch took (so never to a size no batch has been timed near), never
+past the run's batch size. A key range that held fewer due rows than the batch takes
+is widened by the density it showed (`next_cursor`), so that batches fill.
 """
 
 from dataclasses import dataclass, replace
@@ -121,11 +123,12 @@ def next_cursor(
         return BatchCursor(str(taken[-1]), span)
     if upper is None:  # end of the table: sweep for what the walk passed by
         return BatchCursor(sweep=True)
-    # A sparse range: look further ahead next time.
-    wider = (
-        min(span * 2, SPAN_MAX * batch_size) if len(taken) < batch_size // 2 else span
-    )
-    return BatchCursor(str(upper), wider)
+    # A sparse range: look further ahead next time, as far as this range's density
+    # says twice the batch needs (room for the batch to grow: a range holding more
+    # than the batch takes costs nothing, the LIMIT stops the scan); doubled when it
+    # held none.
+    wider = -(-span * 2 * batch_size // len(taken)) if taken else span * 2
+    return BatchCursor(str(upper), min(max(wider, span), SPAN_MAX * batch_size))
 
 
 def sweep_again(cursor: BatchCursor) -> BatchCursor | None:
@@ -146,13 +149,14 @@ def rows_next(
     aim: float,
 ) -> BatchCursor | None:
     """The next cursor with its batch sized by the last batch's time: the rows it
-    `taken` in `seconds` scaled to `aim`; it grows (at most doubled, at most `most`)
-    only after a full batch (`taken == rows`), since a short one says nothing of what
-    `rows` would cost; at least 1."""
+    `taken` in `seconds` scaled to `aim`; it grows to at most twice what was taken
+    (at most `most`): a short batch (a sparse range) says nothing of what more rows
+    would cost, so a quick one with few rows does not make the next large; at least
+    1."""
     if cursor is None:
         return None
     scaled = 2 * rows if seconds <= 0 else int(max(taken, 1) * aim / seconds)
-    ceiling = min(most, 2 * rows) if taken >= rows else rows
+    ceiling = min(most, max(rows, 2 * taken))
     return replace(cursor, rows=max(1, min(ceiling, scaled)))
 
 

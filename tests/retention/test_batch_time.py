@@ -32,9 +32,10 @@ def test_a_slow_batch_makes_the_next_one_smaller_and_a_fast_one_larger():
     assert nxt(4_000, 0.1).rows == 5_000  # never past the run's batch size
     assert nxt(3, 1_000.0).rows == 1  # at least one row
     assert nxt(1_000, 0.5).after == "a"  # the walk's place is kept
-    # A short batch (a sparse range) does not grow the next: its time says nothing
-    # of what a full one costs. A slow short one still shrinks it.
+    # A short batch (a sparse range) grows the next to at most twice what it took:
+    # its time says nothing of what more rows cost. A slow short one still shrinks it.
     assert nxt(1_000, 0.01, taken=10).rows == 1_000
+    assert nxt(1_000, 0.01, taken=700).rows == 1_400
     assert nxt(1_000, 2.0, taken=500).rows == 250
     assert (
         walk.rows_next(None, rows=10, taken=10, seconds=1.0, most=10, aim=1.0) is None

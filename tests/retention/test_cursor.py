@@ -110,8 +110,17 @@ def test_the_cursor_goes_on_from_the_last_row_of_a_full_batch():
     at_end = walk.next_cursor(
         BatchCursor("a", 40), span=40, taken=["b"], upper=None, batch_size=2
     )
+    thin = walk.next_cursor(
+        BatchCursor("a", 40), span=40, taken=["b"], upper="z", batch_size=4
+    )
     assert full == BatchCursor("c", 40)
     assert sparse == BatchCursor("z", 80)  # nothing in range: look further ahead
+    # One due row in 40: the next range as wide as twice the batch needs.
+    assert thin == BatchCursor("z", 320)
+    capped = walk.next_cursor(
+        BatchCursor("a", 400), span=400, taken=["b"], upper="z", batch_size=1_000
+    )
+    assert capped == BatchCursor("z", walk.SPAN_MAX * 1_000)
     assert at_end == BatchCursor(sweep=True)
     assert BatchCursor(*at_end.to_args()) == at_end  # what a Celery task carries
 
