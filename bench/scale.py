@@ -48,7 +48,7 @@ Measured at each size, the reads first and the destructive steps last:
    (whole partitions dropped) vs a batched DELETE (5,000 rows a transaction) of the
    next month vs a bare `DROP TABLE` of the month after; goal < 1 s.
 7. disposal: the 30% overdue disposed of by `purge_run` (batches of at most 5,000,
-   sized to about a second each, in their own transactions, closed-accounts set to
+   sized to about half a second each, in their own transactions, closed-accounts set to
    "delete", the other policies off; in a process of its own: its peak resident
    memory, its longest batch) vs one raw SQL statement deleting the same rows with its
    deferred foreign-key checks, run first in a transaction rolled back, then VACUUM;
