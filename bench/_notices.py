@@ -25,7 +25,12 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.incidents.models import AffectedCustomer, Incident, IncidentNotice
+from apps.incidents.models import (
+    AffectedCustomer,
+    Incident,
+    IncidentNotice,
+    NoticeWording,
+)
 from apps.incidents.services import incident_create, notices_queue
 
 
@@ -102,8 +107,10 @@ def queue_measured(incident: Incident, admin: User) -> tuple[float, float, int]:
 
 
 def incident_clear(incident: Incident) -> None:
-    """Delete the incident's notices and affected rows (bench data: the disk)."""
+    """Delete the incident's notices, their wordings and its affected rows (bench
+    data: the disk)."""
     IncidentNotice.objects.filter(incident=incident).delete()
+    NoticeWording.objects.filter(incident=incident).delete()
     AffectedCustomer.objects.filter(incident=incident).delete()
 
 

@@ -40,7 +40,7 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from apps.accounts.models import Role, User
-from apps.incidents.models import AffectedCustomer, IncidentNotice
+from apps.incidents.models import AffectedCustomer, IncidentNotice, NoticeWording
 from apps.incidents.services import (
     affected_select,
     notices_queue,
@@ -107,26 +107,40 @@ def queue_naive(incident_id) -> None:
             )
         )
         for channel in ("in_app", "email"):
+            # Its own copy of the text, as a notice with a body column would keep it.
+            wording = NoticeWording.objects.create(
+                incident=incident,
+                digest=f"{person.pk}-{channel}",
+                language="en",
+                subject="Notice",
+                body=body,
+            )
             IncidentNotice.objects.create(
                 incident=incident,
                 customer_id=person.customer_id,
                 channel=channel,
                 language="en",
-                subject="Notice",
-                body=body,
+                wording=wording,
                 queued_at=timezone.now(),
             )
 
 
 def queue_raw(incident_id) -> None:
+    wording = NoticeWording.objects.create(
+        incident_id=incident_id,
+        digest="fixed",
+        language="en",
+        subject="Notice",
+        body="Fixed text",
+    )
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO incidents_incidentnotice (incident_id, customer_id, channel, "
-            "language, subject, body, status, queued_at, error) "
-            "SELECT a.incident_id, a.customer_id, c.channel, 'en', 'Notice', "
-            "'Fixed text', 'queued', now(), '' FROM incidents_affectedcustomer a, "
+            "language, wording_id, status, queued_at, error) "
+            "SELECT a.incident_id, a.customer_id, c.channel, 'en', %s, "
+            "'queued', now(), '' FROM incidents_affectedcustomer a, "
             "(VALUES ('in_app'), ('email')) AS c(channel) WHERE a.incident_id = %s",
-            [incident_id],
+            [wording.pk, incident_id],
         )
 
 

@@ -388,8 +388,40 @@ class DeliveryStatus(models.TextChoices):
 PENDING_STATUSES = (DeliveryStatus.QUEUED, DeliveryStatus.RETRYING)
 
 
+class NoticeWording(models.Model):
+    """The words of an incident's notice as one rendering made them (one language,
+    regime and set of data categories), stored once and shared by every notice
+    rendered alike: ten million notices hold a few wordings, not ten million copies.
+    Where a remedy is offered the texts hold `notices.CODE_MARK` where each notice
+    puts its own code (`IncidentNotice.remedy_code`)."""
+
+    incident = models.ForeignKey(
+        Incident, on_delete=models.PROTECT, related_name="wordings"
+    )
+    # SHA-256 of the words (`notices.wording_digest`): a rerun finds the same row.
+    digest = models.CharField(max_length=64)
+    language = models.CharField(max_length=5)
+    subject = models.CharField(max_length=200)
+    # The plain text (email, SMS); `sections` is the same notice as headings and
+    # texts, what the customer's page shows (empty for notices queued before it).
+    body = models.TextField()
+    sections = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["incident", "digest"], name="incidents_wording_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Wording {self.pk} ({self.language})"
+
+
 class IncidentNotice(models.Model):
-    """One notice to one affected customer on one channel, with its delivery status."""
+    """One notice to one affected customer on one channel, with its delivery status.
+    Its words are its `wording`'s with its own remedy code put in (`subject`, `body`,
+    `sections`)."""
 
     incident = models.ForeignKey(
         Incident, on_delete=models.PROTECT, related_name="notices"
@@ -397,11 +429,10 @@ class IncidentNotice(models.Model):
     customer_id = models.UUIDField()
     channel = models.CharField(max_length=8, choices=Channel.choices)
     language = models.CharField(max_length=5)
-    subject = models.CharField(max_length=200)
-    # The plain text (email, SMS); `sections` is the same notice as headings and
-    # texts, what the customer's page shows (empty for notices queued before it).
-    body = models.TextField()
-    sections = models.JSONField(default=list, db_default=[], blank=True)
+    wording = models.ForeignKey(
+        NoticeWording, on_delete=models.PROTECT, related_name="notices"
+    )
+    remedy_code = models.CharField(max_length=32, blank=True, default="", db_default="")
     status = models.CharField(
         max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.QUEUED
     )
@@ -451,6 +482,27 @@ class IncidentNotice(models.Model):
 
     def __str__(self) -> str:
         return f"Notice {self.pk} ({self.status})"
+
+    @property
+    def subject(self) -> str:
+        return self.wording.subject
+
+    @property
+    def body(self) -> str:
+        """The plain text, with this notice's remedy code."""
+        from apps.incidents.notices import code_put
+
+        return code_put(self.wording.body, self.remedy_code)
+
+    @property
+    def sections(self) -> list[dict[str, str]]:
+        """Headings and texts, with this notice's remedy code."""
+        from apps.incidents.notices import code_put
+
+        return [
+            {**s, "text": code_put(s["text"], self.remedy_code)}
+            for s in self.wording.sections
+        ]
 
     @property
     def body_html(self) -> str:

@@ -10,6 +10,8 @@ Plain text (email, SMS) puts each heading on its own line after a blank line; th
 customer's page shows the same `sections` as HTML headings.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -54,6 +56,17 @@ SUBJECTS = {
 }
 
 
+# Where a notice rendered once for many (`NoticeWording`) holds a customer's remedy
+# code: a private-use character, taken out of every text staff write (`render`), so
+# that only Amanah's own sentence can hold it.
+CODE_MARK = "\ue000"
+
+
+def code_put(text: str, code: str) -> str:
+    """`text` with `code` where the mark is."""
+    return text.replace(CODE_MARK, code)
+
+
 @dataclass(frozen=True)
 class Rendered:
     subject: str
@@ -93,6 +106,9 @@ def render(
     translated); `remedy` is (what is offered, the code), the offer written in it.
     Raises NoticeIncomplete."""
     validate(elements)
+    elements = {name: text.replace(CODE_MARK, "") for name, text in elements.items()}
+    if remedy:
+        remedy = (remedy[0].replace(CODE_MARK, ""), remedy[1])
     with translation.override(language):
         texts = dict(elements)
         texts["what_happened"] = f"{elements['what_happened'].strip()}\n" + gettext(
@@ -118,6 +134,12 @@ def render(
             )
         subject = str(SUBJECTS[regime])
     return Rendered(subject, notice_text(sections), sections, regime, language)
+
+
+def wording_digest(rendered: Rendered) -> str:
+    """SHA-256 of a rendering's words: the same words, the same digest."""
+    words = [rendered.language, rendered.subject, rendered.body, rendered.sections]
+    return hashlib.sha256(json.dumps(words, sort_keys=True).encode()).hexdigest()
 
 
 def notice_text(sections: list[dict[str, str]]) -> str:

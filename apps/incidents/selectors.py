@@ -515,7 +515,7 @@ def notices_for_customer(*, customer_id: UUID) -> QuerySet[IncidentNotice]:
     """The notices sent to one customer (their "notices about your data")."""
     return (
         IncidentNotice.objects.filter(customer_id=customer_id, sent_at__isnull=False)
-        .select_related("incident")
+        .select_related("incident", "wording")
         .order_by("-sent_at")
     )
 

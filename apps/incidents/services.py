@@ -61,6 +61,7 @@ from apps.incidents.models import (
     IncidentNotice,
     IncidentStatus,
     IncidentText,
+    NoticeWording,
     RecordedDeadline,
     StatusComponent,
     StatusUpdate,
@@ -680,11 +681,6 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
     return queued
 
 
-# A stand-in for a customer's remedy code in a notice rendered once for many: random,
-# so no text staff write can hold it.
-_CODE_MARK = f"\x00code-{secrets.token_hex(8)}\x00"
-
-
 def _notices_queue_batch(
     *, actor: User, incident: Incident, after: int, size: int
 ) -> _Queued:
@@ -732,10 +728,11 @@ def _notices_queue_batch(
         for pk, customer_id, *_ in batch
         if customer_id not in held and customer_id not in told
     ]
-    # One rendering per language, regime and categories: the same words for
-    # everyone who shares them, the remedy code put in per person.
-    rendered: dict[tuple, tuple[str, str, str, list[dict[str, str]]]] = {}
-    rows: list[tuple[Any, ...]] = []
+    # One rendering per language, regime and categories, stored once
+    # (`NoticeWording`): the same words for everyone who shares them, the remedy
+    # code put in per person when read.
+    renderings: dict[tuple, notices.Rendered] = {}
+    told_now: list[tuple[Any, list[str], tuple, str]] = []
     remedies: list[tuple[int, str]] = []
     for pk, customer_id, region, mailbox_compromised, remedy_code in batch:
         if customer_id not in held:
@@ -758,9 +755,9 @@ def _notices_queue_batch(
             c for c in incident.data_categories if c in held[customer_id]
         )
         key = (language, regime, categories)
-        if key not in rendered:
+        if key not in renderings:
             elements = texts[language]
-            text = notices.render(
+            renderings[key] = notices.render(
                 elements=elements,
                 language=language,
                 regime=regime,
@@ -770,23 +767,20 @@ def _notices_queue_batch(
                     (
                         elements["remedy_description"]
                         or incident.get_remedy_kind_display(),
-                        _CODE_MARK,
+                        notices.CODE_MARK,
                     )
                     if incident.remedy_kind
                     else None
                 ),
             )
-            rendered[key] = (text.language, text.subject, text.body, text.sections)
-        language, subject, body, sections = rendered[key]
-        if incident.remedy_kind:
-            body = body.replace(_CODE_MARK, remedy_code)
-            sections = [
-                {**s, "text": s["text"].replace(_CODE_MARK, remedy_code)}
-                for s in sections
-            ]
-        rows.extend(
-            (customer_id, name, language, subject, body, sections) for name in channels
-        )
+        code = remedy_code if incident.remedy_kind else ""
+        told_now.append((customer_id, channels, key, code))
+    wording_ids = _wording_ids(incident, renderings)
+    rows = [
+        (customer_id, name, renderings[key].language, wording_ids[key], code)
+        for customer_id, channels, key, code in told_now
+        for name in channels
+    ]
     _remedy_codes_save(remedies)
     erased = AffectedCustomer.objects.filter(pk__in=set_apart).update(
         erased_before_notice=True
@@ -794,7 +788,7 @@ def _notices_queue_batch(
     bulk_insert(
         IncidentNotice,
         rows=rows,
-        columns=("customer_id", "channel", "language", "subject", "body", "sections"),
+        columns=("customer_id", "channel", "language", "wording", "remedy_code"),
         constants={
             "incident": incident.pk,
             "status": DeliveryStatus.QUEUED.value,
@@ -810,6 +804,36 @@ def _notices_queue_batch(
             details={"count": len(rows), "erased_before_notice": erased},
         )
     return _Queued(last=last, queued=len(rows), erased=erased)
+
+
+def _wording_ids(
+    incident: Incident, renderings: dict[tuple, notices.Rendered]
+) -> dict[tuple, int]:
+    """The ids of the stored wordings with the words of `renderings`, by the same
+    keys; those not stored yet are stored now. Two statements whatever their number."""
+    if not renderings:
+        return {}
+    digests = {key: notices.wording_digest(r) for key, r in renderings.items()}
+    NoticeWording.objects.bulk_create(
+        [
+            NoticeWording(
+                incident=incident,
+                digest=digests[key],
+                language=r.language,
+                subject=r.subject,
+                body=r.body,
+                sections=r.sections,
+            )
+            for key, r in renderings.items()
+        ],
+        ignore_conflicts=True,  # stored by an earlier batch or run
+    )
+    stored = dict(
+        NoticeWording.objects.filter(
+            incident=incident, digest__in=digests.values()
+        ).values_list("digest", "pk")
+    )
+    return {key: stored[digest] for key, digest in digests.items()}
 
 
 def _remedy_codes_save(codes: list[tuple[int, str]]) -> None:
@@ -846,7 +870,7 @@ def notices_send_batch(*, incident_id: Any, batch_size: int | None = None) -> in
     pending = notices_due(now=timezone.now()).filter(incident_id=incident_id)
     # Candidates only: each is claimed on its own below, skipping those another
     # worker took meanwhile.
-    batch = list(pending.order_by("pk")[:batch_size])
+    batch = list(pending.select_related("wording").order_by("pk")[:batch_size])
     if not batch:
         return 0
     outcomes: dict[str, int] = {}
@@ -860,6 +884,7 @@ def notices_send_batch(*, incident_id: Any, batch_size: int | None = None) -> in
             notice = _claim(pending, candidate.pk)
             if notice is None:
                 continue  # sent meanwhile, or another worker has it
+            notice.wording = candidate.wording  # stored once, never changed
             _deliver(notice, customers.get(notice.customer_id))
             notice.save(update_fields=["status", "sent_at", "next_attempt_at", "error"])
             outcomes[notice.status] = outcomes.get(notice.status, 0) + 1

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from apps.audit.models import AuditCheckpoint, ChainVerification
 from apps.compliance.models import ProcessingActivity
-from apps.incidents.models import Incident, IncidentNotice
+from apps.incidents.models import Incident, IncidentNotice, NoticeWording
 from apps.incidents.services import deadline_notified_record
 from apps.monitoring.models import Alert, AlertStatus
 from apps.requests.models import DataRequest
@@ -318,14 +318,16 @@ def test_the_nearest_deadline_counts_the_erased_since_and_those_not_reached(
         notified_at=timezone.now() - timedelta(minutes=5),
         recipient="Texas attorney general",
     )
+    wording = NoticeWording.objects.create(
+        incident=incident, digest="d", language="en", subject="s", body="b"
+    )
     IncidentNotice.objects.bulk_create(
         IncidentNotice(
             incident=incident,
             customer_id=person.customer_id,
             channel="email",
             language="en",
-            subject="s",
-            body="b",
+            wording=wording,
             queued_at=aware,
             status="failed",
         )

@@ -20,7 +20,7 @@ from apps.audit.models import AuditEvent
 from apps.incidents import channels, tasks
 from apps.incidents.channels import DeliveryDeferred, DeliveryFailed
 from apps.incidents.errors import IncidentConflict
-from apps.incidents.models import AffectedCustomer, IncidentNotice
+from apps.incidents.models import AffectedCustomer, IncidentNotice, NoticeWording
 from apps.incidents.selectors import affected_counts, notification_progress
 from apps.incidents.services import (
     affected_select,
@@ -196,7 +196,7 @@ def test_a_customer_erased_after_queueing_fails_at_once_on_every_channel(
 
 def test_the_email_channel_tells_permanent_from_transient_refusals(monkeypatch):
     email = channels.EmailChannel()
-    notice = IncidentNotice(subject="s", body="b")
+    notice = IncidentNotice(wording=NoticeWording(subject="s", body="b"))
     with pytest.raises(DeliveryFailed, match="invalid email address"):
         email.send(notice=notice, address="not an address")
 

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 
 from apps.audit.models import AuditEvent
 from apps.incidents.errors import IncidentConflict, IncidentError
-from apps.incidents.models import DeadlineNotification, IncidentNotice
+from apps.incidents.models import DeadlineNotification, IncidentNotice, NoticeWording
 from apps.incidents.selectors import deadlines_for, incidents_open_nearest_deadline
 from apps.incidents.services import deadline_notified_record, incident_transition
 from apps.retention.services import customer_erase
@@ -107,14 +107,16 @@ def test_a_notification_that_does_not_fit_is_refused(
 
 def queue_for_everyone(incident, channels=("email", "in_app")):
     now = timezone.now()
+    wording = NoticeWording.objects.create(
+        incident=incident, digest="d", language="en", subject="s", body="b"
+    )
     IncidentNotice.objects.bulk_create(
         IncidentNotice(
             incident=incident,
             customer_id=person.customer_id,
             channel=channel,
             language="en",
-            subject="s",
-            body="b",
+            wording=wording,
             queued_at=now,
         )
         for person in incident.affected.all()

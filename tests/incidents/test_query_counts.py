@@ -44,9 +44,10 @@ def test_queueing_notices_does_not_grow_with_the_affected(
     # batch in a savepoint (every affected person, under the default batch size: a
     # short batch is the last, no empty one after it): the incident's lock, the
     # batch, its texts, their data categories held, their saved languages and their
-    # notices already queued; remedy codes, those set apart and the notices, one
-    # statement each (3); the audit event (actor, chain lock, chain head, insert);
-    # and the savepoints' own statements (4, the audit's included): 20.
-    with django_assert_max_num_queries(20):
+    # notices already queued; their wordings stored and their ids read (2, however
+    # many wordings); remedy codes, those set apart and the notices, one statement
+    # each (3); the audit event (actor, chain lock, chain head, insert); and the
+    # savepoints' own statements (4, the audit's included): 22.
+    with django_assert_max_num_queries(22):
         queued = notices_queue(actor=privacy_admin, incident=incident)
     assert queued == 2 * (size - 1)

@@ -11,7 +11,13 @@ from apps.audit.models import AuditEvent
 from apps.core.db import advisory_session_lock
 from apps.incidents import services
 from apps.incidents.errors import IncidentConflict
-from apps.incidents.models import AffectedCustomer, Incident, IncidentNotice
+from apps.incidents.models import (
+    AffectedCustomer,
+    Incident,
+    IncidentNotice,
+    NoticeWording,
+)
+from apps.incidents.notices import CODE_MARK
 from apps.incidents.services import affected_select, notices_queue
 from tests.customers.factories import make_customer
 from tests.incidents.factories import make_incident
@@ -91,7 +97,10 @@ def test_a_queueing_stopped_midway_keeps_its_batches_and_the_next_queues_the_res
     for notice in notices:
         assert f"Your code: {after[notice.customer_id]}" in notice.body
         assert after[notice.customer_id] in notice.sections[-1]["text"]
-        assert "\x00" not in notice.body + str(notice.sections)
+        assert CODE_MARK not in notice.body + str(notice.sections)
+    # The words stored once, for all five and both runs: one language, regime and
+    # set of categories.
+    assert NoticeWording.objects.filter(incident=incident).count() == 1
     # Nothing left: queueing again queues nothing and says so on the record.
     assert notices_queue(actor=privacy_admin, incident=incident, batch_size=2) == 0
     assert queued_events(incident) == [4, 4, 2, 0]
@@ -204,7 +213,9 @@ def test_what_customers_are_told_cannot_change_between_batches(
     assert notices_queue(actor=privacy_admin, incident=incident, batch_size=1) == 4
     assert refused == ["queueing"] * 4  # both edits, before the 2nd and the last
     bodies = set(
-        IncidentNotice.objects.filter(incident=incident).values_list("body", flat=True)
+        IncidentNotice.objects.filter(incident=incident).values_list(
+            "wording__body", flat=True
+        )
     )
     assert not any("Something else happened." in body for body in bodies)
     assert not incident.texts.exists()
