@@ -5,8 +5,8 @@
 (switched to "delete" for this run, the other policies off):
 
 1. Our disposal (`purge_run`: batches of at most 5,000, or `BENCH_BATCH`, sized to
-   about half a second each (`AMANAH_DISPOSAL_BATCH_SECONDS`), in their own transactions,
-   each with a disposal log entry per customer) vs Django's
+   about half a second each (`AMANAH_DISPOSAL_BATCH_SECONDS`), in their own
+   transactions, each with a disposal log entry per customer) vs Django's
    `QuerySet.delete()` of the same customers and then their data keys, in one
    transaction, vs one SQL statement (writable CTEs) deleting the children, the
    customers and their keys. Each starts from the same database, copied from a template,
