@@ -4,8 +4,8 @@ from importlib import import_module
 from django.apps import apps
 from django.utils import timezone
 
-from apps.incidents.models import AffectedCustomer
-from apps.incidents.services import incident_create
+from apps.incidents.models import AffectedCustomer, Incident
+from apps.incidents.services import affected_select, incident_create
 
 
 def deadline_rules_seed() -> None:
@@ -33,6 +33,23 @@ def make_incident(actor, **overrides):
     }
     data.update(overrides)
     return incident_create(actor=actor, data=data)
+
+
+def voucher_incident(actor, people, **overrides):
+    """An incident offering a voucher (so each notice carries a remedy code) that
+    affects `people` (customers)."""
+    incident = make_incident(actor, **overrides)
+    Incident.objects.filter(pk=incident.pk).update(
+        remedy_kind="voucher", remedy_description="A 20% voucher"
+    )
+    incident.refresh_from_db()
+    affected_select(
+        actor=actor,
+        incident=incident,
+        scope="list",
+        customer_ids=" ".join(str(c.pk) for c in people),
+    )
+    return incident
 
 
 def affect(incident, counts: dict[tuple[str, str], int]) -> None:

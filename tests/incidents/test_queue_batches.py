@@ -18,27 +18,16 @@ from apps.incidents.models import (
     NoticeWording,
 )
 from apps.incidents.notices import CODE_MARK
-from apps.incidents.services import affected_select, notices_queue
+from apps.incidents.services import notices_queue
 from tests.customers.factories import make_customer
-from tests.incidents.factories import make_incident
+from tests.incidents import factories
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
 
 
 def voucher_incident(actor, size: int):
     people = [make_customer(email=f"b{i}@example.com") for i in range(size)]
-    incident = make_incident(actor)
-    Incident.objects.filter(pk=incident.pk).update(
-        remedy_kind="voucher", remedy_description="A 20% voucher"
-    )
-    incident.refresh_from_db()
-    affected_select(
-        actor=actor,
-        incident=incident,
-        scope="list",
-        customer_ids=" ".join(str(c.pk) for c in people),
-    )
-    return incident
+    return factories.voucher_incident(actor, people)
 
 
 def queued_events(incident) -> list[int]:

@@ -16,24 +16,9 @@ from apps.incidents.models import (
 from apps.incidents.notices import CODE_MARK
 from apps.incidents.services import affected_select, notices_queue
 from tests.customers.factories import make_customer
-from tests.incidents.factories import make_incident
+from tests.incidents.factories import make_incident, voucher_incident
 
 pytestmark = pytest.mark.django_db
-
-
-def voucher_incident(actor, people, **texts):
-    incident = make_incident(actor, **texts)
-    Incident.objects.filter(pk=incident.pk).update(
-        remedy_kind="voucher", remedy_description="A 20% voucher"
-    )
-    incident.refresh_from_db()
-    affected_select(
-        actor=actor,
-        incident=incident,
-        scope="list",
-        customer_ids=" ".join(str(c.pk) for c in people),
-    )
-    return incident
 
 
 def codes_of(incident) -> dict:
