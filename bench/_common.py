@@ -218,7 +218,9 @@ def dispose_raw(*, rollback: bool = False, cap_s: float | None = None) -> float:
 
     `cap_s`: the statement and its checks are cancelled after that many seconds (the
     transaction rolled back) and `RawCapped` raised with the seconds it ran: a floor
-    of the statement's time, which is all a ratio "at most 1.5x" needs."""
+    of the statement's time, which is all a ratio "at most 1.5x" needs. A statement
+    cancelled by hand (`pg_cancel_backend`) before its cap is a floor just the same,
+    and raises `RawCapped` too."""
     ctes = [
         "doomed AS MATERIALIZED (SELECT id, data_key_id FROM customers_customer "
         "WHERE erased_at IS NULL AND status = 'closed' AND closed_at IS NOT NULL "

@@ -288,7 +288,9 @@ def notices_result(incident_id, *, mail_log: Path, mail_key: str) -> dict[str, A
     from apps.incidents.models import IncidentNotice
     from apps.incidents.services import OUTCOME_UNKNOWN
 
-    notices = list(IncidentNotice.objects.filter(incident_id=incident_id))
+    notices = list(
+        IncidentNotice.objects.filter(incident_id=incident_id).select_related("wording")
+    )
     by_status = Counter(n.status for n in notices)
     email = [n for n in notices if n.channel == "email"]
     with key_scope():

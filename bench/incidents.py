@@ -106,15 +106,16 @@ def queue_naive(incident_id) -> None:
                 }
             )
         )
+        # The text rendered for the person, stored for them (a naive notice keeps
+        # its text), and a save() per notice.
+        wording = NoticeWording.objects.create(
+            incident=incident,
+            digest=str(person.pk),
+            language="en",
+            subject="Notice",
+            body=body,
+        )
         for channel in ("in_app", "email"):
-            # Its own copy of the text, as a notice with a body column would keep it.
-            wording = NoticeWording.objects.create(
-                incident=incident,
-                digest=f"{person.pk}-{channel}",
-                language="en",
-                subject="Notice",
-                body=body,
-            )
             IncidentNotice.objects.create(
                 incident=incident,
                 customer_id=person.customer_id,

@@ -835,9 +835,14 @@ def table_rows(small: dict[str, Any], large: dict[str, Any]) -> list[Row]:
                     None,
                     disposal["raw_s"],
                     goal="≤1.5x SQL",
-                    # Cancelled at its cap, the statement's time is a floor: ours
-                    # within 1.5x of the floor is within 1.5x of the statement.
-                    ok=disposal["ours_s"] <= 1.5 * disposal["raw_s"],
+                    # Cancelled, the statement's time is a floor: ours within 1.5x
+                    # of the floor is within 1.5x of the statement; beyond it, not
+                    # known.
+                    ok=True
+                    if disposal["ours_s"] <= 1.5 * disposal["raw_s"]
+                    else None
+                    if capped
+                    else False,
                     raw_label="SQL >" if capped else "SQL",
                     raw_floor=capped,
                     fmt="{:.1f}",

@@ -9,10 +9,10 @@ Batches are sized by time, not by count: each aims at
 `settings.AMANAH_DISPOSAL_BATCH_SECONDS`, so a batch's transaction holds its locks about
 that long whatever a row costs (a customer with years of history costs far more than one
 access-log row). A chain's first batch takes `FIRST_ROWS`; each next one scales the
-last one's size by how far its time was from the aim (`rows_next`): growing at most to
-twice the rows a batch took (so never to a size no batch has been timed near), never
-past the run's batch size. A key range that held fewer due rows than the batch takes
-is widened by the density it showed (`next_cursor`), so that batches fill.
+last one's size by how far its time was from the aim (`rows_next`): growing only from
+what a batch took, to at most twice that, never past the run's batch size. A key
+range that held fewer due rows than the batch takes is widened by the density it
+showed (`next_cursor`), so that batches fill.
 """
 
 from dataclasses import dataclass, replace

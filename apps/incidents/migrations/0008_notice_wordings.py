@@ -19,7 +19,36 @@ def _digest(language, subject, body, sections):
     return hashlib.sha256(json.dumps(words, sort_keys=True).encode()).hexdigest()
 
 
+# On PostgreSQL both directions are set-based: one INSERT of the distinct texts and
+# one UPDATE of the notices (an md5 stands for the digest of these old texts: unique
+# per incident all the same, and never the length of a new one's SHA-256).
+_WORDS = (
+    "md5(n.language || chr(31) || n.subject || chr(31) || n.body || chr(31) "
+    "|| n.sections::text)"
+)
+FORWARD_SQL = [
+    "INSERT INTO incidents_noticewording "
+    "(incident_id, digest, language, subject, body, sections) "
+    "SELECT DISTINCT ON (n.incident_id, d) n.incident_id, d, n.language, n.subject, "
+    f"n.body, n.sections FROM (SELECT n.*, {_WORDS} AS d "
+    "FROM incidents_incidentnotice n) n",
+    "UPDATE incidents_incidentnotice n SET wording_id = w.id "
+    "FROM incidents_noticewording w "
+    f"WHERE w.incident_id = n.incident_id AND w.digest = {_WORDS}",
+]
+BACKWARD_SQL = [
+    "UPDATE incidents_incidentnotice n SET subject = w.subject, "
+    "body = replace(w.body, chr(57344), n.remedy_code), "
+    "sections = replace(w.sections::text, chr(57344), n.remedy_code)::jsonb "
+    "FROM incidents_noticewording w WHERE w.id = n.wording_id",
+]
+
+
 def wordings_make(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for statement in FORWARD_SQL:
+            schema_editor.execute(statement)
+        return
     notice_model = apps.get_model("incidents", "IncidentNotice")
     wording_model = apps.get_model("incidents", "NoticeWording")
     found: dict[tuple, int] = {}
@@ -42,6 +71,10 @@ def wordings_make(apps, schema_editor):
 
 
 def wordings_copy_back(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        for statement in BACKWARD_SQL:
+            schema_editor.execute(statement)
+        return
     notice_model = apps.get_model("incidents", "IncidentNotice")
     notices = notice_model.objects.order_by("pk").select_related("wording")
     for notice in notices.iterator(chunk_size=2000):
