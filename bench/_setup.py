@@ -89,9 +89,10 @@ def _server_connection() -> psycopg.Connection:
 
 
 @contextmanager
-def bench_database(name: str) -> Iterator[None]:
+def bench_database(name: str, *, keep: bool = False) -> Iterator[None]:
     """Create database `name`, migrate it, and drop it when the block ends, however
-    it ends. Exits with status 1 and one line when PostgreSQL does not answer."""
+    it ends (`keep`: not when the block ends normally). Exits with status 1 and one
+    line when PostgreSQL does not answer."""
     from django.core.management import call_command
     from django.db import connections
 
@@ -104,20 +105,27 @@ def bench_database(name: str) -> Iterator[None]:
         sys.exit(1)
     # SIGTERM (a killed `make`) would skip `finally`; turn it into SystemExit.
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    kept = False
     try:
         call_command("migrate", verbosity=0, interactive=False)
         yield
+        kept = keep
     finally:
         connections.close_all()
-        with _server_connection() as conn:
-            # FORCE: a connection left open by a crash must not keep the database alive.
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                    sql.Identifier(name)
-                )
-            )
-        erasure_journal_path(name).unlink(missing_ok=True)
+        if not kept:
+            _database_drop(name)
         signal.signal(signal.SIGTERM, previous)
+
+
+def _database_drop(name: str) -> None:
+    with _server_connection() as conn:
+        # FORCE: a connection left open by a crash must not keep the database alive.
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)
+            )
+        )
+    erasure_journal_path(name).unlink(missing_ok=True)
 
 
 def database_clone(template: str, name: str) -> None:

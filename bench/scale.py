@@ -57,7 +57,10 @@ Measured at each size, the reads first and the destructive steps last:
    table says "SQL > ..." and the ratio "<...", and the goal holds when ours is within
    1.5x of that floor.
 
-`BENCH_SMALL` (100,000) sets the small size. `BENCH_SCALE_PARTS=agent,audience,...`
+`BENCH_SMALL` (100,000) sets the small size. `BENCH_SCALE_KEEP=1` leaves each size's
+database in place after its measurements (for `--measure DB OUT`, which runs the
+chosen parts again on such a database with the code as it is then; drop it with
+`dropdb -h 127.0.0.1 -U postgres DB` when done). `BENCH_SCALE_PARTS=agent,audience,...`
 runs only those measurements (the load is the same). `BENCH_SCALE_JSON=path` keeps the
 results (default `bench/results/scale-<pid>.json`); `python bench/scale.py --print
 path` prints the table of a finished run again. Progress lines go to stdout with the
@@ -113,13 +116,15 @@ BATCH = 5_000
 # The raw disposal statement is cancelled after this long (its time is then a floor:
 # enough for "ours at most 1.5x" whenever ours is within 1.5x of the cap).
 RAW_CAP_S = float(os.environ.get("BENCH_RAW_CAP_S", "1800"))
+KEEP = os.environ.get("BENCH_SCALE_KEEP", "") == "1"
 CHILD_TIMEOUT = 6 * 3600
 
 # Modes: no argument (the run), `--size N DB OUT` (one size), `--dispose DB OUT` (our
 # disposal, measured in a process of its own), `--replica-read DB OUT` (the reader
-# beside the writers), `--print PATH` (the table of a saved run).
+# beside the writers), `--measure DB OUT` (the chosen parts on a kept database),
+# `--print PATH` (the table of a saved run).
 MODE = sys.argv[1] if len(sys.argv) > 1 else ""
-if MODE in ("--size", "--dispose", "--replica-read"):
+if MODE in ("--size", "--dispose", "--replica-read", "--measure"):
     DB_NAME = _setup.configure_django(sys.argv[-2])
     from django.conf import settings
 
@@ -725,9 +730,7 @@ def size_main(count: int, out: Path) -> None:
     def save() -> None:
         out.write_text(json.dumps(result, indent=1, default=str))
 
-    from django.db import connections
-
-    with _setup.bench_database(DB_NAME):
+    with _setup.bench_database(DB_NAME, keep=KEEP):
         result["machine"] = _setup.machine_context()
         progress(f"{count:,}: database {DB_NAME}, loading")
         start = time.perf_counter()
@@ -741,28 +744,73 @@ def size_main(count: int, out: Path) -> None:
             f"{result['consent_consentevent']:,} consent events"
         )
         save()
-        for part in PARTS:
-            if not want(part):
-                continue
-            if part == "replica" and count < LARGE:
-                # Its goal is at N; a copy of the cluster costs minutes.
-                result["parts"][part] = {"skipped": "measured at the large size only"}
-                continue
-            progress(f"{count:,}: {part}")
-            start = time.perf_counter()
-            try:
-                result["parts"][part] = MEASURES[part](ctx)
-            except Exception as exc:  # recorded; the other parts still run
-                traceback.print_exc()
-                result["parts"][part] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
-                result["error"] = f"{part} failed"
-                connections.close_all()
-            result["phases"][part] = time.perf_counter() - start
-            progress(
-                f"{count:,}: {part} done in {result['phases'][part]:.1f} s: "
-                + json.dumps(result["parts"][part], default=str)
-            )
-            save()
+        parts_measure(ctx, count, result, save)
+    if KEEP:
+        progress(f"{count:,}: database {DB_NAME} kept")
+
+
+def parts_measure(
+    ctx: dict[str, Any], count: int, result: dict[str, Any], save: Callable[[], None]
+) -> None:
+    """The chosen measurements, in the module's order, each saved as it ends."""
+    from django.db import connections
+
+    for part in PARTS:
+        if not want(part):
+            continue
+        if part == "replica" and count < LARGE:
+            # Its goal is at N; a copy of the cluster costs minutes.
+            result["parts"][part] = {"skipped": "measured at the large size only"}
+            continue
+        progress(f"{count:,}: {part}")
+        start = time.perf_counter()
+        try:
+            result["parts"][part] = MEASURES[part](ctx)
+        except Exception as exc:  # recorded; the other parts still run
+            traceback.print_exc()
+            result["parts"][part] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            result["error"] = f"{part} failed"
+            connections.close_all()
+        result["phases"][part] = time.perf_counter() - start
+        progress(
+            f"{count:,}: {part} done in {result['phases'][part]:.1f} s: "
+            + json.dumps(result["parts"][part], default=str)
+        )
+        save()
+
+
+def measure_main(out: Path) -> None:
+    """The chosen parts on a database a run kept (`BENCH_SCALE_KEEP`); its users and
+    months are read back from it. The database stays."""
+    from apps.access.models import Interaction
+    from apps.accounts.models import User
+    from apps.customers.models import Customer
+
+    users = {
+        name: User.objects.get(username=f"bench-{name}")
+        for name in ("admin", "agent", "officer")
+    }
+    ctx: dict[str, Any] = {
+        **users,
+        "bounds": months_loaded(datetime.now(UTC)),
+        "pool": list(
+            Customer.objects.order_by("-created_at").values_list("pk", flat=True)[:POOL]
+        ),
+        "assigned": list(
+            Interaction.objects.filter(
+                staff=users["agent"], closed_at__isnull=True
+            ).values_list("customer_id", flat=True)
+        ),
+    }
+    count = Customer.objects.count()
+    result: dict[str, Any] = {"customers": count, "phases": {}, "parts": {}}
+    result["machine"] = _setup.machine_context()
+    parts_measure(
+        ctx,
+        count,
+        result,
+        lambda: out.write_text(json.dumps(result, indent=1, default=str)),
+    )
 
 
 # The run and its table
@@ -1025,6 +1073,8 @@ if __name__ == "__main__":
         size_main(int(sys.argv[2]), Path(sys.argv[4]))
     elif MODE == "--dispose":
         dispose_main(Path(sys.argv[3]))
+    elif MODE == "--measure":
+        measure_main(Path(sys.argv[3]))
     elif MODE == "--replica-read":
         replica_read_main(Path(sys.argv[3]))
     elif MODE == "--print":
