@@ -162,17 +162,32 @@ def due_filter(at: datetime) -> dict[str, Any]:
     }
 
 
-def purge_run_timed(*, batch_size: int) -> float:
-    """purge_run; returns its longest batch in seconds (each batch is a transaction)."""
+class RunStopped(Exception):
+    """`purge_run_timed` stopped the run at its `stop_after`."""
+
+
+def purge_run_timed(
+    *, batch_size: int, stop_after: float | None = None, overruns: list | None = None
+) -> float:
+    """purge_run; returns its longest batch in seconds (each batch is a transaction).
+    `stop_after`: raise RunStopped at the first batch that would begin after that
+    many seconds (the run is recorded as failed, `RunStopped`). `overruns`:
+    appended with the rows of each batch rolled back for running out of its time."""
     batches: list[float] = []
     batch_execute = services.disposal_batch_execute
+    started = time.perf_counter()
 
     def timed(**kwargs: Any) -> Any:
         start = time.perf_counter()
+        if stop_after is not None and start - started > stop_after:
+            raise RunStopped(max(batches, default=0.0))
         try:
-            return batch_execute(**kwargs)
+            count, following = batch_execute(**kwargs)
         finally:
             batches.append(time.perf_counter() - start)
+        if overruns is not None and following is not None and following.overruns:
+            overruns.append(kwargs["cursor"].batch_rows(kwargs["batch_size"]))
+        return count, following
 
     services.disposal_batch_execute = timed
     try:

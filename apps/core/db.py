@@ -117,21 +117,25 @@ about to be deleted: the `KEY SHARE` lock that every foreign-key check of an ins
 takes (an access-log row naming its customer, an audit event naming its actor) never
 waits on it, so inserts cannot join a cycle through a row they only refer to. (Django
 makes PostgreSQL's foreign keys deferred: the checks of a transaction's inserts run at
-its commit, after the audit chain, and for that reason too must never wait.)
+its commit, after the audit chain, and for that reason too must never wait. A
+transaction held to a time, `transaction_time_bounded` (disposal batches), runs them
+as its last statement before the commit instead, in the same place in this order.)
 """
 
 import hashlib
 import json
+import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import psycopg
 from django.core.exceptions import FieldDoesNotExist
-from django.db import connection
-from django.db.models import Field, Model
+from django.db import DatabaseError, connection
+from django.db.models import Field, Func, IntegerField, Model
 
 
 def declare_disposal() -> None:
@@ -229,6 +233,109 @@ def transactions_before_now_wait(*, timeout: float, poll: float = 0.05) -> bool:
             time.sleep(poll)
 
 
+def count_rows() -> Func:
+    """`COUNT(*)` for `.annotate()` without grouping (a scalar subquery's value):
+    counting rows, not a column, lets PostgreSQL count from an index alone (an
+    index-only scan) where a column's count reads each matching row from the table
+    (unless the index holds that column too)."""
+    return Func(template="COUNT(*)", output_field=IntegerField())
+
+
+class TransactionOverBudget(Exception):
+    """A transaction bounded by `transaction_time_bounded` ran out of its time: the
+    statement running then was cancelled, and the transaction is rolled back."""
+
+
+# A statement may outlast the bound by at most this (the server's timeout is set again
+# once it is this stale).
+_BOUND_SLACK = 0.05
+
+
+@dataclass
+class _Bound:
+    deadline: float
+    set_at: float | None = None  # when the server's statement_timeout was last set
+
+
+def _bound_apply(run: Callable[[str, list], Any]) -> None:
+    """Before a statement of a bounded transaction: set the server's
+    `statement_timeout` to the time left (through `run`, the cursor's own execute),
+    unless it was set within the slack; out of time, raise. Nothing while the
+    transaction is in error (only a rollback to a savepoint can run then)."""
+    # On the thread's own connection (the proxy hands attributes to it).
+    bound: _Bound | None = getattr(connection, "amanah_bound", None)
+    if bound is None or connection.connection.info.transaction_status == _IN_ERROR:
+        return
+    now = time.monotonic()
+    left = bound.deadline - now
+    if left <= 0:
+        raise TransactionOverBudget("the transaction ran out of its time")
+    if bound.set_at is None or now - bound.set_at > _BOUND_SLACK:
+        # At least 1 ms: 0 would mean no timeout at all.
+        run(
+            "SELECT set_config('statement_timeout', %s, true)",
+            [str(max(1, math.ceil(left * 1e3)))],
+        )
+        bound.set_at = now
+
+
+_IN_ERROR = psycopg.pq.TransactionStatus.INERROR
+
+
+def _bounded_execute(
+    execute: Any, sql: Any, params: Any, many: bool, context: Any
+) -> Any:
+    _bound_apply(lambda text, values: execute(text, values, False, context))
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        if str(sql).startswith("ROLLBACK TO SAVEPOINT"):
+            # It undid any timeout set since the savepoint: set it again next time.
+            connection.amanah_bound.set_at = None
+
+
+@contextmanager
+def transaction_time_bounded(seconds: float | None) -> Iterator[None]:
+    """Hold the enclosing transaction to `seconds`: use it as the whole body of an
+    outermost `transaction.atomic` block. Each statement runs with PostgreSQL's
+    `statement_timeout` set to the time left (set again once it is 50 ms stale, so
+    a statement may outlast the bound by that much), and the deferred constraint
+    checks run on leaving the block (`SET CONSTRAINTS ALL IMMEDIATE`), under that
+    timeout too (a COMMIT's deferred checks are not cancelled by it). Out of time,
+    the running statement is cancelled and `TransactionOverBudget` raised: the
+    transaction rolls back. A statement cancelled by hand (`pg_cancel_backend`) is
+    not an overrun: its error goes on as it is.
+
+    No bound (nothing done) with `seconds` None or not above zero, elsewhere than
+    PostgreSQL, and inside an outer transaction (a savepoint cannot bound the
+    transaction around it)."""
+    if (
+        seconds is None
+        or seconds <= 0
+        or connection.vendor != "postgresql"
+        or len(connection.atomic_blocks) != 1
+    ):
+        yield
+        return
+    connection.amanah_bound = _Bound(deadline=time.monotonic() + seconds)
+    try:
+        with connection.execute_wrapper(_bounded_execute):
+            yield
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    except DatabaseError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, psycopg.errors.QueryCanceled) and "statement timeout" in (
+            cause.diag.message_primary or ""
+        ):
+            raise TransactionOverBudget(
+                f"the transaction ran out of its {seconds} s"
+            ) from exc
+        raise
+    finally:
+        connection.amanah_bound = None
+
+
 class _LoggedCursor(psycopg.Cursor):
     """psycopg's server-side-binding cursor whose statements still reach Django's
     query log when Django keeps one (DEBUG, CaptureQueriesContext): SQL text only,
@@ -240,6 +347,11 @@ class _LoggedCursor(psycopg.Cursor):
             # Django's exceptions (IntegrityError, DataError, ...), as its own
             # cursor raises them.
             with connection.wrap_database_errors:
+                _bound_apply(
+                    lambda text, values: super(_LoggedCursor, self).execute(
+                        text, values
+                    )
+                )
                 return super().execute(query, params, **kwargs)
         finally:
             if connection.queries_logged:

@@ -34,7 +34,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import connection, transaction
-from django.db.models import Count, F, Func, Max, Min, Q, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDate
 
 from apps.consent.selectors import (
@@ -43,7 +43,7 @@ from apps.consent.selectors import (
     consent_event_queryset,
     consent_withdrawals_span,
 )
-from apps.core.db import advisory_session_lock
+from apps.core.db import advisory_session_lock, count_rows
 from apps.core.replica import read_connection
 from apps.customers.models import CustomerStatus
 from apps.customers.registry import DataCategory, fields_in_category
@@ -189,7 +189,7 @@ def rows_by_day(
         _rows(key, since, before, customers)
         .annotate(clock_day=TruncDate(key.field, tzinfo=UTC))
         .values("clock_day")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # from the clock's index alone (`count_rows`)
         .values_list("clock_day", "n")
     )
     return dict(per_day)
@@ -209,11 +209,7 @@ def count_sql(
         return consent_event_count_withdrawn_sql(
             since=since, before=before, customers=customers
         )
-    counted = (
-        _rows(key, since, before, customers)
-        .annotate(n=Func(F("pk"), function="COUNT"))
-        .values("n")
-    )
+    counted = _rows(key, since, before, customers).annotate(n=count_rows()).values("n")
     sql, params = counted.query.sql_with_params()
     return sql, list(params)
 
@@ -237,7 +233,7 @@ def _consent_events_by_creation(since: datetime, before: datetime) -> dict[date,
         .order_by()
         .annotate(clock_day=TruncDate("created_at", tzinfo=UTC))
         .values("clock_day")
-        .annotate(n=Count("pk"))
+        .annotate(n=Count("*"))  # from the clock's index alone (`count_rows`)
         .values_list("clock_day", "n")
     )
     return dict(per_day)

@@ -13,8 +13,6 @@ from django.db.models import (
     Case,
     Count,
     Exists,
-    F,
-    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -28,6 +26,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
 from apps.consent.selectors import consent_event_counts_by_withdrawal
+from apps.core.db import count_rows
 from apps.core.i18n import texts_in_language
 from apps.customers.models import Customer, CustomerStatus
 from apps.customers.selectors import customer_ids_restricted
@@ -697,7 +696,7 @@ def disposal_scheduled_at() -> time:
 
 def _count_of(rows: QuerySet) -> Subquery:
     """`SELECT count(*)` of `rows` as a scalar subquery."""
-    counted = rows.order_by().annotate(n=Func(F("pk"), function="COUNT"))
+    counted = rows.order_by().annotate(n=count_rows())
     return Subquery(counted.values("n"), output_field=IntegerField())
 
 

@@ -40,7 +40,13 @@ from apps.access.services import (
 )
 from apps.accounts.models import User
 from apps.audit import services as audit
-from apps.core.db import advisory_xact_lock, bulk_insert, declare_disposal
+from apps.core.db import (
+    TransactionOverBudget,
+    advisory_xact_lock,
+    bulk_insert,
+    declare_disposal,
+    transaction_time_bounded,
+)
 from apps.core.i18n import translations_check
 from apps.core.partitions import Partition, PartitionBusy
 from apps.core.reasons import reason_require
@@ -307,42 +313,55 @@ def disposal_batch_execute(
     limit = cursor.batch_rows(batch_size)
     span = cursor.span or walk.SPAN_START * limit
     started = time.monotonic()
-    with transaction.atomic():
-        holds_freeze()  # the due query below sees every hold placed before it
-        declare_disposal()
-        in_range, upper = walk.batch_range(scope.rows(policy).model, cursor, span)
-        # A sweep has no key range: it reads in the clock's order (`sweep_order`).
-        order = scope.sweep_order(policy) if cursor.sweep else ["pk"]
-        rows = list(
-            disposable(policy)
-            .filter(in_range)
-            .select_for_update(skip_locked=True, of=("self",))
-            .order_by(*order)
-            .values_list("pk", scope.customer_field)[:limit]
+    bound = walk.time_bound(cursor, settings.AMANAH_DISPOSAL_TRANSACTION_SECONDS)
+    try:
+        with transaction.atomic(), transaction_time_bounded(bound):
+            holds_freeze()  # the due query below sees every hold placed before it
+            declare_disposal()
+            in_range, upper = walk.batch_range(scope.rows(policy).model, cursor, span)
+            # A sweep has no key range: it reads in the clock's order (`sweep_order`).
+            order = scope.sweep_order(policy) if cursor.sweep else ["pk"]
+            rows = list(
+                disposable(policy)
+                .filter(in_range)
+                .select_for_update(skip_locked=True, of=("self",))
+                .order_by(*order)
+                .values_list("pk", scope.customer_field)[:limit]
+            )
+            taken = [pk for pk, _ in rows]
+            following = walk.next_cursor(
+                cursor, span=span, taken=taken, upper=upper, batch_size=limit
+            )
+            if not rows:
+                # A sweep that could lock nothing, with rows still due: other
+                # transactions hold them (`walk.SWEEP_WAITS`).
+                # In the sweep's order (`exists()` would drop it, and an unordered
+                # look may read the whole table to find nothing).
+                due = disposable(policy).order_by(*order).values_list("pk", flat=True)
+                if following is None and due.first() is not None:
+                    following = walk.sweep_again(cursor)
+                # An empty look took no rows: the batch's size stands.
+                return 0, walk.rows_keep(following, cursor)
+            dispose(policy, taken)
+            disposal_log_write(
+                run_id=run_id,
+                policy=policy,
+                per_customer=Counter(customer_id for _, customer_id in rows),
+            )
+            DisposalProgress.objects.filter(run_id=run_id, policy=policy).update(
+                disposed=F("disposed") + len(rows), batches=F("batches") + 1
+            )
+    except TransactionOverBudget:
+        logger.warning(
+            "retention.batch_over_time",
+            extra={
+                "run_id": run_id,
+                "policy": policy.code,
+                "rows": limit,
+                "seconds": round(time.monotonic() - started, 3),
+            },
         )
-        taken = [pk for pk, _ in rows]
-        following = walk.next_cursor(
-            cursor, span=span, taken=taken, upper=upper, batch_size=limit
-        )
-        if not rows:
-            # A sweep that could lock nothing, with rows still due: other
-            # transactions hold them (`walk.SWEEP_WAITS`).
-            # In the sweep's order (`exists()` would drop it, and an unordered
-            # look may read the whole table to find nothing).
-            due = disposable(policy).order_by(*order).values_list("pk", flat=True)
-            if following is None and due.first() is not None:
-                following = walk.sweep_again(cursor)
-            # An empty look took no rows: the batch's size stands.
-            return 0, walk.rows_keep(following, cursor)
-        dispose(policy, taken)
-        disposal_log_write(
-            run_id=run_id,
-            policy=policy,
-            per_customer=Counter(customer_id for _, customer_id in rows),
-        )
-        DisposalProgress.objects.filter(run_id=run_id, policy=policy).update(
-            disposed=F("disposed") + len(rows), batches=F("batches") + 1
-        )
+        return 0, walk.rows_after_overrun(cursor, rows=limit)
     seconds = time.monotonic() - started
     logger.info(
         "retention.batch_done",

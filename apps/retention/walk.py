@@ -13,6 +13,13 @@ last one's size by how far its time was from the aim (`rows_next`): growing only
 what a batch took, to at most twice that, never past the run's batch size. A key
 range that held fewer due rows than the batch takes is widened by the density it
 showed (`next_cursor`), so that batches fill.
+
+A batch's size cannot foresee a slow moment (a disk that stalls, a lock waited for),
+so each transaction is also held to `settings.AMANAH_DISPOSAL_TRANSACTION_SECONDS`:
+one that runs out of it is rolled back and the same range tried again with a quarter
+of the rows (`rows_after_overrun`). After `OVERRUNS_MAX` such tries in a row (a lock
+waited for longer than all of them, or one row that cannot be disposed of within the
+time) the next batch runs unbounded, so that disposal always goes on.
 """
 
 from dataclasses import dataclass, replace
@@ -40,10 +47,14 @@ class BatchCursor:
     sweep: bool = False
     waits: int = 0  # sweeps that found due rows only other transactions held
     rows: int = 0  # rows the batch takes at most; 0: FIRST_ROWS (or the run's size)
+    overruns: int = 0  # batches in a row rolled back for running out of time
 
     def to_args(self) -> list:
-        """JSON-safe, for the next Celery task: an id and numbers, no PII."""
-        return [self.after, self.span, self.sweep, self.waits, self.rows]
+        """JSON-safe, for the next Celery task: an id and numbers, no PII. Without
+        `overruns` when there are none: a worker not yet updated to know it still
+        takes the task (a rolling deploy)."""
+        args = [self.after, self.span, self.sweep, self.waits, self.rows]
+        return [*args, self.overruns] if self.overruns else args
 
     def batch_rows(self, most: int) -> int:
         """How many rows this batch takes: its size, within the run's `most`."""
@@ -52,6 +63,9 @@ class BatchCursor:
 
 SPAN_START, SPAN_MAX = 4, 256  # times the batch size
 FIRST_ROWS = 200
+# A chain's first batch (FIRST_ROWS) reaches one row in four quarterings, the default
+# largest (2,000) in five, the bench's 5,000 in six; then two more tries at the least.
+OVERRUNS_MAX = 8
 # A sweep that finds nothing it can lock while rows are still due (another worker's
 # batch holds them, or a killed worker's connection that the server has not closed
 # yet) looks again after SWEEP_PAUSE seconds, up to SWEEP_WAITS times, before leaving
@@ -163,3 +177,15 @@ def rows_next(
 def rows_keep(following: BatchCursor | None, cursor: BatchCursor) -> BatchCursor | None:
     """`following` with `cursor`'s batch size: after a batch that took nothing."""
     return replace(following, rows=cursor.rows) if following is not None else None
+
+
+def rows_after_overrun(cursor: BatchCursor, *, rows: int) -> BatchCursor:
+    """The same batch again with a quarter of its `rows` (at least one), after it ran
+    out of its time and was rolled back."""
+    return replace(cursor, rows=max(1, rows // 4), overruns=cursor.overruns + 1)
+
+
+def time_bound(cursor: BatchCursor, seconds: float) -> float | None:
+    """The time the cursor's batch is held to: `seconds`, or None (unbounded) after
+    `OVERRUNS_MAX` overruns in a row, or when `seconds` is not above zero (off)."""
+    return seconds if seconds > 0 and cursor.overruns < OVERRUNS_MAX else None

@@ -523,6 +523,13 @@ AMANAH_DISPOSAL_BATCH_SIZE = env.int("AMANAH_DISPOSAL_BATCH_SIZE", default=2000)
 # of the 2 s a disposal transaction may take: a batch can run slow (a checkpoint, a
 # busy disk) and still stay within it.
 AMANAH_DISPOSAL_BATCH_SECONDS = env.float("AMANAH_DISPOSAL_BATCH_SECONDS", default=0.5)
+# and each is held to this (PostgreSQL): one that would take longer is cancelled,
+# rolled back and tried again with fewer rows; after eight in a row the next runs
+# without it, so disposal goes on (walk.py). 0 turns it off. Below the 2 s a
+# disposal transaction may hold its locks, with room for the rollback.
+AMANAH_DISPOSAL_TRANSACTION_SECONDS = env.float(
+    "AMANAH_DISPOSAL_TRANSACTION_SECONDS", default=1.5
+)
 AMANAH_DISPOSAL_AT = env.str(
     "AMANAH_DISPOSAL_AT",
     default=env.str("AMANAH_MONITOR_DISPOSAL_AT", default="02:30"),

@@ -80,6 +80,8 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # second; batches sized by time are tested with their own aim
 # (tests/retention/test_batch_time.py).
 AMANAH_DISPOSAL_BATCH_SECONDS = 60.0
+# and held to it: tests/retention/test_transaction_bound.py sets its own.
+AMANAH_DISPOSAL_TRANSACTION_SECONDS = 60.0
 # Each process's own cache, whatever CACHE_URL says: tests that need a shared one make
 # their own (a Redis database or key prefix of the test's), and none may clear another
 # service's data.

@@ -3,14 +3,12 @@ request is on screen where the page lands, a refused request opens at its errors
 requests reflow as cards so the download is reachable, and the public data policy
 reflows as cards in every language (Persian right to left): no sideways scroll."""
 
-from importlib import import_module
-
 import pytest
-from django.apps import apps
 
 from tests.consent.factories import reseed_purposes
 from tests.portal.factories import make_account
 from tests.portal.test_browser_pages import PHONE, signed_in_page
+from tests.retention.factories import reseed_policies
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -78,15 +76,6 @@ def test_a_refused_correction_opens_at_its_error(live_server, browser):
     page.locator("#request-errors a").first.click()
     on_screen(page, page.get_by_label("The correct value"))
     page.close()
-
-
-def reseed_policies() -> None:
-    """The retention policies as migrations 0002, 0004 and 0007 leave them (after a
-    flush)."""
-    migrations = "apps.retention.migrations."
-    import_module(migrations + "0002_seed_policies").seed(apps, None)
-    import_module(migrations + "0004_honest_policy_texts").correct(apps, None)
-    import_module(migrations + "0007_texts_per_language").translate_seeded(apps, None)
 
 
 @pytest.mark.parametrize("language", ["en", "id", "de", "fa"])

@@ -1,5 +1,7 @@
 from datetime import timedelta
+from importlib import import_module
 
+from django.apps import apps
 from django.utils import timezone
 
 from apps.customers.models import Customer, CustomerStatus
@@ -83,3 +85,12 @@ def policy_form_data(policy, **changes):
         **translations_initial(policy.translations, POLICY_TEXT_FIELDS),
         **changes,
     }
+
+
+def reseed_policies() -> None:
+    """The retention policies as migrations 0002, 0004 and 0007 leave them (a
+    transactional test starts from an empty database)."""
+    migrations = "apps.retention.migrations."
+    import_module(migrations + "0002_seed_policies").seed(apps, None)
+    import_module(migrations + "0004_honest_policy_texts").correct(apps, None)
+    import_module(migrations + "0007_texts_per_language").translate_seeded(apps, None)

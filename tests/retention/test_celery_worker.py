@@ -8,11 +8,9 @@ import signal
 import threading
 import time
 import uuid
-from importlib import import_module
 
 import psycopg
 import pytest
-from django.apps import apps
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -36,7 +34,11 @@ from tests.brokers import (
     redis_url_or_skip,
     worker_processes,
 )
-from tests.retention.factories import aged_customer, overlapping_customers
+from tests.retention.factories import (
+    aged_customer,
+    overlapping_customers,
+    reseed_policies,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -65,8 +67,7 @@ def queue() -> str:
 
 @pytest.fixture
 def seeded_policies():
-    # A transactional test starts from an empty database: the migration's policies.
-    import_module("apps.retention.migrations.0002_seed_policies").seed(apps, None)
+    reseed_policies()
 
 
 @pytest.fixture
