@@ -118,7 +118,9 @@ def test_a_batch_waiting_past_its_time_is_rolled_back_and_the_run_goes_on(
     assert over[:2] == [walk.FIRST_ROWS, walk.FIRST_ROWS // 4]
     assert max(times) < 1.5  # none waited out the hold's two seconds
     assert result.disposed[CLOSED] == 5
-    assert not Customer.objects.filter(status=CustomerStatus.CLOSED, erased_at=None).exists()
+    assert not Customer.objects.filter(
+        status=CustomerStatus.CLOSED, erased_at=None
+    ).exists()
     progress = result.run.progress.get(policy__code=CLOSED)
     assert progress.disposed == 5  # a rolled-back batch counted nothing
 
