@@ -649,6 +649,16 @@ def measure_partition(ctx: dict[str, Any]) -> dict[str, Any]:
 # 7. Disposal
 
 
+def disposal_policies_set() -> None:
+    """closed-accounts set to delete, the other policies off."""
+    from apps.retention.models import RetentionPolicy
+
+    RetentionPolicy.objects.filter(code="closed-accounts").update(
+        enabled=True, action="delete"
+    )
+    RetentionPolicy.objects.exclude(code="closed-accounts").update(enabled=False)
+
+
 def measure_disposal(ctx: dict[str, Any]) -> dict[str, Any]:
     from _common import RawCapped, dispose_raw
     from django.db import connection, connections
@@ -657,10 +667,7 @@ def measure_disposal(ctx: dict[str, Any]) -> dict[str, Any]:
     from apps.retention.models import RetentionPolicy
     from apps.retention.selectors import disposable
 
-    RetentionPolicy.objects.filter(code="closed-accounts").update(
-        enabled=True, action="delete"
-    )
-    RetentionPolicy.objects.exclude(code="closed-accounts").update(enabled=False)
+    disposal_policies_set()
     due = disposable(RetentionPolicy.objects.get(code="closed-accounts")).count()
     before = Customer.objects.count()
     try:
@@ -699,6 +706,7 @@ def dispose_main(out: Path) -> None:
     from apps.customers.models import Customer
     from apps.retention.models import DisposalLogEntry
 
+    disposal_policies_set()  # as the run set them (`--dispose` alone too)
     connection.ensure_connection()
     base_mb = _setup.proc_status_mb("VmRSS")
     _setup.peak_rss_reset()
