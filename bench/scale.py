@@ -58,7 +58,8 @@ Measured at each size, the reads first and the destructive steps last:
    1.5x of that floor. A batch that runs out of its time
    (`AMANAH_DISPOSAL_TRANSACTION_SECONDS`) is rolled back and tried again smaller;
    the table counts those. `--dispose DB OUT` alone, with `BENCH_DISPOSE_STOP_S`,
-   measures the first seconds of our disposal only (on a kept database).
+   measures the first seconds of our disposal only (on a kept database, which it
+   leaves partly disposed, its run failed: the next run resumes it).
 
 `BENCH_SMALL` (100,000) sets the small size. `BENCH_SCALE_KEEP=1` leaves each size's
 database in place after its measurements (for `--measure DB OUT`, which runs the
@@ -806,8 +807,10 @@ def parts_measure(
 
 
 def measure_main(out: Path) -> None:
-    """The chosen parts on a database a run kept (`BENCH_SCALE_KEEP`); its users and
-    months are read back from it. The database stays."""
+    """The chosen parts on a database a run kept (`BENCH_SCALE_KEEP`); its users are
+    read back from it, its months are this month's (`months_loaded`: measure in the
+    month it was loaded). The database stays, changed by the parts that change it
+    (partition, disposal, notices)."""
     from apps.access.models import Interaction
     from apps.accounts.models import User
     from apps.customers.models import Customer

@@ -257,13 +257,19 @@ class _Bound:
     set_at: float | None = None  # when the server's statement_timeout was last set
 
 
+# The bound of the transaction in progress, kept on the thread's own connection (the
+# proxy `connection` hands attributes to it).
+_BOUND_ATTR = "amanah_bound"
+_IN_ERROR = psycopg.pq.TransactionStatus.INERROR
+_SAVEPOINT_SQL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+
+
 def _bound_apply(run: Callable[[str, list], Any]) -> None:
     """Before a statement of a bounded transaction: set the server's
     `statement_timeout` to the time left (through `run`, the cursor's own execute),
     unless it was set within the slack; out of time, raise. Nothing while the
     transaction is in error (only a rollback to a savepoint can run then)."""
-    # On the thread's own connection (the proxy hands attributes to it).
-    bound: _Bound | None = getattr(connection, "amanah_bound", None)
+    bound: _Bound | None = getattr(connection, _BOUND_ATTR, None)
     if bound is None or connection.connection.info.transaction_status == _IN_ERROR:
         return
     now = time.monotonic()
@@ -279,19 +285,20 @@ def _bound_apply(run: Callable[[str, list], Any]) -> None:
         bound.set_at = now
 
 
-_IN_ERROR = psycopg.pq.TransactionStatus.INERROR
-
-
 def _bounded_execute(
     execute: Any, sql: Any, params: Any, many: bool, context: Any
 ) -> Any:
-    _bound_apply(lambda text, values: execute(text, values, False, context))
+    # Savepoints (Django's nested atomics) are left alone: quick, and a rollback to
+    # one must run even out of time.
+    savepoint = str(sql).startswith(_SAVEPOINT_SQL)
+    if not savepoint:
+        _bound_apply(lambda text, values: execute(text, values, False, context))
     try:
         return execute(sql, params, many, context)
     finally:
-        if str(sql).startswith("ROLLBACK TO SAVEPOINT"):
+        if savepoint and str(sql).startswith("ROLLBACK TO SAVEPOINT"):
             # It undid any timeout set since the savepoint: set it again next time.
-            connection.amanah_bound.set_at = None
+            getattr(connection, _BOUND_ATTR).set_at = None
 
 
 @contextmanager
@@ -303,8 +310,8 @@ def transaction_time_bounded(seconds: float | None) -> Iterator[None]:
     checks run on leaving the block (`SET CONSTRAINTS ALL IMMEDIATE`), under that
     timeout too (a COMMIT's deferred checks are not cancelled by it). Out of time,
     the running statement is cancelled and `TransactionOverBudget` raised: the
-    transaction rolls back. A statement cancelled by hand (`pg_cancel_backend`) is
-    not an overrun: its error goes on as it is.
+    transaction rolls back. A statement cancelled by hand (`pg_cancel_backend`)
+    before the time is up is not an overrun: its error goes on as it is.
 
     No bound (nothing done) with `seconds` None or not above zero, elsewhere than
     PostgreSQL, and inside an outer transaction (a savepoint cannot bound the
@@ -317,23 +324,26 @@ def transaction_time_bounded(seconds: float | None) -> Iterator[None]:
     ):
         yield
         return
-    connection.amanah_bound = _Bound(deadline=time.monotonic() + seconds)
+    bound = _Bound(deadline=time.monotonic() + seconds)
+    setattr(connection, _BOUND_ATTR, bound)
     try:
         with connection.execute_wrapper(_bounded_execute):
             yield
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     except DatabaseError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, psycopg.errors.QueryCanceled) and "statement timeout" in (
-            cause.diag.message_primary or ""
+        # Cancelled (SQLSTATE 57014) when the time was up: the timeout's. (Not told by
+        # the server's message, which is in its own language.)
+        if (
+            isinstance(exc.__cause__, psycopg.errors.QueryCanceled)
+            and time.monotonic() >= bound.deadline - _BOUND_SLACK
         ):
             raise TransactionOverBudget(
                 f"the transaction ran out of its {seconds} s"
             ) from exc
         raise
     finally:
-        connection.amanah_bound = None
+        setattr(connection, _BOUND_ATTR, None)
 
 
 class _LoggedCursor(psycopg.Cursor):

@@ -17,9 +17,9 @@ showed (`next_cursor`), so that batches fill.
 A batch's size cannot foresee a slow moment (a disk that stalls, a lock waited for),
 so each transaction is also held to `settings.AMANAH_DISPOSAL_TRANSACTION_SECONDS`:
 one that runs out of it is rolled back and the same range tried again with a quarter
-of the rows (`rows_after_overrun`). After `OVERRUNS_MAX` such tries in a row (a lock
-waited for longer than all of them, or one row that cannot be disposed of within the
-time) the next batch runs unbounded, so that disposal always goes on.
+of the rows (`rows_after_overrun`). After `OVERRUNS_MAX` batches in a row rolled back
+(a lock waited for longer than all of them, or one row that cannot be disposed of
+within the time) the next runs unbounded, so that disposal always goes on.
 """
 
 from dataclasses import dataclass, replace
@@ -63,8 +63,9 @@ class BatchCursor:
 
 SPAN_START, SPAN_MAX = 4, 256  # times the batch size
 FIRST_ROWS = 200
-# A chain's first batch (FIRST_ROWS) reaches one row in four quarterings, the default
-# largest (2,000) in five, the bench's 5,000 in six; then two more tries at the least.
+# Batches rolled back in a row before one runs unbounded. A chain's first batch
+# (FIRST_ROWS) is down to one row after four, the default largest (2,000) after five,
+# the bench's 5,000 after six.
 OVERRUNS_MAX = 8
 # A sweep that finds nothing it can lock while rows are still due (another worker's
 # batch holds them, or a killed worker's connection that the server has not closed

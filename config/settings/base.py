@@ -519,14 +519,15 @@ AMANAH_OPT_IN_HOURS = env.int("AMANAH_OPT_IN_HOURS", default=48)
 # name, is still read when it is not set.
 AMANAH_DISPOSAL_BATCH_SIZE = env.int("AMANAH_DISPOSAL_BATCH_SIZE", default=2000)
 # Each disposal batch aims at this many seconds of transaction: the next batch's
-# size follows the last one's time, up to AMANAH_DISPOSAL_BATCH_SIZE (walk.py). Half
-# of the 2 s a disposal transaction may take: a batch can run slow (a checkpoint, a
-# busy disk) and still stay within it.
+# size follows the last one's time, up to AMANAH_DISPOSAL_BATCH_SIZE (walk.py). A
+# third of the limit below: a batch can run slow (a checkpoint, a busy disk) and
+# still stay within it.
 AMANAH_DISPOSAL_BATCH_SECONDS = env.float("AMANAH_DISPOSAL_BATCH_SECONDS", default=0.5)
 # and each is held to this (PostgreSQL): one that would take longer is cancelled,
-# rolled back and tried again with fewer rows; after eight in a row the next runs
-# without it, so disposal goes on (walk.py). 0 turns it off. Below the 2 s a
-# disposal transaction may hold its locks, with room for the rollback.
+# rolled back and tried again with fewer rows; after eight batches in a row rolled
+# back the next runs without it, so disposal goes on (walk.py). 0 turns it off.
+# Below the 2 s a disposal transaction may hold its locks, with room for the
+# rollback and the commit.
 AMANAH_DISPOSAL_TRANSACTION_SECONDS = env.float(
     "AMANAH_DISPOSAL_TRANSACTION_SECONDS", default=1.5
 )

@@ -1,11 +1,12 @@
 """`transaction_time_bounded`: a transaction held to a time on PostgreSQL, its
 statements, its deferred checks and its server-side cursors included."""
 
+import threading
 import time
 from collections.abc import Callable
 
 import pytest
-from django.db import DataError, connection, transaction
+from django.db import DataError, OperationalError, connection, transaction
 
 from apps.core.db import TransactionOverBudget, server_cursor, transaction_time_bounded
 
@@ -155,3 +156,34 @@ def test_no_time_bounds_nothing(scratch):
         _insert(0.1)
         assert _timeout() == "0"
     assert _rows() == 1
+
+
+def test_a_commits_deferred_checks_are_not_cancelled_by_a_statement_timeout(scratch):
+    # Why the bound runs them before the commit: PostgreSQL's own behaviour.
+    started = time.monotonic()
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', '100', true)")
+        _insert(0.5)
+    assert time.monotonic() - started >= 0.5
+    assert _rows() == 1
+
+
+def test_a_statement_cancelled_by_hand_before_the_time_is_up_is_no_overrun(scratch):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+
+    def cancel() -> None:  # from the thread's own connection
+        time.sleep(0.3)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
+        finally:
+            connection.close()
+
+    canceller = threading.Thread(target=cancel)
+    canceller.start()
+    with pytest.raises(OperationalError):
+        _bounded(5.0, lambda: _sleep(3))
+    canceller.join()

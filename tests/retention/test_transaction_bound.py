@@ -1,5 +1,5 @@
-"""No disposal transaction outlasts AMANAH_DISPOSAL_TRANSACTION_SECONDS: one that
-would (here: waiting for a legal hold being placed) is cancelled, rolled back and
+"""Disposal batches held to AMANAH_DISPOSAL_TRANSACTION_SECONDS: one that would take
+longer (here: waiting for a legal hold being placed) is cancelled, rolled back and
 tried again with fewer rows, and the run still disposes of everything due."""
 
 import logging
