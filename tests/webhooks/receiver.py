@@ -42,9 +42,12 @@ class Receiver:
                     receiver.received.append((dict(self.headers.items()), body))
                     dies = receiver.die_on == len(receiver.received)
                 if dies:
+                    # Dead before the sender hears of it: a test that checks right
+                    # after its send sees it so, however the threads are scheduled.
+                    server, receiver.server = receiver.server, None
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
-                    threading.Thread(target=receiver.stop).start()
+                    threading.Thread(target=_close, args=(server,)).start()
                     return
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
@@ -60,9 +63,7 @@ class Receiver:
 
     def stop(self) -> None:
         server, self.server = self.server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        _close(server)
 
     def events(self) -> list[dict]:
         return [
@@ -81,3 +82,9 @@ def processed_once(events: list[dict]) -> list[dict]:
             seen.add(event["id"])
             first.append(event)
     return first
+
+
+def _close(server: ThreadingHTTPServer | None) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()
