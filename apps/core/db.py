@@ -126,7 +126,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -243,7 +243,8 @@ def count_rows() -> Func:
 
 class TransactionOverBudget(Exception):
     """A transaction bounded by `transaction_time_bounded` ran out of its time: the
-    statement running then was cancelled, and the transaction is rolled back."""
+    statement running then was cancelled (or, its time already up, the next one was
+    not sent), and the transaction is rolled back."""
 
 
 # A statement may outlast the bound by at most this (the server's timeout is set again
@@ -255,6 +256,7 @@ _BOUND_SLACK = 0.05
 class _Bound:
     deadline: float
     set_at: float | None = None  # when the server's statement_timeout was last set
+    before: str | None = None  # statement_timeout before the bound first set it
 
 
 # The bound of the transaction in progress, kept on the thread's own connection (the
@@ -264,24 +266,38 @@ _IN_ERROR = psycopg.pq.TransactionStatus.INERROR
 _SAVEPOINT_SQL = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
 
 
-def _bound_apply(run: Callable[[str, list], Any]) -> None:
-    """Before a statement of a bounded transaction: set the server's
-    `statement_timeout` to the time left (through `run`, the cursor's own execute),
-    unless it was set within the slack; out of time, raise. Nothing while the
-    transaction is in error (only a rollback to a savepoint can run then)."""
+def _timeout_set(milliseconds: str) -> str:
+    """Set the transaction's `statement_timeout` on a client cursor of its own (not
+    the statement's: a server-side cursor would only DECLARE it, never run it);
+    returns the value it replaced."""
+    with connection.wrap_database_errors:
+        row = connection.connection.execute(
+            "SELECT current_setting('statement_timeout'), "
+            "set_config('statement_timeout', %s, true)",
+            [milliseconds],
+        ).fetchone()
+    return row[0]
+
+
+def _bound_apply() -> None:
+    """Before a statement of a bounded transaction: out of time, raise; else set the
+    server's `statement_timeout` to the time left, unless it was set within the
+    slack. Not while the transaction is in error (only a rollback to a savepoint
+    can run then)."""
     bound: _Bound | None = getattr(connection, _BOUND_ATTR, None)
-    if bound is None or connection.connection.info.transaction_status == _IN_ERROR:
+    if bound is None:
         return
     now = time.monotonic()
     left = bound.deadline - now
     if left <= 0:
         raise TransactionOverBudget("the transaction ran out of its time")
+    if connection.connection.info.transaction_status == _IN_ERROR:
+        return
     if bound.set_at is None or now - bound.set_at > _BOUND_SLACK:
         # At least 1 ms: 0 would mean no timeout at all.
-        run(
-            "SELECT set_config('statement_timeout', %s, true)",
-            [str(max(1, math.ceil(left * 1e3)))],
-        )
+        before = _timeout_set(str(max(1, math.ceil(left * 1e3))))
+        if bound.before is None:
+            bound.before = before
         bound.set_at = now
 
 
@@ -290,13 +306,14 @@ def _bounded_execute(
 ) -> Any:
     # Savepoints (Django's nested atomics) are left alone: quick, and a rollback to
     # one must run even out of time.
-    savepoint = str(sql).startswith(_SAVEPOINT_SQL)
+    text = str(sql)
+    savepoint = text.startswith(_SAVEPOINT_SQL)
     if not savepoint:
-        _bound_apply(lambda text, values: execute(text, values, False, context))
+        _bound_apply()
     try:
         return execute(sql, params, many, context)
     finally:
-        if savepoint and str(sql).startswith("ROLLBACK TO SAVEPOINT"):
+        if text.startswith("ROLLBACK TO SAVEPOINT"):
             # It undid any timeout set since the savepoint: set it again next time.
             getattr(connection, _BOUND_ATTR).set_at = None
 
@@ -306,12 +323,16 @@ def transaction_time_bounded(seconds: float | None) -> Iterator[None]:
     """Hold the enclosing transaction to `seconds`: use it as the whole body of an
     outermost `transaction.atomic` block. Each statement runs with PostgreSQL's
     `statement_timeout` set to the time left (set again once it is 50 ms stale, so
-    a statement may outlast the bound by that much), and the deferred constraint
-    checks run on leaving the block (`SET CONSTRAINTS ALL IMMEDIATE`), under that
-    timeout too (a COMMIT's deferred checks are not cancelled by it). Out of time,
-    the running statement is cancelled and `TransactionOverBudget` raised: the
-    transaction rolls back. A statement cancelled by hand (`pg_cancel_backend`)
-    before the time is up is not an overrun: its error goes on as it is.
+    a statement may outlast the bound by that much; a server-side cursor's FETCHes
+    each run under the timeout set when it was declared; Python's own time between
+    statements is not cancelled, the next statement is refused), and the deferred
+    constraint checks run on leaving the block (`SET CONSTRAINTS ALL IMMEDIATE`),
+    under that timeout too (a COMMIT's deferred checks are not cancelled by it).
+    Out of time, the running statement is cancelled and `TransactionOverBudget`
+    raised: the transaction rolls back. A statement cancelled by hand
+    (`pg_cancel_backend`) before the time is up is not an overrun: its error goes
+    on as it is. On leaving the block within the time the transaction's
+    `statement_timeout` is what it was before; its constraints stay immediate.
 
     No bound (nothing done) with `seconds` None or not above zero, elsewhere than
     PostgreSQL, and inside an outer transaction (a savepoint cannot bound the
@@ -331,6 +352,8 @@ def transaction_time_bounded(seconds: float | None) -> Iterator[None]:
             yield
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        if bound.before is not None:
+            _timeout_set(bound.before)
     except DatabaseError as exc:
         # Cancelled (SQLSTATE 57014) when the time was up: the timeout's. (Not told by
         # the server's message, which is in its own language.)
@@ -357,11 +380,7 @@ class _LoggedCursor(psycopg.Cursor):
             # Django's exceptions (IntegrityError, DataError, ...), as its own
             # cursor raises them.
             with connection.wrap_database_errors:
-                _bound_apply(
-                    lambda text, values: super(_LoggedCursor, self).execute(
-                        text, values
-                    )
-                )
+                _bound_apply()
                 return super().execute(query, params, **kwargs)
         finally:
             if connection.queries_logged:

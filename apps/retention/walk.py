@@ -52,7 +52,8 @@ class BatchCursor:
     def to_args(self) -> list:
         """JSON-safe, for the next Celery task: an id and numbers, no PII. Without
         `overruns` when there are none: a worker not yet updated to know it still
-        takes the task (a rolling deploy)."""
+        takes the task (a rolling deploy). One with them fails on such a worker
+        (six arguments), and the run with it: the next `purge_expired` resumes it."""
         args = [self.after, self.span, self.sweep, self.waits, self.rows]
         return [*args, self.overruns] if self.overruns else args
 

@@ -95,6 +95,32 @@ def test_a_server_side_cursors_statement_is_bounded_too(scratch):
     assert time.monotonic() - started < 2
 
 
+def test_djangos_server_side_cursor_is_bounded_too(scratch):
+    # `QuerySet.iterator()`'s cursor DECLAREs its statement: the timeout is set apart.
+    def chunked_sleep() -> None:
+        with transaction.atomic(savepoint=False):
+            cursor = connection.chunked_cursor()
+            cursor.execute("SELECT pg_sleep(5)")
+            cursor.fetchall()
+
+    started = time.monotonic()
+    with pytest.raises(TransactionOverBudget):
+        _bounded(0.3, chunked_sleep)
+    assert time.monotonic() - started < 2
+
+
+def test_after_the_block_the_transactions_timeout_is_its_own_again(scratch):
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', '7s', true)")
+        with transaction_time_bounded(2.0):
+            _insert(0)
+            assert _timeout() not in ("0", "7s")
+        assert _timeout() == "7s"
+        _sleep(0.1)  # no longer the bound's
+    assert _rows() == 1
+
+
 def test_the_timeout_follows_the_time_left_not_the_time_at_the_start(scratch):
     # 0.6 s spent, then a statement that would sleep 5: cancelled at the bound (1 s),
     # not 1 s after it began.
@@ -174,10 +200,18 @@ def test_a_statement_cancelled_by_hand_before_the_time_is_up_is_no_overrun(scrat
         cursor.execute("SELECT pg_backend_pid()")
         pid = cursor.fetchone()[0]
 
-    def cancel() -> None:  # from the thread's own connection
-        time.sleep(0.3)
+    def cancel() -> None:  # from the thread's own connection, once it sleeps
         try:
             with connection.cursor() as cursor:
+                for _ in range(200):
+                    cursor.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE pid = %s "
+                        "AND query LIKE %s",
+                        [pid, "SELECT pg_sleep%"],
+                    )
+                    if cursor.fetchone():
+                        break
+                    time.sleep(0.01)
                 cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
         finally:
             connection.close()
