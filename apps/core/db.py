@@ -125,6 +125,7 @@ as its last statement before the commit instead, in the same place in this order
 import hashlib
 import json
 import math
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -369,6 +370,21 @@ def transaction_time_bounded(seconds: float | None) -> Iterator[None]:
         setattr(connection, _BOUND_ATTR, None)
 
 
+@contextmanager
+def _preparing(conn: psycopg.Connection) -> Iterator[None]:
+    """psycopg prepares a statement asked to (`prepare=True`) only while its
+    connection has a `prepare_threshold`, and while it has one it keeps the text of
+    every other statement run on it (Django's included, their values written into
+    it: a batch's thousands of ids) to count them, a hundred at a time: tens of
+    megabytes a connection. Django leaves it None; one is set for such a statement
+    alone (never reached: nothing else is prepared)."""
+    conn.prepare_threshold = sys.maxsize
+    try:
+        yield
+    finally:
+        conn.prepare_threshold = None
+
+
 class _LoggedCursor(psycopg.Cursor):
     """psycopg's server-side-binding cursor whose statements still reach Django's
     query log when Django keeps one (DEBUG, CaptureQueriesContext): SQL text only,
@@ -381,7 +397,10 @@ class _LoggedCursor(psycopg.Cursor):
             # cursor raises them.
             with connection.wrap_database_errors:
                 _bound_apply()
-                return super().execute(query, params, **kwargs)
+                if not kwargs.get("prepare"):
+                    return super().execute(query, params, **kwargs)
+                with _preparing(self.connection):
+                    return super().execute(query, params, **kwargs)
         finally:
             if connection.queries_logged:
                 connection.queries_log.append(

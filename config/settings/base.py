@@ -6,7 +6,6 @@ secure-transport settings are on.
 """
 
 import ipaddress
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -100,12 +99,9 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "options", env.str("DATABASE_PG_OPTIONS", default="-c random_page_cost=1.1")
     )
-    # Django turns psycopg's prepared statements off (`prepare_threshold` None), which
-    # also ignores `execute(..., prepare=True)`: the statements apps.core.db's
-    # server_cursor asks to prepare (the agents' customer rows, on every staff page
-    # and API call) were planned on every call. A threshold never reached prepares
-    # those and nothing else; Django's own cursors bind on the client and never do.
-    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", sys.maxsize)
+    # Django turns psycopg's prepared statements off (`prepare_threshold` None); the
+    # statements apps.core.db's server_cursor asks to prepare (the agents' customer
+    # rows, the API token) turn them on for themselves alone (`_LoggedCursor`).
 # A streaming replica for the heavy reads (apps/core/replica.py; README, "Read
 # replica"): the same connection settings as the primary's, and a short connect
 # timeout, so a replica that does not answer costs a request little before its reads
