@@ -657,12 +657,19 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
                 code="queueing",
             )
         notice_texts(incident)  # NoticeIncomplete before anything is written
+        # A run that finds no notice queued yet has none to look for in its batches:
+        # each person is affected once, and this run alone queues (the lock).
+        resumed = IncidentNotice.objects.filter(incident=incident).exists()
         queued = erased = batches = 0
         last = 0
         while True:
             with transaction.atomic():
                 done = _notices_queue_batch(
-                    actor=actor, incident=incident, after=last, size=batch_size
+                    actor=actor,
+                    incident=incident,
+                    after=last,
+                    size=batch_size,
+                    resumed=resumed,
                 )
             queued, erased = queued + done.queued, erased + done.erased
             batches += bool(done.queued or done.erased)
@@ -682,10 +689,13 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
 
 
 def _notices_queue_batch(
-    *, actor: User, incident: Incident, after: int, size: int
+    *, actor: User, incident: Incident, after: int, size: int, resumed: bool
 ) -> _Queued:
     """Queue the notices of the next `size` affected people after row `after`, in
-    the caller's transaction."""
+    the caller's transaction; `resumed`: notices may be queued for them already
+    (by a run stopped midway), to be kept. Not looked for otherwise: the lookup
+    reads the incident's notices, which grow by millions during a large run and
+    outrun the planner's statistics (a plan that read all of them per batch)."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
     batch = list(
         AffectedCustomer.objects.filter(
@@ -716,10 +726,14 @@ def _notices_queue_batch(
         .filter(pk__in=ids, erased_at__isnull=True)
         .only("pk", "language", "country")
     }
-    existing = set(
-        IncidentNotice.objects.filter(
-            incident=incident, customer_id__in=ids
-        ).values_list("customer_id", "channel")
+    existing = (
+        set(
+            IncidentNotice.objects.filter(
+                incident=incident, customer_id__in=ids
+            ).values_list("customer_id", "channel")
+        )
+        if resumed
+        else set()
     )
     # Notices queued before the erasure stay: sending fails them with a reason.
     told = {customer_id for customer_id, _ in existing}

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditEvent
 from apps.core.db import advisory_session_lock
@@ -93,6 +94,36 @@ def test_a_queueing_stopped_midway_keeps_its_batches_and_the_next_queues_the_res
     # Nothing left: queueing again queues nothing and says so on the record.
     assert notices_queue(actor=privacy_admin, incident=incident, batch_size=2) == 0
     assert queued_events(incident) == [4, 4, 2, 0]
+
+
+def _notice_lookups(queries) -> int:
+    return sum(
+        'FROM "incidents_incidentnotice"' in q["sql"]
+        and '"incidents_incidentnotice"."customer_id" IN' in q["sql"]
+        for q in queries
+    )
+
+
+def test_a_first_queueing_does_not_look_for_notices_it_has_not_queued(
+    privacy_admin, monkeypatch
+):
+    # At 10,000,000 people the lookup read every notice queued so far, per batch.
+    incident = voucher_incident(privacy_admin, 4)
+    with CaptureQueriesContext(connection) as first:
+        assert notices_queue(actor=privacy_admin, incident=incident, batch_size=2) == 8
+    assert _notice_lookups(first.captured_queries) == 0
+
+    # A run stopped midway: the next one keeps what it queued.
+    IncidentNotice.objects.filter(
+        incident=incident,
+        customer_id__in=IncidentNotice.objects.filter(incident=incident).values(
+            "customer_id"
+        )[:1],
+    ).filter(channel="email").delete()
+    with CaptureQueriesContext(connection) as resumed:
+        assert notices_queue(actor=privacy_admin, incident=incident, batch_size=2) == 1
+    assert _notice_lookups(resumed.captured_queries) == 2
+    assert IncidentNotice.objects.filter(incident=incident).count() == 8
 
 
 def test_a_second_queueing_while_one_runs_is_refused(privacy_admin):
