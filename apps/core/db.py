@@ -375,9 +375,9 @@ def _preparing(conn: psycopg.Connection) -> Iterator[None]:
     """psycopg prepares a statement asked to (`prepare=True`) only while its
     connection has a `prepare_threshold`, and while it has one it keeps the text of
     every other statement run on it (Django's included, their values written into
-    it: a batch's thousands of ids) to count them, a hundred at a time: tens of
-    megabytes a connection. Django leaves it None; one is set for such a statement
-    alone (never reached: nothing else is prepared)."""
+    it: a batch's thousands of ids or keys) to count them, the last hundred: megabytes
+    a connection. Django leaves it None; one is set for such a statement alone
+    (never reached: nothing else is prepared)."""
     conn.prepare_threshold = sys.maxsize
     try:
         yield
