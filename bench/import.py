@@ -17,18 +17,21 @@
    alone for the same rows (a fresh data key wrapped under the master key and each PII
    field sealed with bare AES-256-GCM, in a loop). Goal: ours <= 2x (COPY +
    encryption).
-2. Peak memory: the import of 10,000 rows and of 100,000 rows, each in a process of its
-   own (forked; DEBUG's query log off there, as in production): the growth of its
+2. Peak memory: the import of 100,000 rows and of ten times as many, each in a process
+   of its own (forked; DEBUG's query log off there, as in production): the growth of its
    resident memory (peak `VmHWM` after a reset, less `VmRSS` at the reset: the forked
    Django process's own base, some 100 MB, is left out, or it would hide growth), and
    the largest peak RSS of its worker processes (`RUSAGE_CHILDREN`, once they are
    reaped: whole processes, each forked from the importing one, so its base is in
-   it). Goal: flat, each peak at 100,000 within 1.2x of the same peak at 10,000.
+   it). Goal: flat, each peak at 1,000,000 within 1.2x of the same peak at 100,000.
+   (Not a tenth of the rows: 10,000 are five batches, fewer than it takes the
+   import's batches in flight, its working set, to reach their steady state; its
+   peak grows to about 100,000 rows and no further, measured to 300,000.)
 
-The file is written to a temporary directory first (6 PII fields, one consent; 1 row
+The files are written to a temporary directory first (6 PII fields, one consent; 1 row
 in 100 refused: a card number in the name). `BENCH_CUSTOMERS=10000` gives a quicker,
-smaller run (the 10,000-row memory run is then 1,000 rows); the goals are set for
-100,000.
+smaller run; the goals are set for 100,000 (a quick run's memory rows compare 10,000
+rows with 100,000, and 10,000 is short of the steady state: they say little).
 """
 # ruff: noqa: E402 - Django must be configured before the models are imported.
 
@@ -72,7 +75,7 @@ from apps.crypto.masterkeys import master_key_for_wrapping
 from apps.imports.services import customers_import, import_workers
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "100000"))
-SMALL = CUSTOMERS // 10
+FLAT = CUSTOMERS * 10  # the "flat" goal's large import
 API_SAMPLE = min(1_000, CUSTOMERS)
 REFUSED_EVERY = 100
 PURPOSE = "marketing_email"
@@ -270,17 +273,19 @@ def main() -> None:
         admin = User.objects.create_user(
             username="bench-admin", password=None, role=Role.PRIVACY_ADMIN
         )
-        small, large, sample = (Path(tmp) / n for n in ("s.csv", "l.csv", "a.csv"))
-        write_file(small, "s", SMALL)
+        large, sample = (Path(tmp) / n for n in ("l.csv", "a.csv"))
         write_file(large, "l", CUSTOMERS)
         write_file(sample, "a", API_SAMPLE)
 
-        small_s, small_mb, small_workers_mb, small_summary = import_in_child(small)
         cut = timezone.now()
         ours_s, ours_mb, workers_mb, summary = import_in_child(large)
         copy_s, copy_no_fk_s, copied = copy_seconds(cut)
         enc_s = encryption_seconds(large)
         api_s = api_per_row(sample, admin)
+        # Last: the tables then hold ten times the rows the measurements above met.
+        flat = Path(tmp) / "f.csv"
+        write_file(flat, "f", FLAT)
+        flat_s, flat_mb, flat_workers_mb, flat_summary = import_in_child(flat)
 
         raw_s = copy_s + enc_s
         rows = [
@@ -331,30 +336,30 @@ def main() -> None:
                 higher_is_better=True,
             ),
             Row(
-                f"peak RSS growth of the import process (MB), {CUSTOMERS:,} vs "
-                f"{SMALL:,}",
-                ours_mb,
+                f"peak RSS growth of the import process (MB), {FLAT:,} vs "
+                f"{CUSTOMERS:,}",
+                flat_mb,
                 None,
-                small_mb,
+                ours_mb,
                 goal="flat: <= 1.2x",
-                ok=ours_mb <= 1.2 * small_mb,
-                raw_label=f"{SMALL:,} rows:",
+                ok=flat_mb <= 1.2 * ours_mb,
+                raw_label=f"{CUSTOMERS:,} rows:",
             ),
             Row(
-                f"peak RSS of a worker process (MB), {CUSTOMERS:,} vs {SMALL:,}",
-                workers_mb,
+                f"peak RSS of a worker process (MB), {FLAT:,} vs {CUSTOMERS:,}",
+                flat_workers_mb,
                 None,
-                small_workers_mb,
+                workers_mb,
                 goal="flat: <= 1.2x",
-                ok=workers_mb <= 1.2 * small_workers_mb,
-                raw_label=f"{SMALL:,} rows:",
+                ok=flat_workers_mb <= 1.2 * workers_mb,
+                raw_label=f"{CUSTOMERS:,} rows:",
             ),
         ]
         print(_setup.machine_context())
         print(f"import worker processes: {import_workers()} (one per core but one)")
         print(
-            f"data: {CUSTOMERS:,} rows ({summary}); {SMALL:,} rows ({small_summary}) "
-            f"in {small_s:.1f} s; COPY moved {copied:,} customers with their keys "
+            f"data: {CUSTOMERS:,} rows ({summary}); {FLAT:,} rows ({flat_summary}) "
+            f"in {flat_s:.1f} s; COPY moved {copied:,} customers with their keys "
             "and consents"
         )
         print()

@@ -377,12 +377,16 @@ def _preparing(conn: psycopg.Connection) -> Iterator[None]:
     every other statement run on it (Django's included, their values written into
     it: a batch's thousands of ids or keys) to count them, the last hundred: megabytes
     a connection. Django leaves it None; one is set for such a statement alone
-    (never reached: nothing else is prepared)."""
+    (never reached: nothing else is prepared). psycopg forgets the statements it
+    prepared on a rollback of the connection (Django's, psycopg's own method); a
+    `DEALLOCATE ALL` or `DISCARD ALL` sent as SQL would leave it names the server no
+    longer has: nothing here sends one."""
+    before = conn.prepare_threshold
     conn.prepare_threshold = sys.maxsize
     try:
         yield
     finally:
-        conn.prepare_threshold = None
+        conn.prepare_threshold = before
 
 
 class _LoggedCursor(psycopg.Cursor):

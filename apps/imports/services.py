@@ -34,6 +34,7 @@ import queue
 import re
 import signal
 import sqlite3
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -410,16 +411,22 @@ DUPLICATE: Error = (
 class _EmailsSeen:
     """The emails of the file's rows so far, each as 96 bits of its blind index, so
     that a second row with one is refused: no email is on two batches, and a batch's
-    lookup never needs one still being written. Kept in a temporary SQLite database
-    on disk (the standard library's; its file is deleted when closed, or by the
-    system when the process dies), not in memory: a set of them grew the process by
-    some 100 bytes a row, a gigabyte for ten million; SQLite keeps 2 MB of its pages
-    in memory, and about 5 µs a row goes to it. Not PostgreSQL's temporary table:
-    the importing connection runs each statement in a transaction of its own, which
-    a transaction-pooling PgBouncer may send to another server connection."""
+    lookup never needs one still being written. Kept in a SQLite database (the
+    standard library's) in a file of the temporary directory (`TMPDIR`), unlinked
+    as soon as it is open (the system frees it when it is closed or the process
+    dies), not in memory: a set of them grew the process by some 100 bytes a row, a
+    gigabyte for ten million; SQLite keeps 2 MB of its pages in memory, and about
+    5 µs a row goes to it. Not PostgreSQL's temporary table: the importing
+    connection runs each statement in a transaction of its own, which a
+    transaction-pooling PgBouncer may send to another server connection."""
 
     def __init__(self) -> None:
-        self.db = sqlite3.connect("", isolation_level=None)
+        handle, path = tempfile.mkstemp(prefix="amanah-import-", suffix=".sqlite3")
+        try:
+            self.db = sqlite3.connect(path, isolation_level=None)
+        finally:
+            os.unlink(path)
+            os.close(handle)
         self.db.execute("PRAGMA journal_mode = OFF")
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.execute("CREATE TABLE seen (k BLOB PRIMARY KEY) WITHOUT ROWID")
@@ -1027,6 +1034,7 @@ def customers_import(
             writer.close()
         failed = False
     finally:
+        seen.close()
         if writer is not None:
             writer.stop()  # after an error: what is still queued is dropped
         if pool is not None:
@@ -1034,7 +1042,6 @@ def customers_import(
             # killed; a worker that died (killed, out of memory) made `result()`
             # raise BrokenProcessPool, one that hangs TimeoutError.
             _pool_stop(pool, failed=failed)
-        seen.close()
     if on_progress is not None and not result.rows:
         on_progress(result)
     details: dict[str, Any] = dataclasses.asdict(result)

@@ -3,6 +3,7 @@ refuses is imported again row by row."""
 
 import io
 import logging
+import os
 import threading
 import tracemalloc
 from types import SimpleNamespace
@@ -332,7 +333,8 @@ def test_the_emails_of_a_long_file_are_not_kept_in_memory(tmp_path, caplog):
     # ten times the rows, the same peak but for a few bytes a row (from five batches
     # on: the batches in flight are the import's working set; the test's
     # transaction keeps each batch's on-commit callbacks). Kept in a set, the
-    # emails took some 130 bytes a row. In the test's transaction the batches are
+    # emails took some 100 bytes a row. (Python's memory: SQLite's own is
+    # `_EmailsSeen`'s test.) In the test's transaction the batches are
     # written on this thread: with the writer's thread beside it the peak is the
     # two threads' chance overlap. The test's own capture of each batch's log lines
     # is no part of it.
@@ -342,3 +344,28 @@ def test_the_emails_of_a_long_file_are_not_kept_in_memory(tmp_path, caplog):
     small = _peak_growth(path, 1_000, 1_000)
     large = _peak_growth(path, 10_000, 10_000)
     assert (large - small) / 9_000 < 40, (large, small)
+
+
+def test_the_emails_seen_are_in_a_file_and_found_again():
+    seen = services._EmailsSeen()
+    try:
+        # A file of its own (unlinked), not a database in memory.
+        ((_, name, path),) = seen.db.execute("PRAGMA database_list").fetchall()
+        assert name == "main"
+        assert path.endswith(".sqlite3")
+        assert not os.path.exists(path)
+
+        def rows(*emails):
+            return [
+                services._Row(line=n, raw={}, key=email and email.ljust(64, "0"))
+                for n, email in enumerate(emails)
+            ]
+
+        first = rows("a1", None, "b2", "a1")
+        seen.mark(first)
+        assert [r.duplicate for r in first] == [False, False, False, True]
+        second = rows("b2", "c3", None)
+        seen.mark(second)
+        assert [r.duplicate for r in second] == [True, False, False]
+    finally:
+        seen.close()
