@@ -825,6 +825,7 @@ def measure_main(out: Path) -> None:
     (partition, disposal, notices)."""
     from apps.access.models import Interaction
     from apps.accounts.models import User
+    from apps.consent.models import ConsentEvent
     from apps.customers.models import Customer
 
     users = {
@@ -846,6 +847,11 @@ def measure_main(out: Path) -> None:
     count = Customer.objects.count()
     result: dict[str, Any] = {"customers": count, "phases": {}, "parts": {}}
     result["machine"] = _setup.machine_context()
+    if not CUSTOMERS_ONLY and not ConsentEvent.objects.exists():
+        sys.exit(
+            "scale.py --measure: this database holds the customers only (loaded for "
+            "the notices alone): measure only BENCH_SCALE_PARTS=notices on it"
+        )
     parts_measure(
         ctx,
         count,
