@@ -34,7 +34,6 @@ from apps.core.db import (
 )
 from apps.core.etags import etag_check
 from apps.core.i18n import language_choose, language_is_known
-from apps.core.memory import cycles_collect
 from apps.core.reasons import reason_require
 from apps.crypto.keys import data_keys_preload, key_scope
 from apps.customers.models import Customer
@@ -661,11 +660,9 @@ def notices_queue(*, actor: User, incident: Incident, batch_size: int = 2000) ->
         # A run that finds no notice queued yet has none to look for in its batches:
         # each person is affected once, and this run alone queues (the lock).
         resumed = IncidentNotice.objects.filter(incident=incident).exists()
-        queued = erased = batches = rounds = 0
+        queued = erased = batches = 0
         last = 0
         while True:
-            rounds += 1
-            cycles_collect(rounds)
             with transaction.atomic():
                 done = _notices_queue_batch(
                     actor=actor,

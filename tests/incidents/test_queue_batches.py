@@ -2,16 +2,13 @@
 own, so a run stopped midway keeps what it queued and the next run queues only the
 rest, and one run at a time queues an incident's notices."""
 
-import logging
 import threading
-import tracemalloc
 
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from apps.audit.models import AuditEvent
-from apps.core import memory
 from apps.core.db import advisory_session_lock
 from apps.incidents import services
 from apps.incidents.errors import IncidentConflict
@@ -245,33 +242,3 @@ def test_what_customers_are_told_cannot_change_between_batches(
     monkeypatch.undo()
     incident_update(actor=privacy_admin, incident=incident, data={"title": "Other"})
     assert Incident.objects.get(pk=incident.pk).title == "Other"
-
-
-def _peak_growth(actor, people) -> int:
-    """Bytes `notices_queue`'s peak of traced Python memory rose by, for `people`
-    in batches of 2."""
-    incident = factories.voucher_incident(actor, people)
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        assert notices_queue(actor=actor, incident=incident, batch_size=2)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    return peak - before
-
-
-def test_a_long_queueing_peaks_as_a_short_one(privacy_admin, caplog, monkeypatch):
-    # Each batch leaves cycles of Django's query objects behind, which Python
-    # collects only once its oldest generation has grown by a quarter: collected
-    # every few batches, ten times the batches peak the same. (Every 4 here: a
-    # batch of 2 people is small beside its cycles; `make bench-scale` measures
-    # the real batches. The test's own capture of each batch's log lines is no
-    # part of it.)
-    monkeypatch.setattr(memory, "CYCLES_EVERY", 4)
-    caplog.set_level(logging.WARNING)
-    people = [make_customer(email=f"p{i}@example.com") for i in range(330)]
-    _peak_growth(privacy_admin, people[:10])  # warm: the texts, the renderings
-    small = _peak_growth(privacy_admin, people[:30])
-    large = _peak_growth(privacy_admin, people[30:])
-    assert large < 1.2 * small, (large, small)
