@@ -108,6 +108,12 @@ class ImportHeaderError(DomainError):
     code = "bad_header"
 
 
+class ImportWorkspaceError(DomainError):
+    """The import's working file (`_EmailsSeen`) cannot be made: nothing was read."""
+
+    code = "no_workspace"
+
+
 @dataclasses.dataclass
 class RowError:
     line: int
@@ -421,7 +427,13 @@ class _EmailsSeen:
     transaction-pooling PgBouncer may send to another server connection."""
 
     def __init__(self) -> None:
-        handle, path = tempfile.mkstemp(prefix="amanah-import-", suffix=".sqlite3")
+        try:
+            handle, path = tempfile.mkstemp(prefix="amanah-import-", suffix=".sqlite3")
+        except OSError as exc:
+            raise ImportWorkspaceError(
+                f"Cannot make the import's working file in {tempfile.gettempdir()} "
+                f"({exc.strerror}): set TMPDIR to a writable directory."
+            ) from None
         try:
             self.db = sqlite3.connect(path, isolation_level=None)
         finally:

@@ -1,5 +1,6 @@
 import csv
 import io
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -247,3 +248,14 @@ def test_lines_ended_by_a_lone_carriage_return_are_read(tmp_path):
     path.write_bytes(b"country,email\rID,cr1@example.com\rID,cr2@example.com\r")
     out = _run(str(path))
     assert out.strip().splitlines()[-1] == "imported 2, updated 0, skipped 0, refused 0"
+
+
+def test_a_temporary_directory_that_cannot_be_written_is_one_line_not_no_file(
+    tmp_path, monkeypatch
+):
+    path = _write(tmp_path / "c.csv", [])
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with pytest.raises(CommandError, match="set TMPDIR") as raised:
+        _run(str(path))
+    assert "No file" not in str(raised.value)
+    assert "Nothing was imported" in str(raised.value)

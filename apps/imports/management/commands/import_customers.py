@@ -12,6 +12,7 @@ from apps.imports.services import (
     ImportHeaderError,
     ImportResult,
     ImportStopped,
+    ImportWorkspaceError,
     RowError,
     customers_import,
 )
@@ -91,6 +92,8 @@ class Command(PlainErrorCommand):
             raise CommandError(f"{path}: {exc} Nothing was imported.") from None
         except ImportStopped as stop:
             raise CommandError(f"{path}: {stop}") from None
+        except ImportWorkspaceError as exc:
+            raise CommandError(f"{exc} Nothing was imported.") from None
         except FileNotFoundError:
             raise CommandError(f"No file at {path}.") from None
         except (OSError, csv.Error) as exc:
