@@ -145,22 +145,41 @@ class _DryRun(Exception):
 
 
 class ImportStopped(Exception):
-    """The file could not be read on from `line` (not UTF-8, a malformed CSV record):
-    the rows before it were imported and audited (`result`). Its text is what the
-    command and the upload page both say."""
+    """The import could not go on from `line` (not UTF-8, a malformed CSV record, a
+    full disk under the working file): the rows before it were imported and audited
+    (`result`). Its text, ending with `remedy`, is what the command and the upload
+    page both say."""
 
-    def __init__(self, *, line: int, reason: str, result: "ImportResult"):
+    def __init__(
+        self,
+        *,
+        line: int,
+        reason: str,
+        result: "ImportResult",
+        remedy: str = "fix the file",
+    ):
         super().__init__(reason)
         self.line = line
         self.reason = reason
         self.result = result
+        self.remedy = remedy
 
     def __str__(self) -> str:
         return (
             f"Stopped at line {self.line} ({self.reason}). The rows before it were "
-            f"read ({self.result.summary()}); fix the file and import it again: "
+            f"read ({self.result.summary()}); {self.remedy} and import it again: "
             "rows already imported are skipped."
         )
+
+
+class _WorkspaceFailed(Exception):
+    """The import's working file (`_EmailsSeen`) could not take the batch starting
+    on `line`: the disk under TMPDIR is full, or failed."""
+
+    def __init__(self, *, line: int, why: str):
+        super().__init__(why)
+        self.line = line
+        self.why = why
 
 
 NOT_UTF8 = "not UTF-8 text: save the file as CSV UTF-8"
@@ -446,15 +465,19 @@ class _EmailsSeen:
     def mark(self, rows: list[_Row]) -> None:
         """Mark each row whose email is on an earlier row (of these or of a batch
         before) `duplicate`, and remember the others' emails."""
-        self.db.execute("BEGIN")
-        for row in rows:
-            if row.key is not None:
-                inserted = self.db.execute(
-                    "INSERT OR IGNORE INTO seen (k) VALUES (?)",
-                    (bytes.fromhex(row.key[:24]),),
-                ).rowcount
-                row.duplicate = not inserted
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("BEGIN")
+            for row in rows:
+                if row.key is not None:
+                    inserted = self.db.execute(
+                        "INSERT OR IGNORE INTO seen (k) VALUES (?)",
+                        (bytes.fromhex(row.key[:24]),),
+                    ).rowcount
+                    row.duplicate = not inserted
+            self.db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            # SQLite's message names no value ("database or disk is full").
+            raise _WorkspaceFailed(line=rows[0].line, why=str(exc)) from None
 
     def close(self) -> None:
         self.db.close()
@@ -950,8 +973,9 @@ def customers_import(
     case-folded; its line tells the delimiter (a comma, or a semicolon or tab when
     it holds more of those). A second row with the same email is refused
     (`duplicate_in_file`): the first one is imported. Raises ImportHeaderError
-    before any row is read, and ImportStopped (after auditing what was read) when
-    the file cannot be read on."""
+    before any row is read, ImportWorkspaceError when the working file cannot be
+    made, and ImportStopped (after auditing what was read) when the file cannot be
+    read on or the working file written."""
     lines = _lines(file)
     try:
         first = next(lines, "")
@@ -1033,13 +1057,18 @@ def customers_import(
                 if len(rows) >= batch_size:
                     flush()
                 rows.append(_Row(line=line, raw=raw, key=_row_key(raw)))
+        except _WorkspaceFailed as exc:
+            stopped = _workspace_stop(exc, result)
         except _NotUTF8 as exc:
             stopped = ImportStopped(line=exc.line, reason=NOT_UTF8, result=result)
         except csv.Error as exc:
             stopped = ImportStopped(
                 line=reader.line_num + 1, reason=str(exc), result=result
             )
-        flush()
+        try:
+            flush()
+        except _WorkspaceFailed as exc:
+            stopped = _workspace_stop(exc, result)
         while pending:
             finish_one()
         if writer is not None:
@@ -1072,6 +1101,18 @@ def customers_import(
     if stopped is not None:
         raise stopped
     return result
+
+
+def _workspace_stop(exc: _WorkspaceFailed, result: ImportResult) -> ImportStopped:
+    """The import stopped where its working file failed (its batch is not
+    imported; those before it are)."""
+    where = tempfile.gettempdir()
+    return ImportStopped(
+        line=exc.line,
+        reason=f"the import's working file in {where} failed: {exc.why}",
+        result=result,
+        remedy=f"free space in {where} (or set TMPDIR to a larger disk)",
+    )
 
 
 def _numbered(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -1315,6 +1356,10 @@ def _job_import(job: ImportJob) -> None:
         _job_counts(job, result)
         job.status, job.bytes_read = ImportStatus.DONE, job.total_bytes
     except ImportHeaderError as exc:
+        job.reason = f"{exc} Nothing was imported."[:300]
+    except ImportWorkspaceError as exc:
+        # The server's setting, not the file: said to its operators too.
+        logger.error("imports.no_workspace", extra={"job": str(job.pk)})
         job.reason = f"{exc} Nothing was imported."[:300]
     except ImportStopped as stop:
         _job_counts(job, stop.result)

@@ -11,6 +11,7 @@ from apps.audit.models import AuditEvent
 from apps.consent.models import ConsentEvent, ConsentSource, ConsentState
 from apps.customers.models import Customer
 from apps.customers.selectors import customer_find_by_email
+from apps.imports import services
 from tests.customers.factories import CANARY
 
 HEADER = [
@@ -259,3 +260,37 @@ def test_a_temporary_directory_that_cannot_be_written_is_one_line_not_no_file(
         _run(str(path))
     assert "No file" not in str(raised.value)
     assert "Nothing was imported" in str(raised.value)
+
+
+def test_a_full_disk_under_the_working_file_stops_with_every_batch_before_kept(
+    tmp_path, monkeypatch
+):
+    """SQLite's own "database or disk is full" (its page limit lowered, as a full
+    disk would stop it): one line naming the line and TMPDIR, not a traceback, and
+    every row of the batches before imported and audited."""
+    opened = services._EmailsSeen.__init__
+
+    def small(self):
+        opened(self)
+        self.db.execute("PRAGMA max_page_count = 8")
+
+    monkeypatch.setattr(services._EmailsSeen, "__init__", small)
+    rows = [["ID", f"Gita {n}", f"g{n}@example.com"] for n in range(6000)]
+    path = _write(tmp_path / "in.csv", rows, header=["country", "full_name", "email"])
+    with pytest.raises(CommandError) as caught:
+        _run(str(path), "--batch-size", "500")
+    message = str(caught.value)
+    line = int(message.split("Stopped at line ")[1].split(" ")[0])
+    assert 2 < line < 6002
+    assert (line - 2) % 500 == 0
+    where = tempfile.gettempdir()
+    assert message == (
+        f"{path}: Stopped at line {line} (the import's working file in {where} "
+        "failed: database or disk is full). The rows before it were read (imported "
+        f"{line - 2}, updated 0, skipped 0, refused 0); free space in {where} (or "
+        "set TMPDIR to a larger disk) and import it again: rows already imported "
+        "are skipped."
+    )
+    assert Customer.objects.count() == line - 2
+    audit = AuditEvent.objects.get(action="customers.imported")
+    assert audit.details["stopped_at_line"] == line

@@ -5,6 +5,7 @@ service, with progress, a summary and the refused rows to download."""
 import csv
 import io
 import logging
+import tempfile
 
 import pytest
 from django.test import Client
@@ -198,6 +199,24 @@ def test_a_bad_header_fails_the_job_naming_the_column(privacy_admin):
     assert "Unknown column 'shoe'" in job.reason
     assert not ImportChunk.objects.filter(job=job).exists()
     assert AuditEvent.objects.filter(action="customers.import_failed").exists()
+
+
+def test_a_temporary_directory_the_worker_cannot_write_is_said_on_the_job(
+    privacy_admin, tmp_path, monkeypatch, caplog
+):
+    body = _csv(
+        [["ID", "Ani", "ani@example.com"]], header=["country", "full_name", "email"]
+    )
+    job = import_job_create(actor=privacy_admin, chunks=[body], size=len(body))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with caplog.at_level(logging.ERROR, logger="apps.imports"):
+        import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED
+    assert "set TMPDIR to a writable directory" in job.reason
+    assert job.reason.endswith("Nothing was imported.")
+    assert "imports.no_workspace" in caplog.messages
+    assert not Customer.objects.exists()
 
 
 @pytest.mark.parametrize(
