@@ -21,7 +21,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -693,21 +693,26 @@ def _notices_queue_batch(
 ) -> _Queued:
     """Queue the notices of the next `size` affected people after row `after`, in
     the caller's transaction; `resumed`: notices may be queued for them already
-    (by a run stopped midway), to be kept. Not looked for otherwise: the lookup
-    reads the incident's notices, which grow by millions during a large run and
-    outrun the planner's statistics (a plan that read all of them per batch)."""
+    (by a run stopped midway), to be kept: looked for per person, by probes of the
+    unique index (`_queued_before`; a join to the incident's notices, which grow by
+    millions during a large run and outrun the planner's statistics, read all of
+    them per batch), and not at all on a first run."""
     incident = Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
-    batch = list(
-        AffectedCustomer.objects.filter(
-            incident=incident, erased_before_notice=False, pk__gt=after
-        )
-        .order_by("pk")
-        .values_list(
-            "pk", "customer_id", "region", "mailbox_compromised", "remedy_code"
-        )[:size]
-    )
+    people = AffectedCustomer.objects.filter(
+        incident=incident, erased_before_notice=False, pk__gt=after
+    ).order_by("pk")
+    fields = ("pk", "customer_id", "region", "mailbox_compromised", "remedy_code")
+    found = _queued_before(incident) if resumed else {}
+    rows = list(people.annotate(**found).values_list(*fields, *found)[:size])
+    batch = [row[: len(fields)] for row in rows]
     if not batch:
         return _Queued(last=None)
+    existing = {
+        (row[1], name.removeprefix("queued_"))
+        for row in rows
+        for name, notice in zip(found, row[len(fields) :], strict=True)
+        if notice is not None
+    }
     # A short batch is the last: no transaction more to find nothing.
     last = batch[-1][0] if len(batch) == size else None
     texts = notice_texts(incident)
@@ -726,15 +731,6 @@ def _notices_queue_batch(
         .filter(pk__in=ids, erased_at__isnull=True)
         .only("pk", "language", "country")
     }
-    existing = (
-        set(
-            IncidentNotice.objects.filter(
-                incident=incident, customer_id__in=ids
-            ).values_list("customer_id", "channel")
-        )
-        if resumed
-        else set()
-    )
     # Notices queued before the erasure stay: sending fails them with a reason.
     told = {customer_id for customer_id, _ in existing}
     set_apart = [
@@ -818,6 +814,23 @@ def _notices_queue_batch(
             details={"count": len(rows), "erased_before_notice": erased},
         )
     return _Queued(last=last, queued=len(rows), erased=erased)
+
+
+def _queued_before(incident: Incident) -> dict[str, Subquery]:
+    """Annotations of an affected person, `queued_<channel>` for each channel: the
+    id of their notice of `incident` on it, or None. Each is a scalar subquery in
+    the select list, which PostgreSQL runs per row as a probe of the unique index
+    (incident, customer, channel): never joined to all of the incident's notices,
+    nor hashed from them (as it may an EXISTS), whatever its statistics say of
+    their number."""
+    return {
+        f"queued_{name}": Subquery(
+            IncidentNotice.objects.filter(
+                incident=incident, customer_id=OuterRef("customer_id"), channel=name
+            ).values("pk")[:1]
+        )
+        for name in Channel.values
+    }
 
 
 def _wording_ids(

@@ -97,10 +97,14 @@ def test_a_queueing_stopped_midway_keeps_its_batches_and_the_next_queues_the_res
 
 
 def _notice_lookups(queries) -> int:
-    return sum(
-        'FROM "incidents_incidentnotice"' in q["sql"]
-        and '"incidents_incidentnotice"."customer_id" IN' in q["sql"]
-        for q in queries
+    """Statements that read this incident's notices per person of a batch."""
+    return sum(_is_lookup(q["sql"]) for q in queries)
+
+
+def _is_lookup(sql: str) -> bool:
+    return (
+        'FROM "incidents_incidentnotice"' in sql
+        and '= ("incidents_affectedcustomer"."customer_id")' in sql
     )
 
 
@@ -122,7 +126,45 @@ def test_a_first_queueing_does_not_look_for_notices_it_has_not_queued(
     ).filter(channel="email").delete()
     with CaptureQueriesContext(connection) as resumed:
         assert notices_queue(actor=privacy_admin, incident=incident, batch_size=2) == 1
-    assert _notice_lookups(resumed.captured_queries) == 2
+    # Each batch's select looks (two of two people, and the one that finds none).
+    assert _notice_lookups(resumed.captured_queries) == 3
+    assert IncidentNotice.objects.filter(incident=incident).count() == 8
+
+
+def test_a_resumed_queueing_probes_each_persons_notices_never_all_of_them(
+    privacy_admin,
+):
+    """At 2,000,000 notices a resumed batch's join read all of the incident's
+    notices (a bitmap scan of 2,000,000 rows, 0.3 s a batch, on statistics that
+    lagged). Now each person's are probed in the unique index: the plan reads the
+    notices only in a subplan per row, whatever the table's statistics."""
+    incident = voucher_incident(privacy_admin, 4)
+    notices_queue(actor=privacy_admin, incident=incident, batch_size=2)
+    IncidentNotice.objects.filter(incident=incident, channel="in_app").delete()
+    with connection.cursor() as cursor:
+        # Statistics that say the incident has no notice at all, as before a run
+        # that queues millions.
+        cursor.execute("ANALYZE incidents_incidentnotice")
+    with CaptureQueriesContext(connection) as resumed:
+        assert notices_queue(actor=privacy_admin, incident=incident, batch_size=2) == 4
+    lookup = next(q["sql"] for q in resumed.captured_queries if _is_lookup(q["sql"]))
+    with connection.cursor() as cursor:
+        # A few rows here, which a scan reads fastest: the plan of a large table.
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute(f"EXPLAIN {lookup}")
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET enable_seqscan")
+    lines = plan.splitlines()
+    scans = [n for n, line in enumerate(lines) if "on incidents_incidentnotice" in line]
+    # One index probe per channel, keyed by the row's customer.
+    assert len(scans) == 3, plan
+    for n in scans:
+        assert "Index Scan using" in lines[n], plan
+        assert "customer_id = incidents_affectedcustomer.customer_id" in lines[n + 1]
+    assert plan.count("SubPlan") == 3
+    assert "Hash" not in plan
     assert IncidentNotice.objects.filter(incident=incident).count() == 8
 
 
