@@ -7,8 +7,10 @@ SQL (the same rows `affected_select` writes, without its Python loop);
 log off (as in production), and returns its seconds, the growth of its resident
 memory (peak `VmHWM` after a reset, less `VmRSS` at the reset: the forked Django
 process's own fixed base, some 100 MB, is left out; heap the parent freed before
-the fork is reused without growing, so the figure is a floor, the same at every size)
-and the notices queued.
+the fork is reused without growing, so the figure is a floor, the same at every size),
+the notices queued, and that growth split by kind (`_setup.resident_split`: the
+private memory the work could grow, and the code pages the child faults in again
+after the fork, most of the figure at every size).
 
 Import it after `_setup.configure_django()`: it imports the models. Running this file
 directly does nothing.
@@ -82,17 +84,21 @@ def _queue(incident_id: Any, admin_id: int, answer: Any) -> None:
     incident = Incident.objects.get(pk=incident_id)
     admin = User.objects.get(pk=admin_id)
     base = _setup.proc_status_mb("VmRSS")
-    _setup.peak_rss_reset()
-    start = time.perf_counter()
-    queued = notices_queue(actor=admin, incident=incident)
-    seconds = time.perf_counter() - start
-    answer.send((seconds, _setup.proc_status_mb("VmHWM") - base, queued))
+    with _setup.resident_split() as split:
+        _setup.peak_rss_reset()
+        start = time.perf_counter()
+        queued = notices_queue(actor=admin, incident=incident)
+        seconds = time.perf_counter() - start
+    answer.send((seconds, _setup.proc_status_mb("VmHWM") - base, queued, split))
     connections.close_all()
 
 
-def queue_measured(incident: Incident, admin: User) -> tuple[float, float, int]:
+def queue_measured(
+    incident: Incident, admin: User
+) -> tuple[float, float, int, dict[str, float]]:
     """`notices_queue` for `incident` in a forked process: (seconds, growth of its
-    peak resident memory in MB, notices queued)."""
+    peak resident memory in MB, notices queued, {"anon_mb", "file_mb"}: that growth
+    by kind)."""
     connections.close_all()
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("fork").Process(
@@ -117,10 +123,10 @@ def incident_clear(incident: Incident) -> None:
 def notices_measure(*, admin: User, people: int | None = None) -> dict[str, Any]:
     """Every customer (or the first `people`) affected, their notices queued and
     measured, then deleted again: {"people", "notices", "seconds", "per_s",
-    "peak_mb"}."""
+    "peak_mb", "anon_mb", "file_mb"}."""
     incident = incident_with_affected(admin, people)
     count = AffectedCustomer.objects.filter(incident=incident).count()
-    seconds, peak_mb, queued = queue_measured(incident, admin)
+    seconds, peak_mb, queued, split = queue_measured(incident, admin)
     incident_clear(incident)
     return {
         "people": count,
@@ -128,4 +134,5 @@ def notices_measure(*, admin: User, people: int | None = None) -> dict[str, Any]
         "seconds": seconds,
         "per_s": queued / seconds if seconds else None,
         "peak_mb": peak_mb,
+        **split,
     }

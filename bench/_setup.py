@@ -382,6 +382,37 @@ def peak_rss_reset() -> None:
     Path("/proc/self/clear_refs").write_text("5")
 
 
+@contextmanager
+def resident_split(every_s: float = 0.01) -> Iterator[dict[str, float]]:
+    """The peak growth (MB) of this process's resident memory by kind while the block
+    runs, sampled every `every_s` on a thread of its own (/proc has no peak of
+    either): {"anon_mb": heap and other private memory, what work done can grow;
+    "file_mb": pages of mapped files, mostly the code of Python and its libraries,
+    which a process forked from another faults in again as it first runs them}.
+    Filled in when the block ends."""
+    fields = {"anon_mb": "RssAnon", "file_mb": "RssFile"}
+    base = {key: proc_status_mb(field) for key, field in fields.items()}
+    top = dict(base)
+    done = threading.Event()
+
+    def sample() -> None:
+        while True:
+            for key, field in fields.items():
+                top[key] = max(top[key], proc_status_mb(field))
+            if done.wait(every_s):
+                return
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    split: dict[str, float] = {}
+    try:
+        yield split
+    finally:
+        done.set()
+        sampler.join()
+        split.update({key: top[key] - base[key] for key in fields})
+
+
 def median_interleaved(
     funcs: Sequence[Callable[[], object]],
     *,

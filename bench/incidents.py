@@ -201,9 +201,11 @@ def main() -> None:
         # 1. Queueing: ours, then ours for a tenth of the people, the naive sample
         # and the raw statement, each in a process of its own (peak memory), each on
         # a fresh incident.
-        ours_s, ours_mb, queued = _notices.queue_measured(incident, admin)
+        ours_s, ours_mb, queued, _ = _notices.queue_measured(incident, admin)
         small_incident = _notices.incident_with_affected(admin, SMALL)
-        small_s, small_mb, small_queued = _notices.queue_measured(small_incident, admin)
+        small_s, small_mb, small_queued, _ = _notices.queue_measured(
+            small_incident, admin
+        )
 
         naive_incident = _notices.incident_make(admin)
         affected_select(actor=admin, incident=naive_incident, scope="all")
