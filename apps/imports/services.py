@@ -157,12 +157,14 @@ class ImportStopped(Exception):
         reason: str,
         result: "ImportResult",
         remedy: str = "fix the file",
+        code: str = "unreadable",
     ):
         super().__init__(reason)
         self.line = line
         self.reason = reason
         self.result = result
         self.remedy = remedy
+        self.code = code  # "unreadable" (the file) or "no_workspace" (the server)
 
     def __str__(self) -> str:
         return (
@@ -458,13 +460,21 @@ class _EmailsSeen:
         finally:
             os.unlink(path)
             os.close(handle)
-        self.db.execute("PRAGMA journal_mode = OFF")
-        self.db.execute("PRAGMA synchronous = OFF")
-        self.db.execute("CREATE TABLE seen (k BLOB PRIMARY KEY) WITHOUT ROWID")
+        try:
+            self.db.execute("PRAGMA journal_mode = OFF")
+            self.db.execute("PRAGMA synchronous = OFF")
+            self.db.execute("CREATE TABLE seen (k BLOB PRIMARY KEY) WITHOUT ROWID")
+        except sqlite3.OperationalError as exc:  # a full disk: SQLite writes here
+            self.db.close()
+            raise ImportWorkspaceError(
+                f"Cannot make the import's working file in {tempfile.gettempdir()} "
+                f"({exc}): free space there or set TMPDIR to a larger disk."
+            ) from None
 
     def mark(self, rows: list[_Row]) -> None:
         """Mark each row whose email is on an earlier row (of these or of a batch
-        before) `duplicate`, and remember the others' emails."""
+        before) `duplicate`, and remember the others' emails. Raises
+        _WorkspaceFailed when SQLite cannot write (a full or failing disk)."""
         try:
             self.db.execute("BEGIN")
             for row in rows:
@@ -475,7 +485,7 @@ class _EmailsSeen:
                     ).rowcount
                     row.duplicate = not inserted
             self.db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except sqlite3.OperationalError as exc:
             # SQLite's message names no value ("database or disk is full").
             raise _WorkspaceFailed(line=rows[0].line, why=str(exc)) from None
 
@@ -1106,12 +1116,12 @@ def customers_import(
 def _workspace_stop(exc: _WorkspaceFailed, result: ImportResult) -> ImportStopped:
     """The import stopped where its working file failed (its batch is not
     imported; those before it are)."""
-    where = tempfile.gettempdir()
     return ImportStopped(
         line=exc.line,
-        reason=f"the import's working file in {where} failed: {exc.why}",
+        reason=f"its working file in {tempfile.gettempdir()}: {exc.why}",
         result=result,
-        remedy=f"free space in {where} (or set TMPDIR to a larger disk)",
+        remedy="free space there (or set TMPDIR to a larger disk)",
+        code="no_workspace",
     )
 
 
@@ -1362,6 +1372,8 @@ def _job_import(job: ImportJob) -> None:
         logger.error("imports.no_workspace", extra={"job": str(job.pk)})
         job.reason = f"{exc} Nothing was imported."[:300]
     except ImportStopped as stop:
+        if stop.code == "no_workspace":
+            logger.error("imports.no_workspace", extra={"job": str(job.pk)})
         _job_counts(job, stop.result)
         job.reason = str(stop)[:300]
     except ImportUploadMissing as exc:

@@ -703,13 +703,13 @@ def _notices_queue_batch(
     ).order_by("pk")
     fields = ("pk", "customer_id", "region", "mailbox_compromised", "remedy_code")
     found = _queued_before(incident) if resumed else {}
-    rows = list(people.annotate(**found).values_list(*fields, *found)[:size])
-    batch = [row[: len(fields)] for row in rows]
+    selected = list(people.annotate(**found).values_list(*fields, *found)[:size])
+    batch = [row[: len(fields)] for row in selected]
     if not batch:
         return _Queued(last=None)
     existing = {
         (row[1], name.removeprefix("queued_"))
-        for row in rows
+        for row in selected
         for name, notice in zip(found, row[len(fields) :], strict=True)
         if notice is not None
     }

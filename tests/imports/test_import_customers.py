@@ -1,5 +1,6 @@
 import csv
 import io
+import sqlite3
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -262,8 +263,15 @@ def test_a_temporary_directory_that_cannot_be_written_is_one_line_not_no_file(
     assert "Nothing was imported" in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("count", "pages"),
+    [
+        (6000, 8),  # a batch in the middle: stopped while reading
+        (400, 3),  # the only batch, less than one: stopped at the file's end
+    ],
+)
 def test_a_full_disk_under_the_working_file_stops_with_every_batch_before_kept(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, count, pages
 ):
     """SQLite's own "database or disk is full" (its page limit lowered, as a full
     disk would stop it): one line naming the line and TMPDIR, not a traceback, and
@@ -272,25 +280,45 @@ def test_a_full_disk_under_the_working_file_stops_with_every_batch_before_kept(
 
     def small(self):
         opened(self)
-        self.db.execute("PRAGMA max_page_count = 8")
+        self.db.execute(f"PRAGMA max_page_count = {pages}")
 
     monkeypatch.setattr(services._EmailsSeen, "__init__", small)
-    rows = [["ID", f"Gita {n}", f"g{n}@example.com"] for n in range(6000)]
+    rows = [["ID", f"Gita {n}", f"g{n}@example.com"] for n in range(count)]
     path = _write(tmp_path / "in.csv", rows, header=["country", "full_name", "email"])
     with pytest.raises(CommandError) as caught:
         _run(str(path), "--batch-size", "500")
     message = str(caught.value)
     line = int(message.split("Stopped at line ")[1].split(" ")[0])
-    assert 2 < line < 6002
+    assert line < count + 2
     assert (line - 2) % 500 == 0
-    where = tempfile.gettempdir()
     assert message == (
-        f"{path}: Stopped at line {line} (the import's working file in {where} "
-        "failed: database or disk is full). The rows before it were read (imported "
-        f"{line - 2}, updated 0, skipped 0, refused 0); free space in {where} (or "
-        "set TMPDIR to a larger disk) and import it again: rows already imported "
-        "are skipped."
+        f"{path}: Stopped at line {line} (its working file in "
+        f"{tempfile.gettempdir()}: database or disk is full). The rows before it "
+        f"were read (imported {line - 2}, updated 0, skipped 0, refused 0); free "
+        "space there (or set TMPDIR to a larger disk) and import it again: rows "
+        "already imported are skipped."
     )
     assert Customer.objects.count() == line - 2
     audit = AuditEvent.objects.get(action="customers.imported")
     assert audit.details["stopped_at_line"] == line
+
+
+def test_a_temporary_directory_too_full_to_start_in_is_one_line(tmp_path, monkeypatch):
+    """The file is made, but SQLite cannot write its first page (a full disk)."""
+    connect = sqlite3.connect
+
+    def full(path, **kwargs):
+        db = connect(path, **kwargs)
+        db.execute("PRAGMA max_page_count = 1")
+        return db
+
+    monkeypatch.setattr(services.sqlite3, "connect", full)
+    path = _write(tmp_path / "c.csv", [["ID", "Ani", "ani@example.com"]])
+    with pytest.raises(CommandError) as raised:
+        _run(str(path))
+    assert str(raised.value) == (
+        "Cannot make the import's working file in "
+        f"{tempfile.gettempdir()} (database or disk is full): free space there or "
+        "set TMPDIR to a larger disk. Nothing was imported."
+    )
+    assert not Customer.objects.exists()

@@ -219,6 +219,32 @@ def test_a_temporary_directory_the_worker_cannot_write_is_said_on_the_job(
     assert not Customer.objects.exists()
 
 
+def test_a_disk_full_under_the_worker_stops_the_job_and_tells_its_operators(
+    privacy_admin, monkeypatch, caplog
+):
+    """The worker's TMPDIR fills up (tests/imports/test_import_customers.py makes
+    SQLite's own error): the job says where it stopped and why, and the operators'
+    log hears of it, as the page's reader cannot free the server's disk."""
+
+    def full(self, rows):
+        raise services._WorkspaceFailed(
+            line=rows[0].line, why="database or disk is full"
+        )
+
+    monkeypatch.setattr(services._EmailsSeen, "mark", full)
+    body = _csv(
+        [["ID", "Ani", "ani@example.com"]], header=["country", "full_name", "email"]
+    )
+    job = import_job_create(actor=privacy_admin, chunks=[body], size=len(body))
+    with caplog.at_level(logging.ERROR, logger="apps.imports"):
+        import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.FAILED
+    assert job.reason.startswith("Stopped at line 2 (its working file in ")
+    assert "database or disk is full" in job.reason
+    assert "imports.no_workspace" in caplog.messages
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
