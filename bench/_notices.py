@@ -8,9 +8,9 @@ log off (as in production), and returns its seconds, the growth of its resident
 memory (peak `VmHWM` after a reset, less `VmRSS` at the reset: the forked Django
 process's own fixed base, some 100 MB, is left out; heap the parent freed before
 the fork is reused without growing, so the figure is a floor, the same at every size),
-the notices queued, and that growth split by kind (`_setup.resident_split`: the
-private memory the work could grow, and the code pages the child faults in again
-after the fork, most of the figure at every size).
+the notices queued, and (`split`, as `notices_measure` asks) the peak growth of each
+kind (`_setup.resident_split`: the private memory the work could grow, and the code
+pages the child faults in again after the fork, most of the figure at every size).
 
 Import it after `_setup.configure_django()`: it imports the models. Running this file
 directly does nothing.
@@ -18,6 +18,7 @@ directly does nothing.
 
 import multiprocessing
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -76,33 +77,37 @@ def incident_with_affected(admin: User, people: int | None = None) -> Incident:
     return incident
 
 
-def _queue(incident_id: Any, admin_id: int, answer: Any) -> None:
+def _queue(incident_id: Any, admin_id: int, split: bool, answer: Any) -> None:
     # DEBUG's query log (bench settings) keeps the text of every statement: a
     # production process keeps none, and its memory is what is measured.
     settings.DEBUG = False
     connection.queries_log.clear()
     incident = Incident.objects.get(pk=incident_id)
     admin = User.objects.get(pk=admin_id)
-    base = _setup.proc_status_mb("VmRSS")
-    with _setup.resident_split() as split:
+    # The sampler's thread, when asked for, runs before the base is taken: its own
+    # stack and code pages are not counted as the queueing's.
+    with _setup.resident_split() if split else nullcontext({}) as kinds:
+        base = _setup.proc_status_mb("VmRSS")
         _setup.peak_rss_reset()
         start = time.perf_counter()
         queued = notices_queue(actor=admin, incident=incident)
         seconds = time.perf_counter() - start
-    answer.send((seconds, _setup.proc_status_mb("VmHWM") - base, queued, split))
+        peak = _setup.proc_status_mb("VmHWM") - base
+    answer.send((seconds, peak, queued, kinds))
     connections.close_all()
 
 
 def queue_measured(
-    incident: Incident, admin: User
+    incident: Incident, admin: User, *, split: bool = False
 ) -> tuple[float, float, int, dict[str, float]]:
     """`notices_queue` for `incident` in a forked process: (seconds, growth of its
-    peak resident memory in MB, notices queued, {"anon_mb", "file_mb"}: that growth
-    by kind)."""
+    peak resident memory in MB, notices queued, and with `split` the peak growth of
+    each kind, {"anon_mb", "file_mb"}, else {}). Without `split` no thread runs
+    beside it, as in bench/incidents.py's other ways measured."""
     connections.close_all()
     parent, child = multiprocessing.Pipe()
     process = multiprocessing.get_context("fork").Process(
-        target=_queue, args=(incident.pk, admin.pk, child)
+        target=_queue, args=(incident.pk, admin.pk, split, child)
     )
     process.start()
     answer = parent.recv()
@@ -126,7 +131,7 @@ def notices_measure(*, admin: User, people: int | None = None) -> dict[str, Any]
     "peak_mb", "anon_mb", "file_mb"}."""
     incident = incident_with_affected(admin, people)
     count = AffectedCustomer.objects.filter(incident=incident).count()
-    seconds, peak_mb, queued, split = queue_measured(incident, admin)
+    seconds, peak_mb, queued, kinds = queue_measured(incident, admin, split=True)
     incident_clear(incident)
     return {
         "people": count,
@@ -134,5 +139,5 @@ def notices_measure(*, admin: User, people: int | None = None) -> dict[str, Any]
         "seconds": seconds,
         "per_s": queued / seconds if seconds else None,
         "peak_mb": peak_mb,
-        **split,
+        **kinds,
     }

@@ -384,33 +384,46 @@ def peak_rss_reset() -> None:
 
 @contextmanager
 def resident_split(every_s: float = 0.01) -> Iterator[dict[str, float]]:
-    """The peak growth (MB) of this process's resident memory by kind while the block
-    runs, sampled every `every_s` on a thread of its own (/proc has no peak of
-    either): {"anon_mb": heap and other private memory, what work done can grow;
+    """The peak growth (MB) of each kind of this process's resident memory while the
+    block runs, sampled every `every_s` on a thread of its own (/proc keeps no peak
+    of either): {"anon_mb": heap and other private memory, what work done can grow;
     "file_mb": pages of mapped files, mostly the code of Python and its libraries,
     which a process forked from another faults in again as it first runs them}.
-    Filled in when the block ends."""
+    The two peaks may fall at different moments. The thread has started and taken
+    its first sample when the block begins: measure the block's own base inside it.
+    Filled in when the block ends; raises what the sampling raised."""
     fields = {"anon_mb": "RssAnon", "file_mb": "RssFile"}
-    base = {key: proc_status_mb(field) for key, field in fields.items()}
-    top = dict(base)
-    done = threading.Event()
+    top: dict[str, float] = {}
+    base: dict[str, float] = {}
+    failed: list[BaseException] = []
+    started, done = threading.Event(), threading.Event()
 
     def sample() -> None:
-        while True:
-            for key, field in fields.items():
-                top[key] = max(top[key], proc_status_mb(field))
-            if done.wait(every_s):
-                return
+        try:
+            while True:
+                for key, field in fields.items():
+                    figure = proc_status_mb(field)
+                    base.setdefault(key, figure)
+                    top[key] = max(top.get(key, figure), figure)
+                started.set()
+                if done.wait(every_s):
+                    return
+        except BaseException as exc:
+            failed.append(exc)
+            started.set()
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    started.wait()
     split: dict[str, float] = {}
     try:
         yield split
     finally:
         done.set()
         sampler.join()
-        split.update({key: top[key] - base[key] for key in fields})
+    if failed:
+        raise failed[0]
+    split.update({key: top[key] - base[key] for key in fields})
 
 
 def median_interleaved(
