@@ -55,6 +55,64 @@ def _connect(url: str, **kwargs) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True, connect_timeout=5, **kwargs)
 
 
+def _server_tree(url: str) -> list[int]:
+    """The pids of the PostgreSQL server `url` reaches: its postmaster (the parent of
+    a backend of ours) and every process under it."""
+    with _connect(url) as conn:
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        root = _parent(backend)
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError, ValueError):
+                children.setdefault(_parent(int(entry.name)), []).append(
+                    int(entry.name)
+                )
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def _parent(pid: int) -> int:
+    # /proc/<pid>/stat: "pid (comm) state ppid ...", comm may hold spaces.
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def _pin(pids: list[int], cpus: set[int]) -> None:
+    for pid in pids:
+        with suppress(ProcessLookupError):  # a backend that has just ended
+            os.sched_setaffinity(pid, cpus)
+
+
+@contextmanager
+def cores_split(primary_url: str, replica_url: str) -> Iterator[set[int]]:
+    """Separate machines, as near as one can get on one: the primary's server (and
+    the backends it forks later) and this process (its writing threads) on the
+    first half of the cores, the standby's server on the rest; yields the standby's
+    cores, for the reading process to be pinned to. Everything is given every core
+    again on leaving (the primary is the machine's own cluster)."""
+    every = os.sched_getaffinity(0)
+    ordered = sorted(every)
+    if len(ordered) < 2:
+        raise RuntimeError("cores_split needs two cores at least")
+    primary_cores = set(ordered[: len(ordered) // 2])
+    replica_cores = every - primary_cores
+    _pin(_server_tree(primary_url), primary_cores)
+    _pin(_server_tree(replica_url), replica_cores)
+    os.sched_setaffinity(0, primary_cores)
+    try:
+        yield replica_cores
+    finally:
+        _pin(_server_tree(primary_url), every)
+        with suppress(psycopg.OperationalError):  # the standby stopped already
+            _pin(_server_tree(replica_url), every)
+        os.sched_setaffinity(0, every)
+
+
 def _pg_bin(primary_url: str) -> Path:
     with _connect(primary_url) as conn:
         major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000

@@ -38,7 +38,9 @@ Measured at each size, the reads first and the destructive steps last:
    interleaved); goal: writes per second alone ≤ 1.2x those with the reads. The
    standby, the reader, the writers and the primary share this machine's cores: no
    process is pinned, so the standby's replay and the reader's CPU count against the
-   primary here, as they would not on separate machines. Skipped, saying why, when the
+   primary here, as they would not on separate machines; `BENCH_REPLICA_PIN=1` puts
+   the standby and the reader on half the cores and the primary and the writers on
+   the other half (alone and beside alike), given back on leaving. Skipped, saying why, when the
    disk has not room for a copy of the cluster.
 5. notices: breach notices queued for N affected people (`notices_queue` in a forked
    process, bench/incidents.py's measurer); goal: its peak resident memory at N
@@ -74,6 +76,7 @@ database's size recorded. A missed goal says NO in the table; only an error make
 exit status non-zero.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -126,6 +129,9 @@ BATCH = 5_000
 # enough for "ours at most 1.5x" whenever ours is within 1.5x of the cap).
 RAW_CAP_S = float(os.environ.get("BENCH_RAW_CAP_S", "1800"))
 KEEP = os.environ.get("BENCH_SCALE_KEEP", "") == "1"
+# The replica row with the standby and the reader on half the cores, the primary and
+# the writers on the other half (`_replica.cores_split`).
+REPLICA_PIN = os.environ.get("BENCH_REPLICA_PIN", "") == "1"
 # `--dispose` only: stop our disposal after this many seconds (a partial measurement
 # of its batches on a large database; the run is left unfinished).
 _stop = os.environ.get("BENCH_DISPOSE_STOP_S")
@@ -485,10 +491,16 @@ def measure_replica(ctx: dict[str, Any]) -> dict[str, Any]:
     alone: list[float] = []
     beside: list[float] = []
     reads: list[dict[str, Any]] = []
-    with _replica.streaming_replica() as replica_url:
+    with contextlib.ExitStack() as stack:
+        replica_url = stack.enter_context(_replica.streaming_replica())
         caught_up_s = _replica.replica_caught_up(replica_url)
         progress(f"replica streaming, caught up in {caught_up_s:.1f} s")
         connections.close_all()
+        reader_cores = (
+            stack.enter_context(_replica.cores_split(_replica.PRIMARY_URL, replica_url))
+            if REPLICA_PIN
+            else None
+        )
         env = {**os.environ, "DATABASE_REPLICA_URL": f"{replica_url}/{DB_NAME}"}
         for _ in range(WRITE_ROUNDS):
             done, took = consent_writes(ctx["pool"], WRITE_SECONDS)
@@ -500,6 +512,8 @@ def measure_replica(ctx: dict[str, Any]) -> dict[str, Any]:
                 stdout=subprocess.PIPE,
                 text=True,
             )
+            if reader_cores:
+                os.sched_setaffinity(reader.pid, reader_cores)
             assert reader.stdout is not None
             assert reader.stdout.readline().strip() == "reading", "reader did not start"
             done, took = consent_writes(ctx["pool"], WRITE_SECONDS)
@@ -517,6 +531,7 @@ def measure_replica(ctx: dict[str, Any]) -> dict[str, Any]:
         "report_ms": statistics.median(r["report_ms"] for r in reads if r["report_ms"]),
         "on_replica": all(r["on_replica"] for r in reads),
         "rounds": WRITE_ROUNDS,
+        "pinned": REPLICA_PIN,
     }
 
 
@@ -1031,7 +1046,9 @@ def table_rows(small: dict[str, Any], large: dict[str, Any]) -> list[Row]:
     if replica:
         rows += [
             Row(
-                f"primary writes beside replica reads, {n:,} (events/s)",
+                f"primary writes beside replica reads, {n:,}"
+                + (", cores split" if replica.get("pinned") else "")
+                + " (events/s)",
                 replica["beside_per_s"],
                 replica["alone_per_s"],
                 None,
