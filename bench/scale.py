@@ -40,8 +40,8 @@ Measured at each size, the reads first and the destructive steps last:
    process is pinned, so the standby's replay and the reader's CPU count against the
    primary here, as they would not on separate machines; `BENCH_REPLICA_PIN=1` puts
    the standby and the reader on half the cores and the primary and the writers on
-   the other half (alone and beside alike), given back on leaving. Skipped, saying why, when the
-   disk has not room for a copy of the cluster.
+   the other half (alone and beside alike), given back on leaving. Skipped, saying
+   why, when the disk has not room for a copy of the cluster.
 5. notices: breach notices queued for N affected people (`notices_queue` in a forked
    process, bench/incidents.py's measurer); goal: its peak resident memory at N
    within 1.2x of its peak at 100,000 ("flat").
