@@ -94,7 +94,10 @@ def cores_split(primary_url: str, replica_url: str) -> Iterator[set[int]]:
     the backends it forks later) and this process (its writing threads) on the
     first half of the cores, the standby's server on the rest; yields the standby's
     cores, for the reading process to be pinned to. Everything is given every core
-    again on leaving (the primary is the machine's own cluster)."""
+    again on leaving (the primary is the machine's own cluster); a run killed
+    before that leaves the primary on half the cores until each of its processes
+    is given them back (`taskset -p -c 0-<last core> <pid>` for each, or a restart
+    of the cluster)."""
     every = os.sched_getaffinity(0)
     ordered = sorted(every)
     if len(ordered) < 2:

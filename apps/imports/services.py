@@ -435,6 +435,13 @@ DUPLICATE: Error = (
 )
 
 
+def _no_workspace(why: str | None, remedy: str) -> ImportWorkspaceError:
+    return ImportWorkspaceError(
+        f"Cannot make the import's working file in {tempfile.gettempdir()} "
+        f"({why}): {remedy}."
+    )
+
+
 class _EmailsSeen:
     """The emails of the file's rows so far, each as 96 bits of its blind index, so
     that a second row with one is refused: no email is on two batches, and a batch's
@@ -451,9 +458,8 @@ class _EmailsSeen:
         try:
             handle, path = tempfile.mkstemp(prefix="amanah-import-", suffix=".sqlite3")
         except OSError as exc:
-            raise ImportWorkspaceError(
-                f"Cannot make the import's working file in {tempfile.gettempdir()} "
-                f"({exc.strerror}): set TMPDIR to a writable directory."
+            raise _no_workspace(
+                exc.strerror, "set TMPDIR to a writable directory"
             ) from None
         try:
             self.db = sqlite3.connect(path, isolation_level=None)
@@ -466,9 +472,8 @@ class _EmailsSeen:
             self.db.execute("CREATE TABLE seen (k BLOB PRIMARY KEY) WITHOUT ROWID")
         except sqlite3.OperationalError as exc:  # a full disk: SQLite writes here
             self.db.close()
-            raise ImportWorkspaceError(
-                f"Cannot make the import's working file in {tempfile.gettempdir()} "
-                f"({exc}): free space there or set TMPDIR to a larger disk."
+            raise _no_workspace(
+                str(exc), "free space there or set TMPDIR to a larger disk"
             ) from None
 
     def mark(self, rows: list[_Row]) -> None:
