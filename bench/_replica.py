@@ -55,12 +55,15 @@ def _connect(url: str, **kwargs) -> psycopg.Connection:
     return psycopg.connect(url, autocommit=True, connect_timeout=5, **kwargs)
 
 
-def _server_tree(url: str) -> list[int]:
-    """The pids of the PostgreSQL server `url` reaches: its postmaster (the parent of
-    a backend of ours) and every process under it."""
+def _server_root(url: str) -> int:
+    """The pid of the postmaster of the PostgreSQL server `url` reaches (the parent
+    of a backend of ours)."""
     with _connect(url) as conn:
-        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-        root = _parent(backend)
+        return _parent(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and every process under it, as /proc shows them now."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -88,32 +91,48 @@ def _pin(pids: list[int], cpus: set[int]) -> None:
             os.sched_setaffinity(pid, cpus)
 
 
+def _pin_server(root: int, cpus: set[int]) -> None:
+    """A server's postmaster first, so that what it forks from then on has `cpus`,
+    then every process under it (those forked before, found after)."""
+    _pin([root], cpus)
+    _pin(_tree(root), cpus)
+
+
 @contextmanager
 def cores_split(primary_url: str, replica_url: str) -> Iterator[set[int]]:
     """Separate machines, as near as one can get on one: the primary's server (and
     the backends it forks later) and this process (its writing threads) on the
-    first half of the cores, the standby's server on the rest; yields the standby's
-    cores, for the reading process to be pinned to. Everything is given every core
-    again on leaving (the primary is the machine's own cluster); a run killed
-    before that leaves the primary on half the cores until each of its processes
-    is given them back (`taskset -p -c 0-<last core> <pid>` for each, or a restart
-    of the cluster)."""
+    lower half of this process's cores (the smaller half when their number is odd),
+    the standby's server on the rest; yields the standby's cores, for the reading
+    process to be pinned to. On leaving, however it leaves, this process gets its
+    cores back and each server's processes the cores its postmaster had before
+    (the primary is the machine's own cluster). One split run at a time: a second
+    one's end would give the primary its cores back under the first. A run killed
+    before that leaves the primary's processes on half the cores until they are
+    given them back (as root, `taskset -a -p -c <the cores it had> <pid>` for each
+    postgres process, or a restart of the cluster), and its standby running."""
     every = os.sched_getaffinity(0)
     ordered = sorted(every)
     if len(ordered) < 2:
         raise RuntimeError("cores_split needs two cores at least")
     primary_cores = set(ordered[: len(ordered) // 2])
     replica_cores = every - primary_cores
-    _pin(_server_tree(primary_url), primary_cores)
-    _pin(_server_tree(replica_url), replica_cores)
-    os.sched_setaffinity(0, primary_cores)
+    servers = [
+        (root, os.sched_getaffinity(root), cores)
+        for root, cores in (
+            (_server_root(primary_url), primary_cores),
+            (_server_root(replica_url), replica_cores),
+        )
+    ]
     try:
+        os.sched_setaffinity(0, primary_cores)
+        for root, _, cores in servers:
+            _pin_server(root, cores)
         yield replica_cores
     finally:
-        _pin(_server_tree(primary_url), every)
-        with suppress(psycopg.OperationalError):  # the standby stopped already
-            _pin(_server_tree(replica_url), every)
         os.sched_setaffinity(0, every)
+        for root, before, _ in servers:
+            _pin_server(root, before)
 
 
 def _pg_bin(primary_url: str) -> Path:

@@ -512,14 +512,17 @@ def measure_replica(ctx: dict[str, Any]) -> dict[str, Any]:
                 stdout=subprocess.PIPE,
                 text=True,
             )
-            if reader_cores:
-                os.sched_setaffinity(reader.pid, reader_cores)
-            assert reader.stdout is not None
-            assert reader.stdout.readline().strip() == "reading", "reader did not start"
-            done, took = consent_writes(ctx["pool"], WRITE_SECONDS)
-            beside.append(done / took)
-            reader.terminate()
-            reader.wait(timeout=600)
+            try:
+                if reader_cores:
+                    os.sched_setaffinity(reader.pid, reader_cores)
+                assert reader.stdout is not None
+                started = reader.stdout.readline().strip() == "reading"
+                assert started, "reader did not start"
+                done, took = consent_writes(ctx["pool"], WRITE_SECONDS)
+                beside.append(done / took)
+            finally:
+                reader.terminate()
+                reader.wait(timeout=600)
             reads.append(json.loads(out.read_text()))
             out.unlink()
     return {
