@@ -147,7 +147,7 @@ def test_the_lag_of_a_database_not_in_recovery_is_zero():
 def test_a_replica_behind_the_bound_is_left_for_the_primary_with_a_log_line(
     monkeypatch, caplog, settings
 ):
-    # What a standby 45 s behind answers; on a real one, bench/replica_check.py.
+    # What a standby 45 s behind answers; on a real one, bench/_replica_check.py.
     monkeypatch.setattr(replica, "replica_lag_seconds", lambda alias: 45.0)
     settings.AMANAH_REPLICA_MAX_LAG_S = 30.0
     with (
