@@ -1,6 +1,6 @@
 """A streaming replica of the local PostgreSQL cluster, for benchmarks that read from
 one (`DATABASE_REPLICA_URL`, apps/core/replica.py). Running this file directly does
-nothing; `bench/replica_check.py` shows it working.
+nothing; `bench/_replica_check.py` shows it working.
 
     with streaming_replica() as url:          # postgres://postgres@127.0.0.1:5442
         replica_caught_up(url)                # everything the primary wrote, replayed
