@@ -70,7 +70,8 @@ chosen parts again on such a database with the code as it is then; drop it with
 runs only those measurements (the load is the same, but for `notices` alone: it
 reads nothing of consent or the access log, and only the customers are loaded).
 `BENCH_SCALE_JSON=path` keeps the results (default `bench/results/scale-<pid>.json`);
-`python bench/scale.py --print path` prints the table of a finished run again.
+`python bench/scale.py --print path [measured ...]` prints the table of a finished run
+again, the parts of any `--measure` outputs named after it in place of the run's.
 Progress lines go to stdout with the elapsed time; load phases are timed and the
 database's size recorded. A missed goal says NO in the table; only an error makes the
 exit status non-zero.
@@ -1088,6 +1089,31 @@ def table_rows(small: dict[str, Any], large: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def saved_read(paths: list[Path]) -> dict[str, Any]:
+    """The figures of a whole run and of any `--measure` outputs after it, in that
+    order: a `--measure` output holds one size (its database's customers at the
+    start, `BENCH_SMALL` or fewer for the small one) and its parts replace that size's
+    parts of the same name."""
+    saved: dict[str, Any] = {
+        "small": {"customers": SMALL},
+        "large": {"customers": LARGE},
+    }
+    for path in paths:
+        found = json.loads(path.read_text())
+        if "customers" not in found:
+            saved = {key: found.get(key, saved[key]) for key in saved}
+            continue
+        key = "small" if found["customers"] <= SMALL else "large"
+        earlier = saved[key]
+        saved[key] = {
+            **earlier,
+            **found,
+            "phases": {**earlier.get("phases", {}), **found.get("phases", {})},
+            "parts": {**earlier.get("parts", {}), **found.get("parts", {})},
+        }
+    return saved
+
+
 def report_print(saved: dict[str, Any]) -> None:
     small, large = saved["small"], saved["large"]
     print()
@@ -1151,6 +1177,6 @@ if __name__ == "__main__":
     elif MODE == "--replica-read":
         replica_read_main(Path(sys.argv[3]))
     elif MODE == "--print":
-        report_print(json.loads(Path(sys.argv[2]).read_text()))
+        report_print(saved_read([Path(arg) for arg in sys.argv[2:]]))
     else:
         main()
