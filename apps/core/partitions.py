@@ -623,12 +623,3 @@ def partitions_disposed_drop(table: str) -> list[str]:
         dropped.append(name)
         logger.info("partitions.dropped", extra={"table": table, "partition": name})
     return dropped
-
-
-def partition_drop(table: str, name: str) -> int:
-    """Detach `table`'s partition `name` and drop it (`partition_detach`, then
-    `partitions_disposed_drop`); returns the rows it held. Raises as
-    `partition_detach`."""
-    rows = partition_detach(table, name)
-    partitions_disposed_drop(table)
-    return rows

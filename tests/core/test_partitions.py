@@ -16,10 +16,10 @@ from apps.core.partitions import (
     month_next,
     month_start,
     partition_detach,
-    partition_drop,
     partition_month_create,
     partition_name,
     partitions_disposed,
+    partitions_disposed_drop,
     partitions_ensure,
     partitions_list,
     table_is_partitioned,
@@ -36,6 +36,13 @@ LOGS = {
     "retention_disposallogentry": "disposed_at",
 }
 LOOKUPS = "monitoring_stafflookup"
+
+
+def partition_drop(table: str, name: str) -> int:
+    """Both steps of a month's disposal: detached, then dropped."""
+    rows = partition_detach(table, name)
+    partitions_disposed_drop(table)
+    return rows
 
 
 def lookup(staff, at: datetime) -> StaffLookup:
