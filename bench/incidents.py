@@ -120,7 +120,6 @@ def queue_naive(incident_id) -> None:
                 incident=incident,
                 customer_id=person.customer_id,
                 channel=channel,
-                language="en",
                 wording=wording,
                 queued_at=timezone.now(),
             )
@@ -137,8 +136,8 @@ def queue_raw(incident_id) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO incidents_incidentnotice (incident_id, customer_id, channel, "
-            "language, wording_id, status, queued_at, error) "
-            "SELECT a.incident_id, a.customer_id, c.channel, 'en', %s, "
+            "wording_id, status, queued_at, error) "
+            "SELECT a.incident_id, a.customer_id, c.channel, %s, "
             "'queued', now(), '' FROM incidents_affectedcustomer a, "
             "(VALUES ('in_app'), ('email')) AS c(channel) WHERE a.incident_id = %s",
             [wording.pk, incident_id],

@@ -421,14 +421,13 @@ class NoticeWording(models.Model):
 class IncidentNotice(models.Model):
     """One notice to one affected customer on one channel, with its delivery status.
     Its words are its `wording`'s with its own remedy code put in (`subject`, `body`,
-    `sections`)."""
+    `sections`), in its wording's `language`."""
 
     incident = models.ForeignKey(
         Incident, on_delete=models.PROTECT, related_name="notices"
     )
     customer_id = models.UUIDField()
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    language = models.CharField(max_length=5)
     wording = models.ForeignKey(
         NoticeWording, on_delete=models.PROTECT, related_name="notices"
     )
@@ -482,6 +481,11 @@ class IncidentNotice(models.Model):
 
     def __str__(self) -> str:
         return f"Notice {self.pk} ({self.status})"
+
+    @property
+    def language(self) -> str:
+        """The language the whole notice is in: its wording's."""
+        return self.wording.language
 
     @property
     def subject(self) -> str:

@@ -787,7 +787,7 @@ def _notices_queue_batch(
         told_now.append((customer_id, channels, key, code))
     wording_ids = _wording_ids(incident, renderings)
     rows = [
-        (customer_id, name, renderings[key].language, wording_ids[key], code)
+        (customer_id, name, wording_ids[key], code)
         for customer_id, channels, key, code in told_now
         for name in channels
     ]
@@ -798,7 +798,7 @@ def _notices_queue_batch(
     bulk_insert(
         IncidentNotice,
         rows=rows,
-        columns=("customer_id", "channel", "language", "wording", "remedy_code"),
+        columns=("customer_id", "channel", "wording", "remedy_code"),
         constants={
             "incident": incident.pk,
             "status": DeliveryStatus.QUEUED.value,

@@ -326,7 +326,6 @@ def test_the_nearest_deadline_counts_the_erased_since_and_those_not_reached(
             incident=incident,
             customer_id=person.customer_id,
             channel="email",
-            language="en",
             wording=wording,
             queued_at=aware,
             status="failed",

@@ -9,7 +9,7 @@ from django.utils import translation
 from apps.audit.models import AuditEvent
 from apps.customers.models import Customer
 from apps.incidents.errors import IncidentError
-from apps.incidents.models import IncidentNotice, IncidentText
+from apps.incidents.models import IncidentNotice, IncidentText, NoticeWording
 from apps.incidents.services import (
     affected_select,
     incident_text_save,
@@ -245,6 +245,14 @@ def test_a_persian_notice_reads_right_to_left(privacy_admin):
     customer = make_customer(country="IR", region="")
     notice = _queue_for(privacy_admin, incident, customer)
     assert (notice.language, notice.direction) == ("fa", "rtl")
+
+
+def test_a_notice_s_language_is_its_wording_s_and_nowhere_else():
+    """Ten million notices keep one wording's language, not ten million copies of
+    it that could disagree with their words."""
+    notice = IncidentNotice(wording=NoticeWording(language="fa", subject="s"))
+    assert (notice.language, notice.direction) == ("fa", "rtl")
+    assert "language" not in {f.name for f in IncidentNotice._meta.concrete_fields}
 
 
 def test_a_language_version_is_whole_and_once(privacy_admin):

@@ -115,7 +115,6 @@ def queue_for_everyone(incident, channels=("email", "in_app")):
             incident=incident,
             customer_id=person.customer_id,
             channel=channel,
-            language="en",
             wording=wording,
             queued_at=now,
         )

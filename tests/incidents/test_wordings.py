@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from apps.incidents.models import (
     AffectedCustomer,
@@ -96,11 +97,14 @@ def test_notices_without_a_remedy_keep_no_code(privacy_admin):
     assert CODE_MARK not in notices.first().wording.body
 
 
+def migrate_to_latest():
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("incidents"))
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_keeps_every_notice_s_words_both_ways(privacy_admin):
-    from django.db.migrations.executor import MigrationExecutor
-
     people = [make_customer(country="ID", region="ID-JK") for _ in range(3)]
     incident = voucher_incident(privacy_admin, people)
     notices_queue(actor=privacy_admin, incident=incident)
@@ -124,7 +128,7 @@ def test_the_migration_keeps_every_notice_s_words_both_ways(privacy_admin):
             }
         assert copied == before
     finally:
-        MigrationExecutor(connection).migrate([("incidents", "0008_notice_wordings")])
+        migrate_to_latest()
     # Forward again: the notices of old rows share a wording only where their words
     # are the same (their codes are in them): one each here, same words as before.
     after = {
@@ -138,3 +142,24 @@ def test_the_migration_keeps_every_notice_s_words_both_ways(privacy_admin):
             "remedy_code", flat=True
         )
     ) == {""}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_reversed_each_notice_gets_its_wording_s_language_back(privacy_admin):
+    people = [make_customer(country="ID", region="ID-JK") for _ in range(2)]
+    incident = voucher_incident(privacy_admin, people)
+    notices_queue(actor=privacy_admin, incident=incident)
+    queued = IncidentNotice.objects.filter(incident=incident).count()
+    try:
+        MigrationExecutor(connection).migrate([("incidents", "0008_notice_wordings")])
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT n.language, w.language FROM incidents_incidentnotice n "
+                "JOIN incidents_noticewording w ON w.id = n.wording_id"
+            )
+            pairs = cursor.fetchall()
+    finally:
+        migrate_to_latest()
+    assert len(pairs) == queued > 0
+    assert all(copied == own and own for copied, own in pairs)
