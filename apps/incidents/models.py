@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from apps.core.i18n import language_is_rtl
+
 
 class IncidentKind(models.TextChoices):
     OUTAGE = "outage", "Outage"
@@ -517,7 +519,7 @@ class IncidentNotice(models.Model):
 
     @property
     def direction(self) -> str:
-        return "rtl" if self.language in settings.LANGUAGES_BIDI else "ltr"
+        return "rtl" if language_is_rtl(self.language) else "ltr"
 
 
 class ComponentState(models.TextChoices):

@@ -27,6 +27,7 @@ from apps.core.partitions import (
     table_unpartition,
 )
 from apps.monitoring.models import LookupKind, StaffLookup
+from tests.schema import migrate_to_latest
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -279,8 +280,7 @@ def test_the_migration_reverses_and_applies_again(support_agent):
     executor.migrate([("monitoring", "0002_alert_notified_at")])
     assert not table_is_partitioned(LOOKUPS)
     assert StaffLookup.objects.filter(pk=row.pk).exists()
-    executor = MigrationExecutor(connection)
-    executor.migrate([("monitoring", "0003_lookups_by_month")])
+    migrate_to_latest("monitoring")
     assert table_is_partitioned(LOOKUPS)
     assert where(row) == partition_name(
         LOOKUPS, month_start(timezone.now() - timedelta(days=40))

@@ -18,6 +18,7 @@ from apps.incidents.notices import CODE_MARK
 from apps.incidents.services import affected_select, notices_queue
 from tests.customers.factories import make_customer
 from tests.incidents.factories import make_incident, voucher_incident
+from tests.schema import migrate_to_latest
 
 pytestmark = pytest.mark.django_db
 
@@ -97,11 +98,6 @@ def test_notices_without_a_remedy_keep_no_code(privacy_admin):
     assert CODE_MARK not in notices.first().wording.body
 
 
-def migrate_to_latest():
-    executor = MigrationExecutor(connection)
-    executor.migrate(executor.loader.graph.leaf_nodes("incidents"))
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_keeps_every_notice_s_words_both_ways(privacy_admin):
@@ -128,7 +124,7 @@ def test_the_migration_keeps_every_notice_s_words_both_ways(privacy_admin):
             }
         assert copied == before
     finally:
-        migrate_to_latest()
+        migrate_to_latest("incidents")
     # Forward again: the notices of old rows share a wording only where their words
     # are the same (their codes are in them): one each here, same words as before.
     after = {
@@ -160,6 +156,6 @@ def test_reversed_each_notice_gets_its_wording_s_language_back(privacy_admin):
             )
             pairs = cursor.fetchall()
     finally:
-        migrate_to_latest()
+        migrate_to_latest("incidents")
     assert len(pairs) == queued > 0
     assert all(copied == own and own for copied, own in pairs)

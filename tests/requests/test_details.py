@@ -15,6 +15,7 @@ from apps.retention.services import customer_erase
 from tests.accounts.helpers import sign_in
 from tests.consent.factories import reseed_purposes
 from tests.portal.factories import make_account
+from tests.schema import migrate_to_latest
 
 DETAILS = "My new address is Jl. Merdeka 5, Bandung, since last month"
 
@@ -144,7 +145,6 @@ def test_the_migration_seals_existing_details_and_backward_opens_them(privacy_ad
     customer_erase(actor=privacy_admin, customer=gone)
     table = DataRequest._meta.db_table
     label = DataRequest._meta.app_label
-    latest = _latest_migration(label)
     before = _before_sealing(label)
 
     try:
@@ -163,20 +163,12 @@ def test_the_migration_seals_existing_details_and_backward_opens_them(privacy_ad
                 ["Erase me please", erased.pk],
             )
     finally:
-        MigrationExecutor(connection).migrate([(label, latest)])
+        migrate_to_latest(label)
     assert b"Merdeka" not in _stored(told.pk)
     assert _stored(silent.pk) is None
     assert _stored(erased.pk) is None
     assert DataRequest.objects.get(pk=told.pk).details == DETAILS
     assert DataRequest.objects.get(pk=silent.pk).details is None
-
-
-def _latest_migration(label: str) -> str:
-    from django.db.migrations.loader import MigrationLoader
-
-    loader = MigrationLoader(connection)
-    [leaf] = loader.graph.leaf_nodes(label)
-    return leaf[1]
 
 
 def _before_sealing(label: str) -> str:

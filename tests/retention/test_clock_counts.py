@@ -44,6 +44,7 @@ from apps.retention.services import (
 from tests.access.factories import assign, assign_then_close
 from tests.consent.factories import consent_answer
 from tests.retention.factories import aged_customer
+from tests.schema import migrate_to_latest
 
 pytestmark = [pytest.mark.django_db]
 
@@ -527,8 +528,7 @@ def test_the_migration_reverses_and_applies_again(seeded):
     executor.migrate([("retention", "0008_disposal_log_by_month")])
     assert triggers() == 0
     assert "retention_clockdelta" not in connection.introspection.table_names()
-    executor = MigrationExecutor(connection)
-    executor.migrate([("retention", "0009_clock_counts")])
+    migrate_to_latest("retention")
     assert triggers() == 14
     aged_customer(closed_days_ago=800)
     assert_exact(compact=True)
